@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+import path from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseLogLevel } from './host/logger.js';
+import { Runtime, type StorageOption } from './runtime.js';
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError('expected a port number (0-65535)');
+  return n;
+}
+
+function ports(value: string): [number, number, number] {
+  const parts = value.split(',').map((p) => port(p.trim()));
+  if (parts.length !== 3) throw new InvalidArgumentError('expected three ports: blob,queue,table');
+  return parts as [number, number, number];
+}
+
+const program = new Command()
+  .name('cloudjobs-local')
+  .description(
+    'Runs the cloudjobs function app on one machine: Functions host, Durable, Service Bus, Event Grid and Azurite.',
+  )
+  .option('--app <dir>', 'function app directory (host.json, package.json)', process.cwd())
+  .addOption(
+    new Option('--port <port>', 'HTTP port for the API').argParser(port).env('CLOUDJOBS_PORT').default(7071),
+  )
+  .addOption(new Option('--home <dir>', 'state directory').env('CLOUDJOBS_HOME'))
+  .option('--host <address>', 'address to listen on', '127.0.0.1')
+  .option(
+    '--storage-ports <blob,queue,table>',
+    'ports for the storage endpoints (Azurite)',
+    ports,
+    [10000, 10001, 10002],
+  )
+  .option('--in-memory', 'keep storage in memory instead of under the state directory')
+  .option(
+    '--storage <connectionString>',
+    'use an Azurite that is already running (direct endpoints) instead of starting one',
+  )
+  .option('--blob-port <port>', 'port of the blob endpoint (Event Grid proxy) when --storage is given', port)
+  .option('--namespace <prefix>', "prefix for the runtime's own storage names, to share one Azurite")
+  .option(
+    '--event-grid-retry-delays <ms,...>',
+    "Event Grid retry delays in milliseconds (default: Azure's schedule)",
+  )
+  .option('--ready-file <file>', "write the runtime's URLs here (JSON) once it is ready")
+  .addOption(
+    new Option('--log-level <level>', 'trace, debug, information, warning, error').env('CLOUDJOBS_LOG_LEVEL'),
+  );
+
+program.parse();
+const opts = program.opts<{
+  app: string;
+  port: number;
+  home?: string;
+  host: string;
+  storagePorts: [number, number, number];
+  inMemory?: boolean;
+  storage?: string;
+  blobPort?: number;
+  namespace?: string;
+  eventGridRetryDelays?: string;
+  readyFile?: string;
+  logLevel?: string;
+}>();
+
+function parseConnectionString(text: string): StorageOption {
+  const parts = new Map(
+    text
+      .split(';')
+      .filter((p) => p.includes('='))
+      .map((p) => [p.slice(0, p.indexOf('=')).toLowerCase(), p.slice(p.indexOf('=') + 1)] as const),
+  );
+  const blob = parts.get('blobendpoint');
+  const queue = parts.get('queueendpoint');
+  const table = parts.get('tableendpoint');
+  if (!blob || !queue || !table) {
+    throw new InvalidArgumentError(
+      '--storage needs a connection string with BlobEndpoint, QueueEndpoint and TableEndpoint',
+    );
+  }
+  return { kind: 'external', endpoints: { blob, queue, table } };
+}
+
+const logLevel = parseLogLevel(opts.logLevel);
+const runtime = new Runtime({
+  appDir: path.resolve(opts.app),
+  home: path.resolve(opts.home ?? path.join(process.cwd(), '.cloudjobs')),
+  host: opts.host,
+  port: opts.port,
+  storage: opts.storage
+    ? parseConnectionString(opts.storage)
+    : {
+        kind: 'managed',
+        blobPort: opts.storagePorts[0],
+        queuePort: opts.storagePorts[1],
+        tablePort: opts.storagePorts[2],
+        inMemory: opts.inMemory === true,
+      },
+  ...(opts.blobPort !== undefined ? { blobPort: opts.blobPort } : {}),
+  ...(opts.namespace ? { namespace: opts.namespace } : {}),
+  ...(logLevel ? { logLevel } : {}),
+  ...(opts.eventGridRetryDelays
+    ? { eventGridRetryDelaysMs: opts.eventGridRetryDelays.split(',').map(Number) }
+    : {}),
+  ...(opts.readyFile ? { readyFile: path.resolve(opts.readyFile) } : {}),
+});
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) {
+    process.stderr.write(`\n${signal} again: exiting now\n`);
+    process.exit(130);
+  }
+  stopping = true;
+  process.stdout.write(`\n${signal} received: stopping (press Ctrl+C again to force)\n`);
+  await runtime.stop();
+  process.exit(0);
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+try {
+  await runtime.start();
+} catch (error) {
+  process.stderr.write(
+    `\ncloudjobs: could not start: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
+  await runtime.stop();
+  process.exit(1);
+}

@@ -1,0 +1,148 @@
+import {
+  EventType,
+  isSchedulingEvent,
+  type FailureDetails,
+  type HistoryEvent,
+  type ParentInstanceInfo,
+  type RetryPolicy,
+  type RuntimeStatus,
+} from './history.js';
+
+/** An orchestration instance as the Instances table holds it. JSON payloads stay as text. */
+export interface InstanceRecord {
+  instanceId: string;
+  name: string;
+  version: string;
+  executionId: string;
+  status: RuntimeStatus;
+  input: string | null;
+  output: string | null;
+  customStatus: string | null;
+  createdTime: string;
+  lastUpdatedTime: string;
+  completedTime?: string;
+  failureDetails?: FailureDetails;
+  parent?: ParentInstanceInfo;
+}
+
+/** What the runtime knows about one id of the orchestration's task sequence. */
+export interface ScheduledTask {
+  eventId: number;
+  kind: 'activity' | 'timer' | 'subOrchestration' | 'eventSent';
+  name?: string;
+  input?: string | null;
+  /** For retry-generated schedulings and retry timers: the id of the action being retried. */
+  rootId?: number;
+  attempt: number;
+  retry?: RetryPolicy;
+  firstAttemptAt?: string;
+  isRetryTimer: boolean;
+  subInstanceId?: string;
+  version?: string;
+}
+
+/** An event held while its orchestration is suspended, persisted until it is resumed. */
+export interface BufferedEvent {
+  messageId: string;
+  executionId?: string;
+  event: HistoryEvent;
+}
+
+/**
+ * One orchestration instance in memory: its record, the current execution's history, and the
+ * indexes the runtime derives from that history. Everything here can be rebuilt from what is
+ * persisted, which is what makes a restart lose nothing.
+ */
+export class OrchestrationState {
+  record: InstanceRecord;
+  history: HistoryEvent[] = [];
+  buffered: BufferedEvent[] = [];
+  /** History rows in the table for `persistedExecutionId`, per the sentinel. */
+  persistedRows = 0;
+  persistedExecutionId: string | undefined;
+  persistedBuffered = 0;
+  /** The sentinel row's ETag, for optimistic concurrency on commit. */
+  etag: string | undefined;
+
+  nextEventId = 0;
+  readonly scheduled = new Map<number, ScheduledTask>();
+  readonly resolved = new Set<number>();
+  readonly messageIds = new Set<string>();
+  /** Scheduling events that came from the orchestrator's own actions (not retries), in order. */
+  readonly actionEvents: HistoryEvent[] = [];
+
+  constructor(record: InstanceRecord) {
+    this.record = record;
+  }
+
+  static rebuild(record: InstanceRecord, history: HistoryEvent[]): OrchestrationState {
+    const state = new OrchestrationState(record);
+    for (const event of history) state.append(event);
+    return state;
+  }
+
+  /** Starts a new execution (restart or continue-as-new): history and indexes start empty. */
+  resetHistory(): void {
+    this.history = [];
+    this.nextEventId = 0;
+    this.scheduled.clear();
+    this.resolved.clear();
+    this.messageIds.clear();
+    this.actionEvents.length = 0;
+  }
+
+  append(event: HistoryEvent): void {
+    this.history.push(event);
+    if (event.MessageId) this.messageIds.add(event.MessageId);
+    if (isSchedulingEvent(event)) {
+      this.nextEventId = Math.max(this.nextEventId, event.EventId + 1);
+      this.scheduled.set(event.EventId, this.#describe(event));
+      if (event.RetryOf === undefined) this.actionEvents.push(event);
+      return;
+    }
+    const id = completionTarget(event);
+    if (id !== undefined) this.resolved.add(id);
+  }
+
+  #describe(event: HistoryEvent): ScheduledTask {
+    const root = event.RetryOf === undefined ? undefined : this.scheduled.get(event.RetryOf);
+    const kind =
+      event.EventType === EventType.TaskScheduled
+        ? 'activity'
+        : event.EventType === EventType.TimerCreated
+          ? 'timer'
+          : event.EventType === EventType.SubOrchestrationInstanceCreated
+            ? 'subOrchestration'
+            : 'eventSent';
+    return {
+      eventId: event.EventId,
+      kind,
+      ...(event.Name !== undefined ? { name: event.Name } : {}),
+      ...(event.Input !== undefined ? { input: event.Input } : {}),
+      ...(event.RetryOf !== undefined ? { rootId: event.RetryOf } : {}),
+      attempt: event.Attempt ?? 1,
+      ...((event.RetryOptions ?? root?.retry) ? { retry: event.RetryOptions ?? root?.retry } : {}),
+      ...((event.FirstAttemptAt ?? root?.firstAttemptAt)
+        ? { firstAttemptAt: event.FirstAttemptAt ?? root?.firstAttemptAt }
+        : {}),
+      isRetryTimer: kind === 'timer' && event.RetryOf !== undefined,
+      ...(event.InstanceId !== undefined ? { subInstanceId: event.InstanceId } : {}),
+      ...(event.Version !== undefined ? { version: event.Version } : {}),
+    };
+  }
+}
+
+/** The task id a completion event resolves, if it is one. */
+export function completionTarget(event: HistoryEvent): number | undefined {
+  switch (event.EventType) {
+    case EventType.TaskCompleted:
+    case EventType.TaskFailed:
+    case EventType.SubOrchestrationInstanceCompleted:
+    case EventType.SubOrchestrationInstanceFailed:
+      return event.TaskScheduledId;
+    case EventType.TimerFired:
+      return event.TimerId;
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,149 @@
+import type { FunctionHost } from '../host/functionHost.js';
+import type { EventGridEmulator } from '../eventgrid/eventGrid.js';
+import type { ServiceBusEmulator } from '../servicebus/serviceBus.js';
+import type { TimerScheduler } from '../timers/timerScheduler.js';
+import type { InternalHandler, InternalResponse } from './httpServer.js';
+import { RouteTemplate } from './routeTemplate.js';
+
+export const ADMIN_PREFIX = '/admin';
+
+function json(status: number, body: unknown): InternalResponse {
+  return {
+    status,
+    headers: { 'Content-Type': 'application/json; charset=utf-8' },
+    body: JSON.stringify(body),
+  };
+}
+
+export interface AdminApiOptions {
+  host: FunctionHost;
+  serviceBus: ServiceBusEmulator;
+  timers: TimerScheduler;
+  eventGrid: EventGridEmulator;
+}
+
+/**
+ * The Functions host's admin endpoints that make sense locally (host status, function list,
+ * manually running a non-HTTP function), plus `/admin/local/...` to look into the emulated
+ * Service Bus and Event Grid.
+ */
+export function createAdminApi(options: AdminApiOptions): InternalHandler {
+  const { host, serviceBus, timers, eventGrid } = options;
+  const routes: Array<{
+    method: string;
+    template: RouteTemplate;
+    handle: (
+      params: Record<string, string>,
+      body: Buffer,
+      url: URL,
+      contentType: string | undefined,
+    ) => Promise<InternalResponse>;
+  }> = [
+    {
+      method: 'GET',
+      template: new RouteTemplate('host/status'),
+      handle: () =>
+        Promise.resolve(json(200, { state: 'Running', version: '4.x (cloudjobs embedded runtime)' })),
+    },
+    {
+      method: 'GET',
+      template: new RouteTemplate('functions'),
+      handle: () =>
+        Promise.resolve(
+          json(
+            200,
+            [...host.functions.values()].map((fn) => ({
+              name: fn.name,
+              trigger: fn.trigger,
+              bindings: fn.metadata.bindings,
+            })),
+          ),
+        ),
+    },
+    {
+      method: 'POST',
+      template: new RouteTemplate('functions/{name}'),
+      handle: async ({ name }, body) => {
+        const fn = [...host.functions.values()].find((f) => f.name.toLowerCase() === name!.toLowerCase());
+        if (!fn) return json(404, { error: `no function named "${name}"` });
+        if (fn.triggerType === 'timertrigger') {
+          await timers.runNow(fn.name);
+          return { status: 202 };
+        }
+        if (
+          fn.triggerType === 'httptrigger' ||
+          fn.triggerType === 'orchestrationtrigger' ||
+          fn.triggerType === 'activitytrigger'
+        ) {
+          return json(400, {
+            error: `"${fn.name}" cannot be run through the admin API; call it through its own trigger`,
+          });
+        }
+        let input: unknown;
+        try {
+          input =
+            body.length > 0 ? (JSON.parse(body.toString('utf8')) as { input?: unknown }).input : undefined;
+        } catch {
+          return json(400, { error: 'the body must be JSON: {"input": "..."}' });
+        }
+        const outcome = await host.invoke(fn, {
+          trigger: typeof input === 'string' ? { string: input } : { json: JSON.stringify(input ?? null) },
+        });
+        host.logOutcome(fn, outcome, 'admin API', false);
+        return { status: 202 };
+      },
+    },
+    {
+      method: 'GET',
+      template: new RouteTemplate('local/servicebus/queues/{name}'),
+      handle: async ({ name }) => json(200, await serviceBus.counts(name!)),
+    },
+    {
+      method: 'POST',
+      template: new RouteTemplate('local/servicebus/queues/{name}/messages'),
+      handle: async ({ name }, body, _url, contentType) => {
+        const text = contentType === undefined || /^(text\/|application\/json)/i.test(contentType);
+        await serviceBus.send(name!, [
+          { body: text ? body.toString('utf8') : body, ...(contentType ? { contentType } : {}) },
+        ]);
+        return { status: 201 };
+      },
+    },
+    {
+      method: 'GET',
+      template: new RouteTemplate('local/servicebus/queues/{name}/deadletter'),
+      handle: async ({ name }, _body, url) =>
+        json(200, await serviceBus.peekDeadLetters(name!, Number(url.searchParams.get('count') ?? 32))),
+    },
+    {
+      method: 'DELETE',
+      template: new RouteTemplate('local/servicebus/queues/{name}/deadletter'),
+      handle: async ({ name }) => {
+        await serviceBus.clearDeadLetters(name!);
+        return { status: 204 };
+      },
+    },
+    {
+      method: 'GET',
+      template: new RouteTemplate('local/eventgrid/subscriptions'),
+      handle: async () => {
+        const backlog = await eventGrid.backlog();
+        return json(
+          200,
+          eventGrid.subscriptions.map((s) => ({ ...s, pendingEvents: backlog[s.name] ?? 0 })),
+        );
+      },
+    },
+  ];
+
+  return async (request) => {
+    const path = request.url.pathname.slice(ADMIN_PREFIX.length).replace(/^\/+/, '');
+    for (const route of routes) {
+      const match = route.template.match(path);
+      if (!match || route.method !== request.method) continue;
+      const contentType = request.headers['content-type'];
+      return route.handle(match.params, request.body, request.url, contentType);
+    }
+    return json(404, { error: 'not found' });
+  };
+}

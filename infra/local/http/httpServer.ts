@@ -1,0 +1,340 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { RpcHttpCookie, RpcHttpData, RpcTypedData } from '../host/coreTypes.js';
+import type { FunctionHost, RegisteredFunction } from '../host/functionHost.js';
+import type { ComponentLogger } from '../host/logger.js';
+import { compareRoutes, RouteTemplate } from './routeTemplate.js';
+
+/** A request to one of the runtime's own endpoints (Durable management, admin). */
+export interface InternalRequest {
+  method: string;
+  url: URL;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export interface InternalResponse {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+}
+
+export type InternalHandler = (request: InternalRequest) => Promise<InternalResponse | undefined>;
+
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+  routePrefix: string;
+  /** Largest request body accepted, in bytes; larger ones get 413. */
+  maxBodyBytes: number;
+  maxConcurrentRequests?: number;
+  maxOutstandingRequests?: number;
+  functionHost: FunctionHost;
+  logger: ComponentLogger;
+}
+
+interface HttpRoute {
+  fn: RegisteredFunction;
+  template: RouteTemplate;
+  methods: Set<string> | undefined;
+}
+
+class BodyTooLarge extends Error {}
+
+/** Reads a request body, refusing it as soon as it passes the limit. */
+async function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(request.headers['content-length'] ?? NaN);
+  if (!Number.isNaN(declared) && declared > limit) throw new BodyTooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > limit) throw new BodyTooLarge();
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function serializeCookie(cookie: RpcHttpCookie): string {
+  const parts = [`${cookie.name ?? ''}=${cookie.value ?? ''}`];
+  if (cookie.domain?.value) parts.push(`Domain=${cookie.domain.value}`);
+  if (cookie.path?.value) parts.push(`Path=${cookie.path.value}`);
+  const expires = cookie.expires?.value;
+  if (expires && expires.seconds !== null && expires.seconds !== undefined) {
+    const ms = Number(expires.seconds) * 1000 + Math.round((expires.nanos ?? 0) / 1e6);
+    parts.push(`Expires=${new Date(ms).toUTCString()}`);
+  }
+  if (cookie.maxAge?.value !== null && cookie.maxAge?.value !== undefined)
+    parts.push(`Max-Age=${cookie.maxAge.value}`);
+  if (cookie.secure?.value) parts.push('Secure');
+  if (cookie.httpOnly?.value) parts.push('HttpOnly');
+  if (cookie.sameSite === 'lax') parts.push('SameSite=Lax');
+  else if (cookie.sameSite === 'strict') parts.push('SameSite=Strict');
+  else if (cookie.sameSite === 'explicitNone') parts.push('SameSite=None');
+  return parts.join('; ');
+}
+
+function bodyBytes(data: RpcTypedData | null | undefined): Buffer {
+  if (!data) return Buffer.alloc(0);
+  if (data.bytes) return Buffer.from(data.bytes);
+  if (data.string !== null && data.string !== undefined) return Buffer.from(data.string);
+  if (data.json !== null && data.json !== undefined) return Buffer.from(data.json);
+  if (data.stream) return Buffer.from(data.stream);
+  return Buffer.alloc(0);
+}
+
+/**
+ * Serves HTTP triggers under the host.json route prefix, as the Functions host does, plus the
+ * runtime's own endpoints (Durable management API, admin) registered with {@link addInternal}.
+ */
+export class HttpServer {
+  readonly #options: HttpServerOptions;
+  readonly #internal: Array<{ prefix: string; handler: InternalHandler }> = [];
+  #routes: HttpRoute[] = [];
+  #server: http.Server | undefined;
+  #active = 0;
+  #waiting: Array<() => void> = [];
+  #url = '';
+
+  constructor(options: HttpServerOptions) {
+    this.#options = options;
+  }
+
+  /** The base URL, e.g. `http://127.0.0.1:7071`, once listening. */
+  get url(): string {
+    return this.#url;
+  }
+
+  addInternal(prefix: string, handler: InternalHandler): void {
+    this.#internal.push({ prefix, handler });
+  }
+
+  /** Compiles the routes of every HTTP-triggered function; throws on a bad template. */
+  loadRoutes(): void {
+    const prefix = this.#options.routePrefix;
+    const routes: HttpRoute[] = [];
+    for (const fn of this.#options.functionHost.byTrigger('httpTrigger')) {
+      const route =
+        typeof fn.trigger.route === 'string' && fn.trigger.route.length > 0 ? fn.trigger.route : fn.name;
+      const full = prefix ? `${prefix}/${route.replace(/^\/+/, '')}` : route;
+      let template: RouteTemplate;
+      try {
+        template = new RouteTemplate(full);
+      } catch (error) {
+        throw new Error(`function "${fn.name}": invalid route "${route}": ${(error as Error).message}`);
+      }
+      const methods = Array.isArray(fn.trigger.methods)
+        ? new Set((fn.trigger.methods as string[]).map((m) => m.toUpperCase()))
+        : undefined;
+      routes.push({ fn, template, methods });
+    }
+    this.#routes = routes.sort((a, b) => compareRoutes(a.template, b.template));
+  }
+
+  /** One line per HTTP function, for the startup banner. */
+  describeRoutes(): string[] {
+    return this.#routes.map(
+      (r) =>
+        `${r.fn.name}: [${r.methods ? [...r.methods].join(',') : 'ALL'}] ${this.#url}/${r.template.template}`,
+    );
+  }
+
+  async listen(): Promise<void> {
+    const server = http.createServer((req, res) => {
+      this.#handle(req, res).catch((error: unknown) => {
+        this.#options.logger.error(`unhandled error serving ${req.method} ${req.url}`, error);
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      });
+    });
+    server.keepAliveTimeout = 65_000;
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error: NodeJS.ErrnoException) => {
+        if (error.code === 'EADDRINUSE') {
+          reject(
+            new Error(
+              `port ${this.#options.port} on ${this.#options.host} is already in use; ` +
+                'stop what is using it or set CLOUDJOBS_PORT to another port',
+            ),
+          );
+        } else {
+          reject(error);
+        }
+      });
+      server.listen(this.#options.port, this.#options.host, () => resolve());
+    });
+    const address = server.address() as AddressInfo;
+    this.#url = `http://${this.#options.host}:${address.port}`;
+  }
+
+  async close(): Promise<void> {
+    const server = this.#server;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+  }
+
+  async #acquire(): Promise<boolean> {
+    const max = this.#options.maxConcurrentRequests;
+    if (!max || this.#active < max) {
+      this.#active++;
+      return true;
+    }
+    const outstanding = this.#options.maxOutstandingRequests;
+    if (outstanding && this.#active + this.#waiting.length >= outstanding) return false;
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#active++;
+    return true;
+  }
+
+  #release(): void {
+    this.#active--;
+    this.#waiting.shift()?.();
+  }
+
+  async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', this.#url);
+    const method = (req.method ?? 'GET').toUpperCase();
+    const path = url.pathname;
+
+    for (const { prefix, handler } of this.#internal) {
+      if (path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : prefix + '/')) {
+        let body: Buffer;
+        try {
+          body = await readBody(req, this.#options.maxBodyBytes);
+        } catch (error) {
+          if (error instanceof BodyTooLarge) return this.#tooLarge(res);
+          throw error;
+        }
+        const answer = await handler({ method, url, headers: req.headers, body });
+        if (answer) {
+          res.writeHead(answer.status, answer.headers);
+          res.end(answer.body);
+          return;
+        }
+      }
+    }
+
+    const routePath = path.replace(/^\/+/, '');
+    let allowed: Set<string> | undefined;
+    for (const route of this.#routes) {
+      const match = route.template.match(routePath);
+      if (!match) continue;
+      if (route.methods && !route.methods.has(method)) {
+        allowed ??= new Set();
+        for (const m of route.methods) allowed.add(m);
+        continue;
+      }
+      await this.#invoke(route, match.params, req, res, url);
+      return;
+    }
+    if (allowed) {
+      res.writeHead(405, { Allow: [...allowed].join(', ') }).end();
+      return;
+    }
+    res.writeHead(404).end();
+  }
+
+  #tooLarge(res: http.ServerResponse): void {
+    res.writeHead(413, { 'Content-Type': 'text/plain', Connection: 'close' });
+    res.end(`Request body is larger than the limit of ${this.#options.maxBodyBytes} bytes.`);
+  }
+
+  async #invoke(
+    route: HttpRoute,
+    params: Record<string, string>,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    url: URL,
+  ): Promise<void> {
+    const started = performance.now();
+    let body: Buffer;
+    try {
+      body = await readBody(req, this.#options.maxBodyBytes);
+    } catch (error) {
+      if (error instanceof BodyTooLarge) return this.#tooLarge(res);
+      throw error;
+    }
+    if (!(await this.#acquire())) {
+      res.writeHead(429, { 'Retry-After': '1' }).end();
+      return;
+    }
+    try {
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+      }
+      // The host hands the worker a query dictionary: repeated keys arrive comma-joined.
+      const query: Record<string, string> = {};
+      for (const key of new Set(url.searchParams.keys())) query[key] = url.searchParams.getAll(key).join(',');
+      const rpcHttp: RpcHttpData = {
+        method: (req.method ?? 'GET').toUpperCase(),
+        url: url.href,
+        headers,
+        query,
+        params,
+        body: { bytes: body },
+        rawBody: { bytes: body },
+      };
+      const fn = route.fn;
+      const outcome = await this.#options.functionHost.invoke(fn, { trigger: { http: rpcHttp } });
+      const status = this.#write(
+        res,
+        outcome.failed ? undefined : outcome.response?.returnValue?.http,
+        outcome.failed,
+      );
+      this.#options.functionHost.logOutcome(
+        fn,
+        outcome,
+        `${rpcHttp.method} ${url.pathname} → ${status}`,
+        true,
+      );
+      this.#options.logger.parent.log(
+        {
+          level: outcome.failed ? 'error' : 'information',
+          source: fn.name,
+          invocationId: outcome.invocationId,
+          message: `${rpcHttp.method} ${url.pathname}${url.search} → ${status} (${Math.round(performance.now() - started)}ms)`,
+        },
+        `Function.${fn.name}`,
+      );
+    } finally {
+      this.#release();
+    }
+  }
+
+  #write(res: http.ServerResponse, response: RpcHttpData | null | undefined, failed: boolean): number {
+    if (failed) {
+      res.writeHead(500).end();
+      return 500;
+    }
+    if (!response) {
+      res.writeHead(204).end();
+      return 204;
+    }
+    const status = Number(response.statusCode ?? 200) || 200;
+    for (const [name, value] of Object.entries(response.headers ?? {})) {
+      try {
+        res.setHeader(name, value);
+      } catch {
+        // A header the app set that Node refuses (bad characters) is dropped, not fatal.
+      }
+    }
+    const cookies = (response.cookies ?? []).map(serializeCookie);
+    if (cookies.length > 0) {
+      const existing = res.getHeader('set-cookie');
+      const list = existing === undefined ? [] : Array.isArray(existing) ? existing : [String(existing)];
+      res.setHeader('set-cookie', [...list, ...cookies]);
+    }
+    const payload = bodyBytes(response.body);
+    const noBody = status === 204 || status === 304 || (status >= 100 && status < 200);
+    if (!noBody && !res.hasHeader('content-length')) res.setHeader('content-length', payload.length);
+    res.writeHead(status);
+    res.end(noBody ? undefined : payload);
+    return status;
+  }
+}

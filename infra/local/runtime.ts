@@ -1,0 +1,331 @@
+import { cpus } from 'node:os';
+import path from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { describeApp, importEntryPoints } from './host/appLoader.js';
+import { FunctionHost } from './host/functionHost.js';
+import { installFunctionsCore } from './host/functionsCore.js';
+import { resolveHostSettings, type HostSettings } from './host/hostConfig.js';
+import { Logger, parseLogLevel, describeError } from './host/logger.js';
+import type { RpcLogLevel } from './host/coreTypes.js';
+import { HttpServer } from './http/httpServer.js';
+import { DurableRuntime } from './durable/durableRuntime.js';
+import {
+  accountUrl,
+  connectionString,
+  isDevelopmentStorage,
+  type StorageEndpoints,
+} from './storage/account.js';
+import { probeStorage, startAzurite, type AzuriteHandle } from './storage/azurite.js';
+import { StorageClients } from './storage/clients.js';
+import { ServiceBusEmulator } from './servicebus/serviceBus.js';
+import { EventGridEmulator } from './eventgrid/eventGrid.js';
+import { TimerScheduler } from './timers/timerScheduler.js';
+import { createAdminApi, ADMIN_PREFIX } from './http/adminApi.js';
+
+/** How the runtime reaches storage: an Azurite it runs, or one already running elsewhere. */
+export type StorageOption =
+  | { kind: 'managed'; blobPort: number; queuePort: number; tablePort: number; inMemory: boolean }
+  | { kind: 'external'; endpoints: StorageEndpoints };
+
+export interface RuntimeOptions {
+  appDir: string;
+  /** State directory (`.cloudjobs` in the working directory by default). */
+  home: string;
+  host: string;
+  port: number;
+  storage: StorageOption;
+  /** Port for the blob endpoint the app and users see (the Event Grid proxy); 0 picks one. */
+  blobPort?: number;
+  /** Prefix for everything the runtime itself names in storage, so runtimes can share an Azurite. */
+  namespace?: string;
+  logLevel?: RpcLogLevel;
+  /** Event Grid retry delays, overriding Azure's schedule (for tests). */
+  eventGridRetryDelaysMs?: number[];
+  /** Written (JSON) once the runtime is ready: its URLs and storage endpoints. */
+  readyFile?: string;
+  logWrite?: (line: string) => void;
+}
+
+const SUPPORTED_TRIGGERS = new Set([
+  'httptrigger',
+  'orchestrationtrigger',
+  'activitytrigger',
+  'servicebustrigger',
+  'eventgridtrigger',
+  'timertrigger',
+]);
+
+/** What a started runtime tells its caller. */
+export interface RuntimeInfo {
+  url: string;
+  storage: StorageEndpoints;
+  connectionString: string;
+  hubName: string;
+  functions: string[];
+}
+
+/**
+ * The embedded runtime: the unchanged function app on one machine, with Azurite for storage and
+ * stand-ins for the Functions host, Durable, Service Bus, Event Grid and timers.
+ */
+export class Runtime {
+  readonly #options: RuntimeOptions;
+  readonly #logger: Logger;
+  readonly #stops: Array<() => Promise<void>> = [];
+  #info: RuntimeInfo | undefined;
+  #stopping: Promise<void> | undefined;
+
+  constructor(options: RuntimeOptions) {
+    this.#options = options;
+    this.#logger = new Logger({
+      defaultLevel: options.logLevel ?? 'information',
+      ...(options.logWrite ? { write: options.logWrite } : {}),
+    });
+  }
+
+  get info(): RuntimeInfo {
+    if (!this.#info) throw new Error('the runtime has not started');
+    return this.#info;
+  }
+
+  async start(): Promise<RuntimeInfo> {
+    try {
+      return await this.#start();
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+  }
+
+  async #start(): Promise<RuntimeInfo> {
+    const options = this.#options;
+    const log = this.#logger.child('runtime');
+    const app = await describeApp(options.appDir);
+    const settings: HostSettings = resolveHostSettings(app.hostJson, cpus().length);
+    const levels: Record<string, RpcLogLevel> = {};
+    for (const [category, value] of Object.entries(settings.logLevels)) {
+      const level = parseLogLevel(value);
+      if (level && category !== 'default') levels[category] = level;
+    }
+    const defaultLevel = options.logLevel ?? parseLogLevel(settings.logLevels.default) ?? 'information';
+    const logger = new Logger({
+      defaultLevel,
+      categoryLevels: levels,
+      ...(options.logWrite ? { write: options.logWrite } : {}),
+    });
+    const namespace = options.namespace ?? '';
+    if (namespace)
+      settings.durable.hubName = `${namespace.replace(/[^A-Za-z0-9]/g, '')}${settings.durable.hubName}`.slice(
+        0,
+        45,
+      );
+
+    for (const [key, value] of Object.entries(app.localSettings)) {
+      if (process.env[key] === undefined) process.env[key] = value;
+    }
+
+    // Storage first: everything else keeps its state there.
+    let direct: StorageEndpoints;
+    let blobPort = options.blobPort ?? 0;
+    if (options.storage.kind === 'managed') {
+      const { blobPort: publicBlob, queuePort, tablePort } = options.storage;
+      const probes = await Promise.all(
+        [publicBlob, queuePort, tablePort].map((port) => probeStorage(`http://${options.host}:${port}/`)),
+      );
+      if (probes.every((p) => p === 'azurite')) {
+        // Someone's Azurite already has the usual ports: use it. Writes made straight to it skip
+        // the proxy and raise no Event Grid events, so the proxy takes another port.
+        direct = {
+          blob: accountUrl(options.host, publicBlob),
+          queue: accountUrl(options.host, queuePort),
+          table: accountUrl(options.host, tablePort),
+        };
+        blobPort = options.blobPort ?? 0;
+        log.warn(
+          `reusing the Azurite already on ports ${publicBlob}-${tablePort}; blob events are raised only for writes ` +
+            "through the runtime's blob endpoint (below), not for writes made straight to Azurite",
+        );
+      } else {
+        const taken = [publicBlob, queuePort, tablePort].filter((_, i) => probes[i] !== 'none');
+        if (taken.length > 0) {
+          throw new Error(
+            `storage port(s) ${taken.join(', ')} are in use by something other than a complete Azurite; ` +
+              'stop it or choose other ports',
+          );
+        }
+        const azurite: AzuriteHandle = await startAzurite({
+          host: options.host,
+          // Azurite's blob service sits behind the Event Grid proxy, which takes the public port.
+          blobPort: 0,
+          queuePort,
+          tablePort,
+          ...(options.storage.inMemory ? {} : { location: path.join(options.home, 'azurite') }),
+          logger: logger.child('azurite'),
+        });
+        this.#stops.push(() => azurite.stop());
+        direct = azurite.endpoints;
+        blobPort = options.blobPort ?? publicBlob;
+      }
+    } else {
+      direct = options.storage.endpoints;
+    }
+    const internal = new StorageClients(connectionString(direct));
+
+    const eventGrid = new EventGridEmulator({
+      host: options.host,
+      port: blobPort,
+      azuriteBlob: direct.blob,
+      storage: internal,
+      namespace,
+      appDir: app.directory,
+      logger: logger.child('eventgrid'),
+      ...(options.eventGridRetryDelaysMs ? { retryDelaysMs: options.eventGridRetryDelaysMs } : {}),
+    });
+    await eventGrid.listen();
+    this.#stops.push(() => eventGrid.close());
+    const publicEndpoints: StorageEndpoints = { ...direct, blob: eventGrid.blobEndpoint };
+    const appConnection = connectionString(publicEndpoints);
+    const storageSetting = process.env.AzureWebJobsStorage;
+    if (storageSetting === undefined || isDevelopmentStorage(storageSetting))
+      process.env.AzureWebJobsStorage = appConnection;
+    for (const [key, value] of Object.entries(process.env)) {
+      if (isDevelopmentStorage(value)) process.env[key] = appConnection;
+    }
+
+    const core = installFunctionsCore();
+    core.reset();
+    const functionHost = new FunctionHost(core, logger);
+    const previousSink = core.attach(functionHost);
+    this.#stops.push(() => {
+      core.attach(previousSink);
+      return Promise.resolve();
+    });
+
+    const http = new HttpServer({
+      host: options.host,
+      port: options.port,
+      routePrefix: settings.routePrefix,
+      maxBodyBytes: Number(process.env.FUNCTIONS_REQUEST_BODY_SIZE_LIMIT ?? 100 * 1024 * 1024),
+      ...(app.hostJson.extensions?.http?.maxConcurrentRequests
+        ? { maxConcurrentRequests: app.hostJson.extensions.http.maxConcurrentRequests }
+        : {}),
+      ...(app.hostJson.extensions?.http?.maxOutstandingRequests
+        ? { maxOutstandingRequests: app.hostJson.extensions.http.maxOutstandingRequests }
+        : {}),
+      functionHost,
+      logger: logger.child('http'),
+    });
+    await http.listen();
+    this.#stops.push(() => http.close());
+    process.env.WEBSITE_HOSTNAME = new URL(http.url).host;
+    process.env.FUNCTIONS_WORKER_RUNTIME ??= 'node';
+    process.env.AZURE_FUNCTIONS_ENVIRONMENT ??= 'Development';
+
+    const durable = new DurableRuntime({
+      host: functionHost,
+      settings: settings.durable,
+      storage: internal,
+      http,
+      logger: logger.child('durable'),
+    });
+    const serviceBus = new ServiceBusEmulator({
+      host: functionHost,
+      settings,
+      storage: internal,
+      namespace,
+      appDir: app.directory,
+      logger: logger.child('servicebus'),
+    });
+    const timers = new TimerScheduler({
+      host: functionHost,
+      storage: internal,
+      namespace,
+      logger: logger.child('timer'),
+    });
+    http.addInternal(ADMIN_PREFIX, createAdminApi({ host: functionHost, serviceBus, timers, eventGrid }));
+
+    await importEntryPoints(app.entryPoints);
+    const problems = functionHost.unsupportedBindings(SUPPORTED_TRIGGERS);
+    if (problems.length > 0) {
+      throw new Error(
+        `the app uses bindings the embedded runtime does not serve:\n  - ${problems.join('\n  - ')}`,
+      );
+    }
+    http.loadRoutes();
+
+    await durable.start();
+    this.#stops.push(() => durable.stop());
+    await serviceBus.start();
+    this.#stops.push(() => serviceBus.stop());
+    await eventGrid.start(functionHost);
+    this.#stops.push(() => eventGrid.stop());
+    await timers.start();
+    this.#stops.push(() => timers.stop());
+
+    for (const hook of core.hooks('appStart')) {
+      await hook({
+        hookData: {},
+        appHookData: core.appHookData,
+        functionAppDirectory: app.directory,
+      } as never);
+    }
+    this.#stops.push(async () => {
+      for (const hook of core.hooks('appTerminate')) {
+        try {
+          await hook({ hookData: {}, appHookData: core.appHookData } as never);
+        } catch (error) {
+          log.error('an appTerminate hook failed', error);
+        }
+      }
+    });
+
+    const functions = [...functionHost.functions.values()];
+    const lines = [
+      `cloudjobs embedded runtime for ${app.directory}`,
+      `  API         ${http.url}/${settings.routePrefix}`,
+      `  storage     blob ${publicEndpoints.blob} (Event Grid proxy), queue ${direct.queue}, table ${direct.table}`,
+      `  task hub    ${durable.hubName}`,
+      `  functions   ${functions.length}`,
+      ...http.describeRoutes().map((r) => `    ${r}`),
+      ...functions
+        .filter((fn) => fn.triggerType !== 'httptrigger')
+        .map((fn) => `    ${fn.name}: ${String(fn.trigger.type)}${describeTrigger(fn.trigger)}`),
+    ];
+    for (const line of lines) logger.log({ level: 'information', source: 'runtime', message: line });
+
+    this.#info = {
+      url: http.url,
+      storage: publicEndpoints,
+      connectionString: appConnection,
+      hubName: durable.hubName,
+      functions: functions.map((fn) => fn.name),
+    };
+    if (options.readyFile) await writeFile(options.readyFile, JSON.stringify(this.#info, null, 2));
+    return this.#info;
+  }
+
+  /** Stops everything started, newest first; safe to call more than once. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      for (const stop of this.#stops.reverse()) {
+        try {
+          await stop();
+        } catch (error) {
+          this.#logger.log({
+            level: 'warning',
+            source: 'runtime',
+            message: `while stopping: ${describeError(error)}`,
+          });
+        }
+      }
+    })();
+    return this.#stopping;
+  }
+}
+
+function describeTrigger(trigger: Record<string, unknown>): string {
+  const parts: string[] = [];
+  if (typeof trigger.queueName === 'string') parts.push(`queue ${trigger.queueName}`);
+  if (typeof trigger.schedule === 'string') parts.push(`schedule ${trigger.schedule}`);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
+}
