@@ -30,7 +30,14 @@ export default tseslint.config(
       ],
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['@azure/*', '!@azure/functions', 'node:*', 'undici'], message: 'Orchestrators do no I/O.' }] },
+        {
+          patterns: [
+            {
+              group: ['@azure/*', '!@azure/functions', 'node:*', 'undici'],
+              message: 'Orchestrators do no I/O.',
+            },
+          ],
+        },
       ],
     },
   },

@@ -22,7 +22,9 @@ describe('embedded runtime: HTTP triggers', () => {
   });
 
   it('should bind route parameters with constraints, the query and headers', async () => {
-    const response = await runtime.fetch('/api/items/17/summary?a=1&b=two&a=3', { headers: { 'x-test': 'hello' } });
+    const response = await runtime.fetch('/api/items/17/summary?a=1&b=two&a=3', {
+      headers: { 'x-test': 'hello' },
+    });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/application\/json/);
     expect(await response.json()).toEqual({
@@ -36,7 +38,7 @@ describe('embedded runtime: HTTP triggers', () => {
   });
 
   it('should treat an optional parameter as optional', async () => {
-    const body = (await runtime.json<{ id: number; detail: string | null }>('/api/items/5'));
+    const body = await runtime.json<{ id: number; detail: string | null }>('/api/items/5');
     expect(body).toMatchObject({ id: 5, detail: null });
   });
 
@@ -111,8 +113,14 @@ describe('embedded runtime: HTTP triggers', () => {
     expect(response.status).toBe(500);
     expect(await response.text()).toBe('');
     // The log line is written after the response; wait for it rather than race it.
-    await waitFor(() => (/\[throws [0-9a-f]{8}\] Executed \(Failed.*deliberate failure/.test(runtime.output) ? true : undefined), {
-      what: 'the failure to be logged with its invocation id',
-    });
+    await waitFor(
+      () =>
+        /\[throws [0-9a-f]{8}\] Executed \(Failed.*deliberate failure/.test(runtime.output)
+          ? true
+          : undefined,
+      {
+        what: 'the failure to be logged with its invocation id',
+      },
+    );
   });
 });

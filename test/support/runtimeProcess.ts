@@ -139,7 +139,10 @@ export class RuntimeProcess {
 
   async json<T>(pathname: string, init?: RequestInit): Promise<T> {
     const response = await this.fetch(pathname, init);
-    if (!response.ok) throw new Error(`${init?.method ?? 'GET'} ${pathname}: HTTP ${response.status} ${await response.text()}`);
+    if (!response.ok)
+      throw new Error(
+        `${init?.method ?? 'GET'} ${pathname}: HTTP ${response.status} ${await response.text()}`,
+      );
     return (await response.json()) as T;
   }
 }

@@ -77,7 +77,9 @@ export async function runOrchestrator(
         customStatus?: unknown;
         failureDetails?: FailureDetails;
       };
-      const message = text.slice(0, cut);
+      // The SDK builds this error from a flag rather than the exception, so the exception's own
+      // message is the state's `error`, not the text before the label.
+      const message = state.error ?? text.slice(0, cut);
       const stack = error instanceof Error ? error.stack : undefined;
       const typeMatch = stack ? /^([A-Za-z_$][\w$]*):/.exec(stack) : null;
       return {

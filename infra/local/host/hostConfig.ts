@@ -132,8 +132,8 @@ export function resolveHostSettings(hostJson: HostJson, cores: number): HostSett
       maxQueuePollingIntervalMs: provider.maxQueuePollingInterval ?? 1000,
       // Azure's 5 minutes would hold a crashed runtime's in-flight messages that long after a
       // restart; messages in use are renewed, so a short lease only costs a few renewals.
-      controlQueueVisibilityTimeoutMs: provider.controlQueueVisibilityTimeout ?? 10_000,
-      workItemQueueVisibilityTimeoutMs: provider.workItemQueueVisibilityTimeout ?? 10_000,
+      controlQueueVisibilityTimeoutMs: provider.controlQueueVisibilityTimeout ?? 5_000,
+      workItemQueueVisibilityTimeoutMs: provider.workItemQueueVisibilityTimeout ?? 5_000,
     },
     serviceBus: {
       maxConcurrentCalls: serviceBus.maxConcurrentCalls ?? 16 * cores,

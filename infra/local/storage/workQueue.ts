@@ -21,6 +21,7 @@ export interface QueueMessage<T> {
 // past this many bytes go to a blob and the message carries a reference.
 const INLINE_LIMIT_BYTES = 32 * 1024;
 const MAX_VISIBILITY_SECONDS = 7 * 24 * 3600 - 1;
+const HELD_DELAY_MARGIN_MS = 2000;
 
 interface BlobReference {
   $blob: string;
@@ -94,7 +95,11 @@ export class WorkQueue<T> {
       });
       text = JSON.stringify({ $blob: blobName } satisfies BlobReference);
     }
-    const invisibleMs = options.hold ? delayMs + this.leaseMs : delayMs;
+    // A held message must outlive local processing; a delayed one only needs to outlive the
+    // moment it is due (its lease is renewed once it is being processed), so that after a crash
+    // a timer fires nearly on time instead of a whole lease late.
+    const margin = delayMs > 0 ? Math.min(this.leaseMs, HELD_DELAY_MARGIN_MS) : this.leaseMs;
+    const invisibleMs = options.hold ? delayMs + margin : delayMs;
     const sent = await this.#options.queue.sendMessage(text, {
       visibilityTimeout: secondsCeil(invisibleMs),
       messageTimeToLive: -1,

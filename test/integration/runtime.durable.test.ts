@@ -1,0 +1,223 @@
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ROOT, RuntimeProcess } from '../support/runtimeProcess.js';
+import { readStatus, startOrchestration, waitForCompletion, waitForStatus } from '../support/durable.js';
+import { waitFor } from '../support/waitFor.js';
+
+const APP = path.join(ROOT, 'test/integration/fixtures/conformance');
+
+describe('embedded runtime: Durable Functions', () => {
+  const runtime = new RuntimeProcess({ app: APP, storage: inject('azurite') });
+
+  beforeAll(async () => {
+    await runtime.start();
+  });
+  afterAll(async () => {
+    await runtime.dispose();
+  });
+
+  it('should fan out 1,000 activities and fan in every result in order', async () => {
+    const started = performance.now();
+    const id = await startOrchestration(runtime, 'fanOut', 1000);
+    const status = await waitForCompletion(runtime, id, 120_000);
+    const seconds = (performance.now() - started) / 1000;
+    expect(status.runtimeStatus).toBe('Completed');
+    expect(status.output).toEqual(Array.from({ length: 1000 }, (_, i) => i * i));
+    console.log(`1,000-activity fan-out: ${seconds.toFixed(2)} s`);
+  });
+
+  it('should deliver an activity failure to the orchestrator as a catchable error with its message', async () => {
+    const id = await startOrchestration(runtime, 'catchFailure');
+    const status = await waitForCompletion(runtime, id);
+    expect(status.runtimeStatus).toBe('Completed');
+    expect(status.output).toEqual({ caught: 'Error: boom: caught' });
+  });
+
+  it('should fail the orchestration with failure details when an activity failure is not caught', async () => {
+    const id = await startOrchestration(runtime, 'uncaughtFailure');
+    const status = await waitForCompletion(runtime, id);
+    expect(status.runtimeStatus).toBe('Failed');
+    expect(status.output).toMatch(/^Orchestrator function 'uncaughtFailure' failed: .*boom: uncaught/);
+    const history = (await readStatus(runtime, id, true))!.historyEvents!;
+    const failedTask = history.find((e) => e.EventType === 'TaskFailed')!;
+    expect(failedTask).toMatchObject({
+      FunctionName: 'failing',
+      FailureDetails: { ErrorType: 'Error', ErrorMessage: 'boom: uncaught' },
+    });
+    const completed = history.find((e) => e.EventType === 'ExecutionCompleted')!;
+    expect(completed).toMatchObject({ OrchestrationStatus: 'Failed' });
+    expect((completed.FailureDetails as { ErrorMessage: string }).ErrorMessage).toContain('boom: uncaught');
+  });
+
+  it('should retry an activity with its retry options: attempts and exponential backoff', async () => {
+    const key = `retry-${Date.now()}`;
+    const id = await startOrchestration(runtime, 'retrying', { key, succeedOnAttempt: 3, maxAttempts: 5 });
+    const status = await waitForCompletion(runtime, id);
+    expect(status.runtimeStatus).toBe('Completed');
+    expect(status.output).toEqual({ attempt: 3, after: 9 });
+    const attempts = await runtime.json<Array<{ attempt: number; at: number }>>(`/api/records/flaky:${key}`);
+    expect(attempts.map((a) => a.attempt)).toEqual([1, 2, 3]);
+    const gaps = attempts.slice(1).map((a, i) => a.at - attempts[i]!.at);
+    // First retry after 400 ms, the second after 800 ms (coefficient 2); timers fire on time, not early.
+    expect(gaps[0]).toBeGreaterThanOrEqual(400);
+    expect(gaps[1]).toBeGreaterThanOrEqual(800);
+    expect(gaps[1]).toBeGreaterThan(gaps[0]!);
+  });
+
+  it('should fail after the last attempt when every retry fails, and count attempts exactly', async () => {
+    const key = `exhaust-${Date.now()}`;
+    const id = await startOrchestration(runtime, 'retrying', { key, succeedOnAttempt: 99, maxAttempts: 3 });
+    const status = await waitForCompletion(runtime, id);
+    expect(status.runtimeStatus).toBe('Failed');
+    expect(status.output).toContain('attempt 3 failed');
+    const attempts = await runtime.json<Array<{ attempt: number }>>(`/api/records/flaky:${key}`);
+    expect(attempts.map((a) => a.attempt)).toEqual([1, 2, 3]);
+  });
+
+  it('should fire a durable timer after its due time and go on', async () => {
+    const id = await startOrchestration(runtime, 'timerThenEcho', 1500);
+    const status = await waitForCompletion(runtime, id);
+    expect(status.runtimeStatus).toBe('Completed');
+    const output = status.output as { waitedMs: number; echoed: string };
+    expect(output.echoed).toBe('after timer');
+    expect(output.waitedMs).toBeGreaterThanOrEqual(1500);
+  });
+
+  it('should resolve Task.any to the external event when it comes first', async () => {
+    const id = await startOrchestration(runtime, 'race', 30_000);
+    await waitForStatus(runtime, id, (s) => s.runtimeStatus === 'Running');
+    const raised = await runtime.fetch(`/api/instances/${id}/events/approval`, {
+      method: 'POST',
+      body: JSON.stringify({ by: 'ann' }),
+    });
+    expect(raised.status).toBe(202);
+    const status = await waitForCompletion(runtime, id);
+    expect(status.output).toEqual({ outcome: 'event', payload: { by: 'ann' } });
+  });
+
+  it('should resolve Task.any to the timer when the event does not come', async () => {
+    const id = await startOrchestration(runtime, 'race', 800);
+    const status = await waitForCompletion(runtime, id);
+    expect(status.output).toEqual({ outcome: 'timeout' });
+  });
+
+  it('should keep an event raised before the orchestration waits for it', async () => {
+    const id = `early-${Date.now()}`;
+    await startOrchestration(runtime, 'waiter', { hello: 1 }, id);
+    await runtime.fetch(`/api/instances/${id}/events/go`, { method: 'POST', body: JSON.stringify('early') });
+    const status = await waitForCompletion(runtime, id);
+    expect(status.output).toEqual({ payload: 'early' });
+  });
+
+  it('should start with a chosen id, show custom status, raise an event and terminate another through df.getClient', async () => {
+    const id = `client-${Date.now()}`;
+    const other = `${id}-other`;
+    expect(await startOrchestration(runtime, 'waiter', { n: 1 }, id)).toBe(id);
+    await startOrchestration(runtime, 'waiter', { n: 2 }, other);
+
+    const waiting = await waitFor(
+      async () => {
+        const status = await runtime.json<{
+          runtimeStatus: string;
+          customStatus: unknown;
+          input: unknown;
+          instanceId: string;
+        }>(`/api/instances/${id}`);
+        return (status.customStatus as { stage?: string } | null)?.stage === 'waiting' ? status : undefined;
+      },
+      { what: 'custom status' },
+    );
+    expect(waiting).toMatchObject({
+      instanceId: id,
+      runtimeStatus: 'Running',
+      input: { n: 1 },
+      customStatus: { stage: 'waiting', input: { n: 1 } },
+    });
+
+    const duplicate = await runtime.fetch(`/runtime/webhooks/durabletask/orchestrators/waiter/${id}`, {
+      method: 'POST',
+      body: '{}',
+    });
+    expect(duplicate.status).toBe(409);
+
+    expect(
+      (await runtime.fetch(`/api/instances/${other}/terminate?reason=not%20needed`, { method: 'POST' }))
+        .status,
+    ).toBe(202);
+    await runtime.fetch(`/api/instances/${id}/events/go`, {
+      method: 'POST',
+      body: JSON.stringify({ ok: true }),
+    });
+
+    const done = await waitForCompletion(runtime, id);
+    expect(done).toMatchObject({
+      runtimeStatus: 'Completed',
+      output: { payload: { ok: true } },
+      customStatus: { stage: 'done' },
+    });
+    const terminated = await waitForCompletion(runtime, other);
+    expect(terminated).toMatchObject({ runtimeStatus: 'Terminated', output: 'not needed' });
+
+    const afterEnd = await runtime.fetch(`/runtime/webhooks/durabletask/instances/${id}/raiseEvent/go`, {
+      method: 'POST',
+      body: '1',
+    });
+    expect(afterEnd.status).toBe(410);
+    const missing = await runtime.fetch(`/api/instances/nope-${Date.now()}`);
+    expect(missing.status).toBe(404);
+  });
+
+  it('should hold events while suspended and apply them on resume', async () => {
+    const id = `suspend-${Date.now()}`;
+    await startOrchestration(runtime, 'waiter', null, id);
+    await waitForStatus(runtime, id, (s) => s.runtimeStatus === 'Running');
+    await runtime.fetch(`/api/instances/${id}/suspend`, { method: 'POST' });
+    await waitForStatus(runtime, id, (s) => s.runtimeStatus === 'Suspended');
+    await runtime.fetch(`/api/instances/${id}/events/go`, {
+      method: 'POST',
+      body: JSON.stringify('while suspended'),
+    });
+    // Nothing may happen while suspended: a status read after the event was accepted still says so.
+    expect((await readStatus(runtime, id))!.runtimeStatus).toBe('Suspended');
+    await runtime.fetch(`/api/instances/${id}/resume`, { method: 'POST' });
+    const status = await waitForCompletion(runtime, id);
+    expect(status).toMatchObject({ runtimeStatus: 'Completed', output: { payload: 'while suspended' } });
+  });
+
+  it('should run sub-orchestrations with generated and chosen ids', async () => {
+    const id = `parent-${Date.now()}`;
+    await startOrchestration(runtime, 'parent', null, id);
+    const status = await waitForCompletion(runtime, id);
+    expect(status.runtimeStatus).toBe('Completed');
+    const [first, second] = status.output as Array<{ child: string; parent: string; squared: number }>;
+    expect(first).toMatchObject({ parent: id, squared: 4 });
+    expect(first!.child.startsWith(`${id}:`)).toBe(true);
+    expect(second).toEqual({ child: `${id}-named-child`, parent: id, squared: 9 });
+    expect((await readStatus(runtime, `${id}-named-child`))!.runtimeStatus).toBe('Completed');
+  });
+
+  it('should continue as new with fresh history until done', async () => {
+    const id = `counter-${Date.now()}`;
+    await startOrchestration(runtime, 'counter', { n: 0, target: 5 }, id);
+    const status = await waitForCompletion(runtime, id);
+    expect(status).toMatchObject({
+      runtimeStatus: 'Completed',
+      output: { n: 5 },
+      input: { n: 4, target: 5 },
+    });
+    const history = (await readStatus(runtime, id, true))!.historyEvents!;
+    // Only the last execution's history remains.
+    expect(history.filter((e) => e.EventType === 'ExecutionStarted')).toHaveLength(1);
+  });
+
+  it('should purge a finished instance and refuse to purge a running one', async () => {
+    const id = `purge-${Date.now()}`;
+    await startOrchestration(runtime, 'fanOut', 3, id);
+    await waitForCompletion(runtime, id);
+    const purged = await runtime.json<{ instancesDeleted: number }>(`/api/instances/${id}`, {
+      method: 'DELETE',
+    });
+    expect(purged.instancesDeleted).toBe(1);
+    expect(await readStatus(runtime, id)).toBeUndefined();
+  });
+});

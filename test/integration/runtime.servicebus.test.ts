@@ -1,0 +1,120 @@
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ROOT, RuntimeProcess } from '../support/runtimeProcess.js';
+import { waitFor } from '../support/waitFor.js';
+
+const APP = path.join(ROOT, 'test/integration/fixtures/conformance');
+
+interface OrderRecord {
+  id: string;
+  deliveryCount: number;
+  messageId: string;
+}
+
+describe('embedded runtime: Service Bus', () => {
+  const runtime = new RuntimeProcess({ app: APP, storage: inject('azurite') });
+
+  beforeAll(async () => {
+    await runtime.start();
+  });
+  afterAll(async () => {
+    await runtime.dispose();
+  });
+
+  const deliveriesOf = async (id: string) =>
+    (await runtime.json<OrderRecord[]>('/api/records/orders')).filter((r) => r.id === id);
+
+  it('should deliver a message sent by an output binding to the queue trigger once, delivery count 1', async () => {
+    const id = `ok-${Date.now()}`;
+    expect(
+      (await runtime.fetch('/api/orders', { method: 'POST', body: JSON.stringify({ id }) })).status,
+    ).toBe(202);
+    const deliveries = await waitFor(async () => {
+      const found = await deliveriesOf(id);
+      return found.length > 0 ? found : undefined;
+    });
+    expect(deliveries).toEqual([{ id, deliveryCount: 1, messageId: expect.any(String) as string }]);
+    // Settled: nothing is left in the queue or its dead-letter queue.
+    await waitFor(async () => {
+      const counts = await runtime.json<{ active: number; deadLetter: number }>(
+        '/admin/local/servicebus/queues/orders',
+      );
+      return counts.active === 0 ? counts : undefined;
+    });
+  });
+
+  it('should redeliver a message whose handler throws, counting deliveries, until it succeeds', async () => {
+    const id = `retry-${Date.now()}`;
+    await runtime.fetch('/api/orders', { method: 'POST', body: JSON.stringify({ id, failTimes: 2 }) });
+    const deliveries = await waitFor(async () => {
+      const found = await deliveriesOf(id);
+      return found.length >= 3 ? found : undefined;
+    });
+    expect(deliveries.map((d) => d.deliveryCount)).toEqual([1, 2, 3]);
+    expect(new Set(deliveries.map((d) => d.messageId)).size).toBe(1);
+  });
+
+  it('should dead-letter a message after MaxDeliveryCount failed deliveries, where it can be read', async () => {
+    const id = `poison-${Date.now()}`;
+    await runtime.fetch('/api/orders', { method: 'POST', body: JSON.stringify({ id, failTimes: 99 }) });
+    const deadLetters = await waitFor(async () => {
+      const found = (
+        await runtime.json<Array<{ order: { id: string }; reason: string; description: string }>>(
+          '/api/records/deadLetters',
+        )
+      ).filter((d) => d.order.id === id);
+      return found.length > 0 ? found : undefined;
+    });
+    expect(deadLetters).toEqual([
+      {
+        order: { id, failTimes: 99 },
+        reason: 'MaxDeliveryCountExceeded',
+        description: `order ${id} failed on delivery 3`,
+      },
+    ]);
+    // The queue's MaxDeliveryCount is 3 (infra/local/servicebus.json): exactly three deliveries.
+    expect((await deliveriesOf(id)).map((d) => d.deliveryCount)).toEqual([1, 2, 3]);
+  });
+
+  it('should keep dead letters readable through the admin API', async () => {
+    const id = `peek-${Date.now()}`;
+    // "unwatched" has no trigger and the default MaxDeliveryCount: messages just wait there.
+    const send = await runtime.fetch('/admin/local/servicebus/queues/unwatched/messages', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ id }),
+    });
+    expect(send.status).toBe(201);
+    const counts = await runtime.json<{ active: number; deadLetter: number }>(
+      '/admin/local/servicebus/queues/unwatched',
+    );
+    expect(counts).toEqual({ active: 1, deadLetter: 0 });
+
+    // "audits" always fails and nothing consumes its dead letters.
+    const poison = `dlq-${Date.now()}`;
+    await runtime.fetch('/admin/local/servicebus/queues/audits/messages', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ id: poison }),
+    });
+    const peeked = await waitFor(async () => {
+      const letters = await runtime.json<
+        Array<{
+          body: string;
+          applicationProperties: Record<string, unknown>;
+          deadLetterSource: string;
+          deliveryCount: number;
+        }>
+      >('/admin/local/servicebus/queues/audits/deadletter');
+      return letters.find((l) => l.body.includes(poison));
+    });
+    expect(peeked).toMatchObject({
+      deadLetterSource: 'audits',
+      deliveryCount: 2,
+      applicationProperties: {
+        DeadLetterReason: 'MaxDeliveryCountExceeded',
+        DeadLetterErrorDescription: 'audits are never accepted',
+      },
+    });
+  });
+});
