@@ -1,6 +1,6 @@
 import { cpus } from 'node:os';
 import path from 'node:path';
-import { writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import { describeApp, importEntryPoints } from './host/appLoader.js';
 import { FunctionHost } from './host/functionHost.js';
 import { installFunctionsCore } from './host/functionsCore.js';
@@ -300,7 +300,11 @@ export class Runtime {
       hubName: durable.hubName,
       functions: functions.map((fn) => fn.name),
     };
-    if (options.readyFile) await writeFile(options.readyFile, JSON.stringify(this.#info, null, 2));
+    if (options.readyFile) {
+      // Written whole, then renamed, so a reader never sees half of it.
+      await writeFile(`${options.readyFile}.tmp`, JSON.stringify(this.#info, null, 2));
+      await rename(`${options.readyFile}.tmp`, options.readyFile);
+    }
     return this.#info;
   }
 

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from './waitFor.js';
+import { StopWaiting, waitFor } from './waitFor.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -93,11 +93,11 @@ export class RuntimeProcess {
     child.once('exit', () => {
       exited = true;
     });
-    const text = await waitFor(
+    this.info = await waitFor(
       async () => {
-        if (exited) throw new Error(`the runtime exited before it was ready:\n${this.#output}`);
+        if (exited) throw new StopWaiting('the runtime exited before it was ready');
         try {
-          return await readFile(readyFile, 'utf8');
+          return JSON.parse(await readFile(readyFile, 'utf8')) as RuntimeInfo;
         } catch {
           return undefined;
         }
@@ -106,7 +106,6 @@ export class RuntimeProcess {
     ).catch((error: unknown) => {
       throw new Error(`${String(error)}\n--- runtime output ---\n${this.#output}`);
     });
-    this.info = JSON.parse(text) as RuntimeInfo;
     return this.info;
   }
 

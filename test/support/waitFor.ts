@@ -1,3 +1,6 @@
+/** Thrown by a probe to end the wait at once: the condition can no longer come true. */
+export class StopWaiting extends Error {}
+
 /**
  * Polls `probe` until it returns a value that is not undefined, or fails with the last value
  * seen. This waits on a condition; it never stands in for one.
@@ -13,6 +16,7 @@ export async function waitFor<T>(
       const value = await probe();
       if (value !== undefined) return value;
     } catch (error) {
+      if (error instanceof StopWaiting) throw error;
       lastError = error;
     }
     if (Date.now() > deadline) {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FunctionHost } from '../host/functionHost.js';
-import type { OrchestrationDispatcher } from './dispatchers.js';
+import type { OrchestrationDispatcher } from './orchestrationDispatcher.js';
 import { EventType, TERMINAL_STATUSES, type HistoryEvent, type RuntimeStatus } from './history.js';
 import { instanceIdProblem } from './messages.js';
 import type { InstanceRecord } from './state.js';

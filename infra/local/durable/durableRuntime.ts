@@ -5,10 +5,15 @@ import type { HttpServer } from '../http/httpServer.js';
 import type { StorageClients } from '../storage/clients.js';
 import { LeaseKeeper, WorkQueue } from '../storage/workQueue.js';
 import { TaskHubClient } from './client.js';
-import { ActivityDispatcher, OrchestrationDispatcher } from './dispatchers.js';
-import type { ActivityWorkItem, ControlMessage } from './episode.js';
+import { ActivityDispatcher } from './activityDispatcher.js';
+import { OrchestrationDispatcher } from './orchestrationDispatcher.js';
 import { clientBindingData, createManagementApi, DURABLE_PREFIX } from './managementApi.js';
-import { parseControlMessage, parseWorkItem } from './messages.js';
+import {
+  parseControlEnvelope,
+  parseWorkItemBundle,
+  type ControlEnvelope,
+  type WorkItemBundle,
+} from './messages.js';
 import { TaskHubStore } from './taskHubStore.js';
 
 export interface DurableRuntimeOptions {
@@ -47,19 +52,19 @@ export class DurableRuntime {
     const control = Array.from(
       { length: settings.partitionCount },
       (_, i) =>
-        new WorkQueue<ControlMessage>({
+        new WorkQueue<ControlEnvelope>({
           queue: storage.queue(`${lower}-control-${String(i).padStart(2, '0')}`),
           payloads,
           leaseMs: settings.controlQueueVisibilityTimeoutMs,
-          parse: parseControlMessage,
+          parse: parseControlEnvelope,
           logger,
         }),
     );
-    const workItems = new WorkQueue<ActivityWorkItem>({
+    const workItems = new WorkQueue<WorkItemBundle>({
       queue: storage.queue(`${lower}-workitems`),
       payloads,
       leaseMs: settings.workItemQueueVisibilityTimeoutMs,
-      parse: parseWorkItem,
+      parse: parseWorkItemBundle,
       logger,
     });
     this.#queues = [...control, workItems] as WorkQueue<unknown>[];
@@ -72,7 +77,7 @@ export class DurableRuntime {
       batchSize: settings.controlQueueBatchSize,
       maxPollIntervalMs: settings.maxQueuePollingIntervalMs,
       logger,
-      sendActivity: (item) => this.#activities.send(item),
+      sendActivities: (items) => this.#activities.send(items),
     });
     this.#activities = new ActivityDispatcher({
       host,
@@ -81,7 +86,8 @@ export class DurableRuntime {
       maxConcurrent: settings.maxConcurrentActivityFunctions,
       maxPollIntervalMs: settings.maxQueuePollingIntervalMs,
       logger,
-      sendControl: (message) => this.#orchestrations.sendControl(message),
+      sendEvents: (instanceId, executionId, events) =>
+        this.#orchestrations.sendEvents(instanceId, executionId, events),
     });
     this.client = new TaskHubClient(this.store, this.#orchestrations, host);
 

@@ -2,6 +2,23 @@ import { z } from 'zod';
 import type { ActivityWorkItem, ControlMessage } from './episode.js';
 import type { HistoryEvent } from './history.js';
 
+/**
+ * A control-queue message: one or more history events for one instance. Activity completions
+ * travel several to a message, which spares the queue most of its sends and deletes.
+ */
+export interface ControlEnvelope {
+  id: string;
+  instanceId: string;
+  executionId?: string;
+  events: HistoryEvent[];
+}
+
+/** A work-item-queue message: up to a hundred activities scheduled in one episode. */
+export interface WorkItemBundle {
+  id: string;
+  items: ActivityWorkItem[];
+}
+
 const historyEventSchema = z.looseObject({
   EventType: z.number().int().min(0).max(20),
   EventId: z.number().int(),
@@ -9,11 +26,11 @@ const historyEventSchema = z.looseObject({
   IsPlayed: z.boolean().optional(),
 });
 
-const controlMessageSchema = z.object({
+const controlEnvelopeSchema = z.object({
   id: z.string().min(1),
   instanceId: z.string().min(1),
   executionId: z.string().optional(),
-  event: historyEventSchema,
+  events: z.array(historyEventSchema).min(1),
 });
 
 const workItemSchema = z.object({
@@ -26,13 +43,25 @@ const workItemSchema = z.object({
   attempt: z.number().int().min(1),
 });
 
-export function parseControlMessage(value: unknown): ControlMessage {
-  const parsed = controlMessageSchema.parse(value);
-  return { ...parsed, event: { IsPlayed: false, ...parsed.event } as HistoryEvent };
+const bundleSchema = z.object({ id: z.string().min(1), items: z.array(workItemSchema).min(1) });
+
+export function parseControlEnvelope(value: unknown): ControlEnvelope {
+  const parsed = controlEnvelopeSchema.parse(value);
+  return { ...parsed, events: parsed.events.map((e) => ({ IsPlayed: false, ...e }) as HistoryEvent) };
 }
 
-export function parseWorkItem(value: unknown): ActivityWorkItem {
-  return workItemSchema.parse(value);
+export function parseWorkItemBundle(value: unknown): WorkItemBundle {
+  return bundleSchema.parse(value);
+}
+
+/** The logical messages in an envelope; each keeps an id that is stable across redeliveries. */
+export function expandEnvelope(envelope: ControlEnvelope): ControlMessage[] {
+  return envelope.events.map((event, index) => ({
+    id: `${envelope.id}#${index}`,
+    instanceId: envelope.instanceId,
+    ...(envelope.executionId ? { executionId: envelope.executionId } : {}),
+    event,
+  }));
 }
 
 /** Which control queue an instance belongs to (FNV-1a over its id, as stable as DTFx's hash). */

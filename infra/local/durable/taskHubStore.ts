@@ -367,20 +367,17 @@ export class TaskHubStore {
     if (last.length >= BATCH_OPERATIONS) batches.push([sentinelAction]);
     else last.push(sentinelAction);
 
-    for (const [index, batch] of batches.entries()) {
-      try {
-        const response = await this.history.submitTransaction(batch);
-        if (index === batches.length - 1) {
-          const sub = response.subResponses.find((r) => r.rowKey === SENTINEL);
-          state.etag = sub?.etag;
-        }
-      } catch (error) {
-        const status = (error as { statusCode?: number }).statusCode;
-        if (index === batches.length - 1 && (status === 412 || status === 409)) {
-          throw new ConcurrencyError(`instance ${id} was changed by another writer`);
-        }
-        throw error;
-      }
+    // Row batches go in parallel; the sentinel's batch goes last, once every row it counts exists.
+    const final = batches.pop()!;
+    await Promise.all(batches.map((batch) => this.history.submitTransaction(batch)));
+    try {
+      const response = await this.history.submitTransaction(final);
+      state.etag = response.subResponses.find((r) => r.rowKey === SENTINEL)?.etag;
+    } catch (error) {
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status === 412 || status === 409)
+        throw new ConcurrencyError(`instance ${id} was changed by another writer`);
+      throw error;
     }
     if (!state.etag) {
       // Some emulator versions leave the ETag out of transaction responses.
