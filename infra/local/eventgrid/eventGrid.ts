@@ -73,7 +73,11 @@ interface WriteInfo {
 }
 
 /** Which writes raise BlobCreated, as Azure Storage raises it: Put Blob, Put Block List, Copy Blob. */
-function classifyWrite(method: string, url: URL, headers: http.IncomingHttpHeaders): WriteInfo | undefined {
+export function classifyWrite(
+  method: string,
+  url: URL,
+  headers: http.IncomingHttpHeaders,
+): WriteInfo | undefined {
   if (method !== 'PUT') return undefined;
   const segments = url.pathname.split('/').filter((s) => s.length > 0);
   if (segments.length < 3) return undefined;

@@ -250,13 +250,14 @@ export class RouteTemplate {
         single?.kind === 'parameter' &&
         (single.optional || single.catchAll || single.defaultValue !== undefined);
       let body = '';
-      parts.forEach((part, partIndex) => {
+      parts.forEach((part) => {
         if (part.kind === 'literal') {
           body += escapeRegex(part.text);
         } else {
           const group = `p${this.#parameters.indexOf(part)}`;
-          const lazy = partIndex < parts.length - 1 ? '?' : '';
-          const inner = part.catchAll ? `(?<${group}>.*)` : `(?<${group}>[^/]+${lazy})`;
+          // Greedy parameters leave the shortest match to the last one, as ASP.NET matches
+          // complex segments from the right: {name}.{ext} takes "a.b.pdf" as "a.b" and "pdf".
+          const inner = part.catchAll ? `(?<${group}>.*)` : `(?<${group}>[^/]+)`;
           body += part.optional && parts.length > 1 ? `(?:${inner})?` : inner;
         }
       });

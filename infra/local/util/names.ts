@@ -11,11 +11,13 @@ export function storageName(prefix: string, name: string, suffix = ''): string {
     .replace(/[^a-z0-9-]/g, '-')
     .replace(/-+/g, '-')
     .replace(/^-|-$/g, '');
-  const changed = cleaned !== name.toLowerCase();
-  const hash = createHash('sha256').update(name).digest('hex').slice(0, 6);
-  const room = 63 - prefix.length - suffix.length - (changed ? 7 : 0);
-  let base = cleaned.slice(0, Math.max(1, room)).replace(/-$/g, '');
-  if (changed || base.length < cleaned.length) base = `${base}-${hash}`;
+  const room = 63 - prefix.length - suffix.length;
+  const needsHash = cleaned !== name.toLowerCase() || cleaned.length > room;
+  let base = cleaned;
+  if (needsHash) {
+    const hash = createHash('sha256').update(name).digest('hex').slice(0, 6);
+    base = `${cleaned.slice(0, Math.max(1, room - 7)).replace(/-$/g, '')}-${hash}`;
+  }
   const full = `${prefix}${base}${suffix}`.replace(/-+/g, '-');
   return full.length < 3 ? full.padEnd(3, '0') : full;
 }
