@@ -124,7 +124,34 @@ export class Runtime {
       if (process.env[key] === undefined) process.env[key] = value;
     }
 
-    // Storage first: everything else keeps its state there.
+    // The API port first: if it is taken, fail before starting anything else.
+    const core = installFunctionsCore();
+    core.reset();
+    const functionHost = new FunctionHost(core, logger);
+    const previousSink = core.attach(functionHost);
+    this.#stops.push(() => {
+      core.attach(previousSink);
+      return Promise.resolve();
+    });
+
+    const http = new HttpServer({
+      host: options.host,
+      port: options.port,
+      routePrefix: settings.routePrefix,
+      maxBodyBytes: Number(process.env.FUNCTIONS_REQUEST_BODY_SIZE_LIMIT ?? 100 * 1024 * 1024),
+      ...(app.hostJson.extensions?.http?.maxConcurrentRequests
+        ? { maxConcurrentRequests: app.hostJson.extensions.http.maxConcurrentRequests }
+        : {}),
+      ...(app.hostJson.extensions?.http?.maxOutstandingRequests
+        ? { maxOutstandingRequests: app.hostJson.extensions.http.maxOutstandingRequests }
+        : {}),
+      functionHost,
+      logger: logger.child('http'),
+    });
+    await http.listen();
+    this.#stops.push(() => http.close());
+
+    // Then storage: everything else keeps its state there.
     let direct: StorageEndpoints;
     let blobPort = options.blobPort ?? 0;
     if (options.storage.kind === 'managed') {
@@ -192,31 +219,6 @@ export class Runtime {
       if (isDevelopmentStorage(value)) process.env[key] = appConnection;
     }
 
-    const core = installFunctionsCore();
-    core.reset();
-    const functionHost = new FunctionHost(core, logger);
-    const previousSink = core.attach(functionHost);
-    this.#stops.push(() => {
-      core.attach(previousSink);
-      return Promise.resolve();
-    });
-
-    const http = new HttpServer({
-      host: options.host,
-      port: options.port,
-      routePrefix: settings.routePrefix,
-      maxBodyBytes: Number(process.env.FUNCTIONS_REQUEST_BODY_SIZE_LIMIT ?? 100 * 1024 * 1024),
-      ...(app.hostJson.extensions?.http?.maxConcurrentRequests
-        ? { maxConcurrentRequests: app.hostJson.extensions.http.maxConcurrentRequests }
-        : {}),
-      ...(app.hostJson.extensions?.http?.maxOutstandingRequests
-        ? { maxOutstandingRequests: app.hostJson.extensions.http.maxOutstandingRequests }
-        : {}),
-      functionHost,
-      logger: logger.child('http'),
-    });
-    await http.listen();
-    this.#stops.push(() => http.close());
     process.env.WEBSITE_HOSTNAME = new URL(http.url).host;
     process.env.FUNCTIONS_WORKER_RUNTIME ??= 'node';
     process.env.AZURE_FUNCTIONS_ENVIRONMENT ??= 'Development';

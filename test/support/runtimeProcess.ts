@@ -46,6 +46,11 @@ export class RuntimeProcess {
     this.namespace = options.namespace ?? uniqueName('t');
   }
 
+  /** How the runtime reaches storage: the shared Azurite by default. */
+  protected storageArgs(): string[] {
+    return ['--storage', this.options.storage];
+  }
+
   get url(): string {
     return this.info.url;
   }
@@ -67,8 +72,7 @@ export class RuntimeProcess {
         this.options.app,
         '--port',
         '0',
-        '--storage',
-        this.options.storage,
+        ...this.storageArgs(),
         '--namespace',
         this.namespace,
         '--home',

@@ -92,6 +92,7 @@ export class HttpServer {
   readonly #options: HttpServerOptions;
   readonly #internal: Array<{ prefix: string; handler: InternalHandler }> = [];
   #routes: HttpRoute[] = [];
+  #ready = false;
   #server: http.Server | undefined;
   #active = 0;
   #waiting: Array<() => void> = [];
@@ -130,6 +131,7 @@ export class HttpServer {
       routes.push({ fn, template, methods });
     }
     this.#routes = routes.sort((a, b) => compareRoutes(a.template, b.template));
+    this.#ready = true;
   }
 
   /** One line per HTTP function, for the startup banner. */
@@ -197,6 +199,13 @@ export class HttpServer {
   }
 
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (!this.#ready) {
+      // Listening before the app is loaded claims the port early; requests wait for the app.
+      res
+        .writeHead(503, { 'Retry-After': '1', 'Content-Type': 'text/plain' })
+        .end('The runtime is starting.');
+      return;
+    }
     const url = new URL(req.url ?? '/', this.#url);
     const method = (req.method ?? 'GET').toUpperCase();
     const path = url.pathname;

@@ -33,8 +33,10 @@ export async function probeStorage(url: string): Promise<'azurite' | 'other' | '
 }
 
 // Azurite's own CLI does the work; this preamble makes it shut down cleanly (saving its
-// database) when the runtime that started it goes away, even after a SIGKILL.
+// database) when the runtime that started it goes away, even after a SIGKILL, and lets it exit
+// once its servers close (an IPC channel would otherwise keep it alive).
 const CHILD_PREAMBLE = `
+process.channel?.unref();
 process.on('disconnect', () => {
   process.emit('SIGINT');
   setTimeout(() => process.exit(0), 5000);

@@ -43,7 +43,7 @@ export class DurableSimulation {
     private readonly batching: 'all' | 'one' = 'all',
   ) {}
 
-  start(name: string, input: unknown, instanceId = randomUUID()): string {
+  start(name: string, input: unknown, instanceId: string = randomUUID()): string {
     this.deliver({
       id: randomUUID(),
       instanceId,

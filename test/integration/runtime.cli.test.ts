@@ -1,0 +1,140 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT, RuntimeProcess, uniqueName } from '../support/runtimeProcess.js';
+import { startOrchestration, waitForCompletion, readStatus } from '../support/durable.js';
+import { probeStorage } from '../../infra/local/storage/azurite.js';
+
+const APP = path.join(ROOT, 'test/integration/fixtures/conformance');
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as net.AddressInfo).port;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** Runs the CLI to completion and returns its exit code and output. */
+async function runCli(args: string[]): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'infra/local/cli.ts'), ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, output };
+}
+
+describe('embedded runtime: command line', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('should exit non-zero with a clear message when the API port is taken', async () => {
+    const blocker = net.createServer().listen(0, '127.0.0.1');
+    await once(blocker, 'listening');
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const home = await mkdtemp(path.join(tmpdir(), 'cloudjobs-cli-'));
+      dirs.push(home);
+      const ports = [await freePort(), await freePort(), await freePort()].join(',');
+      const { code, output } = await runCli([
+        '--app',
+        APP,
+        '--port',
+        String(port),
+        '--storage-ports',
+        ports,
+        '--in-memory',
+        '--home',
+        home,
+      ]);
+      expect(code).toBe(1);
+      expect(output).toContain(`port ${port} on 127.0.0.1 is already in use`);
+      expect(output).toContain('CLOUDJOBS_PORT');
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it.each([
+    [
+      'an app without host.json',
+      async (dir: string) => writeFile(path.join(dir, 'package.json'), '{}'),
+      /has no host\.json/,
+    ],
+    [
+      'a host.json of the wrong version',
+      async (dir: string) => writeFile(path.join(dir, 'host.json'), '{"version": "1.0"}'),
+      /host\.json is invalid:\n\s+- version/,
+    ],
+    [
+      'a main that matches nothing',
+      async (dir: string) => {
+        await writeFile(path.join(dir, 'host.json'), '{"version": "2.0"}');
+        await writeFile(path.join(dir, 'package.json'), '{"main": "dist/functions/*.js"}');
+      },
+      /matches no file .* has the app been built\?/,
+    ],
+  ])('should refuse to start %s, saying why', async (_case, prepare, message) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'cloudjobs-badapp-'));
+    dirs.push(dir);
+    await mkdir(dir, { recursive: true });
+    await prepare(dir);
+    const { code, output } = await runCli([
+      '--app',
+      dir,
+      '--port',
+      '0',
+      '--storage',
+      'BlobEndpoint=http://127.0.0.1:1/a;QueueEndpoint=http://127.0.0.1:1/a;TableEndpoint=http://127.0.0.1:1/a',
+    ]);
+    expect(code).toBe(1);
+    expect(output).toMatch(message);
+  });
+
+  it('should run its own Azurite with data under the state directory, keep it across a restart, and stop it on exit', async () => {
+    const home = await mkdtemp(path.join(tmpdir(), 'cloudjobs-home-'));
+    dirs.push(home);
+    const ports = [await freePort(), await freePort(), await freePort()];
+    const args = ['--storage-ports', ports.join(','), '--home', home];
+    const options = { app: APP, storage: '', args, namespace: uniqueName('managed') };
+    const first = new ManagedRuntime(options);
+    await first.start();
+    expect(first.info.storage.blob).toBe(`http://127.0.0.1:${ports[0]}/devstoreaccount1`);
+    const id = await startOrchestration(first, 'fanOut', 5);
+    await waitForCompletion(first, id);
+    await first.stop();
+    expect(await Promise.all(ports.map((p) => probeStorage(`http://127.0.0.1:${p}/`)))).toEqual([
+      'none',
+      'none',
+      'none',
+    ]);
+
+    const second = new ManagedRuntime(options);
+    await second.start();
+    try {
+      const status = await readStatus(second, id);
+      expect(status).toMatchObject({ runtimeStatus: 'Completed', output: [0, 1, 4, 9, 16] });
+    } finally {
+      await second.stop();
+    }
+  });
+});
+
+/** A runtime that manages its own Azurite (no --storage). */
+class ManagedRuntime extends RuntimeProcess {
+  protected override storageArgs(): string[] {
+    return [];
+  }
+}
