@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { ROOT, RuntimeProcess, uniqueName } from '../support/runtimeProcess.js';
 import { startOrchestration, waitForCompletion, readStatus } from '../support/durable.js';
 import { probeStorage } from '../../infra/local/storage/azurite.js';
@@ -138,3 +138,18 @@ class ManagedRuntime extends RuntimeProcess {
     return [];
   }
 }
+
+describe('embedded runtime: one runtime per task hub', () => {
+  it('should refuse a second runtime on a task hub that a live runtime holds', async () => {
+    const namespace = uniqueName('owner');
+    const first = new RuntimeProcess({ app: APP, storage: inject('azurite'), namespace });
+    await first.start();
+    try {
+      const second = new RuntimeProcess({ app: APP, storage: inject('azurite'), namespace });
+      await expect(second.start()).rejects.toThrow(/task hub \w+ is in use by another runtime \(process \d+/);
+      await second.dispose();
+    } finally {
+      await first.dispose();
+    }
+  });
+});

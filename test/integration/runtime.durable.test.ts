@@ -26,6 +26,31 @@ describe('embedded runtime: Durable Functions', () => {
     console.log(`1,000-activity fan-out: ${seconds.toFixed(2)} s`);
   });
 
+  it('should run at most maxConcurrentActivityFunctions activities at once (host.json: 8)', async () => {
+    const id = await startOrchestration(runtime, 'probeConcurrency');
+    const status = await waitForCompletion(runtime, id);
+    expect(status.runtimeStatus).toBe('Completed');
+    expect(status.output).toBeGreaterThan(1);
+    expect(status.output).toBeLessThanOrEqual(8);
+  });
+
+  it('should carry inputs, results and events larger than a queue message or a table property', async () => {
+    const blob = 'i'.repeat(150_000);
+    const id = await startOrchestration(runtime, 'bigPayloads', { blob, size: 300_000 });
+    await waitForStatus(runtime, id, (s) => s.runtimeStatus === 'Running');
+    await runtime.fetch(`/api/instances/${id}/events/big`, {
+      method: 'POST',
+      body: JSON.stringify({ blob: 'e'.repeat(120_000) }),
+    });
+    const status = await waitForCompletion(runtime, id);
+    expect(status).toMatchObject({
+      runtimeStatus: 'Completed',
+      output: { inputLength: 150_000, resultLength: 300_000, eventLength: 120_000 },
+      customStatus: { inputLength: 150_000 },
+    });
+    expect((status.input as { blob: string }).blob).toHaveLength(150_000);
+  });
+
   it('should deliver an activity failure to the orchestrator as a catchable error with its message', async () => {
     const id = await startOrchestration(runtime, 'catchFailure');
     const status = await waitForCompletion(runtime, id);

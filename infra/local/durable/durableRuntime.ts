@@ -14,6 +14,7 @@ import {
   type ControlEnvelope,
   type WorkItemBundle,
 } from './messages.js';
+import { TaskHubLease } from './taskHubLease.js';
 import { TaskHubStore } from './taskHubStore.js';
 
 export interface DurableRuntimeOptions {
@@ -36,6 +37,7 @@ export class DurableRuntime {
   readonly #orchestrations: OrchestrationDispatcher;
   readonly #activities: ActivityDispatcher;
   readonly #leases: LeaseKeeper;
+  readonly #ownership: TaskHubLease;
   readonly #queues: WorkQueue<unknown>[];
 
   constructor(options: DurableRuntimeOptions) {
@@ -49,6 +51,7 @@ export class DurableRuntime {
       payloads,
     );
     this.#leases = new LeaseKeeper(logger);
+    this.#ownership = new TaskHubLease(storage.container(`${lower}-leases`), settings.hubName, logger);
     const control = Array.from(
       { length: settings.partitionCount },
       (_, i) =>
@@ -101,6 +104,7 @@ export class DurableRuntime {
   }
 
   async start(): Promise<void> {
+    await this.#ownership.acquire();
     await this.store.ensure();
     await Promise.all(this.#queues.map((q) => q.ensure()));
     this.#orchestrations.start();
@@ -111,5 +115,6 @@ export class DurableRuntime {
     await this.#orchestrations.stop();
     await this.#activities.stop();
     this.#leases.stop();
+    await this.#ownership.release();
   }
 }
