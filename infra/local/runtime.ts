@@ -244,7 +244,16 @@ export class Runtime {
       namespace,
       logger: logger.child('timer'),
     });
-    http.addInternal(ADMIN_PREFIX, createAdminApi({ host: functionHost, serviceBus, timers, eventGrid }));
+    http.addInternal(
+      ADMIN_PREFIX,
+      createAdminApi({
+        host: functionHost,
+        serviceBus,
+        timers,
+        eventGrid,
+        durableStats: () => durable.stats,
+      }),
+    );
 
     await importEntryPoints(app.entryPoints);
     const problems = functionHost.unsupportedBindings(SUPPORTED_TRIGGERS);

@@ -103,6 +103,11 @@ export class DurableRuntime {
     );
   }
 
+  /** Orchestrator replays and their cost since start. */
+  get stats(): { episodes: number; replayMs: number; historyEventsReplayed: number } {
+    return { ...this.#orchestrations.stats };
+  }
+
   async start(): Promise<void> {
     await this.#ownership.acquire();
     await this.store.ensure();

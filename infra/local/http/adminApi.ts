@@ -20,6 +20,8 @@ export interface AdminApiOptions {
   serviceBus: ServiceBusEmulator;
   timers: TimerScheduler;
   eventGrid: EventGridEmulator;
+  /** Orchestrator replay statistics since start. */
+  durableStats: () => { episodes: number; replayMs: number; historyEventsReplayed: number };
 }
 
 /**
@@ -28,7 +30,7 @@ export interface AdminApiOptions {
  * Service Bus and Event Grid.
  */
 export function createAdminApi(options: AdminApiOptions): InternalHandler {
-  const { host, serviceBus, timers, eventGrid } = options;
+  const { host, serviceBus, timers, eventGrid, durableStats } = options;
   const routes: Array<{
     method: string;
     template: RouteTemplate;
@@ -122,6 +124,11 @@ export function createAdminApi(options: AdminApiOptions): InternalHandler {
         await serviceBus.clearDeadLetters(name!);
         return { status: 204 };
       },
+    },
+    {
+      method: 'GET',
+      template: new RouteTemplate('local/durable/stats'),
+      handle: () => Promise.resolve(json(200, durableStats())),
     },
     {
       method: 'GET',

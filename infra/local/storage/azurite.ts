@@ -68,6 +68,14 @@ export async function startAzurite(options: AzuriteOptions): Promise<AzuriteHand
     '--disableProductStyleUrl',
     '--disableTelemetry',
     '--silent',
+    // Azurite closes idle connections after 5 s by default; a client that reuses one just as it
+    // closes sees ECONNRESET. Clients here drop idle sockets sooner than this.
+    '--blobKeepAliveTimeout',
+    '600',
+    '--queueKeepAliveTimeout',
+    '600',
+    '--tableKeepAliveTimeout',
+    '600',
   ];
   if (options.location) {
     await mkdir(options.location, { recursive: true });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { matches, type Subscription } from '../../../infra/local/eventgrid/subscriptions.js';
-import { classifyWrite } from '../../../infra/local/eventgrid/eventGrid.js';
+import { classifyWrite } from '../../../infra/local/eventgrid/blobProxy.js';
 import { toOutgoing } from '../../../infra/local/servicebus/serviceBus.js';
 
 const base: Subscription = {
