@@ -262,6 +262,9 @@ export class Runtime {
         `the app uses bindings the embedded runtime does not serve:\n  - ${problems.join('\n  - ')}`,
       );
     }
+    // An app that asked for HTTP streaming has started its own HTTP endpoint by now.
+    const capabilities = (await core.programmingModel?.getCapabilities?.({})) ?? {};
+    if (capabilities.HttpUri) http.enableStreaming(capabilities.HttpUri);
     http.loadRoutes();
 
     await durable.start();

@@ -1,5 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
 import type { RpcHttpCookie, RpcHttpData, RpcTypedData } from '../host/coreTypes.js';
 import type { FunctionHost, RegisteredFunction } from '../host/functionHost.js';
 import type { ComponentLogger } from '../host/logger.js';
@@ -93,6 +95,7 @@ export class HttpServer {
   readonly #internal: Array<{ prefix: string; handler: InternalHandler }> = [];
   #routes: HttpRoute[] = [];
   #ready = false;
+  #streamTarget: URL | undefined;
   #server: http.Server | undefined;
   #active = 0;
   #waiting: Array<() => void> = [];
@@ -105,6 +108,18 @@ export class HttpServer {
   /** The base URL, e.g. `http://127.0.0.1:7071`, once listening. */
   get url(): string {
     return this.#url;
+  }
+
+  /**
+   * Switches HTTP triggers to streaming, for an app that called `app.setup({ enableHttpStream })`:
+   * as the Functions host does, each request is forwarded to the worker's own HTTP endpoint and
+   * its response streamed back, instead of passing whole bodies through the invocation.
+   */
+  enableStreaming(workerUrl: string): void {
+    const target = new URL(workerUrl);
+    // The worker listens on every interface; "localhost" may resolve to an address family it lacks.
+    if (target.hostname === 'localhost') target.hostname = '127.0.0.1';
+    this.#streamTarget = target;
   }
 
   addInternal(prefix: string, handler: InternalHandler): void {
@@ -260,6 +275,7 @@ export class HttpServer {
     res: http.ServerResponse,
     url: URL,
   ): Promise<void> {
+    if (this.#streamTarget) return this.#invokeStreaming(this.#streamTarget, route, params, req, res, url);
     const started = performance.now();
     let body: Buffer;
     try {
@@ -302,14 +318,133 @@ export class HttpServer {
         `${rpcHttp.method} ${url.pathname} → ${status}`,
         true,
       );
-      this.#options.logger.parent.log(
-        {
-          level: outcome.failed ? 'error' : 'information',
-          source: fn.name,
-          invocationId: outcome.invocationId,
-          message: `${rpcHttp.method} ${url.pathname}${url.search} → ${status} (${Math.round(performance.now() - started)}ms)`,
+      this.#logRequest(
+        fn.name,
+        outcome.invocationId,
+        outcome.failed,
+        `${rpcHttp.method} ${url.pathname}${url.search} → ${status}`,
+        started,
+      );
+    } finally {
+      this.#release();
+    }
+  }
+
+  #logRequest(fnName: string, invocationId: string, failed: boolean, line: string, started: number): void {
+    this.#options.logger.parent.log(
+      {
+        level: failed ? 'error' : 'information',
+        source: fnName,
+        invocationId,
+        message: `${line} (${Math.round(performance.now() - started)}ms)`,
+      },
+      `Function.${fnName}`,
+    );
+  }
+
+  async #invokeStreaming(
+    target: URL,
+    route: HttpRoute,
+    params: Record<string, string>,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    url: URL,
+  ): Promise<void> {
+    const started = performance.now();
+    const limit = this.#options.maxBodyBytes;
+    if (Number(req.headers['content-length'] ?? 0) > limit) return this.#tooLarge(res);
+    if (!(await this.#acquire())) {
+      res.writeHead(429, { 'Retry-After': '1' }).end();
+      return;
+    }
+    const method = (req.method ?? 'GET').toUpperCase();
+    const fn = route.fn;
+    const invocationId = randomUUID();
+    try {
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+      }
+      // With streaming, the worker reads headers and route parameters from the trigger metadata
+      // and everything else from the forwarded request.
+      const triggerMetadata: Record<string, RpcTypedData> = { Headers: { json: JSON.stringify(headers) } };
+      for (const [key, value] of Object.entries(params)) triggerMetadata[key] = { string: value };
+      const invocation = this.#options.functionHost.invoke(fn, {
+        trigger: { http: { method, url: url.href, headers, params } },
+        triggerMetadata,
+        invocationId,
+      });
+
+      let tooLarge = false;
+      let seen = 0;
+      const counter = new Transform({
+        transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+          seen += chunk.length;
+          if (seen > limit) {
+            tooLarge = true;
+            callback(new BodyTooLarge());
+            return;
+          }
+          callback(null, chunk);
         },
-        `Function.${fn.name}`,
+      });
+      const forwarded = http.request(new URL(url.pathname + url.search, target), {
+        method,
+        headers: {
+          ...req.headers,
+          'x-ms-invocation-id': invocationId,
+          'x-forwarded-host': req.headers.host ?? url.host,
+          'x-forwarded-proto': 'http',
+        },
+      });
+      const responded = new Promise<http.IncomingMessage>((resolve, reject) => {
+        forwarded.once('response', resolve);
+        forwarded.once('error', reject);
+      });
+      responded.catch(() => undefined);
+      counter.once('error', () => forwarded.destroy());
+      req.pipe(counter).pipe(forwarded);
+
+      const first = await Promise.race([
+        responded.then(
+          (response) => ({ response }),
+          () => ({ response: undefined }),
+        ),
+        invocation.then((outcome) => ({ outcome })),
+      ]);
+      let status: number;
+      if ('response' in first && first.response) {
+        status = first.response.statusCode ?? 200;
+        res.writeHead(status, first.response.headers);
+        first.response.pipe(res);
+      } else {
+        const outcome = 'outcome' in first ? first.outcome : await invocation;
+        const response =
+          outcome.failed || outcome.result === undefined || outcome.result === null
+            ? undefined
+            : await responded;
+        if (response) {
+          status = response.statusCode ?? 200;
+          res.writeHead(status, response.headers);
+          response.pipe(res);
+        } else {
+          forwarded.destroy();
+          status = tooLarge ? 413 : outcome.failed ? 500 : 204;
+          if (tooLarge) this.#tooLarge(res);
+          else res.writeHead(status).end();
+        }
+      }
+      const outcome = await invocation;
+      // A function that fails while streaming its body leaves the response unfinished: cut it, so
+      // the client sees a broken response rather than waiting for the rest.
+      if (outcome.failed && res.headersSent && !res.writableEnded) res.destroy();
+      this.#options.functionHost.logOutcome(fn, outcome, `${method} ${url.pathname} → ${status}`, true);
+      this.#logRequest(
+        fn.name,
+        invocationId,
+        outcome.failed,
+        `${method} ${url.pathname}${url.search} → ${status} (streamed)`,
+        started,
       );
     } finally {
       this.#release();
