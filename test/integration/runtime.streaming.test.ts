@@ -43,7 +43,7 @@ describe('embedded runtime: HTTP streaming (app.setup({ enableHttpStream: true }
     expect(response.status).toBe(200);
     const reader = response.body!.getReader();
     const first = await reader.read();
-    expect(Buffer.from(first.value!).toString()).toBe('first line\n');
+    expect(Buffer.from(first.value).toString()).toBe('first line\n');
     // Only now, with the first line in hand, let the function finish.
     await runtime.fetch('/api/ticker/release', { method: 'POST' });
     let rest = '';
