@@ -52,4 +52,47 @@ describe('embedded runtime: crash and restart', () => {
     // Only activities whose results were not yet recorded ran again.
     expect(ranBeforeKill + ranAfter.length).toBeGreaterThanOrEqual(COUNT);
   });
+
+  it('should finish mixed work (fan-out, sub-orchestrations, timers, continue-as-new) through repeated SIGKILLs', async () => {
+    const space = uniqueName('chaos');
+    const runtimes: RuntimeProcess[] = [];
+    const spawnRuntime = async () => {
+      const runtime = new RuntimeProcess({ app: APP, storage: inject('azurite'), namespace: space });
+      runtimes.push(runtime);
+      await runtime.start();
+      return runtime;
+    };
+    try {
+      let runtime = await spawnRuntime();
+      const ids = [];
+      for (let i = 0; i < 3; i++) ids.push(await startOrchestration(runtime, 'chaosMix', null));
+      // Kill at a different point of the work each time; whatever the timing, nothing may be lost.
+      for (const delay of [400, 900, 1500]) {
+        await new Promise((resolve) => setTimeout(resolve, delay + Math.floor(Math.random() * 300)));
+        await runtime.kill();
+        runtime = await spawnRuntime();
+      }
+      const expected = {
+        sum: Array.from({ length: 150 }, (_, i) => i * i).reduce((a, b) => a + b, 0),
+        children: [0, 1, 4, 9],
+        counted: 3,
+      };
+      for (const id of ids) {
+        const status = await waitForCompletion(runtime, id, 120_000);
+        expect(status).toMatchObject({ runtimeStatus: 'Completed', output: expected });
+        const history = (await readStatus(runtime, id, true))!.historyEvents!;
+        expect(history.filter((e) => e.EventType === 'TaskCompleted')).toHaveLength(150);
+        expect(history.filter((e) => e.EventType === 'SubOrchestrationInstanceCompleted')).toHaveLength(5);
+        expect(
+          history.filter((e) =>
+            ['TaskScheduled', 'SubOrchestrationInstanceCreated', 'TimerCreated'].includes(
+              String(e.EventType),
+            ),
+          ),
+        ).toHaveLength(0);
+      }
+    } finally {
+      for (const runtime of runtimes) await runtime.dispose();
+    }
+  });
 });
