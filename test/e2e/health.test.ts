@@ -1,15 +1,8 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ROOT, RuntimeProcess } from '../support/runtimeProcess.js';
+import { describe, expect, inject, it } from 'vitest';
+import { ROOT, useRuntime } from '../support/runtimeProcess.js';
 
 describe('cloudjobs on the embedded runtime', () => {
-  const runtime = new RuntimeProcess({ app: ROOT, storage: inject('azurite') });
-
-  beforeAll(async () => {
-    await runtime.start();
-  });
-  afterAll(async () => {
-    await runtime.dispose();
-  });
+  const runtime = useRuntime({ app: ROOT, storage: inject('azurite') });
 
   it('should load the compiled app from package.json main and answer health', async () => {
     expect(runtime.info.functions).toContain('health');

@@ -1,20 +1,13 @@
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ROOT, RuntimeProcess } from '../support/runtimeProcess.js';
+import { describe, expect, inject, it } from 'vitest';
+import { ROOT, useRuntime } from '../support/runtimeProcess.js';
 import { readStatus, startOrchestration, waitForCompletion, waitForStatus } from '../support/durable.js';
 import { waitFor } from '../support/waitFor.js';
 
 const APP = path.join(ROOT, 'test/integration/fixtures/conformance');
 
 describe('embedded runtime: Durable Functions', () => {
-  const runtime = new RuntimeProcess({ app: APP, storage: inject('azurite') });
-
-  beforeAll(async () => {
-    await runtime.start();
-  });
-  afterAll(async () => {
-    await runtime.dispose();
-  });
+  const runtime = useRuntime({ app: APP, storage: inject('azurite') });
 
   it('should fan out 1,000 activities and fan in every result in order', async () => {
     const started = performance.now();

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ROOT, RuntimeProcess } from '../support/runtimeProcess.js';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { ROOT, useRuntime } from '../support/runtimeProcess.js';
 import { waitFor } from '../support/waitFor.js';
 
 const APP = path.join(ROOT, 'test/integration/fixtures/conformance');
@@ -28,7 +28,7 @@ interface BlobCreated {
 }
 
 describe('embedded runtime: Event Grid blob events', () => {
-  const runtime = new RuntimeProcess({
+  const runtime = useRuntime({
     app: APP,
     storage: inject('azurite'),
     args: ['--event-grid-retry-delays', '300,300'],
@@ -36,13 +36,9 @@ describe('embedded runtime: Event Grid blob events', () => {
   let blobs: BlobServiceClient;
 
   beforeAll(async () => {
-    await runtime.start();
     blobs = BlobServiceClient.fromConnectionString(runtime.info.connectionString);
     for (const name of ['uploads', 'elsewhere', 'flaky'])
       await blobs.getContainerClient(name).createIfNotExists();
-  });
-  afterAll(async () => {
-    await runtime.dispose();
   });
 
   /** Waits until every queued event has been handled, then returns what the function saw. */

@@ -1,24 +1,17 @@
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { ROOT, RuntimeProcess } from '../support/runtimeProcess.js';
+import { ROOT, useRuntime } from '../support/runtimeProcess.js';
 import { waitFor } from '../support/waitFor.js';
 
 const APP = path.join(ROOT, 'test/integration/fixtures/conformance');
 const LIMIT = 256 * 1024;
 
 describe('embedded runtime: HTTP triggers', () => {
-  const runtime = new RuntimeProcess({
+  const runtime = useRuntime({
     app: APP,
     storage: inject('azurite'),
     env: { FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: String(LIMIT) },
-  });
-
-  beforeAll(async () => {
-    await runtime.start();
-  });
-  afterAll(async () => {
-    await runtime.dispose();
   });
 
   it('should bind route parameters with constraints, the query and headers', async () => {

@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ROOT, RuntimeProcess } from '../support/runtimeProcess.js';
+import { describe, expect, inject, it } from 'vitest';
+import { ROOT, useRuntime } from '../support/runtimeProcess.js';
 import { waitFor } from '../support/waitFor.js';
 
 const APP = path.join(ROOT, 'test/integration/fixtures/conformance');
@@ -12,14 +12,7 @@ interface OrderRecord {
 }
 
 describe('embedded runtime: Service Bus', () => {
-  const runtime = new RuntimeProcess({ app: APP, storage: inject('azurite') });
-
-  beforeAll(async () => {
-    await runtime.start();
-  });
-  afterAll(async () => {
-    await runtime.dispose();
-  });
+  const runtime = useRuntime({ app: APP, storage: inject('azurite') });
 
   const deliveriesOf = async (id: string) =>
     (await runtime.json<OrderRecord[]>('/api/records/orders')).filter((r) => r.id === id);

@@ -1,23 +1,16 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ROOT, RuntimeProcess } from '../support/runtimeProcess.js';
+import { describe, expect, inject, it } from 'vitest';
+import { ROOT, useRuntime } from '../support/runtimeProcess.js';
 
 const APP = path.join(ROOT, 'test/integration/fixtures/streaming');
 const LIMIT = 4 * 1024 * 1024;
 
 describe('embedded runtime: HTTP streaming (app.setup({ enableHttpStream: true }))', () => {
-  const runtime = new RuntimeProcess({
+  const runtime = useRuntime({
     app: APP,
     storage: inject('azurite'),
     env: { FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: String(LIMIT) },
-  });
-
-  beforeAll(async () => {
-    await runtime.start();
-  });
-  afterAll(async () => {
-    await runtime.dispose();
   });
 
   it('should stream a request body to the function and its response back, with params, query, headers and cookies', async () => {

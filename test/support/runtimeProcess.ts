@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -148,4 +149,19 @@ export class RuntimeProcess {
       );
     return (await response.json()) as T;
   }
+}
+
+/**
+ * A runtime for a whole test file: started before its tests, stopped after. Call inside
+ * `describe`, at the top level of the suite.
+ */
+export function useRuntime(options: RuntimeProcessOptions): RuntimeProcess {
+  const runtime = new RuntimeProcess(options);
+  beforeAll(async () => {
+    await runtime.start();
+  });
+  afterAll(async () => {
+    await runtime.dispose();
+  });
+  return runtime;
 }

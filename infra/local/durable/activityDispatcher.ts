@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { FunctionHost } from '../host/functionHost.js';
 import type { ComponentLogger } from '../host/logger.js';
-import type { LeaseKeeper, QueueMessage, WorkQueue } from '../storage/workQueue.js';
-import { drain, Poller } from '../util/poller.js';
+import { BatchRunner } from '../storage/batchRunner.js';
+import type { LeaseKeeper, WorkQueue } from '../storage/workQueue.js';
+import { drain } from '../util/poller.js';
 import type { ActivityWorkItem } from './episode.js';
 import { EventType, type FailureDetails, type HistoryEvent } from './history.js';
 import type { WorkItemBundle } from './messages.js';
@@ -14,13 +15,8 @@ const BUNDLE_SIZE = 100;
 const COMPLETION_WINDOW_MS = 10;
 const COMPLETIONS_PER_MESSAGE = 100;
 
-interface HeldBundle {
-  message: QueueMessage<WorkItemBundle>;
-  remaining: number;
-  flushed: Promise<void>[];
-}
-
 interface CompletionBuffer {
+  key: string;
   instanceId: string;
   executionId: string;
   events: HistoryEvent[];
@@ -47,112 +43,54 @@ export interface ActivityDispatcherOptions {
  */
 export class ActivityDispatcher {
   readonly #options: ActivityDispatcherOptions;
-  readonly #pending: Array<{ bundle: HeldBundle; item: ActivityWorkItem }> = [];
-  readonly #bundles = new Set<HeldBundle>();
+  readonly #runner: BatchRunner<WorkItemBundle, ActivityWorkItem, Promise<void>[]>;
   readonly #buffers = new Map<string, CompletionBuffer>();
-  readonly #inFlight = new Set<Promise<unknown>>();
-  readonly #poller: Poller;
-  #running = 0;
+  readonly #flushes = new Set<Promise<unknown>>();
   #stopped = false;
 
   constructor(options: ActivityDispatcherOptions) {
     this.#options = options;
-    this.#poller = new Poller({
+    this.#runner = new BatchRunner({
       name: options.queue.name,
+      queue: options.queue,
+      leases: options.leases,
       logger: options.logger,
-      maxIntervalMs: options.maxPollIntervalMs,
-      poll: async () => {
-        if (this.#pending.length > 0 || this.#running >= options.maxConcurrent) return 0;
-        const messages = await options.queue.receive(4);
-        for (const message of messages) this.#enqueue(message);
-        return messages.length;
+      concurrency: options.maxConcurrent,
+      maxBacklog: Math.max(options.maxConcurrent * 4, 2 * BUNDLE_SIZE),
+      maxPollIntervalMs: options.maxPollIntervalMs,
+      items: (bundle) => bundle.items,
+      state: (): Promise<void>[] => [],
+      run: async (item, sent) => {
+        sent.push(this.#complete(item, await this.#execute(item)));
+      },
+      // Every completion of the bundle must be sent before the bundle may go.
+      settle: async (_message, sent) => {
+        await Promise.all(sent);
       },
     });
   }
 
   start(): void {
     this.#stopped = false;
-    this.#poller.start();
+    this.#runner.start();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    await this.#poller.stop();
-    this.#pending.length = 0;
-    await drain(this.#inFlight);
-    for (const buffer of this.#buffers.values()) this.#flush(buffer);
-    await drain(this.#inFlight);
-    // Bundles with activities that never started go back to the queue, to run after a restart.
-    await Promise.all(
-      [...this.#bundles].map(async (bundle) => {
-        this.#options.leases.release(bundle.message);
-        await this.#options.queue.abandon(bundle.message, 0).catch(() => undefined);
-      }),
-    );
-    this.#bundles.clear();
+    const stopping = this.#runner.stop();
+    // Completions still waiting for company go out now, so settling bundles is not held up.
+    for (const buffer of [...this.#buffers.values()]) this.#flush(buffer);
+    await stopping;
+    await drain(this.#flushes);
   }
 
-  /**
-   * Schedules activities. While the local backlog is short, their bundles are held and run here
-   * directly; past that they are left visible in the queue, to be received when there is room.
-   */
+  /** Schedules activities, up to a hundred to a work-item message. */
   async send(items: ActivityWorkItem[]): Promise<void> {
     const sends: Promise<void>[] = [];
     for (let i = 0; i < items.length; i += BUNDLE_SIZE) {
-      const bundle: WorkItemBundle = { id: randomUUID(), items: items.slice(i, i + BUNDLE_SIZE) };
-      const hold =
-        !this.#stopped && this.#pending.length < Math.max(this.#options.maxConcurrent * 4, 2 * BUNDLE_SIZE);
-      sends.push(
-        this.#options.queue.send(bundle, { hold }).then((sent) => {
-          if (hold && !this.#stopped) this.#enqueue(sent);
-        }),
-      );
+      sends.push(this.#runner.submit({ id: randomUUID(), items: items.slice(i, i + BUNDLE_SIZE) }));
     }
     await Promise.all(sends);
-  }
-
-  #enqueue(message: QueueMessage<WorkItemBundle>): void {
-    this.#options.leases.hold(this.#options.queue, message);
-    const bundle: HeldBundle = { message, remaining: message.body.items.length, flushed: [] };
-    this.#bundles.add(bundle);
-    for (const item of message.body.items) this.#pending.push({ bundle, item });
-    this.#pump();
-  }
-
-  #pump(): void {
-    while (!this.#stopped && this.#running < this.#options.maxConcurrent && this.#pending.length > 0) {
-      const { bundle, item } = this.#pending.shift()!;
-      this.#running++;
-      const work = this.#run(bundle, item).finally(() => {
-        this.#inFlight.delete(work);
-        this.#running--;
-        this.#pump();
-        if (this.#pending.length === 0) this.#poller.wake();
-      });
-      this.#inFlight.add(work);
-    }
-  }
-
-  async #run(bundle: HeldBundle, item: ActivityWorkItem): Promise<void> {
-    const event = await this.#execute(item);
-    bundle.flushed.push(this.#complete(item, event));
-    bundle.remaining--;
-    if (bundle.remaining > 0) return;
-    const { queue, leases, logger } = this.#options;
-    try {
-      await Promise.all(bundle.flushed);
-      leases.release(bundle.message);
-      this.#bundles.delete(bundle);
-      await queue.complete(bundle.message);
-    } catch (error) {
-      leases.release(bundle.message);
-      this.#bundles.delete(bundle);
-      logger.error(
-        `activity results for ${item.instanceId} could not be sent; the bundle will run again`,
-        error,
-      );
-      await queue.abandon(bundle.message, 1000).catch(() => undefined);
-    }
   }
 
   /** Runs one activity and turns its outcome into the history event that reports it. */
@@ -197,7 +135,7 @@ export class ActivityDispatcher {
     const key = `${item.instanceId}\u0000${item.executionId}`;
     let buffer = this.#buffers.get(key);
     if (!buffer) {
-      buffer = { instanceId: item.instanceId, executionId: item.executionId, events: [], waiters: [] };
+      buffer = { key, instanceId: item.instanceId, executionId: item.executionId, events: [], waiters: [] };
       this.#buffers.set(key, buffer);
     }
     const target = buffer;
@@ -210,9 +148,7 @@ export class ActivityDispatcher {
 
   #flush(buffer: CompletionBuffer): void {
     clearTimeout(buffer.timer);
-    if (this.#buffers.get(`${buffer.instanceId}\u0000${buffer.executionId}`) === buffer) {
-      this.#buffers.delete(`${buffer.instanceId}\u0000${buffer.executionId}`);
-    }
+    if (this.#buffers.get(buffer.key) === buffer) this.#buffers.delete(buffer.key);
     if (buffer.events.length === 0) return;
     const { events, waiters } = buffer;
     buffer.events = [];
@@ -221,8 +157,8 @@ export class ActivityDispatcher {
       () => waiters.forEach((w) => w.resolve()),
       (error: unknown) => waiters.forEach((w) => w.reject(error)),
     );
-    this.#inFlight.add(work);
-    void work.finally(() => this.#inFlight.delete(work));
+    this.#flushes.add(work);
+    void work.finally(() => this.#flushes.delete(work));
   }
 }
 

@@ -1,9 +1,9 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { ComponentLogger } from '../host/logger.js';
 import type { StorageClients } from '../storage/clients.js';
 import { DEV_ACCOUNT_NAME } from '../storage/account.js';
+import { listen } from '../util/listen.js';
 import type { EventGridEvent } from './events.js';
 
 const TOPIC = `/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/cloudjobs-local/providers/Microsoft.Storage/storageAccounts/${DEV_ACCOUNT_NAME}`;
@@ -92,19 +92,13 @@ export class BlobProxy {
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 70_000;
     this.#server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (error: NodeJS.ErrnoException) =>
-        reject(
-          error.code === 'EADDRINUSE'
-            ? new Error(
-                `blob port ${this.#options.port} is already in use; stop what is using it or choose another port`,
-              )
-            : error,
-        ),
-      );
-      server.listen(this.#options.port, this.#options.host, () => resolve());
-    });
-    const port = (server.address() as AddressInfo).port;
+    const port = await listen(
+      server,
+      this.#options.port,
+      this.#options.host,
+      'the blob',
+      'stop what is using it or choose other ports with --storage-ports',
+    );
     this.#endpoint = `http://${this.#options.host}:${port}/${DEV_ACCOUNT_NAME}`;
   }
 

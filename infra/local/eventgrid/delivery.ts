@@ -1,7 +1,7 @@
 import type { FunctionHost, RegisteredFunction } from '../host/functionHost.js';
 import type { ComponentLogger } from '../host/logger.js';
-import type { LeaseKeeper, QueueMessage, WorkQueue } from '../storage/workQueue.js';
-import { drain, Poller } from '../util/poller.js';
+import { BatchRunner } from '../storage/batchRunner.js';
+import type { LeaseKeeper, WorkQueue } from '../storage/workQueue.js';
 import type { EventBatch, EventGridEvent, PendingEvent } from './events.js';
 import type { Subscription } from './subscriptions.js';
 
@@ -15,10 +15,10 @@ const MAX_CONCURRENT_DELIVERIES = 32;
 const BATCH_WINDOW_MS = 5;
 const BATCH_SIZE = 64;
 
-interface HeldBatch {
-  message: QueueMessage<EventBatch>;
-  remaining: number;
-  retry: PendingEvent[];
+interface Outgoing {
+  events: PendingEvent[];
+  waiters: Array<{ resolve: () => void; reject: (error: unknown) => void }>;
+  timer?: NodeJS.Timeout;
 }
 
 export interface SubscriptionChannelOptions {
@@ -39,25 +39,26 @@ export interface SubscriptionChannelOptions {
 export class SubscriptionChannel {
   readonly subscription: Subscription;
   readonly #o: SubscriptionChannelOptions;
-  readonly #pending: Array<{ batch: HeldBatch; item: PendingEvent }> = [];
-  readonly #batches = new Set<HeldBatch>();
-  readonly #inFlight = new Set<Promise<unknown>>();
-  #outgoing: {
-    events: PendingEvent[];
-    waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }>;
-    timer?: NodeJS.Timeout;
-  } = {
-    events: [],
-    waiters: [],
-  };
-  #poller: Poller | undefined;
+  readonly #runner: BatchRunner<EventBatch, PendingEvent, PendingEvent[]>;
+  #outgoing: Outgoing = { events: [], waiters: [] };
   #target: { fn: RegisteredFunction; host: FunctionHost } | undefined;
-  #running = 0;
-  #stopped = false;
 
   constructor(options: SubscriptionChannelOptions) {
     this.#o = options;
     this.subscription = options.subscription;
+    this.#runner = new BatchRunner({
+      name: `event subscription ${options.subscription.name}`,
+      queue: options.queue,
+      leases: options.leases,
+      logger: options.logger,
+      concurrency: MAX_CONCURRENT_DELIVERIES,
+      maxBacklog: MAX_CONCURRENT_DELIVERIES * 8,
+      maxPollIntervalMs: 1000,
+      items: (batch) => batch.events,
+      state: (): PendingEvent[] => [],
+      run: (item, retries) => this.#deliver(item, retries),
+      settle: (_message, retries) => this.#requeue(retries),
+    });
   }
 
   /** Queues an event for this subscription; resolves once it is durably queued. */
@@ -75,139 +76,69 @@ export class SubscriptionChannel {
     clearTimeout(outgoing.timer);
     this.#outgoing = { events: [], waiters: [] };
     if (outgoing.events.length === 0) return;
-    const hold =
-      this.#target !== undefined && !this.#stopped && this.#pending.length < MAX_CONCURRENT_DELIVERIES * 8;
-    const work = this.#o.queue.send({ events: outgoing.events }, { hold }).then(
-      (sent) => {
-        if (hold && !this.#stopped) this.#enqueue(sent);
-        outgoing.waiters.forEach((w) => w.resolve());
-      },
+    // Before delivery starts (the app is still loading) events are only queued.
+    const sent = this.#target
+      ? this.#runner.submit({ events: outgoing.events })
+      : this.#o.queue.send({ events: outgoing.events }).then(() => undefined);
+    const work = sent.then(
+      () => outgoing.waiters.forEach((w) => w.resolve()),
       (error: unknown) => outgoing.waiters.forEach((w) => w.reject(error)),
     );
-    this.#track(work);
+    this.#runner.track(work);
   }
 
   /** Starts delivering to `fn`. Events queued before (or by an earlier run) are received from the queue. */
   attach(fn: RegisteredFunction, host: FunctionHost): void {
     this.#target = { fn, host };
-    this.#stopped = false;
-    this.#poller = new Poller({
-      name: `event subscription ${this.subscription.name}`,
-      logger: this.#o.logger,
-      maxIntervalMs: 1000,
-      poll: async () => {
-        if (this.#pending.length > 0 || this.#running >= MAX_CONCURRENT_DELIVERIES) return 0;
-        const messages = await this.#o.queue.receive(4);
-        for (const message of messages) this.#enqueue(message);
-        return messages.length;
-      },
-    });
-    this.#poller.start();
+    this.#runner.start();
   }
 
   async stop(): Promise<void> {
     this.#flush();
-    this.#stopped = true;
-    await this.#poller?.stop();
-    this.#pending.length = 0;
-    await drain(this.#inFlight);
-    // Batches with events that were never tried go back to the queue for the next start.
-    await Promise.all(
-      [...this.#batches].map(async (batch) => {
-        this.#o.leases.release(batch.message);
-        await this.#o.queue.abandon(batch.message, 0).catch(() => undefined);
-      }),
-    );
-    this.#batches.clear();
+    await this.#runner.stop();
   }
 
-  /** Events queued or being delivered: the queue's messages count as one each, held ones by content. */
+  /** Events queued or being delivered. */
   async backlog(): Promise<number> {
-    const queued = await this.#o.queue.count();
-    return queued + this.#outgoing.events.length + this.#running + this.#pending.length;
+    return (await this.#o.queue.count()) + this.#outgoing.events.length + this.#runner.busy;
   }
 
-  #track(work: Promise<unknown>): void {
-    this.#inFlight.add(work);
-    void work.finally(() => this.#inFlight.delete(work));
-  }
-
-  #enqueue(message: QueueMessage<EventBatch>): void {
-    this.#o.leases.hold(this.#o.queue, message);
-    const batch: HeldBatch = { message, remaining: message.body.events.length, retry: [] };
-    this.#batches.add(batch);
-    for (const item of message.body.events) this.#pending.push({ batch, item });
-    this.#pump();
-  }
-
-  #pump(): void {
-    while (!this.#stopped && this.#running < MAX_CONCURRENT_DELIVERIES && this.#pending.length > 0) {
-      const { batch, item } = this.#pending.shift()!;
-      this.#running++;
-      const work = this.#deliver(batch, item)
-        .catch((error: unknown) =>
-          this.#o.logger.error(`subscription ${this.subscription.name}: delivery failed`, error),
-        )
-        .finally(() => {
-          this.#running--;
-          this.#pump();
-          if (this.#pending.length === 0) this.#poller?.wake();
-        });
-      this.#track(work);
-    }
-  }
-
-  async #deliver(batch: HeldBatch, item: PendingEvent): Promise<void> {
+  async #deliver(item: PendingEvent, retries: PendingEvent[]): Promise<void> {
     const policy = this.subscription.retryPolicy;
     const age = Date.now() - Date.parse(item.event.eventTime);
     if (age > policy.eventTimeToLiveInMinutes * 60_000) {
       await this.#o.deadLetter(item, 'TimeToLiveExceeded');
-    } else {
-      const { fn, host } = this.#target!;
-      const outcome = await host.invoke(fn, { trigger: { string: JSON.stringify(item.event) } });
-      host.logOutcome(
-        fn,
-        outcome,
-        `event ${item.event.id} (${item.event.subject}), attempt ${item.attempts + 1}`,
-        true,
-      );
-      if (outcome.failed) {
-        const attempts = item.attempts + 1;
-        const lastError = (
-          outcome.error instanceof Error ? outcome.error.message : String(outcome.error)
-        ).slice(0, 2000);
-        if (attempts >= policy.maxDeliveryAttempts) {
-          await this.#o.deadLetter({ ...item, attempts, lastError }, 'MaxDeliveryAttemptsExceeded');
-        } else {
-          batch.retry.push({ ...item, attempts, lastError });
-        }
-      }
+      return;
     }
-    batch.remaining--;
-    if (batch.remaining === 0) await this.#settle(batch);
+    const { fn, host } = this.#target!;
+    const outcome = await host.invoke(fn, { trigger: { string: JSON.stringify(item.event) } });
+    host.logOutcome(
+      fn,
+      outcome,
+      `event ${item.event.id} (${item.event.subject}), attempt ${item.attempts + 1}`,
+      true,
+    );
+    if (!outcome.failed) return;
+    const attempts = item.attempts + 1;
+    const lastError = (outcome.error instanceof Error ? outcome.error.message : String(outcome.error)).slice(
+      0,
+      2000,
+    );
+    if (attempts >= policy.maxDeliveryAttempts) {
+      await this.#o.deadLetter({ ...item, attempts, lastError }, 'MaxDeliveryAttemptsExceeded');
+    } else {
+      retries.push({ ...item, attempts, lastError });
+    }
   }
 
-  /** Every event of a batch is done: failures go back to the queue for their retry, then the batch goes. */
-  async #settle(batch: HeldBatch): Promise<void> {
-    const { queue, leases, retryDelaysMs } = this.#o;
-    try {
-      const byDelay = new Map<number, PendingEvent[]>();
-      for (const item of batch.retry) {
-        const delay = retryDelaysMs[Math.min(item.attempts - 1, retryDelaysMs.length - 1)] ?? 10_000;
-        byDelay.set(delay, [...(byDelay.get(delay) ?? []), item]);
-      }
-      await Promise.all([...byDelay].map(([delayMs, events]) => queue.send({ events }, { delayMs })));
-      leases.release(batch.message);
-      this.#batches.delete(batch);
-      await queue.complete(batch.message);
-    } catch (error) {
-      leases.release(batch.message);
-      this.#batches.delete(batch);
-      this.#o.logger.error(
-        `subscription ${this.subscription.name}: could not settle a batch; it will be delivered again`,
-        error,
-      );
-      await queue.abandon(batch.message, 1000).catch(() => undefined);
+  /** Sends a batch's failed events back to the queue, each due at its next retry. */
+  async #requeue(retries: PendingEvent[]): Promise<void> {
+    const byDelay = new Map<number, PendingEvent[]>();
+    for (const item of retries) {
+      const delay =
+        this.#o.retryDelaysMs[Math.min(item.attempts - 1, this.#o.retryDelaysMs.length - 1)] ?? 10_000;
+      byDelay.set(delay, [...(byDelay.get(delay) ?? []), item]);
     }
+    await Promise.all([...byDelay].map(([delayMs, events]) => this.#o.queue.send({ events }, { delayMs })));
   }
 }

@@ -140,9 +140,7 @@ export class EventGridEmulator {
   }
 
   async #publish(event: EventGridEvent): Promise<void> {
-    const targets = this.#channels.filter((c) =>
-      matches(c.subscription, event as unknown as Parameters<typeof matches>[1]),
-    );
+    const targets = this.#channels.filter((c) => matches(c.subscription, event));
     await Promise.all(targets.map((c) => c.publish(event)));
   }
 

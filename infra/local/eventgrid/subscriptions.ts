@@ -81,7 +81,7 @@ export async function loadSubscriptions(appDir: string): Promise<Subscription[]>
   return parsed.data.subscriptions;
 }
 
-function lookup(event: Record<string, unknown>, key: string): unknown {
+function lookup(event: object, key: string): unknown {
   let current: unknown = event;
   for (const part of key.split('.')) {
     if (typeof current !== 'object' || current === null) return undefined;
@@ -90,7 +90,7 @@ function lookup(event: Record<string, unknown>, key: string): unknown {
   return current;
 }
 
-function passes(filter: AdvancedFilter, event: Record<string, unknown>): boolean {
+function passes(filter: AdvancedFilter, event: object): boolean {
   const value = lookup(event, filter.key);
   const values = filter.values ?? [];
   const text = typeof value === 'string' ? value.toLowerCase() : undefined;
@@ -132,7 +132,7 @@ function passes(filter: AdvancedFilter, event: Record<string, unknown>): boolean
 /** Whether an event passes a subscription's filter, with Event Grid's matching rules. */
 export function matches(
   subscription: Subscription,
-  event: { eventType: string; subject: string } & Record<string, unknown>,
+  event: { eventType: string; subject: string; data?: unknown },
 ): boolean {
   const filter = subscription.filter;
   const types = filter.includedEventTypes;

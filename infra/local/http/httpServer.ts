@@ -1,10 +1,10 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { RpcHttpCookie, RpcHttpData, RpcTypedData } from '../host/coreTypes.js';
 import type { FunctionHost, RegisteredFunction } from '../host/functionHost.js';
 import type { ComponentLogger } from '../host/logger.js';
+import { listen } from '../util/listen.js';
 import { compareRoutes, RouteTemplate } from './routeTemplate.js';
 
 /** A request to one of the runtime's own endpoints (Durable management, admin). */
@@ -75,6 +75,15 @@ function serializeCookie(cookie: RpcHttpCookie): string {
   else if (cookie.sameSite === 'strict') parts.push('SameSite=Strict');
   else if (cookie.sameSite === 'explicitNone') parts.push('SameSite=None');
   return parts.join('; ');
+}
+
+/** Node's header object as the host passes headers: one string per name, repeats comma-joined. */
+function flattenHeaders(headers: http.IncomingHttpHeaders): Record<string, string> {
+  const flat: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return flat;
 }
 
 function bodyBytes(data: RpcTypedData | null | undefined): Buffer {
@@ -167,23 +176,14 @@ export class HttpServer {
     });
     server.keepAliveTimeout = 65_000;
     this.#server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (error: NodeJS.ErrnoException) => {
-        if (error.code === 'EADDRINUSE') {
-          reject(
-            new Error(
-              `port ${this.#options.port} on ${this.#options.host} is already in use; ` +
-                'stop what is using it or set CLOUDJOBS_PORT to another port',
-            ),
-          );
-        } else {
-          reject(error);
-        }
-      });
-      server.listen(this.#options.port, this.#options.host, () => resolve());
-    });
-    const address = server.address() as AddressInfo;
-    this.#url = `http://${this.#options.host}:${address.port}`;
+    const port = await listen(
+      server,
+      this.#options.port,
+      this.#options.host,
+      'the API',
+      'stop what is using it or set CLOUDJOBS_PORT to another port',
+    );
+    this.#url = `http://${this.#options.host}:${port}`;
   }
 
   async close(): Promise<void> {
@@ -289,10 +289,7 @@ export class HttpServer {
       return;
     }
     try {
-      const headers: Record<string, string> = {};
-      for (const [name, value] of Object.entries(req.headers)) {
-        if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
-      }
+      const headers = flattenHeaders(req.headers);
       // The host hands the worker a query dictionary: repeated keys arrive comma-joined.
       const query: Record<string, string> = {};
       for (const key of new Set(url.searchParams.keys())) query[key] = url.searchParams.getAll(key).join(',');
@@ -361,10 +358,7 @@ export class HttpServer {
     const fn = route.fn;
     const invocationId = randomUUID();
     try {
-      const headers: Record<string, string> = {};
-      for (const [name, value] of Object.entries(req.headers)) {
-        if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
-      }
+      const headers = flattenHeaders(req.headers);
       // With streaming, the worker reads headers and route parameters from the trigger metadata
       // and everything else from the forwarded request.
       const triggerMetadata: Record<string, RpcTypedData> = { Headers: { json: JSON.stringify(headers) } };

@@ -181,24 +181,6 @@ export class WorkQueue<T> {
     }
   }
 
-  /** Rewrites a message's body (e.g. to count attempts) and makes it visible after `delayMs`. */
-  async reschedule(message: QueueMessage<T>, body: T, delayMs: number): Promise<void> {
-    const json = JSON.stringify(body);
-    if (Buffer.byteLength(json) > INLINE_LIMIT_BYTES || message.blobName) {
-      // Large bodies keep their blob; only the visibility changes.
-      await this.abandon(message, delayMs);
-      return;
-    }
-    const updated = await this.#options.queue.updateMessage(
-      message.messageId,
-      message.popReceipt,
-      json,
-      secondsCeil(delayMs),
-    );
-    if (updated.popReceipt) message.popReceipt = updated.popReceipt;
-    message.body = body;
-  }
-
   /** Up to 32 visible messages, without leasing them. */
   async peek(max = 32): Promise<T[]> {
     const response = await this.#options.queue.peekMessages({
@@ -237,11 +219,6 @@ export class WorkQueue<T> {
     );
     if (updated.popReceipt) message.popReceipt = updated.popReceipt;
     message.leaseUntil = Date.now() + secondsCeil(this.leaseMs) * 1000;
-  }
-
-  /** Sends a copy of a message to this queue: for dead-lettering and moving between queues. */
-  async forward(body: T): Promise<void> {
-    await this.send(body);
   }
 }
 
