@@ -1,0 +1,329 @@
+import { spawn, execFile } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { once } from 'node:events';
+import { glob } from 'tinyglobby';
+import { splitCommandLine } from './commandLine.js';
+import type { FailureInfo, TaskAddParameter } from './model.js';
+import { StagingError, type StorageAccess } from './storageAccess.js';
+
+/** Where a task's files live, laid out as on a Batch node. */
+export interface TaskDirectories {
+  taskDir: string;
+  workingDir: string;
+}
+
+export function taskDirectories(nodeRoot: string, jobId: string, taskId: string): TaskDirectories {
+  const taskDir = path.join(nodeRoot, 'workitems', jobId, 'job-1', taskId);
+  return { taskDir, workingDir: path.join(taskDir, 'wd') };
+}
+
+export async function resetTaskDirectory(dirs: TaskDirectories): Promise<void> {
+  await rm(dirs.taskDir, { recursive: true, force: true });
+  await mkdir(dirs.workingDir, { recursive: true });
+}
+
+/** Downloads a task's resource files into its working directory, as Batch does before it runs. */
+export async function stageResourceFiles(
+  access: StorageAccess,
+  task: TaskAddParameter,
+  workingDir: string,
+): Promise<void> {
+  for (const file of task.resourceFiles ?? []) {
+    const target = file.filePath ? resolveInside(workingDir, file.filePath) : workingDir;
+    if (file.autoStorageContainerName) {
+      throw new StagingError({
+        category: 'usererror',
+        code: 'AutoStorageNotConfigured',
+        message: 'The local Batch service has no auto-storage account; use storageContainerUrl or httpUrl',
+      });
+    }
+    if (file.storageContainerUrl) {
+      await access.downloadContainer(file.storageContainerUrl, file.blobPrefix, target, file.fileMode);
+    } else if (file.httpUrl) {
+      if (!file.filePath) {
+        throw new StagingError({
+          category: 'usererror',
+          code: 'InvalidResourceFile',
+          message: 'a resource file with httpUrl needs a filePath',
+        });
+      }
+      await access.downloadUrl(file.httpUrl, target, file.fileMode);
+    }
+  }
+}
+
+function resolveInside(root: string, relative: string): string {
+  const target = path.resolve(root, relative);
+  if (target !== root && !target.startsWith(root + path.sep)) {
+    throw new StagingError({
+      category: 'usererror',
+      code: 'InvalidResourceFile',
+      message: `filePath "${relative}" leaves the task directory`,
+    });
+  }
+  return target;
+}
+
+let dockerAvailable: Promise<boolean> | undefined;
+/** Whether a Docker engine answers on this machine (checked once). */
+export function hasDockerEngine(): Promise<boolean> {
+  dockerAvailable ??= new Promise((resolve) => {
+    execFile('docker', ['version', '--format', '{{.Server.Version}}'], { timeout: 5000 }, (error, stdout) => {
+      resolve(!error && stdout.trim().length > 0);
+    });
+  });
+  return dockerAvailable;
+}
+
+export interface AttemptOutcome {
+  exitCode: number;
+  failureInfo?: FailureInfo;
+  /** Why the runtime stopped it, if it did. */
+  stoppedBy?: 'wallclock' | 'stop';
+}
+
+/** A running attempt of a task: its own process group, so a kill takes every child with it. */
+export class TaskAttempt {
+  readonly done: Promise<AttemptOutcome>;
+  #kill: (reason: 'wallclock' | 'stop') => void = () => undefined;
+
+  constructor(options: {
+    task: TaskAddParameter;
+    dirs: TaskDirectories;
+    env: Record<string, string>;
+    /** When the task's wall clock runs out, in ms since the epoch. */
+    deadline?: number;
+    /** Records the process group while it runs, so a restart can kill what a crash left behind. */
+    processes: ProcessRegistry;
+  }) {
+    this.done = this.#run(options);
+  }
+
+  /** Kills the process tree (the task is being terminated, requeued or preempted). */
+  stop(): void {
+    this.#kill('stop');
+  }
+
+  async #run(options: {
+    task: TaskAddParameter;
+    dirs: TaskDirectories;
+    env: Record<string, string>;
+    deadline?: number;
+    processes: ProcessRegistry;
+  }): Promise<AttemptOutcome> {
+    const { task, dirs, env } = options;
+    let argv: string[];
+    try {
+      argv = splitCommandLine(task.commandLine);
+    } catch (error) {
+      return {
+        exitCode: -1,
+        failureInfo: { category: 'usererror', code: 'CommandLineInvalid', message: (error as Error).message },
+      };
+    }
+    if (task.containerSettings) {
+      if (!(await hasDockerEngine())) {
+        return {
+          exitCode: -1,
+          failureInfo: {
+            category: 'usererror',
+            code: 'ContainerEngineUnavailable',
+            message: `The task needs container image "${task.containerSettings.imageName}", but no Docker engine is available on this machine; it was not run on the host.`,
+          },
+        };
+      }
+      const envArgs = Object.keys(env).flatMap((name) => ['-e', name]);
+      const runOptions = task.containerSettings.containerRunOptions
+        ? splitCommandLine(task.containerSettings.containerRunOptions)
+        : [];
+      const workdir =
+        task.containerSettings.workingDirectory === 'containerImageDefault' ? [] : ['-w', dirs.workingDir];
+      argv = [
+        'docker',
+        'run',
+        '--rm',
+        '-v',
+        `${dirs.taskDir}:${dirs.taskDir}`,
+        ...workdir,
+        ...envArgs,
+        ...runOptions,
+        task.containerSettings.imageName,
+        ...argv,
+      ];
+    }
+    if (argv.length === 0) {
+      return {
+        exitCode: -1,
+        failureInfo: {
+          category: 'usererror',
+          code: 'CommandLineInvalid',
+          message: 'the command line is empty',
+        },
+      };
+    }
+
+    const stdout = createWriteStream(path.join(dirs.taskDir, 'stdout.txt'));
+    const stderr = createWriteStream(path.join(dirs.taskDir, 'stderr.txt'));
+    await Promise.all([once(stdout, 'open'), once(stderr, 'open')]);
+    const child = spawn(argv[0]!, argv.slice(1), {
+      cwd: dirs.workingDir,
+      env,
+      detached: true,
+      stdio: ['ignore', stdout, stderr],
+    });
+    // Listen before anything else is awaited: a quick command can be gone by then.
+    let stoppedBy: 'wallclock' | 'stop' | undefined;
+    const exited = new Promise<AttemptOutcome>((resolve) => {
+      child.once('error', (error: NodeJS.ErrnoException) => {
+        resolve({
+          exitCode: -1,
+          failureInfo: {
+            category: 'usererror',
+            code: error.code === 'ENOENT' ? 'CommandProgramNotFound' : 'CommandLaunchFailed',
+            message: `The task's program "${argv[0]}" could not be started: ${error.message}`,
+          },
+        });
+      });
+      child.once('exit', (code, signal) => {
+        const exitCode = code ?? (signal ? 128 + (signalNumbers[signal] ?? 0) : -1);
+        resolve({ exitCode, ...(stoppedBy ? { stoppedBy } : {}) });
+      });
+    });
+    this.#kill = (reason) => {
+      if (stoppedBy || child.exitCode !== null || child.signalCode !== null) return;
+      stoppedBy = reason;
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    };
+    let timer: NodeJS.Timeout | undefined;
+    if (options.deadline !== undefined) {
+      timer = setTimeout(() => this.#kill('wallclock'), Math.max(0, options.deadline - Date.now()));
+    }
+    const pid = child.pid;
+    if (pid) await options.processes.add(pid);
+    const result = await exited;
+    clearTimeout(timer);
+    if (pid) {
+      // The task's own children may outlive it; they belong to the task and go with it.
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+      await options.processes.remove(pid);
+    }
+    await Promise.all([
+      new Promise((resolve) => stdout.end(resolve)),
+      new Promise((resolve) => stderr.end(resolve)),
+    ]);
+    return result;
+  }
+}
+
+/**
+ * Process groups of running tasks, one file each, so that after a crash the next start can kill
+ * what is left (task processes are their own groups and outlive a killed service).
+ */
+export class ProcessRegistry {
+  constructor(private readonly directory: string) {}
+
+  async add(pid: number): Promise<void> {
+    await mkdir(this.directory, { recursive: true });
+    await writeFile(path.join(this.directory, String(pid)), '');
+  }
+
+  async remove(pid: number): Promise<void> {
+    await rm(path.join(this.directory, String(pid)), { force: true });
+  }
+
+  /** Kills every process group left from an earlier run. */
+  async killLeftovers(): Promise<number> {
+    let killed = 0;
+    for (const name of await readdir(this.directory).catch(() => [] as string[])) {
+      const pid = Number(name);
+      if (Number.isInteger(pid) && pid > 1) {
+        try {
+          process.kill(-pid, 'SIGKILL');
+          killed++;
+        } catch {
+          // Gone already.
+        }
+      }
+      await rm(path.join(this.directory, name), { force: true });
+    }
+    return killed;
+  }
+}
+
+const signalNumbers: Record<string, number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGKILL: 9,
+  SIGTERM: 15,
+  SIGSEGV: 11,
+  SIGABRT: 6,
+};
+
+/** The non-wildcard leading directories of a pattern: the base blob names are relative to. */
+function patternBase(pattern: string): string {
+  const parts = pattern.split('/');
+  const base: string[] = [];
+  for (const part of parts.slice(0, -1)) {
+    if (/[*?[\]{}]/.test(part)) break;
+    base.push(part);
+  }
+  return base.join('/');
+}
+
+/**
+ * Uploads a task's output files whose upload condition matches, as Batch does when a task ends:
+ * a pattern without wildcards names one blob (`path`), a pattern with wildcards puts every match
+ * under the `path` prefix, keeping its place relative to the pattern's fixed directories.
+ */
+export async function uploadOutputFiles(
+  access: StorageAccess,
+  task: TaskAddParameter,
+  workingDir: string,
+  succeeded: boolean,
+): Promise<void> {
+  for (const output of task.outputFiles ?? []) {
+    const condition = output.uploadOptions.uploadCondition;
+    if ((condition === 'tasksuccess' && !succeeded) || (condition === 'taskfailure' && succeeded)) continue;
+    const pattern = output.filePattern.replace(/\\/g, '/');
+    const wildcard = /[*?[\]{}]/.test(pattern);
+    const destination = output.destination.container;
+    const prefix = destination.path?.replace(/\/+$/, '') ?? '';
+    if (!wildcard) {
+      const file = path.resolve(workingDir, pattern);
+      const exists = await stat(file).then(
+        (s) => s.isFile(),
+        () => false,
+      );
+      if (!exists) continue;
+      await access.uploadFile(
+        destination.containerUrl,
+        destination.path ?? path.basename(file),
+        file,
+        destination.uploadHeaders,
+      );
+      continue;
+    }
+    const base = path.resolve(workingDir, patternBase(pattern));
+    const files = await glob(pattern, { cwd: workingDir, absolute: true, onlyFiles: true, dot: true });
+    for (const file of files.sort()) {
+      const relative = path.relative(base, file).split(path.sep).join('/');
+      await access.uploadFile(
+        destination.containerUrl,
+        prefix ? `${prefix}/${relative}` : relative,
+        file,
+        destination.uploadHeaders,
+      );
+    }
+  }
+}
