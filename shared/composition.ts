@@ -1,11 +1,15 @@
+import { DefaultAzureCredential } from '@azure/identity';
 import { loadConfig, type AppConfig } from './config.js';
+import type { ComputeBackend } from './compute/compute.js';
 import type { HealthProbe } from './health.js';
+import { AzureBatch } from './adapters/azureBatch.js';
 import { storageProbes } from './adapters/storageProbes.js';
 
 /** The app's dependencies, wired once per process from the configuration. */
 export interface Services {
   config: AppConfig;
   healthProbes: HealthProbe[];
+  compute: ComputeBackend;
 }
 
 let services: Services | undefined;
@@ -14,7 +18,18 @@ let services: Services | undefined;
 export function getServices(): Services {
   if (!services) {
     const config = loadConfig();
-    services = { config, healthProbes: storageProbes(config.storageConnectionString) };
+    const batch = config.batch;
+    services = {
+      config,
+      healthProbes: storageProbes(config.storageConnectionString),
+      compute: new AzureBatch({
+        accountUrl: batch.accountUrl,
+        credentials: batch.sharedKey
+          ? { kind: 'sharedKey', ...batch.sharedKey }
+          : { kind: 'entra', credential: new DefaultAzureCredential() },
+        submitConcurrency: batch.submitConcurrency,
+      }),
+    };
   }
   return services;
 }
