@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { cpus } from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseLogLevel } from './host/logger.js';
@@ -40,6 +41,18 @@ const program = new Command()
     'use an Azurite that is already running (direct endpoints) instead of starting one',
   )
   .option('--blob-port <port>', 'port of the blob endpoint (Event Grid proxy) when --storage is given', port)
+  .addOption(
+    new Option('--batch-port <port>', 'port of the local Batch service')
+      .argParser(port)
+      .env('CLOUDJOBS_BATCH_PORT')
+      .default(10100),
+  )
+  .option('--batch-slots <n>', 'task slots of the local Batch service\'s pool "local"', (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
+    return n;
+  })
+  .option('--no-batch', 'do not run the local Batch service')
   .option('--namespace <prefix>', "prefix for the runtime's own storage names, to share one Azurite")
   .option(
     '--event-grid-retry-delays <ms,...>',
@@ -60,6 +73,9 @@ const opts = program.opts<{
   inMemory?: boolean;
   storage?: string;
   blobPort?: number;
+  batchPort: number;
+  batchSlots?: number;
+  batch: boolean;
   namespace?: string;
   eventGridRetryDelays?: string;
   readyFile?: string;
@@ -100,6 +116,9 @@ const runtime = new Runtime({
         inMemory: opts.inMemory === true,
       },
   ...(opts.blobPort !== undefined ? { blobPort: opts.blobPort } : {}),
+  batch: opts.batch
+    ? { port: opts.batchPort, slots: opts.batchSlots ?? Math.max(2, cpus().length * 2) }
+    : false,
   ...(opts.namespace ? { namespace: opts.namespace } : {}),
   ...(logLevel ? { logLevel } : {}),
   ...(opts.eventGridRetryDelays

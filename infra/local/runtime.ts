@@ -12,9 +12,12 @@ import { DurableRuntime } from './durable/durableRuntime.js';
 import {
   accountUrl,
   connectionString,
+  DEV_ACCOUNT_KEY,
+  DEV_ACCOUNT_NAME,
   isDevelopmentStorage,
   type StorageEndpoints,
 } from './storage/account.js';
+import { LocalBatch } from './batch/localBatch.js';
 import { probeStorage, startAzurite, type AzuriteHandle } from './storage/azurite.js';
 import { StorageClients } from './storage/clients.js';
 import { ServiceBusEmulator } from './servicebus/serviceBus.js';
@@ -41,6 +44,8 @@ export interface RuntimeOptions {
   logLevel?: RpcLogLevel;
   /** Event Grid retry delays, overriding Azure's schedule (for tests). */
   eventGridRetryDelaysMs?: number[];
+  /** The local Batch service: its port (0 picks one), and the slots of its default pool. */
+  batch?: { port: number; slots: number } | false;
   /** Written (JSON) once the runtime is ready: its URLs and storage endpoints. */
   readyFile?: string;
   logWrite?: (line: string) => void;
@@ -58,6 +63,8 @@ const SUPPORTED_TRIGGERS = new Set([
 /** What a started runtime tells its caller. */
 export interface RuntimeInfo {
   url: string;
+  /** The local Batch service's account URL, when the runtime runs one. */
+  batchUrl?: string;
   storage: StorageEndpoints;
   connectionString: string;
   hubName: string;
@@ -219,6 +226,30 @@ export class Runtime {
       if (isDevelopmentStorage(value)) process.env[key] = appConnection;
     }
 
+    // The local Batch service, unless the app is configured for a real Batch account.
+    let batchUrl: string | undefined;
+    if (options.batch !== false && !process.env.BATCH_ACCOUNT_URL) {
+      const batch = new LocalBatch({
+        host: options.host,
+        port: options.batch?.port ?? 10100,
+        dataDir:
+          options.storage.kind === 'managed' && options.storage.inMemory
+            ? path.join(options.home, 'batch-ephemeral')
+            : path.join(options.home, 'batch'),
+        storage: { accountName: DEV_ACCOUNT_NAME, accountKey: DEV_ACCOUNT_KEY },
+        pools: [
+          { id: 'local', nodes: 1, slotsPerNode: options.batch?.slots ?? Math.max(2, cpus().length * 2) },
+        ],
+        logger: logger.child('batch'),
+      });
+      await batch.start();
+      this.#stops.push(() => batch.stop());
+      batchUrl = batch.url;
+      process.env.BATCH_ACCOUNT_URL = batch.url;
+      process.env.BATCH_ACCOUNT_NAME = batch.accountName;
+      process.env.BATCH_ACCOUNT_KEY = batch.accountKey;
+    }
+
     process.env.WEBSITE_HOSTNAME = new URL(http.url).host;
     process.env.FUNCTIONS_WORKER_RUNTIME ??= 'node';
     process.env.AZURE_FUNCTIONS_ENVIRONMENT ??= 'Development';
@@ -299,6 +330,7 @@ export class Runtime {
       `  API         ${http.url}/${settings.routePrefix}`,
       `  storage     blob ${publicEndpoints.blob} (Event Grid proxy), queue ${direct.queue}, table ${direct.table}`,
       `  task hub    ${durable.hubName}`,
+      `  batch       ${batchUrl ? `${batchUrl} (local Batch service, account ${process.env.BATCH_ACCOUNT_NAME})` : (process.env.BATCH_ACCOUNT_URL ?? '(none)')}`,
       `  functions   ${functions.length}`,
       ...http.describeRoutes().map((r) => `    ${r}`),
       ...functions
@@ -309,6 +341,7 @@ export class Runtime {
 
     this.#info = {
       url: http.url,
+      ...(batchUrl ? { batchUrl } : {}),
       storage: publicEndpoints,
       connectionString: appConnection,
       hubName: durable.hubName,

@@ -78,6 +78,8 @@ export class RuntimeProcess {
         this.namespace,
         '--home',
         this.#dir,
+        '--batch-port',
+        '0',
         '--ready-file',
         readyFile,
         ...(this.options.args ?? []),
