@@ -1,9 +1,15 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { BatchServiceClient, BatchSharedKeyCredentials } from '@azure/batch';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { TableClient } from '@azure/data-tables';
 import { ROOT, RuntimeProcess } from '../support/runtimeProcess.js';
 import { waitForCompletion } from '../support/durable.js';
 import { waitFor } from '../support/waitFor.js';
+import { AzureBatch } from '../../shared/adapters/azureBatch.js';
+import type { ComputeTaskSpec } from '../../shared/compute/compute.js';
 
 export type Figures = Record<string, number>;
 
@@ -46,7 +52,122 @@ async function pool(
 
 const seconds = (start: number) => (performance.now() - start) / 1000;
 
+interface BatchServer {
+  url: string;
+  account: string;
+  key: string;
+  setFaults(faults: { latencyMs: number }): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The local Batch service in its own process, so the client measured does not share its event loop. */
+async function startBatchServer(): Promise<BatchServer> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(ROOT, 'test/bench/fixtures/localBatchServer.ts')],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const lines = createInterface({ input: child.stdout });
+  const [first] = (await Promise.race([
+    once(lines, 'line'),
+    once(child, 'exit').then(([code]) => {
+      throw new Error(`the local Batch server exited with ${String(code)} before listening`);
+    }),
+  ])) as [string];
+  const info = JSON.parse(first) as { url: string; account: string; key: string };
+  return {
+    ...info,
+    async setFaults(faults) {
+      const response = await fetch(`${info.url}/_local/faults`, {
+        method: 'PUT',
+        body: JSON.stringify(faults),
+      });
+      if (!response.ok) throw new Error(`setting faults failed: ${response.status}`);
+    },
+    async stop() {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
 export const benchmarks: Benchmark[] = [
+  {
+    id: 'fanout',
+    description:
+      'one 10,000-task job submitted through the Batch adapter to the local Batch service with 20 ms latency, against one add per task and against the bound',
+    async run() {
+      const count = Number(process.env.BENCH_TASKS ?? 10_000);
+      const latencyMs = 20;
+      const server = await startBatchServer();
+      try {
+        const credentials = {
+          kind: 'sharedKey' as const,
+          accountName: server.account,
+          accountKey: server.key,
+        };
+        const adapter = new AzureBatch({ accountUrl: server.url, credentials });
+        // No nodes: the benchmark measures adding tasks, not running them.
+        await adapter.createPool({ id: 'bench', vmSize: 'standard_d2s_v3', dedicatedNodes: 0 });
+        const tasks = (job: string): ComputeTaskSpec[] =>
+          Array.from({ length: count }, (_, i) => ({
+            id: String(i + 1),
+            commandLine: `/bin/sh -c 'python3 step.py --job ${job} --index ${i + 1}'`,
+            environment: { STEP: String(i + 1) },
+            ...(i >= 100 ? { dependsOn: [String(i - 99)] } : {}),
+          }));
+        const submit = async (job: string, n = count) => {
+          await adapter.ensureJob({ id: job, poolId: 'bench' });
+          const start = performance.now();
+          const report = await adapter.submitTasks(job, tasks(job).slice(0, n));
+          const elapsed = seconds(start);
+          if (report.added !== n) throw new Error(`${job}: added ${report.added} of ${n}`);
+          return { elapsed, requests: report.requests };
+        };
+
+        // Warm both processes (JIT, sockets) so the first measurement is not charged for it.
+        await submit('fanout-warmup', Math.min(count, 2000));
+        const unloaded = await submit('fanout-no-latency');
+        await server.setFaults({ latencyMs });
+        const ours = await submit('fanout-ours');
+
+        // The seed clients' pattern: one task.add per task, each awaited before the next.
+        const client = new BatchServiceClient(
+          new BatchSharedKeyCredentials(server.account, server.key),
+          server.url,
+        );
+        await adapter.ensureJob({ id: 'fanout-naive', poolId: 'bench' });
+        const naiveTasks = tasks('fanout-naive');
+        const naiveStart = performance.now();
+        for (const task of naiveTasks) {
+          await client.task.add('fanout-naive', {
+            id: task.id,
+            commandLine: task.commandLine,
+            environmentSettings: Object.entries(task.environment ?? {}).map(([name, value]) => ({
+              name,
+              value,
+            })),
+            ...(task.dependsOn ? { dependsOn: { taskIds: task.dependsOn } } : {}),
+          });
+        }
+        const naiveSeconds = seconds(naiveStart);
+
+        const boundSeconds = Math.max((Math.ceil(count / 100) * latencyMs) / 16 / 1000, unloaded.elapsed);
+        return {
+          oursSeconds: ours.elapsed,
+          naiveSeconds,
+          boundSeconds,
+          naiveOverOurs: naiveSeconds / ours.elapsed,
+          oursOverBound: ours.elapsed / boundSeconds,
+          noLatencySeconds: unloaded.elapsed,
+          requests: ours.requests,
+        };
+      } finally {
+        await server.stop();
+      }
+    },
+  },
   {
     id: 'runtime-fanout',
     description:
