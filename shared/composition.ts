@@ -19,16 +19,20 @@ export function getServices(): Services {
   if (!services) {
     const config = loadConfig();
     const batch = config.batch;
+    const compute = new AzureBatch({
+      accountUrl: batch.accountUrl,
+      credentials: batch.sharedKey
+        ? { kind: 'sharedKey', ...batch.sharedKey }
+        : { kind: 'entra', credential: new DefaultAzureCredential() },
+      submitConcurrency: batch.submitConcurrency,
+    });
     services = {
       config,
-      healthProbes: storageProbes(config.storageConnectionString),
-      compute: new AzureBatch({
-        accountUrl: batch.accountUrl,
-        credentials: batch.sharedKey
-          ? { kind: 'sharedKey', ...batch.sharedKey }
-          : { kind: 'entra', credential: new DefaultAzureCredential() },
-        submitConcurrency: batch.submitConcurrency,
-      }),
+      healthProbes: [
+        ...storageProbes(config.storageConnectionString),
+        { name: 'batch', check: (signal) => compute.ping(signal) },
+      ],
+      compute,
     };
   }
   return services;

@@ -637,6 +637,19 @@ export class AzureBatch implements ComputeBackend {
     return pools;
   }
 
+  async ping(signal: AbortSignal): Promise<void> {
+    // The client's abort type predates the DOM AbortSignal, so the wait, not the request, is cut.
+    const aborted = new Promise<never>((_, reject) => {
+      if (signal.aborted) reject(new Error('timed out'));
+      signal.addEventListener('abort', () => reject(new Error('timed out')), { once: true });
+    });
+    try {
+      await Promise.race([this.#client.pool.list({ poolListOptions: { maxResults: 1 } }), aborted]);
+    } catch (error) {
+      throw mapBatchError(error, 'list pools');
+    }
+  }
+
   async getPool(poolId: string): Promise<PoolInfo | undefined> {
     try {
       return poolInfo(await this.#call(`get pool ${poolId}`, () => this.#client.pool.get(poolId)));

@@ -160,6 +160,8 @@ export interface ComputeBackend {
   enableJob(jobId: string): Promise<void>;
   deleteJob(jobId: string): Promise<void>;
   listPools(): Promise<PoolInfo[]>;
+  /** One cheap, unretried request that proves the account answers with our credentials. */
+  ping(signal: AbortSignal): Promise<void>;
   getPool(poolId: string): Promise<PoolInfo | undefined>;
   createPool(spec: PoolSpec): Promise<void>;
   resizePool(poolId: string, dedicatedNodes: number, lowPriorityNodes?: number): Promise<void>;

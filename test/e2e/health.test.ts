@@ -11,7 +11,7 @@ describe('cloudjobs on the embedded runtime', () => {
     expect(response.headers.get('cache-control')).toBe('no-store');
     expect(await response.json()).toMatchObject({
       status: 'ok',
-      checks: { tables: { ok: true }, blobs: { ok: true } },
+      checks: { tables: { ok: true }, blobs: { ok: true }, batch: { ok: true } },
     });
   });
 });

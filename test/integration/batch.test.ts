@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { BatchServiceClient, BatchSharedKeyCredentials } from '@azure/batch';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ComputeTaskSpec, ComputeTaskState } from '../../shared/compute/compute.js';
+import { AzureBatch } from '../../shared/adapters/azureBatch.js';
 import { isAppError } from '../../shared/errors.js';
 import { sasContainer, startLocalBatch, type LocalBatchFixture } from '../support/localBatch.js';
 import { waitFor } from '../support/waitFor.js';
@@ -382,6 +383,19 @@ describe('Batch errors', () => {
     const error = await failureOf(() => wrong.pool.list());
     expect(error.statusCode).toBe(403);
     expect(error.code ?? error.body?.code).toBe('AuthenticationFailed');
+  });
+
+  it('should answer the health ping with the right key, and say why not with a wrong one', async () => {
+    await expect(fixture.adapter.ping(AbortSignal.timeout(3000))).resolves.toBeUndefined();
+    const wrong = new AzureBatch({
+      accountUrl: fixture.batch.url,
+      credentials: {
+        kind: 'sharedKey',
+        accountName: fixture.batch.accountName,
+        accountKey: Buffer.from('wrong key').toString('base64'),
+      },
+    });
+    await expect(wrong.ping(AbortSignal.timeout(3000))).rejects.toThrow(/authenticate/);
   });
 
   it('should map Batch errors to typed errors that say whether to wait or fail', async () => {
