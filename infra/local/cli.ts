@@ -2,6 +2,7 @@
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { faultsPatchSchema, type Faults } from './batch/localBatch.js';
 import { parseLogLevel } from './host/logger.js';
 import { Runtime, type StorageOption } from './runtime.js';
 
@@ -18,10 +19,26 @@ function ports(value: string): [number, number, number] {
   return parts as [number, number, number];
 }
 
+function batchFaults(value: string): Partial<Faults> {
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch {
+    throw new InvalidArgumentError('expected a JSON object');
+  }
+  const parsed = faultsPatchSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new InvalidArgumentError(
+      parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '),
+    );
+  }
+  return parsed.data;
+}
+
 const program = new Command()
   .name('cloudjobs-local')
   .description(
-    'Runs the cloudjobs function app on one machine: Functions host, Durable, Service Bus, Event Grid and Azurite.',
+    'Runs the cloudjobs function app on one machine: Functions host, Durable, Service Bus, Event Grid, Batch and Azurite.',
   )
   .option('--app <dir>', 'function app directory (host.json, package.json)', process.cwd())
   .addOption(
@@ -52,6 +69,14 @@ const program = new Command()
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
     return n;
   })
+  .addOption(
+    new Option(
+      '--batch-faults <json>',
+      'faults the local Batch service injects, e.g. {"latencyMs":20,"throttleRate":0.1}',
+    )
+      .argParser(batchFaults)
+      .env('CLOUDJOBS_BATCH_FAULTS'),
+  )
   .option('--no-batch', 'do not run the local Batch service')
   .option('--namespace <prefix>', "prefix for the runtime's own storage names, to share one Azurite")
   .option(
@@ -75,6 +100,7 @@ const opts = program.opts<{
   blobPort?: number;
   batchPort: number;
   batchSlots?: number;
+  batchFaults?: Partial<Faults>;
   batch: boolean;
   namespace?: string;
   eventGridRetryDelays?: string;
@@ -117,7 +143,11 @@ const runtime = new Runtime({
       },
   ...(opts.blobPort !== undefined ? { blobPort: opts.blobPort } : {}),
   batch: opts.batch
-    ? { port: opts.batchPort, slots: opts.batchSlots ?? Math.max(2, cpus().length * 2) }
+    ? {
+        port: opts.batchPort,
+        slots: opts.batchSlots ?? Math.max(2, cpus().length * 2),
+        ...(opts.batchFaults ? { faults: opts.batchFaults } : {}),
+      }
     : false,
   ...(opts.namespace ? { namespace: opts.namespace } : {}),
   ...(logLevel ? { logLevel } : {}),

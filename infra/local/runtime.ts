@@ -17,7 +17,7 @@ import {
   isDevelopmentStorage,
   type StorageEndpoints,
 } from './storage/account.js';
-import { LocalBatch } from './batch/localBatch.js';
+import { LocalBatch, type Faults } from './batch/localBatch.js';
 import { probeStorage, startAzurite, type AzuriteHandle } from './storage/azurite.js';
 import { StorageClients } from './storage/clients.js';
 import { ServiceBusEmulator } from './servicebus/serviceBus.js';
@@ -44,8 +44,8 @@ export interface RuntimeOptions {
   logLevel?: RpcLogLevel;
   /** Event Grid retry delays, overriding Azure's schedule (for tests). */
   eventGridRetryDelaysMs?: number[];
-  /** The local Batch service: its port (0 picks one), and the slots of its default pool. */
-  batch?: { port: number; slots: number } | false;
+  /** The local Batch service: its port (0 picks one), the slots of its default pool, injected faults. */
+  batch?: { port: number; slots: number; faults?: Partial<Faults> } | false;
   /** Written (JSON) once the runtime is ready: its URLs and storage endpoints. */
   readyFile?: string;
   logWrite?: (line: string) => void;
@@ -240,6 +240,7 @@ export class Runtime {
         pools: [
           { id: 'local', nodes: 1, slotsPerNode: options.batch?.slots ?? Math.max(2, cpus().length * 2) },
         ],
+        ...(options.batch?.faults ? { faults: options.batch.faults } : {}),
         logger: logger.child('batch'),
       });
       await batch.start();

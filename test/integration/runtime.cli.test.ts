@@ -152,4 +152,37 @@ describe('embedded runtime: one runtime per task hub', () => {
       await first.dispose();
     }
   });
+
+  it('should refuse --batch-faults that are not faults, naming the key', async () => {
+    const unknown = await runCli(['--app', APP, '--batch-faults', '{"throttle":0.5}']);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.output).toMatch(/--batch-faults.*Unrecognized key: "throttle"/);
+    const outOfRange = await runCli(['--app', APP, '--batch-faults', '{"throttleRate":2}']);
+    expect(outOfRange.output).toMatch(/throttleRate: Too big/);
+  });
+
+  it('should start the local Batch service with the faults given, and change only the ones asked later', async () => {
+    const runtime = new RuntimeProcess({
+      app: APP,
+      storage: inject('azurite'),
+      args: ['--batch-faults', '{"latencyMs":5,"throttleRate":0.25}'],
+    });
+    try {
+      const info = await runtime.start();
+      const faults = async (init?: RequestInit) => {
+        const response = await fetch(`${info.batchUrl!}/_local/faults`, init);
+        return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+      };
+      expect((await faults()).body).toMatchObject({ latencyMs: 5, throttleRate: 0.25, preemptRate: 0 });
+      const put = (body: string) => faults({ method: 'PUT', body });
+      expect(await put('{"latencyMs":0}')).toMatchObject({
+        status: 200,
+        body: { latencyMs: 0, throttleRate: 0.25 },
+      });
+      expect((await put('{"latency":0}')).status).toBe(400);
+      expect((await faults()).body).toMatchObject({ latencyMs: 0, throttleRate: 0.25 });
+    } finally {
+      await runtime.dispose();
+    }
+  });
 });

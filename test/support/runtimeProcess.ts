@@ -12,6 +12,8 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 
 export interface RuntimeInfo {
   url: string;
+  /** The runtime's local Batch service, unless it was started with --no-batch. */
+  batchUrl?: string;
   storage: { blob: string; queue: string; table: string };
   connectionString: string;
   hubName: string;

@@ -30,19 +30,28 @@ export const LOCAL_BATCH_KEY = Buffer.from(
   'cloudjobs local batch account key, for development only',
 ).toString('base64');
 
-export const faultsSchema = z.object({
+/** A change to the injected faults: only the keys given change (and unknown keys are refused). */
+export const faultsPatchSchema = z.strictObject({
   /** Added before every request is answered. */
-  latencyMs: z.number().min(0).default(0),
+  latencyMs: z.number().min(0).optional(),
   /** Share of requests answered 429 Too Many Requests. */
-  throttleRate: z.number().min(0).max(1).default(0),
-  throttleRetryAfterSeconds: z.number().int().min(0).default(1),
+  throttleRate: z.number().min(0).max(1).optional(),
+  throttleRetryAfterSeconds: z.number().int().min(0).optional(),
   /** Chance per second that each running task is preempted (killed and requeued). */
-  preemptRate: z.number().min(0).max(1).default(0),
+  preemptRate: z.number().min(0).max(1).optional(),
   /** Share of task additions that are carried out but answered 503, as when a response is lost. */
-  lostResponseRate: z.number().min(0).max(1).default(0),
+  lostResponseRate: z.number().min(0).max(1).optional(),
 });
 
-export type Faults = z.infer<typeof faultsSchema>;
+export type Faults = Required<z.infer<typeof faultsPatchSchema>>;
+
+const NO_FAULTS: Faults = {
+  latencyMs: 0,
+  throttleRate: 0,
+  throttleRetryAfterSeconds: 1,
+  preemptRate: 0,
+  lostResponseRate: 0,
+};
 
 export interface LocalBatchOptions {
   host: string;
@@ -95,7 +104,7 @@ export class LocalBatch {
     this.#o = options;
     this.accountName = options.accountName ?? LOCAL_BATCH_ACCOUNT;
     this.accountKey = options.accountKey ?? LOCAL_BATCH_KEY;
-    this.#faults = faultsSchema.parse(options.faults ?? {});
+    this.#faults = { ...NO_FAULTS, ...faultsPatchSchema.parse(options.faults ?? {}) };
     this.state = new BatchState({
       dataDir: options.dataDir,
       storage: new StorageAccess(options.storage),
@@ -119,7 +128,7 @@ export class LocalBatch {
   }
 
   setFaults(faults: Partial<Faults>): void {
-    this.#faults = faultsSchema.parse({ ...this.#faults, ...faults });
+    this.#faults = { ...this.#faults, ...faultsPatchSchema.parse(faults) };
   }
 
   async start(): Promise<void> {
@@ -494,7 +503,7 @@ export class LocalBatch {
     if (url.pathname === '/_local/faults' && method === 'GET') return reply(200, this.#faults);
     if (url.pathname === '/_local/faults' && method === 'PUT') {
       try {
-        this.setFaults(faultsSchema.partial().parse(JSON.parse(body.toString('utf8') || '{}')));
+        this.setFaults(faultsPatchSchema.parse(JSON.parse(body.toString('utf8') || '{}')));
         return reply(200, this.#faults);
       } catch (error) {
         return reply(400, { error: String(error) });
