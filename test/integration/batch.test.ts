@@ -245,6 +245,29 @@ describe('Azure Batch adapter against the local Batch service', () => {
     // Tasks running at the restart were requeued, as Batch does when it loses a node.
     expect([...states.values()].some((t) => t.requeueCount > 0)).toBe(true);
   });
+
+  it('should requeue preempted tasks and run them again to the end', async () => {
+    const jobId = unique('preempt');
+    await fixture.adapter.ensureJob({ id: jobId, poolId: pool });
+    await fixture.adapter.submitTasks(
+      jobId,
+      Array.from({ length: 4 }, (_, i) => ({ id: `t${i}`, commandLine: sh('sleep 2; echo done') })),
+    );
+    await fixture.adapter.sealJob(jobId);
+    fixture.batch.setFaults({ preemptRate: 1 });
+    try {
+      await waitFor(async () => {
+        const { tasks } = await fixture.adapter.listTasks(jobId);
+        return tasks.some((t) => t.requeueCount > 0) ? true : undefined;
+      });
+    } finally {
+      fixture.batch.setFaults({ preemptRate: 0 });
+    }
+    await waitForJobEnd(fixture, jobId);
+    const states = [...(await allTasks(fixture, jobId)).values()];
+    expect(states.map((t) => t.result)).toEqual(['success', 'success', 'success', 'success']);
+    expect(states.some((t) => t.requeueCount > 0 && t.exitCode === 0)).toBe(true);
+  });
 });
 
 describe('submitting 10,000 tasks through throttling and lost responses', () => {
@@ -253,6 +276,8 @@ describe('submitting 10,000 tasks through throttling and lost responses', () => 
   beforeAll(async () => {
     fixture = await startLocalBatch({
       faults: { throttleRate: 0.2, throttleRetryAfterSeconds: 0, lostResponseRate: 0.1 },
+      // Faults are random: enough attempts that a run of them cannot exhaust the budget (0.28^50).
+      adapter: { maxAttempts: 50 },
     });
     // No nodes: the tasks only have to be added, not run.
     await fixture.adapter.createPool({ id: 'idle', vmSize: 'standard_d2s_v3', dedicatedNodes: 0 });
@@ -322,51 +347,84 @@ describe('Batch errors', () => {
     throw new Error('expected a failure');
   };
 
-  it.each([
-    [
-      'a job id with bad characters',
-      () => raw.job.add({ id: 'no spaces allowed', poolInfo: { poolId: 'p' } }),
-      400,
-      'InvalidPropertyValue',
-    ],
-    ['a job without a pool', () => raw.job.add({ id: 'nopool', poolInfo: {} }), 400, 'InvalidPropertyValue'],
-    ['a missing job', () => raw.job.get('nope'), 404, 'JobNotFound'],
-    ['a missing pool', () => raw.pool.get('nope'), 404, 'PoolNotFound'],
-    [
-      'a missing task',
-      async () => {
-        await raw.job.add({ id: 'has-no-tasks', poolInfo: { poolId: 'p' } }).catch(() => undefined);
-        return raw.task.get('has-no-tasks', 'nope');
-      },
-      404,
-      'TaskNotFound',
-    ],
-    [
-      'an unsupported filter',
-      () => raw.job.list({ jobListOptions: { filter: "state startswith 'a'" } }),
-      400,
-      'InvalidQueryParameterValue',
-    ],
-    [
-      'tasks for a job that has ended',
-      async () => {
-        await raw.job.add({ id: 'ended', poolInfo: { poolId: 'p' } }).catch(() => undefined);
-        await raw.job.terminate('ended').catch(() => undefined);
-        return raw.task.add('ended', { id: 'late', commandLine: 'true' });
-      },
-      409,
-      'JobCompleted',
-    ],
-    [
-      'an existing job',
-      async () => {
-        await raw.job.add({ id: 'twice', poolInfo: { poolId: 'p' } }).catch(() => undefined);
-        return raw.job.add({ id: 'twice', poolInfo: { poolId: 'p' } });
-      },
-      409,
-      'JobExists',
-    ],
-  ])('should answer %s with %i %s', async (_case, action, status, code) => {
+  it.each(
+    (
+      [
+        [
+          'a job id with bad characters',
+          () => raw.job.add({ id: 'no spaces allowed', poolInfo: { poolId: 'p' } }),
+          400,
+          'InvalidPropertyValue',
+        ],
+        [
+          'a job without a pool',
+          () => raw.job.add({ id: 'nopool', poolInfo: {} }),
+          400,
+          'InvalidPropertyValue',
+        ],
+        ['a missing job', () => raw.job.get('nope'), 404, 'JobNotFound'],
+        ['a missing pool', () => raw.pool.get('nope'), 404, 'PoolNotFound'],
+        [
+          'a missing task',
+          async () => {
+            await raw.job.add({ id: 'has-no-tasks', poolInfo: { poolId: 'p' } }).catch(() => undefined);
+            return raw.task.get('has-no-tasks', 'nope');
+          },
+          404,
+          'TaskNotFound',
+        ],
+        [
+          'an unsupported filter',
+          () => raw.job.list({ jobListOptions: { filter: "state startswith 'a'" } }),
+          400,
+          'InvalidQueryParameterValue',
+        ],
+        [
+          'tasks for a job that has ended',
+          async () => {
+            await raw.job.add({ id: 'ended', poolInfo: { poolId: 'p' } }).catch(() => undefined);
+            await raw.job.terminate('ended').catch(() => undefined);
+            return raw.task.add('ended', { id: 'late', commandLine: 'true' });
+          },
+          409,
+          'JobCompleted',
+        ],
+        [
+          'a job preparation task, which it does not emulate',
+          () =>
+            raw.job.add({
+              id: 'prep',
+              poolInfo: { poolId: 'p' },
+              jobPreparationTask: { commandLine: 'true' },
+            }),
+          400,
+          'InvalidPropertyValue',
+        ],
+        [
+          'a multi-instance task, which it does not emulate',
+          async () => {
+            await raw.job.add({ id: 'mpi', poolInfo: { poolId: 'p' } }).catch(() => undefined);
+            return raw.task.add('mpi', {
+              id: 'm',
+              commandLine: 'true',
+              multiInstanceSettings: { numberOfInstances: 2, coordinationCommandLine: 'true' },
+            });
+          },
+          400,
+          'InvalidPropertyValue',
+        ],
+        [
+          'an existing job',
+          async () => {
+            await raw.job.add({ id: 'twice', poolInfo: { poolId: 'p' } }).catch(() => undefined);
+            return raw.job.add({ id: 'twice', poolInfo: { poolId: 'p' } });
+          },
+          409,
+          'JobExists',
+        ],
+      ] as Array<[string, () => Promise<unknown>, number, string]>
+    ).map(([name, action, status, code]) => [name, status, code, action] as const),
+  )('should answer %s with %i %s', async (_case, status, code, action) => {
     const error = await failureOf(action);
     expect(error.statusCode).toBe(status);
     expect(error.code ?? error.body?.code).toBe(code);
@@ -437,9 +495,23 @@ describe('Batch errors', () => {
 
   it('should retry throttled calls, honouring Retry-After, until they go through', async () => {
     fixture.batch.setFaults({ throttleRate: 0.6, throttleRetryAfterSeconds: 0 });
+    const patient = new AzureBatch({
+      accountUrl: fixture.batch.url,
+      credentials: {
+        kind: 'sharedKey',
+        accountName: fixture.batch.accountName,
+        accountKey: fixture.batch.accountKey,
+      },
+      // Throttling is random: enough attempts that a run of 429s cannot exhaust them (0.6^50).
+      maxAttempts: 50,
+    });
+    const throttledBefore = fixture.batch.stats.throttled;
     try {
-      const pools = await fixture.adapter.listPools();
-      expect(pools.map((p) => p.id)).toContain('p');
+      // Until one call has been throttled at least once (almost always the first).
+      for (let i = 0; i < 20 && fixture.batch.stats.throttled === throttledBefore; i++) {
+        expect((await patient.listPools()).map((p) => p.id)).toContain('p');
+      }
+      expect(fixture.batch.stats.throttled).toBeGreaterThan(throttledBefore);
     } finally {
       fixture.batch.setFaults({ throttleRate: 0 });
     }

@@ -38,8 +38,17 @@ const outputFile = z.looseObject({
   uploadOptions: z.looseObject({ uploadCondition: z.enum(['tasksuccess', 'taskfailure', 'taskcompletion']) }),
 });
 
+/**
+ * A Batch property this service does not emulate: refused with a clear reason rather than ignored,
+ * so that nothing runs differently from how it would on Batch without saying so.
+ */
+const unsupported = (what: string) =>
+  z.undefined({ error: `the local Batch service does not support ${what}` }).optional();
+
 const exitOptions = z.looseObject({
-  jobAction: z.enum(['none', 'disable', 'terminate']).optional(),
+  jobAction: z
+    .enum(['none'], { error: 'the local Batch service does not support job actions on exit' })
+    .optional(),
   dependencyAction: z.enum(['satisfy', 'block']).optional(),
 });
 
@@ -76,6 +85,8 @@ export const taskAddSchema = z.looseObject({
     })
     .optional(),
   requiredSlots: z.number().int().min(1).optional(),
+  multiInstanceSettings: unsupported('multi-instance (MPI) tasks'),
+  applicationPackageReferences: unsupported('application packages'),
   dependsOn: z
     .looseObject({
       taskIds: z.array(z.string()).optional(),
@@ -98,9 +109,18 @@ export const jobAddSchema = z.looseObject({
       maxTaskRetryCount: z.number().int().min(-1).optional(),
     })
     .optional(),
-  poolInfo: z.looseObject({ poolId: z.string().optional(), autoPoolSpecification: z.unknown().optional() }),
+  poolInfo: z.looseObject({
+    poolId: z.string().optional(),
+    autoPoolSpecification: unsupported('auto pools: create the pool, then the job'),
+  }),
   onAllTasksComplete: z.enum(['noaction', 'terminatejob']).optional(),
-  onTaskFailure: z.enum(['noaction', 'performexitoptionsjobaction']).optional(),
+  onTaskFailure: z
+    .enum(['noaction'], { error: 'the local Batch service does not support job actions on task failure' })
+    .optional(),
+  jobManagerTask: unsupported('job manager tasks'),
+  jobPreparationTask: unsupported('job preparation tasks'),
+  jobReleaseTask: unsupported('job release tasks'),
+  networkConfiguration: unsupported('job network configuration'),
   usesTaskDependencies: z.boolean().optional(),
   commonEnvironmentSettings: z.array(environmentSetting).optional(),
   metadata: z.array(z.object({ name: z.string(), value: z.string() })).optional(),
@@ -127,7 +147,12 @@ export const poolAddSchema = z.looseObject({
   targetDedicatedNodes: z.number().int().min(0).optional(),
   targetLowPriorityNodes: z.number().int().min(0).optional(),
   taskSlotsPerNode: z.number().int().min(1).max(256).optional(),
-  enableAutoScale: z.boolean().optional(),
+  enableAutoScale: z
+    .literal(false, { error: 'the local Batch service does not support autoscale' })
+    .optional(),
+  startTask: unsupported('start tasks'),
+  applicationPackageReferences: unsupported('application packages'),
+  certificateReferences: unsupported('certificates'),
   resizeTimeout: duration.optional(),
   virtualMachineConfiguration: z.unknown().optional(),
   metadata: z.array(z.object({ name: z.string(), value: z.string() })).optional(),
@@ -153,7 +178,13 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const property = issue.path.join('.') || '(body)';
-  if (issue.code === 'invalid_type' && issue.input === undefined) throw missingProperty(property);
+  // Zod leaves the offending input out of its issues, so look it up to tell missing from wrong.
+  const value = issue.path.reduce<unknown>(
+    (node, key) =>
+      node !== null && typeof node === 'object' ? (node as Record<PropertyKey, unknown>)[key] : undefined,
+    body,
+  );
+  if (issue.code === 'invalid_type' && value === undefined) throw missingProperty(property);
   throw invalidProperty(property, issue.message);
 }
 
