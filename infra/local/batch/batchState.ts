@@ -545,13 +545,7 @@ export class BatchState {
 
   async #setJobState(entry: JobEntry, state: JobRecord['state']): Promise<void> {
     const job = entry.record;
-    const time = now();
-    job.previousState = job.state;
-    job.previousStateTransitionTime = job.stateTransitionTime;
-    job.state = state;
-    job.stateTransitionTime = time;
-    job.lastModified = time;
-    job.eTag = newEtag();
+    transition(job, state);
     await this.#persist({ t: 'job', job });
   }
 
@@ -839,13 +833,7 @@ export class BatchState {
   }
 
   #transition(record: TaskRecord, state: TaskStateName): void {
-    const time = now();
-    record.previousState = record.state;
-    record.previousStateTransitionTime = record.stateTransitionTime;
-    record.state = state;
-    record.stateTransitionTime = time;
-    record.lastModified = time;
-    record.eTag = newEtag();
+    transition(record, state);
   }
 
   #stopAttempt(task: TaskEntry, intent: NonNullable<TaskEntry['stopIntent']>): void {
@@ -1083,4 +1071,25 @@ export class BatchState {
     }
     return counts;
   }
+}
+
+/** Moves a job or task to a new state, keeping the previous one and a new ETag, as Batch reports them. */
+function transition<S extends string>(
+  record: {
+    state: S;
+    previousState?: S;
+    stateTransitionTime: string;
+    previousStateTransitionTime?: string;
+    lastModified: string;
+    eTag: string;
+  },
+  state: S,
+): void {
+  const time = now();
+  record.previousState = record.state;
+  record.previousStateTransitionTime = record.stateTransitionTime;
+  record.state = state;
+  record.stateTransitionTime = time;
+  record.lastModified = time;
+  record.eTag = newEtag();
 }

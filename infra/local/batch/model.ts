@@ -99,16 +99,20 @@ export const taskAddSchema = z.looseObject({
 
 export type TaskAddParameter = z.infer<typeof taskAddSchema>;
 
+const jobPriority = z.number().int().min(-1000).max(1000).optional();
+const jobConstraints = z
+  .looseObject({
+    maxWallClockTime: duration.optional(),
+    maxTaskRetryCount: z.number().int().min(-1).optional(),
+  })
+  .optional();
+const metadata = z.array(z.object({ name: z.string(), value: z.string() })).optional();
+
 export const jobAddSchema = z.looseObject({
   id: z.string(),
   displayName: z.string().optional(),
-  priority: z.number().int().min(-1000).max(1000).optional(),
-  constraints: z
-    .looseObject({
-      maxWallClockTime: duration.optional(),
-      maxTaskRetryCount: z.number().int().min(-1).optional(),
-    })
-    .optional(),
+  priority: jobPriority,
+  constraints: jobConstraints,
   poolInfo: z.looseObject({
     poolId: z.string().optional(),
     autoPoolSpecification: unsupported('auto pools: create the pool, then the job'),
@@ -123,21 +127,16 @@ export const jobAddSchema = z.looseObject({
   networkConfiguration: unsupported('job network configuration'),
   usesTaskDependencies: z.boolean().optional(),
   commonEnvironmentSettings: z.array(environmentSetting).optional(),
-  metadata: z.array(z.object({ name: z.string(), value: z.string() })).optional(),
+  metadata,
 });
 
 export type JobAddParameter = z.infer<typeof jobAddSchema>;
 
 export const jobPatchSchema = z.looseObject({
-  priority: z.number().int().min(-1000).max(1000).optional(),
-  constraints: z
-    .looseObject({
-      maxWallClockTime: duration.optional(),
-      maxTaskRetryCount: z.number().int().min(-1).optional(),
-    })
-    .optional(),
+  priority: jobPriority,
+  constraints: jobConstraints,
   onAllTasksComplete: z.enum(['noaction', 'terminatejob']).optional(),
-  metadata: z.array(z.object({ name: z.string(), value: z.string() })).optional(),
+  metadata,
 });
 
 export const poolAddSchema = z.looseObject({
@@ -155,7 +154,7 @@ export const poolAddSchema = z.looseObject({
   certificateReferences: unsupported('certificates'),
   resizeTimeout: duration.optional(),
   virtualMachineConfiguration: z.unknown().optional(),
-  metadata: z.array(z.object({ name: z.string(), value: z.string() })).optional(),
+  metadata,
 });
 
 export type PoolAddParameter = z.infer<typeof poolAddSchema>;
