@@ -42,6 +42,24 @@ export default tseslint.config(
     },
   },
   {
+    // The domain is pure: no Azure SDKs, no I/O, so it runs and is tested anywhere.
+    files: ['shared/domain/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@azure/*'], message: 'The domain does not talk to Azure; use an adapter.' },
+            {
+              group: ['node:fs', 'node:fs/*', 'node:net', 'node:http', 'node:https', 'undici'],
+              message: 'The domain does no I/O.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,
   },

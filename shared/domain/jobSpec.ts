@@ -1,0 +1,227 @@
+import { z } from 'zod';
+import { BUILTIN_MACROS, MACRO_NAME } from './macros.js';
+import { JOB_STATUSES } from './lifecycle.js';
+
+/**
+ * The job spec: what `POST /api/jobs` takes and what a manifest in the blob inbox holds (the
+ * contract is `api.md`). Every object is strict, so a misspelt field is an error rather than a
+ * silently ignored default. These schemas also generate `/api/openapi.json`.
+ */
+
+/** Limits on one job; config may change them (see `shared/config.ts`). */
+export interface SpecLimits {
+  /** Tasks in one job, after a sweep is expanded. */
+  maxTasks: number;
+  /** Characters in one task's command, after macros are expanded. */
+  maxCommandLength: number;
+  /** Bytes of one task's environment (names and values), after macros are expanded. */
+  maxEnvBytes: number;
+  /** Dependency edges in one job, ranges counted id by id. */
+  maxDependencyEdges: number;
+}
+
+/**
+ * Defaults: Batch takes command lines up to 8,191 characters; 100,000 tasks is ten times the
+ * workload cloudjobs is built for; environments past 32 KiB usually mean data belongs in a file.
+ */
+export const DEFAULT_LIMITS: SpecLimits = {
+  maxTasks: 100_000,
+  maxCommandLength: 8191,
+  maxEnvBytes: 32 * 1024,
+  maxDependencyEdges: 2_000_000,
+};
+
+/** Job and template names: 1-64 of [A-Za-z0-9_-], after whitespace is removed. */
+export const nameSchema = z
+  .string()
+  .transform((value) => value.replace(/\s+/g, ''))
+  .pipe(
+    z
+      .string()
+      .min(1, 'must not be empty')
+      .max(64, 'must be at most 64 characters')
+      .regex(/^[A-Za-z0-9_-]+$/, 'may contain only letters, digits, "_" and "-"'),
+  );
+
+/** A template version: 1-32 of [0-9A-Za-z.+-], starting with a letter or digit (e.g. `0.0.2`). */
+export const versionSchema = z
+  .string()
+  .regex(/^[0-9A-Za-z][0-9A-Za-z.+-]{0,31}$/, 'must be 1-32 of letters, digits, ".", "+" and "-"');
+
+/** `name@version` of a registered template. */
+export const templateRefSchema = z
+  .string()
+  .regex(/^[^@\s]+@[^@\s]+$/, 'must be "name@version", e.g. "img-classifier@0.0.2"')
+  .transform((value, context) => {
+    const [name, version] = value.split('@') as [string, string];
+    const parsedName = nameSchema.safeParse(name);
+    const parsedVersion = versionSchema.safeParse(version);
+    if (!parsedName.success || !parsedVersion.success) {
+      context.addIssue({
+        code: 'custom',
+        message: `"${value}" is not a valid template reference: the name ${
+          parsedName.success ? 'is fine' : parsedName.error.issues[0]!.message
+        }, the version ${parsedVersion.success ? 'is fine' : parsedVersion.error.issues[0]!.message}`,
+      });
+      return z.NEVER;
+    }
+    return { name: parsedName.data, version: parsedVersion.data };
+  });
+
+/** A Batch task id: 1-64 of [A-Za-z0-9_-]; numbers are taken as their decimal string. */
+export const taskIdSchema = z
+  .union([z.string(), z.number().int().positive()])
+  .transform((value) => String(value))
+  .pipe(
+    z
+      .string()
+      .min(1, 'must not be empty')
+      .max(64, 'must be at most 64 characters')
+      .regex(/^[A-Za-z0-9_-]+$/, 'may contain only letters, digits, "_" and "-"'),
+  );
+
+const envName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a variable name ([A-Za-z_][A-Za-z0-9_]*)')
+  .refine((name) => !name.startsWith('AZ_BATCH_'), 'must not start with AZ_BATCH_ (Batch sets those)');
+
+/** Environment variables; values may use macros. */
+export const envSchema = z.record(envName, z.string().max(32 * 1024));
+
+const scalar = z.union([z.string(), z.number(), z.boolean()]).transform((value) => String(value));
+
+/** Values for `${name}` macros; a parameter may not shadow a built-in macro. */
+export const parametersSchema = z.record(
+  z
+    .string()
+    .regex(MACRO_NAME, 'must be a macro name ([A-Za-z_][A-Za-z0-9_]*)')
+    .refine(
+      (name) => !(BUILTIN_MACROS as readonly string[]).includes(name),
+      `must not be a built-in macro (${BUILTIN_MACROS.join(', ')})`,
+    ),
+  scalar,
+);
+
+const relativePath = z.string().min(1).max(1024);
+
+/** A file a task needs: from blob or https, placed at `target` in its working directory. */
+export const sourceInputSchema = z.strictObject({
+  source: z.string().min(1).max(2048).describe('blob://<container>/<path> or https://...'),
+  target: relativePath.optional().describe('relative path in the task working directory'),
+});
+
+/** Another task's output, which makes that task a dependency. */
+export const fromTaskInputSchema = z.strictObject({
+  fromTask: taskIdSchema,
+  path: relativePath.describe("a file among the producing task's declared outputs"),
+  target: relativePath.optional(),
+});
+
+export const inputSchema = z.union([sourceInputSchema, fromTaskInputSchema]);
+
+const retries = z.number().int().min(0).max(100);
+const minutes = z
+  .number()
+  .positive()
+  .max(7 * 24 * 60 * 30, 'must be at most 30 weeks');
+const range = z
+  .tuple([z.number().int().min(1), z.number().int().min(1)])
+  .refine(([start, end]) => start <= end, 'must be [start, end] with start ≤ end');
+
+/** One task of a job; its fields override the job's defaults. */
+export const taskSchema = z.strictObject({
+  id: taskIdSchema.optional().describe('required unless taskIdStyle is "int"'),
+  command: z.string().min(1),
+  image: z.string().min(1).max(512).optional(),
+  env: envSchema.optional(),
+  inputs: z.array(inputSchema).max(1000).optional(),
+  outputs: z.array(z.string().min(1).max(1024)).max(100).optional(),
+  dependsOn: z.array(taskIdSchema).optional(),
+  dependsOnRange: range.optional().describe('integer task ids, inclusive; needs taskIdStyle "int"'),
+  runDependentsOnFailure: z.boolean().optional(),
+  retries: retries.optional(),
+  timeoutMinutes: minutes.optional(),
+});
+
+/** Many tasks from one command: one per index of `range`, with `${index}` in its macros. */
+export const sweepSchema = z.strictObject({
+  command: z.string().min(1),
+  range,
+  image: z.string().min(1).max(512).optional(),
+  env: envSchema.optional(),
+  inputs: z.array(sourceInputSchema).max(1000).optional(),
+  outputs: z.array(z.string().min(1).max(1024)).max(100).optional(),
+  retries: retries.optional(),
+  timeoutMinutes: minutes.optional(),
+});
+
+const eventPattern = z
+  .string()
+  .regex(
+    /^(\*|(job|task)(\.(\*|[a-z]+))*)$/,
+    'must be an event type or glob, e.g. "job.*" or "job.status.changed"',
+  );
+
+/** A notification declared in the spec: it lasts until the job's final event is delivered. */
+export const notificationSchema = z.union([
+  z.strictObject({
+    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048),
+    events: z.array(eventPattern).min(1).default(['job.*']),
+    statuses: z.array(z.enum(JOB_STATUSES)).optional(),
+  }),
+  z.strictObject({
+    email: z.email().max(254),
+    events: z.array(eventPattern).min(1).default(['job.*']),
+    statuses: z.array(z.enum(JOB_STATUSES)).optional(),
+  }),
+]);
+
+const specFields = {
+  name: nameSchema,
+  description: z.string().max(4096),
+  pool: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a pool id: 1-64 of letters, digits, "_" and "-"'),
+  image: z.string().min(1).max(512),
+  parameters: parametersSchema,
+  env: envSchema,
+  inputs: z.array(sourceInputSchema).max(1000),
+  outputs: z.strictObject({ patterns: z.array(z.string().min(1).max(1024)).max(100) }),
+  logs: z.strictObject({
+    container: z.string().min(3).max(63).optional(),
+    folder: z.string().min(1).max(1024).optional(),
+  }),
+  retries,
+  timeoutMinutes: minutes,
+  completeWhenTasksFinish: z.boolean(),
+  taskIdStyle: z.enum(['string', 'int']),
+  tasks: z.array(taskSchema).min(1),
+  sweep: sweepSchema,
+  notifications: z.array(notificationSchema).max(20),
+  tags: z.record(z.string().min(1).max(64), z.string().max(256)),
+};
+
+const optionalFields = Object.fromEntries(
+  Object.entries(specFields).map(([key, schema]) => [key, schema.optional()]),
+) as { [K in keyof typeof specFields]: z.ZodOptional<(typeof specFields)[K]> };
+
+/** A submitted job spec (before its template is applied). `name` and tasks may come from the template. */
+export const jobSpecSchema = z
+  .strictObject({ ...optionalFields, template: templateRefSchema.optional() })
+  .refine((spec) => !(spec.tasks && spec.sweep), {
+    message: 'give either tasks or sweep, not both',
+    path: ['sweep'],
+  })
+  .refine((spec) => Object.keys(spec.tags ?? {}).length <= 50, {
+    message: 'at most 50 tags',
+    path: ['tags'],
+  });
+
+/** The body of a template version: a partial job spec whose fields are defaults. */
+export const templateBodySchema = z.strictObject(optionalFields);
+
+export type JobSpec = z.infer<typeof jobSpecSchema>;
+export type JobSpecInput = z.input<typeof jobSpecSchema>;
+export type TemplateBody = z.infer<typeof templateBodySchema>;
+export type TaskSpec = z.infer<typeof taskSchema>;
+export type SweepSpec = z.infer<typeof sweepSchema>;
+export type InputSpec = z.infer<typeof inputSchema>;
+export type NotificationSpec = z.infer<typeof notificationSchema>;
