@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { DEFAULT_LIMITS, type SpecLimits } from './domain/jobSpec.js';
+import { parseApiTokens, type ApiToken, type IdentityMode } from './identity.js';
 
 /**
  * Every setting the app reads, declared once: the environment key, its schema and default.
@@ -10,7 +12,21 @@ export const CONFIG_KEYS = {
   batchAccountName: 'BATCH_ACCOUNT_NAME',
   batchAccountKey: 'BATCH_ACCOUNT_KEY',
   batchSubmitConcurrency: 'BATCH_SUBMIT_CONCURRENCY',
+  apiTokens: 'CLOUDJOBS_API_TOKENS',
+  adminRole: 'CLOUDJOBS_ADMIN_ROLE',
+  appServiceAuth: 'WEBSITE_AUTH_ENABLED',
+  defaultPool: 'CLOUDJOBS_DEFAULT_POOL',
+  tablePrefix: 'CLOUDJOBS_TABLE_PREFIX',
+  maxBodyBytes: 'CLOUDJOBS_MAX_BODY_BYTES',
+  maxTasks: 'CLOUDJOBS_MAX_TASKS',
+  maxCommandLength: 'CLOUDJOBS_MAX_COMMAND_LENGTH',
+  maxEnvBytes: 'CLOUDJOBS_MAX_ENV_BYTES',
+  maxDependencyEdges: 'CLOUDJOBS_MAX_DEPENDENCY_EDGES',
+  inboxSasMinutes: 'CLOUDJOBS_INBOX_SAS_MINUTES',
 } as const;
+
+const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(1).max(max).default(fallback);
 
 const required = (what: string) => z.string({ error: `is required: ${what}` }).min(1, `is required: ${what}`);
 
@@ -23,6 +39,41 @@ const configSchema = z
     [CONFIG_KEYS.batchAccountName]: z.string().min(1).optional(),
     [CONFIG_KEYS.batchAccountKey]: z.string().min(1).optional(),
     [CONFIG_KEYS.batchSubmitConcurrency]: z.coerce.number().int().min(1).max(64).default(16),
+    [CONFIG_KEYS.apiTokens]: z
+      .string()
+      .optional()
+      .transform((value, context) => {
+        if (!value?.trim()) return undefined;
+        try {
+          return parseApiTokens(value);
+        } catch (error) {
+          context.addIssue({ code: 'custom', message: (error as Error).message });
+          return z.NEVER;
+        }
+      }),
+    [CONFIG_KEYS.adminRole]: z.string().min(1).default('cloudjobs.admin'),
+    // Set by App Service when its authentication is on; only then are its principal headers trusted.
+    [CONFIG_KEYS.appServiceAuth]: z
+      .string()
+      .optional()
+      .transform((value) => value?.toLowerCase() === 'true'),
+    [CONFIG_KEYS.defaultPool]: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a pool id')
+      .default('default'),
+    [CONFIG_KEYS.tablePrefix]: z
+      .string()
+      .regex(
+        /^([a-z][a-z0-9]{0,19})?$/,
+        'must be up to 20 lowercase letters and digits, starting with a letter',
+      )
+      .default(''),
+    [CONFIG_KEYS.maxBodyBytes]: positiveInt(16 * 1024 * 1024),
+    [CONFIG_KEYS.maxTasks]: positiveInt(DEFAULT_LIMITS.maxTasks, 1_000_000),
+    [CONFIG_KEYS.maxCommandLength]: positiveInt(DEFAULT_LIMITS.maxCommandLength, 32_768),
+    [CONFIG_KEYS.maxEnvBytes]: positiveInt(DEFAULT_LIMITS.maxEnvBytes),
+    [CONFIG_KEYS.maxDependencyEdges]: positiveInt(DEFAULT_LIMITS.maxDependencyEdges),
+    [CONFIG_KEYS.inboxSasMinutes]: positiveInt(15, 24 * 60),
   })
   .refine((env) => !env[CONFIG_KEYS.batchAccountKey] || env[CONFIG_KEYS.batchAccountName], {
     message: 'is required when BATCH_ACCOUNT_KEY is set (shared key authentication needs the account name)',
@@ -39,6 +90,17 @@ export interface AppConfig {
     sharedKey?: { accountName: string; accountKey: string };
     submitConcurrency: number;
   };
+  /** How callers are identified. */
+  identity: IdentityMode;
+  /** The pool a job runs on when its spec names none. */
+  defaultPool: string;
+  /** Prefixes the app's table names, so several deployments or test runs share one account. */
+  tablePrefix: string;
+  /** Largest request body accepted. */
+  maxBodyBytes: number;
+  limits: SpecLimits;
+  /** Lifetime of an inbox upload SAS. */
+  inboxSasMinutes: number;
 }
 
 /** Thrown when the environment does not configure the app; lists every problem at once. */
@@ -67,5 +129,31 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ...(accountName && accountKey ? { sharedKey: { accountName, accountKey } } : {}),
       submitConcurrency: values[CONFIG_KEYS.batchSubmitConcurrency],
     },
+    identity: identityMode(
+      values[CONFIG_KEYS.appServiceAuth],
+      values[CONFIG_KEYS.apiTokens],
+      values[CONFIG_KEYS.adminRole],
+    ),
+    defaultPool: values[CONFIG_KEYS.defaultPool],
+    tablePrefix: values[CONFIG_KEYS.tablePrefix],
+    maxBodyBytes: values[CONFIG_KEYS.maxBodyBytes],
+    limits: {
+      maxTasks: values[CONFIG_KEYS.maxTasks],
+      maxCommandLength: values[CONFIG_KEYS.maxCommandLength],
+      maxEnvBytes: values[CONFIG_KEYS.maxEnvBytes],
+      maxDependencyEdges: values[CONFIG_KEYS.maxDependencyEdges],
+    },
+    inboxSasMinutes: values[CONFIG_KEYS.inboxSasMinutes],
   };
+}
+
+/** App Service authentication wins when the platform has it on; then API tokens; else single-user. */
+function identityMode(
+  appServiceAuth: boolean,
+  tokens: ApiToken[] | undefined,
+  adminRole: string,
+): IdentityMode {
+  if (appServiceAuth) return { kind: 'appServiceAuth', adminRole };
+  if (tokens && tokens.length > 0) return { kind: 'tokens', tokens };
+  return { kind: 'local' };
 }

@@ -249,6 +249,7 @@ export class Runtime {
       process.env.BATCH_ACCOUNT_URL = batch.url;
       process.env.BATCH_ACCOUNT_NAME = batch.accountName;
       process.env.BATCH_ACCOUNT_KEY = batch.accountKey;
+      process.env.CLOUDJOBS_DEFAULT_POOL ??= 'local';
     }
 
     process.env.WEBSITE_HOSTNAME = new URL(http.url).host;

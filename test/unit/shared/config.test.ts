@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../../shared/config.js';
+import { readFileSync } from 'node:fs';
+import { CONFIG_KEYS, ConfigError, loadConfig } from '../../../shared/config.js';
 import { checkHealth } from '../../../shared/health.js';
 
 const base = {
@@ -8,11 +9,48 @@ const base = {
 };
 
 describe('configuration', () => {
+  it('should list every key in local.settings.example.json', () => {
+    const example = JSON.parse(
+      readFileSync(new URL('../../../local.settings.example.json', import.meta.url), 'utf8'),
+    ) as {
+      Values: Record<string, string>;
+    };
+    expect(Object.values(CONFIG_KEYS).filter((key) => !(key in example.Values))).toEqual([]);
+  });
+
   it('should read storage and Batch settings, with Microsoft Entra when no key is given', () => {
     expect(loadConfig(base)).toEqual({
       storageConnectionString: 'UseDevelopmentStorage=true',
       batch: { accountUrl: 'https://acct.westeurope.batch.azure.com', submitConcurrency: 16 },
+      identity: { kind: 'local' },
+      defaultPool: 'default',
+      tablePrefix: '',
+      maxBodyBytes: 16 * 1024 * 1024,
+      limits: {
+        maxTasks: 100_000,
+        maxCommandLength: 8191,
+        maxEnvBytes: 32 * 1024,
+        maxDependencyEdges: 2_000_000,
+      },
+      inboxSasMinutes: 15,
     });
+  });
+
+  it('should pick the identity mode: App Service authentication, then API tokens, then single-user', () => {
+    const tokens = 'alice=aaaaaaaaaaaaaaaa1, ops:admin=bbbbbbbbbbbbbbbb2';
+    const withTokens = loadConfig({ ...base, CLOUDJOBS_API_TOKENS: tokens }).identity;
+    expect(withTokens.kind === 'tokens' && withTokens.tokens.map((t) => [t.owner, t.admin])).toEqual([
+      ['alice', false],
+      ['ops', true],
+    ]);
+    expect(JSON.stringify(withTokens)).not.toContain('aaaaaaaaaaaaaaaa1');
+    expect(
+      loadConfig({ ...base, CLOUDJOBS_API_TOKENS: tokens, WEBSITE_AUTH_ENABLED: 'True' }).identity,
+    ).toEqual({
+      kind: 'appServiceAuth',
+      adminRole: 'cloudjobs.admin',
+    });
+    expect(loadConfig({ ...base, CLOUDJOBS_API_TOKENS: ' ' }).identity).toEqual({ kind: 'local' });
   });
 
   it('should use shared key credentials when an account name and key are given', () => {
@@ -46,6 +84,20 @@ describe('configuration', () => {
     [{ ...base, BATCH_SUBMIT_CONCURRENCY: '0' }, /BATCH_SUBMIT_CONCURRENCY/],
     [{ ...base, BATCH_SUBMIT_CONCURRENCY: 'many' }, /BATCH_SUBMIT_CONCURRENCY/],
     [{ ...base, BATCH_ACCOUNT_KEY: 'a2V5' }, /BATCH_ACCOUNT_NAME is required when BATCH_ACCOUNT_KEY is set/],
+    [
+      { ...base, CLOUDJOBS_API_TOKENS: 'alice=short' },
+      /CLOUDJOBS_API_TOKENS entry 1 \(alice\) has a token shorter/,
+    ],
+    [
+      { ...base, CLOUDJOBS_API_TOKENS: 'bad name=aaaaaaaaaaaaaaaaaaaa' },
+      /CLOUDJOBS_API_TOKENS entry 1 must be name=token/,
+    ],
+    [
+      { ...base, CLOUDJOBS_API_TOKENS: 'a:root=aaaaaaaaaaaaaaaaaaaa' },
+      /CLOUDJOBS_API_TOKENS entry 1 must be/,
+    ],
+    [{ ...base, CLOUDJOBS_MAX_TASKS: '0' }, /CLOUDJOBS_MAX_TASKS/],
+    [{ ...base, CLOUDJOBS_TABLE_PREFIX: 'Has-Dash' }, /CLOUDJOBS_TABLE_PREFIX/],
   ])('should refuse %j', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message);
   });

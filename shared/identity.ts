@@ -1,0 +1,118 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { AppError } from './errors.js';
+
+/** Who is calling: the owner of what they create, and whether they may see everyone's jobs. */
+export interface Caller {
+  owner: string;
+  admin: boolean;
+  /** How the caller was recognised. */
+  via: 'appServiceAuth' | 'token' | 'local';
+}
+
+/** An owner name: it becomes part of blob paths (`job-inbox/<owner>/`) and table keys. */
+export const ownerSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$/, 'must be 1-128 of letters, digits, "_", ".", "@" and "-"');
+
+/** How callers are identified; chosen once from the configuration. */
+export type IdentityMode =
+  { kind: 'appServiceAuth'; adminRole: string } | { kind: 'tokens'; tokens: ApiToken[] } | { kind: 'local' };
+
+export interface ApiToken {
+  owner: string;
+  admin: boolean;
+  /** SHA-256 of the token: compared in constant time, never kept in the clear. */
+  digest: Buffer;
+}
+
+/** The request is not from a known caller (401). */
+export class UnauthenticatedError extends AppError {
+  constructor(message: string) {
+    super('UNAUTHENTICATED', message, 401, 'none');
+  }
+}
+
+const digest = (token: string) => createHash('sha256').update(token, 'utf8').digest();
+
+/**
+ * Parses `CLOUDJOBS_API_TOKENS`: `name=token` pairs separated by commas; `name:admin=token` marks
+ * an admin. Throws with the entry's position (never its token) when an entry is malformed.
+ */
+export function parseApiTokens(value: string): ApiToken[] {
+  const tokens: ApiToken[] = [];
+  value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .forEach((entry, i) => {
+      const eq = entry.indexOf('=');
+      const [name = '', role] = (eq === -1 ? entry : entry.slice(0, eq)).split(':');
+      const token = eq === -1 ? '' : entry.slice(eq + 1);
+      if (!ownerSchema.safeParse(name).success || (role !== undefined && role !== 'admin')) {
+        throw new Error(`entry ${i + 1} must be name=token or name:admin=token with a valid name`);
+      }
+      if (token.length < 16)
+        throw new Error(`entry ${i + 1} (${name}) has a token shorter than 16 characters`);
+      tokens.push({ owner: name, admin: role === 'admin', digest: digest(token) });
+    });
+  return tokens;
+}
+
+/** Reads a header case-insensitively from a Headers-like object. */
+export interface HeaderSource {
+  get(name: string): string | null;
+}
+
+const principalSchema = z.object({
+  auth_typ: z.string().optional(),
+  name_typ: z.string().optional(),
+  role_typ: z.string().optional(),
+  claims: z.array(z.object({ typ: z.string(), val: z.string() })).default([]),
+});
+
+/**
+ * Identifies the caller of a request. App Service authentication headers are trusted only in that
+ * mode (the platform strips client-sent copies there; anywhere else a client could forge them).
+ */
+export function identify(mode: IdentityMode, headers: HeaderSource): Caller {
+  switch (mode.kind) {
+    case 'local':
+      return { owner: 'local', admin: false, via: 'local' };
+    case 'tokens': {
+      const authorization = headers.get('authorization') ?? '';
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+      if (!match) throw new UnauthenticatedError('send Authorization: Bearer <token>');
+      const given = digest(match[1]!);
+      let found: ApiToken | undefined;
+      // Every token is compared, so the time taken does not say which one came close.
+      for (const token of mode.tokens) {
+        if (timingSafeEqual(token.digest, given) && !found) found = token;
+      }
+      if (!found) throw new UnauthenticatedError('the token is not valid');
+      return { owner: found.owner, admin: found.admin, via: 'token' };
+    }
+    case 'appServiceAuth': {
+      const encoded = headers.get('x-ms-client-principal');
+      if (!encoded) throw new UnauthenticatedError('sign in: the request carries no authenticated principal');
+      let principal: z.infer<typeof principalSchema>;
+      try {
+        principal = principalSchema.parse(JSON.parse(Buffer.from(encoded, 'base64').toString('utf8')));
+      } catch {
+        throw new UnauthenticatedError('the authenticated principal header is malformed');
+      }
+      const claim = (...types: string[]) => principal.claims.find((c) => types.includes(c.typ))?.val;
+      const name =
+        headers.get('x-ms-client-principal-name') ??
+        claim(principal.name_typ ?? '', 'preferred_username', 'email', 'name') ??
+        headers.get('x-ms-client-principal-id');
+      const owner = name?.toLowerCase();
+      if (!owner || !ownerSchema.safeParse(owner).success) {
+        throw new UnauthenticatedError('the authenticated principal has no usable name');
+      }
+      const roleType = principal.role_typ ?? 'roles';
+      const roles = principal.claims.filter((c) => c.typ === roleType || c.typ === 'roles').map((c) => c.val);
+      return { owner, admin: roles.includes(mode.adminRole), via: 'appServiceAuth' };
+    }
+  }
+}
