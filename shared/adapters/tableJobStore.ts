@@ -1,0 +1,825 @@
+import { createHash } from 'node:crypto';
+import { RestError, TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
+import type { ContainerClient } from '@azure/storage-blob';
+import { ConflictError, NotFoundError, TransientError, ValidationError } from '../errors.js';
+import type { JobSpec, TemplateBody } from '../domain/jobSpec.js';
+import {
+  TASK_STATUSES,
+  compareTaskObservation,
+  transitionJob,
+  type ActiveStatus,
+  type JobCondition,
+  type JobStatus,
+  type TaskStatus,
+} from '../domain/lifecycle.js';
+import type {
+  CreateResult,
+  HistoryEntry,
+  JobRecord,
+  JobStore,
+  NewJob,
+  Page,
+  StatusChange,
+  TaskChange,
+  TaskCounts,
+  TaskRecord,
+  TaskUpdate,
+  TemplateRecord,
+} from '../store/jobStore.js';
+
+/** Where the store keeps things. */
+export interface TableJobStoreOptions {
+  connectionString: string;
+  /** Prefixes every table name (letters and digits). */
+  tablePrefix: string;
+  /** Holds specs too large for a table property. */
+  specs: ContainerClient;
+}
+
+type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string };
+
+// Table string properties hold 32K UTF-16 characters; longer JSON is split across numbered ones.
+const CHUNK = 30_000;
+const MAX_CHUNKS = 15;
+const INLINE_SPEC_LIMIT = CHUNK * MAX_CHUNKS;
+const MAX_WRITE_ATTEMPTS = 20;
+// A block row is shared by a hundred tasks whose signals may all arrive at once.
+const MAX_BLOCK_ATTEMPTS = 100;
+
+const backoff = (attempt: number) =>
+  new Promise((resolve) => setTimeout(resolve, Math.random() * 2 * Math.min(200, 2 ** attempt)));
+// An Idempotency-Key whose job never appeared (its creator died) may be taken over after this.
+const ABANDONED_KEY_MS = 60_000;
+
+const isStatus = (error: unknown, ...codes: number[]) =>
+  error instanceof RestError && codes.includes(error.statusCode ?? 0);
+
+/** Row keys sort ascending; an inverted time puts the newest job first. */
+const invertedTime = (iso: string) => String(8_640_000_000_000_000 - Date.parse(iso)).padStart(16, '0');
+const jobRowKey = (createdAt: string, id: string) => `job|${invertedTime(createdAt)}|${id}`;
+const historyRowKey = (id: string, sequence: number) => `hist|${id}|${String(sequence).padStart(8, '0')}`;
+/**
+ * Tasks are stored 100 to a row, in the job's order: a 100,000-task job is 1,000 rows, which
+ * costs a thousandth of the writes (and keeps Azurite, whose inserts slow as a table grows, usable).
+ */
+const TASKS_PER_BLOCK = 100;
+const blockRowKey = (block: number) => `b${String(block).padStart(6, '0')}`;
+
+/** A task in a block row, with short keys because a block holds a hundred of them. */
+interface StoredTask {
+  i: string;
+  s: TaskStatus;
+  a: number;
+  x?: number;
+  f?: [string, string];
+  st?: string;
+  en?: string;
+  u: string;
+}
+
+function fromStored(record: StoredTask): TaskRecord {
+  const task: TaskRecord = { id: record.i, status: record.s, attempt: record.a, updatedAt: record.u };
+  if (record.x !== undefined) task.exitCode = record.x;
+  if (record.f) task.failure = { code: record.f[0], message: record.f[1] };
+  if (record.st) task.startedAt = record.st;
+  if (record.en) task.endedAt = record.en;
+  return task;
+}
+
+function encodeTaskCursor(block: number, offset: number): string {
+  return Buffer.from(JSON.stringify({ b: block, o: offset })).toString('base64url');
+}
+
+function decodeTaskCursor(value: string | undefined): { block: number; offset: number } {
+  if (!value) return { block: 0, offset: 0 };
+  try {
+    const parsed = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as {
+      b?: unknown;
+      o?: unknown;
+    };
+    if (
+      Number.isInteger(parsed.b) &&
+      Number.isInteger(parsed.o) &&
+      (parsed.b as number) >= 0 &&
+      (parsed.o as number) >= 0
+    ) {
+      return { block: parsed.b as number, offset: parsed.o as number };
+    }
+  } catch {
+    // falls through to the error below
+  }
+  throw new ValidationError('the continuation token is not valid', [
+    { path: 'continuation', message: 'is not a token this API returned' },
+  ]);
+}
+
+function splitJson(value: unknown, prefix: string): Record<string, string> {
+  const text = JSON.stringify(value);
+  const out: Record<string, string> = {};
+  for (let i = 0; i * CHUNK < text.length; i++) out[`${prefix}${i}`] = text.slice(i * CHUNK, (i + 1) * CHUNK);
+  if (text.length === 0) out[`${prefix}0`] = '';
+  return out;
+}
+
+function joinJson<T>(entity: Record<string, unknown>, prefix: string): T | undefined {
+  let text = '';
+  for (let i = 0; typeof entity[`${prefix}${i}`] === 'string'; i++) text += entity[`${prefix}${i}`] as string;
+  return text ? (JSON.parse(text) as T) : undefined;
+}
+
+/** Opaque continuation tokens: the SDK's own, wrapped so a forged one fails validation here. */
+function encodeContinuation(token: string | undefined): string | undefined {
+  return token ? Buffer.from(JSON.stringify({ t: token })).toString('base64url') : undefined;
+}
+
+function decodeContinuation(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  try {
+    const parsed = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as { t?: unknown };
+    if (typeof parsed.t === 'string' && parsed.t) return parsed.t;
+  } catch {
+    // falls through to the error below
+  }
+  throw new ValidationError('the continuation token is not valid', [
+    { path: 'continuation', message: 'is not a token this API returned' },
+  ]);
+}
+
+const odata = (value: string) => `'${value.replace(/'/g, "''")}'`;
+
+function emptyCounts(): TaskCounts {
+  return Object.fromEntries(TASK_STATUSES.map((status) => [status, 0])) as TaskCounts;
+}
+
+/**
+ * The job store on Azure Table storage. A job's record and its history share a partition (the
+ * owner's), so a status change and its history entry are written in one transaction; an index by
+ * job id finds a job without knowing its owner; tasks have a partition per job.
+ */
+export class TableJobStore implements JobStore {
+  readonly #jobs: TableClient;
+  readonly #index: TableClient;
+  readonly #idempotency: TableClient;
+  readonly #tasks: TableClient;
+  readonly #templates: TableClient;
+  readonly #specs: ContainerClient;
+  readonly #positions = new Map<string, Map<string, number>>();
+  #ready: Promise<void> | undefined;
+
+  constructor(options: TableJobStoreOptions) {
+    const table = (name: string) =>
+      TableClient.fromConnectionString(options.connectionString, `${options.tablePrefix}${name}`, {
+        allowInsecureConnection: true,
+      });
+    this.#jobs = table('jobs');
+    this.#index = table('jobindex');
+    this.#idempotency = table('idempotency');
+    this.#tasks = table('tasks');
+    this.#templates = table('templates');
+    this.#specs = options.specs;
+  }
+
+  /** Creates the tables and the spec container if they are missing; once per process. */
+  ready(): Promise<void> {
+    this.#ready ??= Promise.all([
+      ...[this.#jobs, this.#index, this.#idempotency, this.#tasks, this.#templates].map((t) =>
+        t.createTable(),
+      ),
+      this.#specs.createIfNotExists(),
+    ]).then(
+      () => undefined,
+      (error: unknown) => {
+        this.#ready = undefined;
+        throw error;
+      },
+    );
+    return this.#ready;
+  }
+
+  async createJob(job: NewJob): Promise<CreateResult> {
+    await this.ready();
+    if (job.idempotency) {
+      const earlier = await this.#claimIdempotencyKey(job);
+      if (earlier) return { job: earlier, created: false };
+    }
+    const rowKey = jobRowKey(job.at, job.id);
+    try {
+      await this.#index.createEntity({
+        partitionKey: job.id,
+        rowKey: '',
+        owner: job.owner,
+        jobRowKey: rowKey,
+      });
+    } catch (error) {
+      if (isStatus(error, 409))
+        throw new ConflictError(`a job with id ${job.id} already exists`, 'JOB_EXISTS');
+      throw error;
+    }
+    const specJson = JSON.stringify(job.spec);
+    let specProps: Record<string, string>;
+    if (specJson.length > INLINE_SPEC_LIMIT) {
+      await this.#specs
+        .getBlockBlobClient(`${job.id}/spec.json`)
+        .upload(specJson, Buffer.byteLength(specJson), {
+          blobHTTPHeaders: { blobContentType: 'application/json' },
+        });
+      specProps = { SpecBlob: `${job.id}/spec.json` };
+    } else {
+      specProps = splitJson(job.spec, 'Spec');
+    }
+    const message = 'submitted';
+    const entity: Entity = {
+      partitionKey: job.owner,
+      rowKey,
+      JobId: job.id,
+      Name: job.name,
+      ...(job.description !== undefined ? { Description: job.description } : {}),
+      ...(job.template ? { Template: job.template } : {}),
+      Pool: job.pool,
+      Tags: JSON.stringify(job.tags),
+      Status: 'PENDING',
+      Message: message,
+      Sequence: 1,
+      TaskCount: job.taskCount,
+      TaskCounts: JSON.stringify({ ...emptyCounts(), PENDING: job.taskCount }),
+      CreatedAt: job.at,
+      UpdatedAt: job.at,
+      ...specProps,
+    };
+    await this.#jobs.submitTransaction([
+      ['create', entity],
+      ['create', historyEntity(job.owner, job.id, { sequence: 1, status: 'PENDING', message, at: job.at })],
+    ]);
+    const created = await this.getJob(job.id);
+    if (!created)
+      throw new TransientError('STORE_UNAVAILABLE', `job ${job.id} was written but cannot be read back`);
+    return { job: created, created: true };
+  }
+
+  /** Records the key first, so two racing submissions with it cannot both create a job. */
+  async #claimIdempotencyKey(job: NewJob): Promise<JobRecord | undefined> {
+    const { key, requestDigest } = job.idempotency!;
+    const rowKey = createHash('sha256').update(key).digest('hex');
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      try {
+        await this.#idempotency.createEntity({
+          partitionKey: job.owner,
+          rowKey,
+          JobId: job.id,
+          RequestDigest: requestDigest,
+          CreatedAt: job.at,
+        });
+        return undefined;
+      } catch (error) {
+        if (!isStatus(error, 409)) throw error;
+      }
+      const existing = await this.#idempotency
+        .getEntity<Entity>(job.owner, rowKey)
+        .catch((error: unknown) => {
+          if (isStatus(error, 404)) return undefined;
+          throw error;
+        });
+      if (!existing) continue;
+      if (existing.RequestDigest !== requestDigest) {
+        throw new ConflictError(
+          'this Idempotency-Key was used for a different request; use a new key for a new job',
+          'IDEMPOTENCY_KEY_REUSED',
+        );
+      }
+      const earlier = await this.getJob(existing.JobId as string);
+      if (earlier) return earlier;
+      const age = Date.now() - Date.parse(existing.CreatedAt as string);
+      if (age < ABANDONED_KEY_MS) {
+        throw new ConflictError(
+          'a request with this Idempotency-Key is still being processed; retry shortly',
+          'IDEMPOTENCY_KEY_IN_PROGRESS',
+        );
+      }
+      // Its creator died before storing the job: take the key over, if nobody else just did.
+      await this.#idempotency
+        .deleteEntity(job.owner, rowKey, { etag: existing.etag })
+        .catch((error: unknown) => {
+          if (!isStatus(error, 404, 412)) throw error;
+        });
+    }
+    throw new TransientError('STORE_CONTENDED', 'the Idempotency-Key is contended; retry');
+  }
+
+  async #locate(id: string): Promise<{ owner: string; rowKey: string } | undefined> {
+    try {
+      const entity = await this.#index.getEntity<Entity>(id, '');
+      return { owner: entity.owner as string, rowKey: entity.jobRowKey as string };
+    } catch (error) {
+      if (isStatus(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  async #read(id: string): Promise<TableEntityResult<Entity> | undefined> {
+    await this.ready();
+    const where = await this.#locate(id);
+    if (!where) return undefined;
+    try {
+      return await this.#jobs.getEntity<Entity>(where.owner, where.rowKey);
+    } catch (error) {
+      if (isStatus(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  async getJob(id: string): Promise<JobRecord | undefined> {
+    const entity = await this.#read(id);
+    return entity ? toJob(entity) : undefined;
+  }
+
+  async getSpec(id: string): Promise<JobSpec> {
+    const entity = await this.#read(id);
+    if (!entity) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
+    if (typeof entity.SpecBlob === 'string') {
+      const buffer = await this.#specs.getBlobClient(entity.SpecBlob).downloadToBuffer();
+      return JSON.parse(buffer.toString('utf8')) as JobSpec;
+    }
+    return joinJson<JobSpec>(entity, 'Spec')!;
+  }
+
+  async listJobs(
+    owner: string,
+    options: { status?: JobStatus; name?: string; limit: number; continuation?: string },
+  ): Promise<Page<JobRecord>> {
+    await this.ready();
+    const filters = [`PartitionKey eq ${odata(owner)}`, `RowKey ge 'job|'`, `RowKey lt 'job}'`];
+    if (options.status) filters.push(`Status eq ${odata(options.status)}`);
+    if (options.name) filters.push(`Name eq ${odata(options.name)}`);
+    return this.#page(
+      this.#jobs,
+      filters.join(' and '),
+      options.limit,
+      options.continuation,
+      (entity) => toJob(entity),
+      // Job rows are large (they carry the spec); a listing reads only the summary.
+      JOB_SUMMARY_PROPERTIES,
+    );
+  }
+
+  async #page<T>(
+    table: TableClient,
+    filter: string,
+    limit: number,
+    continuation: string | undefined,
+    map: (entity: TableEntityResult<Entity>) => T,
+    select?: string[],
+  ): Promise<Page<T>> {
+    const token = decodeContinuation(continuation);
+    const items: T[] = [];
+    let next = token;
+    // A filtered query may answer a short (even empty) page with a continuation: keep reading
+    // until the page is full or the results end, so callers never see an empty page mid-listing.
+    do {
+      const pages = table
+        .listEntities<Entity>({ queryOptions: { filter, ...(select ? { select } : {}) } })
+        .byPage({ maxPageSize: limit - items.length, ...(next ? { continuationToken: next } : {}) });
+      let page;
+      try {
+        page = await pages.next();
+      } catch (error) {
+        if (next && isStatus(error, 400)) {
+          throw new ValidationError('the continuation token is not valid', [
+            { path: 'continuation', message: 'is not a token this API returned' },
+          ]);
+        }
+        throw error;
+      }
+      if (page.done) {
+        next = undefined;
+        break;
+      }
+      for (const entity of page.value) items.push(map(entity));
+      next = page.value.continuationToken;
+    } while (next && items.length < limit);
+    const result: Page<T> = { items };
+    const encoded = encodeContinuation(next);
+    if (encoded) result.continuation = encoded;
+    return result;
+  }
+
+  async recordStatus(id: string, change: StatusChange): Promise<{ job: JobRecord; changed: boolean }> {
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      const entity = await this.#read(id);
+      if (!entity) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
+      const job = toJob(entity);
+      // The same status reported again is a duplicate signal, not a new change.
+      if (job.status === change.to) return { job, changed: false };
+      const next = transitionJob(
+        {
+          status: job.status,
+          ...(job.resumeStatus ? { resumeStatus: job.resumeStatus } : {}),
+        },
+        change.to,
+        change.condition,
+      );
+      const sequence = job.sequence + 1;
+      const update: Entity = {
+        partitionKey: entity.partitionKey,
+        rowKey: entity.rowKey,
+        Status: next.status,
+        ResumeStatus: next.resumeStatus ?? '',
+        Condition: next.condition ?? '',
+        Message: change.message,
+        Sequence: sequence,
+        UpdatedAt: change.at,
+        ...(change.exitCodes ? { ExitCodes: JSON.stringify(change.exitCodes) } : {}),
+      };
+      const actions: TransactionAction[] = [
+        ['update', update, 'Merge', { etag: entity.etag }],
+        [
+          'create',
+          historyEntity(job.owner, id, {
+            sequence,
+            status: next.status,
+            previousStatus: job.status,
+            ...(next.condition ? { condition: next.condition } : {}),
+            message: change.message,
+            at: change.at,
+          }),
+        ],
+      ];
+      try {
+        await this.#jobs.submitTransaction(actions);
+      } catch (error) {
+        // Someone else changed the job first: read it again and decide again.
+        if (isStatus(error, 412, 409)) continue;
+        throw error;
+      }
+      return { job: (await this.getJob(id))!, changed: true };
+    }
+    throw new TransientError(
+      'STORE_CONTENDED',
+      `job ${id} is changing too often to record its status; retry`,
+    );
+  }
+
+  async history(id: string): Promise<HistoryEntry[]> {
+    const where = await this.#locate(id);
+    if (!where) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
+    const entries: HistoryEntry[] = [];
+    const prefix = `hist|${id}|`;
+    const filter = `PartitionKey eq ${odata(where.owner)} and RowKey ge ${odata(prefix)} and RowKey lt ${odata(`hist|${id}}`)}`;
+    for await (const entity of this.#jobs.listEntities<Entity>({ queryOptions: { filter } })) {
+      entries.push({
+        sequence: entity.Sequence as number,
+        status: entity.Status as JobStatus,
+        ...(entity.PreviousStatus ? { previousStatus: entity.PreviousStatus as JobStatus } : {}),
+        ...(entity.Condition ? { condition: entity.Condition as JobCondition } : {}),
+        message: entity.Message as string,
+        at: entity.At as string,
+      });
+    }
+    return entries;
+  }
+
+  async putTasks(id: string, tasks: ReadonlyArray<{ id: string; status: TaskStatus }>): Promise<void> {
+    await this.ready();
+    const ids = tasks.map((task) => task.id);
+    const blob = this.#specs.getBlockBlobClient(`${id}/task-ids.json`);
+    const text = JSON.stringify(ids);
+    await blob.upload(text, Buffer.byteLength(text), {
+      blobHTTPHeaders: { blobContentType: 'application/json' },
+    });
+    this.#positions.set(id, new Map(ids.map((taskId, i) => [taskId, i])));
+    const now = new Date().toISOString();
+    const blocks: number[] = [];
+    for (let i = 0; i < tasks.length; i += TASKS_PER_BLOCK) blocks.push(i / TASKS_PER_BLOCK);
+    let next = 0;
+    const worker = async () => {
+      while (next < blocks.length) {
+        const block = blocks[next++]!;
+        const records = tasks
+          .slice(block * TASKS_PER_BLOCK, (block + 1) * TASKS_PER_BLOCK)
+          .map((task): StoredTask => ({ i: task.id, s: task.status, a: 1, u: now }));
+        try {
+          await this.#tasks.createEntity({
+            partitionKey: id,
+            rowKey: blockRowKey(block),
+            ...splitJson(records, 'Tasks'),
+          });
+        } catch (error) {
+          // A repeat: the block exists and its tasks may have moved on since; keep them.
+          if (!isStatus(error, 409)) throw error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(16, blocks.length) }, worker));
+  }
+
+  /** Task positions by id, from the list written by putTasks; cached for the jobs in flight. */
+  async #positionsOf(id: string): Promise<Map<string, number>> {
+    let positions = this.#positions.get(id);
+    if (!positions) {
+      const buffer = await this.#specs
+        .getBlobClient(`${id}/task-ids.json`)
+        .downloadToBuffer()
+        .catch((error: unknown) => {
+          if (isStatus(error, 404))
+            throw new NotFoundError(`job ${id} has no tasks recorded`, 'TASKS_NOT_FOUND');
+          throw error;
+        });
+      const ids = JSON.parse(buffer.toString('utf8')) as string[];
+      positions = new Map(ids.map((taskId, i) => [taskId, i]));
+      if (this.#positions.size >= 32) this.#positions.delete(this.#positions.keys().next().value!);
+      this.#positions.set(id, positions);
+    }
+    return positions;
+  }
+
+  async updateTasks(id: string, updates: readonly TaskUpdate[]): Promise<TaskChange[]> {
+    await this.ready();
+    const positions = await this.#positionsOf(id);
+    const byBlock = new Map<number, TaskUpdate[]>();
+    for (const update of updates) {
+      const position = positions.get(update.id);
+      if (position === undefined)
+        throw new NotFoundError(`job ${id} has no task ${update.id}`, 'TASK_NOT_FOUND');
+      const block = Math.floor(position / TASKS_PER_BLOCK);
+      byBlock.set(block, [...(byBlock.get(block) ?? []), update]);
+    }
+    const changes: TaskChange[] = [];
+    await Promise.all(
+      [...byBlock].map(async ([block, blockUpdates]) => {
+        for (let attempt = 0; attempt < MAX_BLOCK_ATTEMPTS; attempt++) {
+          const entity = await this.#tasks.getEntity<Entity>(id, blockRowKey(block));
+          const records = joinJson<StoredTask[]>(entity, 'Tasks') ?? [];
+          const index = new Map(records.map((record, i) => [record.i, i]));
+          const blockChanges: TaskChange[] = [];
+          for (const update of blockUpdates) {
+            const at = index.get(update.id);
+            if (at === undefined) continue;
+            const current = records[at]!;
+            if (compareTaskObservation({ status: current.s, attempt: current.a }, update) !== 'apply')
+              continue;
+            const next: StoredTask = { i: update.id, s: update.status, a: update.attempt, u: update.at };
+            if (update.exitCode !== undefined) next.x = update.exitCode;
+            if (update.failure) next.f = [update.failure.code, update.failure.message.slice(0, 500)];
+            const startedAt = update.startedAt ?? (update.attempt === current.a ? current.st : undefined);
+            if (startedAt) next.st = startedAt;
+            if (update.endedAt) next.en = update.endedAt;
+            blockChanges.push({ task: fromStored(next), previousStatus: current.s });
+            records[at] = next;
+          }
+          if (blockChanges.length === 0) return;
+          try {
+            await this.#tasks.updateEntity(
+              { partitionKey: id, rowKey: blockRowKey(block), ...splitJson(records, 'Tasks') },
+              'Replace',
+              { etag: entity.etag },
+            );
+            changes.push(...blockChanges);
+            return;
+          } catch (error) {
+            // Another update to the same block won: back off a little (jittered, so the losers do
+            // not collide again in step), read it again and re-apply.
+            if (!isStatus(error, 412)) throw error;
+            await backoff(attempt);
+          }
+        }
+        throw new TransientError('STORE_CONTENDED', `tasks of job ${id} are changing too often; retry`);
+      }),
+    );
+    return changes;
+  }
+
+  async listTasks(
+    id: string,
+    options: { status?: TaskStatus; limit: number; continuation?: string },
+  ): Promise<Page<TaskRecord>> {
+    await this.ready();
+    let { block, offset } = decodeTaskCursor(options.continuation);
+    const items: TaskRecord[] = [];
+    // Blocks hold 100 tasks: read as many as the page needs, more when a status filter thins them.
+    const blocksPerRead = options.status ? 20 : Math.ceil(options.limit / TASKS_PER_BLOCK) + 1;
+    for (;;) {
+      const filter = `PartitionKey eq ${odata(id)} and RowKey ge ${odata(blockRowKey(block))}`;
+      const page = await this.#tasks
+        .listEntities<Entity>({ queryOptions: { filter } })
+        .byPage({ maxPageSize: blocksPerRead })
+        .next();
+      const entities = page.done ? [] : [...page.value];
+      if (entities.length === 0) return { items };
+      for (const entity of entities) {
+        block = Number(entity.rowKey.slice(1));
+        const records = joinJson<StoredTask[]>(entity, 'Tasks') ?? [];
+        for (; offset < records.length; offset++) {
+          const record = records[offset]!;
+          if (options.status && record.s !== options.status) continue;
+          if (items.length === options.limit) {
+            return { items, continuation: encodeTaskCursor(block, offset) };
+          }
+          items.push(fromStored(record));
+        }
+        block++;
+        offset = 0;
+      }
+      if (entities.length < blocksPerRead) return { items };
+    }
+  }
+
+  async deleteJob(id: string): Promise<void> {
+    const where = await this.#locate(id);
+    if (!where) return;
+    const rows: TransactionAction[] = [];
+    const filter = `PartitionKey eq ${odata(where.owner)} and RowKey ge ${odata(`hist|${id}|`)} and RowKey lt ${odata(`hist|${id}}`)}`;
+    for await (const entity of this.#jobs.listEntities<Entity>({
+      queryOptions: { filter, select: ['RowKey'] },
+    })) {
+      rows.push(['delete', { partitionKey: where.owner, rowKey: entity.rowKey }]);
+    }
+    for (let i = 0; i < rows.length; i += 100) await this.#jobs.submitTransaction(rows.slice(i, i + 100));
+    const tasks: TransactionAction[] = [];
+    for await (const entity of this.#tasks.listEntities<Entity>({
+      queryOptions: { filter: `PartitionKey eq ${odata(id)}`, select: ['RowKey'] },
+    })) {
+      tasks.push(['delete', { partitionKey: id, rowKey: entity.rowKey }]);
+    }
+    for (let i = 0; i < tasks.length; i += 100) await this.#tasks.submitTransaction(tasks.slice(i, i + 100));
+    this.#positions.delete(id);
+    await this.#specs.getBlobClient(`${id}/task-ids.json`).deleteIfExists();
+    await this.#specs.getBlobClient(`${id}/spec.json`).deleteIfExists();
+    await this.#jobs.deleteEntity(where.owner, where.rowKey).catch((error: unknown) => {
+      if (!isStatus(error, 404)) throw error;
+    });
+    // The index goes last: until then a retried delete can still find everything else.
+    await this.#index.deleteEntity(id, '').catch((error: unknown) => {
+      if (!isStatus(error, 404)) throw error;
+    });
+  }
+
+  async putTemplate(template: TemplateRecord): Promise<{ template: TemplateRecord; created: boolean }> {
+    await this.ready();
+    const body = JSON.stringify(template.body);
+    if (body.length > INLINE_SPEC_LIMIT) {
+      throw new ValidationError('the template is too large', [
+        { path: '(body)', message: `is ${body.length} characters; the limit is ${INLINE_SPEC_LIMIT}` },
+      ]);
+    }
+    try {
+      await this.#templates.createEntity({
+        partitionKey: template.name,
+        rowKey: '~owner',
+        Owner: template.owner,
+      });
+    } catch (error) {
+      if (!isStatus(error, 409)) throw error;
+      const owner = await this.#templates.getEntity<Entity>(template.name, '~owner');
+      if (owner.Owner !== template.owner) {
+        throw new ConflictError(
+          `the template name "${template.name}" belongs to another user; choose another name`,
+          'TEMPLATE_NAME_TAKEN',
+        );
+      }
+    }
+    const entity: Entity = {
+      partitionKey: template.name,
+      rowKey: template.version,
+      Owner: template.owner,
+      Public: template.public,
+      ...(template.description !== undefined ? { Description: template.description } : {}),
+      CreatedAt: template.createdAt,
+      ...splitJson(template.body, 'Body'),
+    };
+    try {
+      await this.#templates.createEntity(entity);
+      return { template, created: true };
+    } catch (error) {
+      if (!isStatus(error, 409)) throw error;
+    }
+    const existing = toTemplate(await this.#templates.getEntity<Entity>(template.name, template.version));
+    if (
+      JSON.stringify(existing.body) === body &&
+      existing.public === template.public &&
+      existing.description === template.description
+    ) {
+      return { template: existing, created: false };
+    }
+    throw new ConflictError(
+      `template ${template.name}@${template.version} exists with other content; versions do not change, register a new one`,
+      'TEMPLATE_VERSION_EXISTS',
+    );
+  }
+
+  async getTemplate(name: string, version: string, caller: string): Promise<TemplateRecord | undefined> {
+    await this.ready();
+    if (version.startsWith('~')) return undefined;
+    try {
+      const template = toTemplate(await this.#templates.getEntity<Entity>(name, version));
+      return template.public || template.owner === caller ? template : undefined;
+    } catch (error) {
+      if (isStatus(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  async listTemplateVersions(name: string, caller: string): Promise<TemplateRecord[]> {
+    await this.ready();
+    const out: TemplateRecord[] = [];
+    for await (const entity of this.#templates.listEntities<Entity>({
+      queryOptions: { filter: `PartitionKey eq ${odata(name)} and RowKey lt '~'` },
+    })) {
+      const template = toTemplate(entity);
+      if (template.public || template.owner === caller) out.push(template);
+    }
+    return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  async listTemplates(caller: string): Promise<Array<{ name: string; owner: string; versions: string[] }>> {
+    await this.ready();
+    const byName = new Map<string, { name: string; owner: string; versions: string[] }>();
+    for await (const entity of this.#templates.listEntities<Entity>({
+      queryOptions: {
+        filter: `RowKey lt '~' and (Public eq true or Owner eq ${odata(caller)})`,
+        select: ['PartitionKey', 'RowKey', 'Owner'],
+      },
+    })) {
+      const entry = byName.get(entity.partitionKey) ?? {
+        name: entity.partitionKey,
+        owner: entity.Owner as string,
+        versions: [],
+      };
+      entry.versions.push(entity.rowKey);
+      byName.set(entity.partitionKey, entry);
+    }
+    return [...byName.values()];
+  }
+}
+
+const JOB_SUMMARY_PROPERTIES = [
+  'PartitionKey',
+  'RowKey',
+  'JobId',
+  'Name',
+  'Description',
+  'Template',
+  'Pool',
+  'Tags',
+  'Status',
+  'ResumeStatus',
+  'Condition',
+  'Message',
+  'ExitCodes',
+  'Sequence',
+  'TaskCount',
+  'TaskCounts',
+  'CreatedAt',
+  'UpdatedAt',
+];
+
+function historyEntity(owner: string, id: string, entry: HistoryEntry): Entity {
+  return {
+    partitionKey: owner,
+    rowKey: historyRowKey(id, entry.sequence),
+    Sequence: entry.sequence,
+    Status: entry.status,
+    ...(entry.previousStatus ? { PreviousStatus: entry.previousStatus } : {}),
+    ...(entry.condition ? { Condition: entry.condition } : {}),
+    Message: entry.message,
+    At: entry.at,
+  };
+}
+
+function toJob(entity: TableEntityResult<Entity>): JobRecord {
+  const job: JobRecord = {
+    id: entity.JobId as string,
+    owner: entity.partitionKey,
+    name: entity.Name as string,
+    pool: entity.Pool as string,
+    tags: JSON.parse((entity.Tags as string) || '{}') as Record<string, string>,
+    status: entity.Status as JobStatus,
+    message: (entity.Message as string) ?? '',
+    sequence: entity.Sequence as number,
+    taskCount: entity.TaskCount as number,
+    taskCounts: {
+      ...emptyCounts(),
+      ...(JSON.parse((entity.TaskCounts as string) || '{}') as Partial<TaskCounts>),
+    },
+    createdAt: entity.CreatedAt as string,
+    updatedAt: entity.UpdatedAt as string,
+    etag: entity.etag,
+  };
+  if (entity.Description !== undefined) job.description = entity.Description as string;
+  if (entity.Template) job.template = entity.Template as string;
+  if (entity.ResumeStatus) job.resumeStatus = entity.ResumeStatus as ActiveStatus;
+  if (entity.Condition) job.condition = entity.Condition as JobCondition;
+  if (entity.ExitCodes) job.exitCodes = JSON.parse(entity.ExitCodes as string) as Record<string, number>;
+  return job;
+}
+
+function toTemplate(entity: Entity): TemplateRecord {
+  const template: TemplateRecord = {
+    name: entity.partitionKey,
+    version: entity.rowKey,
+    owner: entity.Owner as string,
+    public: entity.Public === true,
+    body: joinJson<TemplateBody>(entity, 'Body') ?? {},
+    createdAt: entity.CreatedAt as string,
+  };
+  if (entity.Description !== undefined) template.description = entity.Description as string;
+  return template;
+}

@@ -1,0 +1,177 @@
+import type { JobSpec, TemplateBody } from '../domain/jobSpec.js';
+import type { ActiveStatus, JobCondition, JobStatus, TaskStatus } from '../domain/lifecycle.js';
+
+/** Task counts of a job, by status. */
+export type TaskCounts = Record<TaskStatus, number>;
+
+/** A job as stored: its identity, lifecycle and summary; the full spec is read separately. */
+export interface JobRecord {
+  id: string;
+  owner: string;
+  name: string;
+  description?: string;
+  template?: string;
+  pool: string;
+  tags: Record<string, string>;
+  status: JobStatus;
+  resumeStatus?: ActiveStatus;
+  condition?: JobCondition;
+  /** Why the job is in its status (the last history message). */
+  message: string;
+  /** Failed tasks' exit codes, by task id, for a job that failed on them. */
+  exitCodes?: Record<string, number>;
+  /** History entries so far; the last one's sequence number. */
+  sequence: number;
+  taskCount: number;
+  taskCounts: TaskCounts;
+  createdAt: string;
+  updatedAt: string;
+  /** Optimistic concurrency token of the stored record. */
+  etag: string;
+}
+
+/** One state change in a job's history. */
+export interface HistoryEntry {
+  sequence: number;
+  status: JobStatus;
+  previousStatus?: JobStatus;
+  condition?: JobCondition;
+  message: string;
+  at: string;
+}
+
+/** A task as stored. */
+export interface TaskRecord {
+  id: string;
+  status: TaskStatus;
+  /** The attempt the status belongs to, from 1; a retried task keeps its id and counts up. */
+  attempt: number;
+  exitCode?: number;
+  failure?: { code: string; message: string };
+  startedAt?: string;
+  endedAt?: string;
+  updatedAt: string;
+}
+
+/** An observed task state to record. */
+export interface TaskUpdate {
+  id: string;
+  status: TaskStatus;
+  attempt: number;
+  exitCode?: number;
+  failure?: { code: string; message: string };
+  startedAt?: string;
+  endedAt?: string;
+  at: string;
+}
+
+/** A task whose stored state an update changed. */
+export interface TaskChange {
+  task: TaskRecord;
+  previousStatus: TaskStatus;
+}
+
+/** A page of results and, if there are more, the token for the next one. */
+export interface Page<T> {
+  items: T[];
+  continuation?: string;
+}
+
+/** What a new job starts with. */
+export interface NewJob {
+  id: string;
+  owner: string;
+  spec: JobSpec;
+  name: string;
+  description?: string;
+  template?: string;
+  pool: string;
+  tags: Record<string, string>;
+  taskCount: number;
+  /** The caller's Idempotency-Key and a digest of the request it came with. */
+  idempotency?: { key: string; requestDigest: string };
+  at: string;
+}
+
+/** The result of creating a job: `existing` when an Idempotency-Key named an earlier one. */
+export type CreateResult = { job: JobRecord; created: true } | { job: JobRecord; created: false };
+
+/** A status change to record. */
+export interface StatusChange {
+  to: JobStatus;
+  message: string;
+  condition?: JobCondition;
+  exitCodes?: Record<string, number>;
+  at: string;
+}
+
+/** A registered template version. */
+export interface TemplateRecord {
+  name: string;
+  version: string;
+  owner: string;
+  public: boolean;
+  description?: string;
+  body: TemplateBody;
+  createdAt: string;
+}
+
+/**
+ * Where jobs, their history and tasks, and templates live. Every write that can race uses
+ * optimistic concurrency; a status changes only through the lifecycle rules.
+ */
+export interface JobStore {
+  /**
+   * Stores a new job (status PENDING, with its first history entry and a record per task). With
+   * an Idempotency-Key seen before for the same owner, returns that job instead; with the same key
+   * and a different request, throws a ConflictError (IDEMPOTENCY_KEY_REUSED).
+   */
+  createJob(job: NewJob): Promise<CreateResult>;
+  /** A job by id, whoever owns it; undefined if there is none. */
+  getJob(id: string): Promise<JobRecord | undefined>;
+  /** The spec a job was submitted with. */
+  getSpec(id: string): Promise<JobSpec>;
+  /** An owner's jobs, newest first. */
+  listJobs(
+    owner: string,
+    options: { status?: JobStatus; name?: string; limit: number; continuation?: string },
+  ): Promise<Page<JobRecord>>;
+  /**
+   * Moves a job to a new status through the lifecycle rules and appends the history entry, in one
+   * atomic write. Reporting the status the job already has changes nothing (`changed: false`):
+   * signals arrive more than once. A move the rules refuse throws INVALID_TRANSITION.
+   */
+  recordStatus(id: string, change: StatusChange): Promise<{ job: JobRecord; changed: boolean }>;
+  /** A job's history, oldest first. */
+  history(id: string): Promise<HistoryEntry[]>;
+  /**
+   * Records a job's tasks, in the job's order, each with its first status; safe to repeat: tasks
+   * already recorded keep the state they have reached.
+   */
+  putTasks(id: string, tasks: ReadonlyArray<{ id: string; status: TaskStatus }>): Promise<void>;
+  /**
+   * Applies observed task states. Each is compared with what is stored (see
+   * `compareTaskObservation`): a duplicate or older observation changes nothing, so signals
+   * delivered twice or late are harmless. Returns what changed, with the status each had before.
+   */
+  updateTasks(id: string, updates: readonly TaskUpdate[]): Promise<TaskChange[]>;
+  /** A job's tasks in the job's order, optionally of one status. */
+  listTasks(
+    id: string,
+    options: { status?: TaskStatus; limit: number; continuation?: string },
+  ): Promise<Page<TaskRecord>>;
+  /** Forgets a job: its record, history, tasks and spec. */
+  deleteJob(id: string): Promise<void>;
+
+  /**
+   * Registers a template version. Versions are immutable: the same body again is fine, a
+   * different one is a conflict. A name belongs to whoever registered it first.
+   */
+  putTemplate(template: TemplateRecord): Promise<{ template: TemplateRecord; created: boolean }>;
+  /** A template version if `caller` may see it (its owner, or anyone when public). */
+  getTemplate(name: string, version: string, caller: string): Promise<TemplateRecord | undefined>;
+  /** The versions of a template `caller` may see, oldest first. */
+  listTemplateVersions(name: string, caller: string): Promise<TemplateRecord[]>;
+  /** Templates `caller` may see: one entry per name with its visible versions. */
+  listTemplates(caller: string): Promise<Array<{ name: string; owner: string; versions: string[] }>>;
+}

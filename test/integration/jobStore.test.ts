@@ -1,0 +1,412 @@
+import { randomBytes } from 'node:crypto';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { describe, expect, inject, it } from 'vitest';
+import { TableJobStore } from '../../shared/adapters/tableJobStore.js';
+import type { JobSpec } from '../../shared/domain/jobSpec.js';
+import type { NewJob } from '../../shared/store/jobStore.js';
+import { isAppError } from '../../shared/errors.js';
+
+const hex = (n: number) => randomBytes(n).toString('hex');
+
+/** A store on its own tables and container, so tests never see each other's rows. */
+function freshStore(): TableJobStore {
+  const connectionString = inject('azurite');
+  const prefix = `t${hex(4)}`;
+  return new TableJobStore({
+    connectionString,
+    tablePrefix: prefix,
+    specs: BlobServiceClient.fromConnectionString(connectionString).getContainerClient(`${prefix}-specs`),
+  });
+}
+
+const spec: JobSpec = { name: 'demo', tasks: [{ id: 'a', command: 'echo a' }] };
+
+function newJob(overrides: Partial<NewJob> = {}): NewJob {
+  return {
+    id: `job-${hex(6)}`,
+    owner: 'alice',
+    spec,
+    name: 'demo',
+    pool: 'local',
+    tags: { project: 'x' },
+    taskCount: 1,
+    at: new Date().toISOString(),
+    ...overrides,
+  };
+}
+
+async function failure(action: () => Promise<unknown>): Promise<{ code?: string; status?: number }> {
+  try {
+    await action();
+  } catch (error) {
+    if (isAppError(error)) return { code: error.code, status: error.status };
+    throw error;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('job store on Azure Tables', () => {
+  it('should create a job as PENDING with its first history entry, and find it by id alone', async () => {
+    const store = freshStore();
+    const job = newJob({ description: 'first' });
+    const { job: created, created: isNew } = await store.createJob(job);
+    expect(isNew).toBe(true);
+    expect(created).toMatchObject({
+      id: job.id,
+      owner: 'alice',
+      status: 'PENDING',
+      sequence: 1,
+      description: 'first',
+      tags: { project: 'x' },
+      taskCount: 1,
+      taskCounts: { PENDING: 1, RUNNING: 0 },
+    });
+    expect(await store.getJob(job.id)).toMatchObject({ id: job.id, owner: 'alice' });
+    expect(await store.getSpec(job.id)).toEqual(spec);
+    expect(await store.history(job.id)).toEqual([
+      { sequence: 1, status: 'PENDING', message: 'submitted', at: job.at },
+    ]);
+    expect(await store.getJob('job-missing')).toBeUndefined();
+  });
+
+  it('should keep a spec too large for a table row in a blob', async () => {
+    const store = freshStore();
+    const large: JobSpec = {
+      name: 'big',
+      tasks: Array.from({ length: 10_000 }, (_, i) => ({
+        id: `t${i}`,
+        command: `python3 step.py --index ${i} --long-argument-name`,
+      })),
+    };
+    const job = newJob({ spec: large, taskCount: 10_000 });
+    await store.createJob(job);
+    expect(await store.getSpec(job.id)).toEqual(large);
+  });
+
+  it('should return the same job for a repeated Idempotency-Key, and refuse it for another request', async () => {
+    const store = freshStore();
+    const idempotency = { key: 'retry-me', requestDigest: 'digest-1' };
+    const first = await store.createJob(newJob({ idempotency }));
+    const again = await store.createJob(newJob({ idempotency }));
+    expect(again).toMatchObject({ created: false, job: { id: first.job.id } });
+    expect(
+      await failure(() =>
+        store.createJob(newJob({ idempotency: { key: 'retry-me', requestDigest: 'other' } })),
+      ),
+    ).toEqual({
+      code: 'IDEMPOTENCY_KEY_REUSED',
+      status: 409,
+    });
+    // Keys are per owner: bob's identical key is his own.
+    const bobs = await store.createJob(newJob({ owner: 'bob', idempotency }));
+    expect(bobs.created).toBe(true);
+  });
+
+  it('should create one job when racing submissions share an Idempotency-Key', async () => {
+    const store = freshStore();
+    const idempotency = { key: 'race', requestDigest: 'same' };
+    const results = await Promise.allSettled(
+      Array.from({ length: 8 }, () => store.createJob(newJob({ idempotency }))),
+    );
+    const ids = new Set(results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.job.id] : [])));
+    expect(ids.size).toBe(1);
+    expect(results.filter((r) => r.status === 'fulfilled' && r.value.created)).toHaveLength(1);
+    for (const r of results) {
+      if (r.status === 'rejected')
+        expect((r.reason as { code: string }).code).toBe('IDEMPOTENCY_KEY_IN_PROGRESS');
+    }
+  });
+
+  it('should change status only through the lifecycle, append history once, and ignore a repeated report', async () => {
+    const store = freshStore();
+    const job = newJob();
+    await store.createJob(job);
+    const at = () => new Date().toISOString();
+    expect(
+      (await store.recordStatus(job.id, { to: 'PROCESSING_INPUTS', message: 'expanding', at: at() })).changed,
+    ).toBe(true);
+    expect(
+      (await store.recordStatus(job.id, { to: 'PROCESSING_INPUTS', message: 'again', at: at() })).changed,
+    ).toBe(false);
+    expect(
+      await failure(() =>
+        store.recordStatus(job.id, {
+          to: 'FINISHED',
+          message: 'skip ahead',
+          condition: 'NORMAL_COMPLETION',
+          at: at(),
+        }),
+      ),
+    ).toEqual({
+      code: 'INVALID_TRANSITION',
+      status: 409,
+    });
+    await store.recordStatus(job.id, { to: 'BLOCKED', message: 'quota', at: at() });
+    const resumed = await store.recordStatus(job.id, {
+      to: 'STAGING_INPUTS',
+      message: 'quota freed',
+      at: at(),
+    });
+    expect(resumed.job).toMatchObject({ status: 'STAGING_INPUTS', sequence: 4 });
+    expect(resumed.job.resumeStatus).toBeUndefined();
+    await store.recordStatus(job.id, {
+      to: 'FAILED',
+      message: 'task 3 failed',
+      condition: 'TASK_FAILED',
+      exitCodes: { '3': 2 },
+      at: at(),
+    });
+    expect(await store.getJob(job.id)).toMatchObject({
+      status: 'FAILED',
+      condition: 'TASK_FAILED',
+      exitCodes: { '3': 2 },
+    });
+    expect((await store.history(job.id)).map((h) => [h.sequence, h.previousStatus, h.status])).toEqual([
+      [1, undefined, 'PENDING'],
+      [2, 'PENDING', 'PROCESSING_INPUTS'],
+      [3, 'PROCESSING_INPUTS', 'BLOCKED'],
+      [4, 'BLOCKED', 'STAGING_INPUTS'],
+      [5, 'STAGING_INPUTS', 'FAILED'],
+    ]);
+    expect(
+      await failure(() => store.recordStatus(job.id, { to: 'RUNNING', message: 'late', at: at() })),
+    ).toMatchObject({
+      code: 'INVALID_TRANSITION',
+    });
+  });
+
+  it('should let exactly one of two racing writers make a change, and lose no history', async () => {
+    const store = freshStore();
+    const job = newJob();
+    await store.createJob(job);
+    await store.recordStatus(job.id, {
+      to: 'PROCESSING_INPUTS',
+      message: 'go',
+      at: new Date().toISOString(),
+    });
+    // One writer cancels while the other moves the job on: both read the same version.
+    const results = await Promise.allSettled([
+      store.recordStatus(job.id, {
+        to: 'CANCELLED',
+        message: 'user cancelled',
+        condition: 'CANCELLED_BY_USER',
+        at: new Date().toISOString(),
+      }),
+      store.recordStatus(job.id, { to: 'STAGING_INPUTS', message: 'staging', at: new Date().toISOString() }),
+    ]);
+    const history = await store.history(job.id);
+    expect(history.map((h) => h.sequence)).toEqual(history.map((_, i) => i + 1));
+    const final = (await store.getJob(job.id))!;
+    expect(final.sequence).toBe(history.length);
+    expect(history.at(-1)!.status).toBe(final.status);
+    // Either the cancel came second (both applied) or first (the move was then refused).
+    if (final.status === 'CANCELLED' && history.length === 3) {
+      expect(results[1]).toMatchObject({ status: 'rejected' });
+    } else {
+      expect(history.map((h) => h.status)).toEqual([
+        'PENDING',
+        'PROCESSING_INPUTS',
+        'STAGING_INPUTS',
+        'CANCELLED',
+      ]);
+    }
+  });
+
+  it('should list an owner’s jobs newest first, filtered, in pages', async () => {
+    const store = freshStore();
+    const base = Date.parse('2026-01-01T00:00:00Z');
+    for (let i = 0; i < 7; i++) {
+      await store.createJob(
+        newJob({ id: `job-${i}`, name: i % 2 ? 'odd' : 'even', at: new Date(base + i * 1000).toISOString() }),
+      );
+    }
+    await store.createJob(newJob({ id: 'bobs', owner: 'bob' }));
+    await store.recordStatus('job-3', {
+      to: 'CANCELLED',
+      message: 'x',
+      condition: 'CANCELLED_BY_USER',
+      at: new Date().toISOString(),
+    });
+    const seen: string[] = [];
+    let continuation: string | undefined;
+    do {
+      const page = await store.listJobs('alice', { limit: 3, ...(continuation ? { continuation } : {}) });
+      expect(page.items.length).toBeLessThanOrEqual(3);
+      seen.push(...page.items.map((j) => j.id));
+      continuation = page.continuation;
+    } while (continuation);
+    expect(seen).toEqual(['job-6', 'job-5', 'job-4', 'job-3', 'job-2', 'job-1', 'job-0']);
+    expect((await store.listJobs('alice', { limit: 10, name: 'odd' })).items.map((j) => j.id)).toEqual([
+      'job-5',
+      'job-3',
+      'job-1',
+    ]);
+    expect(
+      (await store.listJobs('alice', { limit: 10, status: 'CANCELLED' })).items.map((j) => j.id),
+    ).toEqual(['job-3']);
+    expect((await store.listJobs('bob', { limit: 10 })).items.map((j) => j.id)).toEqual(['bobs']);
+    expect(await failure(() => store.listJobs('alice', { limit: 3, continuation: 'forged' }))).toMatchObject({
+      status: 400,
+    });
+  });
+
+  it('should hold 100,000 task records and page through them in order', async () => {
+    const store = freshStore();
+    const job = newJob({ taskCount: 100_000 });
+    await store.createJob(job);
+    const tasks = Array.from({ length: 100_000 }, (_, i) => ({
+      id: String(i + 1),
+      status: 'PENDING' as const,
+    }));
+    await store.putTasks(job.id, tasks);
+    // Repeating it (an orchestration replaying the step) changes nothing.
+    await store.putTasks(job.id, tasks.slice(0, 150));
+    let count = 0;
+    let last = 0;
+    let continuation: string | undefined;
+    do {
+      const page = await store.listTasks(job.id, { limit: 1000, ...(continuation ? { continuation } : {}) });
+      for (const task of page.items) {
+        expect(Number(task.id)).toBe(last + 1);
+        last = Number(task.id);
+        count++;
+      }
+      continuation = page.continuation;
+    } while (continuation);
+    expect(count).toBe(100_000);
+  });
+
+  it('should apply task observations once, ignore late and repeated ones, and filter by status', async () => {
+    const store = freshStore();
+    const job = newJob({ taskCount: 250 });
+    await store.createJob(job);
+    await store.putTasks(
+      job.id,
+      Array.from({ length: 250 }, (_, i) => ({ id: `t${i}`, status: 'QUEUED' as const })),
+    );
+    const at = new Date().toISOString();
+    const first = await store.updateTasks(job.id, [
+      { id: 't1', status: 'RUNNING', attempt: 1, startedAt: at, at },
+      { id: 't150', status: 'SUCCEEDED', attempt: 1, exitCode: 0, endedAt: at, at },
+      {
+        id: 't249',
+        status: 'FAILED',
+        attempt: 1,
+        exitCode: 3,
+        failure: { code: 'FailureExitCode', message: 'exit 3' },
+        at,
+      },
+    ]);
+    expect(first.map((c) => [c.task.id, c.previousStatus, c.task.status])).toEqual(
+      expect.arrayContaining([
+        ['t1', 'QUEUED', 'RUNNING'],
+        ['t150', 'QUEUED', 'SUCCEEDED'],
+        ['t249', 'QUEUED', 'FAILED'],
+      ]),
+    );
+    // The same signals again, and a late RUNNING for a task that has finished: nothing changes.
+    const again = await store.updateTasks(job.id, [
+      { id: 't1', status: 'RUNNING', attempt: 1, at },
+      { id: 't150', status: 'RUNNING', attempt: 1, at },
+    ]);
+    expect(again).toEqual([]);
+    // A retry counts up the attempt and keeps the id.
+    await store.updateTasks(job.id, [{ id: 't1', status: 'QUEUED', attempt: 2, at }]);
+    const running = await store.listTasks(job.id, { status: 'FAILED', limit: 10 });
+    expect(running.items).toEqual([
+      expect.objectContaining({
+        id: 't249',
+        exitCode: 3,
+        failure: { code: 'FailureExitCode', message: 'exit 3' },
+      }),
+    ]);
+    const queued: string[] = [];
+    let continuation: string | undefined;
+    do {
+      const page = await store.listTasks(job.id, {
+        status: 'QUEUED',
+        limit: 100,
+        ...(continuation ? { continuation } : {}),
+      });
+      queued.push(...page.items.map((t) => t.id));
+      continuation = page.continuation;
+    } while (continuation);
+    expect(queued).toHaveLength(248);
+    expect(queued[0]).toBe('t0');
+    expect(queued[1]).toBe('t1');
+    expect((await store.listTasks(job.id, { limit: 300 })).items.find((t) => t.id === 't1')).toMatchObject({
+      attempt: 2,
+    });
+    expect(
+      await failure(() => store.updateTasks(job.id, [{ id: 'ghost', status: 'RUNNING', attempt: 1, at }])),
+    ).toMatchObject({
+      code: 'TASK_NOT_FOUND',
+    });
+  });
+
+  it('should let racing updates to tasks of one block all land', async () => {
+    const store = freshStore();
+    const job = newJob({ taskCount: 50 });
+    await store.createJob(job);
+    await store.putTasks(
+      job.id,
+      Array.from({ length: 50 }, (_, i) => ({ id: String(i + 1), status: 'QUEUED' as const })),
+    );
+    const at = new Date().toISOString();
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        store.updateTasks(job.id, [{ id: String(i + 1), status: 'SUCCEEDED', attempt: 1, at }]),
+      ),
+    );
+    const page = await store.listTasks(job.id, { status: 'SUCCEEDED', limit: 100 });
+    expect(page.items).toHaveLength(50);
+  });
+
+  it('should forget a job entirely', async () => {
+    const store = freshStore();
+    const job = newJob();
+    await store.createJob(job);
+    await store.putTasks(job.id, [{ id: 'a', status: 'PENDING' }]);
+    await store.deleteJob(job.id);
+    expect(await store.getJob(job.id)).toBeUndefined();
+    expect(await failure(() => store.history(job.id))).toMatchObject({ code: 'JOB_NOT_FOUND' });
+    expect((await store.listTasks(job.id, { limit: 10 })).items).toEqual([]);
+    await store.deleteJob(job.id);
+  });
+
+  it('should keep template versions immutable, names owned, and private versions private', async () => {
+    const store = freshStore();
+    const version = (v: string, over: Partial<Parameters<TableJobStore['putTemplate']>[0]> = {}) => ({
+      name: 'classifier',
+      version: v,
+      owner: 'alice',
+      public: false,
+      body: { image: 'python:3.12', parameters: { t: '0.5' } },
+      createdAt: new Date().toISOString(),
+      ...over,
+    });
+    expect((await store.putTemplate(version('1.0.0'))).created).toBe(true);
+    expect((await store.putTemplate(version('1.0.0'))).created).toBe(false);
+    expect(
+      await failure(() => store.putTemplate(version('1.0.0', { body: { image: 'other' } }))),
+    ).toMatchObject({
+      code: 'TEMPLATE_VERSION_EXISTS',
+    });
+    await store.putTemplate(version('1.1.0', { public: true }));
+    expect(await failure(() => store.putTemplate(version('2.0.0', { owner: 'bob' })))).toMatchObject({
+      code: 'TEMPLATE_NAME_TAKEN',
+    });
+    expect(await store.getTemplate('classifier', '1.0.0', 'alice')).toMatchObject({
+      body: { image: 'python:3.12' },
+    });
+    expect(await store.getTemplate('classifier', '1.0.0', 'bob')).toBeUndefined();
+    expect(await store.getTemplate('classifier', '1.1.0', 'bob')).toMatchObject({ public: true });
+    expect((await store.listTemplateVersions('classifier', 'bob')).map((t) => t.version)).toEqual(['1.1.0']);
+    expect(await store.listTemplates('alice')).toEqual([
+      { name: 'classifier', owner: 'alice', versions: ['1.0.0', '1.1.0'] },
+    ]);
+    expect(await store.listTemplates('carol')).toEqual([
+      { name: 'classifier', owner: 'alice', versions: ['1.1.0'] },
+    ]);
+  });
+});
