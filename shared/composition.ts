@@ -2,14 +2,29 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { loadConfig, type AppConfig } from './config.js';
 import type { ComputeBackend } from './compute/compute.js';
 import type { HealthProbe } from './health.js';
+import { BlobServiceClient } from '@azure/storage-blob';
 import { AzureBatch } from './adapters/azureBatch.js';
 import { storageProbes } from './adapters/storageProbes.js';
+import { TableJobStore } from './adapters/tableJobStore.js';
+import { JobsApi } from './jobs/jobsApi.js';
+import type { JobStore } from './store/jobStore.js';
+
+/** Containers the app uses; `job-inbox` is fixed by the contract. */
+export const CONTAINERS = {
+  /** Each job's spec, inputs and outputs, under `<jobId>/`. */
+  jobs: 'jobs',
+  logs: 'job-logs',
+  inbox: 'job-inbox',
+  rejected: 'job-inbox-rejected',
+} as const;
 
 /** The app's dependencies, wired once per process from the configuration. */
 export interface Services {
   config: AppConfig;
   healthProbes: HealthProbe[];
   compute: ComputeBackend;
+  store: JobStore;
+  jobs: JobsApi;
 }
 
 let services: Services | undefined;
@@ -26,6 +41,12 @@ export function getServices(): Services {
         : { kind: 'entra', credential: new DefaultAzureCredential() },
       submitConcurrency: batch.submitConcurrency,
     });
+    const blobs = BlobServiceClient.fromConnectionString(config.storageConnectionString);
+    const store = new TableJobStore({
+      connectionString: config.storageConnectionString,
+      tablePrefix: config.tablePrefix,
+      specs: blobs.getContainerClient(CONTAINERS.jobs),
+    });
     services = {
       config,
       healthProbes: [
@@ -33,6 +54,14 @@ export function getServices(): Services {
         { name: 'batch', check: (signal) => compute.ping(signal) },
       ],
       compute,
+      store,
+      jobs: new JobsApi({
+        store,
+        limits: config.limits,
+        defaultPool: config.defaultPool,
+        defaultLogsContainer: CONTAINERS.logs,
+        dataContainer: CONTAINERS.jobs,
+      }),
     };
   }
   return services;

@@ -1,0 +1,237 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { NotFoundError, ValidationError } from '../errors.js';
+import { expandJob } from '../domain/expand.js';
+import { zodIssues } from '../domain/issues.js';
+import {
+  jobSpecSchema,
+  nameSchema,
+  templateBodySchema,
+  versionSchema,
+  type JobSpec,
+  type SpecLimits,
+} from '../domain/jobSpec.js';
+import { JOB_STATUSES, TASK_STATUSES } from '../domain/lifecycle.js';
+import type { Caller } from '../identity.js';
+import { ownerSchema } from '../identity.js';
+import type {
+  HistoryEntry,
+  JobRecord,
+  JobStore,
+  Page,
+  TaskRecord,
+  TemplateRecord,
+} from '../store/jobStore.js';
+
+/** What the jobs API needs besides the store. */
+export interface JobsApiOptions {
+  store: JobStore;
+  limits: SpecLimits;
+  defaultPool: string;
+  defaultLogsContainer: string;
+  /** The container that holds each job's inputs and outputs under `<jobId>/`. */
+  dataContainer: string;
+  newId?: () => string;
+  now?: () => Date;
+}
+
+const limitSchema = z.coerce.number().int().min(1).max(1000);
+
+/** Query of `GET /jobs`. */
+export const listJobsQuerySchema = z.strictObject({
+  status: z.enum(JOB_STATUSES).optional(),
+  name: nameSchema.optional(),
+  limit: limitSchema.default(50),
+  continuation: z.string().max(4096).optional(),
+  owner: ownerSchema.optional().describe('admins only: list this owner’s jobs'),
+});
+
+/** Query of `GET /jobs/{id}/tasks`. */
+export const listTasksQuerySchema = z.strictObject({
+  state: z.enum(TASK_STATUSES).optional(),
+  limit: limitSchema.default(100),
+  continuation: z.string().max(4096).optional(),
+});
+
+/** Body of `PUT /templates/{name}/versions/{version}`. */
+export const templatePutSchema = z.strictObject({
+  description: z.string().max(4096).optional(),
+  public: z.boolean().default(false).describe('whether every user may use this version'),
+  spec: templateBodySchema,
+});
+
+/** Parses input with a schema, or throws a ValidationError naming every bad field under `prefix`. */
+export function parseInput<T extends z.ZodType>(schema: T, input: unknown, prefix = ''): z.infer<T> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issues = zodIssues(parsed.error, prefix);
+  throw new ValidationError(
+    `the request is invalid: ${issues.length} problem${issues.length === 1 ? '' : 's'}`,
+    issues,
+  );
+}
+
+/**
+ * The jobs API's behaviour, apart from HTTP: submit, read and list jobs, their history and tasks,
+ * and templates, each checked against the caller. Someone else's job is reported exactly as a
+ * missing one, so ids cannot be probed.
+ */
+export class JobsApi {
+  readonly #o: JobsApiOptions;
+  readonly #newId: () => string;
+  readonly #now: () => Date;
+
+  constructor(options: JobsApiOptions) {
+    this.#o = options;
+    this.#newId = options.newId ?? (() => randomUUID());
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /**
+   * Validates, expands and stores a job (PENDING). `raw` is the request body, so a repeat with
+   * the same Idempotency-Key can be told apart from a different request reusing it.
+   */
+  async submit(
+    caller: Caller,
+    body: unknown,
+    raw: Buffer,
+    idempotencyKey?: string,
+  ): Promise<{ job: JobRecord; created: boolean }> {
+    const spec = parseInput(jobSpecSchema, body);
+    const id = this.#newId();
+    let template: { ref: string; body: TemplateRecord['body'] } | undefined;
+    if (spec.template) {
+      const found = await this.#o.store.getTemplate(spec.template.name, spec.template.version, caller.owner);
+      if (!found) {
+        throw new ValidationError('the job spec is invalid: 1 problem', [
+          {
+            path: 'template',
+            message: `no template ${spec.template.name}@${spec.template.version} that you can use`,
+          },
+        ]);
+      }
+      template = { ref: `${found.name}@${found.version}`, body: found.body };
+    }
+    const expanded = expandJob(spec, {
+      jobId: id,
+      owner: caller.owner,
+      inputDir: `blob://${this.#o.dataContainer}/${id}/inputs`,
+      outputDir: `blob://${this.#o.dataContainer}/${id}/outputs`,
+      defaultPool: this.#o.defaultPool,
+      defaultLogsContainer: this.#o.defaultLogsContainer,
+      limits: this.#o.limits,
+      ...(template ? { template } : {}),
+    });
+    return this.#o.store.createJob({
+      id,
+      owner: caller.owner,
+      spec,
+      name: expanded.name,
+      ...(expanded.description !== undefined ? { description: expanded.description } : {}),
+      ...(expanded.template ? { template: expanded.template } : {}),
+      pool: expanded.pool,
+      tags: expanded.tags,
+      taskCount: expanded.tasks.length,
+      ...(idempotencyKey
+        ? {
+            idempotency: {
+              key: idempotencyKey,
+              requestDigest: createHash('sha256').update(raw).digest('hex'),
+            },
+          }
+        : {}),
+      at: this.#now().toISOString(),
+    });
+  }
+
+  /** A job the caller may see, or JOB_NOT_FOUND. */
+  async job(caller: Caller, id: string): Promise<JobRecord> {
+    const job = await this.#o.store.getJob(id);
+    if (!job || (job.owner !== caller.owner && !caller.admin)) {
+      throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
+    }
+    return job;
+  }
+
+  async jobWithSpec(caller: Caller, id: string): Promise<{ job: JobRecord; spec: JobSpec }> {
+    const job = await this.job(caller, id);
+    return { job, spec: await this.#o.store.getSpec(id) };
+  }
+
+  async list(caller: Caller, query: z.infer<typeof listJobsQuerySchema>): Promise<Page<JobRecord>> {
+    if (query.owner && query.owner !== caller.owner && !caller.admin) {
+      throw new ValidationError('the request is invalid: 1 problem', [
+        { path: 'owner', message: 'only admins may list other owners’ jobs' },
+      ]);
+    }
+    return this.#o.store.listJobs(query.owner ?? caller.owner, {
+      limit: query.limit,
+      ...(query.status ? { status: query.status } : {}),
+      ...(query.name ? { name: query.name } : {}),
+      ...(query.continuation ? { continuation: query.continuation } : {}),
+    });
+  }
+
+  async history(caller: Caller, id: string): Promise<HistoryEntry[]> {
+    await this.job(caller, id);
+    return this.#o.store.history(id);
+  }
+
+  async tasks(
+    caller: Caller,
+    id: string,
+    query: z.infer<typeof listTasksQuerySchema>,
+  ): Promise<Page<TaskRecord>> {
+    await this.job(caller, id);
+    return this.#o.store.listTasks(id, {
+      limit: query.limit,
+      ...(query.state ? { status: query.state } : {}),
+      ...(query.continuation ? { continuation: query.continuation } : {}),
+    });
+  }
+
+  async putTemplate(
+    caller: Caller,
+    name: string,
+    version: string,
+    body: unknown,
+  ): Promise<{ template: TemplateRecord; created: boolean }> {
+    const parsedName = parseInput(nameSchema, name, 'name');
+    const parsedVersion = parseInput(versionSchema, version, 'version');
+    const input = parseInput(templatePutSchema, body);
+    return this.#o.store.putTemplate({
+      name: parsedName,
+      version: parsedVersion,
+      owner: caller.owner,
+      public: input.public,
+      ...(input.description !== undefined ? { description: input.description } : {}),
+      body: input.spec,
+      createdAt: this.#now().toISOString(),
+    });
+  }
+
+  async template(caller: Caller, name: string): Promise<{ name: string; versions: TemplateRecord[] }> {
+    const versions = await this.#o.store.listTemplateVersions(name, caller.owner);
+    if (versions.length === 0)
+      throw new NotFoundError(`template ${name} does not exist`, 'TEMPLATE_NOT_FOUND');
+    return { name, versions };
+  }
+
+  templates(caller: Caller): Promise<Array<{ name: string; owner: string; versions: string[] }>> {
+    return this.#o.store.listTemplates(caller.owner);
+  }
+}
+
+/** A job as the API shows it. */
+export function jobView(job: JobRecord, spec?: JobSpec): Record<string, unknown> {
+  const { etag: _etag, sequence: _sequence, resumeStatus: _resume, ...rest } = job;
+  return {
+    ...rest,
+    links: {
+      self: `/api/jobs/${job.id}`,
+      history: `/api/jobs/${job.id}/history`,
+      tasks: `/api/jobs/${job.id}/tasks`,
+    },
+    ...(spec ? { spec } : {}),
+  };
+}

@@ -1,0 +1,237 @@
+import { describe, expect, inject, it } from 'vitest';
+import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
+
+const ALICE = 'alice-token-0123456789abcdef';
+const BOB = 'bob-token-0123456789abcdef';
+const OPS = 'ops-token-0123456789abcdef';
+
+type Problem = { status: number; code: string; errors?: Array<{ path: string; message: string }> };
+
+describe('jobs API on the embedded runtime', () => {
+  const runtime = useRuntime({
+    app: ROOT,
+    storage: inject('azurite'),
+    env: {
+      CLOUDJOBS_API_TOKENS: `alice=${ALICE},bob=${BOB},ops:admin=${OPS}`,
+      CLOUDJOBS_TABLE_PREFIX: uniqueName('e'),
+      CLOUDJOBS_MAX_BODY_BYTES: '65536',
+      CLOUDJOBS_MAX_TASKS: '500',
+    },
+  });
+
+  const call = async (
+    token: string | undefined,
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ) => {
+    const response = await runtime.fetch(`/api${path}`, {
+      method,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...headers,
+      },
+      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    });
+    const text = await response.text();
+    return {
+      status: response.status,
+      headers: response.headers,
+      body: (text ? JSON.parse(text) : undefined) as Record<string, unknown>,
+    };
+  };
+
+  const spec = (name: string) => ({
+    name,
+    tasks: [
+      { id: 'prep', command: 'python3 first_task.py', outputs: ['result.json'] },
+      { id: 'train', command: 'python3 second_task.py', inputs: [{ fromTask: 'prep', path: 'result.json' }] },
+    ],
+  });
+
+  it('should take a newcomer’s first job and show it back, with its history and tasks', async () => {
+    const submitted = await call(ALICE, 'POST', '/jobs', spec('first job'));
+    expect(submitted.status).toBe(202);
+    const id = submitted.body.id as string;
+    expect(submitted.headers.get('location')).toBe(`/api/jobs/${id}`);
+    expect(submitted.body).toMatchObject({
+      name: 'firstjob',
+      owner: 'alice',
+      status: 'PENDING',
+      taskCount: 2,
+      pool: 'local',
+    });
+
+    const read = await call(ALICE, 'GET', `/jobs/${id}`);
+    expect(read.status).toBe(200);
+    expect(read.body).toMatchObject({
+      id,
+      status: 'PENDING',
+      spec: { name: 'firstjob' },
+      taskCounts: { PENDING: 2 },
+    });
+    const history = await call(ALICE, 'GET', `/jobs/${id}/history`);
+    expect(history.body.items).toEqual([expect.objectContaining({ sequence: 1, status: 'PENDING' })]);
+  });
+
+  it('should return the same job for a retried submission with the same Idempotency-Key', async () => {
+    const key = uniqueName('key');
+    const first = await call(ALICE, 'POST', '/jobs', spec('retried'), { 'idempotency-key': key });
+    const again = await call(ALICE, 'POST', '/jobs', spec('retried'), { 'idempotency-key': key });
+    expect(again.status).toBe(202);
+    expect(again.body.id).toBe(first.body.id);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    const different = await call(ALICE, 'POST', '/jobs', spec('other'), { 'idempotency-key': key });
+    expect(different.status).toBe(409);
+    expect((different.body as unknown as Problem).code).toBe('IDEMPOTENCY_KEY_REUSED');
+  });
+
+  it('should page through a user’s jobs newest first', async () => {
+    const name = uniqueName('paged');
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await call(BOB, 'POST', '/jobs', spec(name))).body.id as string);
+    const seen: string[] = [];
+    let continuation: string | undefined;
+    do {
+      const page = await call(
+        BOB,
+        'GET',
+        `/jobs?name=${name}&limit=2${continuation ? `&continuation=${continuation}` : ''}`,
+      );
+      expect(page.status).toBe(200);
+      const items = page.body.items as Array<{ id: string }>;
+      expect(items.length).toBeLessThanOrEqual(2);
+      seen.push(...items.map((j) => j.id));
+      continuation = page.body.continuation as string | undefined;
+    } while (continuation);
+    expect(seen).toEqual([...ids].reverse());
+  });
+
+  it('should keep two users apart: another user’s job answers 404 exactly like a missing one', async () => {
+    const alices = (await call(ALICE, 'POST', '/jobs', spec('private'))).body.id as string;
+    const missing = await call(BOB, 'GET', '/jobs/00000000-0000-0000-0000-000000000000');
+    for (const path of [`/jobs/${alices}`, `/jobs/${alices}/history`, `/jobs/${alices}/tasks`]) {
+      const answer = await call(BOB, 'GET', path);
+      expect(answer.status).toBe(404);
+      expect({ ...answer.body, detail: undefined, instance: undefined }).toEqual({
+        ...missing.body,
+        detail: undefined,
+        instance: undefined,
+      });
+    }
+    const bobsList = await call(BOB, 'GET', '/jobs?limit=1000');
+    expect((bobsList.body.items as Array<{ id: string }>).map((j) => j.id)).not.toContain(alices);
+    expect((await call(BOB, 'GET', '/jobs?owner=alice')).status).toBe(400);
+    // An admin may look.
+    expect((await call(OPS, 'GET', `/jobs/${alices}`)).status).toBe(200);
+    expect(
+      ((await call(OPS, 'GET', '/jobs?owner=alice&limit=1000')).body.items as Array<{ id: string }>).map(
+        (j) => j.id,
+      ),
+    ).toContain(alices);
+  });
+
+  it('should refuse a caller without a valid token', async () => {
+    expect((await call(undefined, 'GET', '/jobs')).status).toBe(401);
+    const wrong = await call('not-a-real-token-at-all', 'POST', '/jobs', spec('x'));
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('www-authenticate')).toMatch(/Bearer/);
+  });
+
+  it.each<[string, unknown, string, RegExp]>([
+    ['malformed JSON', '{"name": "x", tasks: []', '(body)', /JSON/],
+    ['a wrong type', { name: 'x', tasks: [{ id: 'a', command: 42 }] }, 'tasks[0].command', /string/],
+    [
+      'an unknown field',
+      { name: 'x', tasks: [{ id: 'a', command: 'x' }], priority: 5 },
+      'priority',
+      /not a known field/,
+    ],
+    [
+      'a cycle',
+      {
+        name: 'x',
+        tasks: [
+          { id: 'a', command: 'x', dependsOn: ['b'] },
+          { id: 'b', command: 'x', dependsOn: ['a'] },
+        ],
+      },
+      'tasks[0].dependsOn',
+      /cycle: a → b → a/,
+    ],
+    [
+      'path traversal',
+      {
+        name: 'x',
+        tasks: [{ id: 'a', command: 'x', inputs: [{ source: 'blob://data/x', target: '../../etc/passwd' }] }],
+      },
+      'tasks[0].inputs[0].target',
+      /\.\./,
+    ],
+    [
+      'too many tasks',
+      { name: 'x', sweep: { command: 'x', range: [1, 501] } },
+      'sweep.range',
+      /limit is 500/,
+    ],
+    [
+      'an unknown macro',
+      { name: 'x', tasks: [{ id: 'a', command: 'echo ${secret}' }] },
+      'tasks[0].command',
+      /secret/,
+    ],
+    ['a missing template', { name: 'x', template: 'nope@1.0' }, 'template', /no template/],
+  ])('should answer %s with 400, naming the field, and store nothing', async (_case, body, path, message) => {
+    const name = uniqueName('bad');
+    const payload =
+      typeof body === 'string' ? body.replace('"x"', `"${name}"`) : { ...(body as object), name };
+    const answer = await call(ALICE, 'POST', '/jobs', payload);
+    expect(answer.status).toBe(400);
+    expect(answer.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect((answer.body as unknown as Problem).errors).toContainEqual({
+      path,
+      message: expect.stringMatching(message) as string,
+    });
+    expect(((await call(ALICE, 'GET', `/jobs?name=${name}`)).body.items as unknown[]).length).toBe(0);
+  });
+
+  it('should refuse an oversized body with 413', async () => {
+    const answer = await call(ALICE, 'POST', '/jobs', {
+      name: 'big',
+      description: 'x'.repeat(70_000),
+      tasks: [{ id: 'a', command: 'x' }],
+    });
+    expect(answer.status).toBe(413);
+    expect((answer.body as unknown as Problem).code).toBe('BODY_TOO_LARGE');
+  });
+
+  it('should register template versions and fill a job from one', async () => {
+    const name = uniqueName('tpl');
+    const put = await call(ALICE, 'PUT', `/templates/${name}/versions/1.0.0`, {
+      public: false,
+      spec: {
+        image: 'python:3.12-slim',
+        parameters: { threshold: '0.5' },
+        sweep: { command: 'python3 run.py --seed ${index} --t ${threshold}', range: [1, 3] },
+      },
+    });
+    expect(put.status).toBe(201);
+    const job = await call(ALICE, 'POST', '/jobs', {
+      name: 'from-template',
+      template: `${name}@1.0.0`,
+      parameters: { threshold: '0.9' },
+    });
+    expect(job.status).toBe(202);
+    expect(job.body).toMatchObject({ template: `${name}@1.0.0`, taskCount: 3 });
+    // Bob cannot see Alice's private version, nor use it.
+    expect((await call(BOB, 'GET', `/templates/${name}`)).status).toBe(404);
+    const bobs = await call(BOB, 'POST', '/jobs', { name: 'x', template: `${name}@1.0.0` });
+    expect(bobs.status).toBe(400);
+    expect((await call(ALICE, 'GET', `/templates/${name}`)).body).toMatchObject({
+      name,
+      versions: [{ version: '1.0.0' }],
+    });
+  });
+});
