@@ -7,6 +7,7 @@ import { AzureBatch } from './adapters/azureBatch.js';
 import { storageProbes } from './adapters/storageProbes.js';
 import { TableJobStore } from './adapters/tableJobStore.js';
 import { JobsApi } from './jobs/jobsApi.js';
+import { PoolsApi } from './jobs/poolsApi.js';
 import type { JobStore } from './store/jobStore.js';
 
 /** Containers the app uses; `job-inbox` is fixed by the contract. */
@@ -25,6 +26,7 @@ export interface Services {
   compute: ComputeBackend;
   store: JobStore;
   jobs: JobsApi;
+  pools: PoolsApi;
 }
 
 let services: Services | undefined;
@@ -62,6 +64,7 @@ export function getServices(): Services {
         defaultLogsContainer: CONTAINERS.logs,
         dataContainer: CONTAINERS.jobs,
       }),
+      pools: new PoolsApi(compute),
     };
   }
   return services;

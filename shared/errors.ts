@@ -61,6 +61,13 @@ export class ConflictError extends AppError {
   }
 }
 
+/** The caller is known but may not do this. */
+export class ForbiddenError extends AppError {
+  constructor(message: string, code = 'FORBIDDEN', options: AppErrorOptions = {}) {
+    super(code, message, 403, 'none', options);
+  }
+}
+
 /** Something outside the job must clear before it can go on; the job waits (BLOCKED). */
 export class BlockedError extends AppError {
   constructor(code: string, message: string, options: AppErrorOptions = {}) {

@@ -1,5 +1,6 @@
 import { describe, expect, inject, it } from 'vitest';
 import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
+import { waitFor } from '../support/waitFor.js';
 
 const ALICE = 'alice-token-0123456789abcdef';
 const BOB = 'bob-token-0123456789abcdef';
@@ -233,5 +234,48 @@ describe('jobs API on the embedded runtime', () => {
       name,
       versions: [{ version: '1.0.0' }],
     });
+  });
+
+  it('should list pools to anyone and let only admins change them', async () => {
+    const pools = await call(BOB, 'GET', '/pools');
+    expect((pools.body.items as Array<{ id: string }>).map((p) => p.id)).toContain('local');
+    const id = uniqueName('gpu');
+    expect(
+      (await call(BOB, 'POST', '/pools', { id, vmSize: 'standard_nc6', dedicatedNodes: 1 })).status,
+    ).toBe(403);
+    const bad = await call(OPS, 'POST', '/pools', { id, vmSize: 'standard_nc6', dedicatedNodes: -1 });
+    expect(bad.status).toBe(400);
+    expect((bad.body as unknown as Problem).errors).toContainEqual(
+      expect.objectContaining({ path: 'dedicatedNodes' }),
+    );
+    const created = await call(OPS, 'POST', '/pools', {
+      id,
+      vmSize: 'standard_nc6',
+      dedicatedNodes: 1,
+      slotsPerNode: 2,
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ id, vmSize: 'standard_nc6', slotsPerNode: 2 });
+    const steady = () =>
+      waitFor(async () => {
+        const list = (await call(OPS, 'GET', '/pools')).body.items as Array<{
+          id: string;
+          allocationState: string;
+        }>;
+        return list.find((p) => p.id === id)?.allocationState === 'steady' ? true : undefined;
+      });
+    const resize = await call(OPS, 'PATCH', `/pools/${id}`, { dedicatedNodes: 3 });
+    // Batch refuses a resize while the pool is still being allocated; the API says so.
+    if (resize.status === 409) {
+      expect((resize.body as unknown as Problem).code).toBe('POOL_RESIZING');
+      await steady();
+      expect((await call(OPS, 'PATCH', `/pools/${id}`, { dedicatedNodes: 3 })).status).toBe(202);
+    } else {
+      expect(resize.status).toBe(202);
+    }
+    await steady();
+    expect((await call(OPS, 'PATCH', '/pools/no-such-pool', { dedicatedNodes: 3 })).status).toBe(404);
+    expect((await call(OPS, 'DELETE', `/pools/${id}`)).status).toBe(202);
+    expect((await call(OPS, 'DELETE', '/pools/no-such-pool')).status).toBe(404);
   });
 });
