@@ -8,6 +8,10 @@ import { storageProbes } from './adapters/storageProbes.js';
 import { TableJobStore } from './adapters/tableJobStore.js';
 import { JobsApi } from './jobs/jobsApi.js';
 import { PoolsApi } from './jobs/poolsApi.js';
+import { SubscriptionsApi } from './jobs/subscriptionsApi.js';
+import { InboxApi } from './jobs/inboxApi.js';
+import { InboxSigner } from './adapters/inboxSas.js';
+import { TableSubscriptionStore } from './adapters/tableSubscriptionStore.js';
 import type { JobStore } from './store/jobStore.js';
 
 /** Containers the app uses; `job-inbox` is fixed by the contract. */
@@ -27,6 +31,8 @@ export interface Services {
   store: JobStore;
   jobs: JobsApi;
   pools: PoolsApi;
+  subscriptions: SubscriptionsApi;
+  inbox: InboxApi;
 }
 
 let services: Services | undefined;
@@ -49,6 +55,17 @@ export function getServices(): Services {
       tablePrefix: config.tablePrefix,
       specs: blobs.getContainerClient(CONTAINERS.jobs),
     });
+    const jobs = new JobsApi({
+      store,
+      limits: config.limits,
+      defaultPool: config.defaultPool,
+      defaultLogsContainer: CONTAINERS.logs,
+      dataContainer: CONTAINERS.jobs,
+    });
+    const subscriptionStore = new TableSubscriptionStore({
+      connectionString: config.storageConnectionString,
+      tablePrefix: config.tablePrefix,
+    });
     services = {
       config,
       healthProbes: [
@@ -57,14 +74,10 @@ export function getServices(): Services {
       ],
       compute,
       store,
-      jobs: new JobsApi({
-        store,
-        limits: config.limits,
-        defaultPool: config.defaultPool,
-        defaultLogsContainer: CONTAINERS.logs,
-        dataContainer: CONTAINERS.jobs,
-      }),
+      jobs,
       pools: new PoolsApi(compute),
+      subscriptions: new SubscriptionsApi(subscriptionStore, jobs),
+      inbox: new InboxApi(new InboxSigner(blobs, CONTAINERS.inbox), config.inboxSasMinutes),
     };
   }
   return services;

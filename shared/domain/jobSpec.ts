@@ -155,7 +155,8 @@ export const sweepSchema = z.strictObject({
   timeoutMinutes: minutes.optional(),
 });
 
-const eventPattern = z
+/** An event type or glob a subscription chooses events by, e.g. `job.*`. */
+export const eventPatternSchema = z
   .string()
   .regex(
     /^(\*|(job|task)(\.(\*|[a-z]+))*)$/,
@@ -166,12 +167,12 @@ const eventPattern = z
 export const notificationSchema = z.union([
   z.strictObject({
     url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048),
-    events: z.array(eventPattern).min(1).default(['job.*']),
+    events: z.array(eventPatternSchema).min(1).default(['job.*']),
     statuses: z.array(z.enum(JOB_STATUSES)).optional(),
   }),
   z.strictObject({
     email: z.email().max(254),
-    events: z.array(eventPattern).min(1).default(['job.*']),
+    events: z.array(eventPatternSchema).min(1).default(['job.*']),
     statuses: z.array(z.enum(JOB_STATUSES)).optional(),
   }),
 ]);

@@ -278,4 +278,83 @@ describe('jobs API on the embedded runtime', () => {
     expect((await call(OPS, 'DELETE', `/pools/${id}`)).status).toBe(202);
     expect((await call(OPS, 'DELETE', '/pools/no-such-pool')).status).toBe(404);
   });
+
+  it('should create subscriptions with a secret shown once, and keep them to their owner', async () => {
+    const job = (await call(ALICE, 'POST', '/jobs', spec('watched'))).body.id as string;
+    const created = await call(ALICE, 'POST', '/subscriptions', {
+      url: 'https://hooks.example.org/cloudjobs',
+      events: ['job.*'],
+      jobId: job,
+      statuses: ['FINISHED', 'FAILED'],
+      ttlMinutes: 60,
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    const id = created.body.id as string;
+    expect(created.body).toMatchObject({
+      target: { kind: 'webhook', url: 'https://hooks.example.org/cloudjobs' },
+      jobId: job,
+      enabled: true,
+    });
+    const read = await call(ALICE, 'GET', `/subscriptions/${id}`);
+    expect(read.status).toBe(200);
+    expect(JSON.stringify(read.body)).not.toContain('whsec_');
+    expect(JSON.stringify((await call(ALICE, 'GET', '/subscriptions')).body)).not.toContain('whsec_');
+
+    const missing = await call(BOB, 'GET', '/subscriptions/00000000-0000-0000-0000-000000000000');
+    for (const [method, path] of [
+      ['GET', `/subscriptions/${id}`],
+      ['DELETE', `/subscriptions/${id}`],
+    ] as const) {
+      const answer = await call(BOB, method, path);
+      expect(answer.status).toBe(404);
+      expect({ ...answer.body, detail: undefined, instance: undefined }).toEqual({
+        ...missing.body,
+        detail: undefined,
+        instance: undefined,
+      });
+    }
+    expect(
+      ((await call(BOB, 'GET', '/subscriptions')).body.items as Array<{ id: string }>).map((s) => s.id),
+    ).not.toContain(id);
+    // Bob cannot subscribe to Alice's job: it is as unknown to him as a missing one.
+    expect((await call(BOB, 'POST', '/subscriptions', { email: 'bob@example.org', jobId: job })).status).toBe(
+      404,
+    );
+    const bad = await call(ALICE, 'POST', '/subscriptions', { url: 'ftp://example.org/x', events: ['nope'] });
+    expect(bad.status).toBe(400);
+    expect(((bad.body as unknown as Problem).errors ?? []).map((e) => e.path)).toEqual(
+      expect.arrayContaining(['url']),
+    );
+    expect((await call(ALICE, 'DELETE', `/subscriptions/${id}`)).status).toBe(204);
+    expect((await call(ALICE, 'GET', `/subscriptions/${id}`)).status).toBe(404);
+  });
+
+  it('should hand out an inbox upload URL that writes one blob in the caller’s folder and nothing else', async () => {
+    const answer = await call(ALICE, 'GET', '/inbox/upload-url?file=first.json');
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({
+      container: 'job-inbox',
+      blobName: 'alice/first.json',
+      method: 'PUT',
+    });
+    const url = answer.body.url as string;
+    const put = await fetch(url, {
+      method: 'PUT',
+      headers: { 'x-ms-blob-type': 'BlockBlob' },
+      body: JSON.stringify(spec('from inbox')),
+    });
+    expect(put.status).toBe(201);
+    // Write-only: it cannot read back, list, or reach another folder.
+    expect((await fetch(url)).status).toBe(403);
+    const elsewhere = url.replace('/alice/first.json', '/bob/first.json');
+    expect(
+      (await fetch(elsewhere, { method: 'PUT', headers: { 'x-ms-blob-type': 'BlockBlob' }, body: '{}' }))
+        .status,
+    ).toBe(403);
+    expect((await call(ALICE, 'GET', '/inbox/upload-url?file=../bob/x.json')).status).toBe(400);
+    expect((await call(ALICE, 'GET', '/inbox/upload-url')).body.blobName).toMatch(
+      /^alice\/[0-9a-f-]{36}\.json$/,
+    );
+  });
 });

@@ -1,0 +1,57 @@
+import {
+  BlobSASPermissions,
+  BlobServiceClient,
+  generateBlobSASQueryParameters,
+  SASProtocol,
+  StorageSharedKeyCredential,
+} from '@azure/storage-blob';
+
+/** A URL a client may PUT one blob to, and nothing else. */
+export interface UploadUrl {
+  url: string;
+  container: string;
+  blobName: string;
+  expiresOn: string;
+}
+
+/**
+ * Signs upload URLs for the blob inbox. A container SAS cannot be limited to a prefix, so each URL
+ * is a blob SAS for one name under the caller's folder, with create and write only: it can neither
+ * read, list, nor reach another user's folder. Signed with the account key when the connection
+ * string has one, else with a user delegation key from the app's identity.
+ */
+export class InboxSigner {
+  constructor(
+    private readonly blobs: BlobServiceClient,
+    private readonly container: string,
+  ) {}
+
+  async uploadUrl(blobName: string, expiresOn: Date): Promise<UploadUrl> {
+    const startsOn = new Date(Date.now() - 5 * 60_000);
+    const options = {
+      containerName: this.container,
+      blobName,
+      permissions: BlobSASPermissions.parse('cw'),
+      startsOn,
+      expiresOn,
+      ...(this.blobs.url.startsWith('https:') ? { protocol: SASProtocol.Https } : {}),
+    };
+    const credential = this.blobs.credential;
+    const query =
+      credential instanceof StorageSharedKeyCredential
+        ? generateBlobSASQueryParameters(options, credential)
+        : generateBlobSASQueryParameters(
+            options,
+            await this.blobs.getUserDelegationKey(startsOn, expiresOn),
+            this.blobs.accountName,
+          );
+    const blob = this.blobs.getContainerClient(this.container).getBlockBlobClient(blobName);
+    await this.blobs.getContainerClient(this.container).createIfNotExists();
+    return {
+      url: `${blob.url}?${query.toString()}`,
+      container: this.container,
+      blobName,
+      expiresOn: expiresOn.toISOString(),
+    };
+  }
+}
