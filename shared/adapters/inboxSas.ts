@@ -1,6 +1,6 @@
+import type { BlobServiceClient } from '@azure/storage-blob';
 import {
   BlobSASPermissions,
-  BlobServiceClient,
   generateBlobSASQueryParameters,
   SASProtocol,
   StorageSharedKeyCredential,
