@@ -1,6 +1,14 @@
 import { describe, expect, inject, it } from 'vitest';
 import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
 import { waitFor } from '../support/waitFor.js';
+import {
+  historyEntrySchema,
+  jobViewSchema,
+  poolViewSchema,
+  problemSchema,
+  subscriptionViewSchema,
+  uploadUrlSchema,
+} from '../../shared/http/openapi.js';
 
 const ALICE = 'alice-token-0123456789abcdef';
 const BOB = 'bob-token-0123456789abcdef';
@@ -73,8 +81,12 @@ describe('jobs API on the embedded runtime', () => {
       spec: { name: 'firstjob' },
       taskCounts: { PENDING: 2 },
     });
+    // Answers are what the OpenAPI document says they are, and carry nothing it does not.
+    jobViewSchema.strict().parse(submitted.body);
+    jobViewSchema.strict().parse(read.body);
     const history = await call(ALICE, 'GET', `/jobs/${id}/history`);
     expect(history.body.items).toEqual([expect.objectContaining({ sequence: 1, status: 'PENDING' })]);
+    historyEntrySchema.strict().parse((history.body.items as unknown[])[0]);
   });
 
   it('should return the same job for a retried submission with the same Idempotency-Key', async () => {
@@ -191,6 +203,7 @@ describe('jobs API on the embedded runtime', () => {
     const answer = await call(ALICE, 'POST', '/jobs', payload);
     expect(answer.status).toBe(400);
     expect(answer.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    problemSchema.strict().parse(answer.body);
     expect((answer.body as unknown as Problem).errors).toContainEqual({
       path,
       message: expect.stringMatching(message) as string,
@@ -238,6 +251,7 @@ describe('jobs API on the embedded runtime', () => {
 
   it('should list pools to anyone and let only admins change them', async () => {
     const pools = await call(BOB, 'GET', '/pools');
+    for (const pool of pools.body.items as unknown[]) poolViewSchema.strict().parse(pool);
     expect((pools.body.items as Array<{ id: string }>).map((p) => p.id)).toContain('local');
     const id = uniqueName('gpu');
     expect(
@@ -290,6 +304,7 @@ describe('jobs API on the embedded runtime', () => {
     });
     expect(created.status).toBe(201);
     expect(created.body.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    subscriptionViewSchema.strict().parse(created.body);
     const id = created.body.id as string;
     expect(created.body).toMatchObject({
       target: { kind: 'webhook', url: 'https://hooks.example.org/cloudjobs' },
@@ -338,6 +353,7 @@ describe('jobs API on the embedded runtime', () => {
       blobName: 'alice/first.json',
       method: 'PUT',
     });
+    uploadUrlSchema.strict().parse(answer.body);
     const url = answer.body.url as string;
     const put = await fetch(url, {
       method: 'PUT',
@@ -355,6 +371,42 @@ describe('jobs API on the embedded runtime', () => {
     expect((await call(ALICE, 'GET', '/inbox/upload-url?file=../bob/x.json')).status).toBe(400);
     expect((await call(ALICE, 'GET', '/inbox/upload-url')).body.blobName).toMatch(
       /^alice\/[0-9a-f-]{36}\.json$/,
+    );
+  });
+
+  it('should describe every endpoint in an OpenAPI 3.1 document generated from the schemas', async () => {
+    const answer = await call(undefined, 'GET', '/openapi.json');
+    expect(answer.status).toBe(200);
+    const document = answer.body as {
+      openapi: string;
+      paths: Record<
+        string,
+        Record<string, { requestBody?: { content: Record<string, { schema: Record<string, unknown> }> } }>
+      >;
+    };
+    expect(document.openapi).toBe('3.1.0');
+    expect(Object.keys(document.paths).sort()).toEqual(
+      [
+        '/health',
+        '/inbox/upload-url',
+        '/jobs',
+        '/jobs/{id}',
+        '/jobs/{id}/history',
+        '/jobs/{id}/tasks',
+        '/openapi.json',
+        '/pools',
+        '/pools/{id}',
+        '/subscriptions',
+        '/subscriptions/{id}',
+        '/templates',
+        '/templates/{name}',
+        '/templates/{name}/versions/{version}',
+      ].sort(),
+    );
+    const submit = document.paths['/jobs']!.post!.requestBody!.content['application/json']!.schema;
+    expect(submit).toMatchObject({ type: 'object', additionalProperties: false });
+    expect(Object.keys(submit.properties as object)).toEqual(
+      expect.arrayContaining(['name', 'tasks', 'sweep', 'template', 'notifications']),
     );
   });
 });

@@ -5,6 +5,7 @@ import { TableJobStore } from '../../shared/adapters/tableJobStore.js';
 import type { JobSpec } from '../../shared/domain/jobSpec.js';
 import type { NewJob } from '../../shared/store/jobStore.js';
 import { isAppError } from '../../shared/errors.js';
+import { taskViewSchema } from '../../shared/http/openapi.js';
 
 const hex = (n: number) => randomBytes(n).toString('hex');
 
@@ -334,6 +335,9 @@ describe('job store on Azure Tables', () => {
     expect(queued).toHaveLength(248);
     expect(queued[0]).toBe('t0');
     expect(queued[1]).toBe('t1');
+    // What the API will show is what its OpenAPI document says.
+    for (const task of (await store.listTasks(job.id, { limit: 300 })).items)
+      taskViewSchema.strict().parse(task);
     expect((await store.listTasks(job.id, { limit: 300 })).items.find((t) => t.id === 't1')).toMatchObject({
       attempt: 2,
     });

@@ -1,0 +1,300 @@
+import { z } from 'zod';
+import { jobSpecSchema } from '../domain/jobSpec.js';
+import { JOB_CONDITIONS, JOB_STATUSES, TASK_STATUSES } from '../domain/lifecycle.js';
+import { listJobsQuerySchema, listTasksQuerySchema, templatePutSchema } from '../jobs/jobsApi.js';
+import { uploadUrlQuerySchema } from '../jobs/inboxApi.js';
+import { poolCreateSchema, poolResizeSchema } from '../jobs/poolsApi.js';
+import { subscriptionCreateSchema } from '../jobs/subscriptionsApi.js';
+
+/**
+ * What the API answers, as schemas: they generate the OpenAPI document, and the end-to-end tests
+ * parse real answers with them, so the document cannot drift from what is served.
+ */
+const taskCounts = z.record(z.enum(TASK_STATUSES), z.number().int().min(0));
+
+export const jobViewSchema = z.object({
+  id: z.string(),
+  owner: z.string(),
+  name: z.string(),
+  description: z.string().optional(),
+  template: z.string().optional(),
+  pool: z.string(),
+  tags: z.record(z.string(), z.string()),
+  status: z.enum(JOB_STATUSES),
+  condition: z.enum(JOB_CONDITIONS).optional(),
+  message: z.string(),
+  exitCodes: z.record(z.string(), z.number().int()).optional(),
+  taskCount: z.number().int().min(0),
+  taskCounts,
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+  links: z.object({ self: z.string(), history: z.string(), tasks: z.string() }),
+  spec: z.unknown().optional().describe('the submitted spec (on GET /jobs/{id})'),
+});
+
+export const historyEntrySchema = z.object({
+  sequence: z.number().int().min(1),
+  status: z.enum(JOB_STATUSES),
+  previousStatus: z.enum(JOB_STATUSES).optional(),
+  condition: z.enum(JOB_CONDITIONS).optional(),
+  message: z.string(),
+  at: z.iso.datetime(),
+});
+
+export const taskViewSchema = z.object({
+  id: z.string(),
+  status: z.enum(TASK_STATUSES),
+  attempt: z.number().int().min(1),
+  exitCode: z.number().int().optional(),
+  failure: z.object({ code: z.string(), message: z.string() }).optional(),
+  startedAt: z.iso.datetime().optional(),
+  endedAt: z.iso.datetime().optional(),
+  updatedAt: z.string(),
+});
+
+export const templateViewSchema = z.object({
+  name: z.string(),
+  version: z.string(),
+  owner: z.string(),
+  public: z.boolean(),
+  description: z.string().optional(),
+  body: z.record(z.string(), z.unknown()),
+  createdAt: z.iso.datetime(),
+});
+
+export const poolViewSchema = z.object({
+  id: z.string(),
+  vmSize: z.string(),
+  state: z.enum(['active', 'deleting']),
+  allocationState: z.enum(['steady', 'resizing', 'stopping']),
+  dedicatedNodes: z.number().int(),
+  targetDedicatedNodes: z.number().int(),
+  lowPriorityNodes: z.number().int(),
+  targetLowPriorityNodes: z.number().int(),
+  slotsPerNode: z.number().int(),
+  creationTime: z.string().optional(),
+});
+
+export const subscriptionViewSchema = z.object({
+  id: z.string(),
+  target: z.union([
+    z.object({ kind: z.literal('webhook'), url: z.string() }),
+    z.object({ kind: z.literal('email'), address: z.string() }),
+  ]),
+  events: z.array(z.string()),
+  jobId: z.string().optional(),
+  statuses: z.array(z.enum(JOB_STATUSES)).optional(),
+  enabled: z.boolean(),
+  perJob: z.boolean(),
+  expiresAt: z.iso.datetime().optional(),
+  createdAt: z.iso.datetime(),
+  links: z.object({ deliveries: z.string() }),
+  secret: z.string().optional().describe('only in the answer to POST /subscriptions'),
+});
+
+export const uploadUrlSchema = z.object({
+  url: z.string(),
+  container: z.string(),
+  blobName: z.string(),
+  expiresOn: z.iso.datetime(),
+  method: z.literal('PUT'),
+  headers: z.record(z.string(), z.string()),
+});
+
+export const problemSchema = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string(),
+  code: z.string(),
+  instance: z.string().optional(),
+  errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  invocationId: z.string().optional(),
+  retryAfterSeconds: z.number().int().optional(),
+});
+
+const page = <T extends z.ZodType>(item: T) =>
+  z.object({
+    items: z.array(item),
+    continuation: z.string().optional().describe('pass back for the next page'),
+  });
+
+type Operation = {
+  summary: string;
+  query?: z.ZodObject;
+  body?: z.ZodType;
+  responses: Record<number, z.ZodType | null>;
+  pathParams?: string[];
+};
+
+const OPERATIONS: Record<string, Record<string, Operation>> = {
+  '/jobs': {
+    post: {
+      summary: 'Submit a job (Idempotency-Key header makes a retry return the same job)',
+      body: jobSpecSchema,
+      responses: { 202: jobViewSchema },
+    },
+    get: {
+      summary: 'Your jobs, newest first',
+      query: listJobsQuerySchema,
+      responses: { 200: page(jobViewSchema) },
+    },
+  },
+  '/jobs/{id}': {
+    get: { summary: 'A job, with its spec and task counts', responses: { 200: jobViewSchema } },
+  },
+  '/jobs/{id}/history': {
+    get: {
+      summary: 'A job’s state changes, oldest first',
+      responses: { 200: z.object({ jobId: z.string(), items: z.array(historyEntrySchema) }) },
+    },
+  },
+  '/jobs/{id}/tasks': {
+    get: {
+      summary: 'A job’s tasks, in order',
+      query: listTasksQuerySchema,
+      responses: { 200: page(taskViewSchema) },
+    },
+  },
+  '/templates': {
+    get: {
+      summary: 'Templates you may use',
+      responses: {
+        200: z.object({
+          items: z.array(z.object({ name: z.string(), owner: z.string(), versions: z.array(z.string()) })),
+        }),
+      },
+    },
+  },
+  '/templates/{name}': {
+    get: {
+      summary: 'A template’s versions you may use',
+      responses: { 200: z.object({ name: z.string(), versions: z.array(templateViewSchema) }) },
+    },
+  },
+  '/templates/{name}/versions/{version}': {
+    put: {
+      summary: 'Register a template version (immutable)',
+      body: templatePutSchema,
+      responses: { 201: templateViewSchema, 200: templateViewSchema },
+    },
+  },
+  '/subscriptions': {
+    post: {
+      summary: 'Subscribe a webhook or email address; the answer carries the signing secret once',
+      body: subscriptionCreateSchema,
+      responses: { 201: subscriptionViewSchema },
+    },
+    get: {
+      summary: 'Your subscriptions',
+      responses: { 200: z.object({ items: z.array(subscriptionViewSchema) }) },
+    },
+  },
+  '/subscriptions/{id}': {
+    get: { summary: 'A subscription', responses: { 200: subscriptionViewSchema } },
+    delete: { summary: 'Remove a subscription', responses: { 204: null } },
+  },
+  '/pools': {
+    get: { summary: 'Compute pools', responses: { 200: z.object({ items: z.array(poolViewSchema) }) } },
+    post: { summary: 'Create a pool (admins)', body: poolCreateSchema, responses: { 201: poolViewSchema } },
+  },
+  '/pools/{id}': {
+    patch: { summary: 'Resize a pool (admins)', body: poolResizeSchema, responses: { 202: null } },
+    delete: { summary: 'Delete a pool (admins)', responses: { 202: null } },
+  },
+  '/inbox/upload-url': {
+    get: {
+      summary: 'A write-only URL to put a job manifest in your inbox folder',
+      query: uploadUrlQuerySchema,
+      responses: { 200: uploadUrlSchema },
+    },
+  },
+  '/health': {
+    get: { summary: 'Whether the app reaches its storage and Batch', responses: { 200: null, 503: null } },
+  },
+  '/openapi.json': { get: { summary: 'This document', responses: { 200: null } } },
+};
+
+const jsonSchema = (schema: z.ZodType, io: 'input' | 'output') => {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' });
+  return rest;
+};
+
+/** The OpenAPI 3.1 document of the API, generated from the schemas that validate it. */
+export function openApiDocument(serverUrl = '/api'): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const [path, operations] of Object.entries(OPERATIONS)) {
+    paths[path] = {};
+    for (const [method, operation] of Object.entries(operations)) {
+      const pathParams = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
+      const queryShape = operation.query
+        ? (jsonSchema(operation.query, 'input') as {
+            properties?: Record<string, unknown>;
+            required?: string[];
+          })
+        : undefined;
+      paths[path][method] = {
+        summary: operation.summary,
+        parameters: [
+          ...pathParams.map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } })),
+          ...Object.entries(queryShape?.properties ?? {}).map(([name, schema]) => ({
+            name,
+            in: 'query',
+            required: queryShape?.required?.includes(name) ?? false,
+            schema,
+          })),
+          ...(path === '/jobs' && method === 'post'
+            ? [
+                {
+                  name: 'Idempotency-Key',
+                  in: 'header',
+                  required: false,
+                  schema: { type: 'string', maxLength: 255 },
+                },
+              ]
+            : []),
+        ],
+        ...(operation.body
+          ? {
+              requestBody: {
+                required: true,
+                content: { 'application/json': { schema: jsonSchema(operation.body, 'input') } },
+              },
+            }
+          : {}),
+        responses: {
+          ...Object.fromEntries(
+            Object.entries(operation.responses).map(([status, schema]) => [
+              status,
+              {
+                description: status.startsWith('2') ? 'success' : 'unavailable',
+                ...(schema
+                  ? { content: { 'application/json': { schema: jsonSchema(schema, 'output') } } }
+                  : {}),
+              },
+            ]),
+          ),
+          default: {
+            description: 'an error, as an RFC 9457 problem document',
+            content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+          },
+        },
+      };
+    }
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'cloudjobs',
+      version: '0.1.0',
+      description: 'Run batch compute jobs on Azure Batch: submit, follow, and be told.',
+    },
+    servers: [{ url: serverUrl }],
+    components: {
+      schemas: { Problem: jsonSchema(problemSchema, 'output') },
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    },
+    security: [{ bearer: [] }, {}],
+    paths,
+  };
+}
