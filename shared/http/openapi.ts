@@ -142,7 +142,28 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   },
   '/jobs/{id}': {
     get: { summary: 'A job, with its spec and task counts', responses: { 200: jobViewSchema } },
+    delete: { summary: 'Forget an ended job and its records (409 while it runs)', responses: { 204: null } },
   },
+  ...Object.fromEntries(
+    (
+      [
+        ['/jobs/{id}/cancel', 'post', 'Cancel a job'],
+        ['/jobs/{id}/pause', 'post', 'Hold a job’s queued tasks'],
+        ['/jobs/{id}/resume', 'post', 'Release a paused job'],
+        ['/jobs/{id}/tasks/{taskId}/logs/{stream}', 'get', 'A task’s stdout or stderr'],
+        ['/jobs/{id}/outputs', 'get', 'A job’s archived output files'],
+        ['/jobs/{id}/outputs/{path}', 'get', 'One output file'],
+      ] as const
+    ).map(([path, method, summary]): [string, Record<string, Operation>] => [
+      path,
+      {
+        [method]: {
+          summary: `${summary} (503 until the job orchestration is deployed)`,
+          responses: { 503: null },
+        },
+      },
+    ]),
+  ),
   '/jobs/{id}/history': {
     get: {
       summary: 'A job’s state changes, oldest first',
@@ -188,6 +209,12 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
     get: {
       summary: 'Your subscriptions',
       responses: { 200: z.object({ items: z.array(subscriptionViewSchema) }) },
+    },
+  },
+  '/subscriptions/{id}/deliveries': {
+    get: {
+      summary: 'Delivery attempts (503 until notification delivery is deployed)',
+      responses: { 503: null },
     },
   },
   '/subscriptions/{id}': {

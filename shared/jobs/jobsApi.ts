@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { NotFoundError, ValidationError } from '../errors.js';
+import { AppError, ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { expandJob } from '../domain/expand.js';
 import { zodIssues } from '../domain/issues.js';
 import {
@@ -11,7 +11,7 @@ import {
   type JobSpec,
   type SpecLimits,
 } from '../domain/jobSpec.js';
-import { JOB_STATUSES, TASK_STATUSES } from '../domain/lifecycle.js';
+import { isFinal, JOB_STATUSES, TASK_STATUSES } from '../domain/lifecycle.js';
 import type { Caller } from '../identity.js';
 import { ownerSchema } from '../identity.js';
 import type {
@@ -188,6 +188,33 @@ export class JobsApi {
       ...(query.state ? { status: query.state } : {}),
       ...(query.continuation ? { continuation: query.continuation } : {}),
     });
+  }
+
+  /** Forgets a job that has ended, with its history, tasks and spec; a running job is a conflict. */
+  async delete(caller: Caller, id: string): Promise<void> {
+    const job = await this.job(caller, id);
+    if (!isFinal(job.status)) {
+      throw new ConflictError(
+        `job ${id} is ${job.status}; cancel it and delete it once it has ended`,
+        'JOB_NOT_FINISHED',
+      );
+    }
+    await this.#o.store.deleteJob(id);
+  }
+
+  /**
+   * For the operations that need the job orchestration (cancel, pause, resume, logs, outputs):
+   * the job is looked up as for any other call, then the caller is told plainly that this
+   * deployment cannot do it yet, rather than being given a success that did nothing.
+   */
+  async unavailable(caller: Caller, id: string, what: string): Promise<never> {
+    await this.job(caller, id);
+    throw new AppError(
+      'NOT_AVAILABLE_YET',
+      `${what} needs the job orchestration, which this version does not run yet`,
+      503,
+      'none',
+    );
   }
 
   async putTemplate(

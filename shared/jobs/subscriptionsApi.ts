@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { NotFoundError } from '../errors.js';
+import { AppError, NotFoundError } from '../errors.js';
 import { eventPatternSchema } from '../domain/jobSpec.js';
 import { JOB_STATUSES } from '../domain/lifecycle.js';
 import type { Caller } from '../identity.js';
@@ -80,6 +80,17 @@ export class SubscriptionsApi {
 
   list(caller: Caller): Promise<SubscriptionRecord[]> {
     return this.store.list(caller.owner);
+  }
+
+  /** Delivery attempts are recorded by notification delivery, which this version does not run yet. */
+  async deliveries(caller: Caller, id: string): Promise<never> {
+    await this.get(caller, id);
+    throw new AppError(
+      'NOT_AVAILABLE_YET',
+      'delivery attempts are recorded by notification delivery, which this version does not run yet',
+      503,
+      'none',
+    );
   }
 
   async delete(caller: Caller, id: string): Promise<void> {

@@ -341,6 +341,8 @@ describe('jobs API on the embedded runtime', () => {
     expect(((bad.body as unknown as Problem).errors ?? []).map((e) => e.path)).toEqual(
       expect.arrayContaining(['url']),
     );
+    expect((await call(ALICE, 'GET', `/subscriptions/${id}/deliveries`)).status).toBe(503);
+    expect((await call(BOB, 'GET', `/subscriptions/${id}/deliveries`)).status).toBe(404);
     expect((await call(ALICE, 'DELETE', `/subscriptions/${id}`)).status).toBe(204);
     expect((await call(ALICE, 'GET', `/subscriptions/${id}`)).status).toBe(404);
   });
@@ -393,11 +395,18 @@ describe('jobs API on the embedded runtime', () => {
         '/jobs/{id}',
         '/jobs/{id}/history',
         '/jobs/{id}/tasks',
+        '/jobs/{id}/cancel',
+        '/jobs/{id}/pause',
+        '/jobs/{id}/resume',
+        '/jobs/{id}/tasks/{taskId}/logs/{stream}',
+        '/jobs/{id}/outputs',
+        '/jobs/{id}/outputs/{path}',
         '/openapi.json',
         '/pools',
         '/pools/{id}',
         '/subscriptions',
         '/subscriptions/{id}',
+        '/subscriptions/{id}/deliveries',
         '/templates',
         '/templates/{name}',
         '/templates/{name}/versions/{version}',
@@ -408,5 +417,27 @@ describe('jobs API on the embedded runtime', () => {
     expect(Object.keys(submit.properties as object)).toEqual(
       expect.arrayContaining(['name', 'tasks', 'sweep', 'template', 'notifications']),
     );
+  });
+
+  it('should refuse to delete a job that has not ended, and say plainly what is not available yet', async () => {
+    const id = (await call(ALICE, 'POST', '/jobs', spec('not yet'))).body.id as string;
+    const deleted = await call(ALICE, 'DELETE', `/jobs/${id}`);
+    expect(deleted.status).toBe(409);
+    expect((deleted.body as unknown as Problem).code).toBe('JOB_NOT_FINISHED');
+    expect((await call(BOB, 'DELETE', `/jobs/${id}`)).status).toBe(404);
+    for (const [method, path] of [
+      ['POST', `/jobs/${id}/cancel`],
+      ['POST', `/jobs/${id}/pause`],
+      ['POST', `/jobs/${id}/resume`],
+      ['GET', `/jobs/${id}/tasks/prep/logs/stdout`],
+      ['GET', `/jobs/${id}/outputs`],
+      ['GET', `/jobs/${id}/outputs/results/a.csv`],
+    ] as const) {
+      const mine = await call(ALICE, method, path);
+      expect(mine.status, path).toBe(503);
+      expect((mine.body as unknown as Problem).code).toBe('NOT_AVAILABLE_YET');
+      expect((await call(BOB, method, path)).status, path).toBe(404);
+    }
+    expect((await call(ALICE, 'GET', `/jobs/${id}/tasks/prep/logs/other`)).status).toBe(404);
   });
 });
