@@ -37,6 +37,14 @@ export interface Services {
 
 let services: Services | undefined;
 
+/**
+ * Replaces the wired services (or, with `undefined`, forgets them so the next call wires them
+ * again). For in-process handler tests, which pass fakes of the app's own interfaces.
+ */
+export function setServices(replacement: Services | undefined): void {
+  services = replacement;
+}
+
 /** The composition root: the one place adapters are chosen and connected. */
 export function getServices(): Services {
   if (!services) {

@@ -19,7 +19,7 @@ export const uploadUrlQuerySchema = z.strictObject({
 /** Upload URLs for the blob inbox: a manifest put there starts a job owned by the caller. */
 export class InboxApi {
   constructor(
-    private readonly signer: InboxSigner,
+    private readonly signer: Pick<InboxSigner, 'uploadUrl'>,
     private readonly lifetimeMinutes: number,
     private readonly now: () => Date = () => new Date(),
   ) {}

@@ -1,0 +1,254 @@
+/* eslint-disable @typescript-eslint/require-await -- fakes keep the async signatures of what they stand in for, so a throw becomes a rejection as it does in the real store */
+import { ConflictError, NotFoundError, ValidationError } from '../../shared/errors.js';
+import type { JobSpec } from '../../shared/domain/jobSpec.js';
+import {
+  compareTaskObservation,
+  TASK_STATUSES,
+  transitionJob,
+  type TaskStatus,
+} from '../../shared/domain/lifecycle.js';
+import type {
+  CreateResult,
+  HistoryEntry,
+  JobRecord,
+  JobStore,
+  NewJob,
+  Page,
+  StatusChange,
+  TaskChange,
+  TaskCounts,
+  TaskRecord,
+  TaskUpdate,
+  TemplateRecord,
+} from '../../shared/store/jobStore.js';
+import type { SubscriptionRecord, SubscriptionStore } from '../../shared/store/subscriptionStore.js';
+
+const page = <T>(items: T[], limit: number, continuation?: string): Page<T> => {
+  let offset = 0;
+  if (continuation) {
+    offset = Number(Buffer.from(continuation, 'base64url').toString('utf8'));
+    if (!Number.isInteger(offset) || offset < 0) {
+      throw new ValidationError('the continuation token is not valid', [
+        { path: 'continuation', message: 'is not a token this API returned' },
+      ]);
+    }
+  }
+  const slice = items.slice(offset, offset + limit);
+  const next =
+    offset + limit < items.length ? Buffer.from(String(offset + limit)).toString('base64url') : undefined;
+  return { items: slice, ...(next ? { continuation: next } : {}) };
+};
+
+/** A hand-written, in-memory JobStore with the same rules as the Tables one, for in-process tests. */
+export class MemoryJobStore implements JobStore {
+  readonly jobs = new Map<string, { job: JobRecord; spec: JobSpec }>();
+  readonly histories = new Map<string, HistoryEntry[]>();
+  readonly tasks = new Map<string, TaskRecord[]>();
+  readonly templates = new Map<string, TemplateRecord>();
+  readonly owners = new Map<string, string>();
+  readonly keys = new Map<string, { jobId: string; digest: string }>();
+
+  async createJob(input: NewJob): Promise<CreateResult> {
+    if (input.idempotency) {
+      const key = `${input.owner}|${input.idempotency.key}`;
+      const seen = this.keys.get(key);
+      if (seen) {
+        if (seen.digest !== input.idempotency.requestDigest) {
+          throw new ConflictError(
+            'this Idempotency-Key was used for a different request',
+            'IDEMPOTENCY_KEY_REUSED',
+          );
+        }
+        return { job: this.jobs.get(seen.jobId)!.job, created: false };
+      }
+      this.keys.set(key, { jobId: input.id, digest: input.idempotency.requestDigest });
+    }
+    if (this.jobs.has(input.id))
+      throw new ConflictError(`a job with id ${input.id} already exists`, 'JOB_EXISTS');
+    const counts = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as TaskCounts;
+    const job: JobRecord = {
+      id: input.id,
+      owner: input.owner,
+      name: input.name,
+      ...(input.description !== undefined ? { description: input.description } : {}),
+      ...(input.template ? { template: input.template } : {}),
+      pool: input.pool,
+      tags: input.tags,
+      status: 'PENDING',
+      message: 'submitted',
+      sequence: 1,
+      taskCount: input.taskCount,
+      taskCounts: { ...counts, PENDING: input.taskCount },
+      createdAt: input.at,
+      updatedAt: input.at,
+      etag: '1',
+    };
+    this.jobs.set(input.id, { job, spec: structuredClone(input.spec) });
+    this.histories.set(input.id, [{ sequence: 1, status: 'PENDING', message: 'submitted', at: input.at }]);
+    return { job: { ...job }, created: true };
+  }
+
+  async getJob(id: string): Promise<JobRecord | undefined> {
+    const entry = this.jobs.get(id);
+    return entry ? { ...entry.job } : undefined;
+  }
+
+  async getSpec(id: string): Promise<JobSpec> {
+    const entry = this.jobs.get(id);
+    if (!entry) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
+    return structuredClone(entry.spec);
+  }
+
+  async listJobs(
+    owner: string,
+    options: { status?: JobRecord['status']; name?: string; limit: number; continuation?: string },
+  ): Promise<Page<JobRecord>> {
+    const items = [...this.jobs.values()]
+      .map((e) => e.job)
+      .filter(
+        (j) =>
+          j.owner === owner &&
+          (!options.status || j.status === options.status) &&
+          (!options.name || j.name === options.name),
+      )
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    return page(items, options.limit, options.continuation);
+  }
+
+  async recordStatus(id: string, change: StatusChange): Promise<{ job: JobRecord; changed: boolean }> {
+    const entry = this.jobs.get(id);
+    if (!entry) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
+    const job = entry.job;
+    if (job.status === change.to) return { job: { ...job }, changed: false };
+    const next = transitionJob(
+      { status: job.status, ...(job.resumeStatus ? { resumeStatus: job.resumeStatus } : {}) },
+      change.to,
+      change.condition,
+    );
+    const previous = job.status;
+    job.status = next.status;
+    if (next.resumeStatus) job.resumeStatus = next.resumeStatus;
+    else delete job.resumeStatus;
+    if (next.condition) job.condition = next.condition;
+    if (change.exitCodes) job.exitCodes = change.exitCodes;
+    job.message = change.message;
+    job.sequence += 1;
+    job.updatedAt = change.at;
+    this.histories.get(id)!.push({
+      sequence: job.sequence,
+      status: next.status,
+      previousStatus: previous,
+      ...(next.condition ? { condition: next.condition } : {}),
+      message: change.message,
+      at: change.at,
+    });
+    return { job: { ...job }, changed: true };
+  }
+
+  async history(id: string): Promise<HistoryEntry[]> {
+    const entries = this.histories.get(id);
+    if (!entries) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
+    return entries.map((e) => ({ ...e }));
+  }
+
+  async putTasks(id: string, tasks: ReadonlyArray<{ id: string; status: TaskStatus }>): Promise<void> {
+    const existing = this.tasks.get(id) ?? [];
+    const known = new Set(existing.map((t) => t.id));
+    for (const task of tasks) {
+      if (!known.has(task.id))
+        existing.push({ id: task.id, status: task.status, attempt: 1, updatedAt: new Date(0).toISOString() });
+    }
+    this.tasks.set(id, existing);
+  }
+
+  async updateTasks(id: string, updates: readonly TaskUpdate[]): Promise<TaskChange[]> {
+    const tasks = this.tasks.get(id) ?? [];
+    const changes: TaskChange[] = [];
+    for (const update of updates) {
+      const task = tasks.find((t) => t.id === update.id);
+      if (!task) throw new NotFoundError(`job ${id} has no task ${update.id}`, 'TASK_NOT_FOUND');
+      if (compareTaskObservation(task, update) !== 'apply') continue;
+      const previousStatus = task.status;
+      Object.assign(task, { status: update.status, attempt: update.attempt, updatedAt: update.at });
+      if (update.exitCode !== undefined) task.exitCode = update.exitCode;
+      changes.push({ task: { ...task }, previousStatus });
+    }
+    return changes;
+  }
+
+  async listTasks(
+    id: string,
+    options: { status?: TaskStatus; limit: number; continuation?: string },
+  ): Promise<Page<TaskRecord>> {
+    const items = (this.tasks.get(id) ?? []).filter((t) => !options.status || t.status === options.status);
+    return page(items, options.limit, options.continuation);
+  }
+
+  async deleteJob(id: string): Promise<void> {
+    this.jobs.delete(id);
+    this.histories.delete(id);
+    this.tasks.delete(id);
+  }
+
+  async putTemplate(template: TemplateRecord): Promise<{ template: TemplateRecord; created: boolean }> {
+    const owner = this.owners.get(template.name);
+    if (owner && owner !== template.owner)
+      throw new ConflictError('the template name belongs to another user', 'TEMPLATE_NAME_TAKEN');
+    this.owners.set(template.name, template.owner);
+    const key = `${template.name}@${template.version}`;
+    const existing = this.templates.get(key);
+    if (existing) {
+      if (
+        JSON.stringify(existing.body) === JSON.stringify(template.body) &&
+        existing.public === template.public
+      ) {
+        return { template: existing, created: false };
+      }
+      throw new ConflictError('versions do not change', 'TEMPLATE_VERSION_EXISTS');
+    }
+    this.templates.set(key, template);
+    return { template, created: true };
+  }
+
+  async getTemplate(name: string, version: string, caller: string): Promise<TemplateRecord | undefined> {
+    const template = this.templates.get(`${name}@${version}`);
+    return template && (template.public || template.owner === caller) ? template : undefined;
+  }
+
+  async listTemplateVersions(name: string, caller: string): Promise<TemplateRecord[]> {
+    return [...this.templates.values()].filter((t) => t.name === name && (t.public || t.owner === caller));
+  }
+
+  async listTemplates(caller: string): Promise<Array<{ name: string; owner: string; versions: string[] }>> {
+    const byName = new Map<string, { name: string; owner: string; versions: string[] }>();
+    for (const t of this.templates.values()) {
+      if (!t.public && t.owner !== caller) continue;
+      const entry = byName.get(t.name) ?? { name: t.name, owner: t.owner, versions: [] };
+      entry.versions.push(t.version);
+      byName.set(t.name, entry);
+    }
+    return [...byName.values()];
+  }
+}
+
+/** An in-memory SubscriptionStore. */
+export class MemorySubscriptionStore implements SubscriptionStore {
+  readonly items = new Map<string, SubscriptionRecord>();
+
+  async create(subscription: SubscriptionRecord): Promise<void> {
+    this.items.set(`${subscription.owner}|${subscription.id}`, structuredClone(subscription));
+  }
+
+  async get(owner: string, id: string): Promise<SubscriptionRecord | undefined> {
+    const found = this.items.get(`${owner}|${id}`);
+    return found ? structuredClone(found) : undefined;
+  }
+
+  async list(owner: string): Promise<SubscriptionRecord[]> {
+    return [...this.items.values()].filter((s) => s.owner === owner);
+  }
+
+  async delete(owner: string, id: string): Promise<boolean> {
+    return this.items.delete(`${owner}|${id}`);
+  }
+}

@@ -1,0 +1,218 @@
+/* eslint-disable @typescript-eslint/require-await -- fakes keep the async signatures of what they stand in for, so a throw becomes a rejection as it does in the real store */
+import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/functions';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../shared/config.js';
+import type { ComputeBackend, PoolInfo, PoolSpec } from '../../../shared/compute/compute.js';
+import { setServices } from '../../../shared/composition.js';
+import { InboxApi } from '../../../shared/jobs/inboxApi.js';
+import { JobsApi } from '../../../shared/jobs/jobsApi.js';
+import { PoolsApi } from '../../../shared/jobs/poolsApi.js';
+import { SubscriptionsApi } from '../../../shared/jobs/subscriptionsApi.js';
+import { jobsGet } from '../../../functions/jobsGet.js';
+import { jobsList } from '../../../functions/jobsList.js';
+import { jobsSubmit } from '../../../functions/jobsSubmit.js';
+import { poolsCreate } from '../../../functions/poolsCreate.js';
+import { inboxUploadUrl } from '../../../functions/inboxUploadUrl.js';
+import { MemoryJobStore, MemorySubscriptionStore } from '../../support/memoryStores.js';
+
+const ALICE = 'alice-token-0123456789';
+const BOB = 'bob-token-0123456789';
+
+/** Pools in memory: the only part of the compute backend these handlers reach. */
+class MemoryPools implements Pick<
+  ComputeBackend,
+  'listPools' | 'getPool' | 'createPool' | 'resizePool' | 'deletePool'
+> {
+  readonly pools = new Map<string, PoolInfo>();
+  async listPools() {
+    return [...this.pools.values()];
+  }
+  async getPool(id: string) {
+    return this.pools.get(id);
+  }
+  async createPool(spec: PoolSpec) {
+    this.pools.set(spec.id, {
+      id: spec.id,
+      vmSize: spec.vmSize,
+      state: 'active',
+      allocationState: 'steady',
+      dedicatedNodes: spec.dedicatedNodes,
+      targetDedicatedNodes: spec.dedicatedNodes,
+      lowPriorityNodes: 0,
+      targetLowPriorityNodes: 0,
+      slotsPerNode: spec.slotsPerNode ?? 1,
+    });
+  }
+  async resizePool() {}
+  async deletePool(id: string) {
+    this.pools.delete(id);
+  }
+}
+
+let store: MemoryJobStore;
+let pools: MemoryPools;
+
+beforeEach(() => {
+  const config = loadConfig({
+    AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+    BATCH_ACCOUNT_URL: 'http://127.0.0.1:1',
+    CLOUDJOBS_API_TOKENS: `alice=${ALICE},bob=${BOB}`,
+    CLOUDJOBS_MAX_BODY_BYTES: '4096',
+  });
+  store = new MemoryJobStore();
+  pools = new MemoryPools();
+  const jobs = new JobsApi({
+    store,
+    limits: config.limits,
+    defaultPool: 'cpu',
+    defaultLogsContainer: 'job-logs',
+    dataContainer: 'jobs',
+  });
+  setServices({
+    config,
+    healthProbes: [],
+    compute: pools as unknown as ComputeBackend,
+    store,
+    jobs,
+    pools: new PoolsApi(pools as unknown as ComputeBackend),
+    subscriptions: new SubscriptionsApi(new MemorySubscriptionStore(), jobs),
+    inbox: new InboxApi(
+      {
+        uploadUrl: async (blobName, expiresOn) => ({
+          url: `https://acct.blob.core.windows.net/job-inbox/${blobName}?sig=x`,
+          container: 'job-inbox',
+          blobName,
+          expiresOn: expiresOn.toISOString(),
+        }),
+      },
+      15,
+    ),
+  });
+});
+afterAll(() => setServices(undefined));
+
+function request(
+  method: string,
+  path: string,
+  token?: string,
+  body?: string,
+  headers: Record<string, string> = {},
+): HttpRequest {
+  return new HttpRequest({
+    method,
+    url: `http://localhost:7071/api${path}`,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body ? { 'content-type': 'application/json' } : {}),
+      ...headers,
+    },
+    ...(body !== undefined ? { body: { string: body } } : {}),
+    params: Object.fromEntries([...path.matchAll(/\/jobs\/([^/?]+)/g)].map((m) => ['id', m[1]!])),
+  });
+}
+
+const context = () =>
+  new InvocationContext({ invocationId: 'unit', functionName: 'test', logHandler: () => undefined });
+const bodyOf = (response: HttpResponseInit) =>
+  (response.jsonBody ?? JSON.parse(response.body as string)) as Record<string, unknown> & {
+    errors?: Array<{ path: string }>;
+  };
+
+describe('HTTP handlers in process', () => {
+  it('should submit a job as the token’s owner and answer 202 with its location', async () => {
+    const response = await jobsSubmit(
+      request('POST', '/jobs', ALICE, JSON.stringify({ name: 'j', tasks: [{ id: 'a', command: 'echo' }] })),
+      context(),
+    );
+    expect(response.status).toBe(202);
+    const body = bodyOf(response);
+    expect(body).toMatchObject({ owner: 'alice', pool: 'cpu', status: 'PENDING' });
+    expect(response.headers).toMatchObject({ Location: `/api/jobs/${String(body.id)}` });
+    expect(store.jobs.size).toBe(1);
+  });
+
+  it.each([
+    ['no token', undefined, '{}', 401, 'UNAUTHENTICATED'],
+    ['malformed JSON', ALICE, '{"name":', 400, 'INVALID_JSON'],
+    [
+      'an unknown field',
+      ALICE,
+      '{"name":"j","tasks":[{"id":"a","command":"x"}],"x":1}',
+      400,
+      'VALIDATION_FAILED',
+    ],
+    [
+      'a body over the limit',
+      ALICE,
+      JSON.stringify({ name: 'j', description: 'x'.repeat(5000), tasks: [] }),
+      413,
+      'BODY_TOO_LARGE',
+    ],
+  ])(
+    'should refuse %s with a problem document and store nothing',
+    async (_case, token, body, status, code) => {
+      const response = await jobsSubmit(request('POST', '/jobs', token, body), context());
+      expect(response.status).toBe(status);
+      expect(response.headers).toMatchObject({ 'Content-Type': 'application/problem+json' });
+      expect(bodyOf(response)).toMatchObject({ status, code });
+      expect(store.jobs.size).toBe(0);
+    },
+  );
+
+  it('should answer another user’s job as a missing one', async () => {
+    const submitted = bodyOf(
+      await jobsSubmit(
+        request('POST', '/jobs', ALICE, JSON.stringify({ name: 'j', tasks: [{ id: 'a', command: 'echo' }] })),
+        context(),
+      ),
+    );
+    const theirs = await jobsGet(request('GET', `/jobs/${String(submitted.id)}`, BOB), context());
+    const missing = await jobsGet(request('GET', '/jobs/nope', BOB), context());
+    expect(theirs.status).toBe(404);
+    expect({ ...bodyOf(theirs), detail: 0, instance: 0 }).toEqual({
+      ...bodyOf(missing),
+      detail: 0,
+      instance: 0,
+    });
+    expect((bodyOf(await jobsList(request('GET', '/jobs', BOB), context())).items as unknown[]).length).toBe(
+      0,
+    );
+  });
+
+  it('should refuse a bad query naming the parameter', async () => {
+    const response = await jobsList(request('GET', '/jobs?status=DONE&limit=0', ALICE), context());
+    expect(response.status).toBe(400);
+    expect(
+      bodyOf(response)
+        .errors!.map((e) => e.path)
+        .sort(),
+    ).toEqual(['limit', 'status']);
+  });
+
+  it('should keep pool changes to admins', async () => {
+    const response = await poolsCreate(
+      request('POST', '/pools', ALICE, JSON.stringify({ id: 'gpu', vmSize: 'nc6', dedicatedNodes: 1 })),
+      context(),
+    );
+    expect(response.status).toBe(403);
+    expect(pools.pools.size).toBe(0);
+  });
+
+  it('should sign an inbox URL inside the caller’s folder only', async () => {
+    const response = await inboxUploadUrl(request('GET', '/inbox/upload-url?file=run.yaml', BOB), context());
+    expect(bodyOf(response)).toMatchObject({ blobName: 'bob/run.yaml', method: 'PUT' });
+    expect(
+      (await inboxUploadUrl(request('GET', '/inbox/upload-url?file=../alice/run.yaml', BOB), context()))
+        .status,
+    ).toBe(400);
+  });
+
+  it('should turn an unexpected failure into a generic 500 with the invocation id', async () => {
+    store.getJob = () => Promise.reject(new Error('socket hang up: AccountKey=secret'));
+    const response = await jobsGet(request('GET', '/jobs/any', ALICE), context());
+    expect(response.status).toBe(500);
+    const body = JSON.stringify(bodyOf(response));
+    expect(body).toContain('"invocationId":"unit"');
+    expect(body).not.toContain('AccountKey');
+  });
+});
