@@ -1,0 +1,140 @@
+import type { ComputeJobSpec, ComputeTaskSpec, ResourceFileSpec } from '../compute/compute.js';
+import type { ExpandedInput, ExpandedJob, ExpandedTask } from '../domain/expand.js';
+
+/**
+ * How Batch reaches the job's storage: URLs that carry their own access (a SAS), or plain URLs
+ * with `identity` set to the pool's managed identity. An adapter provides them.
+ */
+export interface DataLocations {
+  containerUrl(container: string): string;
+  blobUrl(container: string, name: string): string;
+  /** The pool's managed identity, when URLs carry no SAS. */
+  identity?: string;
+}
+
+/** Where cloudjobs keeps a job's files in storage. */
+export interface JobLayout {
+  /** Holds `<jobId>/tasks/<taskId>/...`: what each task declared as output, uploaded as it ends. */
+  jobsContainer: string;
+}
+
+/** A task's declared outputs, as uploaded: `<jobId>/tasks/<taskId>/<path>` in the jobs container. */
+export function taskOutputPrefix(jobId: string, taskId: string): string {
+  return `${jobId}/tasks/${taskId}`;
+}
+
+/** Where a task's stdout.txt and stderr.txt land. */
+export function taskLogPrefix(jobId: string, job: Pick<ExpandedJob, 'logs'>, taskId: string): string {
+  return `${jobId}/${job.logs.folder}/${taskId}`;
+}
+
+/**
+ * Batch runs a command line without a shell. Users write shell (pipes, `&&`, redirections,
+ * `$VAR`), as the Batch documentation's own examples do with `/bin/sh -c`, so every command runs
+ * under one; single quotes keep the command exactly as written.
+ */
+export function shellCommandLine(command: string): string {
+  return `/bin/sh -c '${command.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The output destination that puts each matched file at `<prefix>/<its path in the working
+ * directory>`. Batch names a file pattern's blob `path` itself, and a wildcard pattern's blobs
+ * `path/<the file's path after the pattern's fixed directory>`, so the fixed directory goes back
+ * into `path`: then every task's outputs have one predictable layout for fromTask and archiving.
+ */
+export function outputPath(prefix: string, pattern: string): string {
+  const wildcard = pattern.search(/[*?[{]/);
+  if (wildcard === -1) return `${prefix}/${pattern}`;
+  const base = pattern.slice(0, pattern.lastIndexOf('/', wildcard) + 1).replace(/\/$/, '');
+  return base ? `${prefix}/${base}` : prefix;
+}
+
+function dependencyIds(task: ExpandedTask): string[] {
+  const ids = [...task.dependsOn];
+  for (const [start, end] of task.dependsOnRanges) for (let id = start; id <= end; id++) ids.push(String(id));
+  return ids;
+}
+
+/**
+ * Translates an expanded job into what Batch is asked to run: the job (on its pool, with its wall
+ * clock) and one task spec per task, with inputs as resource files, declared outputs and logs as
+ * output files. Pure; the URLs come from `locations`.
+ */
+export function planBatchJob(
+  jobId: string,
+  job: ExpandedJob,
+  locations: DataLocations,
+  layout: JobLayout,
+): { job: ComputeJobSpec; tasks: ComputeTaskSpec[] } {
+  const identity = locations.identity ? { identity: locations.identity } : {};
+  const resource = (input: ExpandedInput): ResourceFileSpec => {
+    switch (input.kind) {
+      case 'blob':
+        // A blob path ending in "/" (or the whole container) is a folder: everything under it.
+        return input.path === '' || input.path.endsWith('/')
+          ? {
+              source: {
+                containerUrl: locations.containerUrl(input.container),
+                ...(input.path ? { prefix: input.path } : {}),
+                ...identity,
+              },
+              target: input.target,
+            }
+          : {
+              source: { url: locations.blobUrl(input.container, input.path), ...identity },
+              target: input.target,
+            };
+      case 'https':
+        return { source: { url: input.url }, target: input.target };
+      case 'fromTask':
+        return {
+          source: {
+            url: locations.blobUrl(
+              layout.jobsContainer,
+              `${taskOutputPrefix(jobId, input.taskId)}/${input.path}`,
+            ),
+            ...identity,
+          },
+          target: input.target,
+        };
+    }
+  };
+  const jobInputs = job.inputs.map(resource);
+  const outputsUrl = locations.containerUrl(layout.jobsContainer);
+  const logsUrl = locations.containerUrl(job.logs.container);
+  const tasks = job.tasks.map((task): ComputeTaskSpec => {
+    const spec: ComputeTaskSpec = {
+      id: task.id,
+      commandLine: shellCommandLine(task.command),
+      environment: task.env,
+      resourceFiles: [...jobInputs, ...task.inputs.map(resource)],
+      outputs: task.outputs.map((pattern) => ({
+        pattern,
+        destination: {
+          containerUrl: outputsUrl,
+          path: outputPath(taskOutputPrefix(jobId, task.id), pattern),
+          ...identity,
+        },
+        when: 'completion',
+      })),
+      logs: { containerUrl: logsUrl, path: taskLogPrefix(jobId, job, task.id), ...identity },
+      maxRetries: task.retries,
+    };
+    if (task.image) spec.image = task.image;
+    const dependsOn = dependencyIds(task);
+    if (dependsOn.length > 0) spec.dependsOn = dependsOn;
+    if (task.runDependentsOnFailure) spec.runDependentsOnFailure = true;
+    if (task.timeoutMinutes !== undefined) spec.maxWallClockMs = task.timeoutMinutes * 60_000;
+    return spec;
+  });
+  return {
+    job: {
+      id: jobId,
+      poolId: job.pool,
+      displayName: job.name,
+      ...(job.timeoutMinutes !== undefined ? { maxWallClockMs: job.timeoutMinutes * 60_000 } : {}),
+    },
+    tasks,
+  };
+}

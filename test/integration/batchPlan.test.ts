@@ -1,0 +1,127 @@
+import { randomBytes } from 'node:crypto';
+import { BlobSASPermissions, BlobServiceClient, ContainerSASPermissions } from '@azure/storage-blob';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { expandJob } from '../../shared/domain/expand.js';
+import { DEFAULT_LIMITS, jobSpecSchema } from '../../shared/domain/jobSpec.js';
+import { planBatchJob, type DataLocations } from '../../shared/jobs/batchPlan.js';
+import { startLocalBatch, type LocalBatchFixture } from '../support/localBatch.js';
+import { waitFor } from '../support/waitFor.js';
+
+const unique = (prefix: string) => `${prefix}-${randomBytes(3).toString('hex')}`;
+
+describe('a planned job on the local Batch service', () => {
+  let fixture: LocalBatchFixture;
+  const pool = unique('pool');
+  const blobs = () => BlobServiceClient.fromConnectionString(inject('azurite'));
+
+  beforeAll(async () => {
+    fixture = await startLocalBatch();
+    await fixture.adapter.createPool({
+      id: pool,
+      vmSize: 'standard_d2s_v3',
+      dedicatedNodes: 1,
+      slotsPerNode: 2,
+    });
+    await waitFor(async () =>
+      (await fixture.adapter.getPool(pool))?.allocationState === 'steady' ? true : undefined,
+    );
+  });
+  afterAll(async () => {
+    await fixture.dispose();
+  });
+
+  it('should pass a file from task to task, run commands under a shell, and lay out outputs and logs', async () => {
+    const service = blobs();
+    const jobsContainer = unique('jobs');
+    const logsContainer = unique('logs');
+    const dataContainer = unique('data');
+    for (const name of [jobsContainer, logsContainer, dataContainer])
+      await service.getContainerClient(name).create();
+    await service.getContainerClient(dataContainer).getBlockBlobClient('in/greeting.txt').upload('hello', 5);
+    const expiresOn = new Date(Date.now() + 3600_000);
+    // SAS URLs are signed up front (the SDK signs asynchronously); the planner itself is pure.
+    const containerUrls = new Map<string, string>();
+    for (const name of [jobsContainer, logsContainer, dataContainer]) {
+      containerUrls.set(
+        name,
+        await service
+          .getContainerClient(name)
+          .generateSasUrl({ permissions: ContainerSASPermissions.parse('racwl'), expiresOn }),
+      );
+    }
+    const blobUrls = new Map<string, string>();
+    const resolved: DataLocations = {
+      containerUrl: (container) => containerUrls.get(container)!,
+      blobUrl: (container, name) => {
+        const key = `${container}/${name}`;
+        if (!blobUrls.has(key)) throw new Error(`unresolved ${key}`);
+        return blobUrls.get(key)!;
+      },
+    };
+    const jobId = unique('wf');
+    const spec = jobSpecSchema.parse({
+      name: 'workflow',
+      pool,
+      logs: { container: logsContainer },
+      inputs: [{ source: `blob://${dataContainer}/in/greeting.txt`, target: 'greeting.txt' }],
+      tasks: [
+        {
+          id: 'prep',
+          command:
+            'mkdir -p results && cat greeting.txt > results/r.json && echo "it\'s done" | tee done.txt',
+          outputs: ['results/**', 'done.txt'],
+        },
+        {
+          id: 'train',
+          command: 'cat in/r.json; echo " from $AZ_BATCH_TASK_ID"',
+          inputs: [{ fromTask: 'prep', path: 'results/r.json', target: 'in/r.json' }],
+        },
+      ],
+    });
+    const expanded = expandJob(spec, {
+      jobId,
+      owner: 'alice',
+      inputDir: 'blob://jobs/x/inputs',
+      outputDir: 'blob://jobs/x/outputs',
+      defaultPool: pool,
+      defaultLogsContainer: logsContainer,
+      limits: DEFAULT_LIMITS,
+    });
+    const fromTaskBlob = `${jobId}/tasks/prep/results/r.json`;
+    blobUrls.set(
+      `${jobsContainer}/${fromTaskBlob}`,
+      await service
+        .getContainerClient(jobsContainer)
+        .getBlobClient(fromTaskBlob)
+        .generateSasUrl({ permissions: BlobSASPermissions.parse('r'), expiresOn }),
+    );
+    blobUrls.set(
+      `${dataContainer}/in/greeting.txt`,
+      await service
+        .getContainerClient(dataContainer)
+        .getBlobClient('in/greeting.txt')
+        .generateSasUrl({ permissions: BlobSASPermissions.parse('r'), expiresOn }),
+    );
+
+    const plan = planBatchJob(jobId, expanded, resolved, { jobsContainer });
+    expect(plan.tasks[0]!.commandLine).toMatch(/^\/bin\/sh -c '/);
+    await fixture.adapter.ensureJob(plan.job);
+    expect(await fixture.adapter.submitTasks(jobId, plan.tasks)).toMatchObject({ added: 2, rejected: [] });
+    await fixture.adapter.sealJob(jobId);
+    await waitFor(
+      async () => ((await fixture.adapter.getJob(jobId))?.state === 'completed' ? true : undefined),
+      { timeoutMs: 60_000 },
+    );
+
+    const train = await fixture.adapter.getTask(jobId, 'train');
+    expect(train).toMatchObject({ state: 'completed', result: 'success' });
+    const names: string[] = [];
+    for await (const blob of service.getContainerClient(jobsContainer).listBlobsFlat({ prefix: `${jobId}/` }))
+      names.push(blob.name);
+    expect(names.sort()).toEqual([`${jobId}/tasks/prep/done.txt`, `${jobId}/tasks/prep/results/r.json`]);
+    const text = async (container: string, name: string) =>
+      (await service.getContainerClient(container).getBlobClient(name).downloadToBuffer()).toString();
+    expect(await text(jobsContainer, `${jobId}/tasks/prep/done.txt`)).toBe("it's done\n");
+    expect(await text(logsContainer, `${jobId}/logs/train/stdout.txt`)).toBe('hello from train\n');
+  });
+});
