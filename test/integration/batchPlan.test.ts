@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { BlobSASPermissions, BlobServiceClient, ContainerSASPermissions } from '@azure/storage-blob';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { SasLocations } from '../../shared/adapters/sasLocations.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { expandJob } from '../../shared/domain/expand.js';
 import { DEFAULT_LIMITS, jobSpecSchema } from '../../shared/domain/jobSpec.js';
-import { planBatchJob, type DataLocations } from '../../shared/jobs/batchPlan.js';
+import { planBatchJob } from '../../shared/jobs/batchPlan.js';
 import { startLocalBatch, type LocalBatchFixture } from '../support/localBatch.js';
 import { waitFor } from '../support/waitFor.js';
 
@@ -30,6 +31,27 @@ describe('a planned job on the local Batch service', () => {
     await fixture.dispose();
   });
 
+  it('should sign URLs that read blobs and write containers, and nothing more', async () => {
+    const service = blobs();
+    const container = unique('signed');
+    await service.getContainerClient(container).create();
+    await service.getContainerClient(container).getBlockBlobClient('a.txt').upload('a', 1);
+    const locations = await SasLocations.create(service, new Date(Date.now() + 3600_000));
+    const blobUrl = locations.blobUrl(container, 'a.txt');
+    expect(await (await fetch(blobUrl)).text()).toBe('a');
+    expect(
+      (await fetch(blobUrl, { method: 'PUT', headers: { 'x-ms-blob-type': 'BlockBlob' }, body: 'b' })).status,
+    ).toBe(403);
+    const containerUrl = new URL(locations.containerUrl(container));
+    containerUrl.pathname += '/b.txt';
+    expect(
+      (await fetch(containerUrl, { method: 'PUT', headers: { 'x-ms-blob-type': 'BlockBlob' }, body: 'b' }))
+        .status,
+    ).toBe(201);
+    const other = locations.blobUrl(container, 'a.txt').replace('/a.txt', '/b.txt');
+    expect((await fetch(other)).status).toBe(403);
+  });
+
   it('should pass a file from task to task, run commands under a shell, and lay out outputs and logs', async () => {
     const service = blobs();
     const jobsContainer = unique('jobs');
@@ -38,26 +60,7 @@ describe('a planned job on the local Batch service', () => {
     for (const name of [jobsContainer, logsContainer, dataContainer])
       await service.getContainerClient(name).create();
     await service.getContainerClient(dataContainer).getBlockBlobClient('in/greeting.txt').upload('hello', 5);
-    const expiresOn = new Date(Date.now() + 3600_000);
-    // SAS URLs are signed up front (the SDK signs asynchronously); the planner itself is pure.
-    const containerUrls = new Map<string, string>();
-    for (const name of [jobsContainer, logsContainer, dataContainer]) {
-      containerUrls.set(
-        name,
-        await service
-          .getContainerClient(name)
-          .generateSasUrl({ permissions: ContainerSASPermissions.parse('racwl'), expiresOn }),
-      );
-    }
-    const blobUrls = new Map<string, string>();
-    const resolved: DataLocations = {
-      containerUrl: (container) => containerUrls.get(container)!,
-      blobUrl: (container, name) => {
-        const key = `${container}/${name}`;
-        if (!blobUrls.has(key)) throw new Error(`unresolved ${key}`);
-        return blobUrls.get(key)!;
-      },
-    };
+    const locations = await SasLocations.create(service, new Date(Date.now() + 3600_000));
     const jobId = unique('wf');
     const spec = jobSpecSchema.parse({
       name: 'workflow',
@@ -87,23 +90,7 @@ describe('a planned job on the local Batch service', () => {
       defaultLogsContainer: logsContainer,
       limits: DEFAULT_LIMITS,
     });
-    const fromTaskBlob = `${jobId}/tasks/prep/results/r.json`;
-    blobUrls.set(
-      `${jobsContainer}/${fromTaskBlob}`,
-      await service
-        .getContainerClient(jobsContainer)
-        .getBlobClient(fromTaskBlob)
-        .generateSasUrl({ permissions: BlobSASPermissions.parse('r'), expiresOn }),
-    );
-    blobUrls.set(
-      `${dataContainer}/in/greeting.txt`,
-      await service
-        .getContainerClient(dataContainer)
-        .getBlobClient('in/greeting.txt')
-        .generateSasUrl({ permissions: BlobSASPermissions.parse('r'), expiresOn }),
-    );
-
-    const plan = planBatchJob(jobId, expanded, resolved, { jobsContainer });
+    const plan = planBatchJob(jobId, expanded, locations, { jobsContainer });
     expect(plan.tasks[0]!.commandLine).toMatch(/^\/bin\/sh -c '/);
     await fixture.adapter.ensureJob(plan.job);
     expect(await fixture.adapter.submitTasks(jobId, plan.tasks)).toMatchObject({ added: 2, rejected: [] });
