@@ -1,13 +1,22 @@
 import { app } from '@azure/functions';
-import { apiHandler } from '../shared/http/endpoint.js';
+import * as df from 'durable-functions';
+import { apiHandler, json } from '../shared/http/endpoint.js';
+import { jobView } from '../shared/jobs/jobsApi.js';
 
-export const jobsCancel = apiHandler(({ request, caller, services }) =>
-  services.jobs.unavailable(caller, request.params.id!, 'cancelling a job'),
-);
+export const jobsCancel = apiHandler(async ({ request, context, caller, services }) => {
+  const job = await services.jobs.signal(
+    caller,
+    request.params.id!,
+    'cancel',
+    services.orchestrations(context),
+  );
+  return json(202, jobView(job), { Location: `/api/jobs/${job.id}` });
+});
 
 app.http('jobsCancel', {
   route: 'jobs/{id}/cancel',
   methods: ['POST'],
   authLevel: 'anonymous',
+  extraInputs: [df.input.durableClient()],
   handler: jobsCancel,
 });

@@ -1,9 +1,20 @@
 import { app } from '@azure/functions';
-import { apiHandler } from '../shared/http/endpoint.js';
+import { apiHandler, json } from '../shared/http/endpoint.js';
 
-export const jobsOutputs = apiHandler(({ request, caller, services }) =>
-  services.jobs.unavailable(caller, request.params.id!, 'listing outputs'),
-);
+export const jobsOutputs = apiHandler(async ({ request, caller, services }) => {
+  const id = request.params.id!;
+  const listing = await services.files.outputs(caller, id);
+  return json(200, {
+    archived: listing.archived,
+    bytes: listing.bytes,
+    files: listing.files.map((file) => ({
+      ...file,
+      links: {
+        download: `/api/jobs/${id}/outputs/${file.path.split('/').map(encodeURIComponent).join('/')}`,
+      },
+    })),
+  });
+});
 
 app.http('jobsOutputs', {
   route: 'jobs/{id}/outputs',

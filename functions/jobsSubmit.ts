@@ -1,12 +1,12 @@
 import { app } from '@azure/functions';
-import { apiHandler, json, readJson } from '../shared/http/endpoint.js';
-import { jobView } from '../shared/jobs/jobsApi.js';
-import { parseInput } from '../shared/jobs/jobsApi.js';
+import * as df from 'durable-functions';
 import { z } from 'zod';
+import { apiHandler, json, readJson } from '../shared/http/endpoint.js';
+import { jobView, parseInput } from '../shared/jobs/jobsApi.js';
 
 const idempotencyKey = z.string().min(1).max(255).optional();
 
-export const jobsSubmit = apiHandler(async ({ request, caller, services }) => {
+export const jobsSubmit = apiHandler(async ({ request, context, caller, services }) => {
   const key = parseInput(
     idempotencyKey,
     request.headers.get('idempotency-key') ?? undefined,
@@ -14,10 +14,18 @@ export const jobsSubmit = apiHandler(async ({ request, caller, services }) => {
   );
   const body = await readJson(request, services.config.maxBodyBytes);
   const { job, created } = await services.jobs.submit(caller, body.value, body.raw, key);
+  // Also on a replay: the first request may have stored the job and died before starting it.
+  await services.orchestrations(context).start(job.id);
   return json(202, jobView(job), {
     Location: `/api/jobs/${job.id}`,
     ...(created ? {} : { 'Idempotent-Replayed': 'true' }),
   });
 });
 
-app.http('jobsSubmit', { route: 'jobs', methods: ['POST'], authLevel: 'anonymous', handler: jobsSubmit });
+app.http('jobsSubmit', {
+  route: 'jobs',
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  extraInputs: [df.input.durableClient()],
+  handler: jobsSubmit,
+});

@@ -1,9 +1,12 @@
 import { app } from '@azure/functions';
 import { apiHandler } from '../shared/http/endpoint.js';
+import { fileResponse } from '../shared/http/files.js';
 
-export const jobsTaskLogs = apiHandler(({ request, caller, services }) =>
-  services.jobs.unavailable(caller, request.params.id!, 'reading task logs'),
-);
+export const jobsTaskLogs = apiHandler(async ({ request, caller, services }) => {
+  const { id, taskId, stream } = request.params;
+  const file = await services.files.log(caller, id!, taskId!, stream === 'stderr' ? 'stderr' : 'stdout');
+  return fileResponse(file);
+});
 
 app.http('jobsTaskLogs', {
   route: 'jobs/{id}/tasks/{taskId}/logs/{stream:regex(^(stdout|stderr)$)}',

@@ -13,6 +13,14 @@ import { InboxApi } from './jobs/inboxApi.js';
 import { InboxSigner } from './adapters/inboxSas.js';
 import { TableSubscriptionStore } from './adapters/tableSubscriptionStore.js';
 import type { JobStore } from './store/jobStore.js';
+import { SasLocations } from './adapters/sasLocations.js';
+import { JobRunner } from './jobs/jobRunner.js';
+import { StatusRecorder } from './jobs/statusRecorder.js';
+import { TaskSignals } from './jobs/taskSignals.js';
+import { JobFiles } from './jobs/jobFiles.js';
+import * as df from 'durable-functions';
+import type { InvocationContext } from '@azure/functions';
+import { durableOrchestrations, type JobOrchestrations } from './adapters/durableOrchestrations.js';
 
 /** Containers the app uses; `job-inbox` is fixed by the contract. */
 export const CONTAINERS = {
@@ -33,6 +41,12 @@ export interface Services {
   pools: PoolsApi;
   subscriptions: SubscriptionsApi;
   inbox: InboxApi;
+  runner: JobRunner;
+  statuses: StatusRecorder;
+  signals: TaskSignals;
+  files: JobFiles;
+  /** The job orchestrations, through the invocation's durable client binding. */
+  orchestrations: (context: InvocationContext) => JobOrchestrations;
 }
 
 let services: Services | undefined;
@@ -74,6 +88,20 @@ export function getServices(): Services {
       connectionString: config.storageConnectionString,
       tablePrefix: config.tablePrefix,
     });
+    const runner = new JobRunner({
+      store,
+      compute,
+      jobs: blobs.getContainerClient(CONTAINERS.jobs),
+      container: (name) => blobs.getContainerClient(name),
+      appContainers: {
+        jobs: CONTAINERS.jobs,
+        others: [CONTAINERS.logs, CONTAINERS.inbox, CONTAINERS.rejected],
+      },
+      limits: config.limits,
+      defaultPool: config.defaultPool,
+      defaultLogsContainer: CONTAINERS.logs,
+      locations: (expiresOn) => SasLocations.create(blobs, expiresOn),
+    });
     services = {
       config,
       healthProbes: [
@@ -86,6 +114,15 @@ export function getServices(): Services {
       pools: new PoolsApi(compute),
       subscriptions: new SubscriptionsApi(subscriptionStore, jobs),
       inbox: new InboxApi(new InboxSigner(blobs, CONTAINERS.inbox), config.inboxSasMinutes),
+      runner,
+      statuses: new StatusRecorder(store),
+      signals: new TaskSignals({ store, compute, graph: (jobId) => runner.readGraph(jobId) }),
+      orchestrations: (context) => durableOrchestrations(df.getClient(context), config.blockedRetry),
+      files: new JobFiles({
+        jobs,
+        blobs: (name) => blobs.getContainerClient(name),
+        jobsContainer: CONTAINERS.jobs,
+      }),
     };
   }
   return services;

@@ -23,6 +23,8 @@ export const CONFIG_KEYS = {
   maxEnvBytes: 'CLOUDJOBS_MAX_ENV_BYTES',
   maxDependencyEdges: 'CLOUDJOBS_MAX_DEPENDENCY_EDGES',
   inboxSasMinutes: 'CLOUDJOBS_INBOX_SAS_MINUTES',
+  blockedRetryInitialSeconds: 'CLOUDJOBS_BLOCKED_RETRY_INITIAL_SECONDS',
+  blockedRetryMaxSeconds: 'CLOUDJOBS_BLOCKED_RETRY_MAX_SECONDS',
 } as const;
 
 const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -74,6 +76,8 @@ const configSchema = z
     [CONFIG_KEYS.maxEnvBytes]: positiveInt(DEFAULT_LIMITS.maxEnvBytes),
     [CONFIG_KEYS.maxDependencyEdges]: positiveInt(DEFAULT_LIMITS.maxDependencyEdges),
     [CONFIG_KEYS.inboxSasMinutes]: positiveInt(15, 24 * 60),
+    [CONFIG_KEYS.blockedRetryInitialSeconds]: positiveInt(30, 3600),
+    [CONFIG_KEYS.blockedRetryMaxSeconds]: positiveInt(600, 24 * 3600),
   })
   .refine((env) => !env[CONFIG_KEYS.batchAccountKey] || env[CONFIG_KEYS.batchAccountName], {
     message: 'is required when BATCH_ACCOUNT_KEY is set (shared key authentication needs the account name)',
@@ -101,6 +105,8 @@ export interface AppConfig {
   limits: SpecLimits;
   /** Lifetime of an inbox upload SAS. */
   inboxSasMinutes: number;
+  /** How a BLOCKED job retries: the first wait, doubling up to the longest. */
+  blockedRetry: { initialSeconds: number; maxSeconds: number };
 }
 
 /** Thrown when the environment does not configure the app; lists every problem at once. */
@@ -144,6 +150,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxDependencyEdges: values[CONFIG_KEYS.maxDependencyEdges],
     },
     inboxSasMinutes: values[CONFIG_KEYS.inboxSasMinutes],
+    blockedRetry: {
+      initialSeconds: values[CONFIG_KEYS.blockedRetryInitialSeconds],
+      maxSeconds: values[CONFIG_KEYS.blockedRetryMaxSeconds],
+    },
   };
 }
 

@@ -3,9 +3,11 @@ import { RestError, TableClient, type TableEntityResult, type TransactionAction 
 import type { ContainerClient } from '@azure/storage-blob';
 import { ConflictError, NotFoundError, TransientError, ValidationError } from '../errors.js';
 import type { JobSpec, TemplateBody } from '../domain/jobSpec.js';
+import { countStatuses } from '../domain/taskState.js';
 import {
   TASK_STATUSES,
   compareTaskObservation,
+  isFinal,
   transitionJob,
   type ActiveStatus,
   type JobCondition,
@@ -162,6 +164,7 @@ export class TableJobStore implements JobStore {
   readonly #idempotency: TableClient;
   readonly #tasks: TableClient;
   readonly #templates: TableClient;
+  readonly #inflight: TableClient;
   readonly #specs: ContainerClient;
   readonly #positions = new Map<string, Map<string, number>>();
   #ready: Promise<void> | undefined;
@@ -176,13 +179,14 @@ export class TableJobStore implements JobStore {
     this.#idempotency = table('idempotency');
     this.#tasks = table('tasks');
     this.#templates = table('templates');
+    this.#inflight = table('inflight');
     this.#specs = options.specs;
   }
 
   /** Creates the tables and the spec container if they are missing; once per process. */
   ready(): Promise<void> {
     this.#ready ??= Promise.all([
-      ...[this.#jobs, this.#index, this.#idempotency, this.#tasks, this.#templates].map((t) =>
+      ...[this.#jobs, this.#index, this.#idempotency, this.#tasks, this.#templates, this.#inflight].map((t) =>
         t.createTable(),
       ),
       this.#specs.createIfNotExists(),
@@ -215,6 +219,8 @@ export class TableJobStore implements JobStore {
         throw new ConflictError(`a job with id ${job.id} already exists`, 'JOB_EXISTS');
       throw error;
     }
+    // Written before the job row, so no job is ever in flight without the reconciler seeing it.
+    await this.#inflight.upsertEntity({ partitionKey: '', rowKey: job.id, Owner: job.owner }, 'Replace');
     const specJson = JSON.stringify(job.spec);
     let specProps: Record<string, string>;
     if (specJson.length > INLINE_SPEC_LIMIT) {
@@ -428,6 +434,7 @@ export class TableJobStore implements JobStore {
         Sequence: sequence,
         UpdatedAt: change.at,
         ...(change.exitCodes ? { ExitCodes: JSON.stringify(change.exitCodes) } : {}),
+        ...(change.taskCounts ? { TaskCounts: JSON.stringify(change.taskCounts) } : {}),
       };
       const actions: TransactionAction[] = [
         ['update', update, 'Merge', { etag: entity.etag }],
@@ -450,12 +457,51 @@ export class TableJobStore implements JobStore {
         if (isStatus(error, 412, 409)) continue;
         throw error;
       }
+      if (isFinal(next.status)) await this.#forgetInFlight(id);
       return { job: (await this.getJob(id))!, changed: true };
     }
     throw new TransientError(
       'STORE_CONTENDED',
       `job ${id} is changing too often to record its status; retry`,
     );
+  }
+
+  async #forgetInFlight(id: string): Promise<void> {
+    await this.#inflight.deleteEntity('', id).catch((error: unknown) => {
+      if (!isStatus(error, 404)) throw error;
+    });
+  }
+
+  async listInFlight(): Promise<Array<{ id: string; owner: string }>> {
+    await this.ready();
+    const found: Array<{ id: string; owner: string }> = [];
+    for await (const entity of this.#inflight.listEntities<Entity>({
+      queryOptions: { filter: `PartitionKey eq ''`, select: ['RowKey', 'Owner'] },
+    })) {
+      found.push({ id: entity.rowKey, owner: entity.Owner as string });
+    }
+    return found;
+  }
+
+  async settledInFlight(id: string): Promise<boolean> {
+    const job = await this.getJob(id);
+    if (job && !isFinal(job.status)) return false;
+    await this.#forgetInFlight(id);
+    return true;
+  }
+
+  async taskCounts(id: string): Promise<TaskCounts | undefined> {
+    await this.ready();
+    const counts = emptyCounts();
+    let blocks = 0;
+    for await (const entity of this.#tasks.listEntities<Entity>({
+      queryOptions: { filter: `PartitionKey eq ${odata(id)}`, select: ['Counts'] },
+    })) {
+      blocks++;
+      const block = JSON.parse((entity.Counts as string | undefined) ?? '{}') as Partial<TaskCounts>;
+      for (const status of TASK_STATUSES) counts[status] += block[status] ?? 0;
+    }
+    return blocks === 0 ? undefined : counts;
   }
 
   async history(id: string): Promise<HistoryEntry[]> {
@@ -500,6 +546,7 @@ export class TableJobStore implements JobStore {
           await this.#tasks.createEntity({
             partitionKey: id,
             rowKey: blockRowKey(block),
+            Counts: JSON.stringify(countStatuses(records.map((record) => record.s))),
             ...splitJson(records, 'Tasks'),
           });
         } catch (error) {
@@ -568,7 +615,13 @@ export class TableJobStore implements JobStore {
           if (blockChanges.length === 0) return;
           try {
             await this.#tasks.updateEntity(
-              { partitionKey: id, rowKey: blockRowKey(block), ...splitJson(records, 'Tasks') },
+              {
+                partitionKey: id,
+                rowKey: blockRowKey(block),
+                // Counted with the tasks, in the same write, so the job's counts are always exact.
+                Counts: JSON.stringify(countStatuses(records.map((record) => record.s))),
+                ...splitJson(records, 'Tasks'),
+              },
               'Replace',
               { etag: entity.etag },
             );
@@ -641,6 +694,7 @@ export class TableJobStore implements JobStore {
     }
     for (let i = 0; i < tasks.length; i += 100) await this.#tasks.submitTransaction(tasks.slice(i, i + 100));
     this.#positions.delete(id);
+    await this.#forgetInFlight(id);
     await this.#specs.getBlobClient(`${id}/task-ids.json`).deleteIfExists();
     await this.#specs.getBlobClient(`${id}/spec.json`).deleteIfExists();
     await this.#jobs.deleteEntity(where.owner, where.rowKey).catch((error: unknown) => {

@@ -1,29 +1,86 @@
 import type { ContainerClient } from '@azure/storage-blob';
-import type { ComputeBackend, ComputeJobSpec, ComputeTaskSpec, SubmitReport } from '../compute/compute.js';
-import { NotFoundError, ValidationError } from '../errors.js';
-import { expandJob, type ExpandContext } from '../domain/expand.js';
+import type {
+  ComputeBackend,
+  ComputeJobSpec,
+  ComputeTaskSpec,
+  ComputeTaskState,
+  TaskPage,
+} from '../compute/compute.js';
+import { isAppError, NotFoundError } from '../errors.js';
+import { expandJob, type ExpandContext, type ExpandedInput, type ExpandedJob } from '../domain/expand.js';
 import type { SpecLimits } from '../domain/jobSpec.js';
-import { pendingOrQueued, type GraphTask } from '../domain/taskState.js';
-import type { JobStore } from '../store/jobStore.js';
+import { isFinalTask, type JobCondition, type TaskStatus } from '../domain/lifecycle.js';
+import { pendingOrQueued, statusFromBatch, type GraphTask } from '../domain/taskState.js';
+import type { JobStore, TaskCounts, TaskUpdate } from '../store/jobStore.js';
 import { planBatchJob, type DataLocations } from './batchPlan.js';
 
-/** Batch takes at most 100 tasks per call; a chunk is one submission activity's work. */
+/** Batch takes at most 100 tasks per call; a chunk is one such call's worth. */
 export const TASKS_PER_CHUNK = 100;
 
-/** What preparing a job found: enough for the orchestration to plan its fan-out and its timers. */
+/** What processing a job's inputs found: enough for the orchestration to plan its steps. */
 export interface PreparedJob {
   taskCount: number;
-  chunks: number;
   pool: string;
   timeoutMinutes?: number;
   completeWhenTasksFinish: boolean;
 }
 
+/** A step that could not be done, and why, in the job's terms. */
+export interface StepFailure {
+  condition: JobCondition;
+  message: string;
+}
+
+/** The outcome of a step that may fail the job or hold it (BLOCKED) instead of throwing. */
+export type StepResult<T> =
+  | ({ outcome: 'done' } & T)
+  | { outcome: 'failed'; failure: StepFailure }
+  | { outcome: 'blocked'; code: string; message: string; retryAfterMs?: number };
+
+/** What a submission of some chunks did. */
+export interface SubmitSummary {
+  added: number;
+  existing: number;
+  rejected: Array<{ taskId: string; code: string; message: string }>;
+}
+
+/** What settling a job's tasks at its end found. */
+export interface SettledTasks {
+  counts: TaskCounts;
+  /** Exit codes of failed tasks (the first hundred), by task id. */
+  exitCodes: Record<string, number>;
+}
+
+/** One archived output file. */
+export interface OutputFile {
+  /** `<taskId>/<path in the task's working directory>`. */
+  path: string;
+  taskId: string;
+  size: number;
+  contentType?: string;
+  lastModified: string;
+}
+
+/** The graph of a job as the signal handlers need it: kept beside the plan. */
+export interface StoredGraph {
+  tasks: GraphTask[];
+  order: string[];
+}
+
+/** The app's own containers: tasks may read from them only what belongs to the job's owner. */
+export interface AppContainers {
+  jobs: string;
+  others: readonly string[];
+}
+
 export interface JobRunnerOptions {
   store: JobStore;
   compute: ComputeBackend;
-  /** Holds `<jobId>/plan/...` beside the job's spec and outputs. */
+  /** Holds `<jobId>/plan/...`, `<jobId>/tasks/...` (outputs) and `<jobId>/outputs.json`. */
   jobs: ContainerClient;
+  /** Reads input blobs, to check they exist. */
+  container: (name: string) => ContainerClient;
+  appContainers: AppContainers;
   limits: SpecLimits;
   defaultPool: string;
   defaultLogsContainer: string;
@@ -34,104 +91,315 @@ export interface JobRunnerOptions {
 
 // Without a job timeout, URLs handed to Batch must still outlive any plausible run and its retries.
 const DEFAULT_URL_LIFETIME_MS = 30 * 24 * 60 * 60_000;
+const MAX_EXIT_CODES = 100;
 
 /**
- * The steps of running a job that touch storage and Batch, each safe to repeat (activities run at
- * least once): expand the stored spec and record its tasks, write the Batch plan in chunks, make
- * sure the Batch job exists, submit a chunk, and seal the job once every chunk is in.
+ * The steps of running a job that touch storage and Batch. Each is safe to repeat, because
+ * activities run at least once; each reports a failure that ends the job as a result, not an
+ * exception, so only passing faults are retried.
  */
 export class JobRunner {
   readonly #o: JobRunnerOptions;
+  readonly #now: () => Date;
 
   constructor(options: JobRunnerOptions) {
     this.#o = options;
+    this.#now = options.now ?? (() => new Date());
   }
 
   /**
-   * Expands the job again from its stored spec (the same pure expansion as at submission), records
-   * its tasks (PENDING when they wait on others, QUEUED otherwise), and writes the Batch plan:
-   * the job and one blob per chunk of at most 100 tasks, so submission activities stay small.
+   * PROCESSING_INPUTS: expands the job again from its stored spec (the same pure expansion as at
+   * submission; a template may have been deleted since), checks that every blob input exists and
+   * may be read by the job's owner, records the tasks (PENDING when they wait on others, QUEUED
+   * otherwise) and keeps the task graph for the signal handlers.
    */
-  async prepare(jobId: string): Promise<PreparedJob> {
-    const job = await this.#o.store.getJob(jobId);
-    if (!job) throw new NotFoundError(`job ${jobId} does not exist`, 'JOB_NOT_FOUND');
+  async processInputs(jobId: string): Promise<StepResult<{ job: PreparedJob }>> {
+    const expanded = await this.#expand(jobId);
+    if ('failure' in expanded) return { outcome: 'failed', failure: expanded.failure };
+    const { job, owner } = expanded;
+    const problems = await this.#inputProblems(jobId, owner, job);
+    const { jobs, others } = this.#o.appContainers;
+    if (
+      job.logs.container !== this.#o.defaultLogsContainer &&
+      (job.logs.container === jobs || others.includes(job.logs.container))
+    ) {
+      problems.push(`logs.container: the app's own container ${job.logs.container} cannot hold logs`);
+    }
+    if (problems.length > 0) {
+      return {
+        outcome: 'failed',
+        failure: { condition: 'INVALID_INPUT', message: summarize('inputs are not usable', problems) },
+      };
+    }
+    const byId = new Map(job.tasks.map((task) => [task.id, task as GraphTask]));
+    await this.#o.store.putTasks(
+      jobId,
+      job.tasks.map((task) => ({ id: task.id, status: pendingOrQueued(task, byId, new Map()) })),
+    );
+    const graph: StoredGraph = {
+      tasks: job.tasks.map(({ id, dependsOn, dependsOnRanges, runDependentsOnFailure }) => ({
+        id,
+        dependsOn,
+        dependsOnRanges,
+        runDependentsOnFailure,
+      })),
+      order: job.order,
+    };
+    await this.#writeJson(`${jobId}/plan/graph.json`, graph);
+    const layout: JobFilesLayout = { logs: job.logs };
+    await this.#writeJson(layoutName(jobId), layout);
+    return {
+      outcome: 'done',
+      job: {
+        taskCount: job.tasks.length,
+        pool: job.pool,
+        ...(job.timeoutMinutes !== undefined ? { timeoutMinutes: job.timeoutMinutes } : {}),
+        completeWhenTasksFinish: job.completeWhenTasksFinish,
+      },
+    };
+  }
+
+  /**
+   * STAGING_INPUTS: grants Batch access to the inputs (read-only URLs that outlive the job) and
+   * writes the Batch plan: the job, and one blob per chunk of at most 100 tasks, so that every
+   * submission activity's input and output stay small. Inputs are read in place, not copied.
+   */
+  async stageInputs(jobId: string): Promise<StepResult<{ chunks: number }>> {
+    const expanded = await this.#expand(jobId);
+    if ('failure' in expanded) return { outcome: 'failed', failure: expanded.failure };
+    const { job } = expanded;
+    const lifetime =
+      job.timeoutMinutes !== undefined
+        ? job.timeoutMinutes * 60_000 * 2 + 24 * 60 * 60_000
+        : DEFAULT_URL_LIFETIME_MS;
+    const locations = await this.#o.locations(new Date(this.#now().getTime() + lifetime));
+    // Batch does not create containers for output files: the upload would fail at the task's end.
+    await this.#o.container(job.logs.container).createIfNotExists();
+    const plan = planBatchJob(jobId, job, locations, { jobsContainer: this.#o.jobs.containerName });
+    await this.#writeJson(`${jobId}/plan/job.json`, plan.job);
+    const chunks = Math.ceil(plan.tasks.length / TASKS_PER_CHUNK);
+    await forEachLimited(
+      Array.from({ length: chunks }, (_, i) => i),
+      16,
+      (index) =>
+        this.#writeJson(
+          chunkName(jobId, index),
+          plan.tasks.slice(index * TASKS_PER_CHUNK, (index + 1) * TASKS_PER_CHUNK),
+        ),
+    );
+    return { outcome: 'done', chunks };
+  }
+
+  /**
+   * STAGING_JOB: creates the Batch job on its pool (an existing one is fine). A missing or resizing
+   * pool, the account's job quota and throttling hold the job (BLOCKED) instead of failing it.
+   */
+  async ensureBatchJob(jobId: string): Promise<StepResult<{ created: boolean }>> {
+    try {
+      const result = await this.#o.compute.ensureJob(
+        await this.#readJson<ComputeJobSpec>(`${jobId}/plan/job.json`),
+      );
+      return { outcome: 'done', created: result === 'created' };
+    } catch (error) {
+      return stepFailure(error, 'BATCH_ERROR');
+    }
+  }
+
+  /**
+   * SUBMITTING_JOB: adds chunks `[from, to)`; repeating it adds nothing twice (a task Batch already
+   * has counts as done). Tasks Batch refuses are reported, not thrown: they fail the job.
+   */
+  async submitChunks(jobId: string, from: number, to: number): Promise<SubmitSummary> {
+    const summary: SubmitSummary = { added: 0, existing: 0, rejected: [] };
+    for (let index = from; index < to; index++) {
+      const report = await this.#o.compute.submitTasks(
+        jobId,
+        await this.#readJson<ComputeTaskSpec[]>(chunkName(jobId, index)),
+      );
+      summary.added += report.added;
+      summary.existing += report.existing;
+      summary.rejected.push(...report.rejected);
+    }
+    return summary;
+  }
+
+  /** Lets the Batch job end by itself once its tasks have: only after the last chunk is in. */
+  sealBatchJob(jobId: string): Promise<void> {
+    return this.#o.compute.sealJob(jobId);
+  }
+
+  /**
+   * Terminates, disables or enables the Batch job. A job Batch does not have (never created, or
+   * deleted) needs no terminating; terminating an ended one changes nothing.
+   */
+  async controlBatchJob(jobId: string, action: 'terminate' | 'disable' | 'enable'): Promise<void> {
+    const state = await this.#o.compute.getJob(jobId);
+    if (!state) return;
+    switch (action) {
+      case 'terminate':
+        if (state.state === 'completed' || state.state === 'terminating' || state.state === 'deleting')
+          return;
+        return this.#o.compute.terminateJob(jobId, 'cloudjobs');
+      case 'disable':
+        if (state.state === 'disabled' || state.state === 'disabling') return;
+        return this.#o.compute.disableJob(jobId);
+      case 'enable':
+        if (state.state === 'active' || state.state === 'enabling') return;
+        return this.#o.compute.enableJob(jobId);
+    }
+  }
+
+  /**
+   * Brings the task records up to date with Batch at the end of a job, then ends what never ran:
+   * `leftover` is what a task that is not final becomes (CANCELLED when the job was cancelled or
+   * timed out, SKIPPED when its dependencies failed). Returns the final counts and exit codes.
+   */
+  async settleTasks(jobId: string, leftover: 'CANCELLED' | 'SKIPPED'): Promise<SettledTasks> {
+    const at = this.#now().toISOString();
+    const seen = new Map<string, TaskUpdate>();
+    let continuation: string | undefined;
+    do {
+      const page: TaskPage = await this.#o.compute
+        .listTasks(jobId, { pageSize: 1000, ...(continuation ? { continuation } : {}) })
+        .catch((error: unknown) => {
+          // A job that never reached Batch has no tasks there.
+          if (isAppError(error) && error.code === 'BATCH_JOB_NOT_FOUND') return { tasks: [] };
+          throw error;
+        });
+      for (const task of page.tasks) seen.set(task.id, taskUpdate(task, at));
+      continuation = page.continuation;
+    } while (continuation);
+    if (seen.size > 0) await this.#o.store.updateTasks(jobId, [...seen.values()]);
+
+    const remaining: TaskUpdate[] = [];
+    const exitCodes: Record<string, number> = {};
+    let listing: string | undefined;
+    do {
+      const page = await this.#o.store.listTasks(jobId, {
+        limit: 1000,
+        ...(listing ? { continuation: listing } : {}),
+      });
+      for (const task of page.items) {
+        if (!isFinalTask(task.status)) {
+          remaining.push({ id: task.id, status: leftover, attempt: task.attempt, at });
+        } else if (task.status === 'FAILED' && Object.keys(exitCodes).length < MAX_EXIT_CODES) {
+          exitCodes[task.id] = task.exitCode ?? -1;
+        }
+      }
+      listing = page.continuation;
+    } while (listing);
+    for (let i = 0; i < remaining.length; i += 1000) {
+      await this.#o.store.updateTasks(jobId, remaining.slice(i, i + 1000));
+    }
+    const counts = await this.#o.store.taskCounts(jobId);
+    if (!counts) throw new NotFoundError(`job ${jobId} has no tasks recorded`, 'TASKS_NOT_FOUND');
+    return { counts, exitCodes };
+  }
+
+  /**
+   * ARCHIVING: lists what the tasks uploaded (`<jobId>/tasks/<taskId>/...`) and writes the job's
+   * outputs manifest, `<jobId>/outputs.json`, which the outputs API serves.
+   */
+  async archiveOutputs(jobId: string): Promise<{ files: number; bytes: number }> {
+    const prefix = `${jobId}/tasks/`;
+    const files: OutputFile[] = [];
+    let bytes = 0;
+    for await (const blob of this.#o.jobs.listBlobsFlat({ prefix })) {
+      const path = blob.name.slice(prefix.length);
+      const size = blob.properties.contentLength ?? 0;
+      bytes += size;
+      files.push({
+        path,
+        taskId: path.slice(0, path.indexOf('/')),
+        size,
+        ...(blob.properties.contentType ? { contentType: blob.properties.contentType } : {}),
+        lastModified: blob.properties.lastModified.toISOString(),
+      });
+    }
+    await this.#writeJson(`${jobId}/outputs.json`, { files, bytes, archivedAt: this.#now().toISOString() });
+    return { files: files.length, bytes };
+  }
+
+  async #expand(jobId: string): Promise<{ job: ExpandedJob; owner: string } | { failure: StepFailure }> {
+    const record = await this.#o.store.getJob(jobId);
+    if (!record) throw new NotFoundError(`job ${jobId} does not exist`, 'JOB_NOT_FOUND');
     const spec = await this.#o.store.getSpec(jobId);
     let template: ExpandContext['template'];
     if (spec.template) {
-      const found = await this.#o.store.getTemplate(spec.template.name, spec.template.version, job.owner);
+      const found = await this.#o.store.getTemplate(spec.template.name, spec.template.version, record.owner);
       if (!found) {
-        throw new ValidationError('the job’s template is gone', [
-          {
-            path: 'template',
-            message: `no template ${spec.template.name}@${spec.template.version} that the owner can use`,
+        return {
+          failure: {
+            condition: 'INVALID_INPUT',
+            message: `template ${spec.template.name}@${spec.template.version} is gone or no longer shared`,
           },
-        ]);
+        };
       }
       template = { ref: `${found.name}@${found.version}`, body: found.body };
     }
-    const expanded = expandJob(spec, {
-      jobId,
-      owner: job.owner,
-      inputDir: `blob://${this.#o.jobs.containerName}/${jobId}/inputs`,
-      outputDir: `blob://${this.#o.jobs.containerName}/${jobId}/outputs`,
-      defaultPool: this.#o.defaultPool,
-      defaultLogsContainer: this.#o.defaultLogsContainer,
-      limits: this.#o.limits,
-      ...(template ? { template } : {}),
-    });
-
-    const graph: GraphTask[] = expanded.tasks;
-    const byId = new Map(graph.map((task) => [task.id, task]));
-    await this.#o.store.putTasks(
-      jobId,
-      expanded.tasks.map((task) => ({ id: task.id, status: pendingOrQueued(task, byId, new Map()) })),
-    );
-
-    const now = this.#o.now?.() ?? new Date();
-    const lifetime =
-      expanded.timeoutMinutes !== undefined
-        ? expanded.timeoutMinutes * 60_000 * 2 + 24 * 60 * 60_000
-        : DEFAULT_URL_LIFETIME_MS;
-    const locations = await this.#o.locations(new Date(now.getTime() + lifetime));
-    const plan = planBatchJob(jobId, expanded, locations, { jobsContainer: this.#o.jobs.containerName });
-    await this.#writeJson(`${jobId}/plan/job.json`, plan.job);
-    const chunks = Math.ceil(plan.tasks.length / TASKS_PER_CHUNK);
-    let next = 0;
-    const writer = async () => {
-      while (next < chunks) {
-        const index = next++;
-        await this.#writeJson(
-          chunkName(jobId, index),
-          plan.tasks.slice(index * TASKS_PER_CHUNK, (index + 1) * TASKS_PER_CHUNK),
-        );
+    try {
+      const job = expandJob(spec, {
+        jobId,
+        owner: record.owner,
+        inputDir: `blob://${this.#o.jobs.containerName}/${jobId}/inputs`,
+        outputDir: `blob://${this.#o.jobs.containerName}/${jobId}/outputs`,
+        defaultPool: this.#o.defaultPool,
+        defaultLogsContainer: this.#o.defaultLogsContainer,
+        limits: this.#o.limits,
+        ...(template ? { template } : {}),
+      });
+      return { job, owner: record.owner };
+    } catch (error) {
+      if (isAppError(error) && error.status === 400) {
+        return { failure: { condition: 'INVALID_INPUT', message: error.message } };
       }
+      throw error;
+    }
+  }
+
+  async #inputProblems(jobId: string, owner: string, job: ExpandedJob): Promise<string[]> {
+    const blobs = new Map<string, { container: string; path: string }>();
+    const add = (input: ExpandedInput) => {
+      if (input.kind === 'blob') blobs.set(`${input.container}/${input.path}`, input);
     };
-    await Promise.all(Array.from({ length: Math.min(16, chunks) }, writer));
-    return {
-      taskCount: expanded.tasks.length,
-      chunks,
-      pool: expanded.pool,
-      ...(expanded.timeoutMinutes !== undefined ? { timeoutMinutes: expanded.timeoutMinutes } : {}),
-      completeWhenTasksFinish: expanded.completeWhenTasksFinish,
-    };
+    job.inputs.forEach(add);
+    for (const task of job.tasks) task.inputs.forEach(add);
+    const problems: string[] = [];
+    const owners = new Map<string, string | undefined>();
+    await forEachLimited([...blobs.values()], 16, async ({ container, path }) => {
+      const where = `blob://${container}/${path}`;
+      const { jobs, others } = this.#o.appContainers;
+      if (others.includes(container)) {
+        problems.push(`${where}: the app's own container ${container} is not an input source`);
+        return;
+      }
+      if (container === jobs) {
+        // Another job's files are inputs only for the same owner (a job chaining on an earlier one).
+        const source = path.slice(0, path.indexOf('/'));
+        if (!owners.has(source)) {
+          owners.set(source, source === jobId ? owner : (await this.#o.store.getJob(source))?.owner);
+        }
+        if (owners.get(source) !== owner) {
+          problems.push(`${where}: no job ${source || '(none)'} of yours holds it`);
+          return;
+        }
+      }
+      if (!(await this.#inputExists(container, path))) problems.push(`${where}: does not exist`);
+    });
+    return problems.sort();
   }
 
-  /** Creates the Batch job on its pool; an existing one is fine. BLOCKED errors pass through. */
-  async ensureBatchJob(jobId: string): Promise<'created' | 'exists'> {
-    return this.#o.compute.ensureJob(await this.#readJson<ComputeJobSpec>(`${jobId}/plan/job.json`));
-  }
-
-  /** Adds one chunk of tasks; repeating it adds nothing twice (TaskExists counts as done). */
-  async submitChunk(jobId: string, index: number): Promise<SubmitReport> {
-    return this.#o.compute.submitTasks(
-      jobId,
-      await this.#readJson<ComputeTaskSpec[]>(chunkName(jobId, index)),
-    );
-  }
-
-  /** Lets the Batch job end once its tasks have: only after the last chunk is in. */
-  sealBatchJob(jobId: string): Promise<void> {
-    return this.#o.compute.sealJob(jobId);
+  /** A blob, or for a folder (a path ending in `/`, or none) at least one blob under it. */
+  async #inputExists(container: string, path: string): Promise<boolean> {
+    const client = this.#o.container(container);
+    if (path !== '' && !path.endsWith('/')) return client.getBlobClient(path).exists();
+    try {
+      const page = await client.listBlobsFlat({ prefix: path }).byPage({ maxPageSize: 1 }).next();
+      return !page.done && page.value.segment.blobItems.length > 0;
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) return false;
+      throw error;
+    }
   }
 
   async #writeJson(name: string, value: unknown): Promise<void> {
@@ -145,8 +413,74 @@ export class JobRunner {
     const buffer = await this.#o.jobs.getBlobClient(name).downloadToBuffer();
     return JSON.parse(buffer.toString('utf8')) as T;
   }
+
+  /** The job's task graph, as processInputs kept it. */
+  readGraph(jobId: string): Promise<StoredGraph> {
+    return this.#readJson<StoredGraph>(`${jobId}/plan/graph.json`);
+  }
+}
+
+/** A task state from Batch as an observation to record. */
+export function taskUpdate(task: ComputeTaskState, at: string): TaskUpdate {
+  const { status, attempt } = statusFromBatch({
+    state: task.state,
+    ...(task.result ? { result: task.result } : {}),
+    ...(task.exitCode !== undefined ? { exitCode: task.exitCode } : {}),
+    ...(task.failure ? { failureCode: task.failure.code } : {}),
+    retryCount: task.retryCount,
+    requeueCount: task.requeueCount,
+  });
+  const update: TaskUpdate = { id: task.id, status: status satisfies TaskStatus, attempt, at };
+  if (task.exitCode !== undefined) update.exitCode = task.exitCode;
+  if (task.failure && status !== 'SUCCEEDED')
+    update.failure = { code: task.failure.code, message: task.failure.message };
+  if (task.startTime) update.startedAt = task.startTime.toISOString();
+  if (task.endTime && task.state === 'completed') update.endedAt = task.endTime.toISOString();
+  return update;
+}
+
+function stepFailure(error: unknown, condition: JobCondition): StepResult<never> {
+  if (!isAppError(error)) throw error;
+  if (error.retry === 'blocked') {
+    return {
+      outcome: 'blocked',
+      code: error.code,
+      message: error.message,
+      ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
+    };
+  }
+  // Passing faults are the orchestration's to retry; anything else will not get better.
+  if (error.retry === 'backoff') throw error;
+  return { outcome: 'failed', failure: { condition, message: `${error.code}: ${error.message}` } };
+}
+
+function summarize(what: string, problems: string[]): string {
+  const shown = problems.slice(0, 10).join('; ');
+  return `${what}: ${shown}${problems.length > 10 ? `; and ${problems.length - 10} more` : ''}`;
+}
+
+/** Where a job's files are, beyond the fixed layout: kept beside the plan for the files API. */
+export interface JobFilesLayout {
+  logs: { container: string; folder: string };
+}
+
+/** The blob (in the jobs container) that holds a job's {@link JobFilesLayout}. */
+export function layoutName(jobId: string): string {
+  return `${jobId}/plan/layout.json`;
 }
 
 function chunkName(jobId: string, index: number): string {
   return `${jobId}/plan/chunk-${String(index).padStart(6, '0')}.json`;
+}
+
+async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -13,6 +13,7 @@ import {
 } from '../domain/jobSpec.js';
 import { isFinal, JOB_STATUSES, TASK_STATUSES } from '../domain/lifecycle.js';
 import type { Caller } from '../identity.js';
+import type { JobSignal } from './signals.js';
 import { ownerSchema } from '../identity.js';
 import type {
   HistoryEntry,
@@ -153,9 +154,11 @@ export class JobsApi {
     return job;
   }
 
+  /** A job with its spec and its live task counts (a listing shows those of its last change). */
   async jobWithSpec(caller: Caller, id: string): Promise<{ job: JobRecord; spec: JobSpec }> {
     const job = await this.job(caller, id);
-    return { job, spec: await this.#o.store.getSpec(id) };
+    const [spec, counts] = await Promise.all([this.#o.store.getSpec(id), this.#o.store.taskCounts(id)]);
+    return { job: counts ? { ...job, taskCounts: counts } : job, spec };
   }
 
   async list(caller: Caller, query: z.infer<typeof listJobsQuerySchema>): Promise<Page<JobRecord>> {
@@ -200,6 +203,36 @@ export class JobsApi {
       );
     }
     await this.#o.store.deleteJob(id);
+  }
+
+  /**
+   * Asks a job's orchestration to cancel, pause or resume it; the job changes status when the
+   * orchestration has done it (watch its history). A job that has ended cannot change, and only
+   * a paused job can be resumed.
+   */
+  async signal(
+    caller: Caller,
+    id: string,
+    action: 'cancel' | 'pause' | 'resume',
+    orchestrations: { raise: (jobId: string, signal: JobSignal) => Promise<void> },
+  ): Promise<JobRecord> {
+    const job = await this.job(caller, id);
+    if (isFinal(job.status)) {
+      throw new ConflictError(`job ${id} has ended (${job.status}); it cannot ${action}`, 'JOB_ENDED', {
+        details: { status: job.status },
+      });
+    }
+    if (action === 'resume' && job.status !== 'PAUSED') {
+      throw new ConflictError(
+        `job ${id} is ${job.status}, not PAUSED; only a paused job resumes`,
+        'JOB_NOT_PAUSED',
+        {
+          details: { status: job.status },
+        },
+      );
+    }
+    await orchestrations.raise(id, { type: action, by: caller.owner });
+    return job;
   }
 
   /**

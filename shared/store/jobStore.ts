@@ -102,6 +102,8 @@ export interface StatusChange {
   message: string;
   condition?: JobCondition;
   exitCodes?: Record<string, number>;
+  /** The job's task counts at the change, kept on the job for listings and events. */
+  taskCounts?: TaskCounts;
   at: string;
 }
 
@@ -155,6 +157,18 @@ export interface JobStore {
    * delivered twice or late are harmless. Returns what changed, with the status each had before.
    */
   updateTasks(id: string, updates: readonly TaskUpdate[]): Promise<TaskChange[]>;
+  /**
+   * The job's task counts by status, exact: counted with the tasks in the same writes. Undefined
+   * until the job's tasks are recorded.
+   */
+  taskCounts(id: string): Promise<TaskCounts | undefined>;
+  /** Jobs not yet final, whoever owns them: what the reconciler looks after. */
+  listInFlight(): Promise<Array<{ id: string; owner: string }>>;
+  /**
+   * Drops a job from the in-flight list if it has ended or is gone (a status write that was cut
+   * off may leave it there); returns whether it did.
+   */
+  settledInFlight(id: string): Promise<boolean>;
   /** A job's tasks in the job's order, optionally of one status. */
   listTasks(
     id: string,

@@ -48,6 +48,8 @@ describe('running a stored job on the local Batch service', () => {
       ...options,
       compute: fixture.adapter,
       jobs: jobsContainer,
+      container: (name) => service.getContainerClient(name),
+      appContainers: { jobs: jobsContainer.containerName, others: [logs] },
       locations: (expiresOn) => SasLocations.create(service, expiresOn),
     });
     const body = {
@@ -60,25 +62,29 @@ describe('running a stored job on the local Batch service', () => {
     };
     const { job } = await jobs.submit(alice, body, Buffer.from(JSON.stringify(body)));
 
-    const prepared = await runner.prepare(job.id);
-    expect(prepared).toEqual({ taskCount: 121, chunks: 2, pool, completeWhenTasksFinish: true });
+    const prepared = await runner.processInputs(job.id);
+    expect(prepared).toEqual({
+      outcome: 'done',
+      job: { taskCount: 121, pool, completeWhenTasksFinish: true },
+    });
+    expect(await runner.stageInputs(job.id)).toEqual({ outcome: 'done', chunks: 2 });
     const initial = await store.listTasks(job.id, { limit: 200 });
     expect(initial.items.filter((t) => t.status === 'QUEUED')).toHaveLength(120);
     expect(initial.items.find((t) => t.id === '121')).toMatchObject({ status: 'PENDING' });
     // Preparing again (a replayed activity) keeps what is recorded.
-    await runner.prepare(job.id);
+    await runner.processInputs(job.id);
 
-    expect(await runner.ensureBatchJob(job.id)).toBe('created');
-    expect(await runner.ensureBatchJob(job.id)).toBe('exists');
+    expect(await runner.ensureBatchJob(job.id)).toEqual({ outcome: 'done', created: true });
+    expect(await runner.ensureBatchJob(job.id)).toEqual({ outcome: 'done', created: false });
     const reports = [
-      await runner.submitChunk(job.id, 0),
-      await runner.submitChunk(job.id, 1),
-      await runner.submitChunk(job.id, 1),
+      await runner.submitChunks(job.id, 0, 1),
+      await runner.submitChunks(job.id, 1, 2),
+      await runner.submitChunks(job.id, 0, 2),
     ];
     expect(reports.map((r) => [r.added, r.existing])).toEqual([
       [100, 0],
       [21, 0],
-      [0, 21],
+      [0, 121],
     ]);
     await runner.sealBatchJob(job.id);
     await waitFor(
@@ -89,5 +95,10 @@ describe('running a stored job on the local Batch service', () => {
     expect(counts).toMatchObject({ completed: 121, succeeded: 121, failed: 0 });
     const output = await jobsContainer.getBlobClient(`${job.id}/tasks/57/n.txt`).downloadToBuffer();
     expect(output.toString()).toBe('57\n');
+
+    const settled = await runner.settleTasks(job.id, 'SKIPPED');
+    expect(settled.counts).toMatchObject({ SUCCEEDED: 121, PENDING: 0, QUEUED: 0, SKIPPED: 0 });
+    const bytes = Array.from({ length: 120 }, (_, i) => `${i + 1}\n`.length).reduce((a, b) => a + b);
+    expect(await runner.archiveOutputs(job.id)).toEqual({ files: 120, bytes });
   });
 });

@@ -3,6 +3,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../../shared/erro
 import type { JobSpec } from '../../shared/domain/jobSpec.js';
 import {
   compareTaskObservation,
+  isFinal,
   TASK_STATUSES,
   transitionJob,
   type TaskStatus,
@@ -131,6 +132,7 @@ export class MemoryJobStore implements JobStore {
     else delete job.resumeStatus;
     if (next.condition) job.condition = next.condition;
     if (change.exitCodes) job.exitCodes = change.exitCodes;
+    if (change.taskCounts) job.taskCounts = { ...change.taskCounts };
     job.message = change.message;
     job.sequence += 1;
     job.updatedAt = change.at;
@@ -174,6 +176,25 @@ export class MemoryJobStore implements JobStore {
       changes.push({ task: { ...task }, previousStatus });
     }
     return changes;
+  }
+
+  async taskCounts(id: string): Promise<TaskCounts | undefined> {
+    const tasks = this.tasks.get(id);
+    if (!tasks) return undefined;
+    const counts = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as TaskCounts;
+    for (const task of tasks) counts[task.status]++;
+    return counts;
+  }
+
+  async listInFlight(): Promise<Array<{ id: string; owner: string }>> {
+    return [...this.jobs.values()]
+      .filter((e) => !isFinal(e.job.status))
+      .map((e) => ({ id: e.job.id, owner: e.job.owner }));
+  }
+
+  async settledInFlight(id: string): Promise<boolean> {
+    const entry = this.jobs.get(id);
+    return !entry || isFinal(entry.job.status);
   }
 
   async listTasks(

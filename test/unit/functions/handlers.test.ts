@@ -11,8 +11,17 @@ import { SubscriptionsApi } from '../../../shared/jobs/subscriptionsApi.js';
 import { jobsGet } from '../../../functions/jobsGet.js';
 import { jobsList } from '../../../functions/jobsList.js';
 import { jobsSubmit } from '../../../functions/jobsSubmit.js';
+import { jobsCancel } from '../../../functions/jobsCancel.js';
+import { jobsPause } from '../../../functions/jobsPause.js';
+import { jobsResume } from '../../../functions/jobsResume.js';
 import { poolsCreate } from '../../../functions/poolsCreate.js';
 import { inboxUploadUrl } from '../../../functions/inboxUploadUrl.js';
+import type { JobOrchestrations } from '../../../shared/adapters/durableOrchestrations.js';
+import type { JobFiles } from '../../../shared/jobs/jobFiles.js';
+import type { JobRunner } from '../../../shared/jobs/jobRunner.js';
+import type { JobSignal } from '../../../shared/jobs/signals.js';
+import { StatusRecorder } from '../../../shared/jobs/statusRecorder.js';
+import { TaskSignals } from '../../../shared/jobs/taskSignals.js';
 import { MemoryJobStore, MemorySubscriptionStore } from '../../support/memoryStores.js';
 
 const ALICE = 'alice-token-0123456789';
@@ -52,7 +61,24 @@ class MemoryPools implements Pick<
 let store: MemoryJobStore;
 let pools: MemoryPools;
 
+/** Orchestrations in memory: the handlers only start them and signal them. */
+class MemoryOrchestrations implements JobOrchestrations {
+  readonly started: string[] = [];
+  readonly raised: Array<{ jobId: string; signal: JobSignal }> = [];
+  async start(jobId: string) {
+    if (!this.started.includes(jobId)) this.started.push(jobId);
+  }
+  async raise(jobId: string, signal: JobSignal) {
+    this.raised.push({ jobId, signal });
+  }
+  async state(jobId: string) {
+    return this.started.includes(jobId) ? ('running' as const) : ('missing' as const);
+  }
+}
+let orchestrations: MemoryOrchestrations;
+
 beforeEach(() => {
+  orchestrations = new MemoryOrchestrations();
   const config = loadConfig({
     AzureWebJobsStorage: 'UseDevelopmentStorage=true',
     BATCH_ACCOUNT_URL: 'http://127.0.0.1:1',
@@ -87,6 +113,16 @@ beforeEach(() => {
       },
       15,
     ),
+    // The HTTP handlers under test start orchestrations; the rest runs in activities, not here.
+    orchestrations: () => orchestrations,
+    statuses: new StatusRecorder(store),
+    signals: new TaskSignals({
+      store,
+      compute: pools as unknown as ComputeBackend,
+      graph: () => Promise.reject(new Error('no graphs in handler tests')),
+    }),
+    runner: undefined as unknown as JobRunner,
+    files: undefined as unknown as JobFiles,
   });
 });
 afterAll(() => setServices(undefined));
@@ -129,6 +165,42 @@ describe('HTTP handlers in process', () => {
     expect(body).toMatchObject({ owner: 'alice', pool: 'cpu', status: 'PENDING' });
     expect(response.headers).toMatchObject({ Location: `/api/jobs/${String(body.id)}` });
     expect(store.jobs.size).toBe(1);
+    expect(orchestrations.started).toEqual([body.id]);
+  });
+
+  it('should ask the orchestration to cancel, pause and resume, and refuse what cannot be', async () => {
+    const id = String(
+      bodyOf(
+        await jobsSubmit(
+          request(
+            'POST',
+            '/jobs',
+            ALICE,
+            JSON.stringify({ name: 'j', tasks: [{ id: 'a', command: 'echo' }] }),
+          ),
+          context(),
+        ),
+      ).id,
+    );
+    expect((await jobsPause(request('POST', `/jobs/${id}/pause`, ALICE), context())).status).toBe(202);
+    const notPaused = await jobsResume(request('POST', `/jobs/${id}/resume`, ALICE), context());
+    expect(notPaused.status).toBe(409);
+    expect(bodyOf(notPaused)).toMatchObject({ code: 'JOB_NOT_PAUSED' });
+    expect((await jobsCancel(request('POST', `/jobs/${id}/cancel`, BOB), context())).status).toBe(404);
+    expect((await jobsCancel(request('POST', `/jobs/${id}/cancel`, ALICE), context())).status).toBe(202);
+    expect(orchestrations.raised).toEqual([
+      { jobId: id, signal: { type: 'pause', by: 'alice' } },
+      { jobId: id, signal: { type: 'cancel', by: 'alice' } },
+    ]);
+    await store.recordStatus(id, {
+      to: 'CANCELLED',
+      condition: 'CANCELLED_BY_USER',
+      message: 'x',
+      at: new Date().toISOString(),
+    });
+    const ended = await jobsCancel(request('POST', `/jobs/${id}/cancel`, ALICE), context());
+    expect(ended.status).toBe(409);
+    expect(bodyOf(ended)).toMatchObject({ code: 'JOB_ENDED' });
   });
 
   it.each([

@@ -1,0 +1,11 @@
+import * as df from 'durable-functions';
+import { getServices } from '../shared/composition.js';
+import { ACTIVITY, controlInputSchema } from '../shared/jobs/activities.js';
+import { parseInput } from '../shared/jobs/jobsApi.js';
+
+export function controlBatchJob(input: unknown) {
+  const { jobId, action } = parseInput(controlInputSchema, input);
+  return getServices().runner.controlBatchJob(jobId, action);
+}
+
+df.app.activity(ACTIVITY.controlBatchJob, { handler: controlBatchJob });

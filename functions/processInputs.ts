@@ -1,0 +1,11 @@
+import * as df from 'durable-functions';
+import { getServices } from '../shared/composition.js';
+import { ACTIVITY, jobInputSchema } from '../shared/jobs/activities.js';
+import { parseInput } from '../shared/jobs/jobsApi.js';
+
+export function processInputs(input: unknown) {
+  const { jobId } = parseInput(jobInputSchema, input);
+  return getServices().runner.processInputs(jobId);
+}
+
+df.app.activity(ACTIVITY.processInputs, { handler: processInputs });

@@ -1,0 +1,23 @@
+import { app, type InvocationContext, type Timer } from '@azure/functions';
+import * as df from 'durable-functions';
+import { getServices } from '../shared/composition.js';
+
+/**
+ * Every 15 seconds, compares every job in flight with Batch and repairs what a lost signal
+ * missed. Cheap when nothing differs: one task-count request per job.
+ */
+export async function reconcile(_timer: Timer, context: InvocationContext): Promise<void> {
+  const services = getServices();
+  const report = await services.signals.reconcile(services.orchestrations(context));
+  if (report.repaired + report.started + report.settled > 0) {
+    context.log(
+      `reconciled ${report.jobs} job(s): ${report.repaired} repaired, ${report.started} started, ${report.settled} settled`,
+    );
+  }
+}
+
+app.timer('reconcile', {
+  schedule: '*/15 * * * * *',
+  extraInputs: [df.input.durableClient()],
+  handler: reconcile,
+});

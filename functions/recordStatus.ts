@@ -1,0 +1,16 @@
+import { output, type InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
+import { getServices } from '../shared/composition.js';
+import { ACTIVITY } from '../shared/jobs/activities.js';
+import { parseInput } from '../shared/jobs/jobsApi.js';
+import { statusChangeSchema } from '../shared/jobs/statusRecorder.js';
+
+const jobEvents = output.serviceBusQueue({ queueName: 'job-events', connection: 'ServiceBusConnection' });
+
+export async function recordStatus(input: unknown, context: InvocationContext) {
+  const recorded = await getServices().statuses.record(parseInput(statusChangeSchema, input));
+  context.extraOutputs.set(jobEvents, recorded.event);
+  return { status: recorded.job.status, sequence: recorded.event.sequence, changed: recorded.changed };
+}
+
+df.app.activity(ACTIVITY.recordStatus, { extraOutputs: [jobEvents], handler: recordStatus });

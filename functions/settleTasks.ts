@@ -1,0 +1,11 @@
+import * as df from 'durable-functions';
+import { getServices } from '../shared/composition.js';
+import { ACTIVITY, settleInputSchema } from '../shared/jobs/activities.js';
+import { parseInput } from '../shared/jobs/jobsApi.js';
+
+export function settleTasks(input: unknown) {
+  const { jobId, leftover } = parseInput(settleInputSchema, input);
+  return getServices().runner.settleTasks(jobId, leftover);
+}
+
+df.app.activity(ACTIVITY.settleTasks, { handler: settleTasks });

@@ -1,0 +1,28 @@
+import { app, type InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
+import { getServices } from '../shared/composition.js';
+import { taskSignalSchema, type TaskSignal } from '../shared/domain/events.js';
+
+/**
+ * Task news, in batches: each named task is read from Batch and recorded, and the job's
+ * orchestration hears of milestones. A message that does not parse is logged and dropped rather
+ * than failing the batch it came with.
+ */
+export async function taskEvents(messages: unknown, context: InvocationContext): Promise<void> {
+  const signals: TaskSignal[] = [];
+  for (const message of Array.isArray(messages) ? messages : [messages]) {
+    const parsed = taskSignalSchema.safeParse(message);
+    if (parsed.success) signals.push(parsed.data);
+    else context.warn(`dropped a task-events message that is not a task signal: ${parsed.error.message}`);
+  }
+  const services = getServices();
+  await services.signals.onSignals(signals, services.orchestrations(context).raise);
+}
+
+app.serviceBusQueue('taskEvents', {
+  queueName: 'task-events',
+  connection: 'ServiceBusConnection',
+  cardinality: 'many',
+  extraInputs: [df.input.durableClient()],
+  handler: taskEvents,
+});

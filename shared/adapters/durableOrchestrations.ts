@@ -1,0 +1,55 @@
+import type { DurableClient } from 'durable-functions';
+import { JOB_ORCHESTRATOR } from '../jobs/activities.js';
+import { SIGNAL_EVENT, type JobSignal, type OrchestrationInput } from '../jobs/signals.js';
+import type { OrchestrationControl } from '../jobs/taskSignals.js';
+
+/** How fast a BLOCKED job retries; from config, handed to each orchestration as input. */
+export interface BlockedRetryPolicy {
+  initialSeconds: number;
+  maxSeconds: number;
+}
+
+/** Job orchestrations as the rest of the app uses them: start one, signal it, ask about it. */
+export interface JobOrchestrations extends OrchestrationControl {
+  /** Starts the job's orchestration unless it already exists; safe to repeat. */
+  start(jobId: string): Promise<void>;
+}
+
+const RUNNING = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
+
+/** {@link JobOrchestrations} over a Durable Functions client (one per invocation). */
+export function durableOrchestrations(
+  client: DurableClient,
+  blockedRetry: BlockedRetryPolicy,
+): JobOrchestrations {
+  const state = async (jobId: string): Promise<'running' | 'ended' | 'missing'> => {
+    try {
+      const status = await client.getStatus(jobId, { showHistory: false, showInput: false });
+      return RUNNING.has(String(status.runtimeStatus)) ? 'running' : 'ended';
+    } catch (error) {
+      if (/HTTP 404/.test((error as Error).message)) return 'missing';
+      throw error;
+    }
+  };
+  return {
+    state,
+    async start(jobId) {
+      if ((await state(jobId)) !== 'missing') return;
+      const input: OrchestrationInput = { jobId, blockedRetry };
+      try {
+        await client.startNew(JOB_ORCHESTRATOR, { instanceId: jobId, input });
+      } catch (error) {
+        // Someone started it between the look and the start: that is what was wanted.
+        if ((await state(jobId)) === 'missing') throw error;
+      }
+    },
+    async raise(jobId: string, signal: JobSignal) {
+      try {
+        await client.raiseEvent(jobId, SIGNAL_EVENT, signal);
+      } catch (error) {
+        // A job whose orchestration is gone has nobody to tell; the reconciler looks after it.
+        if (!/No instance with ID/.test((error as Error).message)) throw error;
+      }
+    },
+  };
+}

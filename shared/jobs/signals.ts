@@ -1,0 +1,33 @@
+import { z } from 'zod';
+
+/** The one external event a job orchestration waits for; its payload says what happened. */
+export const SIGNAL_EVENT = 'signal';
+
+/**
+ * What a job's orchestration can be told: a milestone of its tasks (from the signal handlers and
+ * the reconciler), or a user's request (from the API). Milestones are states, not increments, so
+ * hearing one twice is harmless.
+ */
+export const jobSignalSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('tasks'), started: z.boolean(), allDone: z.boolean() }),
+  z.strictObject({ type: z.literal('cancel'), by: z.string().min(1) }),
+  z.strictObject({ type: z.literal('pause'), by: z.string().min(1) }),
+  z.strictObject({ type: z.literal('resume'), by: z.string().min(1) }),
+]);
+
+/** See {@link jobSignalSchema}. */
+export type JobSignal = z.infer<typeof jobSignalSchema>;
+
+/** The orchestration's input; the retry policy comes from config, read by whoever starts it. */
+export const orchestrationInputSchema = z.strictObject({
+  jobId: z.string().min(1),
+  blockedRetry: z
+    .strictObject({
+      initialSeconds: z.number().int().min(1),
+      maxSeconds: z.number().int().min(1),
+    })
+    .default({ initialSeconds: 30, maxSeconds: 600 }),
+});
+
+/** See {@link orchestrationInputSchema}. */
+export type OrchestrationInput = z.input<typeof orchestrationInputSchema>;

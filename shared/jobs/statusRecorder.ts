@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { ConflictError } from '../errors.js';
+import type { JobStatusChanged } from '../domain/events.js';
+import { JOB_CONDITIONS, JOB_STATUSES } from '../domain/lifecycle.js';
+import type { JobRecord, JobStore } from '../store/jobStore.js';
+
+/** Input of the `recordStatus` activity: the one way a job's status changes. */
+export const statusChangeSchema = z.strictObject({
+  jobId: z.string().min(1),
+  to: z.enum(JOB_STATUSES),
+  message: z.string().min(1).max(4096),
+  condition: z.enum(JOB_CONDITIONS).optional(),
+  exitCodes: z.record(z.string(), z.number().int()).optional(),
+});
+
+/** See {@link statusChangeSchema}. */
+export type StatusChangeRequest = z.infer<typeof statusChangeSchema>;
+
+/** What recording found, and the event that tells subscribers about it. */
+export interface RecordedStatus {
+  job: JobRecord;
+  changed: boolean;
+  event: JobStatusChanged;
+}
+
+/**
+ * Records job status changes: the lifecycle rules, the history entry and the task counts of the
+ * moment in one write, and the `job-events` message that carries it to subscribers.
+ */
+export class StatusRecorder {
+  constructor(
+    private readonly store: JobStore,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /**
+   * Records a change. Asking again for the status the job already has (an activity that ran
+   * twice) changes nothing but still returns the event of that change, with the same id, so a
+   * message lost with the first run is sent again and a duplicate is recognisable downstream.
+   */
+  async record(request: StatusChangeRequest): Promise<RecordedStatus> {
+    const counts = await this.store.taskCounts(request.jobId);
+    const { job, changed } = await this.store.recordStatus(request.jobId, {
+      to: request.to,
+      message: request.message,
+      ...(request.condition ? { condition: request.condition } : {}),
+      ...(request.exitCodes ? { exitCodes: request.exitCodes } : {}),
+      ...(counts ? { taskCounts: counts } : {}),
+      at: this.now().toISOString(),
+    });
+    const history = await this.store.history(request.jobId);
+    const entry = history.at(-1);
+    if (!entry || entry.status !== job.status) {
+      throw new ConflictError(`job ${job.id}'s history does not end in its status`, 'HISTORY_MISMATCH');
+    }
+    const event: JobStatusChanged = {
+      id: `${job.id}:${entry.sequence}`,
+      type: 'job.status.changed',
+      jobId: job.id,
+      name: job.name,
+      owner: job.owner,
+      ...(entry.previousStatus ? { previousStatus: entry.previousStatus } : {}),
+      status: job.status,
+      ...(job.condition ? { condition: job.condition } : {}),
+      message: entry.message,
+      sequence: entry.sequence,
+      taskCount: job.taskCount,
+      taskCounts: counts ?? job.taskCounts,
+      ...(job.exitCodes ? { exitCodes: job.exitCodes } : {}),
+      at: entry.at,
+    };
+    return { job, changed, event };
+  }
+}

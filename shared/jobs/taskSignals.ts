@@ -1,0 +1,243 @@
+import type { ComputeBackend, ComputeTaskState } from '../compute/compute.js';
+import type { TaskSignal } from '../domain/events.js';
+import { isFinal, type JobStatus, type TaskStatus } from '../domain/lifecycle.js';
+import { progressOf, tasksToSkip } from '../domain/taskState.js';
+import type { JobRecord, JobStore, TaskChange, TaskUpdate } from '../store/jobStore.js';
+import type { JobSignal } from './signals.js';
+import { taskUpdate, type StoredGraph } from './jobRunner.js';
+
+/** How a signal reaches a job's orchestration; a job without one is not an error. */
+export type RaiseSignal = (jobId: string, signal: JobSignal) => Promise<void>;
+
+/** What the reconciler needs to know of a job's orchestration, and may do to it. */
+export interface OrchestrationControl {
+  raise: RaiseSignal;
+  /** Whether the orchestration exists and has not ended. */
+  state(jobId: string): Promise<'running' | 'ended' | 'missing'>;
+  start(jobId: string): Promise<void>;
+}
+
+export interface TaskSignalsOptions {
+  store: JobStore;
+  compute: ComputeBackend;
+  /** The job's task graph, as processing its inputs kept it. */
+  graph: (jobId: string) => Promise<StoredGraph>;
+  /**
+   * Batch uploads a task's logs before it marks the task completed, so a log's signal can arrive
+   * while Batch still says running: wait this long, then again, before settling for what it says.
+   */
+  settleDelaysMs?: readonly number[];
+  /** A PENDING job without an orchestration after this long was not started: start it. */
+  startGraceMs?: number;
+  now?: () => Date;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** What one reconciliation pass did, for its log line. */
+export interface ReconcileReport {
+  jobs: number;
+  repaired: number;
+  started: number;
+  settled: number;
+}
+
+// Statuses in which the job's tasks exist on Batch and their news matters.
+const WATCHED: ReadonlySet<JobStatus> = new Set(['SUBMITTING_JOB', 'QUEUED', 'RUNNING', 'PAUSED', 'BLOCKED']);
+
+/**
+ * Keeps task records in step with Batch, from two directions: signals (a task's logs arrived)
+ * and reconciliation (a timer compares every job in flight with Batch). Both only observe Batch
+ * and record what it says, so a signal delivered twice, late or never changes nothing that
+ * matters; both tell the job's orchestration about milestones only, never about single tasks.
+ */
+export class TaskSignals {
+  readonly #o: TaskSignalsOptions;
+  readonly #graphs = new Map<string, Promise<StoredGraph>>();
+  readonly #now: () => Date;
+  readonly #sleep: (ms: number) => Promise<void>;
+
+  constructor(options: TaskSignalsOptions) {
+    this.#o = options;
+    this.#now = options.now ?? (() => new Date());
+    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  /** Handles a batch of task signals: each named task is read from Batch and recorded. */
+  async onSignals(signals: readonly TaskSignal[], raise: RaiseSignal): Promise<void> {
+    const byJob = new Map<string, Set<string>>();
+    for (const signal of signals) {
+      const tasks = byJob.get(signal.jobId) ?? new Set<string>();
+      tasks.add(signal.taskId);
+      byJob.set(signal.jobId, tasks);
+    }
+    for (const [jobId, taskIds] of byJob) {
+      const job = await this.#o.store.getJob(jobId);
+      if (!job || !WATCHED.has(job.status)) continue;
+      const states = await this.#readSettled(jobId, [...taskIds]);
+      const at = this.#now().toISOString();
+      await this.#apply(
+        job,
+        states.map((state) => taskUpdate(state, at)),
+        raise,
+      );
+    }
+  }
+
+  /**
+   * One reconciliation pass over every job in flight: repairs what lost signals missed (task
+   * states, milestones), starts orchestrations that were never started, and forgets ended jobs.
+   */
+  async reconcile(control: OrchestrationControl): Promise<ReconcileReport> {
+    const report: ReconcileReport = { jobs: 0, repaired: 0, started: 0, settled: 0 };
+    for (const { id } of await this.#o.store.listInFlight()) {
+      report.jobs++;
+      const job = await this.#o.store.getJob(id);
+      if (!job || isFinal(job.status)) {
+        if (await this.#o.store.settledInFlight(id)) report.settled++;
+        continue;
+      }
+      if (job.status === 'PENDING') {
+        const age = this.#now().getTime() - Date.parse(job.createdAt);
+        if (age > (this.#o.startGraceMs ?? 60_000) && (await control.state(id)) === 'missing') {
+          await control.start(id);
+          report.started++;
+        }
+        continue;
+      }
+      if (!WATCHED.has(job.status)) continue;
+      if (await this.#repair(job, control.raise)) report.repaired++;
+    }
+    return report;
+  }
+
+  /** Compares a job's counts with Batch's and, where they differ, its task states. */
+  async #repair(job: JobRecord, raise: RaiseSignal): Promise<boolean> {
+    const batch = await this.#o.compute.taskCounts(job.id).catch((error: unknown) => {
+      // Not on Batch yet (still submitting) or already deleted: nothing to compare.
+      if ((error as { code?: string }).code === 'BATCH_JOB_NOT_FOUND') return undefined;
+      throw error;
+    });
+    const stored = await this.#o.store.taskCounts(job.id);
+    if (!batch || !stored) return false;
+    const storedCompleted = stored.SUCCEEDED + stored.FAILED + stored.CANCELLED;
+    const differs =
+      batch.running !== stored.RUNNING ||
+      batch.completed !== storedCompleted ||
+      batch.succeeded !== stored.SUCCEEDED;
+    const updates: TaskUpdate[] = [];
+    if (differs) {
+      const at = this.#now().toISOString();
+      for (const state of ['running', 'completed'] as const) {
+        let continuation: string | undefined;
+        do {
+          const page = await this.#o.compute.listTasks(job.id, {
+            state,
+            pageSize: 1000,
+            ...(continuation ? { continuation } : {}),
+          });
+          for (const task of page.tasks) updates.push(taskUpdate(task, at));
+          continuation = page.continuation;
+        } while (continuation);
+      }
+    }
+    const changes = await this.#apply(job, updates, raise);
+    return changes.length > 0;
+  }
+
+  /** Records observations, skips what can no longer run, and raises any milestone reached. */
+  async #apply(job: JobRecord, updates: TaskUpdate[], raise: RaiseSignal): Promise<TaskChange[]> {
+    const changes = updates.length > 0 ? await this.#o.store.updateTasks(job.id, updates) : [];
+    if (changes.some((change) => blocksDependents(change.task.status))) {
+      changes.push(...(await this.#skipUnreachable(job.id)));
+    }
+    const counts = await this.#o.store.taskCounts(job.id);
+    if (!counts) return changes;
+    const progress = progressOf(counts, job.taskCount);
+    // Only what the orchestration has not acted on yet: it records RUNNING and ARCHIVING itself,
+    // so a job already past a milestone is not told again.
+    const newsToIt =
+      (progress.started && (job.status === 'SUBMITTING_JOB' || job.status === 'QUEUED')) ||
+      (progress.allDone && WATCHED.has(job.status));
+    if (newsToIt)
+      await raise(job.id, { type: 'tasks', started: progress.started, allDone: progress.allDone });
+    return changes;
+  }
+
+  /** Marks SKIPPED the tasks that a failed, skipped or cancelled dependency keeps from running. */
+  async #skipUnreachable(jobId: string): Promise<TaskChange[]> {
+    const graph = await this.#graph(jobId);
+    const statuses = new Map<string, TaskStatus>();
+    const attempts = new Map<string, number>();
+    let continuation: string | undefined;
+    do {
+      const page = await this.#o.store.listTasks(jobId, {
+        limit: 1000,
+        ...(continuation ? { continuation } : {}),
+      });
+      for (const task of page.items) {
+        statuses.set(task.id, task.status);
+        attempts.set(task.id, task.attempt);
+      }
+      continuation = page.continuation;
+    } while (continuation);
+    const skip = tasksToSkip(graph.tasks, graph.order, statuses);
+    if (skip.length === 0) return [];
+    const at = this.#now().toISOString();
+    return this.#o.store.updateTasks(
+      jobId,
+      skip.map((id) => ({ id, status: 'SKIPPED', attempt: attempts.get(id) ?? 1, at })),
+    );
+  }
+
+  #graph(jobId: string): Promise<StoredGraph> {
+    let graph = this.#graphs.get(jobId);
+    if (!graph) {
+      graph = this.#o.graph(jobId);
+      graph.catch(() => this.#graphs.delete(jobId));
+      if (this.#graphs.size >= 16) this.#graphs.delete(this.#graphs.keys().next().value!);
+      this.#graphs.set(jobId, graph);
+    }
+    return graph;
+  }
+
+  /** Tasks' states from Batch, giving those still finishing their uploads a moment to complete. */
+  async #readSettled(jobId: string, taskIds: string[]): Promise<ComputeTaskState[]> {
+    const found = new Map<string, ComputeTaskState>();
+    let waiting = taskIds;
+    const delays = this.#o.settleDelaysMs ?? [200, 1000, 3000];
+    for (let round = 0; ; round++) {
+      const states = await mapLimited(waiting, 16, (taskId) => this.#o.compute.getTask(jobId, taskId));
+      const unsettled: string[] = [];
+      states.forEach((state, i) => {
+        if (!state) return;
+        found.set(state.id, state);
+        if (state.state !== 'completed') unsettled.push(waiting[i]!);
+      });
+      if (unsettled.length === 0 || round >= delays.length) break;
+      await this.#sleep(delays[round]!);
+      waiting = unsettled;
+    }
+    return [...found.values()];
+  }
+}
+
+function blocksDependents(status: TaskStatus): boolean {
+  return status === 'FAILED' || status === 'SKIPPED' || status === 'CANCELLED';
+}
+
+async function mapLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
