@@ -28,8 +28,11 @@ export function statusFromBatch(task: BatchTaskView): { status: TaskStatus; atte
       return { status: 'RUNNING', attempt };
     case 'completed':
       if (task.result === 'success') return { status: 'SUCCEEDED', attempt };
-      // A task ended by terminating its job (cancel, timeout) did not fail on its own.
+      // A task ended by terminating its job (cancel, timeout) did not fail on its own; nor did
+      // one that was still waiting when the job ended (Batch completes it without a result).
       if (task.failureCode === 'TaskEnded') return { status: 'CANCELLED', attempt };
+      if (task.result === undefined && task.exitCode === undefined && task.failureCode === undefined)
+        return { status: 'CANCELLED', attempt };
       return { status: 'FAILED', attempt };
   }
 }

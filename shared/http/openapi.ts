@@ -52,6 +52,21 @@ export const taskViewSchema = z.object({
   updatedAt: z.string(),
 });
 
+export const outputListingSchema = z.object({
+  archived: z.boolean().describe('true once the job has ended and its outputs were archived'),
+  bytes: z.number().int().min(0),
+  files: z.array(
+    z.object({
+      path: z.string().describe('<taskId>/<path in the task’s working directory>'),
+      taskId: z.string(),
+      size: z.number().int().min(0),
+      contentType: z.string().optional(),
+      lastModified: z.iso.datetime(),
+      links: z.object({ download: z.string() }),
+    }),
+  ),
+});
+
 export const templateViewSchema = z.object({
   name: z.string(),
   version: z.string(),
@@ -144,26 +159,36 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
     get: { summary: 'A job, with its spec and task counts', responses: { 200: jobViewSchema } },
     delete: { summary: 'Forget an ended job and its records (409 while it runs)', responses: { 204: null } },
   },
-  ...Object.fromEntries(
-    (
-      [
-        ['/jobs/{id}/cancel', 'post', 'Cancel a job'],
-        ['/jobs/{id}/pause', 'post', 'Hold a job’s queued tasks'],
-        ['/jobs/{id}/resume', 'post', 'Release a paused job'],
-        ['/jobs/{id}/tasks/{taskId}/logs/{stream}', 'get', 'A task’s stdout or stderr'],
-        ['/jobs/{id}/outputs', 'get', 'A job’s archived output files'],
-        ['/jobs/{id}/outputs/{path}', 'get', 'One output file'],
-      ] as const
-    ).map(([path, method, summary]): [string, Record<string, Operation>] => [
-      path,
-      {
-        [method]: {
-          summary: `${summary} (503 until the job orchestration is deployed)`,
-          responses: { 503: null },
-        },
-      },
-    ]),
-  ),
+  '/jobs/{id}/cancel': {
+    post: {
+      summary: 'Cancel a job: running tasks are stopped and it ends CANCELLED (watch its history)',
+      responses: { 202: jobViewSchema },
+    },
+  },
+  '/jobs/{id}/pause': {
+    post: {
+      summary: 'Hold a job: running tasks go back to the queue and none start until it resumes',
+      responses: { 202: jobViewSchema },
+    },
+  },
+  '/jobs/{id}/resume': {
+    post: { summary: 'Release a paused job (409 unless it is PAUSED)', responses: { 202: jobViewSchema } },
+  },
+  '/jobs/{id}/tasks/{taskId}/logs/{stream}': {
+    get: {
+      summary: 'A task’s stdout or stderr (text/plain), uploaded when the task ends',
+      responses: { 200: null },
+    },
+  },
+  '/jobs/{id}/outputs': {
+    get: {
+      summary: 'A job’s output files: the archive once it has ended, else what its tasks uploaded so far',
+      responses: { 200: outputListingSchema },
+    },
+  },
+  '/jobs/{id}/outputs/{path}': {
+    get: { summary: 'One output file (`<taskId>/<path>`, as listed)', responses: { 200: null } },
+  },
   '/jobs/{id}/history': {
     get: {
       summary: 'A job’s state changes, oldest first',

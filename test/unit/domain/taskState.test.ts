@@ -57,6 +57,11 @@ describe('task status from Batch', () => {
       { state: 'completed', result: 'failure', failureCode: 'TaskEnded', retryCount: 0, requeueCount: 0 },
       { status: 'CANCELLED', attempt: 1 },
     ],
+    [
+      'completed by its job’s end before it ever ran',
+      { state: 'completed', retryCount: 0, requeueCount: 0 },
+      { status: 'CANCELLED', attempt: 1 },
+    ],
   ])('should read %s', (_case, task, expected) => {
     expect(statusFromBatch(task)).toEqual(expected);
   });

@@ -33,6 +33,7 @@ describe('configuration', () => {
         maxDependencyEdges: 2_000_000,
       },
       inboxSasMinutes: 15,
+      blockedRetry: { initialSeconds: 30, maxSeconds: 600 },
     });
   });
 
