@@ -4,6 +4,8 @@ import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { faultsPatchSchema, type Faults } from './batch/localBatch.js';
 import { parseLogLevel } from './host/logger.js';
+import type { z } from 'zod';
+import { deliveryFaultsSchema, type DeliveryFaults } from './deliveryFaults.js';
 import { Runtime, type StorageOption } from './runtime.js';
 
 function port(value: string): number {
@@ -20,13 +22,17 @@ function ports(value: string): [number, number, number] {
 }
 
 function batchFaults(value: string): Partial<Faults> {
+  return jsonOption(value, faultsPatchSchema);
+}
+
+function jsonOption<T extends z.ZodType>(value: string, schema: T): z.infer<T> {
   let json: unknown;
   try {
     json = JSON.parse(value);
   } catch {
     throw new InvalidArgumentError('expected a JSON object');
   }
-  const parsed = faultsPatchSchema.safeParse(json);
+  const parsed = schema.safeParse(json);
   if (!parsed.success) {
     throw new InvalidArgumentError(
       parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '),
@@ -78,6 +84,14 @@ const program = new Command()
       .env('CLOUDJOBS_BATCH_FAULTS'),
   )
   .option('--no-batch', 'do not run the local Batch service')
+  .addOption(
+    new Option(
+      '--delivery-faults <json>',
+      'duplicated and lost signals, e.g. {"eventGridDuplicateRate":1,"serviceBusDuplicateRate":1,"eventGridDropRate":0.3}',
+    )
+      .argParser((value) => jsonOption(value, deliveryFaultsSchema))
+      .env('CLOUDJOBS_DELIVERY_FAULTS'),
+  )
   .option('--namespace <prefix>', "prefix for the runtime's own storage names, to share one Azurite")
   .option(
     '--event-grid-retry-delays <ms,...>',
@@ -101,6 +115,7 @@ const opts = program.opts<{
   batchPort: number;
   batchSlots?: number;
   batchFaults?: Partial<Faults>;
+  deliveryFaults?: DeliveryFaults;
   batch: boolean;
   namespace?: string;
   eventGridRetryDelays?: string;
@@ -150,6 +165,7 @@ const runtime = new Runtime({
       }
     : false,
   ...(opts.namespace ? { namespace: opts.namespace } : {}),
+  ...(opts.deliveryFaults ? { deliveryFaults: opts.deliveryFaults } : {}),
   ...(logLevel ? { logLevel } : {}),
   ...(opts.eventGridRetryDelays
     ? { eventGridRetryDelaysMs: opts.eventGridRetryDelays.split(',').map(Number) }

@@ -1,3 +1,4 @@
+import type { DeliveryFaults } from './deliveryFaults.js';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { rename, writeFile } from 'node:fs/promises';
@@ -44,6 +45,8 @@ export interface RuntimeOptions {
   logLevel?: RpcLogLevel;
   /** Event Grid retry delays, overriding Azure's schedule (for tests). */
   eventGridRetryDelaysMs?: number[];
+  /** Duplicated and lost signals, injected on purpose (tests). */
+  deliveryFaults?: DeliveryFaults;
   /** The local Batch service: its port (0 picks one), the slots of its default pool, injected faults. */
   batch?: { port: number; slots: number; faults?: Partial<Faults> } | false;
   /** Written (JSON) once the runtime is ready: its URLs and storage endpoints. */
@@ -214,6 +217,7 @@ export class Runtime {
       appDir: app.directory,
       logger: logger.child('eventgrid'),
       ...(options.eventGridRetryDelaysMs ? { retryDelaysMs: options.eventGridRetryDelaysMs } : {}),
+      ...(options.deliveryFaults ? { faults: options.deliveryFaults } : {}),
     });
     await eventGrid.listen();
     this.#stops.push(() => eventGrid.close());
@@ -270,6 +274,7 @@ export class Runtime {
       namespace,
       appDir: app.directory,
       logger: logger.child('servicebus'),
+      ...(options.deliveryFaults ? { faults: options.deliveryFaults } : {}),
     });
     const timers = new TimerScheduler({
       host: functionHost,

@@ -1,21 +1,13 @@
 import { describe, expect, inject, it } from 'vitest';
-import type { z } from 'zod';
+import { jobClient, type JobView } from '../support/jobClient.js';
 import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
-import { waitFor } from '../support/waitFor.js';
-import {
-  historyEntrySchema,
-  jobViewSchema,
-  outputListingSchema,
-  problemSchema,
-  taskViewSchema,
-} from '../../shared/http/openapi.js';
+import { outputListingSchema, problemSchema } from '../../shared/http/openapi.js';
 
 const ALICE = 'alice-token-0123456789abcdef';
 const BOB = 'bob-token-0123456789abcdef';
 const OPS = 'ops-token-0123456789abcdef';
 
-type Job = z.infer<typeof jobViewSchema>;
-type Task = z.infer<typeof taskViewSchema>;
+type Job = JobView;
 
 // Each test runs its own job on one runtime, concurrently: a job is what a user waits for, and
 // the runtime is built to run many at once.
@@ -32,46 +24,12 @@ describe.concurrent('jobs running on the embedded runtime, followed over HTTP', 
     args: ['--batch-slots', '12'],
   });
 
-  const call = async (token: string, method: string, path: string, body?: unknown) => {
-    const response = await runtime.fetch(`/api${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    return { status: response.status, headers: response.headers, text: await response.text() };
-  };
-  const json = async <T>(token: string, method: string, path: string, body?: unknown) => {
-    const answer = await call(token, method, path, body);
-    return { ...answer, body: (answer.text ? JSON.parse(answer.text) : undefined) as T };
-  };
-
-  const submit = async (spec: Record<string, unknown>, token = ALICE): Promise<string> => {
-    const answer = await json<Job>(token, 'POST', '/jobs', spec);
-    expect(answer.status, answer.text).toBe(202);
-    return jobViewSchema.strict().parse(answer.body).id;
-  };
-  const job = async (id: string, token = ALICE) =>
-    jobViewSchema.strict().parse((await json<Job>(token, 'GET', `/jobs/${id}`)).body);
-  const history = async (id: string) => {
-    const answer = await json<{ items: unknown[] }>(ALICE, 'GET', `/jobs/${id}/history`);
-    return answer.body.items.map((item) => historyEntrySchema.strict().parse(item));
-  };
-  const tasks = async (id: string): Promise<Record<string, Task>> => {
-    const answer = await json<{ items: unknown[] }>(ALICE, 'GET', `/jobs/${id}/tasks`);
-    const parsed = answer.body.items.map((item) => taskViewSchema.strict().parse(item));
-    return Object.fromEntries(parsed.map((task) => [task.id, task]));
-  };
-  const until = (id: string, statuses: Job['status'][], timeoutMs = 60_000) =>
-    waitFor(
-      async () => {
-        const current = await job(id);
-        return statuses.includes(current.status) ? current : undefined;
-      },
-      { timeoutMs, intervalMs: 200, what: `job ${id} to be ${statuses.join(' or ')}` },
-    );
+  const alice = jobClient(runtime, ALICE);
+  const { submit, history, tasks, until } = alice;
+  const call = (token: string, method: string, path: string, body?: unknown) =>
+    alice.call(method, path, body, token);
+  const json = <T>(token: string, method: string, path: string, body?: unknown) =>
+    alice.json<T>(method, path, body, token);
 
   it('should run a three-task workflow to FINISHED, passing a file from step to step', async () => {
     const id = await submit({

@@ -1,3 +1,4 @@
+import { strikes, type DeliveryFaults } from '../deliveryFaults.js';
 import type { FunctionHost } from '../host/functionHost.js';
 import type { ComponentLogger } from '../host/logger.js';
 import type { StorageClients } from '../storage/clients.js';
@@ -22,6 +23,7 @@ export interface EventGridOptions {
   appDir: string;
   logger: ComponentLogger;
   retryDelaysMs?: number[];
+  faults?: DeliveryFaults;
 }
 
 /**
@@ -140,7 +142,13 @@ export class EventGridEmulator {
   }
 
   async #publish(event: EventGridEvent): Promise<void> {
+    const faults = this.#options.faults;
+    if (faults && strikes(faults.eventGridDropRate)) {
+      this.#options.logger.debug(`dropped event ${event.id} for ${event.subject} (injected fault)`);
+      return;
+    }
     const targets = this.#channels.filter((c) => matches(c.subscription, event));
+    if (faults && strikes(faults.eventGridDuplicateRate)) targets.push(...targets);
     await Promise.all(targets.map((c) => c.publish(event)));
   }
 

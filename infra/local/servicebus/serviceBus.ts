@@ -1,3 +1,4 @@
+import { strikes, type DeliveryFaults } from '../deliveryFaults.js';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { RpcBindingInfo, RpcTypedData } from '../host/coreTypes.js';
@@ -75,6 +76,7 @@ export interface ServiceBusOptions {
   namespace: string;
   appDir: string;
   logger: ComponentLogger;
+  faults?: DeliveryFaults;
 }
 
 /**
@@ -202,7 +204,11 @@ export class ServiceBusEmulator {
     if (queueName.toLowerCase().endsWith(DEAD_LETTER_SUFFIX))
       throw new Error('messages cannot be sent to a dead-letter queue');
     const queue = await this.#queue(queueName);
-    await Promise.all(messages.map((m) => queue.main.send(this.#envelope(m, queue.settings))));
+    const envelopes = messages.map((m) => this.#envelope(m, queue.settings));
+    const rate = this.#options.faults?.serviceBusDuplicateRate ?? 0;
+    // A duplicate is the same message (same id) delivered again, as after a lost settlement.
+    for (const envelope of [...envelopes]) if (strikes(rate)) envelopes.push({ ...envelope });
+    await Promise.all(envelopes.map((envelope) => queue.main.send(envelope)));
     for (const receiver of queue.receivers) receiver.wake();
   }
 
