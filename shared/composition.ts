@@ -18,6 +18,7 @@ import { JobRunner } from './jobs/jobRunner.js';
 import { StatusRecorder } from './jobs/statusRecorder.js';
 import { TaskSignals } from './jobs/taskSignals.js';
 import { JobFiles } from './jobs/jobFiles.js';
+import { InboxIntake } from './jobs/inboxIntake.js';
 import * as df from 'durable-functions';
 import type { InvocationContext } from '@azure/functions';
 import { durableOrchestrations, type JobOrchestrations } from './adapters/durableOrchestrations.js';
@@ -45,6 +46,9 @@ export interface Services {
   statuses: StatusRecorder;
   signals: TaskSignals;
   files: JobFiles;
+  intake: InboxIntake;
+  /** Creates the app's containers if they are missing (the inbox must exist before anyone writes). */
+  ensureContainers: () => Promise<void>;
   /** The job orchestrations, through the invocation's durable client binding. */
   orchestrations: (context: InvocationContext) => JobOrchestrations;
 }
@@ -117,6 +121,17 @@ export function getServices(): Services {
       runner,
       statuses: new StatusRecorder(store),
       signals: new TaskSignals({ store, compute, graph: (jobId) => runner.readGraph(jobId) }),
+      ensureContainers: async () => {
+        await Promise.all(
+          Object.values(CONTAINERS).map((name) => blobs.getContainerClient(name).createIfNotExists()),
+        );
+      },
+      intake: new InboxIntake({
+        jobs,
+        inbox: blobs.getContainerClient(CONTAINERS.inbox),
+        rejected: blobs.getContainerClient(CONTAINERS.rejected),
+        maxBytes: config.maxBodyBytes,
+      }),
       orchestrations: (context) => durableOrchestrations(df.getClient(context), config.blockedRetry),
       files: new JobFiles({
         jobs,

@@ -7,7 +7,7 @@ export interface Caller {
   owner: string;
   admin: boolean;
   /** How the caller was recognised. */
-  via: 'appServiceAuth' | 'token' | 'local';
+  via: 'appServiceAuth' | 'token' | 'local' | 'inbox';
 }
 
 /** An owner name: it becomes part of blob paths (`job-inbox/<owner>/`) and table keys. */

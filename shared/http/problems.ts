@@ -1,5 +1,5 @@
 import type { HttpResponseInit, InvocationContext } from '@azure/functions';
-import { isAppError, ValidationError } from '../errors.js';
+import { isAppError, ValidationError, type AppError } from '../errors.js';
 
 /** An RFC 9457 problem document, with cloudjobs' stable `code` and, for bad input, each bad field. */
 export interface ProblemDocument {
@@ -36,6 +36,22 @@ export function problemType(code: string): string {
   return `urn:cloudjobs:problem:${code.toLowerCase().replace(/_/g, '-')}`;
 }
 
+/** The problem document of an app error: what the API answers, and what a rejected manifest gets. */
+export function problemDocument(error: AppError, instance?: string): ProblemDocument {
+  return {
+    type: problemType(error.code),
+    title: TITLES[error.status] ?? 'Error',
+    status: error.status,
+    detail: error.message,
+    code: error.code,
+    ...(instance ? { instance } : {}),
+    ...(error instanceof ValidationError || 'issues' in error
+      ? { errors: (error as ValidationError).issues }
+      : {}),
+    ...(error.retryAfterMs !== undefined ? { retryAfterSeconds: Math.ceil(error.retryAfterMs / 1000) } : {}),
+  };
+}
+
 /**
  * The one place errors become HTTP responses. An {@link AppError} says its own status and code;
  * anything else is a bug or an outage whose details must not reach the caller, so it becomes a
@@ -53,22 +69,17 @@ export function problemResponse(
     context.warn(`${known.code}: ${known.message}`);
   }
   const status = known?.status ?? 500;
-  const code = known?.code ?? 'INTERNAL_ERROR';
-  const body: ProblemDocument = {
-    type: problemType(code),
-    title: TITLES[status] ?? 'Error',
-    status,
-    detail: known
-      ? known.message
-      : `an unexpected error occurred; quote invocation ${context.invocationId} when reporting it`,
-    code,
-    ...(instance ? { instance } : {}),
-    ...(known instanceof ValidationError || (known && 'issues' in known)
-      ? { errors: (known as ValidationError).issues }
-      : {}),
-    ...(known ? {} : { invocationId: context.invocationId }),
-    ...(known?.retryAfterMs !== undefined ? { retryAfterSeconds: Math.ceil(known.retryAfterMs / 1000) } : {}),
-  };
+  const body: ProblemDocument = known
+    ? problemDocument(known, instance)
+    : {
+        type: problemType('INTERNAL_ERROR'),
+        title: TITLES[500]!,
+        status,
+        detail: `an unexpected error occurred; quote invocation ${context.invocationId} when reporting it`,
+        code: 'INTERNAL_ERROR',
+        ...(instance ? { instance } : {}),
+        invocationId: context.invocationId,
+      };
   const headers: Record<string, string> = {
     'Content-Type': 'application/problem+json',
     'Cache-Control': 'no-store',

@@ -18,6 +18,7 @@ import { poolsCreate } from '../../../functions/poolsCreate.js';
 import { inboxUploadUrl } from '../../../functions/inboxUploadUrl.js';
 import type { JobOrchestrations } from '../../../shared/adapters/durableOrchestrations.js';
 import type { JobFiles } from '../../../shared/jobs/jobFiles.js';
+import type { InboxIntake } from '../../../shared/jobs/inboxIntake.js';
 import type { JobRunner } from '../../../shared/jobs/jobRunner.js';
 import type { JobSignal } from '../../../shared/jobs/signals.js';
 import { StatusRecorder } from '../../../shared/jobs/statusRecorder.js';
@@ -123,6 +124,8 @@ beforeEach(() => {
     }),
     runner: undefined as unknown as JobRunner,
     files: undefined as unknown as JobFiles,
+    intake: undefined as unknown as InboxIntake,
+    ensureContainers: () => Promise.resolve(),
   });
 });
 afterAll(() => setServices(undefined));
