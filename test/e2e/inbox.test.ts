@@ -1,4 +1,4 @@
-import { BlobServiceClient, BlockBlobClient } from '@azure/storage-blob';
+import { BlobServiceClient, type BlockBlobClient } from '@azure/storage-blob';
 import { describe, expect, inject, it } from 'vitest';
 import { problemSchema, uploadUrlSchema } from '../../shared/http/openapi.js';
 import { ENDED, jobClient, type JobView } from '../support/jobClient.js';
@@ -73,7 +73,9 @@ describe.concurrent('the blob inbox', () => {
     const rejected = service.getContainerClient('job-inbox-rejected');
     const error = await waitFor(async () => {
       const blob = rejected.getBlobClient(`alice/${name}.json.error.json`);
-      return (await blob.exists()) ? JSON.parse((await blob.downloadToBuffer()).toString()) : undefined;
+      return (await blob.exists())
+        ? (JSON.parse((await blob.downloadToBuffer()).toString()) as unknown)
+        : undefined;
     });
     const problem = problemSchema.parse(error);
     expect(problem).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
