@@ -10,6 +10,7 @@ import { waitForCompletion } from '../support/durable.js';
 import { waitFor } from '../support/waitFor.js';
 import { AzureBatch } from '../../shared/adapters/azureBatch.js';
 import type { ComputeTaskSpec } from '../../shared/compute/compute.js';
+import { jobBenchmarks } from './jobBenchmarks.js';
 
 export type Figures = Record<string, number>;
 
@@ -272,4 +273,5 @@ export const benchmarks: Benchmark[] = [
       });
     },
   },
+  ...jobBenchmarks,
 ];
