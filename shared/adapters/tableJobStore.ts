@@ -8,6 +8,7 @@ import {
   TASK_STATUSES,
   compareTaskObservation,
   isFinal,
+  isFinalTask,
   transitionJob,
   type ActiveStatus,
   type JobCondition,
@@ -24,6 +25,7 @@ import type {
   StatusChange,
   TaskChange,
   TaskCounts,
+  TaskUpdateResult,
   TaskRecord,
   TaskUpdate,
   TemplateRecord,
@@ -167,6 +169,7 @@ export class TableJobStore implements JobStore {
   readonly #inflight: TableClient;
   readonly #specs: ContainerClient;
   readonly #positions = new Map<string, Map<string, number>>();
+  readonly #locations = new Map<string, { owner: string; rowKey: string }>();
   #ready: Promise<void> | undefined;
 
   constructor(options: TableJobStoreOptions) {
@@ -312,9 +315,15 @@ export class TableJobStore implements JobStore {
   }
 
   async #locate(id: string): Promise<{ owner: string; rowKey: string } | undefined> {
+    // Where a job lives never changes, and every signal looks its job up: remember it.
+    const known = this.#locations.get(id);
+    if (known) return known;
     try {
       const entity = await this.#index.getEntity<Entity>(id, '');
-      return { owner: entity.owner as string, rowKey: entity.jobRowKey as string };
+      const found = { owner: entity.owner as string, rowKey: entity.jobRowKey as string };
+      if (this.#locations.size >= 10_000) this.#locations.delete(this.#locations.keys().next().value!);
+      this.#locations.set(id, found);
+      return found;
     } catch (error) {
       if (isStatus(error, 404)) return undefined;
       throw error;
@@ -578,7 +587,7 @@ export class TableJobStore implements JobStore {
     return positions;
   }
 
-  async updateTasks(id: string, updates: readonly TaskUpdate[]): Promise<TaskChange[]> {
+  async updateTasks(id: string, updates: readonly TaskUpdate[]): Promise<TaskUpdateResult> {
     await this.ready();
     const positions = await this.#positionsOf(id);
     const byBlock = new Map<number, TaskUpdate[]>();
@@ -590,6 +599,8 @@ export class TableJobStore implements JobStore {
       byBlock.set(block, [...(byBlock.get(block) ?? []), update]);
     }
     const changes: TaskChange[] = [];
+    let unfinishedNearby = 0;
+    const unfinished = (records: StoredTask[]) => records.filter((record) => !isFinalTask(record.s)).length;
     await Promise.all(
       [...byBlock].map(async ([block, blockUpdates]) => {
         for (let attempt = 0; attempt < MAX_BLOCK_ATTEMPTS; attempt++) {
@@ -612,7 +623,10 @@ export class TableJobStore implements JobStore {
             blockChanges.push({ task: fromStored(next), previousStatus: current.s });
             records[at] = next;
           }
-          if (blockChanges.length === 0) return;
+          if (blockChanges.length === 0) {
+            unfinishedNearby += unfinished(records);
+            return;
+          }
           try {
             await this.#tasks.updateEntity(
               {
@@ -626,6 +640,7 @@ export class TableJobStore implements JobStore {
               { etag: entity.etag },
             );
             changes.push(...blockChanges);
+            unfinishedNearby += unfinished(records);
             return;
           } catch (error) {
             // Another update to the same block won: back off a little (jittered, so the losers do
@@ -637,7 +652,7 @@ export class TableJobStore implements JobStore {
         throw new TransientError('STORE_CONTENDED', `tasks of job ${id} are changing too often; retry`);
       }),
     );
-    return changes;
+    return { changes, unfinishedNearby };
   }
 
   async listTasks(
@@ -694,6 +709,7 @@ export class TableJobStore implements JobStore {
     }
     for (let i = 0; i < tasks.length; i += 100) await this.#tasks.submitTransaction(tasks.slice(i, i + 100));
     this.#positions.delete(id);
+    this.#locations.delete(id);
     await this.#forgetInFlight(id);
     await this.#specs.getBlobClient(`${id}/task-ids.json`).deleteIfExists();
     await this.#specs.getBlobClient(`${id}/spec.json`).deleteIfExists();

@@ -2,7 +2,7 @@ import type { ComputeBackend, ComputeTaskState } from '../compute/compute.js';
 import type { TaskSignal } from '../domain/events.js';
 import { isFinal, type JobStatus, type TaskStatus } from '../domain/lifecycle.js';
 import { progressOf, tasksToSkip } from '../domain/taskState.js';
-import type { JobRecord, JobStore, TaskChange, TaskUpdate } from '../store/jobStore.js';
+import type { JobRecord, JobStore, TaskChange, TaskUpdate, TaskUpdateResult } from '../store/jobStore.js';
 import type { JobSignal } from './signals.js';
 import { taskUpdate, type StoredGraph } from './jobRunner.js';
 
@@ -146,25 +146,33 @@ export class TaskSignals {
 
   /** Records observations, skips what can no longer run, and raises any milestone reached. */
   async #apply(job: JobRecord, updates: TaskUpdate[], raise: RaiseSignal): Promise<TaskChange[]> {
-    const changes = updates.length > 0 ? await this.#o.store.updateTasks(job.id, updates) : [];
+    const result =
+      updates.length > 0
+        ? await this.#o.store.updateTasks(job.id, updates)
+        : { changes: [], unfinishedNearby: 0 };
+    const changes = [...result.changes];
+    let mayBeDone = result.unfinishedNearby === 0;
     if (changes.some((change) => blocksDependents(change.task.status))) {
-      changes.push(...(await this.#skipUnreachable(job.id)));
+      const skipped = await this.#skipUnreachable(job.id);
+      changes.push(...skipped.changes);
+      if (skipped.changes.length > 0) mayBeDone = skipped.unfinishedNearby === 0;
     }
+    // The orchestration records RUNNING and ARCHIVING itself; a job past a milestone is not told
+    // again. Reading the counts is a query over the whole job, so it is made only when a milestone
+    // can be news: the first tasks of a queued job, or no unfinished task left near these.
+    const awaitingStart = job.status === 'SUBMITTING_JOB' || job.status === 'QUEUED';
+    if (!awaitingStart && !mayBeDone) return changes;
     const counts = await this.#o.store.taskCounts(job.id);
     if (!counts) return changes;
     const progress = progressOf(counts, job.taskCount);
-    // Only what the orchestration has not acted on yet: it records RUNNING and ARCHIVING itself,
-    // so a job already past a milestone is not told again.
-    const newsToIt =
-      (progress.started && (job.status === 'SUBMITTING_JOB' || job.status === 'QUEUED')) ||
-      (progress.allDone && WATCHED.has(job.status));
+    const newsToIt = (progress.started && awaitingStart) || (progress.allDone && WATCHED.has(job.status));
     if (newsToIt)
       await raise(job.id, { type: 'tasks', started: progress.started, allDone: progress.allDone });
     return changes;
   }
 
   /** Marks SKIPPED the tasks that a failed, skipped or cancelled dependency keeps from running. */
-  async #skipUnreachable(jobId: string): Promise<TaskChange[]> {
+  async #skipUnreachable(jobId: string): Promise<TaskUpdateResult> {
     const graph = await this.#graph(jobId);
     const statuses = new Map<string, TaskStatus>();
     const attempts = new Map<string, number>();
@@ -181,7 +189,7 @@ export class TaskSignals {
       continuation = page.continuation;
     } while (continuation);
     const skip = tasksToSkip(graph.tasks, graph.order, statuses);
-    if (skip.length === 0) return [];
+    if (skip.length === 0) return { changes: [], unfinishedNearby: 0 };
     const at = this.#now().toISOString();
     return this.#o.store.updateTasks(
       jobId,

@@ -71,6 +71,17 @@ export interface TaskChange {
   previousStatus: TaskStatus;
 }
 
+/** What applying task observations did. */
+export interface TaskUpdateResult {
+  /** The tasks whose stored state changed, with the status each had before. */
+  changes: TaskChange[];
+  /**
+   * Tasks not yet final among those stored with the updated ones (the store keeps tasks in
+   * blocks): 0 means the job may be done and its counts are worth reading; more means it is not.
+   */
+  unfinishedNearby: number;
+}
+
 /** A page of results and, if there are more, the token for the next one. */
 export interface Page<T> {
   items: T[];
@@ -156,7 +167,7 @@ export interface JobStore {
    * `compareTaskObservation`): a duplicate or older observation changes nothing, so signals
    * delivered twice or late are harmless. Returns what changed, with the status each had before.
    */
-  updateTasks(id: string, updates: readonly TaskUpdate[]): Promise<TaskChange[]>;
+  updateTasks(id: string, updates: readonly TaskUpdate[]): Promise<TaskUpdateResult>;
   /**
    * The job's task counts by status, exact: counted with the tasks in the same writes. Undefined
    * until the job's tasks are recorded.

@@ -4,6 +4,7 @@ import type { JobSpec } from '../../shared/domain/jobSpec.js';
 import {
   compareTaskObservation,
   isFinal,
+  isFinalTask,
   TASK_STATUSES,
   transitionJob,
   type TaskStatus,
@@ -18,6 +19,7 @@ import type {
   StatusChange,
   TaskChange,
   TaskCounts,
+  TaskUpdateResult,
   TaskRecord,
   TaskUpdate,
   TemplateRecord,
@@ -163,7 +165,7 @@ export class MemoryJobStore implements JobStore {
     this.tasks.set(id, existing);
   }
 
-  async updateTasks(id: string, updates: readonly TaskUpdate[]): Promise<TaskChange[]> {
+  async updateTasks(id: string, updates: readonly TaskUpdate[]): Promise<TaskUpdateResult> {
     const tasks = this.tasks.get(id) ?? [];
     const changes: TaskChange[] = [];
     for (const update of updates) {
@@ -175,7 +177,8 @@ export class MemoryJobStore implements JobStore {
       if (update.exitCode !== undefined) task.exitCode = update.exitCode;
       changes.push({ task: { ...task }, previousStatus });
     }
-    return changes;
+    // Tasks are not kept in blocks here: every unfinished task counts as nearby.
+    return { changes, unfinishedNearby: tasks.filter((t) => !isFinalTask(t.status)).length };
   }
 
   async taskCounts(id: string): Promise<TaskCounts | undefined> {

@@ -292,9 +292,10 @@ export async function uploadOutputFiles(
   workingDir: string,
   succeeded: boolean,
 ): Promise<void> {
-  for (const output of task.outputFiles ?? []) {
+  // Output files upload side by side, as the Batch node agent does; the first failure is reported.
+  const uploads = (task.outputFiles ?? []).map(async (output) => {
     const condition = output.uploadOptions.uploadCondition;
-    if ((condition === 'tasksuccess' && !succeeded) || (condition === 'taskfailure' && succeeded)) continue;
+    if ((condition === 'tasksuccess' && !succeeded) || (condition === 'taskfailure' && succeeded)) return;
     const pattern = output.filePattern.replace(/\\/g, '/');
     const wildcard = /[*?[\]{}]/.test(pattern);
     const destination = output.destination.container;
@@ -305,14 +306,14 @@ export async function uploadOutputFiles(
         (s) => s.isFile(),
         () => false,
       );
-      if (!exists) continue;
+      if (!exists) return;
       await access.uploadFile(
         destination.containerUrl,
         destination.path ?? path.basename(file),
         file,
         destination.uploadHeaders,
       );
-      continue;
+      return;
     }
     const base = path.resolve(workingDir, patternBase(pattern));
     const files = await glob(pattern, { cwd: workingDir, absolute: true, onlyFiles: true, dot: true });
@@ -325,5 +326,8 @@ export async function uploadOutputFiles(
         destination.uploadHeaders,
       );
     }
-  }
+  });
+  const results = await Promise.allSettled(uploads);
+  const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failed) throw failed.reason;
 }

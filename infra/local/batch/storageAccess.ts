@@ -50,15 +50,24 @@ function classify(error: unknown, what: 'download' | 'upload', target: string): 
  */
 export class StorageAccess {
   readonly #credential: StorageSharedKeyCredential;
+  // A client per container URL, kept: a new client per upload means a new connection per upload,
+  // and every task uploads its logs. Jobs share their few container URLs, so this stays small.
+  readonly #containers = new Map<string, ContainerClient>();
 
   constructor(options: StorageAccessOptions) {
     this.#credential = new StorageSharedKeyCredential(options.accountName, options.accountKey);
   }
 
   container(url: string): ContainerClient {
-    return new URL(url).searchParams.has('sig')
-      ? new ContainerClient(url)
-      : new ContainerClient(url, this.#credential);
+    let client = this.#containers.get(url);
+    if (!client) {
+      client = new URL(url).searchParams.has('sig')
+        ? new ContainerClient(url)
+        : new ContainerClient(url, this.#credential);
+      if (this.#containers.size >= 256) this.#containers.delete(this.#containers.keys().next().value!);
+      this.#containers.set(url, client);
+    }
+    return client;
   }
 
   /** Downloads a blob container's blobs (under a prefix) into `directory`. */
