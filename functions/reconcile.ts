@@ -1,6 +1,8 @@
-import { app, type InvocationContext, type Timer } from '@azure/functions';
+import { app, output, type InvocationContext, type Timer } from '@azure/functions';
 import * as df from 'durable-functions';
 import { getServices } from '../shared/composition.js';
+
+const jobEvents = output.serviceBusQueue({ queueName: 'job-events', connection: 'ServiceBusConnection' });
 
 /**
  * Every 15 seconds, compares every job in flight with Batch and repairs what a lost signal
@@ -9,9 +11,10 @@ import { getServices } from '../shared/composition.js';
 export async function reconcile(_timer: Timer, context: InvocationContext): Promise<void> {
   const services = getServices();
   const report = await services.signals.reconcile(services.orchestrations(context));
-  if (report.repaired + report.started + report.settled > 0) {
+  if (report.events.length > 0) context.extraOutputs.set(jobEvents, report.events);
+  if (report.repaired + report.started + report.settled + report.orphaned > 0) {
     context.log(
-      `reconciled ${report.jobs} job(s): ${report.repaired} repaired, ${report.started} started, ${report.settled} settled`,
+      `reconciled ${report.jobs} job(s): ${report.repaired} repaired, ${report.started} started, ${report.settled} settled, ${report.orphaned} failed (orchestration gone)`,
     );
   }
 }
@@ -19,5 +22,6 @@ export async function reconcile(_timer: Timer, context: InvocationContext): Prom
 app.timer('reconcile', {
   schedule: '*/15 * * * * *',
   extraInputs: [df.input.durableClient()],
+  extraOutputs: [jobEvents],
   handler: reconcile,
 });

@@ -105,7 +105,9 @@ export function getServices(): Services {
       defaultPool: config.defaultPool,
       defaultLogsContainer: CONTAINERS.logs,
       locations: (expiresOn) => SasLocations.create(blobs, expiresOn),
+      maxRunningJobsPerUser: config.maxRunningJobsPerUser,
     });
+    const statuses = new StatusRecorder(store);
     services = {
       config,
       healthProbes: [
@@ -119,8 +121,8 @@ export function getServices(): Services {
       subscriptions: new SubscriptionsApi(subscriptionStore, jobs),
       inbox: new InboxApi(new InboxSigner(blobs, CONTAINERS.inbox), config.inboxSasMinutes),
       runner,
-      statuses: new StatusRecorder(store),
-      signals: new TaskSignals({ store, compute, graph: (jobId) => runner.readGraph(jobId) }),
+      statuses,
+      signals: new TaskSignals({ store, compute, statuses, graph: (jobId) => runner.readGraph(jobId) }),
       ensureContainers: async () => {
         await Promise.all(
           Object.values(CONTAINERS).map((name) => blobs.getContainerClient(name).createIfNotExists()),

@@ -25,6 +25,7 @@ export const CONFIG_KEYS = {
   inboxSasMinutes: 'CLOUDJOBS_INBOX_SAS_MINUTES',
   blockedRetryInitialSeconds: 'CLOUDJOBS_BLOCKED_RETRY_INITIAL_SECONDS',
   blockedRetryMaxSeconds: 'CLOUDJOBS_BLOCKED_RETRY_MAX_SECONDS',
+  maxRunningJobsPerUser: 'CLOUDJOBS_MAX_RUNNING_JOBS_PER_USER',
 } as const;
 
 const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -78,6 +79,7 @@ const configSchema = z
     [CONFIG_KEYS.inboxSasMinutes]: positiveInt(15, 24 * 60),
     [CONFIG_KEYS.blockedRetryInitialSeconds]: positiveInt(30, 3600),
     [CONFIG_KEYS.blockedRetryMaxSeconds]: positiveInt(600, 24 * 3600),
+    [CONFIG_KEYS.maxRunningJobsPerUser]: z.coerce.number().int().min(0).max(100_000).default(0),
   })
   .refine((env) => !env[CONFIG_KEYS.batchAccountKey] || env[CONFIG_KEYS.batchAccountName], {
     message: 'is required when BATCH_ACCOUNT_KEY is set (shared key authentication needs the account name)',
@@ -107,6 +109,8 @@ export interface AppConfig {
   inboxSasMinutes: number;
   /** How a BLOCKED job retries: the first wait, doubling up to the longest. */
   blockedRetry: { initialSeconds: number; maxSeconds: number };
+  /** Jobs one user may have on Batch at once (more wait BLOCKED); 0 for no limit. */
+  maxRunningJobsPerUser: number;
 }
 
 /** Thrown when the environment does not configure the app; lists every problem at once. */
@@ -154,6 +158,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       initialSeconds: values[CONFIG_KEYS.blockedRetryInitialSeconds],
       maxSeconds: values[CONFIG_KEYS.blockedRetryMaxSeconds],
     },
+    maxRunningJobsPerUser: values[CONFIG_KEYS.maxRunningJobsPerUser],
   };
 }
 

@@ -86,8 +86,13 @@ export interface JobRunnerOptions {
   defaultLogsContainer: string;
   /** Storage URLs for Batch, valid until the given time. */
   locations: (expiresOn: Date) => Promise<DataLocations>;
+  /** Jobs one owner may have on Batch at once; 0 for no limit. */
+  maxRunningJobsPerUser?: number;
   now?: () => Date;
 }
+
+// A paused job keeps its Batch job (and its place in the account's quota).
+const ON_BATCH: ReadonlySet<string> = new Set(['SUBMITTING_JOB', 'QUEUED', 'RUNNING', 'PAUSED']);
 
 // Without a job timeout, URLs handed to Batch must still outlive any plausible run and its retries.
 const DEFAULT_URL_LIFETIME_MS = 30 * 24 * 60 * 60_000;
@@ -195,6 +200,17 @@ export class JobRunner {
    * pool, the account's job quota and throttling hold the job (BLOCKED) instead of failing it.
    */
   async ensureBatchJob(jobId: string): Promise<StepResult<{ created: boolean }>> {
+    const limit = this.#o.maxRunningJobsPerUser ?? 0;
+    if (limit > 0) {
+      const running = await this.#runningJobsOfOwner(jobId);
+      if (running.length >= limit) {
+        return {
+          outcome: 'blocked',
+          code: 'USER_JOB_LIMIT',
+          message: `its owner already has ${running.length} job(s) on Batch, the most allowed (${limit}); it starts when one ends`,
+        };
+      }
+    }
     try {
       const result = await this.#o.compute.ensureJob(
         await this.#readJson<ComputeJobSpec>(`${jobId}/plan/job.json`),
@@ -355,6 +371,21 @@ export class JobRunner {
       }
       throw error;
     }
+  }
+
+  /** The owner's other jobs that are on Batch (submitting, queued, running or paused there). */
+  async #runningJobsOfOwner(jobId: string): Promise<string[]> {
+    const job = await this.#o.store.getJob(jobId);
+    if (!job) throw new NotFoundError(`job ${jobId} does not exist`, 'JOB_NOT_FOUND');
+    const theirs = (await this.#o.store.listInFlight()).filter(
+      (j) => j.owner === job.owner && j.id !== jobId,
+    );
+    const running: string[] = [];
+    await forEachLimited(theirs, 16, async ({ id }) => {
+      const other = await this.#o.store.getJob(id);
+      if (other && ON_BATCH.has(other.status)) running.push(id);
+    });
+    return running;
   }
 
   async #inputProblems(jobId: string, owner: string, job: ExpandedJob): Promise<string[]> {

@@ -1,5 +1,6 @@
 import type { ComputeBackend, ComputeTaskState } from '../compute/compute.js';
-import type { TaskSignal } from '../domain/events.js';
+import type { JobStatusChanged, TaskSignal } from '../domain/events.js';
+import type { StatusRecorder } from './statusRecorder.js';
 import { isFinal, type JobStatus, type TaskStatus } from '../domain/lifecycle.js';
 import { progressOf, tasksToSkip } from '../domain/taskState.js';
 import type { JobRecord, JobStore, TaskChange, TaskUpdate, TaskUpdateResult } from '../store/jobStore.js';
@@ -29,6 +30,8 @@ export interface TaskSignalsOptions {
   settleDelaysMs?: readonly number[];
   /** A PENDING job without an orchestration after this long was not started: start it. */
   startGraceMs?: number;
+  /** Records the failure of a job whose orchestration ended without ending it. */
+  statuses: Pick<StatusRecorder, 'record'>;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -39,6 +42,10 @@ export interface ReconcileReport {
   repaired: number;
   started: number;
   settled: number;
+  /** Jobs failed because their orchestration had ended without them. */
+  orphaned: number;
+  /** Status changes the pass recorded, for the `job-events` queue. */
+  events: JobStatusChanged[];
 }
 
 // Statuses in which the job's tasks exist on Batch and their news matters.
@@ -88,7 +95,7 @@ export class TaskSignals {
    * states, milestones), starts orchestrations that were never started, and forgets ended jobs.
    */
   async reconcile(control: OrchestrationControl): Promise<ReconcileReport> {
-    const report: ReconcileReport = { jobs: 0, repaired: 0, started: 0, settled: 0 };
+    const report: ReconcileReport = { jobs: 0, repaired: 0, started: 0, settled: 0, orphaned: 0, events: [] };
     for (const { id } of await this.#o.store.listInFlight()) {
       report.jobs++;
       const job = await this.#o.store.getJob(id);
@@ -104,10 +111,38 @@ export class TaskSignals {
         }
         continue;
       }
+      if ((await control.state(id)) !== 'running') {
+        const event = await this.#failOrphan(id);
+        if (event) {
+          report.orphaned++;
+          report.events.push(event);
+        }
+        continue;
+      }
       if (!WATCHED.has(job.status)) continue;
       if (await this.#repair(job, control.raise)) report.repaired++;
     }
     return report;
+  }
+
+  /**
+   * A job whose orchestration has ended (failed past its retries, or was terminated by hand) but
+   * is not final would wait forever: it fails, and its Batch job is stopped. Read again after
+   * seeing the orchestration ended, since all of its writes are done by then.
+   */
+  async #failOrphan(jobId: string): Promise<JobStatusChanged | undefined> {
+    const job = await this.#o.store.getJob(jobId);
+    if (!job || isFinal(job.status)) return undefined;
+    await this.#o.compute.terminateJob(jobId, 'cloudjobs').catch((error: unknown) => {
+      if ((error as { code?: string }).code !== 'BATCH_JOB_NOT_FOUND') throw error;
+    });
+    const { event } = await this.#o.statuses.record({
+      jobId,
+      to: 'FAILED',
+      condition: 'INTERNAL_ERROR',
+      message: `its orchestration ended while it was ${job.status}; see the app's logs`,
+    });
+    return event;
   }
 
   /** Compares a job's counts with Batch's and, where they differ, its task states. */

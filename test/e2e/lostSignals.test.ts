@@ -30,4 +30,17 @@ describe('task signals lost on the way', () => {
     ]);
     expect(runtime.output).toMatch(/reconciled \d+ job\(s\): 1 repaired/);
   });
+
+  it('should fail a job whose orchestration was terminated by hand, instead of leaving it waiting', async () => {
+    const id = await api.submit({ name: 'orphan', tasks: [{ id: 'long', command: 'sleep 120' }] });
+    await api.until(id, ['QUEUED', 'RUNNING']);
+    const terminated = await runtime.fetch(
+      `/runtime/webhooks/durabletask/instances/${id}/terminate?reason=operator`,
+      { method: 'POST' },
+    );
+    expect(terminated.status).toBe(202);
+    const done = await api.until(id, ENDED, 60_000);
+    expect(done).toMatchObject({ status: 'FAILED', condition: 'INTERNAL_ERROR' });
+    expect(done.message).toMatch(/its orchestration ended while it was (QUEUED|RUNNING)/);
+  });
 });

@@ -118,6 +118,7 @@ beforeEach(() => {
     orchestrations: () => orchestrations,
     statuses: new StatusRecorder(store),
     signals: new TaskSignals({
+      statuses: new StatusRecorder(store),
       store,
       compute: pools as unknown as ComputeBackend,
       graph: () => Promise.reject(new Error('no graphs in handler tests')),

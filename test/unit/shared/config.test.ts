@@ -34,6 +34,7 @@ describe('configuration', () => {
       },
       inboxSasMinutes: 15,
       blockedRetry: { initialSeconds: 30, maxSeconds: 600 },
+      maxRunningJobsPerUser: 0,
     });
   });
 
