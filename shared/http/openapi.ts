@@ -174,6 +174,13 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   '/jobs/{id}/resume': {
     post: { summary: 'Release a paused job (409 unless it is PAUSED)', responses: { 202: jobViewSchema } },
   },
+  '/jobs/{id}/complete': {
+    post: {
+      summary:
+        'Say no more tasks are coming (a job submitted with completeWhenTasksFinish false): it ends once its tasks have',
+      responses: { 202: jobViewSchema },
+    },
+  },
   '/jobs/{id}/tasks/{taskId}/logs/{stream}': {
     get: {
       summary: 'A task’s stdout or stderr (text/plain), uploaded when the task ends',

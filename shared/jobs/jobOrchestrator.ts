@@ -50,6 +50,10 @@ export function* jobOrchestrator(context: OrchestrationContext): Generator<Task,
   let started = false;
   let allDone = false;
   let prepared: PreparedJob | undefined;
+  // For a job submitted with completeWhenTasksFinish false: the user has said no tasks are coming.
+  // Heard in any phase; acted on (sealing the Batch job) once the tasks are all in.
+  let completeRequested = false;
+  let sealed = false;
 
   const call = (name: string, payload: unknown) => context.df.callActivityWithRetry(name, retry, payload);
 
@@ -93,6 +97,10 @@ export function* jobOrchestrator(context: OrchestrationContext): Generator<Task,
         allDone ||= news.allDone;
         continue;
       }
+      if (news.type === 'complete') {
+        completeRequested = true;
+        continue;
+      }
       if (news.type !== 'resume') continue;
       if (batchJob) yield call(ACTIVITY.controlBatchJob, { jobId, action: 'enable' });
       yield* record(from, `resumed by ${news.by}`);
@@ -124,6 +132,7 @@ export function* jobOrchestrator(context: OrchestrationContext): Generator<Task,
           yield* hold(news.by);
           break;
         }
+        if (news.type === 'complete') completeRequested = true;
       }
     }
   }
@@ -174,12 +183,16 @@ export function* jobOrchestrator(context: OrchestrationContext): Generator<Task,
 
     yield* record('SUBMITTING_JOB', `submitting ${prepared.taskCount} task(s)`);
     yield* submit(staged.chunks);
-    if (prepared.completeWhenTasksFinish) yield call(ACTIVITY.sealBatchJob, { jobId });
     yield* record('QUEUED', `${prepared.taskCount} task(s) queued on pool ${prepared.pool}`);
 
     for (;;) {
+      if (!sealed && (prepared.completeWhenTasksFinish || completeRequested)) {
+        yield call(ACTIVITY.sealBatchJob, { jobId });
+        sealed = true;
+      }
       if (started && status === 'QUEUED') yield* record('RUNNING', 'tasks are running');
-      if (allDone && status === 'RUNNING' && prepared.completeWhenTasksFinish) return yield* finish();
+      if (allDone && status === 'RUNNING' && (prepared.completeWhenTasksFinish || completeRequested))
+        return yield* finish();
       const news = yield* next();
       if (news === 'deadline') throw new JobEnding('timeout');
       if (news === 'also') continue;
@@ -194,6 +207,9 @@ export function* jobOrchestrator(context: OrchestrationContext): Generator<Task,
           yield* hold(news.by);
           break;
         case 'resume':
+          break;
+        case 'complete':
+          completeRequested = true;
           break;
       }
     }

@@ -213,7 +213,7 @@ export class JobsApi {
   async signal(
     caller: Caller,
     id: string,
-    action: 'cancel' | 'pause' | 'resume',
+    action: 'cancel' | 'pause' | 'resume' | 'complete',
     orchestrations: { raise: (jobId: string, signal: JobSignal) => Promise<void> },
   ): Promise<JobRecord> {
     const job = await this.job(caller, id);

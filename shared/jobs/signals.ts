@@ -13,6 +13,7 @@ export const jobSignalSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('cancel'), by: z.string().min(1) }),
   z.strictObject({ type: z.literal('pause'), by: z.string().min(1) }),
   z.strictObject({ type: z.literal('resume'), by: z.string().min(1) }),
+  z.strictObject({ type: z.literal('complete'), by: z.string().min(1) }),
 ]);
 
 /** See {@link jobSignalSchema}. */

@@ -2,6 +2,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { jobClient, type JobView } from '../support/jobClient.js';
 import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
 import { outputListingSchema, problemSchema } from '../../shared/http/openapi.js';
+import { waitFor } from '../support/waitFor.js';
 
 const ALICE = 'alice-token-0123456789abcdef';
 const BOB = 'bob-token-0123456789abcdef';
@@ -190,6 +191,21 @@ describe.concurrent('jobs running on the embedded runtime, followed over HTTP', 
       'FINISHED',
     ]);
     expect((await call(ALICE, 'GET', `/jobs/${id}/tasks/slow/logs/stdout`)).text).toBe('slept\n');
+  });
+
+  it('should keep a job with completeWhenTasksFinish false RUNNING after its tasks, until it is completed', async () => {
+    const id = await submit({
+      name: 'open-ended',
+      completeWhenTasksFinish: false,
+      tasks: [{ id: 'only', command: 'echo done' }],
+    });
+    await waitFor(async () => ((await tasks(id)).only?.status === 'SUCCEEDED' ? true : undefined), {
+      what: 'the task to succeed',
+    });
+    // Every task is done, yet the job runs on: more work was announced.
+    expect((await until(id, ['RUNNING', 'ARCHIVING', 'FINISHED'])).status).toBe('RUNNING');
+    expect((await call(ALICE, 'POST', `/jobs/${id}/complete`)).status).toBe(202);
+    expect(await until(id, ['FINISHED', 'FAILED', 'CANCELLED'])).toMatchObject({ status: 'FINISHED' });
   });
 
   it('should fail a job that runs past its timeout with TIMEOUT, stopping its task', async () => {

@@ -392,6 +392,7 @@ describe('jobs API on the embedded runtime', () => {
         '/jobs/{id}/history',
         '/jobs/{id}/tasks',
         '/jobs/{id}/cancel',
+        '/jobs/{id}/complete',
         '/jobs/{id}/pause',
         '/jobs/{id}/resume',
         '/jobs/{id}/tasks/{taskId}/logs/{stream}',
