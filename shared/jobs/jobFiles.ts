@@ -3,7 +3,7 @@ import { NotFoundError, ValidationError } from '../errors.js';
 import { relativePathProblem } from '../domain/paths.js';
 import type { Caller } from '../identity.js';
 import type { JobsApi } from './jobsApi.js';
-import { layoutName, type JobFilesLayout, type OutputFile } from './jobRunner.js';
+import { layoutName, listTaskOutputs, type JobFilesLayout, type OutputFile } from './jobRunner.js';
 import { taskLogPrefix } from './batchPlan.js';
 
 /** A file to send: its bytes as a stream, and what to say about them. */
@@ -66,21 +66,7 @@ export class JobFiles {
     } catch (error) {
       if ((error as { statusCode?: number }).statusCode !== 404) throw error;
     }
-    const prefix = `${jobId}/tasks/`;
-    const files: OutputFile[] = [];
-    let bytes = 0;
-    for await (const blob of jobs.listBlobsFlat({ prefix })) {
-      const path = blob.name.slice(prefix.length);
-      const size = blob.properties.contentLength ?? 0;
-      bytes += size;
-      files.push({
-        path,
-        taskId: path.slice(0, path.indexOf('/')),
-        size,
-        ...(blob.properties.contentType ? { contentType: blob.properties.contentType } : {}),
-        lastModified: blob.properties.lastModified.toISOString(),
-      });
-    }
+    const { files, bytes } = await listTaskOutputs(jobs, jobId);
     return { archived: false, files, bytes };
   }
 

@@ -317,21 +317,7 @@ export class JobRunner {
    * outputs manifest, `<jobId>/outputs.json`, which the outputs API serves.
    */
   async archiveOutputs(jobId: string): Promise<{ files: number; bytes: number }> {
-    const prefix = `${jobId}/tasks/`;
-    const files: OutputFile[] = [];
-    let bytes = 0;
-    for await (const blob of this.#o.jobs.listBlobsFlat({ prefix })) {
-      const path = blob.name.slice(prefix.length);
-      const size = blob.properties.contentLength ?? 0;
-      bytes += size;
-      files.push({
-        path,
-        taskId: path.slice(0, path.indexOf('/')),
-        size,
-        ...(blob.properties.contentType ? { contentType: blob.properties.contentType } : {}),
-        lastModified: blob.properties.lastModified.toISOString(),
-      });
-    }
+    const { files, bytes } = await listTaskOutputs(this.#o.jobs, jobId);
     await this.#writeJson(`${jobId}/outputs.json`, { files, bytes, archivedAt: this.#now().toISOString() });
     return { files: files.length, bytes };
   }
@@ -449,6 +435,29 @@ export class JobRunner {
   readGraph(jobId: string): Promise<StoredGraph> {
     return this.#readJson<StoredGraph>(`${jobId}/plan/graph.json`);
   }
+}
+
+/** What a job's tasks have uploaded so far: `<jobId>/tasks/<taskId>/...` in the jobs container. */
+export async function listTaskOutputs(
+  jobs: ContainerClient,
+  jobId: string,
+): Promise<{ files: OutputFile[]; bytes: number }> {
+  const prefix = `${jobId}/tasks/`;
+  const files: OutputFile[] = [];
+  let bytes = 0;
+  for await (const blob of jobs.listBlobsFlat({ prefix })) {
+    const path = blob.name.slice(prefix.length);
+    const size = blob.properties.contentLength ?? 0;
+    bytes += size;
+    files.push({
+      path,
+      taskId: path.slice(0, path.indexOf('/')),
+      size,
+      ...(blob.properties.contentType ? { contentType: blob.properties.contentType } : {}),
+      lastModified: blob.properties.lastModified.toISOString(),
+    });
+  }
+  return { files, bytes };
 }
 
 /** A task state from Batch as an observation to record. */
