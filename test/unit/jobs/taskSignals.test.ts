@@ -79,7 +79,7 @@ describe('task signals and reconciliation', () => {
     await store.createJob({
       id,
       owner: 'alice',
-      spec: { name: 'j', tasks: [] } as never,
+      spec: { name: 'j', tasks: [] },
       name: 'j',
       pool: 'p',
       tags: {},
@@ -100,7 +100,7 @@ describe('task signals and reconciliation', () => {
       'QUEUED',
       'RUNNING',
     ];
-    for (const to of path.slice(0, path.indexOf(status as never) + 1)) {
+    for (const to of path.slice(0, path.indexOf(status) + 1)) {
       await store.recordStatus(id, { to, message: to, at: now.toISOString() });
     }
     return id;
@@ -218,7 +218,7 @@ describe('task signals and reconciliation', () => {
       await store.createJob({
         id: 'job-new',
         owner: 'alice',
-        spec: { name: 'j', tasks: [] } as never,
+        spec: { name: 'j', tasks: [] },
         name: 'j',
         pool: 'p',
         tags: {},
