@@ -106,6 +106,7 @@ export function getServices(): Services {
       defaultLogsContainer: CONTAINERS.logs,
       locations: (expiresOn) => SasLocations.create(blobs, expiresOn),
       maxRunningJobsPerUser: config.maxRunningJobsPerUser,
+      inputContainers: config.inputContainers,
     });
     const statuses = new StatusRecorder(store);
     services = {

@@ -26,6 +26,7 @@ export const CONFIG_KEYS = {
   blockedRetryInitialSeconds: 'CLOUDJOBS_BLOCKED_RETRY_INITIAL_SECONDS',
   blockedRetryMaxSeconds: 'CLOUDJOBS_BLOCKED_RETRY_MAX_SECONDS',
   maxRunningJobsPerUser: 'CLOUDJOBS_MAX_RUNNING_JOBS_PER_USER',
+  inputContainers: 'CLOUDJOBS_INPUT_CONTAINERS',
 } as const;
 
 const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -80,6 +81,20 @@ const configSchema = z
     [CONFIG_KEYS.blockedRetryInitialSeconds]: positiveInt(30, 3600),
     [CONFIG_KEYS.blockedRetryMaxSeconds]: positiveInt(600, 24 * 3600),
     [CONFIG_KEYS.maxRunningJobsPerUser]: z.coerce.number().int().min(0).max(100_000).default(0),
+    [CONFIG_KEYS.inputContainers]: z
+      .string()
+      .optional()
+      .transform((value) =>
+        (value ?? '')
+          .split(',')
+          .map((name) => name.trim())
+          .filter(Boolean),
+      )
+      .pipe(
+        z.array(
+          z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'must be a list of container names'),
+        ),
+      ),
   })
   .refine((env) => !env[CONFIG_KEYS.batchAccountKey] || env[CONFIG_KEYS.batchAccountName], {
     message: 'is required when BATCH_ACCOUNT_KEY is set (shared key authentication needs the account name)',
@@ -111,6 +126,8 @@ export interface AppConfig {
   blockedRetry: { initialSeconds: number; maxSeconds: number };
   /** Jobs one user may have on Batch at once (more wait BLOCKED); 0 for no limit. */
   maxRunningJobsPerUser: number;
+  /** Containers blob inputs may come from, besides the owner's job files; empty for any. */
+  inputContainers: string[];
 }
 
 /** Thrown when the environment does not configure the app; lists every problem at once. */
@@ -159,6 +176,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxSeconds: values[CONFIG_KEYS.blockedRetryMaxSeconds],
     },
     maxRunningJobsPerUser: values[CONFIG_KEYS.maxRunningJobsPerUser],
+    inputContainers: values[CONFIG_KEYS.inputContainers],
   };
 }
 

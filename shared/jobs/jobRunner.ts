@@ -88,6 +88,8 @@ export interface JobRunnerOptions {
   locations: (expiresOn: Date) => Promise<DataLocations>;
   /** Jobs one owner may have on Batch at once; 0 for no limit. */
   maxRunningJobsPerUser?: number;
+  /** Containers blob inputs may come from (besides the owner's job files); empty for any. */
+  inputContainers?: readonly string[];
   now?: () => Date;
 }
 
@@ -386,8 +388,13 @@ export class JobRunner {
     await forEachLimited([...blobs.values()], 16, async ({ container, path }) => {
       const where = `blob://${container}/${path}`;
       const { jobs, others } = this.#o.appContainers;
-      if (others.includes(container)) {
+      if (others.includes(container) || isPlatformContainer(container)) {
         problems.push(`${where}: the app's own container ${container} is not an input source`);
+        return;
+      }
+      const allowed = this.#o.inputContainers;
+      if (container !== jobs && allowed && allowed.length > 0 && !allowed.includes(container)) {
+        problems.push(`${where}: inputs may come only from ${allowed.join(', ')} (or your jobs' files)`);
         return;
       }
       if (container === jobs) {
@@ -458,6 +465,21 @@ export async function listTaskOutputs(
     });
   }
   return { files, bytes };
+}
+
+/**
+ * Containers the Functions host, Durable Functions and the platform keep in the app's storage
+ * account (keys, task hub payloads and leases, dead letters, logs): never a job's input, whatever
+ * the allowed list says.
+ */
+export function isPlatformContainer(name: string): boolean {
+  return (
+    name.startsWith('$') ||
+    name.startsWith('azure-webjobs') ||
+    /-(largemessages|leases|applease)$/.test(name) ||
+    name === 'eventgrid-deadletter' ||
+    name.endsWith('sb-large-messages')
+  );
 }
 
 /** A task state from Batch as an observation to record. */

@@ -250,7 +250,10 @@ describe.concurrent('jobs running on the embedded runtime, followed over HTTP', 
     );
     const id = await submit({
       name: 'bad-inputs',
-      inputs: [{ source: 'blob://nowhere/missing.csv', target: 'missing.csv' }],
+      inputs: [
+        { source: 'blob://nowhere/missing.csv', target: 'missing.csv' },
+        { source: 'blob://azure-webjobs-secrets/host.json', target: 'keys.json' },
+      ],
       tasks: [
         {
           id: 'a',
@@ -263,6 +266,7 @@ describe.concurrent('jobs running on the embedded runtime, followed over HTTP', 
     expect(done).toMatchObject({ status: 'FAILED', condition: 'INVALID_INPUT' });
     expect(done.message).toContain('blob://nowhere/missing.csv: does not exist');
     expect(done.message).toContain(`no job ${theirs} of yours holds it`);
+    expect(done.message).toContain("the app's own container azure-webjobs-secrets is not an input source");
     expect((await history(id)).map((entry) => entry.status)).toEqual([
       'PENDING',
       'PROCESSING_INPUTS',

@@ -1,3 +1,4 @@
+import { isPlatformContainer } from '../../../shared/jobs/jobRunner.js';
 import { describe, expect, it } from 'vitest';
 import { outputPath, shellCommandLine } from '../../../shared/jobs/batchPlan.js';
 
@@ -18,5 +19,22 @@ describe('Batch plan details', () => {
     [`echo "it's" | tee x`, `/bin/sh -c 'echo "it'\\''s" | tee x'`],
   ])('should run %j under a shell, exactly as written', (command, expected) => {
     expect(shellCommandLine(command)).toBe(expected);
+  });
+});
+
+describe('containers no job may read', () => {
+  it.each([
+    ['azure-webjobs-secrets', true],
+    ['azure-webjobs-hosts', true],
+    ['$logs', true],
+    ['cloudjobs-largemessages', true],
+    ['cloudjobs-leases', true],
+    ['cloudjobs-applease', true],
+    ['eventgrid-deadletter', true],
+    ['t1234sb-large-messages', true],
+    ['data', false],
+    ['my-leases-archive', false],
+  ])('%s → %s', (name, platform) => {
+    expect(isPlatformContainer(name)).toBe(platform);
   });
 });

@@ -35,6 +35,7 @@ describe('configuration', () => {
       inboxSasMinutes: 15,
       blockedRetry: { initialSeconds: 30, maxSeconds: 600 },
       maxRunningJobsPerUser: 0,
+      inputContainers: [],
     });
   });
 
@@ -130,5 +131,14 @@ describe('health', () => {
       20,
     );
     expect(report).toMatchObject({ healthy: false, checks: { slow: { ok: false, error: 'timed out' } } });
+  });
+
+  it('should read the containers inputs may come from, and name a bad one', () => {
+    expect(
+      loadConfig({ ...base, CLOUDJOBS_INPUT_CONTAINERS: ' data, shared-refs ,' }).inputContainers,
+    ).toEqual(['data', 'shared-refs']);
+    expect(() => loadConfig({ ...base, CLOUDJOBS_INPUT_CONTAINERS: 'data,Bad_Name' })).toThrow(
+      /CLOUDJOBS_INPUT_CONTAINERS.* must be a list of container names/,
+    );
   });
 });
