@@ -135,7 +135,8 @@ export function getServices(): Services {
         rejected: blobs.getContainerClient(CONTAINERS.rejected),
         maxBytes: config.maxBodyBytes,
       }),
-      orchestrations: (context) => durableOrchestrations(df.getClient(context), config.blockedRetry),
+      orchestrations: (context) =>
+        durableOrchestrations(df.getClient(context), config.blockedRetry, config.chunksPerSubOrchestration),
       files: new JobFiles({
         jobs,
         blobs: (name) => blobs.getContainerClient(name),

@@ -27,6 +27,7 @@ export const CONFIG_KEYS = {
   blockedRetryMaxSeconds: 'CLOUDJOBS_BLOCKED_RETRY_MAX_SECONDS',
   maxRunningJobsPerUser: 'CLOUDJOBS_MAX_RUNNING_JOBS_PER_USER',
   inputContainers: 'CLOUDJOBS_INPUT_CONTAINERS',
+  chunksPerSubOrchestration: 'CLOUDJOBS_CHUNKS_PER_SUB_ORCHESTRATION',
 } as const;
 
 const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -81,6 +82,7 @@ const configSchema = z
     [CONFIG_KEYS.blockedRetryInitialSeconds]: positiveInt(30, 3600),
     [CONFIG_KEYS.blockedRetryMaxSeconds]: positiveInt(600, 24 * 3600),
     [CONFIG_KEYS.maxRunningJobsPerUser]: z.coerce.number().int().min(0).max(100_000).default(0),
+    [CONFIG_KEYS.chunksPerSubOrchestration]: positiveInt(1000, 100_000),
     [CONFIG_KEYS.inputContainers]: z
       .string()
       .optional()
@@ -128,6 +130,8 @@ export interface AppConfig {
   maxRunningJobsPerUser: number;
   /** Containers blob inputs may come from, besides the owner's job files; empty for any. */
   inputContainers: string[];
+  /** Chunks of 100 tasks one orchestration submits; a larger job's go to sub-orchestrations. */
+  chunksPerSubOrchestration: number;
 }
 
 /** Thrown when the environment does not configure the app; lists every problem at once. */
@@ -177,6 +181,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     maxRunningJobsPerUser: values[CONFIG_KEYS.maxRunningJobsPerUser],
     inputContainers: values[CONFIG_KEYS.inputContainers],
+    chunksPerSubOrchestration: values[CONFIG_KEYS.chunksPerSubOrchestration],
   };
 }
 

@@ -21,6 +21,7 @@ const RUNNING = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
 export function durableOrchestrations(
   client: DurableClient,
   blockedRetry: BlockedRetryPolicy,
+  chunksPerSubOrchestration: number,
 ): JobOrchestrations {
   const state = async (jobId: string): Promise<'running' | 'ended' | 'missing'> => {
     try {
@@ -35,7 +36,7 @@ export function durableOrchestrations(
     state,
     async start(jobId) {
       if ((await state(jobId)) !== 'missing') return;
-      const input: OrchestrationInput = { jobId, blockedRetry };
+      const input: OrchestrationInput = { jobId, blockedRetry, submit: { chunksPerSubOrchestration } };
       try {
         await client.startNew(JOB_ORCHESTRATOR, { instanceId: jobId, input });
       } catch (error) {

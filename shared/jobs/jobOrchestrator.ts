@@ -1,10 +1,62 @@
 import * as df from 'durable-functions';
+import { z } from 'zod';
 import type { OrchestrationContext, Task, TimerTask } from 'durable-functions';
 import type { JobCondition, JobStatus } from '../domain/lifecycle.js';
 import { ACTIVITY } from './activities.js';
 import type { PreparedJob, SettledTasks, StepFailure, StepResult, SubmitSummary } from './jobRunner.js';
 import type { StatusChangeRequest } from './statusRecorder.js';
 import { jobSignalSchema, orchestrationInputSchema, SIGNAL_EVENT, type JobSignal } from './signals.js';
+
+/** The sub-orchestration that submits a share of a very large job's chunks. */
+export const SUBMIT_ORCHESTRATOR = 'submitTasksOrchestrator';
+
+/** Input of {@link submitTasksOrchestrator}: chunks `[from, to)` of a job's plan. */
+export const submitRangeSchema = z.strictObject({
+  jobId: z.string().min(1),
+  from: z.number().int().min(0),
+  to: z.number().int().min(1),
+});
+
+/** See {@link submitRangeSchema}. */
+export type SubmitRange = z.infer<typeof submitRangeSchema>;
+
+/** Fans a range of chunks out to at most 64 submission activities. */
+function* submitRange(
+  context: OrchestrationContext,
+  jobId: string,
+  from: number,
+  to: number,
+  retry: df.RetryOptions,
+): Generator<Task, SubmitSummary[], unknown> {
+  const chunks = to - from;
+  const per = Math.ceil(chunks / Math.min(chunks, MAX_SUBMIT_ACTIVITIES));
+  const calls: Task[] = [];
+  for (let start = from; start < to; start += per) {
+    calls.push(
+      context.df.callActivityWithRetry(ACTIVITY.submitChunks, retry, {
+        jobId,
+        from: start,
+        to: Math.min(to, start + per),
+      }),
+    );
+  }
+  return (yield context.df.Task.all(calls)) as SubmitSummary[];
+}
+
+/** Submits a share of a very large job's chunks; returns what each activity reported. */
+export function* submitTasksOrchestrator(
+  context: OrchestrationContext,
+): Generator<Task, SubmitSummary[], unknown> {
+  const range = submitRangeSchema.parse(context.df.getInput());
+  return yield* submitRange(context, range.jobId, range.from, range.to, retryOptions());
+}
+
+function retryOptions(): df.RetryOptions {
+  const retry = new df.RetryOptions(2_000, 6);
+  retry.backoffCoefficient = 2;
+  retry.maxRetryIntervalInMilliseconds = 60_000;
+  return retry;
+}
 
 /** What the orchestration returns: how the job ended. */
 export interface JobOutcome {
@@ -38,9 +90,7 @@ class JobEnding extends Error {
 export function* jobOrchestrator(context: OrchestrationContext): Generator<Task, JobOutcome, unknown> {
   const input = orchestrationInputSchema.parse(context.df.getInput());
   const { jobId } = input;
-  const retry = new df.RetryOptions(2_000, 6);
-  retry.backoffCoefficient = 2;
-  retry.maxRetryIntervalInMilliseconds = 60_000;
+  const retry = retryOptions();
 
   let status: JobStatus = 'PENDING';
   let batchJob = false;
@@ -138,12 +188,20 @@ export function* jobOrchestrator(context: OrchestrationContext): Generator<Task,
   }
 
   function* submit(chunks: number): Generator<Task, void, unknown> {
-    const per = Math.ceil(chunks / Math.min(chunks, MAX_SUBMIT_ACTIVITIES));
-    const calls: Task[] = [];
-    for (let from = 0; from < chunks; from += per) {
-      calls.push(call(ACTIVITY.submitChunks, { jobId, from, to: Math.min(chunks, from + per) }));
+    // A very large job's chunks go to sub-orchestrations, each fanning out its own share, so no
+    // one history grows with the job's size.
+    const perChild = input.submit.chunksPerSubOrchestration;
+    let summaries: SubmitSummary[];
+    if (chunks <= perChild) {
+      summaries = yield* submitRange(context, jobId, 0, chunks, retry);
+    } else {
+      const children: Task[] = [];
+      for (let from = 0, i = 0; from < chunks; from += perChild, i++) {
+        const range: SubmitRange = { jobId, from, to: Math.min(chunks, from + perChild) };
+        children.push(context.df.callSubOrchestrator(SUBMIT_ORCHESTRATOR, range, `${jobId}-submit-${i}`));
+      }
+      summaries = ((yield context.df.Task.all(children)) as SubmitSummary[][]).flat();
     }
-    const summaries = (yield context.df.Task.all(calls)) as SubmitSummary[];
     const rejected = summaries.flatMap((summary) => summary.rejected);
     if (rejected.length > 0) {
       const shown = rejected

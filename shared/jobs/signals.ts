@@ -28,6 +28,9 @@ export const orchestrationInputSchema = z.strictObject({
       maxSeconds: z.number().int().min(1),
     })
     .default({ initialSeconds: 30, maxSeconds: 600 }),
+  submit: z
+    .strictObject({ chunksPerSubOrchestration: z.number().int().min(1) })
+    .default({ chunksPerSubOrchestration: 1000 }),
 });
 
 /** See {@link orchestrationInputSchema}. */

@@ -1,5 +1,6 @@
 import { describe, expect, inject, it } from 'vitest';
 import { ENDED, jobClient } from '../support/jobClient.js';
+import { readStatus } from '../support/durable.js';
 import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
 
 const ALICE = 'alice-token-0123456789abcdef';
@@ -15,6 +16,7 @@ describe('a per-user limit on jobs running at once', () => {
       CLOUDJOBS_MAX_RUNNING_JOBS_PER_USER: '1',
       CLOUDJOBS_BLOCKED_RETRY_INITIAL_SECONDS: '1',
       CLOUDJOBS_BLOCKED_RETRY_MAX_SECONDS: '2',
+      CLOUDJOBS_CHUNKS_PER_SUB_ORCHESTRATION: '2',
     },
   });
   const alice = jobClient(runtime, ALICE);
@@ -35,5 +37,18 @@ describe('a per-user limit on jobs running at once', () => {
     expect((await alice.call('POST', `/jobs/${first}/cancel`)).status).toBe(202);
     expect((await alice.until(second, ENDED)).status).toBe('FINISHED');
     expect((await alice.job(first)).status).toBe('CANCELLED');
+  });
+
+  it('should submit a job of more chunks than one orchestration takes through sub-orchestrations', async () => {
+    // 450 tasks are 5 chunks of at most 100; 2 chunks per orchestration makes 3 sub-orchestrations.
+    const id = await bob.submit({ name: 'large', sweep: { command: 'true', range: [1, 450] } });
+    const done = await bob.until(id, ENDED, 120_000);
+    expect(done).toMatchObject({ status: 'FINISHED' });
+    expect(done.taskCounts.SUCCEEDED).toBe(450);
+    for (const child of [0, 1, 2]) {
+      const status = await readStatus(runtime, `${id}-submit-${child}`);
+      expect(status?.runtimeStatus, `sub-orchestration ${child}`).toBe('Completed');
+    }
+    expect(await readStatus(runtime, `${id}-submit-3`)).toBeUndefined();
   });
 });

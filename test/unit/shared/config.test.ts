@@ -36,6 +36,7 @@ describe('configuration', () => {
       blockedRetry: { initialSeconds: 30, maxSeconds: 600 },
       maxRunningJobsPerUser: 0,
       inputContainers: [],
+      chunksPerSubOrchestration: 1000,
     });
   });
 
