@@ -330,12 +330,17 @@ export class TableJobStore implements JobStore {
     }
   }
 
-  async #read(id: string): Promise<TableEntityResult<Entity> | undefined> {
+  /** The job's row; with `select`, only those properties (a job row carries its spec). */
+  async #read(id: string, select?: string[]): Promise<TableEntityResult<Entity> | undefined> {
     await this.ready();
     const where = await this.#locate(id);
     if (!where) return undefined;
     try {
-      return await this.#jobs.getEntity<Entity>(where.owner, where.rowKey);
+      return await this.#jobs.getEntity<Entity>(
+        where.owner,
+        where.rowKey,
+        select ? { queryOptions: { select } } : {},
+      );
     } catch (error) {
       if (isStatus(error, 404)) return undefined;
       throw error;
@@ -343,7 +348,8 @@ export class TableJobStore implements JobStore {
   }
 
   async getJob(id: string): Promise<JobRecord | undefined> {
-    const entity = await this.#read(id);
+    // Signals read their job all the time; its spec (up to 450 KB inline) is not what they need.
+    const entity = await this.#read(id, JOB_SUMMARY_PROPERTIES);
     return entity ? toJob(entity) : undefined;
   }
 
@@ -419,7 +425,7 @@ export class TableJobStore implements JobStore {
 
   async recordStatus(id: string, change: StatusChange): Promise<{ job: JobRecord; changed: boolean }> {
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-      const entity = await this.#read(id);
+      const entity = await this.#read(id, JOB_SUMMARY_PROPERTIES);
       if (!entity) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
       const job = toJob(entity);
       // The same status reported again is a duplicate signal, not a new change.
