@@ -87,6 +87,7 @@ export function getServices(): Services {
       defaultPool: config.defaultPool,
       defaultLogsContainer: CONTAINERS.logs,
       dataContainer: CONTAINERS.jobs,
+      webhooks: config.webhooks,
     });
     const subscriptionStore = new TableSubscriptionStore({
       connectionString: config.storageConnectionString,
@@ -119,7 +120,7 @@ export function getServices(): Services {
       store,
       jobs,
       pools: new PoolsApi(compute),
-      subscriptions: new SubscriptionsApi(subscriptionStore, jobs),
+      subscriptions: new SubscriptionsApi(subscriptionStore, jobs, config.webhooks),
       inbox: new InboxApi(new InboxSigner(blobs, CONTAINERS.inbox), config.inboxSasMinutes),
       runner,
       statuses,

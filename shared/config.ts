@@ -28,10 +28,17 @@ export const CONFIG_KEYS = {
   maxRunningJobsPerUser: 'CLOUDJOBS_MAX_RUNNING_JOBS_PER_USER',
   inputContainers: 'CLOUDJOBS_INPUT_CONTAINERS',
   chunksPerSubOrchestration: 'CLOUDJOBS_CHUNKS_PER_SUB_ORCHESTRATION',
+  webhookAllowHttp: 'CLOUDJOBS_WEBHOOK_ALLOW_HTTP',
+  webhookAllowLoopback: 'CLOUDJOBS_WEBHOOK_ALLOW_LOOPBACK',
 } as const;
 
 const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(1).max(max).default(fallback);
+
+const flag = z
+  .enum(['true', 'false', 'True', 'False', ''], { error: 'must be true or false' })
+  .optional()
+  .transform((value) => value?.toLowerCase() === 'true');
 
 const required = (what: string) => z.string({ error: `is required: ${what}` }).min(1, `is required: ${what}`);
 
@@ -83,6 +90,8 @@ const configSchema = z
     [CONFIG_KEYS.blockedRetryMaxSeconds]: positiveInt(600, 24 * 3600),
     [CONFIG_KEYS.maxRunningJobsPerUser]: z.coerce.number().int().min(0).max(100_000).default(0),
     [CONFIG_KEYS.chunksPerSubOrchestration]: positiveInt(1000, 100_000),
+    [CONFIG_KEYS.webhookAllowHttp]: flag,
+    [CONFIG_KEYS.webhookAllowLoopback]: flag,
     [CONFIG_KEYS.inputContainers]: z
       .string()
       .optional()
@@ -132,6 +141,8 @@ export interface AppConfig {
   inputContainers: string[];
   /** Chunks of 100 tasks one orchestration submits; a larger job's go to sub-orchestrations. */
   chunksPerSubOrchestration: number;
+  /** Which webhook URLs are accepted (https and public addresses only, unless these say more). */
+  webhooks: { allowHttp: boolean; allowLoopback: boolean };
 }
 
 /** Thrown when the environment does not configure the app; lists every problem at once. */
@@ -182,6 +193,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxRunningJobsPerUser: values[CONFIG_KEYS.maxRunningJobsPerUser],
     inputContainers: values[CONFIG_KEYS.inputContainers],
     chunksPerSubOrchestration: values[CONFIG_KEYS.chunksPerSubOrchestration],
+    webhooks: {
+      allowHttp: values[CONFIG_KEYS.webhookAllowHttp],
+      allowLoopback: values[CONFIG_KEYS.webhookAllowLoopback],
+    },
   };
 }
 

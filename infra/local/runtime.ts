@@ -256,6 +256,9 @@ export class Runtime {
       process.env.CLOUDJOBS_DEFAULT_POOL ??= 'local';
     }
 
+    // On one machine a webhook receiver is on this machine: let a newcomer try it (Azure: no).
+    process.env.CLOUDJOBS_WEBHOOK_ALLOW_LOOPBACK ??= 'true';
+    process.env.CLOUDJOBS_WEBHOOK_ALLOW_HTTP ??= 'true';
     process.env.WEBSITE_HOSTNAME = new URL(http.url).host;
     process.env.FUNCTIONS_WORKER_RUNTIME ??= 'node';
     process.env.AZURE_FUNCTIONS_ENVIRONMENT ??= 'Development';

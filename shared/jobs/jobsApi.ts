@@ -13,6 +13,7 @@ import {
 } from '../domain/jobSpec.js';
 import { isFinal, JOB_STATUSES, TASK_STATUSES } from '../domain/lifecycle.js';
 import type { Caller } from '../identity.js';
+import { webhookUrlProblem, type WebhookPolicy } from '../domain/webhooks.js';
 import type { JobSignal } from './signals.js';
 import { ownerSchema } from '../identity.js';
 import type {
@@ -32,6 +33,8 @@ export interface JobsApiOptions {
   defaultLogsContainer: string;
   /** The container that holds each job's inputs and outputs under `<jobId>/`. */
   dataContainer: string;
+  /** Which webhook URLs a job spec's notifications may name. */
+  webhooks?: WebhookPolicy;
   newId?: () => string;
   now?: () => Date;
 }
@@ -99,6 +102,19 @@ export class JobsApi {
     idempotencyKey?: string,
   ): Promise<{ job: JobRecord; created: boolean }> {
     const spec = parseInput(jobSpecSchema, body);
+    const policy = this.#o.webhooks ?? { allowHttp: false, allowLoopback: false };
+    const refused = (spec.notifications ?? []).flatMap((notification, i) => {
+      const problem =
+        'url' in notification && notification.url ? webhookUrlProblem(notification.url, policy) : undefined;
+      return problem ? [{ path: `notifications[${i}].url`, message: problem }] : [];
+    });
+    if (refused.length > 0) {
+      throw new ValidationError(
+        `the job spec is invalid: ${refused.length} problem${refused.length === 1 ? '' : 's'}`,
+        refused,
+        'WEBHOOK_URL_REFUSED',
+      );
+    }
     const id = this.#newId();
     let template: { ref: string; body: TemplateRecord['body'] } | undefined;
     if (spec.template) {

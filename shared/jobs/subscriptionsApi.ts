@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { AppError, NotFoundError } from '../errors.js';
+import { AppError, NotFoundError, ValidationError } from '../errors.js';
+import { webhookUrlProblem, type WebhookPolicy } from '../domain/webhooks.js';
 import { eventPatternSchema } from '../domain/jobSpec.js';
 import { JOB_STATUSES } from '../domain/lifecycle.js';
 import type { Caller } from '../identity.js';
@@ -44,12 +45,21 @@ export class SubscriptionsApi {
   constructor(
     private readonly store: SubscriptionStore,
     private readonly jobs: JobsApi,
+    private readonly webhooks: WebhookPolicy = { allowHttp: false, allowLoopback: false },
     private readonly now: () => Date = () => new Date(),
   ) {}
 
   /** Creates a subscription; the answer carries its signing secret, the only time it is shown. */
   async create(caller: Caller, body: unknown): Promise<{ subscription: SubscriptionRecord; secret: string }> {
     const input = parseInput(subscriptionCreateSchema, body);
+    const problem = 'url' in input ? webhookUrlProblem(input.url, this.webhooks) : undefined;
+    if (problem) {
+      throw new ValidationError(
+        `the webhook URL is refused: ${problem}`,
+        [{ path: 'url', message: problem }],
+        'WEBHOOK_URL_REFUSED',
+      );
+    }
     // Someone else's job id is refused exactly as an unknown one.
     if (input.jobId) await this.jobs.job({ ...caller, admin: false }, input.jobId);
     const now = this.now();

@@ -337,6 +337,29 @@ describe('jobs API on the embedded runtime', () => {
     expect(((bad.body as unknown as Problem).errors ?? []).map((e) => e.path)).toEqual(
       expect.arrayContaining(['url']),
     );
+    // Hostile webhook targets are refused, however the address is spelled; this runtime allows
+    // loopback (a receiver on the same machine), as the embedded default does.
+    for (const url of [
+      'https://169.254.169.254/latest/meta-data',
+      'https://10.0.0.1/hook',
+      'https://[::ffff:192.168.0.1]/hook',
+      'https://0xA9FEA9FE/hook',
+      'https://[fc00::1]/hook',
+    ]) {
+      const refused = await call(ALICE, 'POST', '/subscriptions', { url });
+      expect(refused.status, url).toBe(400);
+      expect(refused.body).toMatchObject({ code: 'WEBHOOK_URL_REFUSED', errors: [{ path: 'url' }] });
+    }
+    expect((await call(ALICE, 'POST', '/subscriptions', { url: 'http://127.0.0.1:9/hook' })).status).toBe(
+      201,
+    );
+    const hostileSpec = await call(ALICE, 'POST', '/jobs', {
+      name: 'x',
+      tasks: [{ id: 'a', command: 'x' }],
+      notifications: [{ url: 'https://hooks.example.org/ok' }, { url: 'https://192.168.1.1/x' }],
+    });
+    expect(hostileSpec.status).toBe(400);
+    expect(hostileSpec.body).toMatchObject({ errors: [{ path: 'notifications[1].url' }] });
     expect((await call(ALICE, 'GET', `/subscriptions/${id}/deliveries`)).status).toBe(503);
     expect((await call(BOB, 'GET', `/subscriptions/${id}/deliveries`)).status).toBe(404);
     expect((await call(ALICE, 'DELETE', `/subscriptions/${id}`)).status).toBe(204);

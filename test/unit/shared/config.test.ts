@@ -37,6 +37,7 @@ describe('configuration', () => {
       maxRunningJobsPerUser: 0,
       inputContainers: [],
       chunksPerSubOrchestration: 1000,
+      webhooks: { allowHttp: false, allowLoopback: false },
     });
   });
 
