@@ -6,13 +6,15 @@ import type {
   ComputeTaskState,
   TaskPage,
 } from '../compute/compute.js';
-import { isAppError, NotFoundError } from '../errors.js';
-import { expandJob, type ExpandContext, type ExpandedInput, type ExpandedJob } from '../domain/expand.js';
+import { isAppError, NotFoundError, ValidationError } from '../errors.js';
+import type { ExpandedInput, ExpandedJob } from '../domain/expand.js';
+import { expandSpec } from './expansion.js';
 import type { SpecLimits } from '../domain/jobSpec.js';
 import { isFinalTask, type JobCondition, type TaskStatus } from '../domain/lifecycle.js';
 import { pendingOrQueued, statusFromBatch, type GraphTask } from '../domain/taskState.js';
 import type { JobStore, TaskCounts, TaskUpdate } from '../store/jobStore.js';
 import { planBatchJob, type DataLocations } from './batchPlan.js';
+import { forEachLimited } from '../concurrency.js';
 
 /** Batch takes at most 100 tasks per call; a chunk is one such call's worth. */
 export const TASKS_PER_CHUNK = 100;
@@ -328,34 +330,19 @@ export class JobRunner {
     const record = await this.#o.store.getJob(jobId);
     if (!record) throw new NotFoundError(`job ${jobId} does not exist`, 'JOB_NOT_FOUND');
     const spec = await this.#o.store.getSpec(jobId);
-    let template: ExpandContext['template'];
-    if (spec.template) {
-      const found = await this.#o.store.getTemplate(spec.template.name, spec.template.version, record.owner);
-      if (!found) {
-        return {
-          failure: {
-            condition: 'INVALID_INPUT',
-            message: `template ${spec.template.name}@${spec.template.version} is gone or no longer shared`,
-          },
-        };
-      }
-      template = { ref: `${found.name}@${found.version}`, body: found.body };
-    }
     try {
-      const job = expandJob(spec, {
+      const job = await expandSpec(
+        { ...this.#o, dataContainer: this.#o.jobs.containerName },
+        spec,
         jobId,
-        owner: record.owner,
-        inputDir: `blob://${this.#o.jobs.containerName}/${jobId}/inputs`,
-        outputDir: `blob://${this.#o.jobs.containerName}/${jobId}/outputs`,
-        defaultPool: this.#o.defaultPool,
-        defaultLogsContainer: this.#o.defaultLogsContainer,
-        limits: this.#o.limits,
-        ...(template ? { template } : {}),
-      });
+        record.owner,
+      );
       return { job, owner: record.owner };
     } catch (error) {
-      if (isAppError(error) && error.status === 400) {
-        return { failure: { condition: 'INVALID_INPUT', message: error.message } };
+      // The spec was valid when submitted; a template deleted or unshared since can break it.
+      if (error instanceof ValidationError) {
+        const issues = error.issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ');
+        return { failure: { condition: 'INVALID_INPUT', message: `${error.message}: ${issues}` } };
       }
       throw error;
     }
@@ -533,16 +520,4 @@ export function layoutName(jobId: string): string {
 
 function chunkName(jobId: string, index: number): string {
   return `${jobId}/plan/chunk-${String(index).padStart(6, '0')}.json`;
-}
-
-async function forEachLimited<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await work(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

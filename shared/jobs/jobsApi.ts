@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AppError, ConflictError, NotFoundError, ValidationError } from '../errors.js';
-import { expandJob } from '../domain/expand.js';
+import { expandSpec } from './expansion.js';
 import { zodIssues } from '../domain/issues.js';
 import {
   jobSpecSchema,
@@ -116,29 +116,7 @@ export class JobsApi {
       );
     }
     const id = this.#newId();
-    let template: { ref: string; body: TemplateRecord['body'] } | undefined;
-    if (spec.template) {
-      const found = await this.#o.store.getTemplate(spec.template.name, spec.template.version, caller.owner);
-      if (!found) {
-        throw new ValidationError('the job spec is invalid: 1 problem', [
-          {
-            path: 'template',
-            message: `no template ${spec.template.name}@${spec.template.version} that you can use`,
-          },
-        ]);
-      }
-      template = { ref: `${found.name}@${found.version}`, body: found.body };
-    }
-    const expanded = expandJob(spec, {
-      jobId: id,
-      owner: caller.owner,
-      inputDir: `blob://${this.#o.dataContainer}/${id}/inputs`,
-      outputDir: `blob://${this.#o.dataContainer}/${id}/outputs`,
-      defaultPool: this.#o.defaultPool,
-      defaultLogsContainer: this.#o.defaultLogsContainer,
-      limits: this.#o.limits,
-      ...(template ? { template } : {}),
-    });
+    const expanded = await expandSpec(this.#o, spec, id, caller.owner);
     return this.#o.store.createJob({
       id,
       owner: caller.owner,

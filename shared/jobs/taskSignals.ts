@@ -6,6 +6,7 @@ import { progressOf, tasksToSkip } from '../domain/taskState.js';
 import type { JobRecord, JobStore, TaskChange, TaskUpdate, TaskUpdateResult } from '../store/jobStore.js';
 import type { JobSignal } from './signals.js';
 import { taskUpdate, type StoredGraph } from './jobRunner.js';
+import { mapLimited } from '../concurrency.js';
 
 /** How a signal reaches a job's orchestration; a job without one is not an error. */
 export type RaiseSignal = (jobId: string, signal: JobSignal) => Promise<void>;
@@ -266,21 +267,4 @@ export class TaskSignals {
 
 function blocksDependents(status: TaskStatus): boolean {
   return status === 'FAILED' || status === 'SKIPPED' || status === 'CANCELLED';
-}
-
-async function mapLimited<T, R>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }

@@ -37,15 +37,7 @@ describe('Azure Batch adapter against the local Batch service', () => {
 
   beforeAll(async () => {
     fixture = await startLocalBatch();
-    await fixture.adapter.createPool({
-      id: pool,
-      vmSize: 'standard_d2s_v3',
-      dedicatedNodes: 1,
-      slotsPerNode: 4,
-    });
-    await waitFor(async () =>
-      (await fixture.adapter.getPool(pool))?.allocationState === 'steady' ? true : undefined,
-    );
+    await fixture.readyPool(pool, 4);
   });
   afterAll(async () => {
     await fixture.dispose();

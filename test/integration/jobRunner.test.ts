@@ -19,15 +19,7 @@ describe('running a stored job on the local Batch service', () => {
 
   beforeAll(async () => {
     fixture = await startLocalBatch();
-    await fixture.adapter.createPool({
-      id: pool,
-      vmSize: 'standard_d2s_v3',
-      dedicatedNodes: 1,
-      slotsPerNode: 8,
-    });
-    await waitFor(async () =>
-      (await fixture.adapter.getPool(pool))?.allocationState === 'steady' ? true : undefined,
-    );
+    await fixture.readyPool(pool, 8);
   });
   afterAll(async () => {
     await fixture.dispose();

@@ -6,11 +6,14 @@ import { AzureBatch } from '../../shared/adapters/azureBatch.js';
 import { LocalBatch, type Faults } from '../../infra/local/batch/localBatch.js';
 import { Logger } from '../../infra/local/host/logger.js';
 import { DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME } from '../../infra/local/storage/account.js';
+import { waitFor } from './waitFor.js';
 
 export interface LocalBatchFixture {
   batch: LocalBatch;
   adapter: AzureBatch;
   dataDir: string;
+  /** Creates a pool of one node with `slotsPerNode` slots and waits until it is steady. */
+  readyPool(id: string, slotsPerNode: number): Promise<void>;
   /** Restarts the service on the same data directory (and a new port), as after a stop. */
   restart(): Promise<void>;
   dispose(): Promise<void>;
@@ -48,6 +51,12 @@ export async function startLocalBatch(
     batch: make(),
     adapter: undefined as unknown as AzureBatch,
     dataDir,
+    async readyPool(id, slotsPerNode) {
+      await fixture.adapter.createPool({ id, vmSize: 'standard_d2s_v3', dedicatedNodes: 1, slotsPerNode });
+      await waitFor(async () =>
+        (await fixture.adapter.getPool(id))?.allocationState === 'steady' ? true : undefined,
+      );
+    },
     async restart() {
       await fixture.batch.stop();
       fixture.batch = make();
