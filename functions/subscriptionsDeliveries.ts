@@ -1,9 +1,14 @@
 import { app } from '@azure/functions';
-import { apiHandler } from '../shared/http/endpoint.js';
+import { apiHandler, json, queryObject } from '../shared/http/endpoint.js';
+import { deliveryView } from '../shared/jobs/subscriptionsApi.js';
 
-export const subscriptionsDeliveries = apiHandler(({ request, caller, services }) =>
-  services.subscriptions.deliveries(caller, request.params.id!),
-);
+export const subscriptionsDeliveries = apiHandler(async ({ request, caller, services }) => {
+  const page = await services.subscriptions.deliveries(caller, request.params.id!, queryObject(request));
+  return json(200, {
+    items: page.items.map(deliveryView),
+    ...(page.continuation ? { continuation: page.continuation } : {}),
+  });
+});
 
 app.http('subscriptionsDeliveries', {
   route: 'subscriptions/{id}/deliveries',

@@ -12,6 +12,10 @@ import { SubscriptionsApi } from './jobs/subscriptionsApi.js';
 import { InboxApi } from './jobs/inboxApi.js';
 import { InboxSigner } from './adapters/inboxSas.js';
 import { TableSubscriptionStore } from './adapters/tableSubscriptionStore.js';
+import { TableDeliveryStore } from './adapters/tableDeliveryStore.js';
+import { UndiciWebhookSender } from './adapters/webhookSender.js';
+import { SmtpEmailSender } from './adapters/smtpSender.js';
+import { Notifier } from './notifications/notifier.js';
 import type { JobStore } from './store/jobStore.js';
 import { SasLocations } from './adapters/sasLocations.js';
 import { JobRunner } from './jobs/jobRunner.js';
@@ -41,6 +45,8 @@ export interface Services {
   jobs: JobsApi;
   pools: PoolsApi;
   subscriptions: SubscriptionsApi;
+  /** Delivers job events to subscriptions. */
+  notifier: Notifier;
   inbox: InboxApi;
   runner: JobRunner;
   statuses: StatusRecorder;
@@ -88,6 +94,9 @@ export function getServices(): Services {
       defaultLogsContainer: CONTAINERS.logs,
       dataContainer: CONTAINERS.jobs,
       webhooks: config.webhooks,
+      emailConfigured: config.notifications.smtp !== undefined,
+      registerNotifications: (owner, jobId, notifications) =>
+        subscriptions.registerForJob(owner, jobId, notifications),
     });
     const subscriptionStore = new TableSubscriptionStore({
       connectionString: config.storageConnectionString,
@@ -110,6 +119,18 @@ export function getServices(): Services {
       inputContainers: config.inputContainers,
     });
     const statuses = new StatusRecorder(store);
+    const deliveries = new TableDeliveryStore({
+      connectionString: config.storageConnectionString,
+      tablePrefix: config.tablePrefix,
+    });
+    const subscriptions: SubscriptionsApi = new SubscriptionsApi({
+      store: subscriptionStore,
+      deliveries,
+      jobs,
+      webhooks: config.webhooks,
+      email: config.notifications.smtp !== undefined,
+    });
+    const { smtp, ...notifierSettings } = config.notifications;
     services = {
       config,
       healthProbes: [
@@ -120,7 +141,20 @@ export function getServices(): Services {
       store,
       jobs,
       pools: new PoolsApi(compute),
-      subscriptions: new SubscriptionsApi(subscriptionStore, jobs, config.webhooks),
+      subscriptions,
+      notifier: new Notifier({
+        jobs: store,
+        subscriptions: subscriptionStore,
+        deliveries,
+        webhooks: new UndiciWebhookSender({
+          policy: config.webhooks,
+          timeoutMs: config.notifications.attemptTimeoutMs,
+        }),
+        ...(smtp
+          ? { email: new SmtpEmailSender(smtp.url, smtp.from, config.notifications.attemptTimeoutMs) }
+          : {}),
+        settings: notifierSettings,
+      }),
       inbox: new InboxApi(new InboxSigner(blobs, CONTAINERS.inbox), config.inboxSasMinutes),
       runner,
       statuses,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_LIMITS, type SpecLimits } from './domain/jobSpec.js';
+import { DEFAULT_RETRY_SCHEDULE_SECONDS, parseRetrySchedule } from './domain/notifications.js';
 import { parseApiTokens, type ApiToken, type IdentityMode } from './identity.js';
 
 /**
@@ -30,6 +31,12 @@ export const CONFIG_KEYS = {
   chunksPerSubOrchestration: 'CLOUDJOBS_CHUNKS_PER_SUB_ORCHESTRATION',
   webhookAllowHttp: 'CLOUDJOBS_WEBHOOK_ALLOW_HTTP',
   webhookAllowLoopback: 'CLOUDJOBS_WEBHOOK_ALLOW_LOOPBACK',
+  webhookTimeoutSeconds: 'CLOUDJOBS_WEBHOOK_TIMEOUT_SECONDS',
+  deliveryRetrySchedule: 'CLOUDJOBS_DELIVERY_RETRY_SCHEDULE',
+  deliveryBackstopSeconds: 'CLOUDJOBS_DELIVERY_BACKSTOP_SECONDS',
+  smtpUrl: 'CLOUDJOBS_SMTP_URL',
+  emailFrom: 'CLOUDJOBS_EMAIL_FROM',
+  publicUrl: 'CLOUDJOBS_PUBLIC_URL',
 } as const;
 
 const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -92,6 +99,34 @@ const configSchema = z
     [CONFIG_KEYS.chunksPerSubOrchestration]: positiveInt(1000, 100_000),
     [CONFIG_KEYS.webhookAllowHttp]: flag,
     [CONFIG_KEYS.webhookAllowLoopback]: flag,
+    [CONFIG_KEYS.webhookTimeoutSeconds]: positiveInt(10, 60),
+    [CONFIG_KEYS.deliveryRetrySchedule]: z
+      .string()
+      .optional()
+      .transform((value, context) => {
+        if (!value?.trim()) return [...DEFAULT_RETRY_SCHEDULE_SECONDS];
+        try {
+          return parseRetrySchedule(value);
+        } catch (error) {
+          context.addIssue({ code: 'custom', message: (error as Error).message });
+          return z.NEVER;
+        }
+      }),
+    [CONFIG_KEYS.deliveryBackstopSeconds]: positiveInt(60, 3600),
+    [CONFIG_KEYS.smtpUrl]: z
+      .string()
+      .optional()
+      .transform((value) => value?.trim() || undefined)
+      .pipe(z.url({ protocol: /^smtps?$/, error: 'must be an smtp:// or smtps:// URL' }).optional()),
+    [CONFIG_KEYS.emailFrom]: z
+      .string()
+      .optional()
+      .transform((value) => value?.trim() || 'cloudjobs <cloudjobs@localhost>'),
+    [CONFIG_KEYS.publicUrl]: z
+      .string()
+      .optional()
+      .transform((value) => value?.trim().replace(/\/+$/, '') || undefined)
+      .pipe(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional()),
     [CONFIG_KEYS.inputContainers]: z
       .string()
       .optional()
@@ -143,6 +178,17 @@ export interface AppConfig {
   chunksPerSubOrchestration: number;
   /** Which webhook URLs are accepted (https and public addresses only, unless these say more). */
   webhooks: { allowHttp: boolean; allowLoopback: boolean };
+  notifications: {
+    /** Waits between automatic delivery attempts, in seconds. */
+    retryScheduleSeconds: number[];
+    attemptTimeoutMs: number;
+    /** A stream with news is looked at again after this even if its wake-up is lost. */
+    backstopMs: number;
+    /** SMTP server for email notifications; without it, email subscriptions are refused. */
+    smtp?: { url: string; from: string };
+    /** The app's public address, for absolute links in emails. */
+    publicUrl?: string;
+  };
 }
 
 /** Thrown when the environment does not configure the app; lists every problem at once. */
@@ -164,6 +210,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const values = parsed.data;
   const accountName = values[CONFIG_KEYS.batchAccountName];
   const accountKey = values[CONFIG_KEYS.batchAccountKey];
+  const smtpUrl = values[CONFIG_KEYS.smtpUrl];
+  const publicUrl = values[CONFIG_KEYS.publicUrl];
   return {
     storageConnectionString: values[CONFIG_KEYS.storage],
     batch: {
@@ -196,6 +244,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     webhooks: {
       allowHttp: values[CONFIG_KEYS.webhookAllowHttp],
       allowLoopback: values[CONFIG_KEYS.webhookAllowLoopback],
+    },
+    notifications: {
+      retryScheduleSeconds: values[CONFIG_KEYS.deliveryRetrySchedule],
+      attemptTimeoutMs: values[CONFIG_KEYS.webhookTimeoutSeconds] * 1000,
+      backstopMs: values[CONFIG_KEYS.deliveryBackstopSeconds] * 1000,
+      ...(smtpUrl ? { smtp: { url: smtpUrl, from: values[CONFIG_KEYS.emailFrom] } } : {}),
+      ...(publicUrl ? { publicUrl } : {}),
     },
   };
 }

@@ -85,6 +85,12 @@ const program = new Command()
   )
   .option('--no-batch', 'do not run the local Batch service')
   .addOption(
+    new Option('--smtp-port <port>', 'port of the SMTP catcher that receives email notifications')
+      .argParser(port)
+      .env('CLOUDJOBS_SMTP_PORT')
+      .default(2525),
+  )
+  .addOption(
     new Option(
       '--delivery-faults <json>',
       'duplicated and lost signals, e.g. {"eventGridDuplicateRate":1,"serviceBusDuplicateRate":1,"eventGridDropRate":0.3}',
@@ -113,6 +119,7 @@ const opts = program.opts<{
   storage?: string;
   blobPort?: number;
   batchPort: number;
+  smtpPort: number;
   batchSlots?: number;
   batchFaults?: Partial<Faults>;
   deliveryFaults?: DeliveryFaults;
@@ -164,6 +171,7 @@ const runtime = new Runtime({
         ...(opts.batchFaults ? { faults: opts.batchFaults } : {}),
       }
     : false,
+  smtp: { port: opts.smtpPort },
   ...(opts.namespace ? { namespace: opts.namespace } : {}),
   ...(opts.deliveryFaults ? { deliveryFaults: opts.deliveryFaults } : {}),
   ...(logLevel ? { logLevel } : {}),

@@ -25,6 +25,7 @@ import { ServiceBusEmulator } from './servicebus/serviceBus.js';
 import { EventGridEmulator } from './eventgrid/eventGrid.js';
 import { TimerScheduler } from './timers/timerScheduler.js';
 import { createAdminApi, ADMIN_PREFIX } from './http/adminApi.js';
+import { SmtpCatcher } from './email/smtpCatcher.js';
 
 /** How the runtime reaches storage: an Azurite it runs, or one already running elsewhere. */
 export type StorageOption =
@@ -49,6 +50,8 @@ export interface RuntimeOptions {
   deliveryFaults?: DeliveryFaults;
   /** The local Batch service: its port (0 picks one), the slots of its default pool, injected faults. */
   batch?: { port: number; slots: number; faults?: Partial<Faults> } | false;
+  /** The SMTP catcher for email notifications: its port (0 picks one). */
+  smtp?: { port: number } | false;
   /** Written (JSON) once the runtime is ready: its URLs and storage endpoints. */
   readyFile?: string;
   logWrite?: (line: string) => void;
@@ -68,6 +71,8 @@ export interface RuntimeInfo {
   url: string;
   /** The local Batch service's account URL, when the runtime runs one. */
   batchUrl?: string;
+  /** The SMTP catcher, when the runtime runs one. */
+  smtpUrl?: string;
   storage: StorageEndpoints;
   connectionString: string;
   hubName: string;
@@ -259,6 +264,21 @@ export class Runtime {
     // On one machine a webhook receiver is on this machine: let a newcomer try it (Azure: no).
     process.env.CLOUDJOBS_WEBHOOK_ALLOW_LOOPBACK ??= 'true';
     process.env.CLOUDJOBS_WEBHOOK_ALLOW_HTTP ??= 'true';
+    // Email goes to a local catcher unless the app is configured with a real mail server.
+    let mail: SmtpCatcher | undefined;
+    if (options.smtp !== false && !process.env.CLOUDJOBS_SMTP_URL?.trim()) {
+      mail = new SmtpCatcher({
+        host: options.host,
+        port: options.smtp?.port ?? 2525,
+        dir: path.join(options.home, 'mail'),
+        logger: logger.child('smtp'),
+      });
+      await mail.start();
+      const catcher = mail;
+      this.#stops.push(() => catcher.stop());
+      process.env.CLOUDJOBS_SMTP_URL = mail.url;
+    }
+    if (!process.env.CLOUDJOBS_PUBLIC_URL?.trim()) process.env.CLOUDJOBS_PUBLIC_URL = http.url;
     process.env.WEBSITE_HOSTNAME = new URL(http.url).host;
     process.env.FUNCTIONS_WORKER_RUNTIME ??= 'node';
     process.env.AZURE_FUNCTIONS_ENVIRONMENT ??= 'Development';
@@ -293,6 +313,7 @@ export class Runtime {
         timers,
         eventGrid,
         durableStats: () => durable.stats,
+        ...(mail ? { mail } : {}),
       }),
     );
 
@@ -341,6 +362,7 @@ export class Runtime {
       `  storage     blob ${publicEndpoints.blob} (Event Grid proxy), queue ${direct.queue}, table ${direct.table}`,
       `  task hub    ${durable.hubName}`,
       `  batch       ${batchUrl ? `${batchUrl} (local Batch service, account ${process.env.BATCH_ACCOUNT_NAME})` : (process.env.BATCH_ACCOUNT_URL ?? '(none)')}`,
+      `  email       ${mail ? `${mail.url} (SMTP catcher; read mail at ${http.url}${ADMIN_PREFIX}/local/mail or in ${path.join(options.home, 'mail')})` : (process.env.CLOUDJOBS_SMTP_URL?.replace(/\/\/[^@/]*@/, '//***@') ?? '(none)')}`,
       `  functions   ${functions.length}`,
       ...http.describeRoutes().map((r) => `    ${r}`),
       ...functions
@@ -352,6 +374,7 @@ export class Runtime {
     this.#info = {
       url: http.url,
       ...(batchUrl ? { batchUrl } : {}),
+      ...(mail ? { smtpUrl: mail.url } : {}),
       storage: publicEndpoints,
       connectionString: appConnection,
       hubName: durable.hubName,

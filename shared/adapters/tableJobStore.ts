@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { RestError, TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
+import { TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import type { ContainerClient } from '@azure/storage-blob';
 import { ConflictError, NotFoundError, TransientError, ValidationError } from '../errors.js';
+import { isStatus, odata, tablePage, type Entity } from './tables.js';
 import type { JobSpec, TemplateBody } from '../domain/jobSpec.js';
 import { countStatuses } from '../domain/taskState.js';
 import {
@@ -40,8 +41,6 @@ export interface TableJobStoreOptions {
   specs: ContainerClient;
 }
 
-type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string };
-
 // Table string properties hold 32K UTF-16 characters; longer JSON is split across numbered ones.
 const CHUNK = 30_000;
 const MAX_CHUNKS = 15;
@@ -54,9 +53,6 @@ const backoff = (attempt: number) =>
   new Promise((resolve) => setTimeout(resolve, Math.random() * 2 * Math.min(200, 2 ** attempt)));
 // An Idempotency-Key whose job never appeared (its creator died) may be taken over after this.
 const ABANDONED_KEY_MS = 60_000;
-
-const isStatus = (error: unknown, ...codes: number[]) =>
-  error instanceof RestError && codes.includes(error.statusCode ?? 0);
 
 /** Row keys sort ascending; an inverted time puts the newest job first. */
 const invertedTime = (iso: string) => String(8_640_000_000_000_000 - Date.parse(iso)).padStart(16, '0');
@@ -130,26 +126,6 @@ function joinJson<T>(entity: Record<string, unknown>, prefix: string): T | undef
   for (let i = 0; typeof entity[`${prefix}${i}`] === 'string'; i++) text += entity[`${prefix}${i}`] as string;
   return text ? (JSON.parse(text) as T) : undefined;
 }
-
-/** Opaque continuation tokens: the SDK's own, wrapped so a forged one fails validation here. */
-function encodeContinuation(token: string | undefined): string | undefined {
-  return token ? Buffer.from(JSON.stringify({ t: token })).toString('base64url') : undefined;
-}
-
-function decodeContinuation(value: string | undefined): string | undefined {
-  if (!value) return undefined;
-  try {
-    const parsed = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as { t?: unknown };
-    if (typeof parsed.t === 'string' && parsed.t) return parsed.t;
-  } catch {
-    // falls through to the error below
-  }
-  throw new ValidationError('the continuation token is not valid', [
-    { path: 'continuation', message: 'is not a token this API returned' },
-  ]);
-}
-
-const odata = (value: string) => `'${value.replace(/'/g, "''")}'`;
 
 function emptyCounts(): TaskCounts {
   return Object.fromEntries(TASK_STATUSES.map((status) => [status, 0])) as TaskCounts;
@@ -257,7 +233,16 @@ export class TableJobStore implements JobStore {
     };
     await this.#jobs.submitTransaction([
       ['create', entity],
-      ['create', historyEntity(job.owner, job.id, { sequence: 1, status: 'PENDING', message, at: job.at })],
+      [
+        'create',
+        historyEntity(job.owner, job.id, {
+          sequence: 1,
+          status: 'PENDING',
+          message,
+          at: job.at,
+          taskCounts: { ...emptyCounts(), PENDING: job.taskCount },
+        }),
+      ],
     ]);
     const created = await this.getJob(job.id);
     if (!created)
@@ -371,7 +356,7 @@ export class TableJobStore implements JobStore {
     const filters = [`PartitionKey eq ${odata(owner)}`, `RowKey ge 'job|'`, `RowKey lt 'job}'`];
     if (options.status) filters.push(`Status eq ${odata(options.status)}`);
     if (options.name) filters.push(`Name eq ${odata(options.name)}`);
-    return this.#page(
+    return tablePage(
       this.#jobs,
       filters.join(' and '),
       options.limit,
@@ -380,47 +365,6 @@ export class TableJobStore implements JobStore {
       // Job rows are large (they carry the spec); a listing reads only the summary.
       JOB_SUMMARY_PROPERTIES,
     );
-  }
-
-  async #page<T>(
-    table: TableClient,
-    filter: string,
-    limit: number,
-    continuation: string | undefined,
-    map: (entity: TableEntityResult<Entity>) => T,
-    select?: string[],
-  ): Promise<Page<T>> {
-    const token = decodeContinuation(continuation);
-    const items: T[] = [];
-    let next = token;
-    // A filtered query may answer a short (even empty) page with a continuation: keep reading
-    // until the page is full or the results end, so callers never see an empty page mid-listing.
-    do {
-      const pages = table
-        .listEntities<Entity>({ queryOptions: { filter, ...(select ? { select } : {}) } })
-        .byPage({ maxPageSize: limit - items.length, ...(next ? { continuationToken: next } : {}) });
-      let page;
-      try {
-        page = await pages.next();
-      } catch (error) {
-        if (next && isStatus(error, 400)) {
-          throw new ValidationError('the continuation token is not valid', [
-            { path: 'continuation', message: 'is not a token this API returned' },
-          ]);
-        }
-        throw error;
-      }
-      if (page.done) {
-        next = undefined;
-        break;
-      }
-      for (const entity of page.value) items.push(map(entity));
-      next = page.value.continuationToken;
-    } while (next && items.length < limit);
-    const result: Page<T> = { items };
-    const encoded = encodeContinuation(next);
-    if (encoded) result.continuation = encoded;
-    return result;
   }
 
   async recordStatus(id: string, change: StatusChange): Promise<{ job: JobRecord; changed: boolean }> {
@@ -462,6 +406,8 @@ export class TableJobStore implements JobStore {
             ...(next.condition ? { condition: next.condition } : {}),
             message: change.message,
             at: change.at,
+            ...(change.taskCounts ? { taskCounts: change.taskCounts } : {}),
+            ...(change.exitCodes ? { exitCodes: change.exitCodes } : {}),
           }),
         ],
       ];
@@ -533,6 +479,10 @@ export class TableJobStore implements JobStore {
         ...(entity.Condition ? { condition: entity.Condition as JobCondition } : {}),
         message: entity.Message as string,
         at: entity.At as string,
+        ...(entity.TaskCounts ? { taskCounts: JSON.parse(entity.TaskCounts as string) as TaskCounts } : {}),
+        ...(entity.ExitCodes
+          ? { exitCodes: JSON.parse(entity.ExitCodes as string) as Record<string, number> }
+          : {}),
       });
     }
     return entries;
@@ -857,6 +807,8 @@ function historyEntity(owner: string, id: string, entry: HistoryEntry): Entity {
     ...(entry.condition ? { Condition: entry.condition } : {}),
     Message: entry.message,
     At: entry.at,
+    ...(entry.taskCounts ? { TaskCounts: JSON.stringify(entry.taskCounts) } : {}),
+    ...(entry.exitCodes ? { ExitCodes: JSON.stringify(entry.exitCodes) } : {}),
   };
 }
 

@@ -1,4 +1,5 @@
-import { RestError, TableClient } from '@azure/data-tables';
+import { TableClient } from '@azure/data-tables';
+import { isStatus, odata, type Entity } from './tables.js';
 import type { JobStatus } from '../domain/lifecycle.js';
 import type {
   SubscriptionRecord,
@@ -6,9 +7,9 @@ import type {
   SubscriptionTarget,
 } from '../store/subscriptionStore.js';
 
-type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string };
-
-const isStatus = (error: unknown, code: number) => error instanceof RestError && error.statusCode === code;
+// The owner's signing secret shares the partition under a key no subscription id (a UUID, or a
+// job id and a number) can take.
+const OWNER_SECRET_KEY = '~signing-secret';
 
 /**
  * Subscriptions on Azure Table storage, partitioned by owner: every read is an owner's, so one
@@ -36,22 +37,66 @@ export class TableSubscriptionStore implements SubscriptionStore {
 
   async create(subscription: SubscriptionRecord): Promise<void> {
     await this.#ensure();
-    await this.#table.createEntity({
-      partitionKey: subscription.owner,
-      rowKey: subscription.id,
-      Kind: subscription.target.kind,
-      Target: subscription.target.kind === 'webhook' ? subscription.target.url : subscription.target.address,
-      Events: JSON.stringify(subscription.events),
-      ...(subscription.jobId ? { JobId: subscription.jobId } : {}),
-      ...(subscription.statuses ? { Statuses: JSON.stringify(subscription.statuses) } : {}),
-      Enabled: subscription.enabled,
-      PerJob: subscription.perJob,
-      ...(subscription.expiresAt ? { ExpiresAt: subscription.expiresAt } : {}),
-      CreatedAt: subscription.createdAt,
-      Secret: subscription.secret,
-    });
+    await this.#table.createEntity(toEntity(subscription));
   }
 
+  async createIfAbsent(subscription: SubscriptionRecord): Promise<void> {
+    await this.#ensure();
+    try {
+      await this.#table.createEntity(toEntity(subscription));
+    } catch (error) {
+      if (!isStatus(error, 409)) throw error;
+    }
+  }
+
+  async disable(owner: string, id: string, reason: string): Promise<boolean> {
+    await this.#ensure();
+    try {
+      await this.#table.updateEntity(
+        { partitionKey: owner, rowKey: id, Enabled: false, DisabledReason: reason.slice(0, 1024) },
+        'Merge',
+      );
+      return true;
+    } catch (error) {
+      if (isStatus(error, 404)) return false;
+      throw error;
+    }
+  }
+
+  async ownerSecret(owner: string): Promise<string | undefined> {
+    await this.#ensure();
+    try {
+      return (await this.#table.getEntity<Entity>(owner, OWNER_SECRET_KEY)).Secret as string;
+    } catch (error) {
+      if (isStatus(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  async setOwnerSecret(
+    owner: string,
+    secret: string,
+    options: { onlyIfAbsent?: boolean } = {},
+  ): Promise<string> {
+    await this.#ensure();
+    const entity = {
+      partitionKey: owner,
+      rowKey: OWNER_SECRET_KEY,
+      Secret: secret,
+      CreatedAt: new Date().toISOString(),
+    };
+    if (!options.onlyIfAbsent) {
+      await this.#table.upsertEntity(entity, 'Replace');
+      return secret;
+    }
+    try {
+      await this.#table.createEntity(entity);
+      return secret;
+    } catch (error) {
+      if (!isStatus(error, 409)) throw error;
+      return (await this.ownerSecret(owner)) ?? secret;
+    }
+  }
   async get(owner: string, id: string): Promise<SubscriptionRecord | undefined> {
     await this.#ensure();
     try {
@@ -65,7 +110,7 @@ export class TableSubscriptionStore implements SubscriptionStore {
   async list(owner: string): Promise<SubscriptionRecord[]> {
     await this.#ensure();
     const out: SubscriptionRecord[] = [];
-    const filter = `PartitionKey eq '${owner.replace(/'/g, "''")}'`;
+    const filter = `PartitionKey eq ${odata(owner)} and RowKey ne ${odata(OWNER_SECRET_KEY)}`;
     for await (const entity of this.#table.listEntities<Entity>({ queryOptions: { filter } })) {
       out.push(toSubscription(entity));
     }
@@ -82,6 +127,24 @@ export class TableSubscriptionStore implements SubscriptionStore {
       throw error;
     }
   }
+}
+
+function toEntity(subscription: SubscriptionRecord): Entity {
+  return {
+    partitionKey: subscription.owner,
+    rowKey: subscription.id,
+    Kind: subscription.target.kind,
+    Target: subscription.target.kind === 'webhook' ? subscription.target.url : subscription.target.address,
+    Events: JSON.stringify(subscription.events),
+    ...(subscription.jobId ? { JobId: subscription.jobId } : {}),
+    ...(subscription.statuses ? { Statuses: JSON.stringify(subscription.statuses) } : {}),
+    Enabled: subscription.enabled,
+    PerJob: subscription.perJob,
+    ...(subscription.expiresAt ? { ExpiresAt: subscription.expiresAt } : {}),
+    CreatedAt: subscription.createdAt,
+    Secret: subscription.secret,
+    ...(subscription.disabledReason ? { DisabledReason: subscription.disabledReason } : {}),
+  };
 }
 
 function toSubscription(entity: Entity): SubscriptionRecord {
@@ -102,5 +165,6 @@ function toSubscription(entity: Entity): SubscriptionRecord {
   if (entity.JobId) subscription.jobId = entity.JobId as string;
   if (entity.Statuses) subscription.statuses = JSON.parse(entity.Statuses as string) as JobStatus[];
   if (entity.ExpiresAt) subscription.expiresAt = entity.ExpiresAt as string;
+  if (entity.DisabledReason) subscription.disabledReason = entity.DisabledReason as string;
   return subscription;
 }

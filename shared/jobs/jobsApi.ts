@@ -9,6 +9,7 @@ import {
   templateBodySchema,
   versionSchema,
   type JobSpec,
+  type NotificationSpec,
   type SpecLimits,
 } from '../domain/jobSpec.js';
 import { isFinal, JOB_STATUSES, TASK_STATUSES } from '../domain/lifecycle.js';
@@ -33,6 +34,14 @@ export interface JobsApiOptions {
   defaultLogsContainer: string;
   /** The container that holds each job's inputs and outputs under `<jobId>/`. */
   dataContainer: string;
+  /** Makes the subscriptions a job spec declares, once the job is stored. */
+  registerNotifications?: (
+    owner: string,
+    jobId: string,
+    notifications: readonly NotificationSpec[],
+  ) => Promise<void>;
+  /** Whether this deployment can send email; a spec asking for email is refused if not. */
+  emailConfigured?: boolean;
   /** Which webhook URLs a job spec's notifications may name. */
   webhooks?: WebhookPolicy;
   newId?: () => string;
@@ -108,6 +117,18 @@ export class JobsApi {
         'url' in notification && notification.url ? webhookUrlProblem(notification.url, policy) : undefined;
       return problem ? [{ path: `notifications[${i}].url`, message: problem }] : [];
     });
+    const noEmail = (spec.notifications ?? []).flatMap((notification, i) =>
+      'email' in notification && this.#o.emailConfigured === false
+        ? [{ path: `notifications[${i}].email`, message: 'this deployment has no mail server configured' }]
+        : [],
+    );
+    if (noEmail.length > 0) {
+      throw new ValidationError(
+        'email is not configured in this deployment',
+        noEmail,
+        'EMAIL_NOT_CONFIGURED',
+      );
+    }
     if (refused.length > 0) {
       throw new ValidationError(
         `the job spec is invalid: ${refused.length} problem${refused.length === 1 ? '' : 's'}`,
@@ -117,7 +138,7 @@ export class JobsApi {
     }
     const id = this.#newId();
     const expanded = await expandSpec(this.#o, spec, id, caller.owner);
-    return this.#o.store.createJob({
+    const stored = await this.#o.store.createJob({
       id,
       owner: caller.owner,
       spec,
@@ -137,6 +158,11 @@ export class JobsApi {
         : {}),
       at: this.#now().toISOString(),
     });
+    // A replay (same Idempotency-Key) registers again: the first try may have died in between.
+    if (this.#o.registerNotifications && expanded.notifications.length > 0) {
+      await this.#o.registerNotifications(stored.job.owner, stored.job.id, expanded.notifications);
+    }
+    return stored;
   }
 
   /** A job the caller may see, or JOB_NOT_FOUND. */

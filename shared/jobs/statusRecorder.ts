@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConflictError } from '../errors.js';
 import type { JobStatusChanged } from '../domain/events.js';
+import { jobStatusEvent } from '../domain/notifications.js';
 import { JOB_CONDITIONS, JOB_STATUSES } from '../domain/lifecycle.js';
 import type { JobRecord, JobStore } from '../store/jobStore.js';
 
@@ -53,22 +54,11 @@ export class StatusRecorder {
     if (!entry || entry.status !== job.status) {
       throw new ConflictError(`job ${job.id}'s history does not end in its status`, 'HISTORY_MISMATCH');
     }
-    const event: JobStatusChanged = {
-      id: `${job.id}:${entry.sequence}`,
-      type: 'job.status.changed',
-      jobId: job.id,
-      name: job.name,
-      owner: job.owner,
-      ...(entry.previousStatus ? { previousStatus: entry.previousStatus } : {}),
-      status: job.status,
-      ...(job.condition ? { condition: job.condition } : {}),
-      message: entry.message,
-      sequence: entry.sequence,
-      taskCount: job.taskCount,
-      taskCounts: counts ?? job.taskCounts,
-      ...(job.exitCodes ? { exitCodes: job.exitCodes } : {}),
-      at: entry.at,
-    };
+    const event = jobStatusEvent(job, {
+      ...entry,
+      taskCounts: entry.taskCounts ?? counts ?? job.taskCounts,
+      ...(entry.exitCodes || !job.exitCodes ? {} : { exitCodes: job.exitCodes }),
+    });
     return { job, changed, event };
   }
 }

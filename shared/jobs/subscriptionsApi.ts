@@ -1,6 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { AppError, NotFoundError, ValidationError } from '../errors.js';
+import { NotFoundError, ValidationError } from '../errors.js';
+import type { NotificationSpec } from '../domain/jobSpec.js';
+import type { DeliveryRecord, DeliveryStore } from '../store/deliveryStore.js';
+import type { Page } from '../store/jobStore.js';
 import { webhookUrlProblem, type WebhookPolicy } from '../domain/webhooks.js';
 import { eventPatternSchema } from '../domain/jobSpec.js';
 import { JOB_STATUSES } from '../domain/lifecycle.js';
@@ -31,6 +34,28 @@ export const subscriptionCreateSchema = z.union([
   z.strictObject({ email: z.email().max(254), ...filterFields }),
 ]);
 
+const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
+
+/** `GET /subscriptions/{id}/deliveries` query. */
+export const deliveriesQuerySchema = z.strictObject({
+  jobId: z.string().min(1).max(64).optional(),
+  status: z.enum(['pending', 'retrying', 'delivered', 'dead-lettered']).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  continuation: z.string().max(4096).optional(),
+});
+
+/** A delivery as the API shows it: the event sent and every attempt. */
+export function deliveryView(delivery: DeliveryRecord): Record<string, unknown> {
+  const { etag: _etag, body, claimedUntil: _claim, ...rest } = delivery;
+  return {
+    ...rest,
+    event: JSON.parse(body) as unknown,
+    links: {
+      retry: `/api/subscriptions/${delivery.subscriptionId}/deliveries/${encodeURIComponent(delivery.id)}/retry`,
+    },
+  };
+}
+
 /** A subscription as the API shows it: never with its secret, which is shown once, at creation. */
 export function subscriptionView(subscription: SubscriptionRecord): Record<string, unknown> {
   const { secret: _secret, owner: _owner, ...rest } = subscription;
@@ -43,16 +68,28 @@ export function subscriptionView(subscription: SubscriptionRecord): Record<strin
  */
 export class SubscriptionsApi {
   constructor(
-    private readonly store: SubscriptionStore,
-    private readonly jobs: JobsApi,
-    private readonly webhooks: WebhookPolicy = { allowHttp: false, allowLoopback: false },
-    private readonly now: () => Date = () => new Date(),
+    private readonly o: {
+      store: SubscriptionStore;
+      deliveries: DeliveryStore;
+      jobs: JobsApi;
+      webhooks?: WebhookPolicy;
+      /** Whether this deployment can send email (else email subscriptions are refused). */
+      email?: boolean;
+      now?: () => Date;
+    },
   ) {}
+
+  #now(): Date {
+    return this.o.now?.() ?? new Date();
+  }
 
   /** Creates a subscription; the answer carries its signing secret, the only time it is shown. */
   async create(caller: Caller, body: unknown): Promise<{ subscription: SubscriptionRecord; secret: string }> {
     const input = parseInput(subscriptionCreateSchema, body);
-    const problem = 'url' in input ? webhookUrlProblem(input.url, this.webhooks) : undefined;
+    const problem =
+      'url' in input
+        ? webhookUrlProblem(input.url, this.o.webhooks ?? { allowHttp: false, allowLoopback: false })
+        : undefined;
     if (problem) {
       throw new ValidationError(
         `the webhook URL is refused: ${problem}`,
@@ -61,9 +98,16 @@ export class SubscriptionsApi {
       );
     }
     // Someone else's job id is refused exactly as an unknown one.
-    if (input.jobId) await this.jobs.job({ ...caller, admin: false }, input.jobId);
-    const now = this.now();
-    const secret = `whsec_${randomBytes(32).toString('base64')}`;
+    if ('email' in input && this.o.email === false) {
+      throw new ValidationError(
+        'email is not configured in this deployment',
+        [{ path: 'email', message: 'this deployment has no mail server configured (CLOUDJOBS_SMTP_URL)' }],
+        'EMAIL_NOT_CONFIGURED',
+      );
+    }
+    if (input.jobId) await this.o.jobs.job({ ...caller, admin: false }, input.jobId);
+    const now = this.#now();
+    const secret = newSecret();
     const subscription: SubscriptionRecord = {
       id: randomUUID(),
       owner: caller.owner,
@@ -78,33 +122,77 @@ export class SubscriptionsApi {
     if (input.statuses) subscription.statuses = input.statuses;
     if (input.ttlMinutes)
       subscription.expiresAt = new Date(now.getTime() + input.ttlMinutes * 60_000).toISOString();
-    await this.store.create(subscription);
+    await this.o.store.create(subscription);
     return { subscription, secret };
   }
 
   async get(caller: Caller, id: string): Promise<SubscriptionRecord> {
-    const subscription = await this.store.get(caller.owner, id);
+    const subscription = await this.o.store.get(caller.owner, id);
     if (!subscription) throw new NotFoundError(`subscription ${id} does not exist`, 'SUBSCRIPTION_NOT_FOUND');
     return subscription;
   }
 
   list(caller: Caller): Promise<SubscriptionRecord[]> {
-    return this.store.list(caller.owner);
+    return this.o.store.list(caller.owner);
   }
 
-  /** Delivery attempts are recorded by notification delivery, which this version does not run yet. */
-  async deliveries(caller: Caller, id: string): Promise<never> {
-    await this.get(caller, id);
-    throw new AppError(
-      'NOT_AVAILABLE_YET',
-      'delivery attempts are recorded by notification delivery, which this version does not run yet',
-      503,
-      'none',
+  /** A subscription's deliveries with every attempt, by job then in sequence order. */
+  async deliveries(caller: Caller, id: string, query: unknown): Promise<Page<DeliveryRecord>> {
+    const subscription = await this.get(caller, id);
+    const options = parseInput(deliveriesQuerySchema, query);
+    return this.o.deliveries.list(subscription.id, {
+      limit: options.limit,
+      ...(options.jobId ? { jobId: options.jobId } : {}),
+      ...(options.status ? { status: options.status } : {}),
+      ...(options.continuation ? { continuation: options.continuation } : {}),
+    });
+  }
+
+  /**
+   * Makes a new secret for signing the caller's per-job webhooks (those declared in job specs) and
+   * shows it, the only time it is shown; the previous one stops signing at once.
+   */
+  async rotateSigningSecret(caller: Caller): Promise<string> {
+    return this.o.store.setOwnerSecret(caller.owner, newSecret());
+  }
+
+  /**
+   * The subscriptions a job's spec declares, made when the job is stored (again, harmlessly, on a
+   * replay). Ids derive from the job's, so a replay cannot double them.
+   */
+  async registerForJob(
+    owner: string,
+    jobId: string,
+    notifications: readonly NotificationSpec[],
+  ): Promise<void> {
+    if (notifications.length === 0) return;
+    const at = this.#now().toISOString();
+    if (notifications.some((n) => 'url' in n)) {
+      await this.o.store.setOwnerSecret(owner, newSecret(), { onlyIfAbsent: true });
+    }
+    await Promise.all(
+      notifications.map((notification, i) =>
+        this.o.store.createIfAbsent({
+          id: `${jobId}-n${i + 1}`,
+          owner,
+          target:
+            'url' in notification
+              ? { kind: 'webhook', url: notification.url }
+              : { kind: 'email', address: notification.email },
+          events: notification.events,
+          ...(notification.statuses ? { statuses: notification.statuses } : {}),
+          jobId,
+          enabled: true,
+          perJob: true,
+          createdAt: at,
+          secret: '',
+        }),
+      ),
     );
   }
 
   async delete(caller: Caller, id: string): Promise<void> {
-    if (!(await this.store.delete(caller.owner, id))) {
+    if (!(await this.o.store.delete(caller.owner, id))) {
       throw new NotFoundError(`subscription ${id} does not exist`, 'SUBSCRIPTION_NOT_FOUND');
     }
   }

@@ -38,6 +38,10 @@ export interface HistoryEntry {
   condition?: JobCondition;
   message: string;
   at: string;
+  /** The task counts at the change (absent on entries recorded before counts were kept). */
+  taskCounts?: TaskCounts;
+  /** Exit codes of failed tasks, on the change that ended the job. */
+  exitCodes?: Record<string, number>;
 }
 
 /** A task as stored. */

@@ -19,8 +19,14 @@ export interface SubscriptionRecord {
   perJob: boolean;
   expiresAt?: string;
   createdAt: string;
-  /** The signing secret; never shown again after creation. */
+  /**
+   * The signing secret; never shown again after creation. Empty on per-job subscriptions, which
+   * are signed with their owner's signing secret (the spec that declares them has no answer to
+   * carry a secret in when it arrives through the inbox).
+   */
   secret: string;
+  /** Why it stopped receiving events: the endpoint answered 410, or its job ended. */
+  disabledReason?: string;
 }
 
 /** Subscriptions, kept per owner. */
@@ -32,4 +38,12 @@ export interface SubscriptionStore {
   list(owner: string): Promise<SubscriptionRecord[]>;
   /** Removes an owner's subscription; false if there was none. */
   delete(owner: string, id: string): Promise<boolean>;
+  /** Adds a subscription unless one with its id exists (per-job ones are created again on a replay). */
+  createIfAbsent(subscription: SubscriptionRecord): Promise<void>;
+  /** Stops a subscription receiving events, saying why; false if it no longer exists. */
+  disable(owner: string, id: string, reason: string): Promise<boolean>;
+  /** The secret that signs an owner's per-job webhooks, if one was made. */
+  ownerSecret(owner: string): Promise<string | undefined>;
+  /** Sets the secret that signs an owner's per-job webhooks; `onlyIfAbsent` keeps an existing one. */
+  setOwnerSecret(owner: string, secret: string, options?: { onlyIfAbsent?: boolean }): Promise<string>;
 }

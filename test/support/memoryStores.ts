@@ -25,6 +25,7 @@ import type {
   TemplateRecord,
 } from '../../shared/store/jobStore.js';
 import type { SubscriptionRecord, SubscriptionStore } from '../../shared/store/subscriptionStore.js';
+import type { DeliveryRecord, DeliveryStore, DueStream } from '../../shared/store/deliveryStore.js';
 
 const page = <T>(items: T[], limit: number, continuation?: string): Page<T> => {
   let offset = 0;
@@ -145,6 +146,8 @@ export class MemoryJobStore implements JobStore {
       ...(next.condition ? { condition: next.condition } : {}),
       message: change.message,
       at: change.at,
+      ...(change.taskCounts ? { taskCounts: { ...change.taskCounts } } : {}),
+      ...(change.exitCodes ? { exitCodes: { ...change.exitCodes } } : {}),
     });
     return { job: { ...job }, changed: true };
   }
@@ -274,5 +277,136 @@ export class MemorySubscriptionStore implements SubscriptionStore {
 
   async delete(owner: string, id: string): Promise<boolean> {
     return this.items.delete(`${owner}|${id}`);
+  }
+
+  async createIfAbsent(subscription: SubscriptionRecord): Promise<void> {
+    if (!this.items.has(`${subscription.owner}|${subscription.id}`)) await this.create(subscription);
+  }
+
+  async disable(owner: string, id: string, reason: string): Promise<boolean> {
+    const found = this.items.get(`${owner}|${id}`);
+    if (!found) return false;
+    found.enabled = false;
+    found.disabledReason = reason;
+    return true;
+  }
+
+  readonly secrets = new Map<string, string>();
+
+  async ownerSecret(owner: string): Promise<string | undefined> {
+    return this.secrets.get(owner);
+  }
+
+  async setOwnerSecret(
+    owner: string,
+    secret: string,
+    options: { onlyIfAbsent?: boolean } = {},
+  ): Promise<string> {
+    if (options.onlyIfAbsent && this.secrets.has(owner)) return this.secrets.get(owner)!;
+    this.secrets.set(owner, secret);
+    return secret;
+  }
+}
+
+/** An in-memory DeliveryStore with the table store's etag semantics. */
+export class MemoryDeliveryStore implements DeliveryStore {
+  readonly rows = new Map<string, DeliveryRecord>();
+  readonly dueEntries = new Map<string, DueStream>();
+  #etag = 0;
+
+  #key(subscriptionId: string, jobId: string, sequence: number): string {
+    return `${subscriptionId}|${jobId}:${String(sequence).padStart(10, '0')}`;
+  }
+
+  #next(): string {
+    return String(++this.#etag);
+  }
+
+  async stream(subscriptionId: string, jobId: string): Promise<DeliveryRecord[]> {
+    return [...this.rows.entries()]
+      .filter(([key]) => key.startsWith(`${subscriptionId}|${jobId}:`))
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([, row]) => structuredClone(row));
+  }
+
+  async add(record: Omit<DeliveryRecord, 'etag'>): Promise<DeliveryRecord> {
+    const key = this.#key(record.subscriptionId, record.jobId, record.sequence);
+    const existing = this.rows.get(key);
+    if (existing) return structuredClone(existing);
+    const stored = { ...structuredClone(record), etag: this.#next() };
+    this.rows.set(key, stored);
+    return structuredClone(stored);
+  }
+
+  async replace(record: DeliveryRecord): Promise<DeliveryRecord | undefined> {
+    const key = this.#key(record.subscriptionId, record.jobId, record.sequence);
+    const existing = this.rows.get(key);
+    if (!existing || existing.etag !== record.etag) return undefined;
+    const stored = { ...structuredClone(record), etag: this.#next() };
+    this.rows.set(key, stored);
+    return structuredClone(stored);
+  }
+
+  async get(subscriptionId: string, id: string): Promise<DeliveryRecord | undefined> {
+    const found = [...this.rows.values()].find((r) => r.subscriptionId === subscriptionId && r.id === id);
+    return found ? structuredClone(found) : undefined;
+  }
+
+  async list(
+    subscriptionId: string,
+    options: { jobId?: string; status?: DeliveryRecord['status']; limit: number; continuation?: string },
+  ): Promise<Page<DeliveryRecord>> {
+    const items = [...this.rows.entries()]
+      .filter(
+        ([key, row]) =>
+          key.startsWith(`${subscriptionId}|`) &&
+          (!options.jobId || row.jobId === options.jobId) &&
+          (!options.status || row.status === options.status),
+      )
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([, row]) => structuredClone(row));
+    return page(items, options.limit, options.continuation);
+  }
+
+  async markDue(
+    stream: Omit<DueStream, 'etag' | 'dueAt'>,
+    dueAt: Date,
+    options: { replace?: boolean } = {},
+  ): Promise<void> {
+    const key = `${stream.subscriptionId}|${stream.jobId}`;
+    const existing = this.dueEntries.get(key);
+    const at = dueAt.toISOString();
+    const keep = !options.replace && existing && existing.dueAt < at;
+    this.dueEntries.set(key, { ...stream, dueAt: keep ? existing.dueAt : at, etag: this.#next() });
+  }
+
+  async due(now: Date, limit: number): Promise<DueStream[]> {
+    return [...this.dueEntries.values()]
+      .filter((entry) => entry.dueAt <= now.toISOString())
+      .sort((a, b) => a.dueAt.localeCompare(b.dueAt))
+      .slice(0, limit)
+      .map((entry) => ({ ...entry }));
+  }
+
+  async dueEntry(subscriptionId: string, jobId: string): Promise<DueStream | undefined> {
+    const found = this.dueEntries.get(`${subscriptionId}|${jobId}`);
+    return found ? { ...found } : undefined;
+  }
+
+  async postpone(entry: DueStream, dueAt: Date): Promise<boolean> {
+    const key = `${entry.subscriptionId}|${entry.jobId}`;
+    const existing = this.dueEntries.get(key);
+    if (!existing || existing.etag !== entry.etag) return false;
+    this.dueEntries.set(key, { ...existing, dueAt: dueAt.toISOString(), etag: this.#next() });
+    return true;
+  }
+
+  async clearDue(entry: DueStream): Promise<boolean> {
+    const key = `${entry.subscriptionId}|${entry.jobId}`;
+    const existing = this.dueEntries.get(key);
+    if (!existing) return true;
+    if (existing.etag !== entry.etag) return false;
+    this.dueEntries.delete(key);
+    return true;
   }
 }

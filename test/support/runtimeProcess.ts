@@ -82,6 +82,8 @@ export class RuntimeProcess {
         this.#dir,
         '--batch-port',
         '0',
+        '--smtp-port',
+        '0',
         '--ready-file',
         readyFile,
         ...(this.options.args ?? []),

@@ -2,6 +2,7 @@ import type { FunctionHost } from '../host/functionHost.js';
 import type { EventGridEmulator } from '../eventgrid/eventGrid.js';
 import type { ServiceBusEmulator } from '../servicebus/serviceBus.js';
 import type { TimerScheduler } from '../timers/timerScheduler.js';
+import type { SmtpCatcher } from '../email/smtpCatcher.js';
 import type { InternalHandler, InternalResponse } from './httpServer.js';
 import { RouteTemplate } from './routeTemplate.js';
 
@@ -20,6 +21,8 @@ export interface AdminApiOptions {
   serviceBus: ServiceBusEmulator;
   timers: TimerScheduler;
   eventGrid: EventGridEmulator;
+  /** The SMTP catcher, when the runtime runs one. */
+  mail?: SmtpCatcher;
   /** Orchestrator replay statistics since start. */
   durableStats: () => { episodes: number; replayMs: number; historyEventsReplayed: number };
 }
@@ -30,7 +33,7 @@ export interface AdminApiOptions {
  * Service Bus and Event Grid.
  */
 export function createAdminApi(options: AdminApiOptions): InternalHandler {
-  const { host, serviceBus, timers, eventGrid, durableStats } = options;
+  const { host, serviceBus, timers, eventGrid, durableStats, mail } = options;
   const routes: Array<{
     method: string;
     template: RouteTemplate;
@@ -122,6 +125,20 @@ export function createAdminApi(options: AdminApiOptions): InternalHandler {
       template: new RouteTemplate('local/servicebus/queues/{name}/deadletter'),
       handle: async ({ name }) => {
         await serviceBus.clearDeadLetters(name!);
+        return { status: 204 };
+      },
+    },
+    {
+      method: 'GET',
+      template: new RouteTemplate('local/mail'),
+      handle: async () =>
+        mail ? json(200, await mail.list()) : json(404, { error: 'this runtime runs no SMTP catcher' }),
+    },
+    {
+      method: 'DELETE',
+      template: new RouteTemplate('local/mail'),
+      handle: async () => {
+        await mail?.clear();
         return { status: 204 };
       },
     },

@@ -166,7 +166,8 @@ export class TimerScheduler {
       entry.fn,
       outcome,
       `schedule ${entry.schedule.describe()}${pastDue ? ', past due' : ''}`,
-      false,
+      // A timer that fires every few seconds would drown the log; what it does, it logs itself.
+      next.getTime() - scheduled.getTime() < 60_000,
     );
     entry.lastRun = scheduled;
   }

@@ -23,7 +23,8 @@ import type { JobRunner } from '../../../shared/jobs/jobRunner.js';
 import type { JobSignal } from '../../../shared/jobs/signals.js';
 import { StatusRecorder } from '../../../shared/jobs/statusRecorder.js';
 import { TaskSignals } from '../../../shared/jobs/taskSignals.js';
-import { MemoryJobStore, MemorySubscriptionStore } from '../../support/memoryStores.js';
+import { MemoryDeliveryStore, MemoryJobStore, MemorySubscriptionStore } from '../../support/memoryStores.js';
+import { Notifier } from '../../../shared/notifications/notifier.js';
 
 const ALICE = 'alice-token-0123456789';
 const BOB = 'bob-token-0123456789';
@@ -95,6 +96,8 @@ beforeEach(() => {
     defaultLogsContainer: 'job-logs',
     dataContainer: 'jobs',
   });
+  const subscriptionStore = new MemorySubscriptionStore();
+  const deliveries = new MemoryDeliveryStore();
   setServices({
     config,
     healthProbes: [],
@@ -102,7 +105,14 @@ beforeEach(() => {
     store,
     jobs,
     pools: new PoolsApi(pools as unknown as ComputeBackend),
-    subscriptions: new SubscriptionsApi(new MemorySubscriptionStore(), jobs),
+    subscriptions: new SubscriptionsApi({ store: subscriptionStore, deliveries, jobs }),
+    notifier: new Notifier({
+      jobs: store,
+      subscriptions: subscriptionStore,
+      deliveries,
+      webhooks: { post: async () => ({ outcome: 'delivered', statusCode: 204, durationMs: 1 }) },
+      settings: { retryScheduleSeconds: [1], attemptTimeoutMs: 1000, backstopMs: 60_000 },
+    }),
     inbox: new InboxApi(
       {
         uploadUrl: async (blobName, expiresOn) => ({

@@ -38,7 +38,30 @@ describe('configuration', () => {
       inputContainers: [],
       chunksPerSubOrchestration: 1000,
       webhooks: { allowHttp: false, allowLoopback: false },
+      notifications: {
+        retryScheduleSeconds: [5, 30, 300, 1800, 7200, 18000, 36000, 36000],
+        attemptTimeoutMs: 10_000,
+        backstopMs: 60_000,
+      },
     });
+  });
+
+  it('should read the notification settings and name a bad one', () => {
+    const config = loadConfig({
+      ...base,
+      CLOUDJOBS_SMTP_URL: 'smtp://user:p%40ss@mail.example.org:587',
+      CLOUDJOBS_PUBLIC_URL: 'https://jobs.example.org/',
+      CLOUDJOBS_DELIVERY_RETRY_SCHEDULE: '1, 2,3',
+    }).notifications;
+    expect(config).toMatchObject({
+      retryScheduleSeconds: [1, 2, 3],
+      smtp: { url: 'smtp://user:p%40ss@mail.example.org:587', from: 'cloudjobs <cloudjobs@localhost>' },
+      publicUrl: 'https://jobs.example.org',
+    });
+    expect(() => loadConfig({ ...base, CLOUDJOBS_SMTP_URL: 'http://mail' })).toThrow(/CLOUDJOBS_SMTP_URL/);
+    expect(() => loadConfig({ ...base, CLOUDJOBS_DELIVERY_RETRY_SCHEDULE: '5,soon' })).toThrow(
+      /CLOUDJOBS_DELIVERY_RETRY_SCHEDULE/,
+    );
   });
 
   it('should pick the identity mode: App Service authentication, then API tokens, then single-user', () => {

@@ -1,0 +1,24 @@
+import { app, output } from '@azure/functions';
+import { apiHandler, json } from '../shared/http/endpoint.js';
+import { deliveryView } from '../shared/jobs/subscriptionsApi.js';
+
+const deliveries = output.serviceBusQueue({ queueName: 'deliveries', connection: 'ServiceBusConnection' });
+
+/** One attempt now at a dead-lettered (or waiting) delivery; the answer shows how it went. */
+export const subscriptionsRedeliver = apiHandler(async ({ request, caller, context, services }) => {
+  const { delivery, kick } = await services.notifier.redeliver(
+    caller.owner,
+    request.params.id!,
+    request.params.deliveryId!,
+  );
+  if (kick) context.extraOutputs.set(deliveries, kick);
+  return json(200, deliveryView(delivery));
+});
+
+app.http('subscriptionsRedeliver', {
+  route: 'subscriptions/{id}/deliveries/{deliveryId}/retry',
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  extraOutputs: [deliveries],
+  handler: subscriptionsRedeliver,
+});

@@ -1,0 +1,235 @@
+import { TableClient, type TableEntityResult } from '@azure/data-tables';
+import type {
+  DeliveryAttempt,
+  DeliveryRecord,
+  DeliveryStatus,
+  DeliveryStore,
+  DueStream,
+} from '../store/deliveryStore.js';
+import type { Page } from '../store/jobStore.js';
+import { isStatus, odata, tablePage, type Entity } from './tables.js';
+
+// Due entries share the table in one partition no subscription id (a UUID) can collide with,
+// so finding what is due is one single-partition range query.
+const DUE_PARTITION = '~due';
+// Enough for a day of automatic attempts and many manual ones; the oldest are dropped beyond it.
+const MAX_ATTEMPTS_KEPT = 50;
+
+const rowKey = (jobId: string, sequence: number) => `${jobId}:${String(sequence).padStart(10, '0')}`;
+const dueKey = (subscriptionId: string, jobId: string) => `${subscriptionId}|${jobId}`;
+
+/**
+ * Deliveries on Azure Table storage: one partition per subscription, a row per event keyed
+ * `<jobId>:<sequence>` so a stream reads in order with one range query; writes that can race
+ * carry the row's ETag.
+ */
+export class TableDeliveryStore implements DeliveryStore {
+  readonly #table: TableClient;
+  #ready: Promise<void> | undefined;
+
+  constructor(options: { connectionString: string; tablePrefix: string }) {
+    this.#table = TableClient.fromConnectionString(
+      options.connectionString,
+      `${options.tablePrefix}deliveries`,
+      {
+        allowInsecureConnection: true,
+      },
+    );
+  }
+
+  #ensure(): Promise<void> {
+    this.#ready ??= this.#table.createTable().catch((error: unknown) => {
+      this.#ready = undefined;
+      throw error;
+    });
+    return this.#ready;
+  }
+
+  async stream(subscriptionId: string, jobId: string): Promise<DeliveryRecord[]> {
+    await this.#ensure();
+    const filter =
+      `PartitionKey eq ${odata(subscriptionId)} and RowKey ge ${odata(`${jobId}:`)}` +
+      ` and RowKey lt ${odata(`${jobId};`)}`;
+    const out: DeliveryRecord[] = [];
+    for await (const entity of this.#table.listEntities<Entity>({ queryOptions: { filter } })) {
+      out.push(toDelivery(entity));
+    }
+    return out;
+  }
+
+  async add(record: Omit<DeliveryRecord, 'etag'>): Promise<DeliveryRecord> {
+    await this.#ensure();
+    try {
+      const response = await this.#table.createEntity(toEntity(record));
+      return { ...record, etag: response.etag ?? '' };
+    } catch (error) {
+      if (!isStatus(error, 409)) throw error;
+      const existing = await this.#read(record.subscriptionId, record.jobId, record.sequence);
+      if (!existing) throw error;
+      return existing;
+    }
+  }
+
+  async replace(record: DeliveryRecord): Promise<DeliveryRecord | undefined> {
+    await this.#ensure();
+    try {
+      const response = await this.#table.updateEntity(toEntity(record), 'Replace', { etag: record.etag });
+      return { ...record, etag: response.etag ?? '' };
+    } catch (error) {
+      if (isStatus(error, 412, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  async get(subscriptionId: string, id: string): Promise<DeliveryRecord | undefined> {
+    const match = /^(.+):(\d{1,10})$/.exec(id);
+    if (!match) return undefined;
+    await this.#ensure();
+    return this.#read(subscriptionId, match[1]!, Number(match[2]));
+  }
+
+  async #read(subscriptionId: string, jobId: string, sequence: number): Promise<DeliveryRecord | undefined> {
+    try {
+      return toDelivery(await this.#table.getEntity<Entity>(subscriptionId, rowKey(jobId, sequence)));
+    } catch (error) {
+      if (isStatus(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  async list(
+    subscriptionId: string,
+    options: { jobId?: string; status?: DeliveryStatus; limit: number; continuation?: string },
+  ): Promise<Page<DeliveryRecord>> {
+    await this.#ensure();
+    const filters = [`PartitionKey eq ${odata(subscriptionId)}`];
+    if (options.jobId) {
+      filters.push(`RowKey ge ${odata(`${options.jobId}:`)}`, `RowKey lt ${odata(`${options.jobId};`)}`);
+    }
+    if (options.status) filters.push(`Status eq ${odata(options.status)}`);
+    return tablePage(this.#table, filters.join(' and '), options.limit, options.continuation, toDelivery);
+  }
+
+  async markDue(
+    stream: Omit<DueStream, 'etag' | 'dueAt'>,
+    dueAt: Date,
+    options: { replace?: boolean } = {},
+  ): Promise<void> {
+    await this.#ensure();
+    const entity = {
+      partitionKey: DUE_PARTITION,
+      rowKey: dueKey(stream.subscriptionId, stream.jobId),
+      Owner: stream.owner,
+      SubscriptionId: stream.subscriptionId,
+      JobId: stream.jobId,
+      DueAt: dueAt.toISOString(),
+    };
+    if (options.replace) {
+      await this.#table.upsertEntity(entity, 'Replace');
+      return;
+    }
+    const existing = await this.dueEntry(stream.subscriptionId, stream.jobId);
+    // Any write moves the etag, which is what tells a drain finishing up that news arrived.
+    const earliest = existing && existing.dueAt < entity.DueAt ? existing.dueAt : entity.DueAt;
+    await this.#table.upsertEntity({ ...entity, DueAt: earliest }, 'Replace');
+  }
+
+  async due(now: Date, limit: number): Promise<DueStream[]> {
+    await this.#ensure();
+    const filter = `PartitionKey eq ${odata(DUE_PARTITION)} and DueAt le ${odata(now.toISOString())}`;
+    const out: DueStream[] = [];
+    for await (const entity of this.#table.listEntities<Entity>({ queryOptions: { filter } })) {
+      out.push(toDue(entity));
+    }
+    return out.sort((a, b) => a.dueAt.localeCompare(b.dueAt)).slice(0, limit);
+  }
+
+  async dueEntry(subscriptionId: string, jobId: string): Promise<DueStream | undefined> {
+    await this.#ensure();
+    try {
+      return toDue(await this.#table.getEntity<Entity>(DUE_PARTITION, dueKey(subscriptionId, jobId)));
+    } catch (error) {
+      if (isStatus(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  async postpone(entry: DueStream, dueAt: Date): Promise<boolean> {
+    await this.#ensure();
+    try {
+      await this.#table.updateEntity(
+        {
+          partitionKey: DUE_PARTITION,
+          rowKey: dueKey(entry.subscriptionId, entry.jobId),
+          DueAt: dueAt.toISOString(),
+        },
+        'Merge',
+        { etag: entry.etag },
+      );
+      return true;
+    } catch (error) {
+      if (isStatus(error, 412, 404)) return false;
+      throw error;
+    }
+  }
+
+  async clearDue(entry: DueStream): Promise<boolean> {
+    await this.#ensure();
+    try {
+      await this.#table.deleteEntity(DUE_PARTITION, dueKey(entry.subscriptionId, entry.jobId), {
+        etag: entry.etag,
+      });
+      return true;
+    } catch (error) {
+      if (isStatus(error, 412)) return false;
+      if (isStatus(error, 404)) return true;
+      throw error;
+    }
+  }
+}
+
+function toEntity(record: Omit<DeliveryRecord, 'etag'>): Entity {
+  return {
+    partitionKey: record.subscriptionId,
+    rowKey: rowKey(record.jobId, record.sequence),
+    JobId: record.jobId,
+    Sequence: record.sequence,
+    EventType: record.eventType,
+    Body: record.body,
+    Status: record.status,
+    Attempts: JSON.stringify(record.attempts.slice(-MAX_ATTEMPTS_KEPT)),
+    NextAttemptAt: record.nextAttemptAt ?? '',
+    ClaimedUntil: record.claimedUntil ?? '',
+    CreatedAt: record.createdAt,
+    UpdatedAt: record.updatedAt,
+  };
+}
+
+function toDelivery(entity: TableEntityResult<Entity>): DeliveryRecord {
+  const record: DeliveryRecord = {
+    subscriptionId: entity.partitionKey,
+    id: `${entity.JobId as string}:${entity.Sequence as number}`,
+    jobId: entity.JobId as string,
+    sequence: entity.Sequence as number,
+    eventType: entity.EventType as string,
+    body: entity.Body as string,
+    status: entity.Status as DeliveryStatus,
+    attempts: JSON.parse((entity.Attempts as string) || '[]') as DeliveryAttempt[],
+    createdAt: entity.CreatedAt as string,
+    updatedAt: entity.UpdatedAt as string,
+    etag: entity.etag,
+  };
+  if (entity.NextAttemptAt) record.nextAttemptAt = entity.NextAttemptAt as string;
+  if (entity.ClaimedUntil) record.claimedUntil = entity.ClaimedUntil as string;
+  return record;
+}
+
+function toDue(entity: TableEntityResult<Entity>): DueStream {
+  return {
+    owner: entity.Owner as string,
+    subscriptionId: entity.SubscriptionId as string,
+    jobId: entity.JobId as string,
+    dueAt: entity.DueAt as string,
+    etag: entity.etag,
+  };
+}

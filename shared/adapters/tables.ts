@@ -1,0 +1,76 @@
+import { RestError, type TableClient, type TableEntityResult } from '@azure/data-tables';
+import { ValidationError } from '../errors.js';
+import type { Page } from '../store/jobStore.js';
+
+/** A table row as the adapters read and write it. */
+export type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string };
+
+/** Whether an error is a storage answer with one of these HTTP statuses. */
+export const isStatus = (error: unknown, ...codes: number[]): boolean =>
+  error instanceof RestError && codes.includes(error.statusCode ?? 0);
+
+/** A string literal for an OData filter. */
+export const odata = (value: string): string => `'${value.replace(/'/g, "''")}'`;
+
+/** Opaque continuation tokens: the SDK's own, wrapped so a forged one fails validation here. */
+function encodeContinuation(token: string | undefined): string | undefined {
+  return token ? Buffer.from(JSON.stringify({ t: token })).toString('base64url') : undefined;
+}
+
+function decodeContinuation(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  try {
+    const parsed = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as { t?: unknown };
+    if (typeof parsed.t === 'string' && parsed.t) return parsed.t;
+  } catch {
+    // falls through to the error below
+  }
+  throw new ValidationError('the continuation token is not valid', [
+    { path: 'continuation', message: 'is not a token this API returned' },
+  ]);
+}
+
+/**
+ * One page of a filtered query, at most `limit` items, with an opaque continuation when more
+ * remain. A forged or stale continuation is a 400 naming `continuation`.
+ */
+export async function tablePage<T>(
+  table: TableClient,
+  filter: string,
+  limit: number,
+  continuation: string | undefined,
+  map: (entity: TableEntityResult<Entity>) => T,
+  select?: string[],
+): Promise<Page<T>> {
+  const token = decodeContinuation(continuation);
+  const items: T[] = [];
+  let next = token;
+  // A filtered query may answer a short (even empty) page with a continuation: keep reading
+  // until the page is full or the results end, so callers never see an empty page mid-listing.
+  do {
+    const pages = table
+      .listEntities<Entity>({ queryOptions: { filter, ...(select ? { select } : {}) } })
+      .byPage({ maxPageSize: limit - items.length, ...(next ? { continuationToken: next } : {}) });
+    let page;
+    try {
+      page = await pages.next();
+    } catch (error) {
+      if (next && isStatus(error, 400)) {
+        throw new ValidationError('the continuation token is not valid', [
+          { path: 'continuation', message: 'is not a token this API returned' },
+        ]);
+      }
+      throw error;
+    }
+    if (page.done) {
+      next = undefined;
+      break;
+    }
+    for (const entity of page.value) items.push(map(entity));
+    next = page.value.continuationToken;
+  } while (next && items.length < limit);
+  const result: Page<T> = { items };
+  const encoded = encodeContinuation(next);
+  if (encoded) result.continuation = encoded;
+  return result;
+}

@@ -1,0 +1,354 @@
+import { z } from 'zod';
+import { isFinal } from '../domain/lifecycle.js';
+import {
+  CLOUDEVENTS_JSON,
+  jobStatusEvent,
+  retryDelayMs,
+  toCloudEvent,
+  toEmail,
+  type EmailMessage,
+} from '../domain/notifications.js';
+import { matchesSubscription } from '../domain/subscriptionFilter.js';
+import { signWebhook } from '../domain/webhooks.js';
+import { NotFoundError } from '../errors.js';
+import type { DeliveryRecord, DeliveryStore } from '../store/deliveryStore.js';
+import type { HistoryEntry, JobRecord, JobStore } from '../store/jobStore.js';
+import type { SubscriptionRecord, SubscriptionStore } from '../store/subscriptionStore.js';
+import type { EmailSender, SendResult, WebhookSender } from './senders.js';
+
+/** The `deliveries` message: look at one subscription's stream of one job's events. */
+export const deliveryKickSchema = z.strictObject({
+  owner: z.string().min(1).max(256),
+  subscriptionId: z.string().min(1).max(128),
+  jobId: z.string().min(1).max(64),
+});
+
+/** See {@link deliveryKickSchema}. */
+export type DeliveryKick = z.infer<typeof deliveryKickSchema>;
+
+/** What a drain of one stream came to. */
+export type DrainOutcome =
+  'caught-up' | 'waiting-to-retry' | 'busy' | 'subscription-disabled' | 'nothing-to-deliver';
+
+/** Tunables of delivery. */
+export interface NotifierSettings {
+  /** Waits between automatic attempts; see `DEFAULT_RETRY_SCHEDULE_SECONDS`. */
+  retryScheduleSeconds: readonly number[];
+  /** How long one attempt may take. */
+  attemptTimeoutMs: number;
+  /** A stream with news is looked at again after this even if its wake-up message is lost. */
+  backstopMs: number;
+  /** Makes links in emails absolute. */
+  publicUrl?: string;
+}
+
+const DONE = new Set(['delivered', 'dead-lettered']);
+
+/**
+ * Delivers job events to subscriptions, in order per job. The job's history is the truth of what
+ * happened and in which order; a subscription's stream of one job's events is walked from the last
+ * event delivered or dead-lettered, one event at a time, so event N+1 is never sent before N is
+ * settled. Wake-up messages (at least once, in any order) only say "look at this stream"; a due
+ * entry per stream carries retries and backs up a lost wake-up. One sender at a time per event,
+ * by an etag'd claim that expires if its holder dies.
+ */
+export class Notifier {
+  constructor(
+    private readonly o: {
+      jobs: JobStore;
+      subscriptions: SubscriptionStore;
+      deliveries: DeliveryStore;
+      webhooks: WebhookSender;
+      email?: EmailSender;
+      settings: NotifierSettings;
+      now?: () => Date;
+      random?: () => number;
+    },
+  ) {}
+
+  #now(): Date {
+    return this.o.now?.() ?? new Date();
+  }
+
+  /**
+   * The streams a job event wakes: one per subscription of the job's owner that wants it. Each is
+   * first made due (so the sweep finds it if the wake-up is lost), then returned to be sent.
+   */
+  async fanOut(event: { owner: string; jobId: string; status: string }): Promise<DeliveryKick[]> {
+    const now = this.#now();
+    const wanted = (await this.o.subscriptions.list(event.owner)).filter((subscription) =>
+      matchesSubscription(
+        subscription,
+        { type: 'job.status.changed', owner: event.owner, jobId: event.jobId, status: event.status },
+        now,
+      ),
+    );
+    const kicks = wanted.map((s) => ({ owner: s.owner, subscriptionId: s.id, jobId: event.jobId }));
+    await Promise.all(
+      kicks.map((kick) =>
+        this.o.deliveries.markDue(kick, new Date(now.getTime() + this.o.settings.backstopMs)),
+      ),
+    );
+    return kicks;
+  }
+
+  /**
+   * Streams whose due time has come (a retry, or a wake-up that seems lost). Each is pushed back by
+   * the backstop before it is returned, so the next sweep does not wake it again meanwhile.
+   */
+  async sweep(limit = 500): Promise<DeliveryKick[]> {
+    const now = this.#now();
+    const due = await this.o.deliveries.due(now, limit);
+    const kicks: DeliveryKick[] = [];
+    for (const entry of due) {
+      if (await this.o.deliveries.postpone(entry, new Date(now.getTime() + this.o.settings.backstopMs))) {
+        kicks.push({ owner: entry.owner, subscriptionId: entry.subscriptionId, jobId: entry.jobId });
+      }
+    }
+    return kicks;
+  }
+
+  /** Delivers what a stream has ready, in order, until it is caught up or must wait. */
+  async drain(kick: DeliveryKick): Promise<{ outcome: DrainOutcome; delivered: number }> {
+    let due = await this.o.deliveries.dueEntry(kick.subscriptionId, kick.jobId);
+    let delivered = 0;
+    const subscription = await this.o.subscriptions.get(kick.owner, kick.subscriptionId);
+    const job = await this.o.jobs.getJob(kick.jobId);
+    if (!subscription || !job || job.owner !== subscription.owner) {
+      // The subscription was deleted or the job is gone: nothing will ever be sent for it.
+      if (due) await this.o.deliveries.clearDue(due);
+      return { outcome: 'nothing-to-deliver', delivered };
+    }
+    // Each pass settles one event; the bound only guards against a store that never settles.
+    for (let pass = 0; pass < 10_000; pass++) {
+      let history: HistoryEntry[];
+      try {
+        history = await this.o.jobs.history(job.id);
+      } catch (error) {
+        if (error instanceof NotFoundError) return { outcome: 'nothing-to-deliver', delivered };
+        throw error;
+      }
+      const rows = await this.o.deliveries.stream(subscription.id, job.id);
+      const head = this.#head(subscription, job, history, rows);
+      if (!head) {
+        const last = history.at(-1);
+        if (subscription.perJob && subscription.enabled && last && isFinal(last.status)) {
+          await this.o.subscriptions.disable(
+            subscription.owner,
+            subscription.id,
+            `the job ended (${last.status}) and its last event was handled`,
+          );
+        }
+        // News that arrived while this pass ran moved the due entry: look again rather than
+        // clear it, or the news would wait for the backstop.
+        const current = await this.o.deliveries.dueEntry(subscription.id, job.id);
+        if (!current)
+          return { outcome: subscription.enabled ? 'caught-up' : 'subscription-disabled', delivered };
+        if (due && current.etag === due.etag && (await this.o.deliveries.clearDue(current))) {
+          return { outcome: subscription.enabled ? 'caught-up' : 'subscription-disabled', delivered };
+        }
+        due = current;
+        continue;
+      }
+      const now = this.#now();
+      let row =
+        rows.find((r) => r.sequence === head.sequence) ??
+        (await this.o.deliveries.add(this.#newDelivery(subscription, job, head)));
+      if (DONE.has(row.status)) continue;
+      if (row.status === 'retrying' && row.nextAttemptAt && row.nextAttemptAt > now.toISOString()) {
+        await this.o.deliveries.markDue(kick, new Date(row.nextAttemptAt), { replace: true });
+        return { outcome: 'waiting-to-retry', delivered };
+      }
+      if (row.claimedUntil && row.claimedUntil > now.toISOString()) return { outcome: 'busy', delivered };
+      const claimed = await this.o.deliveries.replace({
+        ...row,
+        claimedUntil: new Date(now.getTime() + this.o.settings.attemptTimeoutMs + 30_000).toISOString(),
+      });
+      if (!claimed) continue;
+      row = claimed;
+      const result = await this.#send(subscription, row);
+      const settled = await this.#settle(subscription, row, result, false);
+      if (!settled) continue;
+      if (settled.status === 'delivered') delivered++;
+      if (result.outcome === 'gone') return { outcome: 'subscription-disabled', delivered };
+      if (settled.status === 'retrying') {
+        await this.o.deliveries.markDue(kick, new Date(settled.nextAttemptAt!), { replace: true });
+        return { outcome: 'waiting-to-retry', delivered };
+      }
+    }
+    return { outcome: 'busy', delivered };
+  }
+
+  /**
+   * One attempt at a delivery now, at the subscriber's request (a dead-lettered one, or one
+   * waiting for its next try). A delivered retrying one lets its stream go on.
+   */
+  async redeliver(
+    owner: string,
+    subscriptionId: string,
+    deliveryId: string,
+  ): Promise<{ delivery: DeliveryRecord; kick?: DeliveryKick }> {
+    const subscription = await this.o.subscriptions.get(owner, subscriptionId);
+    if (!subscription)
+      throw new NotFoundError(`subscription ${subscriptionId} does not exist`, 'SUBSCRIPTION_NOT_FOUND');
+    const found = await this.o.deliveries.get(subscription.id, deliveryId);
+    if (!found) throw new NotFoundError(`delivery ${deliveryId} does not exist`, 'DELIVERY_NOT_FOUND');
+    if (found.status === 'delivered') return { delivery: found };
+    const now = this.#now();
+    if (found.claimedUntil && found.claimedUntil > now.toISOString()) return { delivery: found };
+    const claimed = await this.o.deliveries.replace({
+      ...found,
+      claimedUntil: new Date(now.getTime() + this.o.settings.attemptTimeoutMs + 30_000).toISOString(),
+    });
+    if (!claimed) return { delivery: (await this.o.deliveries.get(subscription.id, deliveryId)) ?? found };
+    const result = await this.#send(subscription, claimed);
+    const settled = (await this.#settle(subscription, claimed, result, true)) ?? claimed;
+    const resumes = found.status === 'retrying' && settled.status === 'delivered';
+    return {
+      delivery: settled,
+      ...(resumes ? { kick: { owner, subscriptionId: subscription.id, jobId: settled.jobId } } : {}),
+    };
+  }
+
+  /** The first event of the stream not yet settled that the subscription wants, if any. */
+  #head(
+    subscription: SubscriptionRecord,
+    job: JobRecord,
+    history: HistoryEntry[],
+    rows: DeliveryRecord[],
+  ): HistoryEntry | undefined {
+    let after = 0;
+    for (const row of rows) if (DONE.has(row.status)) after = Math.max(after, row.sequence);
+    // A standing subscription hears of what happens after it was made; a per-job one of it all.
+    if (!subscription.perJob) {
+      for (const entry of history)
+        if (entry.at < subscription.createdAt) after = Math.max(after, entry.sequence);
+    }
+    const now = this.#now();
+    return history.find(
+      (entry) =>
+        entry.sequence > after &&
+        (rows.some((r) => r.sequence === entry.sequence && !DONE.has(r.status)) ||
+          matchesSubscription(
+            subscription,
+            { type: 'job.status.changed', owner: job.owner, jobId: job.id, status: entry.status },
+            now,
+          )),
+    );
+  }
+
+  #newDelivery(
+    subscription: SubscriptionRecord,
+    job: JobRecord,
+    entry: HistoryEntry,
+  ): Omit<DeliveryRecord, 'etag'> {
+    const event = jobStatusEvent(job, entry);
+    const body =
+      subscription.target.kind === 'webhook'
+        ? JSON.stringify(toCloudEvent(event))
+        : JSON.stringify(toEmail(event, this.o.settings.publicUrl));
+    const at = this.#now().toISOString();
+    return {
+      subscriptionId: subscription.id,
+      id: event.id,
+      jobId: job.id,
+      sequence: entry.sequence,
+      eventType: event.type,
+      body,
+      status: 'pending',
+      attempts: [],
+      createdAt: at,
+      updatedAt: at,
+    };
+  }
+
+  async #send(subscription: SubscriptionRecord, row: DeliveryRecord): Promise<SendResult> {
+    if (subscription.target.kind === 'email') {
+      if (!this.o.email) {
+        return { outcome: 'failed', durationMs: 0, error: 'email is not configured in this deployment' };
+      }
+      const email = JSON.parse(row.body) as EmailMessage;
+      return this.o.email.send({
+        to: subscription.target.address,
+        subject: email.subject,
+        text: email.text,
+        messageId: `<${row.id}.${subscription.id}@cloudjobs>`,
+      });
+    }
+    const secret = subscription.secret || (await this.o.subscriptions.ownerSecret(subscription.owner));
+    if (!secret) {
+      return {
+        outcome: 'failed',
+        durationMs: 0,
+        error: 'no signing secret: create one with POST /api/subscriptions/signing-secret',
+      };
+    }
+    const timestamp = Math.floor(this.#now().getTime() / 1000);
+    return this.o.webhooks.post({
+      url: subscription.target.url,
+      id: row.id,
+      timestamp,
+      signature: signWebhook(secret, { id: row.id, timestamp, body: row.body }),
+      body: row.body,
+      contentType: CLOUDEVENTS_JSON,
+    });
+  }
+
+  /** Records an attempt and what follows from it; undefined if the row changed under the claim. */
+  async #settle(
+    subscription: SubscriptionRecord,
+    row: DeliveryRecord,
+    result: SendResult,
+    manual: boolean,
+  ): Promise<DeliveryRecord | undefined> {
+    const now = this.#now();
+    const attempts = [
+      ...row.attempts,
+      {
+        at: now.toISOString(),
+        durationMs: result.durationMs,
+        outcome: result.outcome,
+        ...(result.statusCode !== undefined ? { statusCode: result.statusCode } : {}),
+        ...(result.error ? { error: result.error } : {}),
+        ...(manual ? { manual: true } : {}),
+      },
+    ];
+    const { claimedUntil: _claim, nextAttemptAt: _next, ...rest } = row;
+    let next: DeliveryRecord;
+    if (result.outcome === 'delivered') {
+      next = { ...rest, attempts, status: 'delivered', updatedAt: now.toISOString() };
+    } else if (result.outcome === 'gone') {
+      await this.o.subscriptions.disable(
+        subscription.owner,
+        subscription.id,
+        `the endpoint answered 410 Gone at ${now.toISOString()}`,
+      );
+      next = { ...rest, attempts, status: 'dead-lettered', updatedAt: now.toISOString() };
+    } else if (manual) {
+      next = {
+        ...rest,
+        attempts,
+        updatedAt: now.toISOString(),
+        ...(row.nextAttemptAt ? { nextAttemptAt: row.nextAttemptAt } : {}),
+      };
+    } else {
+      const made = attempts.filter((a) => !a.manual).length;
+      const delay = retryDelayMs(
+        made,
+        this.o.settings.retryScheduleSeconds,
+        this.o.random?.() ?? Math.random(),
+      );
+      next =
+        delay === undefined
+          ? { ...rest, attempts, status: 'dead-lettered', updatedAt: now.toISOString() }
+          : {
+              ...rest,
+              attempts,
+              status: 'retrying',
+              nextAttemptAt: new Date(now.getTime() + delay).toISOString(),
+              updatedAt: now.toISOString(),
+            };
+    }
+    return this.o.deliveries.replace(next);
+  }
+}
