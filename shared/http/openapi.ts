@@ -4,7 +4,7 @@ import { JOB_CONDITIONS, JOB_STATUSES, TASK_STATUSES } from '../domain/lifecycle
 import { listJobsQuerySchema, listTasksQuerySchema, templatePutSchema } from '../jobs/jobsApi.js';
 import { uploadUrlQuerySchema } from '../jobs/inboxApi.js';
 import { poolCreateSchema, poolResizeSchema } from '../jobs/poolsApi.js';
-import { subscriptionCreateSchema } from '../jobs/subscriptionsApi.js';
+import { deliveriesQuerySchema, subscriptionCreateSchema } from '../jobs/subscriptionsApi.js';
 
 /**
  * What the API answers, as schemas: they generate the OpenAPI document, and the end-to-end tests
@@ -39,6 +39,8 @@ export const historyEntrySchema = z.object({
   condition: z.enum(JOB_CONDITIONS).optional(),
   message: z.string(),
   at: z.iso.datetime(),
+  taskCounts: taskCounts.optional(),
+  exitCodes: z.record(z.string(), z.number().int()).optional(),
 });
 
 export const taskViewSchema = z.object({
@@ -104,7 +106,32 @@ export const subscriptionViewSchema = z.object({
   expiresAt: z.iso.datetime().optional(),
   createdAt: z.iso.datetime(),
   links: z.object({ deliveries: z.string() }),
+  disabledReason: z.string().optional().describe('why it stopped: a 410 from the endpoint, or its job ended'),
   secret: z.string().optional().describe('only in the answer to POST /subscriptions'),
+});
+
+export const deliveryAttemptSchema = z.object({
+  at: z.iso.datetime(),
+  durationMs: z.number().int().min(0),
+  outcome: z.enum(['delivered', 'gone', 'failed']),
+  statusCode: z.number().int().optional().describe('HTTP status, or the SMTP reply code'),
+  error: z.string().optional().describe('why there was no acceptable answer'),
+  manual: z.boolean().optional().describe('asked for through the retry endpoint'),
+});
+
+export const deliveryViewSchema = z.object({
+  subscriptionId: z.string(),
+  id: z.string().describe('`<jobId>:<sequence>`; also the webhook-id and the CloudEvent id'),
+  jobId: z.string(),
+  sequence: z.number().int().min(1),
+  eventType: z.string(),
+  status: z.enum(['pending', 'retrying', 'delivered', 'dead-lettered']),
+  attempts: z.array(deliveryAttemptSchema),
+  nextAttemptAt: z.iso.datetime().optional(),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+  event: z.unknown().describe('the CloudEvent posted (webhooks) or the email sent'),
+  links: z.object({ retry: z.string() }),
 });
 
 export const uploadUrlSchema = z.object({
@@ -243,10 +270,23 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
       responses: { 200: z.object({ items: z.array(subscriptionViewSchema) }) },
     },
   },
+  '/subscriptions/signing-secret': {
+    post: {
+      summary: 'A new secret for the webhooks your job specs declare (shown once; the old one stops signing)',
+      responses: { 201: z.object({ secret: z.string(), signs: z.string() }) },
+    },
+  },
   '/subscriptions/{id}/deliveries': {
     get: {
-      summary: 'Delivery attempts (503 until notification delivery is deployed)',
-      responses: { 503: null },
+      summary: 'Deliveries of a subscription with every attempt, by job then in sequence order',
+      query: deliveriesQuerySchema,
+      responses: { 200: page(deliveryViewSchema) },
+    },
+  },
+  '/subscriptions/{id}/deliveries/{deliveryId}/retry': {
+    post: {
+      summary: 'Try a dead-lettered (or waiting) delivery once more, now',
+      responses: { 200: deliveryViewSchema },
     },
   },
   '/subscriptions/{id}': {

@@ -427,6 +427,8 @@ describe('jobs API on the embedded runtime', () => {
         '/subscriptions',
         '/subscriptions/{id}',
         '/subscriptions/{id}/deliveries',
+        '/subscriptions/{id}/deliveries/{deliveryId}/retry',
+        '/subscriptions/signing-secret',
         '/templates',
         '/templates/{name}',
         '/templates/{name}/versions/{version}',

@@ -1,0 +1,327 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { z } from 'zod';
+import { verifyWebhook } from '../../shared/domain/webhooks.js';
+import { deliveryViewSchema, subscriptionViewSchema } from '../../shared/http/openapi.js';
+import { jobClient } from '../support/jobClient.js';
+import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
+import { waitFor } from '../support/waitFor.js';
+
+// One user per test, so concurrent tests' standing subscriptions never see each other's jobs.
+const USERS = ['alice', 'mallory', 'carol', 'dave', 'erin', 'frank'] as const;
+const token = (user: string) => `${user}-token-0123456789abcdef`;
+
+const cloudEventSchema = z.strictObject({
+  specversion: z.literal('1.0'),
+  id: z.string(),
+  source: z.string(),
+  type: z.literal('cloudjobs.job.status.changed'),
+  subject: z.string(),
+  time: z.iso.datetime(),
+  datacontenttype: z.literal('application/json'),
+  data: z.looseObject({
+    jobId: z.string(),
+    name: z.string(),
+    owner: z.string(),
+    previousStatus: z.string().optional(),
+    status: z.string(),
+    sequence: z.number().int(),
+    taskCount: z.number().int(),
+    taskCounts: z.record(z.string(), z.number().int()),
+  }),
+});
+
+interface Received {
+  path: string;
+  id: string;
+  timestamp: number;
+  signature: string;
+  contentType: string;
+  body: string;
+  answered: number;
+}
+
+/**
+ * A webhook receiver as a subscriber runs one: it records every request and answers as told
+ * per path (`answers` is consumed first, then `otherwise`).
+ */
+class Receiver {
+  readonly requests: Received[] = [];
+  readonly #script = new Map<string, { answers: number[]; otherwise: number }>();
+  readonly #server = http.createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const path = request.url ?? '/';
+      const script = this.#script.get(path);
+      const answered = script ? (script.answers.shift() ?? script.otherwise) : 204;
+      this.requests.push({
+        path,
+        id: String(request.headers['webhook-id']),
+        timestamp: Number(request.headers['webhook-timestamp']),
+        signature: String(request.headers['webhook-signature']),
+        contentType: String(request.headers['content-type']),
+        body: Buffer.concat(chunks).toString('utf8'),
+        answered,
+      });
+      response.writeHead(answered).end();
+    });
+  });
+
+  answer(path: string, answers: number[], otherwise = 204): void {
+    this.#script.set(path, { answers: [...answers], otherwise });
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+  }
+
+  url(path: string): string {
+    return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}${path}`;
+  }
+
+  /** The events accepted at `path` (answered 2xx), parsed. */
+  accepted(path: string): Array<z.infer<typeof cloudEventSchema> & { received: Received }> {
+    return this.requests
+      .filter((r) => r.path === path && r.answered < 300)
+      .map((r) => ({ ...cloudEventSchema.parse(JSON.parse(r.body)), received: r }));
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+describe.concurrent('notifications on the embedded runtime', () => {
+  const runtime = useRuntime({
+    app: ROOT,
+    storage: inject('azurite'),
+    env: {
+      CLOUDJOBS_API_TOKENS: USERS.map((user) => `${user}=${token(user)}`).join(','),
+      CLOUDJOBS_TABLE_PREFIX: uniqueName('n'),
+      // Three attempts a second apart: the schedule's shape, at a test's pace.
+      CLOUDJOBS_DELIVERY_RETRY_SCHEDULE: '1,1',
+    },
+  });
+  const receiver = new Receiver();
+  beforeAll(() => receiver.start());
+  afterAll(() => receiver.stop());
+
+  const client = (user: (typeof USERS)[number]) => jobClient(runtime, token(user));
+  const [alice, mallory, carol, dave, erin, frank] = [
+    client('alice'),
+    client('mallory'),
+    client('carol'),
+    client('dave'),
+    client('erin'),
+    client('frank'),
+  ];
+  const hello = (name: string, extra: Record<string, unknown> = {}) => ({
+    name,
+    tasks: [{ id: 'a', command: 'echo a' }],
+    ...extra,
+  });
+
+  const subscribe = async (user: typeof alice, body: Record<string, unknown>) => {
+    const answer = await user.json<unknown>('POST', '/subscriptions', body);
+    expect(answer.status, answer.text).toBe(201);
+    return subscriptionViewSchema.strict().parse(answer.body);
+  };
+  const deliveries = async (user: typeof alice, subscriptionId: string, query = '') => {
+    const answer = await user.json<{ items: unknown[] }>(
+      'GET',
+      `/subscriptions/${subscriptionId}/deliveries${query}`,
+    );
+    expect(answer.status, answer.text).toBe(200);
+    return answer.body.items.map((item) => deliveryViewSchema.strict().parse(item));
+  };
+  /** Waits until `path` has accepted `count` events of `jobId`. */
+  const acceptedOf = (path: string, jobId: string, count: number) =>
+    waitFor(
+      () => {
+        const events = receiver.accepted(path).filter((e) => e.data.jobId === jobId);
+        return events.length >= count ? events : undefined;
+      },
+      { timeoutMs: 60_000, what: `${count} events of ${jobId} at ${path}` },
+    );
+
+  it('should deliver every state of a job, signed and in order, to its owner’s subscription only', async () => {
+    const mine = await subscribe(alice, { url: receiver.url('/alice') });
+    const theirs = await subscribe(mallory, { url: receiver.url('/mallory') });
+    const id = await alice.submit(hello('notified'));
+    await alice.until(id, ['FINISHED']);
+    const history = await alice.history(id);
+    const events = await acceptedOf('/alice', id, history.length);
+
+    expect(events.map((e) => e.data.sequence)).toEqual(history.map((h) => h.sequence));
+    expect(events.map((e) => e.data.status)).toEqual(history.map((h) => h.status));
+    for (const [i, event] of events.entries()) {
+      const { received } = event;
+      expect(received.contentType).toBe('application/cloudevents+json');
+      expect(received.id).toBe(`${id}:${history[i]!.sequence}`);
+      expect(event).toMatchObject({ id: received.id, source: `/jobs/${id}`, time: history[i]!.at });
+      expect(event.data).toMatchObject({ jobId: id, name: 'notified', owner: 'alice', taskCount: 1 });
+      expect(
+        verifyWebhook(
+          mine.secret!,
+          { id: received.id, timestamp: received.timestamp, body: received.body },
+          received.signature,
+          Math.floor(Date.now() / 1000),
+        ),
+      ).toBe(true);
+      // Signed with the other subscription's secret, it would not verify.
+      expect(
+        verifyWebhook(
+          theirs.secret!,
+          { id: received.id, timestamp: received.timestamp, body: received.body },
+          received.signature,
+          Math.floor(Date.now() / 1000),
+        ),
+      ).toBe(false);
+    }
+    expect(events.at(-1)!.data.taskCounts).toMatchObject({ SUCCEEDED: 1 });
+
+    const recorded = await deliveries(alice, mine.id, `?jobId=${id}`);
+    expect(recorded.map((d) => [d.sequence, d.status])).toEqual(
+      history.map((h) => [h.sequence, 'delivered']),
+    );
+    expect(recorded[0]!.attempts).toEqual([
+      expect.objectContaining({ outcome: 'delivered', statusCode: 204 }),
+    ]);
+    expect(receiver.requests.filter((r) => r.path === '/mallory')).toEqual([]);
+    expect((await mallory.call('GET', `/subscriptions/${mine.id}/deliveries`)).status).toBe(404);
+  });
+
+  it('should keep order through a receiver that fails its first attempts', async () => {
+    receiver.answer('/flaky', [500, 503]);
+    const subscription = await subscribe(carol, { url: receiver.url('/flaky') });
+    const id = await carol.submit(hello('flaky'));
+    await carol.until(id, ['FINISHED']);
+    const history = await carol.history(id);
+    const events = await acceptedOf('/flaky', id, history.length);
+    expect(events.map((e) => e.data.sequence)).toEqual(history.map((h) => h.sequence));
+    // Nothing after the first event was even tried before the first was delivered.
+    const tried = receiver.requests
+      .filter((r) => r.path === '/flaky')
+      .map((r) => [cloudEventSchema.parse(JSON.parse(r.body)).data.sequence, r.answered]);
+    expect(tried.slice(0, 3)).toEqual([
+      [1, 500],
+      [1, 503],
+      [1, 204],
+    ]);
+    const first = (await deliveries(carol, subscription.id, `?jobId=${id}`))[0]!;
+    expect(first.attempts.map((a) => [a.outcome, a.statusCode])).toEqual([
+      ['failed', 500],
+      ['failed', 503],
+      ['delivered', 204],
+    ]);
+  });
+
+  it('should dead-letter what a receiver down past the retry budget misses, and deliver it on a manual retry', async () => {
+    receiver.answer('/down', [], 503);
+    const subscription = await subscribe(dave, { url: receiver.url('/down'), statuses: ['FINISHED'] });
+    const id = await dave.submit(hello('down'));
+    await dave.until(id, ['FINISHED']);
+    const dead = await waitFor(
+      async () =>
+        (await deliveries(dave, subscription.id, '?status=dead-lettered')).find((d) => d.jobId === id),
+      { timeoutMs: 60_000, what: 'the FINISHED delivery to be dead-lettered' },
+    );
+    expect(dead.attempts.map((a) => a.statusCode)).toEqual([503, 503, 503]);
+    expect(dead.nextAttemptAt).toBeUndefined();
+
+    receiver.answer('/down', [], 204);
+    const retried = await dave.json<unknown>('POST', dead.links.retry.replace(/^\/api/, ''));
+    expect(retried.status, retried.text).toBe(200);
+    expect(deliveryViewSchema.strict().parse(retried.body)).toMatchObject({
+      status: 'delivered',
+      attempts: [{}, {}, {}, { outcome: 'delivered', statusCode: 204, manual: true }],
+    });
+    expect(
+      receiver
+        .accepted('/down')
+        .filter((e) => e.data.jobId === id)
+        .map((e) => e.data.status),
+    ).toEqual(['FINISHED']);
+    const unknown = await dave.call('POST', `/subscriptions/${subscription.id}/deliveries/${id}:99/retry`);
+    expect(unknown.status).toBe(404);
+    expect((await erin.call('POST', dead.links.retry.replace(/^\/api/, ''))).status).toBe(404);
+  });
+
+  it('should disable a subscription whose endpoint answers 410 Gone', async () => {
+    receiver.answer('/gone', [], 410);
+    const subscription = await subscribe(erin, { url: receiver.url('/gone') });
+    const first = await erin.submit(hello('gone'));
+    await erin.until(first, ['FINISHED']);
+    const disabled = await waitFor(
+      async () => {
+        const view = subscriptionViewSchema
+          .strict()
+          .parse((await erin.json<unknown>('GET', `/subscriptions/${subscription.id}`)).body);
+        return view.enabled ? undefined : view;
+      },
+      { timeoutMs: 30_000, what: 'the subscription to be disabled' },
+    );
+    expect(disabled.disabledReason).toMatch(/410/);
+    const second = await erin.submit(hello('gone-again'));
+    await erin.until(second, ['FINISHED']);
+    const seen = receiver.requests.filter((r) => r.path === '/gone');
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.id).toBe(`${first}:1`);
+  });
+
+  it('should deliver a job spec’s own webhook and email, then end them', async () => {
+    const secret = await frank.json<{ secret: string }>('POST', '/subscriptions/signing-secret');
+    expect(secret.status).toBe(201);
+    const id = await frank.submit(
+      hello('spec-notified', {
+        notifications: [
+          { url: receiver.url('/per-job') },
+          { email: 'frank@example.org', statuses: ['FINISHED', 'FAILED'] },
+        ],
+      }),
+    );
+    await frank.until(id, ['FINISHED']);
+    const history = await frank.history(id);
+    const events = await acceptedOf('/per-job', id, history.length);
+    expect(events.map((e) => e.data.status)).toEqual(history.map((h) => h.status));
+    for (const { received } of events) {
+      expect(
+        verifyWebhook(
+          secret.body.secret,
+          { id: received.id, timestamp: received.timestamp, body: received.body },
+          received.signature,
+          Math.floor(Date.now() / 1000),
+        ),
+      ).toBe(true);
+    }
+
+    const mail = await waitFor(
+      async () => {
+        const caught =
+          await runtime.json<Array<{ to: string[]; subject: string; text: string }>>('/admin/local/mail');
+        return caught.find((m) => m.to.includes('frank@example.org') && m.text.includes(id));
+      },
+      { timeoutMs: 30_000, what: 'the email at the local catcher' },
+    );
+    expect(mail.subject).toBe('[cloudjobs] spec-notified FINISHED (NORMAL_COMPLETION)');
+    expect(mail.text).toContain(`Job spec-notified (${id}) is now FINISHED, was ARCHIVING.`);
+    expect(mail.text).toContain(`${runtime.info.url}/api/jobs/${id}`);
+
+    const listed = await waitFor(
+      async () => {
+        const all = (await frank.json<{ items: unknown[] }>('GET', '/subscriptions')).body.items.map((item) =>
+          subscriptionViewSchema.strict().parse(item),
+        );
+        const perJob = all.filter((s) => s.jobId === id);
+        return perJob.length === 2 && perJob.every((s) => !s.enabled) ? perJob : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the per-job subscriptions to end' },
+    );
+    expect(listed.map((s) => s.disabledReason)).toEqual([
+      expect.stringMatching(/job ended/),
+      expect.stringMatching(/job ended/),
+    ]);
+  });
+});
