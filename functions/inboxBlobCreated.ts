@@ -1,7 +1,9 @@
-import { app, type EventGridEvent, type InvocationContext } from '@azure/functions';
+import { app, output, type EventGridEvent, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { getServices } from '../shared/composition.js';
 import { blobCreatedEventSchema, blobOfSubject } from '../shared/domain/blobEvents.js';
+
+const jobEvents = output.serviceBusQueue({ queueName: 'job-events', connection: 'ServiceBusConnection' });
 
 /**
  * A manifest arrived in the blob inbox: submit it as its owner's job and start the job, or move
@@ -19,6 +21,7 @@ export async function inboxBlobCreated(event: EventGridEvent, context: Invocatio
   switch (result.outcome) {
     case 'submitted':
       await services.orchestrations(context).start(result.jobId);
+      context.extraOutputs.set(jobEvents, result.event);
       context.log(`inbox ${blob.name}: job ${result.jobId}${result.created ? '' : ' (already submitted)'}`);
       return;
     case 'rejected':
@@ -29,4 +32,8 @@ export async function inboxBlobCreated(event: EventGridEvent, context: Invocatio
   }
 }
 
-app.eventGrid('inboxBlobCreated', { extraInputs: [df.input.durableClient()], handler: inboxBlobCreated });
+app.eventGrid('inboxBlobCreated', {
+  extraInputs: [df.input.durableClient()],
+  extraOutputs: [jobEvents],
+  handler: inboxBlobCreated,
+});

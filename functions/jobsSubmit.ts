@@ -1,8 +1,11 @@
-import { app } from '@azure/functions';
+import { app, output } from '@azure/functions';
 import * as df from 'durable-functions';
 import { z } from 'zod';
 import { apiHandler, json, readJson } from '../shared/http/endpoint.js';
 import { jobView, parseInput } from '../shared/jobs/jobsApi.js';
+import { submittedEvent } from '../shared/jobs/statusRecorder.js';
+
+const jobEvents = output.serviceBusQueue({ queueName: 'job-events', connection: 'ServiceBusConnection' });
 
 const idempotencyKey = z.string().min(1).max(255).optional();
 
@@ -16,6 +19,8 @@ export const jobsSubmit = apiHandler(async ({ request, context, caller, services
   const { job, created } = await services.jobs.submit(caller, body.value, body.raw, key);
   // Also on a replay: the first request may have stored the job and died before starting it.
   await services.orchestrations(context).start(job.id);
+  // Subscribers hear of PENDING at once; a replay sends it again, with the same id.
+  if (job.sequence === 1) context.extraOutputs.set(jobEvents, submittedEvent(job));
   return json(202, jobView(job), {
     Location: `/api/jobs/${job.id}`,
     ...(created ? {} : { 'Idempotent-Replayed': 'true' }),
@@ -27,5 +32,6 @@ app.http('jobsSubmit', {
   methods: ['POST'],
   authLevel: 'anonymous',
   extraInputs: [df.input.durableClient()],
+  extraOutputs: [jobEvents],
   handler: jobsSubmit,
 });

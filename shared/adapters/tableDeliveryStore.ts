@@ -128,10 +128,23 @@ export class TableDeliveryStore implements DeliveryStore {
       await this.#table.upsertEntity(entity, 'Replace');
       return;
     }
-    const existing = await this.dueEntry(stream.subscriptionId, stream.jobId);
-    // Any write moves the etag, which is what tells a drain finishing up that news arrived.
-    const earliest = existing && existing.dueAt < entity.DueAt ? existing.dueAt : entity.DueAt;
-    await this.#table.upsertEntity({ ...entity, DueAt: earliest }, 'Replace');
+    // Read, then write conditionally: two markers at once must not leave the later time.
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const existing = await this.dueEntry(stream.subscriptionId, stream.jobId);
+      try {
+        if (!existing) {
+          await this.#table.createEntity(entity);
+          return;
+        }
+        // Any write moves the etag, which is what tells a drain finishing up that news arrived.
+        const earliest = existing.dueAt < entity.DueAt ? existing.dueAt : entity.DueAt;
+        await this.#table.updateEntity({ ...entity, DueAt: earliest }, 'Replace', { etag: existing.etag });
+        return;
+      } catch (error) {
+        if (!isStatus(error, 409, 412, 404)) throw error;
+      }
+    }
+    await this.#table.upsertEntity(entity, 'Replace');
   }
 
   async due(now: Date, limit: number): Promise<DueStream[]> {

@@ -1,3 +1,5 @@
+import type { JobStatusChanged } from '../domain/events.js';
+import { submittedEvent } from './statusRecorder.js';
 import { createHash } from 'node:crypto';
 import {
   BlobSASPermissions,
@@ -13,7 +15,7 @@ import type { JobsApi } from './jobsApi.js';
 
 /** What became of a manifest. */
 export type IntakeResult =
-  | { outcome: 'submitted'; jobId: string; created: boolean }
+  | { outcome: 'submitted'; jobId: string; created: boolean; event: JobStatusChanged }
   | { outcome: 'rejected'; code: string; rejectedAs: string }
   | { outcome: 'ignored'; reason: string };
 
@@ -75,7 +77,7 @@ export class InboxIntake {
       const body = parseManifest(file, raw);
       const key = `inbox:${createHash('sha256').update(`${name}\n${version}`).digest('hex')}`;
       const { job, created } = await this.o.jobs.submit(caller, body, raw, key);
-      return { outcome: 'submitted', jobId: job.id, created };
+      return { outcome: 'submitted', jobId: job.id, created, event: submittedEvent(job) };
     } catch (error) {
       if (isAppError(error) && error.status < 500 && error.code !== 'IDEMPOTENCY_KEY_IN_PROGRESS') {
         return this.#reject(owner, file, blob, error);

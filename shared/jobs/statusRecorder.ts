@@ -17,6 +17,20 @@ export const statusChangeSchema = z.strictObject({
 /** See {@link statusChangeSchema}. */
 export type StatusChangeRequest = z.infer<typeof statusChangeSchema>;
 
+/**
+ * The event of a job's first state, PENDING, which submission records (no activity does): sent at
+ * submission so subscribers hear of it at once rather than with the job's next change.
+ */
+export function submittedEvent(job: JobRecord): JobStatusChanged {
+  return jobStatusEvent(job, {
+    sequence: 1,
+    status: 'PENDING',
+    message: job.message,
+    at: job.createdAt,
+    taskCounts: job.taskCounts,
+  });
+}
+
 /** What recording found, and the event that tells subscribers about it. */
 export interface RecordedStatus {
   job: JobRecord;

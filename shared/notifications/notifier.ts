@@ -272,7 +272,8 @@ export class Notifier {
         to: subscription.target.address,
         subject: email.subject,
         text: email.text,
-        messageId: `<${row.id}.${subscription.id}@cloudjobs>`,
+        // `:` may not appear left of the `@` in a Message-ID.
+        messageId: `<${row.id.replace(':', '.')}.${subscription.id}@cloudjobs>`,
       });
     }
     const secret = subscription.secret || (await this.o.subscriptions.ownerSecret(subscription.owner));

@@ -11,6 +11,7 @@ import { waitFor } from '../support/waitFor.js';
 import { AzureBatch } from '../../shared/adapters/azureBatch.js';
 import type { ComputeTaskSpec } from '../../shared/compute/compute.js';
 import { jobBenchmarks } from './jobBenchmarks.js';
+import { notifyBenchmark } from './notifyBenchmark.js';
 
 export type Figures = Record<string, number>;
 
@@ -274,4 +275,5 @@ export const benchmarks: Benchmark[] = [
     },
   },
   ...jobBenchmarks,
+  notifyBenchmark,
 ];

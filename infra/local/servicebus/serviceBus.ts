@@ -67,6 +67,8 @@ interface EmulatedQueue {
   main: WorkQueue<ServiceBusMessage>;
   deadLetter: WorkQueue<ServiceBusMessage>;
   receivers: Receiver[];
+  /** Messages enqueued since the runtime started, duplicates included. */
+  sent: number;
 }
 
 export interface ServiceBusOptions {
@@ -175,7 +177,13 @@ export class ServiceBusEmulator {
         parse: (value) => messageSchema.parse(value),
         logger: this.#options.logger,
       });
-    const queue: EmulatedQueue = { settings, main: make(''), deadLetter: make('-dlq'), receivers: [] };
+    const queue: EmulatedQueue = {
+      settings,
+      main: make(''),
+      deadLetter: make('-dlq'),
+      receivers: [],
+      sent: 0,
+    };
     await Promise.all([queue.main.ensure(), queue.deadLetter.ensure()]);
     return queue;
   }
@@ -209,6 +217,7 @@ export class ServiceBusEmulator {
     // A duplicate is the same message (same id) delivered again, as after a lost settlement.
     for (const envelope of [...envelopes]) if (strikes(rate)) envelopes.push({ ...envelope });
     await Promise.all(envelopes.map((envelope) => queue.main.send(envelope)));
+    queue.sent += envelopes.length;
     for (const receiver of queue.receivers) receiver.wake();
   }
 
@@ -217,10 +226,11 @@ export class ServiceBusEmulator {
     return (await this.#queue(queueName)).deadLetter.peek(count);
   }
 
-  async counts(queueName: string): Promise<{ active: number; deadLetter: number }> {
+  /** Messages waiting and dead-lettered, and how many were sent since the runtime started. */
+  async counts(queueName: string): Promise<{ active: number; deadLetter: number; sent: number }> {
     const queue = await this.#queue(queueName);
     const [active, deadLetter] = await Promise.all([queue.main.count(), queue.deadLetter.count()]);
-    return { active, deadLetter };
+    return { active, deadLetter, sent: queue.sent };
   }
 
   async clearDeadLetters(queueName: string): Promise<void> {
