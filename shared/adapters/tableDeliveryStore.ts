@@ -129,6 +129,13 @@ export class TableDeliveryStore implements DeliveryStore {
       return;
     }
     // Read, then write conditionally: two markers at once must not leave the later time.
+    // A stream that caught up has no entry: try creating first, which is then the only call.
+    try {
+      await this.#table.createEntity(entity);
+      return;
+    } catch (error) {
+      if (!isStatus(error, 409)) throw error;
+    }
     for (let attempt = 0; attempt < 10; attempt++) {
       const existing = await this.dueEntry(stream.subscriptionId, stream.jobId);
       try {

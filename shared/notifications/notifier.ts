@@ -110,15 +110,21 @@ export class Notifier {
 
   /** Delivers what a stream has ready, in order, until it is caught up or must wait. */
   async drain(kick: DeliveryKick): Promise<{ outcome: DrainOutcome; delivered: number }> {
-    let due = await this.o.deliveries.dueEntry(kick.subscriptionId, kick.jobId);
+    // Independent reads, at once: each is a round trip to storage, and this is the latency path.
+    const [dueAtStart, subscription, job, rowsAtStart] = await Promise.all([
+      this.o.deliveries.dueEntry(kick.subscriptionId, kick.jobId),
+      this.o.subscriptions.get(kick.owner, kick.subscriptionId),
+      this.o.jobs.getJob(kick.jobId),
+      this.o.deliveries.stream(kick.subscriptionId, kick.jobId),
+    ]);
+    let due = dueAtStart;
     let delivered = 0;
-    const subscription = await this.o.subscriptions.get(kick.owner, kick.subscriptionId);
-    const job = await this.o.jobs.getJob(kick.jobId);
     if (!subscription || !job || job.owner !== subscription.owner) {
       // The subscription was deleted or the job is gone: nothing will ever be sent for it.
       if (due) await this.o.deliveries.clearDue(due);
       return { outcome: 'nothing-to-deliver', delivered };
     }
+    let known: DeliveryRecord[] | undefined = rowsAtStart;
     // Each pass settles one event; the bound only guards against a store that never settles.
     for (let pass = 0; pass < 10_000; pass++) {
       let history: HistoryEntry[];
@@ -128,7 +134,9 @@ export class Notifier {
         if (error instanceof NotFoundError) return { outcome: 'nothing-to-deliver', delivered };
         throw error;
       }
-      const rows = await this.o.deliveries.stream(subscription.id, job.id);
+      // The rows as this drain last wrote or read them; after a pass that settled nothing, read.
+      const rows: DeliveryRecord[] = known ?? (await this.o.deliveries.stream(subscription.id, job.id));
+      known = undefined;
       const head = this.#head(subscription, job, history, rows);
       if (!head) {
         const last = history.at(-1);
@@ -170,6 +178,7 @@ export class Notifier {
       const settled = await this.#settle(subscription, row, result, false);
       if (!settled) continue;
       if (settled.status === 'delivered') delivered++;
+      known = [...rows.filter((r) => r.sequence !== settled.sequence), settled];
       if (result.outcome === 'gone') return { outcome: 'subscription-disabled', delivered };
       if (settled.status === 'retrying') {
         await this.o.deliveries.markDue(kick, new Date(settled.nextAttemptAt!), { replace: true });
