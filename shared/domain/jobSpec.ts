@@ -155,13 +155,20 @@ export const sweepSchema = z.strictObject({
   timeoutMinutes: minutes.optional(),
 });
 
-/** An event type or glob a subscription chooses events by, e.g. `job.*`. */
+/**
+ * An event type or glob a subscription chooses events by, e.g. `job.*`. Task events
+ * (`task.status.changed`) are refused by name until they are sent, rather than accepted and
+ * never delivered.
+ */
 export const eventPatternSchema = z
   .string()
   .regex(
     /^(\*|(job|task)(\.(\*|[a-z]+))*)$/,
     'must be an event type or glob, e.g. "job.*" or "job.status.changed"',
-  );
+  )
+  .refine((pattern) => !pattern.startsWith('task'), {
+    message: 'task events (task.status.changed) are not sent by this version; use job.* events',
+  });
 
 /** A notification declared in the spec: it lasts until the job's final event is delivered. */
 export const notificationSchema = z.union([

@@ -212,6 +212,16 @@ describe('job spec schema', () => {
       'notifications[0].statuses[0]',
       /FINISHED/,
     ],
+    [
+      'task events, which are not sent yet',
+      {
+        name: 'j',
+        notifications: [{ url: 'https://hooks.example.org/x', events: ['job.*', 'task.status.changed'] }],
+        tasks: [{ id: 'a', command: 'x' }],
+      },
+      'notifications[0].events[1]',
+      /task events .* not sent/,
+    ],
   ])('should refuse %s, naming the field', (_case, body, path, message) => {
     const parsed = jobSpecSchema.safeParse(body);
     expect(parsed.success).toBe(false);
