@@ -14,7 +14,9 @@ export interface RecordedChange {
   condition?: JobCondition;
   message: string;
   at: string;
+  /** The task counts at the change (absent on entries recorded before counts were kept). */
   taskCounts?: Record<TaskStatus, number>;
+  /** Exit codes of failed tasks, on the change that ended the job. */
   exitCodes?: Record<string, number>;
 }
 

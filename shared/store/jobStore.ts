@@ -1,4 +1,5 @@
 import type { JobSpec, TemplateBody } from '../domain/jobSpec.js';
+import type { RecordedChange } from '../domain/notifications.js';
 import type { ActiveStatus, JobCondition, JobStatus, TaskStatus } from '../domain/lifecycle.js';
 
 /** Task counts of a job, by status. */
@@ -31,18 +32,7 @@ export interface JobRecord {
 }
 
 /** One state change in a job's history. */
-export interface HistoryEntry {
-  sequence: number;
-  status: JobStatus;
-  previousStatus?: JobStatus;
-  condition?: JobCondition;
-  message: string;
-  at: string;
-  /** The task counts at the change (absent on entries recorded before counts were kept). */
-  taskCounts?: TaskCounts;
-  /** Exit codes of failed tasks, on the change that ended the job. */
-  exitCodes?: Record<string, number>;
-}
+export type HistoryEntry = RecordedChange;
 
 /** A task as stored. */
 export interface TaskRecord {

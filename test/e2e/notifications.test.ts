@@ -42,6 +42,15 @@ interface Received {
   answered: number;
 }
 
+/** Whether a received webhook carries a valid signature by `secret`, as a receiver checks. */
+const verifies = (secret: string, received: Received) =>
+  verifyWebhook(
+    secret,
+    { id: received.id, timestamp: received.timestamp, body: received.body },
+    received.signature,
+    Math.floor(Date.now() / 1000),
+  );
+
 /**
  * A webhook receiver as a subscriber runs one: it records every request and answers as told
  * per path (`answers` is consumed first, then `otherwise`).
@@ -162,23 +171,9 @@ describe.concurrent('notifications on the embedded runtime', () => {
       expect(received.id).toBe(`${id}:${history[i]!.sequence}`);
       expect(event).toMatchObject({ id: received.id, source: `/jobs/${id}`, time: history[i]!.at });
       expect(event.data).toMatchObject({ jobId: id, name: 'notified', owner: 'alice', taskCount: 1 });
-      expect(
-        verifyWebhook(
-          mine.secret!,
-          { id: received.id, timestamp: received.timestamp, body: received.body },
-          received.signature,
-          Math.floor(Date.now() / 1000),
-        ),
-      ).toBe(true);
+      expect(verifies(mine.secret!, received)).toBe(true);
       // Signed with the other subscription's secret, it would not verify.
-      expect(
-        verifyWebhook(
-          theirs.secret!,
-          { id: received.id, timestamp: received.timestamp, body: received.body },
-          received.signature,
-          Math.floor(Date.now() / 1000),
-        ),
-      ).toBe(false);
+      expect(verifies(theirs.secret!, received)).toBe(false);
     }
     expect(events.at(-1)!.data.taskCounts).toMatchObject({ SUCCEEDED: 1 });
 
@@ -287,14 +282,7 @@ describe.concurrent('notifications on the embedded runtime', () => {
     const events = await acceptedOf('/per-job', id, history.length);
     expect(events.map((e) => e.data.status)).toEqual(history.map((h) => h.status));
     for (const { received } of events) {
-      expect(
-        verifyWebhook(
-          secret.body.secret,
-          { id: received.id, timestamp: received.timestamp, body: received.body },
-          received.signature,
-          Math.floor(Date.now() / 1000),
-        ),
-      ).toBe(true);
+      expect(verifies(secret.body.secret, received)).toBe(true);
     }
 
     const mail = await waitFor(

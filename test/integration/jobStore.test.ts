@@ -65,7 +65,13 @@ describe('job store on Azure Tables', () => {
     expect(await store.getJob(job.id)).toMatchObject({ id: job.id, owner: 'alice' });
     expect(await store.getSpec(job.id)).toEqual(spec);
     expect(await store.history(job.id)).toEqual([
-      { sequence: 1, status: 'PENDING', message: 'submitted', at: job.at },
+      {
+        sequence: 1,
+        status: 'PENDING',
+        message: 'submitted',
+        at: job.at,
+        taskCounts: { PENDING: 1, QUEUED: 0, RUNNING: 0, SUCCEEDED: 0, FAILED: 0, SKIPPED: 0, CANCELLED: 0 },
+      },
     ]);
     expect(await store.getJob('job-missing')).toBeUndefined();
   });
@@ -155,7 +161,14 @@ describe('job store on Azure Tables', () => {
       message: 'task 3 failed',
       condition: 'TASK_FAILED',
       exitCodes: { '3': 2 },
+      taskCounts: { PENDING: 0, QUEUED: 0, RUNNING: 0, SUCCEEDED: 0, FAILED: 1, SKIPPED: 0, CANCELLED: 0 },
       at: at(),
+    });
+    // The change that ended the job keeps, in its history entry, what it said then: a late
+    // notification tells the counts and exit codes of that moment.
+    expect((await store.history(job.id)).at(-1)).toMatchObject({
+      exitCodes: { '3': 2 },
+      taskCounts: { FAILED: 1 },
     });
     expect(await store.getJob(job.id)).toMatchObject({
       status: 'FAILED',

@@ -78,10 +78,10 @@ describe('embedded runtime: Service Bus', () => {
       body: JSON.stringify({ id }),
     });
     expect(send.status).toBe(201);
-    const counts = await runtime.json<{ active: number; deadLetter: number }>(
+    const counts = await runtime.json<{ active: number; deadLetter: number; sent: number }>(
       '/admin/local/servicebus/queues/unwatched',
     );
-    expect(counts).toEqual({ active: 1, deadLetter: 0 });
+    expect(counts).toEqual({ active: 1, deadLetter: 0, sent: 1 });
 
     // "audits" always fails and nothing consumes its dead letters.
     const poison = `dlq-${Date.now()}`;
