@@ -63,6 +63,20 @@ export class TableSubscriptionStore implements SubscriptionStore {
     }
   }
 
+  async enable(owner: string, id: string, at: string): Promise<boolean> {
+    await this.#ensure();
+    try {
+      await this.#table.updateEntity(
+        { partitionKey: owner, rowKey: id, Enabled: true, DisabledReason: '', EnabledAt: at },
+        'Merge',
+      );
+      return true;
+    } catch (error) {
+      if (isStatus(error, 404)) return false;
+      throw error;
+    }
+  }
+
   async ownerSecret(owner: string): Promise<string | undefined> {
     await this.#ensure();
     try {
@@ -166,5 +180,6 @@ function toSubscription(entity: Entity): SubscriptionRecord {
   if (entity.Statuses) subscription.statuses = JSON.parse(entity.Statuses as string) as JobStatus[];
   if (entity.ExpiresAt) subscription.expiresAt = entity.ExpiresAt as string;
   if (entity.DisabledReason) subscription.disabledReason = entity.DisabledReason as string;
+  if (entity.EnabledAt) subscription.enabledAt = entity.EnabledAt as string;
   return subscription;
 }

@@ -4,7 +4,11 @@ import { JOB_CONDITIONS, JOB_STATUSES, TASK_STATUSES } from '../domain/lifecycle
 import { listJobsQuerySchema, listTasksQuerySchema, templatePutSchema } from '../jobs/jobsApi.js';
 import { uploadUrlQuerySchema } from '../jobs/inboxApi.js';
 import { poolCreateSchema, poolResizeSchema } from '../jobs/poolsApi.js';
-import { deliveriesQuerySchema, subscriptionCreateSchema } from '../jobs/subscriptionsApi.js';
+import {
+  deliveriesQuerySchema,
+  subscriptionCreateSchema,
+  subscriptionUpdateSchema,
+} from '../jobs/subscriptionsApi.js';
 
 /**
  * What the API answers, as schemas: they generate the OpenAPI document, and the end-to-end tests
@@ -106,6 +110,7 @@ export const subscriptionViewSchema = z.object({
   expiresAt: z.iso.datetime().optional(),
   createdAt: z.iso.datetime(),
   links: z.object({ deliveries: z.string() }),
+  enabledAt: z.iso.datetime().optional().describe('when it was last turned on again'),
   disabledReason: z.string().optional().describe('why it stopped: a 410 from the endpoint, or its job ended'),
   secret: z.string().optional().describe('only in the answer to POST /subscriptions'),
 });
@@ -291,6 +296,11 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   },
   '/subscriptions/{id}': {
     get: { summary: 'A subscription', responses: { 200: subscriptionViewSchema } },
+    patch: {
+      summary: 'Turn a subscription on or off (on again after a 410, it catches up)',
+      body: subscriptionUpdateSchema,
+      responses: { 200: subscriptionViewSchema },
+    },
     delete: { summary: 'Remove a subscription', responses: { 204: null } },
   },
   '/pools': {

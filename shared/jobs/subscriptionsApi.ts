@@ -34,6 +34,9 @@ export const subscriptionCreateSchema = z.union([
   z.strictObject({ email: z.email().max(254), ...filterFields }),
 ]);
 
+/** Body of `PATCH /subscriptions/{id}`. */
+export const subscriptionUpdateSchema = z.strictObject({ enabled: z.boolean() });
+
 const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
 
 /** `GET /subscriptions/{id}/deliveries` query. */
@@ -189,6 +192,20 @@ export class SubscriptionsApi {
         }),
       ),
     );
+  }
+
+  /**
+   * Turns a subscription on or off (`PATCH`). Turned on again, it is told of changes made from
+   * then on; what happened while it was off is in the jobs' histories, not sent.
+   */
+  async update(caller: Caller, id: string, body: unknown): Promise<SubscriptionRecord> {
+    const input = parseInput(subscriptionUpdateSchema, body);
+    const subscription = await this.get(caller, id);
+    const changed = input.enabled
+      ? await this.o.store.enable(subscription.owner, subscription.id, this.#now().toISOString())
+      : await this.o.store.disable(subscription.owner, subscription.id, 'turned off by its owner');
+    if (!changed) throw new NotFoundError(`subscription ${id} does not exist`, 'SUBSCRIPTION_NOT_FOUND');
+    return this.get(caller, id);
   }
 
   async delete(caller: Caller, id: string): Promise<void> {

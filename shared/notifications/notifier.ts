@@ -228,10 +228,11 @@ export class Notifier {
   ): HistoryEntry | undefined {
     let after = 0;
     for (const row of rows) if (DONE.has(row.status)) after = Math.max(after, row.sequence);
-    // A standing subscription hears of what happens after it was made; a per-job one of it all.
-    if (!subscription.perJob) {
-      for (const entry of history)
-        if (entry.at < subscription.createdAt) after = Math.max(after, entry.sequence);
+    // A standing subscription hears of what happens after it was made, a per-job one of it all;
+    // either, turned on again, of what happens from then on.
+    const since = subscription.enabledAt ?? (subscription.perJob ? undefined : subscription.createdAt);
+    if (since !== undefined) {
+      for (const entry of history) if (entry.at < since) after = Math.max(after, entry.sequence);
     }
     const now = this.#now();
     return history.find(

@@ -27,6 +27,8 @@ export interface SubscriptionRecord {
   secret: string;
   /** Why it stopped receiving events: the endpoint answered 410, or its job ended. */
   disabledReason?: string;
+  /** When it was last turned on again; it is told of changes from then on. */
+  enabledAt?: string;
 }
 
 /** Subscriptions, kept per owner. */
@@ -42,6 +44,8 @@ export interface SubscriptionStore {
   createIfAbsent(subscription: SubscriptionRecord): Promise<void>;
   /** Stops a subscription receiving events, saying why; false if it no longer exists. */
   disable(owner: string, id: string, reason: string): Promise<boolean>;
+  /** Lets a disabled subscription receive events again, from `at` on; false if it no longer exists. */
+  enable(owner: string, id: string, at: string): Promise<boolean>;
   /** The secret that signs an owner's per-job webhooks, if one was made. */
   ownerSecret(owner: string): Promise<string | undefined>;
   /** Sets the secret that signs an owner's per-job webhooks; `onlyIfAbsent` keeps an existing one. */

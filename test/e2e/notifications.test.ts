@@ -244,7 +244,7 @@ describe.concurrent('notifications on the embedded runtime', () => {
     expect((await erin.call('POST', dead.links.retry.replace(/^\/api/, ''))).status).toBe(404);
   });
 
-  it('should disable a subscription whose endpoint answers 410 Gone', async () => {
+  it('should disable a subscription whose endpoint answers 410 Gone, until its owner turns it on again', async () => {
     receiver.answer('/gone', [], 410);
     const subscription = await subscribe(erin, { url: receiver.url('/gone') });
     const first = await erin.submit(hello('gone'));
@@ -264,6 +264,29 @@ describe.concurrent('notifications on the embedded runtime', () => {
     const seen = receiver.requests.filter((r) => r.path === '/gone');
     expect(seen).toHaveLength(1);
     expect(seen[0]!.id).toBe(`${first}:1`);
+
+    // The endpoint is back: its owner turns the subscription on again, and it hears what follows.
+    receiver.answer('/gone', [], 204);
+    expect((await frank.call('PATCH', `/subscriptions/${subscription.id}`, { enabled: true })).status).toBe(
+      404,
+    );
+    const bad = await erin.json<{ errors: unknown[] }>('PATCH', `/subscriptions/${subscription.id}`, {
+      enabled: 'yes',
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors).toEqual([expect.objectContaining({ path: 'enabled' })]);
+    const enabled = await erin.json<unknown>('PATCH', `/subscriptions/${subscription.id}`, { enabled: true });
+    expect(enabled.status, enabled.text).toBe(200);
+    const view = subscriptionViewSchema.strict().parse(enabled.body);
+    expect(view).toMatchObject({ enabled: true });
+    expect(view.disabledReason).toBeUndefined();
+    const third = await erin.submit(hello('back'));
+    await erin.until(third, ['FINISHED']);
+    const history = await erin.history(third);
+    const events = await acceptedOf('/gone', third, history.length);
+    expect(events.map((e) => e.data.sequence)).toEqual(history.map((h) => h.sequence));
+    // Nothing of the jobs that changed while it was off.
+    expect(receiver.accepted('/gone').filter((e) => e.data.jobId !== third)).toEqual([]);
   });
 
   it('should deliver a job spec’s own webhook and email, then end them', async () => {

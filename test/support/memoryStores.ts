@@ -291,6 +291,15 @@ export class MemorySubscriptionStore implements SubscriptionStore {
     return true;
   }
 
+  async enable(owner: string, id: string, at: string): Promise<boolean> {
+    const found = this.items.get(`${owner}|${id}`);
+    if (!found) return false;
+    found.enabled = true;
+    found.enabledAt = at;
+    delete found.disabledReason;
+    return true;
+  }
+
   readonly secrets = new Map<string, string>();
 
   async ownerSecret(owner: string): Promise<string | undefined> {
