@@ -121,10 +121,17 @@ export class TableSubscriptionStore implements SubscriptionStore {
     }
   }
 
-  async list(owner: string): Promise<SubscriptionRecord[]> {
+  list(owner: string): Promise<SubscriptionRecord[]> {
+    return this.#query(`PartitionKey eq ${odata(owner)} and RowKey ne ${odata(OWNER_SECRET_KEY)}`);
+  }
+
+  listEnabled(owner: string): Promise<SubscriptionRecord[]> {
+    return this.#query(`PartitionKey eq ${odata(owner)} and Enabled eq true`);
+  }
+
+  async #query(filter: string): Promise<SubscriptionRecord[]> {
     await this.#ensure();
     const out: SubscriptionRecord[] = [];
-    const filter = `PartitionKey eq ${odata(owner)} and RowKey ne ${odata(OWNER_SECRET_KEY)}`;
     for await (const entity of this.#table.listEntities<Entity>({ queryOptions: { filter } })) {
       out.push(toSubscription(entity));
     }

@@ -76,7 +76,7 @@ export class Notifier {
    */
   async fanOut(event: { owner: string; jobId: string; status: string }): Promise<DeliveryKick[]> {
     const now = this.#now();
-    const wanted = (await this.o.subscriptions.list(event.owner)).filter((subscription) =>
+    const wanted = (await this.o.subscriptions.listEnabled(event.owner)).filter((subscription) =>
       matchesSubscription(
         subscription,
         { type: 'job.status.changed', owner: event.owner, jobId: event.jobId, status: event.status },

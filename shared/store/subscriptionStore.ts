@@ -38,6 +38,8 @@ export interface SubscriptionStore {
   get(owner: string, id: string): Promise<SubscriptionRecord | undefined>;
   /** Every subscription of an owner. */
   list(owner: string): Promise<SubscriptionRecord[]>;
+  /** An owner's enabled subscriptions: what an event may go to (ended per-job ones are not read). */
+  listEnabled(owner: string): Promise<SubscriptionRecord[]>;
   /** Removes an owner's subscription; false if there was none. */
   delete(owner: string, id: string): Promise<boolean>;
   /** Adds a subscription unless one with its id exists (per-job ones are created again on a replay). */

@@ -272,7 +272,11 @@ export class MemorySubscriptionStore implements SubscriptionStore {
   }
 
   async list(owner: string): Promise<SubscriptionRecord[]> {
-    return [...this.items.values()].filter((s) => s.owner === owner);
+    return [...this.items.values()].filter((s) => s.owner === owner).map((s) => structuredClone(s));
+  }
+
+  async listEnabled(owner: string): Promise<SubscriptionRecord[]> {
+    return (await this.list(owner)).filter((s) => s.enabled);
   }
 
   async delete(owner: string, id: string): Promise<boolean> {
