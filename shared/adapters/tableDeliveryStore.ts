@@ -7,7 +7,7 @@ import type {
   DueStream,
 } from '../store/deliveryStore.js';
 import type { Page } from '../store/jobStore.js';
-import { isStatus, odata, tablePage, type Entity } from './tables.js';
+import { isStatus, lazily, odata, tablePage, type Entity } from './tables.js';
 
 // Due entries share the table in one partition no subscription id (a UUID) can collide with,
 // so finding what is due is one single-partition range query.
@@ -25,7 +25,7 @@ const dueKey = (subscriptionId: string, jobId: string) => `${subscriptionId}|${j
  */
 export class TableDeliveryStore implements DeliveryStore {
   readonly #table: TableClient;
-  #ready: Promise<void> | undefined;
+  readonly #ensure = lazily(() => this.#table.createTable());
 
   constructor(options: { connectionString: string; tablePrefix: string }) {
     this.#table = TableClient.fromConnectionString(
@@ -35,14 +35,6 @@ export class TableDeliveryStore implements DeliveryStore {
         allowInsecureConnection: true,
       },
     );
-  }
-
-  #ensure(): Promise<void> {
-    this.#ready ??= this.#table.createTable().catch((error: unknown) => {
-      this.#ready = undefined;
-      throw error;
-    });
-    return this.#ready;
   }
 
   async stream(subscriptionId: string, jobId: string): Promise<DeliveryRecord[]> {

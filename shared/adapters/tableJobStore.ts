@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import type { ContainerClient } from '@azure/storage-blob';
 import { ConflictError, NotFoundError, TransientError, ValidationError } from '../errors.js';
-import { isStatus, odata, tablePage, type Entity } from './tables.js';
+import { isStatus, lazily, odata, tablePage, type Entity } from './tables.js';
 import type { JobSpec, TemplateBody } from '../domain/jobSpec.js';
 import { countStatuses } from '../domain/taskState.js';
 import {
@@ -146,7 +146,6 @@ export class TableJobStore implements JobStore {
   readonly #specs: ContainerClient;
   readonly #positions = new Map<string, Map<string, number>>();
   readonly #locations = new Map<string, { owner: string; rowKey: string }>();
-  #ready: Promise<void> | undefined;
 
   constructor(options: TableJobStoreOptions) {
     const table = (name: string) =>
@@ -163,21 +162,14 @@ export class TableJobStore implements JobStore {
   }
 
   /** Creates the tables and the spec container if they are missing; once per process. */
-  ready(): Promise<void> {
-    this.#ready ??= Promise.all([
+  readonly ready = lazily(() =>
+    Promise.all([
       ...[this.#jobs, this.#index, this.#idempotency, this.#tasks, this.#templates, this.#inflight].map((t) =>
         t.createTable(),
       ),
       this.#specs.createIfNotExists(),
-    ]).then(
-      () => undefined,
-      (error: unknown) => {
-        this.#ready = undefined;
-        throw error;
-      },
-    );
-    return this.#ready;
-  }
+    ]),
+  );
 
   async createJob(job: NewJob): Promise<CreateResult> {
     await this.ready();

@@ -1,5 +1,5 @@
 import { TableClient } from '@azure/data-tables';
-import { isStatus, odata, type Entity } from './tables.js';
+import { isStatus, lazily, odata, type Entity } from './tables.js';
 import type { JobStatus } from '../domain/lifecycle.js';
 import type {
   SubscriptionRecord,
@@ -17,7 +17,7 @@ const OWNER_SECRET_KEY = '~signing-secret';
  */
 export class TableSubscriptionStore implements SubscriptionStore {
   readonly #table: TableClient;
-  #ready: Promise<void> | undefined;
+  readonly #ensure = lazily(() => this.#table.createTable());
 
   constructor(options: { connectionString: string; tablePrefix: string }) {
     this.#table = TableClient.fromConnectionString(
@@ -25,14 +25,6 @@ export class TableSubscriptionStore implements SubscriptionStore {
       `${options.tablePrefix}subscriptions`,
       { allowInsecureConnection: true },
     );
-  }
-
-  #ensure(): Promise<void> {
-    this.#ready ??= this.#table.createTable().catch((error: unknown) => {
-      this.#ready = undefined;
-      throw error;
-    });
-    return this.#ready;
   }
 
   async create(subscription: SubscriptionRecord): Promise<void> {

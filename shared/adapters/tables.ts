@@ -9,6 +9,22 @@ export type Entity = Record<string, unknown> & { partitionKey: string; rowKey: s
 export const isStatus = (error: unknown, ...codes: number[]): boolean =>
   error instanceof RestError && codes.includes(error.statusCode ?? 0);
 
+/**
+ * Runs `create` (e.g. creating a table) the first time it is awaited and shares that promise;
+ * a failure is forgotten, so the next caller tries again.
+ */
+export function lazily(create: () => Promise<unknown>): () => Promise<void> {
+  let ready: Promise<void> | undefined;
+  return () =>
+    (ready ??= create().then(
+      () => undefined,
+      (error: unknown) => {
+        ready = undefined;
+        throw error;
+      },
+    ));
+}
+
 /** A string literal for an OData filter. */
 export const odata = (value: string): string => `'${value.replace(/'/g, "''")}'`;
 
