@@ -185,6 +185,38 @@ export class TableDeliveryStore implements DeliveryStore {
     }
   }
 
+  async forget(subscriptionId: string): Promise<void> {
+    await this.#ensure();
+    const filters = [
+      `PartitionKey eq ${odata(subscriptionId)}`,
+      `PartitionKey eq ${odata(DUE_PARTITION)} and RowKey ge ${odata(`${subscriptionId}|`)} and RowKey lt ${odata(`${subscriptionId}}`)}`,
+    ];
+    for (const filter of filters) {
+      const keys: Array<{ partitionKey: string; rowKey: string }> = [];
+      const rows = this.#table.listEntities<Entity>({
+        queryOptions: { filter, select: ['PartitionKey', 'RowKey'] },
+      });
+      for await (const entity of rows)
+        keys.push({ partitionKey: entity.partitionKey, rowKey: entity.rowKey });
+      // One transaction per 100 rows of a partition: a subscription's deliveries go in a few calls.
+      for (const batch of chunks(keys, 100)) {
+        await this.#table
+          .submitTransaction(batch.map((key) => ['delete', key] as const))
+          .catch((error: unknown) => {
+            // Someone removed one first (a drain clearing its due entry): delete the rest one by one.
+            if (!isStatus(error, 404)) throw error;
+            return Promise.all(
+              batch.map((key) =>
+                this.#table.deleteEntity(key.partitionKey, key.rowKey).catch((inner: unknown) => {
+                  if (!isStatus(inner, 404)) throw inner;
+                }),
+              ),
+            );
+          });
+      }
+    }
+  }
+
   async clearDue(entry: DueStream): Promise<boolean> {
     await this.#ensure();
     try {
@@ -198,6 +230,12 @@ export class TableDeliveryStore implements DeliveryStore {
       throw error;
     }
   }
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }
 
 function toEntity(record: Omit<DeliveryRecord, 'etag'>): Entity {

@@ -208,9 +208,12 @@ export class SubscriptionsApi {
     return this.get(caller, id);
   }
 
+  /** Deletes a subscription and, with it, its deliveries. */
   async delete(caller: Caller, id: string): Promise<void> {
     if (!(await this.o.store.delete(caller.owner, id))) {
       throw new NotFoundError(`subscription ${id} does not exist`, 'SUBSCRIPTION_NOT_FOUND');
     }
+    // After the subscription: a delivery in flight now finds no subscription and stops.
+    await this.o.deliveries.forget(id);
   }
 }

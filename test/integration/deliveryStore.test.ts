@@ -208,6 +208,28 @@ describe('delivery store on Azure Tables', () => {
     });
   });
 
+  it('should forget a deleted subscription’s deliveries and due entries, and nobody else’s', async () => {
+    const store = freshStore();
+    const gone = 'job-a-n1';
+    const kept = 'job-a-n10';
+    // More than one transaction's worth of rows.
+    for (let sequence = 1; sequence <= 130; sequence++) await store.add(delivery(gone, 'job-a', sequence));
+    await store.add(delivery(kept, 'job-a', 1));
+    await store.markDue({ owner: 'alice', subscriptionId: gone, jobId: 'job-a' }, at(AT));
+    await store.markDue({ owner: 'alice', subscriptionId: gone, jobId: 'job-b' }, at(AT));
+    await store.markDue({ owner: 'alice', subscriptionId: kept, jobId: 'job-a' }, at(AT));
+
+    await store.forget(gone);
+    expect(await store.stream(gone, 'job-a')).toEqual([]);
+    expect(await store.dueEntry(gone, 'job-a')).toBeUndefined();
+    expect(await store.dueEntry(gone, 'job-b')).toBeUndefined();
+    expect((await store.stream(kept, 'job-a')).map((d) => d.sequence)).toEqual([1]);
+    expect(await store.dueEntry(kept, 'job-a')).toBeDefined();
+    // Forgetting again (or a subscription with nothing) is harmless.
+    await store.forget(gone);
+    await store.forget(randomUUID());
+  });
+
   it('should list the streams due at or before now, oldest first, at most limit', async () => {
     const store = freshStore();
     const sub = randomUUID();

@@ -414,6 +414,12 @@ export class MemoryDeliveryStore implements DeliveryStore {
     return true;
   }
 
+  async forget(subscriptionId: string): Promise<void> {
+    for (const key of [...this.rows.keys()]) if (key.startsWith(`${subscriptionId}|`)) this.rows.delete(key);
+    for (const key of [...this.dueEntries.keys()])
+      if (key.startsWith(`${subscriptionId}|`)) this.dueEntries.delete(key);
+  }
+
   async clearDue(entry: DueStream): Promise<boolean> {
     const key = `${entry.subscriptionId}|${entry.jobId}`;
     const existing = this.dueEntries.get(key);
