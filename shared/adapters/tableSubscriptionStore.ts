@@ -2,6 +2,7 @@ import { TableClient } from '@azure/data-tables';
 import { isStatus, lazily, odata, type Entity } from './tables.js';
 import type { JobStatus } from '../domain/lifecycle.js';
 import type {
+  OwnerSecret,
   SubscriptionRecord,
   SubscriptionStore,
   SubscriptionTarget,
@@ -69,10 +70,16 @@ export class TableSubscriptionStore implements SubscriptionStore {
     }
   }
 
-  async ownerSecret(owner: string): Promise<string | undefined> {
+  async ownerSecret(owner: string): Promise<OwnerSecret | undefined> {
     await this.#ensure();
     try {
-      return (await this.#table.getEntity<Entity>(owner, OWNER_SECRET_KEY)).Secret as string;
+      const entity = await this.#table.getEntity<Entity>(owner, OWNER_SECRET_KEY);
+      return {
+        secret: entity.Secret as string,
+        ...(entity.Previous && entity.PreviousUntil
+          ? { previous: { secret: entity.Previous as string, until: entity.PreviousUntil as string } }
+          : {}),
+      };
     } catch (error) {
       if (isStatus(error, 404)) return undefined;
       throw error;
@@ -82,7 +89,7 @@ export class TableSubscriptionStore implements SubscriptionStore {
   async setOwnerSecret(
     owner: string,
     secret: string,
-    options: { onlyIfAbsent?: boolean } = {},
+    options: { onlyIfAbsent?: boolean; previousUntil?: string } = {},
   ): Promise<string> {
     await this.#ensure();
     const entity = {
@@ -92,7 +99,11 @@ export class TableSubscriptionStore implements SubscriptionStore {
       CreatedAt: new Date().toISOString(),
     };
     if (!options.onlyIfAbsent) {
-      await this.#table.upsertEntity(entity, 'Replace');
+      const replaced = options.previousUntil ? await this.ownerSecret(owner) : undefined;
+      await this.#table.upsertEntity(
+        replaced ? { ...entity, Previous: replaced.secret, PreviousUntil: options.previousUntil } : entity,
+        'Replace',
+      );
       return secret;
     }
     try {
@@ -100,9 +111,10 @@ export class TableSubscriptionStore implements SubscriptionStore {
       return secret;
     } catch (error) {
       if (!isStatus(error, 409)) throw error;
-      return (await this.ownerSecret(owner)) ?? secret;
+      return (await this.ownerSecret(owner))?.secret ?? secret;
     }
   }
+
   async get(owner: string, id: string): Promise<SubscriptionRecord | undefined> {
     await this.#ensure();
     try {

@@ -277,7 +277,8 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   },
   '/subscriptions/signing-secret': {
     post: {
-      summary: 'A new secret for the webhooks your job specs declare (shown once; the old one stops signing)',
+      summary:
+        'A new secret for the webhooks your job specs declare (shown once; the old one also signs for a day)',
       responses: { 201: z.object({ secret: z.string(), signs: z.string() }) },
     },
   },

@@ -37,6 +37,8 @@ export const subscriptionCreateSchema = z.union([
 /** Body of `PATCH /subscriptions/{id}`. */
 export const subscriptionUpdateSchema = z.strictObject({ enabled: z.boolean() });
 
+const ROTATION_OVERLAP_MS = 24 * 3600_000;
+
 const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
 
 /** `GET /subscriptions/{id}/deliveries` query. */
@@ -153,10 +155,13 @@ export class SubscriptionsApi {
 
   /**
    * Makes a new secret for signing the caller's per-job webhooks (those declared in job specs) and
-   * shows it, the only time it is shown; the previous one stops signing at once.
+   * shows it, the only time it is shown. For a day the previous one signs too (a second
+   * signature in `webhook-signature`), so a receiver can switch over without losing deliveries.
    */
   async rotateSigningSecret(caller: Caller): Promise<string> {
-    return this.o.store.setOwnerSecret(caller.owner, newSecret());
+    return this.o.store.setOwnerSecret(caller.owner, newSecret(), {
+      previousUntil: new Date(this.#now().getTime() + ROTATION_OVERLAP_MS).toISOString(),
+    });
   }
 
   /**

@@ -286,20 +286,35 @@ export class Notifier {
         messageId: `<${row.id.replace(':', '.')}.${subscription.id}@cloudjobs>`,
       });
     }
-    const secret = subscription.secret || (await this.o.subscriptions.ownerSecret(subscription.owner));
-    if (!secret) {
+    const now = this.#now();
+    const secrets = subscription.secret
+      ? [subscription.secret]
+      : await this.o.subscriptions.ownerSecret(subscription.owner).then((owner) =>
+          owner
+            ? [
+                owner.secret,
+                // Just after a rotation the old secret signs too, so receivers can switch over.
+                ...(owner.previous && owner.previous.until > now.toISOString()
+                  ? [owner.previous.secret]
+                  : []),
+              ]
+            : [],
+        );
+    if (secrets.length === 0) {
       return {
         outcome: 'failed',
         durationMs: 0,
         error: 'no signing secret: create one with POST /api/subscriptions/signing-secret',
       };
     }
-    const timestamp = Math.floor(this.#now().getTime() / 1000);
+    const timestamp = Math.floor(now.getTime() / 1000);
     return this.o.webhooks.post({
       url: subscription.target.url,
       id: row.id,
       timestamp,
-      signature: signWebhook(secret, { id: row.id, timestamp, body: row.body }),
+      signature: secrets
+        .map((secret) => signWebhook(secret, { id: row.id, timestamp, body: row.body }))
+        .join(' '),
       body: row.body,
       contentType: CLOUDEVENTS_JSON,
     });

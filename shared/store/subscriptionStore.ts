@@ -31,6 +31,12 @@ export interface SubscriptionRecord {
   enabledAt?: string;
 }
 
+/** An owner's signing secret, and during a rotation the one it replaced. */
+export interface OwnerSecret {
+  secret: string;
+  previous?: { secret: string; until: string };
+}
+
 /** Subscriptions, kept per owner. */
 export interface SubscriptionStore {
   create(subscription: SubscriptionRecord): Promise<void>;
@@ -48,8 +54,15 @@ export interface SubscriptionStore {
   disable(owner: string, id: string, reason: string): Promise<boolean>;
   /** Lets a disabled subscription receive events again, from `at` on; false if it no longer exists. */
   enable(owner: string, id: string, at: string): Promise<boolean>;
-  /** The secret that signs an owner's per-job webhooks, if one was made. */
-  ownerSecret(owner: string): Promise<string | undefined>;
-  /** Sets the secret that signs an owner's per-job webhooks; `onlyIfAbsent` keeps an existing one. */
-  setOwnerSecret(owner: string, secret: string, options?: { onlyIfAbsent?: boolean }): Promise<string>;
+  /** The secret that signs an owner's per-job webhooks, if one was made, and the one it replaced. */
+  ownerSecret(owner: string): Promise<OwnerSecret | undefined>;
+  /**
+   * Sets the secret that signs an owner's per-job webhooks; `onlyIfAbsent` keeps an existing one,
+   * `previousUntil` keeps the replaced one signing alongside until then. Returns the secret in force.
+   */
+  setOwnerSecret(
+    owner: string,
+    secret: string,
+    options?: { onlyIfAbsent?: boolean; previousUntil?: string },
+  ): Promise<string>;
 }

@@ -24,7 +24,11 @@ import type {
   TaskUpdate,
   TemplateRecord,
 } from '../../shared/store/jobStore.js';
-import type { SubscriptionRecord, SubscriptionStore } from '../../shared/store/subscriptionStore.js';
+import type {
+  OwnerSecret,
+  SubscriptionRecord,
+  SubscriptionStore,
+} from '../../shared/store/subscriptionStore.js';
 import type { DeliveryRecord, DeliveryStore, DueStream } from '../../shared/store/deliveryStore.js';
 
 const page = <T>(items: T[], limit: number, continuation?: string): Page<T> => {
@@ -304,19 +308,26 @@ export class MemorySubscriptionStore implements SubscriptionStore {
     return true;
   }
 
-  readonly secrets = new Map<string, string>();
+  readonly secrets = new Map<string, OwnerSecret>();
 
-  async ownerSecret(owner: string): Promise<string | undefined> {
-    return this.secrets.get(owner);
+  async ownerSecret(owner: string): Promise<OwnerSecret | undefined> {
+    const found = this.secrets.get(owner);
+    return found ? structuredClone(found) : undefined;
   }
 
   async setOwnerSecret(
     owner: string,
     secret: string,
-    options: { onlyIfAbsent?: boolean } = {},
+    options: { onlyIfAbsent?: boolean; previousUntil?: string } = {},
   ): Promise<string> {
-    if (options.onlyIfAbsent && this.secrets.has(owner)) return this.secrets.get(owner)!;
-    this.secrets.set(owner, secret);
+    const existing = this.secrets.get(owner);
+    if (options.onlyIfAbsent && existing) return existing.secret;
+    this.secrets.set(owner, {
+      secret,
+      ...(existing && options.previousUntil
+        ? { previous: { secret: existing.secret, until: options.previousUntil } }
+        : {}),
+    });
     return secret;
   }
 }

@@ -565,6 +565,27 @@ describe('notification delivery', () => {
       expect(subscription!.disabledReason).toBeUndefined();
     });
 
+    it('should sign with the replaced owner secret too for as long as the rotation overlaps, then not', async () => {
+      await subscribe({ id: 'job-1-n1', perJob: true, jobId: 'job-1', secret: '' });
+      await subscriptions.setOwnerSecret('alice', OTHER_SECRET);
+      await subscriptions.setOwnerSecret('alice', OWNER_SECRET, { previousUntil: at(60_000) });
+      await submit();
+      await notifier().drain(kickOf('job-1-n1'));
+      const during = webhooks.requests.at(-1)!;
+      expect(during.signature.split(' ')).toHaveLength(2);
+      expect(verified(during, OWNER_SECRET)).toBe(true);
+      expect(verified(during, OTHER_SECRET)).toBe(true);
+
+      tick(61_000);
+      const [next] = await change('job-1', 'PROCESSING_INPUTS');
+      await notifier().drain(next!);
+      const after = webhooks.requests.at(-1)!;
+      expect(after.id).toBe('job-1:2');
+      expect(after.signature.split(' ')).toHaveLength(1);
+      expect(verified(after, OWNER_SECRET)).toBe(true);
+      expect(verified(after, OTHER_SECRET)).toBe(false);
+    });
+
     it("should disable a per-job subscription once the job's final change has been delivered, not before", async () => {
       await subscribe({ id: 'job-1-n1', perJob: true, jobId: 'job-1', secret: '' });
       await subscriptions.setOwnerSecret('alice', OWNER_SECRET);
