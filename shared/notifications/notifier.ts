@@ -168,10 +168,7 @@ export class Notifier {
         return { outcome: 'waiting-to-retry', delivered };
       }
       if (row.claimedUntil && row.claimedUntil > now.toISOString()) return { outcome: 'busy', delivered };
-      const claimed = await this.o.deliveries.replace({
-        ...row,
-        claimedUntil: new Date(now.getTime() + this.o.settings.attemptTimeoutMs + 30_000).toISOString(),
-      });
+      const claimed = await this.#claim(row, now);
       if (!claimed) continue;
       row = claimed;
       const result = await this.#send(subscription, row);
@@ -205,10 +202,7 @@ export class Notifier {
     if (found.status === 'delivered') return { delivery: found };
     const now = this.#now();
     if (found.claimedUntil && found.claimedUntil > now.toISOString()) return { delivery: found };
-    const claimed = await this.o.deliveries.replace({
-      ...found,
-      claimedUntil: new Date(now.getTime() + this.o.settings.attemptTimeoutMs + 30_000).toISOString(),
-    });
+    const claimed = await this.#claim(found, now);
     if (!claimed) return { delivery: (await this.o.deliveries.get(subscription.id, deliveryId)) ?? found };
     const result = await this.#send(subscription, claimed);
     const settled = (await this.#settle(subscription, claimed, result, true)) ?? claimed;
@@ -217,6 +211,15 @@ export class Notifier {
       delivery: settled,
       ...(resumes ? { kick: { owner, subscriptionId: subscription.id, jobId: settled.jobId } } : {}),
     };
+  }
+
+  /**
+   * Claims a delivery for one attempt: others leave it alone until the attempt could have ended
+   * (its timeout, and a margin for recording it). Undefined if someone changed it first.
+   */
+  #claim(row: DeliveryRecord, now: Date): Promise<DeliveryRecord | undefined> {
+    const until = new Date(now.getTime() + this.o.settings.attemptTimeoutMs + 30_000);
+    return this.o.deliveries.replace({ ...row, claimedUntil: until.toISOString() });
   }
 
   /** The first event of the stream not yet settled that the subscription wants, if any. */
