@@ -1,15 +1,15 @@
 import { app, output, type InvocationContext } from '@azure/functions';
 import { getServices } from '../shared/composition.js';
-import { jobStatusChangedSchema } from '../shared/domain/events.js';
+import { jobEventSchema } from '../shared/domain/events.js';
 
 const deliveries = output.serviceBusQueue({ queueName: 'deliveries', connection: 'ServiceBusConnection' });
 
 /**
- * A job status change: one `deliveries` message per subscription that wants it. A message that
- * is not a job event is logged and dropped: retrying cannot make it one.
+ * A job status change, or news of task changes: one `deliveries` message per subscription that
+ * wants it. A message that is neither is logged and dropped: retrying cannot make it one.
  */
 export async function notifyJobEvent(message: unknown, context: InvocationContext): Promise<void> {
-  const parsed = jobStatusChangedSchema.safeParse(message);
+  const parsed = jobEventSchema.safeParse(message);
   if (!parsed.success) {
     context.warn(`dropped a job-events message that is not a job event: ${parsed.error.message}`);
     return;

@@ -1,11 +1,13 @@
-import { app, type InvocationContext } from '@azure/functions';
+import { app, output, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { getServices } from '../shared/composition.js';
 import { taskSignalSchema, type TaskSignal } from '../shared/domain/events.js';
 
+const jobEvents = output.serviceBusQueue({ queueName: 'job-events', connection: 'ServiceBusConnection' });
+
 /**
  * Task news, in batches: each named task is read from Batch and recorded, and the job's
- * orchestration hears of milestones. A message that does not parse is logged and dropped rather
+ * orchestration hears of milestones; task changes logged for subscribers go on to `job-events`. A message that does not parse is logged and dropped rather
  * than failing the batch it came with.
  */
 export async function taskEvents(messages: unknown, context: InvocationContext): Promise<void> {
@@ -16,7 +18,8 @@ export async function taskEvents(messages: unknown, context: InvocationContext):
     else context.warn(`dropped a task-events message that is not a task signal: ${parsed.error.message}`);
   }
   const services = getServices();
-  await services.signals.onSignals(signals, services.orchestrations(context).raise);
+  const logged = await services.signals.onSignals(signals, services.orchestrations(context).raise);
+  if (logged.length > 0) context.extraOutputs.set(jobEvents, logged);
 }
 
 app.serviceBusQueue('taskEvents', {
@@ -24,5 +27,6 @@ app.serviceBusQueue('taskEvents', {
   connection: 'ServiceBusConnection',
   cardinality: 'many',
   extraInputs: [df.input.durableClient()],
+  extraOutputs: [jobEvents],
   handler: taskEvents,
 });

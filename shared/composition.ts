@@ -16,6 +16,7 @@ import { TableDeliveryStore } from './adapters/tableDeliveryStore.js';
 import { UndiciWebhookSender } from './adapters/webhookSender.js';
 import { SmtpEmailSender } from './adapters/smtpSender.js';
 import { Notifier } from './notifications/notifier.js';
+import { TaskEventInterest } from './notifications/taskEventInterest.js';
 import type { JobStore } from './store/jobStore.js';
 import { SasLocations } from './adapters/sasLocations.js';
 import { JobRunner } from './jobs/jobRunner.js';
@@ -102,6 +103,8 @@ export function getServices(): Services {
       connectionString: config.storageConnectionString,
       tablePrefix: config.tablePrefix,
     });
+    const interest = new TaskEventInterest({ subscriptions: subscriptionStore });
+    const logTaskEvents = (job: { id: string; owner: string }) => interest.wanted(job.owner, job.id);
     const runner = new JobRunner({
       store,
       compute,
@@ -117,6 +120,7 @@ export function getServices(): Services {
       locations: (expiresOn) => SasLocations.create(blobs, expiresOn),
       maxRunningJobsPerUser: config.maxRunningJobsPerUser,
       inputContainers: config.inputContainers,
+      logTaskEvents,
     });
     const statuses = new StatusRecorder(store);
     const deliveries = new TableDeliveryStore({
@@ -129,6 +133,7 @@ export function getServices(): Services {
       jobs,
       webhooks: config.webhooks,
       email: config.notifications.smtp !== undefined,
+      changed: (owner) => interest.forget(owner),
     });
     const { smtp, ...notifierSettings } = config.notifications;
     services = {
@@ -158,7 +163,13 @@ export function getServices(): Services {
       inbox: new InboxApi(new InboxSigner(blobs, CONTAINERS.inbox), config.inboxSasMinutes),
       runner,
       statuses,
-      signals: new TaskSignals({ store, compute, statuses, graph: (jobId) => runner.readGraph(jobId) }),
+      signals: new TaskSignals({
+        store,
+        compute,
+        statuses,
+        graph: (jobId) => runner.readGraph(jobId),
+        logTaskEvents,
+      }),
       ensureContainers: async () => {
         await Promise.all(
           Object.values(CONTAINERS).map((name) => blobs.getContainerClient(name).createIfNotExists()),

@@ -1,10 +1,12 @@
 import { TableClient, type TableEntityResult } from '@azure/data-tables';
-import type {
-  DeliveryAttempt,
-  DeliveryRecord,
-  DeliveryStatus,
-  DeliveryStore,
-  DueStream,
+import {
+  isTaskBatch,
+  type DeliveryAttempt,
+  type DeliveryHead,
+  type DeliveryRecord,
+  type DeliveryStatus,
+  type DeliveryStore,
+  type DueStream,
 } from '../store/deliveryStore.js';
 import type { Page } from '../store/jobStore.js';
 import { isStatus, lazily, odata, tablePage, type Entity } from './tables.js';
@@ -15,7 +17,24 @@ const DUE_PARTITION = '~due';
 // Enough for a day of automatic attempts and many manual ones; the oldest are dropped beyond it.
 const MAX_ATTEMPTS_KEPT = 50;
 
-const rowKey = (jobId: string, sequence: number) => `${jobId}:${String(sequence).padStart(10, '0')}`;
+/** Job events sort before a job's task batches (`t` after the digits), each in sequence order. */
+const rowKey = (jobId: string, sequence: number, tasks: boolean) =>
+  `${jobId}:${tasks ? 't' : ''}${String(sequence).padStart(10, '0')}`;
+// What a stream's position needs; a task batch's body can be tens of kilobytes.
+const HEAD_PROPERTIES = [
+  'PartitionKey',
+  'RowKey',
+  'JobId',
+  'Sequence',
+  'LastSequence',
+  'Events',
+  'EventType',
+  'Status',
+  'NextAttemptAt',
+  'ClaimedUntil',
+  'CreatedAt',
+  'UpdatedAt',
+];
 const dueKey = (subscriptionId: string, jobId: string) => `${subscriptionId}|${jobId}`;
 
 /**
@@ -37,14 +56,16 @@ export class TableDeliveryStore implements DeliveryStore {
     );
   }
 
-  async stream(subscriptionId: string, jobId: string): Promise<DeliveryRecord[]> {
+  async stream(subscriptionId: string, jobId: string): Promise<DeliveryHead[]> {
     await this.#ensure();
     const filter =
       `PartitionKey eq ${odata(subscriptionId)} and RowKey ge ${odata(`${jobId}:`)}` +
       ` and RowKey lt ${odata(`${jobId};`)}`;
-    const out: DeliveryRecord[] = [];
-    for await (const entity of this.#table.listEntities<Entity>({ queryOptions: { filter } })) {
-      out.push(toDelivery(entity));
+    const out: DeliveryHead[] = [];
+    for await (const entity of this.#table.listEntities<Entity>({
+      queryOptions: { filter, select: HEAD_PROPERTIES },
+    })) {
+      out.push(toHead(entity));
     }
     return out;
   }
@@ -56,7 +77,10 @@ export class TableDeliveryStore implements DeliveryStore {
       return { ...record, etag: response.etag ?? '' };
     } catch (error) {
       if (!isStatus(error, 409)) throw error;
-      const existing = await this.#read(record.subscriptionId, record.jobId, record.sequence);
+      const existing = await this.#read(
+        record.subscriptionId,
+        rowKey(record.jobId, record.sequence, isTaskBatch(record)),
+      );
       if (!existing) throw error;
       return existing;
     }
@@ -74,15 +98,15 @@ export class TableDeliveryStore implements DeliveryStore {
   }
 
   async get(subscriptionId: string, id: string): Promise<DeliveryRecord | undefined> {
-    const match = /^(.+):(\d{1,10})$/.exec(id);
+    const match = /^(.+):(t?)(\d{1,10})$/.exec(id);
     if (!match) return undefined;
     await this.#ensure();
-    return this.#read(subscriptionId, match[1]!, Number(match[2]));
+    return this.#read(subscriptionId, rowKey(match[1]!, Number(match[3]), match[2] === 't'));
   }
 
-  async #read(subscriptionId: string, jobId: string, sequence: number): Promise<DeliveryRecord | undefined> {
+  async #read(subscriptionId: string, key: string): Promise<DeliveryRecord | undefined> {
     try {
-      return toDelivery(await this.#table.getEntity<Entity>(subscriptionId, rowKey(jobId, sequence)));
+      return toDelivery(await this.#table.getEntity<Entity>(subscriptionId, key));
     } catch (error) {
       if (isStatus(error, 404)) return undefined;
       throw error;
@@ -241,9 +265,11 @@ function chunks<T>(items: T[], size: number): T[][] {
 function toEntity(record: Omit<DeliveryRecord, 'etag'>): Entity {
   return {
     partitionKey: record.subscriptionId,
-    rowKey: rowKey(record.jobId, record.sequence),
+    rowKey: rowKey(record.jobId, record.sequence, isTaskBatch(record)),
     JobId: record.jobId,
     Sequence: record.sequence,
+    ...(record.lastSequence !== undefined ? { LastSequence: record.lastSequence } : {}),
+    ...(record.events !== undefined ? { Events: record.events } : {}),
     EventType: record.eventType,
     Body: record.body,
     Status: record.status,
@@ -255,23 +281,32 @@ function toEntity(record: Omit<DeliveryRecord, 'etag'>): Entity {
   };
 }
 
-function toDelivery(entity: TableEntityResult<Entity>): DeliveryRecord {
-  const record: DeliveryRecord = {
+function toHead(entity: TableEntityResult<Entity>): DeliveryHead {
+  const eventType = entity.EventType as string;
+  const head: DeliveryHead = {
     subscriptionId: entity.partitionKey,
-    id: `${entity.JobId as string}:${entity.Sequence as number}`,
+    id: `${entity.JobId as string}:${isTaskBatch({ eventType }) ? 't' : ''}${entity.Sequence as number}`,
     jobId: entity.JobId as string,
     sequence: entity.Sequence as number,
-    eventType: entity.EventType as string,
-    body: entity.Body as string,
+    eventType,
     status: entity.Status as DeliveryStatus,
-    attempts: JSON.parse((entity.Attempts as string) || '[]') as DeliveryAttempt[],
     createdAt: entity.CreatedAt as string,
     updatedAt: entity.UpdatedAt as string,
     etag: entity.etag,
   };
-  if (entity.NextAttemptAt) record.nextAttemptAt = entity.NextAttemptAt as string;
-  if (entity.ClaimedUntil) record.claimedUntil = entity.ClaimedUntil as string;
-  return record;
+  if (typeof entity.LastSequence === 'number') head.lastSequence = entity.LastSequence;
+  if (typeof entity.Events === 'number') head.events = entity.Events;
+  if (entity.NextAttemptAt) head.nextAttemptAt = entity.NextAttemptAt as string;
+  if (entity.ClaimedUntil) head.claimedUntil = entity.ClaimedUntil as string;
+  return head;
+}
+
+function toDelivery(entity: TableEntityResult<Entity>): DeliveryRecord {
+  return {
+    ...toHead(entity),
+    body: entity.Body as string,
+    attempts: JSON.parse((entity.Attempts as string) || '[]') as DeliveryAttempt[],
+  };
 }
 
 function toDue(entity: TableEntityResult<Entity>): DueStream {

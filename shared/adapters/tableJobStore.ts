@@ -26,6 +26,8 @@ import type {
   StatusChange,
   TaskChange,
   TaskCounts,
+  TaskLogEntry,
+  TaskUpdateOptions,
   TaskUpdateResult,
   TaskRecord,
   TaskUpdate,
@@ -64,6 +66,30 @@ const historyRowKey = (id: string, sequence: number) => `hist|${id}|${String(seq
  */
 const TASKS_PER_BLOCK = 100;
 const blockRowKey = (block: number) => `b${String(block).padStart(6, '0')}`;
+/** Block rows sort below this; the task event log (`ev|...`) above it. */
+const BLOCKS_END = 'c';
+/**
+ * A job's task event log shares its tasks' partition, so a change and its log entry are written in
+ * one transaction. Rows hold up to 100 consecutive entries keyed by the first one's sequence; the
+ * counter row holds the last sequence given out.
+ */
+const LOG_COUNTER = 'ev|~';
+const logRowKey = (first: number) => `ev|${String(first).padStart(10, '0')}`;
+const LOG_ENTRIES_PER_ROW = 100;
+// A logged write moves the counter, so a call's blocks go together, a few transactions at most;
+// 20 blocks and their entries stay well inside a transaction's 100 entities and 4 MB.
+const BLOCKS_PER_LOGGED_WRITE = 20;
+
+/** A task event log entry, with short keys like a stored task. */
+interface StoredLogEntry {
+  t: string;
+  s: TaskStatus;
+  p: TaskStatus;
+  a: number;
+  x?: number;
+  f?: [string, string];
+  u: string;
+}
 
 /** A task in a block row, with short keys because a block holds a hundred of them. */
 interface StoredTask {
@@ -75,6 +101,42 @@ interface StoredTask {
   st?: string;
   en?: string;
   u: string;
+}
+
+/**
+ * Applies observations to a block's tasks in place (see `compareTaskObservation`): returns the
+ * changes; duplicates and stale observations change nothing.
+ */
+function applyObservations(records: StoredTask[], updates: readonly TaskUpdate[]): TaskChange[] {
+  const index = new Map(records.map((record, i) => [record.i, i]));
+  const changes: TaskChange[] = [];
+  for (const update of updates) {
+    const at = index.get(update.id);
+    if (at === undefined) continue;
+    const current = records[at]!;
+    if (compareTaskObservation({ status: current.s, attempt: current.a }, update) !== 'apply') continue;
+    const next: StoredTask = { i: update.id, s: update.status, a: update.attempt, u: update.at };
+    if (update.exitCode !== undefined) next.x = update.exitCode;
+    if (update.failure) next.f = [update.failure.code, update.failure.message.slice(0, 500)];
+    const startedAt = update.startedAt ?? (update.attempt === current.a ? current.st : undefined);
+    if (startedAt) next.st = startedAt;
+    if (update.endedAt) next.en = update.endedAt;
+    changes.push({ task: fromStored(next), previousStatus: current.s });
+    records[at] = next;
+  }
+  return changes;
+}
+
+const unfinished = (records: StoredTask[]) => records.filter((record) => !isFinalTask(record.s)).length;
+
+function blockEntity(id: string, block: number, records: StoredTask[]): Entity {
+  return {
+    partitionKey: id,
+    rowKey: blockRowKey(block),
+    // Counted with the tasks, in the same write, so the job's counts are always exact.
+    Counts: JSON.stringify(countStatuses(records.map((record) => record.s))),
+    ...splitJson(records, 'Tasks'),
+  };
 }
 
 function fromStored(record: StoredTask): TaskRecord {
@@ -361,7 +423,12 @@ export class TableJobStore implements JobStore {
 
   async recordStatus(id: string, change: StatusChange): Promise<{ job: JobRecord; changed: boolean }> {
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-      const entity = await this.#read(id, JOB_SUMMARY_PROPERTIES);
+      // The task log's position is read before the change is written: task events logged by then
+      // happened before it (whatever caused this change among them).
+      const [entity, taskLog] = await Promise.all([
+        this.#read(id, JOB_SUMMARY_PROPERTIES),
+        this.#logCounter(id),
+      ]);
       if (!entity) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
       const job = toJob(entity);
       // The same status reported again is a duplicate signal, not a new change.
@@ -400,6 +467,7 @@ export class TableJobStore implements JobStore {
             at: change.at,
             ...(change.taskCounts ? { taskCounts: change.taskCounts } : {}),
             ...(change.exitCodes ? { exitCodes: change.exitCodes } : {}),
+            ...(taskLog.sequence > 0 ? { taskSequence: taskLog.sequence } : {}),
           }),
         ],
       ];
@@ -448,7 +516,10 @@ export class TableJobStore implements JobStore {
     const counts = emptyCounts();
     let blocks = 0;
     for await (const entity of this.#tasks.listEntities<Entity>({
-      queryOptions: { filter: `PartitionKey eq ${odata(id)}`, select: ['Counts'] },
+      queryOptions: {
+        filter: `PartitionKey eq ${odata(id)} and RowKey lt ${odata(BLOCKS_END)}`,
+        select: ['Counts'],
+      },
     })) {
       blocks++;
       const block = JSON.parse((entity.Counts as string | undefined) ?? '{}') as Partial<TaskCounts>;
@@ -475,6 +546,7 @@ export class TableJobStore implements JobStore {
         ...(entity.ExitCodes
           ? { exitCodes: JSON.parse(entity.ExitCodes as string) as Record<string, number> }
           : {}),
+        ...(typeof entity.TaskSequence === 'number' ? { taskSequence: entity.TaskSequence } : {}),
       });
     }
     return entries;
@@ -535,7 +607,11 @@ export class TableJobStore implements JobStore {
     return positions;
   }
 
-  async updateTasks(id: string, updates: readonly TaskUpdate[]): Promise<TaskUpdateResult> {
+  async updateTasks(
+    id: string,
+    updates: readonly TaskUpdate[],
+    options: TaskUpdateOptions = {},
+  ): Promise<TaskUpdateResult> {
     await this.ready();
     const positions = await this.#positionsOf(id);
     const byBlock = new Map<number, TaskUpdate[]>();
@@ -546,47 +622,21 @@ export class TableJobStore implements JobStore {
       const block = Math.floor(position / TASKS_PER_BLOCK);
       byBlock.set(block, [...(byBlock.get(block) ?? []), update]);
     }
+    if (options.log) return this.#updateTasksLogged(id, byBlock);
     const changes: TaskChange[] = [];
     let unfinishedNearby = 0;
-    const unfinished = (records: StoredTask[]) => records.filter((record) => !isFinalTask(record.s)).length;
     await Promise.all(
       [...byBlock].map(async ([block, blockUpdates]) => {
         for (let attempt = 0; attempt < MAX_BLOCK_ATTEMPTS; attempt++) {
           const entity = await this.#tasks.getEntity<Entity>(id, blockRowKey(block));
           const records = joinJson<StoredTask[]>(entity, 'Tasks') ?? [];
-          const index = new Map(records.map((record, i) => [record.i, i]));
-          const blockChanges: TaskChange[] = [];
-          for (const update of blockUpdates) {
-            const at = index.get(update.id);
-            if (at === undefined) continue;
-            const current = records[at]!;
-            if (compareTaskObservation({ status: current.s, attempt: current.a }, update) !== 'apply')
-              continue;
-            const next: StoredTask = { i: update.id, s: update.status, a: update.attempt, u: update.at };
-            if (update.exitCode !== undefined) next.x = update.exitCode;
-            if (update.failure) next.f = [update.failure.code, update.failure.message.slice(0, 500)];
-            const startedAt = update.startedAt ?? (update.attempt === current.a ? current.st : undefined);
-            if (startedAt) next.st = startedAt;
-            if (update.endedAt) next.en = update.endedAt;
-            blockChanges.push({ task: fromStored(next), previousStatus: current.s });
-            records[at] = next;
-          }
+          const blockChanges = applyObservations(records, blockUpdates);
           if (blockChanges.length === 0) {
             unfinishedNearby += unfinished(records);
             return;
           }
           try {
-            await this.#tasks.updateEntity(
-              {
-                partitionKey: id,
-                rowKey: blockRowKey(block),
-                // Counted with the tasks, in the same write, so the job's counts are always exact.
-                Counts: JSON.stringify(countStatuses(records.map((record) => record.s))),
-                ...splitJson(records, 'Tasks'),
-              },
-              'Replace',
-              { etag: entity.etag },
-            );
+            await this.#tasks.updateEntity(blockEntity(id, block, records), 'Replace', { etag: entity.etag });
             changes.push(...blockChanges);
             unfinishedNearby += unfinished(records);
             return;
@@ -603,6 +653,97 @@ export class TableJobStore implements JobStore {
     return { changes, unfinishedNearby };
   }
 
+  /**
+   * Applies observations and logs the changes: each group of blocks, its log entries and the
+   * moved counter go in one transaction, so the log has exactly the changes stored, numbered in
+   * the order they were made. A concurrent writer fails the counter's etag: read again, apply again.
+   */
+  async #updateTasksLogged(id: string, byBlock: Map<number, TaskUpdate[]>): Promise<TaskUpdateResult> {
+    const changes: TaskChange[] = [];
+    let unfinishedNearby = 0;
+    let logged: { first: number; last: number } | undefined;
+    for (const group of chunks([...byBlock], BLOCKS_PER_LOGGED_WRITE)) {
+      let written = false;
+      for (let attempt = 0; attempt < MAX_BLOCK_ATTEMPTS && !written; attempt++) {
+        const [counter, ...entities] = await Promise.all([
+          this.#logCounter(id),
+          ...group.map(([block]) => this.#tasks.getEntity<Entity>(id, blockRowKey(block))),
+        ]);
+        const groupChanges: TaskChange[] = [];
+        const actions: TransactionAction[] = [];
+        let groupUnfinished = 0;
+        group.forEach(([block, blockUpdates], i) => {
+          const entity = entities[i]!;
+          const records = joinJson<StoredTask[]>(entity, 'Tasks') ?? [];
+          const blockChanges = applyObservations(records, blockUpdates);
+          groupUnfinished += unfinished(records);
+          if (blockChanges.length === 0) return;
+          groupChanges.push(...blockChanges);
+          actions.push(['update', blockEntity(id, block, records), 'Replace', { etag: entity.etag }]);
+        });
+        if (groupChanges.length > 0) {
+          const start = counter.sequence;
+          const entries = groupChanges.map((change, i) => toLogEntry(change, start + i + 1));
+          for (const part of chunks(entries, LOG_ENTRIES_PER_ROW)) {
+            actions.push(['create', logRowEntity(id, part)]);
+          }
+          const through = start + entries.length;
+          const counterEntity = { partitionKey: id, rowKey: LOG_COUNTER, Sequence: through };
+          actions.push(
+            counter.etag
+              ? ['update', counterEntity, 'Replace', { etag: counter.etag }]
+              : ['create', counterEntity],
+          );
+          try {
+            await this.#tasks.submitTransaction(actions);
+          } catch (error) {
+            if (!isStatus(error, 412, 409)) throw error;
+            await backoff(attempt);
+            continue;
+          }
+          changes.push(...groupChanges);
+          logged = { first: logged?.first ?? start + 1, last: through };
+        }
+        unfinishedNearby += groupUnfinished;
+        written = true;
+      }
+      if (!written) {
+        throw new TransientError('STORE_CONTENDED', `tasks of job ${id} are changing too often; retry`);
+      }
+    }
+    return { changes, unfinishedNearby, ...(logged ? { logged } : {}) };
+  }
+
+  /** The task event log's last sequence number (0 before the first entry) and its row's etag. */
+  async #logCounter(id: string): Promise<{ sequence: number; etag?: string }> {
+    try {
+      const entity = await this.#tasks.getEntity<Entity>(id, LOG_COUNTER);
+      return { sequence: entity.Sequence as number, etag: entity.etag };
+    } catch (error) {
+      if (isStatus(error, 404)) return { sequence: 0 };
+      throw error;
+    }
+  }
+
+  async taskLog(id: string, options: { after: number; limit: number }): Promise<TaskLogEntry[]> {
+    await this.ready();
+    // The row holding entry `after + 1` starts at most a row's length of entries before it.
+    const from = Math.max(1, options.after - LOG_ENTRIES_PER_ROW + 2);
+    const filter =
+      `PartitionKey eq ${odata(id)} and RowKey ge ${odata(logRowKey(from))}` +
+      ` and RowKey lt ${odata(LOG_COUNTER)}`;
+    const out: TaskLogEntry[] = [];
+    for await (const entity of this.#tasks.listEntities<Entity>({ queryOptions: { filter } })) {
+      const first = entity.First as number;
+      const stored = joinJson<StoredLogEntry[]>(entity, 'Entries') ?? [];
+      stored.forEach((entry, i) => {
+        if (first + i > options.after && out.length < options.limit) out.push(fromLogEntry(entry, first + i));
+      });
+      if (out.length >= options.limit) break;
+    }
+    return out;
+  }
+
   async listTasks(
     id: string,
     options: { status?: TaskStatus; limit: number; continuation?: string },
@@ -613,7 +754,9 @@ export class TableJobStore implements JobStore {
     // Blocks hold 100 tasks: read as many as the page needs, more when a status filter thins them.
     const blocksPerRead = options.status ? 20 : Math.ceil(options.limit / TASKS_PER_BLOCK) + 1;
     for (;;) {
-      const filter = `PartitionKey eq ${odata(id)} and RowKey ge ${odata(blockRowKey(block))}`;
+      const filter =
+        `PartitionKey eq ${odata(id)} and RowKey ge ${odata(blockRowKey(block))}` +
+        ` and RowKey lt ${odata(BLOCKS_END)}`;
       const page = await this.#tasks
         .listEntities<Entity>({ queryOptions: { filter } })
         .byPage({ maxPageSize: blocksPerRead })
@@ -801,7 +944,63 @@ function historyEntity(owner: string, id: string, entry: HistoryEntry): Entity {
     At: entry.at,
     ...(entry.taskCounts ? { TaskCounts: JSON.stringify(entry.taskCounts) } : {}),
     ...(entry.exitCodes ? { ExitCodes: JSON.stringify(entry.exitCodes) } : {}),
+    ...(entry.taskSequence !== undefined ? { TaskSequence: entry.taskSequence } : {}),
   };
+}
+
+function toLogEntry(change: TaskChange, sequence: number): TaskLogEntry {
+  const { task } = change;
+  return {
+    sequence,
+    taskId: task.id,
+    status: task.status,
+    previousStatus: change.previousStatus,
+    attempt: task.attempt,
+    ...(task.exitCode !== undefined ? { exitCode: task.exitCode } : {}),
+    ...(task.failure ? { failure: task.failure } : {}),
+    at: task.updatedAt,
+  };
+}
+
+function logRowEntity(id: string, entries: TaskLogEntry[]): Entity {
+  const stored = entries.map((entry): StoredLogEntry => {
+    const out: StoredLogEntry = {
+      t: entry.taskId,
+      s: entry.status,
+      p: entry.previousStatus,
+      a: entry.attempt,
+      u: entry.at,
+    };
+    if (entry.exitCode !== undefined) out.x = entry.exitCode;
+    if (entry.failure) out.f = [entry.failure.code, entry.failure.message];
+    return out;
+  });
+  return {
+    partitionKey: id,
+    rowKey: logRowKey(entries[0]!.sequence),
+    First: entries[0]!.sequence,
+    Count: entries.length,
+    ...splitJson(stored, 'Entries'),
+  };
+}
+
+function fromLogEntry(entry: StoredLogEntry, sequence: number): TaskLogEntry {
+  return {
+    sequence,
+    taskId: entry.t,
+    status: entry.s,
+    previousStatus: entry.p,
+    attempt: entry.a,
+    ...(entry.x !== undefined ? { exitCode: entry.x } : {}),
+    ...(entry.f ? { failure: { code: entry.f[0], message: entry.f[1] } } : {}),
+    at: entry.u,
+  };
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }
 
 function toJob(entity: TableEntityResult<Entity>): JobRecord {

@@ -1,6 +1,6 @@
 import { TableClient } from '@azure/data-tables';
 import { isStatus, lazily, odata, type Entity } from './tables.js';
-import type { JobStatus } from '../domain/lifecycle.js';
+import type { NotifiableStatus } from '../domain/subscriptionFilter.js';
 import type {
   OwnerSecret,
   SubscriptionRecord,
@@ -188,7 +188,7 @@ function toSubscription(entity: Entity): SubscriptionRecord {
     secret: entity.Secret as string,
   };
   if (entity.JobId) subscription.jobId = entity.JobId as string;
-  if (entity.Statuses) subscription.statuses = JSON.parse(entity.Statuses as string) as JobStatus[];
+  if (entity.Statuses) subscription.statuses = JSON.parse(entity.Statuses as string) as NotifiableStatus[];
   if (entity.ExpiresAt) subscription.expiresAt = entity.ExpiresAt as string;
   if (entity.DisabledReason) subscription.disabledReason = entity.DisabledReason as string;
   if (entity.EnabledAt) subscription.enabledAt = entity.EnabledAt as string;

@@ -28,6 +28,30 @@ export const jobStatusChangedSchema = z.strictObject({
 export type JobStatusChanged = z.infer<typeof jobStatusChangedSchema>;
 
 /**
+ * A `job-events` message saying a job's task event log has grown (written by the handlers that
+ * record task changes, only for owners who asked for task events). It wakes the subscriptions
+ * that want such changes; what they are is read from the log, the truth.
+ */
+export const taskChangesLoggedSchema = z.strictObject({
+  type: z.literal('task.status.changed'),
+  jobId: z.string().min(1).max(64),
+  owner: z.string().min(1).max(256),
+  /** The statuses the tasks moved into, so only subscriptions wanting one of them are woken. */
+  statuses: z.array(z.enum(TASK_STATUSES)).min(1),
+  /** The log's last sequence number after the write. */
+  through: z.number().int().min(1),
+});
+
+/** See {@link taskChangesLoggedSchema}. */
+export type TaskChangesLogged = z.infer<typeof taskChangesLoggedSchema>;
+
+/** Anything on the `job-events` queue: a job status change, or news of task changes. */
+export const jobEventSchema = z.discriminatedUnion('type', [jobStatusChangedSchema, taskChangesLoggedSchema]);
+
+/** See {@link jobEventSchema}. */
+export type JobEvent = z.infer<typeof jobEventSchema>;
+
+/**
  * The `task-events` message: a task of a job has news (its logs were uploaded, so an attempt
  * ended). It says which task, not what happened: the handler asks Batch, the truth.
  */

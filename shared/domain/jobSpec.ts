@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { BUILTIN_MACROS, MACRO_NAME } from './macros.js';
-import { JOB_STATUSES } from './lifecycle.js';
+import { JOB_STATUSES, TASK_STATUSES } from './lifecycle.js';
+import { eventTypeMatches, type NotifiableStatus } from './subscriptionFilter.js';
 
 /**
  * The job spec: what `POST /api/jobs` takes and what a manifest in the blob inbox holds (the
@@ -157,32 +158,61 @@ export const sweepSchema = z.strictObject({
 
 /**
  * An event type or glob a subscription chooses events by, e.g. `job.*`. Task events
- * (`task.status.changed`) are refused by name until they are sent, rather than accepted and
- * never delivered.
+ * (`task.status.changed`) are opt-in: only a pattern naming `task` receives them.
  */
 export const eventPatternSchema = z
   .string()
   .regex(
     /^(\*|(job|task)(\.(\*|[a-z]+))*)$/,
-    'must be an event type or glob, e.g. "job.*" or "job.status.changed"',
-  )
-  .refine((pattern) => !pattern.startsWith('task'), {
-    message: 'task events (task.status.changed) are not sent by this version; use job.* events',
+    'must be an event type or glob, e.g. "job.*", "job.status.changed" or "task.*"',
+  );
+
+/** A status a subscription may filter on: a job's or a task's (`FAILED` is both). */
+export const notifiableStatusSchema = z.enum([
+  ...new Set<NotifiableStatus>([...JOB_STATUSES, ...TASK_STATUSES]),
+] as [NotifiableStatus, ...NotifiableStatus[]]);
+
+/**
+ * Refuses a status filter naming a status no chosen event can have (`SUCCEEDED` is a task's, so it
+ * needs `task.*`; `FINISHED` a job's): such a filter would silently receive nothing.
+ */
+export function checkStatusFilter(
+  filter: { events: readonly string[]; statuses?: readonly string[] | undefined },
+  context: z.core.$RefinementCtx,
+): void {
+  const types = (['job.status.changed', 'task.status.changed'] as const).filter((type) =>
+    filter.events.some((pattern) => eventTypeMatches(pattern, type)),
+  );
+  filter.statuses?.forEach((status, i) => {
+    const job = (JOB_STATUSES as readonly string[]).includes(status);
+    const task = (TASK_STATUSES as readonly string[]).includes(status);
+    if ((job && types.includes('job.status.changed')) || (task && types.includes('task.status.changed')))
+      return;
+    context.addIssue({
+      code: 'custom',
+      path: ['statuses', i],
+      message: job
+        ? `${status} is a job status, and these events are task events only; add "job.*" to events`
+        : `${status} is a task status, and these events are job events only; add "task.*" to events`,
+    });
   });
+}
 
 /** A notification declared in the spec: it lasts until the job's final event is delivered. */
-export const notificationSchema = z.union([
-  z.strictObject({
-    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048),
-    events: z.array(eventPatternSchema).min(1).default(['job.*']),
-    statuses: z.array(z.enum(JOB_STATUSES)).optional(),
-  }),
-  z.strictObject({
-    email: z.email().max(254),
-    events: z.array(eventPatternSchema).min(1).default(['job.*']),
-    statuses: z.array(z.enum(JOB_STATUSES)).optional(),
-  }),
-]);
+export const notificationSchema = z
+  .union([
+    z.strictObject({
+      url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048),
+      events: z.array(eventPatternSchema).min(1).default(['job.*']),
+      statuses: z.array(notifiableStatusSchema).optional(),
+    }),
+    z.strictObject({
+      email: z.email().max(254),
+      events: z.array(eventPatternSchema).min(1).default(['job.*']),
+      statuses: z.array(notifiableStatusSchema).optional(),
+    }),
+  ])
+  .superRefine(checkStatusFilter);
 
 const specFields = {
   name: nameSchema,

@@ -18,6 +18,25 @@ export interface RecordedChange {
   taskCounts?: Record<TaskStatus, number>;
   /** Exit codes of failed tasks, on the change that ended the job. */
   exitCodes?: Record<string, number>;
+  /**
+   * How far the job's task event log had got when this change was recorded: task events up to
+   * here happened before it, later ones after. Absent means none had been logged.
+   */
+  taskSequence?: number;
+}
+
+/** A task's recorded status change, as the job's task event log keeps it. */
+export interface RecordedTaskChange {
+  /** Its place in the job's task event log, from 1. */
+  sequence: number;
+  taskId: string;
+  status: TaskStatus;
+  previousStatus: TaskStatus;
+  /** The attempt the status belongs to, from 1. */
+  attempt: number;
+  exitCode?: number;
+  failure?: { code: string; message: string };
+  at: string;
 }
 
 /** The facts of a job that do not change over its life. */
@@ -57,6 +76,47 @@ export function jobStatusEvent(job: JobFacts, change: RecordedChange): JobStatus
 const noCounts = () =>
   Object.fromEntries(TASK_STATUSES.map((status) => [status, 0])) as Record<TaskStatus, number>;
 
+/** The id of a task change: `<jobId>:t<sequence>`, the same for every delivery of it. */
+export const taskChangeId = (jobId: string, sequence: number): string => `${jobId}:t${sequence}`;
+
+/** A task status change as subscribers are told of it. */
+export interface TaskStatusChanged {
+  id: string;
+  type: 'task.status.changed';
+  jobId: string;
+  /** The job's name. */
+  name: string;
+  owner: string;
+  taskId: string;
+  previousStatus: TaskStatus;
+  status: TaskStatus;
+  attempt: number;
+  exitCode?: number;
+  failure?: { code: string; message: string };
+  /** Its place in the job's task event log. */
+  sequence: number;
+  at: string;
+}
+
+/** The event a recorded task change is told as. */
+export function taskStatusEvent(job: JobFacts, change: RecordedTaskChange): TaskStatusChanged {
+  return {
+    id: taskChangeId(job.id, change.sequence),
+    type: 'task.status.changed',
+    jobId: job.id,
+    name: job.name,
+    owner: job.owner,
+    taskId: change.taskId,
+    previousStatus: change.previousStatus,
+    status: change.status,
+    attempt: change.attempt,
+    ...(change.exitCode !== undefined ? { exitCode: change.exitCode } : {}),
+    ...(change.failure ? { failure: change.failure } : {}),
+    sequence: change.sequence,
+    at: change.at,
+  };
+}
+
 /** A CloudEvents 1.0 event in structured mode (`application/cloudevents+json`). */
 export interface CloudEvent {
   specversion: '1.0';
@@ -86,6 +146,35 @@ export function toCloudEvent(event: JobStatusChanged): CloudEvent {
     data: {
       ...data,
       links: { job: `/api/jobs/${event.jobId}`, history: `/api/jobs/${event.jobId}/history` },
+    },
+  };
+}
+
+/** The media type of a batch of CloudEvents (a JSON array), how task events are sent. */
+export const CLOUDEVENTS_BATCH_JSON = 'application/cloudevents-batch+json';
+
+/**
+ * The CloudEvent of a task change: `cloudjobs.task.status.changed` from `/jobs/<id>`, subject
+ * `tasks/<taskId>`, with links to the task's logs.
+ */
+export function toTaskCloudEvent(event: TaskStatusChanged): CloudEvent {
+  const { id: _id, type, at, ...data } = event;
+  const task = `/api/jobs/${event.jobId}/tasks/${encodeURIComponent(event.taskId)}`;
+  return {
+    specversion: '1.0',
+    id: event.id,
+    source: `/jobs/${event.jobId}`,
+    type: `cloudjobs.${type}`,
+    subject: `tasks/${event.taskId}`,
+    time: at,
+    datacontenttype: 'application/json',
+    data: {
+      ...data,
+      links: {
+        job: `/api/jobs/${event.jobId}`,
+        stdout: `${task}/logs/stdout`,
+        stderr: `${task}/logs/stderr`,
+      },
     },
   };
 }
@@ -130,6 +219,44 @@ export function toEmail(event: JobStatusChanged, baseUrl?: string): EmailMessage
   ];
   return {
     subject: `[cloudjobs] ${event.name} ${event.status}${event.condition ? ` (${event.condition})` : ''}`,
+    text: `${lines.join('\n')}\n`,
+  };
+}
+
+/**
+ * One email for a run of task changes (a webhook gets them as one batch too): a message per
+ * change would bury the reader of a 10,000-task job.
+ */
+export function toTaskEmail(events: readonly TaskStatusChanged[], baseUrl?: string): EmailMessage {
+  const first = events[0];
+  if (!first) throw new Error('a task email needs at least one event');
+  const jobUrl = `${baseUrl ?? ''}/api/jobs/${first.jobId}`;
+  const byStatus = new Map<string, number>();
+  for (const event of events) byStatus.set(event.status, (byStatus.get(event.status) ?? 0) + 1);
+  const summary = [...byStatus].map(([status, n]) => `${n} ${status}`).join(', ');
+  const lines = [
+    `${events.length === 1 ? 'A task' : `${events.length} tasks`} of job ${first.name} (${first.jobId}) changed: ${summary}.`,
+    '',
+    ...events.map(
+      (event) =>
+        `${event.taskId}: ${event.previousStatus} -> ${event.status}` +
+        (event.attempt > 1 ? ` (attempt ${event.attempt})` : '') +
+        (event.exitCode !== undefined ? `, exit code ${event.exitCode}` : '') +
+        (event.failure ? `, ${event.failure.code}: ${event.failure.message}` : '') +
+        ` at ${event.at}`,
+    ),
+    '',
+    `The job: ${jobUrl}`,
+    `Its tasks and logs: ${jobUrl}/tasks`,
+    ...(events.length === 1
+      ? [`This task's output: ${jobUrl}/tasks/${encodeURIComponent(first.taskId)}/logs/stdout`]
+      : []),
+  ];
+  return {
+    subject:
+      events.length === 1
+        ? `[cloudjobs] ${first.name}: task ${first.taskId} ${first.status}`
+        : `[cloudjobs] ${first.name}: ${events.length} task changes (${summary})`,
     text: `${lines.join('\n')}\n`,
   };
 }

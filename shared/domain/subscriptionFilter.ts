@@ -1,7 +1,10 @@
-import type { JobStatus } from './lifecycle.js';
+import type { JobStatus, TaskStatus } from './lifecycle.js';
 
 /** The event types subscribers can receive. Task events are opt-in: they are many. */
 export type NotifiableEventType = 'job.status.changed' | 'task.status.changed';
+
+/** A status a subscription may filter on: a job's, a task's, or (as `FAILED`) both. */
+export type NotifiableStatus = JobStatus | TaskStatus;
 
 /** What a subscription's filter is judged against. */
 export interface NotifiableEvent {
@@ -17,7 +20,7 @@ export interface SubscriptionFilter {
   owner: string;
   events: readonly string[];
   jobId?: string;
-  statuses?: readonly JobStatus[];
+  statuses?: readonly NotifiableStatus[];
   enabled: boolean;
   expiresAt?: string;
 }
@@ -56,4 +59,17 @@ export function matchesSubscription(
   if (subscription.statuses && !(subscription.statuses as readonly string[]).includes(event.status))
     return false;
   return subscription.events.some((pattern) => eventTypeMatches(pattern, event.type));
+}
+
+/**
+ * Whether a subscription may want some of a job's task events: it is on, not expired, takes this
+ * job, and opted in to task events. Statuses are left out: this decides whether task changes are
+ * worth recording for it at all.
+ */
+export function wantsTaskEvents(subscription: SubscriptionFilter, jobId: string, now: Date): boolean {
+  if (!subscription.enabled) return false;
+  if (subscription.expiresAt !== undefined && Date.parse(subscription.expiresAt) <= now.getTime())
+    return false;
+  if (subscription.jobId !== undefined && subscription.jobId !== jobId) return false;
+  return subscription.events.some((pattern) => eventTypeMatches(pattern, 'task.status.changed'));
 }

@@ -90,6 +90,8 @@ export interface JobRunnerOptions {
   locations: (expiresOn: Date) => Promise<DataLocations>;
   /** Jobs one owner may have on Batch at once; 0 for no limit. */
   maxRunningJobsPerUser?: number;
+  /** Whether a job's task changes should be logged for subscribers; never, when absent. */
+  logTaskEvents?: (job: { id: string; owner: string }) => Promise<boolean>;
   /** Containers blob inputs may come from (besides the owner's job files); empty for any. */
   inputContainers?: readonly string[];
   now?: () => Date;
@@ -276,6 +278,9 @@ export class JobRunner {
    */
   async settleTasks(jobId: string, leftover: 'CANCELLED' | 'SKIPPED'): Promise<SettledTasks> {
     const at = this.#now().toISOString();
+    // The job's final event, recorded next, wakes the subscribers of what is logged here.
+    const job = this.#o.logTaskEvents ? await this.#o.store.getJob(jobId) : undefined;
+    const log = job !== undefined && (await this.#o.logTaskEvents!(job));
     const seen = new Map<string, TaskUpdate>();
     let continuation: string | undefined;
     do {
@@ -289,7 +294,7 @@ export class JobRunner {
       for (const task of page.tasks) seen.set(task.id, taskUpdate(task, at));
       continuation = page.continuation;
     } while (continuation);
-    if (seen.size > 0) await this.#o.store.updateTasks(jobId, [...seen.values()]);
+    if (seen.size > 0) await this.#o.store.updateTasks(jobId, [...seen.values()], { log });
 
     const remaining: TaskUpdate[] = [];
     const exitCodes: Record<string, number> = {};
@@ -309,7 +314,7 @@ export class JobRunner {
       listing = page.continuation;
     } while (listing);
     for (let i = 0; i < remaining.length; i += 1000) {
-      await this.#o.store.updateTasks(jobId, remaining.slice(i, i + 1000));
+      await this.#o.store.updateTasks(jobId, remaining.slice(i, i + 1000), { log });
     }
     const counts = await this.#o.store.taskCounts(jobId);
     if (!counts) throw new NotFoundError(`job ${jobId} has no tasks recorded`, 'TASKS_NOT_FOUND');

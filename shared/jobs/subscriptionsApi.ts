@@ -5,8 +5,7 @@ import type { NotificationSpec } from '../domain/jobSpec.js';
 import type { DeliveryRecord, DeliveryStore } from '../store/deliveryStore.js';
 import type { Page } from '../store/jobStore.js';
 import { webhookUrlProblem, type WebhookPolicy } from '../domain/webhooks.js';
-import { eventPatternSchema } from '../domain/jobSpec.js';
-import { JOB_STATUSES } from '../domain/lifecycle.js';
+import { checkStatusFilter, eventPatternSchema, notifiableStatusSchema } from '../domain/jobSpec.js';
 import type { Caller } from '../identity.js';
 import type { SubscriptionRecord, SubscriptionStore } from '../store/subscriptionStore.js';
 import type { JobsApi } from './jobsApi.js';
@@ -15,7 +14,11 @@ import { parseInput } from './jobsApi.js';
 const filterFields = {
   events: z.array(eventPatternSchema).min(1).max(20).default(['job.*']),
   jobId: z.string().min(1).max(64).optional().describe('only this job’s events'),
-  statuses: z.array(z.enum(JOB_STATUSES)).min(1).optional().describe('only changes into these statuses'),
+  statuses: z
+    .array(notifiableStatusSchema)
+    .min(1)
+    .optional()
+    .describe('only changes into these statuses (a job status, a task status, or both, as FAILED)'),
   ttlMinutes: z
     .number()
     .int()
@@ -26,13 +29,15 @@ const filterFields = {
 };
 
 /** Body of `POST /subscriptions`: a webhook URL or an email address, and what to send it. */
-export const subscriptionCreateSchema = z.union([
-  z.strictObject({
-    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048),
-    ...filterFields,
-  }),
-  z.strictObject({ email: z.email().max(254), ...filterFields }),
-]);
+export const subscriptionCreateSchema = z
+  .union([
+    z.strictObject({
+      url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048),
+      ...filterFields,
+    }),
+    z.strictObject({ email: z.email().max(254), ...filterFields }),
+  ])
+  .superRefine(checkStatusFilter);
 
 /** Body of `PATCH /subscriptions/{id}`. */
 export const subscriptionUpdateSchema = z.strictObject({ enabled: z.boolean() });
@@ -80,6 +85,8 @@ export class SubscriptionsApi {
       webhooks?: WebhookPolicy;
       /** Whether this deployment can send email (else email subscriptions are refused). */
       email?: boolean;
+      /** Told after an owner's subscriptions were made or turned on (caches of them are stale). */
+      changed?: (owner: string) => void;
       now?: () => Date;
     },
   ) {}
@@ -128,6 +135,7 @@ export class SubscriptionsApi {
     if (input.ttlMinutes)
       subscription.expiresAt = new Date(now.getTime() + input.ttlMinutes * 60_000).toISOString();
     await this.o.store.create(subscription);
+    this.o.changed?.(caller.owner);
     return { subscription, secret };
   }
 
@@ -197,6 +205,7 @@ export class SubscriptionsApi {
         }),
       ),
     );
+    this.o.changed?.(owner);
   }
 
   /**
@@ -210,6 +219,7 @@ export class SubscriptionsApi {
       ? await this.o.store.enable(subscription.owner, subscription.id, this.#now().toISOString())
       : await this.o.store.disable(subscription.owner, subscription.id, 'turned off by its owner');
     if (!changed) throw new NotFoundError(`subscription ${id} does not exist`, 'SUBSCRIPTION_NOT_FOUND');
+    if (input.enabled) this.o.changed?.(subscription.owner);
     return this.get(caller, id);
   }
 

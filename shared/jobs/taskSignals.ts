@@ -1,5 +1,5 @@
 import type { ComputeBackend, ComputeTaskState } from '../compute/compute.js';
-import type { JobStatusChanged, TaskSignal } from '../domain/events.js';
+import type { JobEvent, JobStatusChanged, TaskChangesLogged, TaskSignal } from '../domain/events.js';
 import type { StatusRecorder } from './statusRecorder.js';
 import { isFinal, type JobStatus, type TaskStatus } from '../domain/lifecycle.js';
 import { progressOf, tasksToSkip } from '../domain/taskState.js';
@@ -33,6 +33,8 @@ export interface TaskSignalsOptions {
   startGraceMs?: number;
   /** Records the failure of a job whose orchestration ended without ending it. */
   statuses: Pick<StatusRecorder, 'record'>;
+  /** Whether a job's task changes should be logged for subscribers; never, when absent. */
+  logTaskEvents?: (job: { id: string; owner: string }) => Promise<boolean>;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -45,8 +47,8 @@ export interface ReconcileReport {
   settled: number;
   /** Jobs failed because their orchestration had ended without them. */
   orphaned: number;
-  /** Status changes the pass recorded, for the `job-events` queue. */
-  events: JobStatusChanged[];
+  /** Status changes the pass recorded and task changes it logged, for the `job-events` queue. */
+  events: JobEvent[];
 }
 
 // Statuses in which the job's tasks exist on Batch and their news matters.
@@ -70,8 +72,12 @@ export class TaskSignals {
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
-  /** Handles a batch of task signals: each named task is read from Batch and recorded. */
-  async onSignals(signals: readonly TaskSignal[], raise: RaiseSignal): Promise<void> {
+  /**
+   * Handles a batch of task signals: each named task is read from Batch and recorded. Returns news
+   * of the task changes logged for subscribers, for the `job-events` queue.
+   */
+  async onSignals(signals: readonly TaskSignal[], raise: RaiseSignal): Promise<TaskChangesLogged[]> {
+    const logged: TaskChangesLogged[] = [];
     const byJob = new Map<string, Set<string>>();
     for (const signal of signals) {
       const tasks = byJob.get(signal.jobId) ?? new Set<string>();
@@ -87,8 +93,10 @@ export class TaskSignals {
         job,
         states.map((state) => taskUpdate(state, at)),
         raise,
+        logged,
       );
     }
+    return logged;
   }
 
   /**
@@ -121,7 +129,9 @@ export class TaskSignals {
         continue;
       }
       if (!WATCHED.has(job.status)) continue;
-      if (await this.#repair(job, control.raise)) report.repaired++;
+      const logged: TaskChangesLogged[] = [];
+      if (await this.#repair(job, control.raise, logged)) report.repaired++;
+      report.events.push(...logged);
     }
     return report;
   }
@@ -147,7 +157,7 @@ export class TaskSignals {
   }
 
   /** Compares a job's counts with Batch's and, where they differ, its task states. */
-  async #repair(job: JobRecord, raise: RaiseSignal): Promise<boolean> {
+  async #repair(job: JobRecord, raise: RaiseSignal, logged: TaskChangesLogged[]): Promise<boolean> {
     const batch = await this.#o.compute.taskCounts(job.id).catch((error: unknown) => {
       // Not on Batch yet (still submitting) or already deleted: nothing to compare.
       if ((error as { code?: string }).code === 'BATCH_JOB_NOT_FOUND') return undefined;
@@ -176,20 +186,31 @@ export class TaskSignals {
         } while (continuation);
       }
     }
-    const changes = await this.#apply(job, updates, raise);
+    const changes = await this.#apply(job, updates, raise, logged);
     return changes.length > 0;
   }
 
-  /** Records observations, skips what can no longer run, and raises any milestone reached. */
-  async #apply(job: JobRecord, updates: TaskUpdate[], raise: RaiseSignal): Promise<TaskChange[]> {
+  /**
+   * Records observations, skips what can no longer run, and raises any milestone reached. Changes
+   * logged for subscribers are announced in `logged`.
+   */
+  async #apply(
+    job: JobRecord,
+    updates: TaskUpdate[],
+    raise: RaiseSignal,
+    logged: TaskChangesLogged[],
+  ): Promise<TaskChange[]> {
+    const log = updates.length > 0 && (await this.#o.logTaskEvents?.(job)) === true;
     const result =
       updates.length > 0
-        ? await this.#o.store.updateTasks(job.id, updates)
+        ? await this.#o.store.updateTasks(job.id, updates, { log })
         : { changes: [], unfinishedNearby: 0 };
+    announce(job, result, logged);
     const changes = [...result.changes];
     let mayBeDone = result.unfinishedNearby === 0;
     if (changes.some((change) => blocksDependents(change.task.status))) {
-      const skipped = await this.#skipUnreachable(job.id);
+      const skipped = await this.#skipUnreachable(job.id, log);
+      announce(job, skipped, logged);
       changes.push(...skipped.changes);
       if (skipped.changes.length > 0) mayBeDone = skipped.unfinishedNearby === 0;
     }
@@ -208,7 +229,7 @@ export class TaskSignals {
   }
 
   /** Marks SKIPPED the tasks that a failed, skipped or cancelled dependency keeps from running. */
-  async #skipUnreachable(jobId: string): Promise<TaskUpdateResult> {
+  async #skipUnreachable(jobId: string, log: boolean): Promise<TaskUpdateResult> {
     const graph = await this.#graph(jobId);
     const statuses = new Map<string, TaskStatus>();
     const attempts = new Map<string, number>();
@@ -230,6 +251,7 @@ export class TaskSignals {
     return this.#o.store.updateTasks(
       jobId,
       skip.map((id) => ({ id, status: 'SKIPPED', attempt: attempts.get(id) ?? 1, at })),
+      { log },
     );
   }
 
@@ -263,6 +285,24 @@ export class TaskSignals {
     }
     return [...found.values()];
   }
+}
+
+/** Adds news of the changes a write logged, if it logged any. */
+function announce(
+  job: { id: string; owner: string },
+  result: TaskUpdateResult,
+  logged: TaskChangesLogged[],
+): void {
+  if (!result.logged) return;
+  const statuses = [...new Set(result.changes.map((change) => change.task.status))];
+  if (statuses.length === 0) return;
+  logged.push({
+    type: 'task.status.changed',
+    jobId: job.id,
+    owner: job.owner,
+    statuses,
+    through: result.logged.last,
+  });
 }
 
 function blocksDependents(status: TaskStatus): boolean {

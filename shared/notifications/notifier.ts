@@ -1,18 +1,29 @@
 import { z } from 'zod';
 import { isFinal } from '../domain/lifecycle.js';
+import type { TaskStatus } from '../domain/lifecycle.js';
 import {
+  CLOUDEVENTS_BATCH_JSON,
   CLOUDEVENTS_JSON,
   jobStatusEvent,
   retryDelayMs,
+  taskChangeId,
+  taskStatusEvent,
   toCloudEvent,
   toEmail,
+  toTaskCloudEvent,
+  toTaskEmail,
   type EmailMessage,
 } from '../domain/notifications.js';
-import { matchesSubscription } from '../domain/subscriptionFilter.js';
+import { matchesSubscription, wantsTaskEvents } from '../domain/subscriptionFilter.js';
 import { signWebhook } from '../domain/webhooks.js';
 import { NotFoundError } from '../errors.js';
-import type { DeliveryRecord, DeliveryStore } from '../store/deliveryStore.js';
-import type { HistoryEntry, JobRecord, JobStore } from '../store/jobStore.js';
+import {
+  isTaskBatch,
+  type DeliveryHead,
+  type DeliveryRecord,
+  type DeliveryStore,
+} from '../store/deliveryStore.js';
+import type { HistoryEntry, JobRecord, JobStore, TaskLogEntry } from '../store/jobStore.js';
 import type { SubscriptionRecord, SubscriptionStore } from '../store/subscriptionStore.js';
 import type { EmailSender, SendResult, WebhookSender } from './senders.js';
 
@@ -42,15 +53,31 @@ export interface NotifierSettings {
   publicUrl?: string;
 }
 
+/** What wakes streams: a job's status change, or news that its task event log grew. */
+export type NotifyNews =
+  | { type: 'job.status.changed'; owner: string; jobId: string; status: string }
+  | { type: 'task.status.changed'; owner: string; jobId: string; statuses: readonly TaskStatus[] };
+
 const DONE = new Set(['delivered', 'dead-lettered']);
+/** Task events go in batches of at most this many: one request per task change would not keep up. */
+export const TASK_EVENTS_PER_DELIVERY = 100;
+const TASK_LOG_PAGE = 500;
+
+/** What a stream sends next: one job event, or a batch of task events. */
+type Head =
+  | { kind: 'job'; entry: HistoryEntry; row: DeliveryHead | undefined }
+  | { kind: 'tasks'; row: DeliveryHead }
+  | { kind: 'tasks'; row: undefined; first: number; last: number; events: TaskLogEntry[] };
 
 /**
- * Delivers job events to subscriptions, in order per job. The job's history is the truth of what
- * happened and in which order; a subscription's stream of one job's events is walked from the last
- * event delivered or dead-lettered, one event at a time, so event N+1 is never sent before N is
- * settled. Wake-up messages (at least once, in any order) only say "look at this stream"; a due
- * entry per stream carries retries and backs up a lost wake-up. One sender at a time per event,
- * by an etag'd claim that expires if its holder dies.
+ * Delivers job and task events to subscriptions, in order per job. The job's history and its task
+ * event log are the truth of what happened and in which order; a subscription's stream of one
+ * job's events is walked from the last delivery settled (delivered or dead-lettered), one delivery
+ * at a time, so nothing is sent before what precedes it is settled. The two logs merge by the
+ * position each history entry notes in the task log: task events logged before a job change go
+ * before it. Task events travel in batches. Wake-up messages (at least once, in any order) only
+ * say "look at this stream"; a due entry per stream carries retries and backs up a lost wake-up.
+ * One sender at a time per delivery, by an etag'd claim that expires if its holder dies.
  */
 export class Notifier {
   constructor(
@@ -71,19 +98,23 @@ export class Notifier {
   }
 
   /**
-   * The streams a job event wakes: one per subscription of the job's owner that wants it. Each is
-   * first made due (so the sweep finds it if the wake-up is lost), then returned to be sent.
+   * The streams news wakes: one per subscription of the job's owner that wants it. A job change
+   * also wakes the job's task event subscribers: task changes it follows go out before it, and a
+   * lost wake-up of theirs is made good. Each stream is first made due (so the sweep finds it if
+   * the wake-up is lost), then returned to be sent.
    */
-  async fanOut(event: { owner: string; jobId: string; status: string }): Promise<DeliveryKick[]> {
+  async fanOut(news: NotifyNews): Promise<DeliveryKick[]> {
     const now = this.#now();
-    const wanted = (await this.o.subscriptions.listEnabled(event.owner)).filter((subscription) =>
-      matchesSubscription(
-        subscription,
-        { type: 'job.status.changed', owner: event.owner, jobId: event.jobId, status: event.status },
-        now,
-      ),
+    const { owner, jobId } = news;
+    const wanted = (await this.o.subscriptions.listEnabled(owner)).filter((subscription) =>
+      news.type === 'job.status.changed'
+        ? matchesSubscription(subscription, { type: news.type, owner, jobId, status: news.status }, now) ||
+          wantsTaskEvents(subscription, jobId, now)
+        : news.statuses.some((status) =>
+            matchesSubscription(subscription, { type: news.type, owner, jobId, status }, now),
+          ),
     );
-    const kicks = wanted.map((s) => ({ owner: s.owner, subscriptionId: s.id, jobId: event.jobId }));
+    const kicks = wanted.map((s) => ({ owner: s.owner, subscriptionId: s.id, jobId }));
     await Promise.all(
       kicks.map((kick) =>
         this.o.deliveries.markDue(kick, new Date(now.getTime() + this.o.settings.backstopMs)),
@@ -124,8 +155,9 @@ export class Notifier {
       if (due) await this.o.deliveries.clearDue(due);
       return { outcome: 'nothing-to-deliver', delivered };
     }
-    let known: DeliveryRecord[] | undefined = rowsAtStart;
-    // Each pass settles one event; the bound only guards against a store that never settles.
+    const wantsTasks = wantsTaskEvents(subscription, job.id, this.#now());
+    let known: DeliveryHead[] | undefined = rowsAtStart;
+    // Each pass settles one delivery; the bound only guards against a store that never settles.
     for (let pass = 0; pass < 10_000; pass++) {
       let history: HistoryEntry[];
       try {
@@ -135,9 +167,10 @@ export class Notifier {
         throw error;
       }
       // The rows as this drain last wrote or read them; after a pass that settled nothing, read.
-      const rows: DeliveryRecord[] = known ?? (await this.o.deliveries.stream(subscription.id, job.id));
+      const rows: DeliveryHead[] = known ?? (await this.o.deliveries.stream(subscription.id, job.id));
       known = undefined;
-      const head = this.#head(subscription, job, history, rows);
+      // The task log is read after the history, so every task event a job change noted is seen.
+      const head = await this.#head(subscription, job, history, rows, wantsTasks);
       if (!head) {
         const last = history.at(-1);
         if (subscription.perJob && subscription.enabled && last && isFinal(last.status)) {
@@ -159,23 +192,22 @@ export class Notifier {
         continue;
       }
       const now = this.#now();
-      let row =
-        rows.find((r) => r.sequence === head.sequence) ??
-        (await this.o.deliveries.add(this.#newDelivery(subscription, job, head)));
-      if (DONE.has(row.status)) continue;
+      let row: DeliveryRecord | undefined = head.row
+        ? await this.o.deliveries.get(subscription.id, head.row.id)
+        : await this.o.deliveries.add(this.#newDelivery(subscription, job, head));
+      if (!row || DONE.has(row.status)) continue;
       if (row.status === 'retrying' && row.nextAttemptAt && row.nextAttemptAt > now.toISOString()) {
         await this.o.deliveries.markDue(kick, new Date(row.nextAttemptAt), { replace: true });
         return { outcome: 'waiting-to-retry', delivered };
       }
       if (row.claimedUntil && row.claimedUntil > now.toISOString()) return { outcome: 'busy', delivered };
-      const claimed = await this.#claim(row, now);
-      if (!claimed) continue;
-      row = claimed;
+      row = await this.#claim(row, now);
+      if (!row) continue;
       const result = await this.#send(subscription, row);
       const settled = await this.#settle(subscription, row, result, false);
       if (!settled) continue;
       if (settled.status === 'delivered') delivered++;
-      known = [...rows.filter((r) => r.sequence !== settled.sequence), settled];
+      known = [...rows.filter((r) => r.id !== settled.id), settled];
       if (result.outcome === 'gone') return { outcome: 'subscription-disabled', delivered };
       if (settled.status === 'retrying') {
         await this.o.deliveries.markDue(kick, new Date(settled.nextAttemptAt!), { replace: true });
@@ -222,18 +254,50 @@ export class Notifier {
     return this.o.deliveries.replace({ ...row, claimedUntil: until.toISOString() });
   }
 
-  /** The first event of the stream not yet settled that the subscription wants, if any. */
-  #head(
+  /**
+   * What the stream sends next, if anything: the earliest unsettled delivery, or the earliest
+   * event wanted after the last settled one. A job change goes after the task events logged
+   * before it (its `taskSequence`) and before those logged after.
+   */
+  async #head(
     subscription: SubscriptionRecord,
     job: JobRecord,
     history: HistoryEntry[],
-    rows: DeliveryRecord[],
+    rows: DeliveryHead[],
+    wantsTasks: boolean,
+  ): Promise<Head | undefined> {
+    const jobRows = rows.filter((row) => !isTaskBatch(row));
+    const entry = this.#jobHead(subscription, job, history, jobRows);
+    const jobHead: Head | undefined = entry && {
+      kind: 'job',
+      entry,
+      row: jobRows.find((row) => row.sequence === entry.sequence),
+    };
+    if (!wantsTasks) return jobHead;
+    // Task events logged up to here go before the job's next change.
+    const bound = entry ? (entry.taskSequence ?? 0) : Infinity;
+    const taskRows = rows.filter(isTaskBatch);
+    const open = taskRows.find((row) => !DONE.has(row.status));
+    if (open) return open.sequence <= bound || !jobHead ? { kind: 'tasks', row: open } : jobHead;
+    let after = 0;
+    for (const row of taskRows) after = Math.max(after, row.lastSequence ?? row.sequence);
+    if (after >= bound) return jobHead;
+    const batch = await this.#taskBatch(subscription, job, after, bound);
+    return batch ?? jobHead;
+  }
+
+  /** The first job change of the stream not yet settled that the subscription wants, if any. */
+  #jobHead(
+    subscription: SubscriptionRecord,
+    job: JobRecord,
+    history: HistoryEntry[],
+    rows: DeliveryHead[],
   ): HistoryEntry | undefined {
     let after = 0;
     for (const row of rows) if (DONE.has(row.status)) after = Math.max(after, row.sequence);
     // A standing subscription hears of what happens after it was made, a per-job one of it all;
     // either, turned on again, of what happens from then on.
-    const since = subscription.enabledAt ?? (subscription.perJob ? undefined : subscription.createdAt);
+    const since = this.#since(subscription);
     if (since !== undefined) {
       for (const entry of history) if (entry.at < since) after = Math.max(after, entry.sequence);
     }
@@ -250,24 +314,83 @@ export class Notifier {
     );
   }
 
+  #since(subscription: SubscriptionRecord): string | undefined {
+    return subscription.enabledAt ?? (subscription.perJob ? undefined : subscription.createdAt);
+  }
+
+  /**
+   * The next batch of task events the subscription wants, from the task log after `after` up to
+   * `bound`: at most {@link TASK_EVENTS_PER_DELIVERY} events. It covers the entries it skips too
+   * (its `last`), so the next batch starts after them.
+   */
+  async #taskBatch(
+    subscription: SubscriptionRecord,
+    job: JobRecord,
+    after: number,
+    bound: number,
+  ): Promise<Head | undefined> {
+    const since = this.#since(subscription);
+    const now = this.#now();
+    const events: TaskLogEntry[] = [];
+    let last = after;
+    for (;;) {
+      const page = await this.o.jobs.taskLog(job.id, { after: last, limit: TASK_LOG_PAGE });
+      for (const entry of page) {
+        if (entry.sequence > bound) break;
+        const wanted =
+          (since === undefined || entry.at >= since) &&
+          matchesSubscription(
+            subscription,
+            { type: 'task.status.changed', owner: job.owner, jobId: job.id, status: entry.status },
+            now,
+          );
+        if (wanted) events.push(entry);
+        last = entry.sequence;
+        if (events.length === TASK_EVENTS_PER_DELIVERY) break;
+      }
+      const stopped =
+        page.length < TASK_LOG_PAGE || last >= bound || events.length === TASK_EVENTS_PER_DELIVERY;
+      if (stopped) break;
+    }
+    return events.length > 0 ? { kind: 'tasks', row: undefined, first: after + 1, last, events } : undefined;
+  }
+
   #newDelivery(
     subscription: SubscriptionRecord,
     job: JobRecord,
-    entry: HistoryEntry,
+    head: Extract<Head, { row: undefined }> | Extract<Head, { kind: 'job' }>,
   ): Omit<DeliveryRecord, 'etag'> {
-    const event = jobStatusEvent(job, entry);
-    const body =
-      subscription.target.kind === 'webhook'
-        ? JSON.stringify(toCloudEvent(event))
-        : JSON.stringify(toEmail(event, this.o.settings.publicUrl));
     const at = this.#now().toISOString();
+    const webhook = subscription.target.kind === 'webhook';
+    if (head.kind === 'tasks') {
+      const events = head.events.map((entry) => taskStatusEvent(job, entry));
+      return {
+        subscriptionId: subscription.id,
+        id: taskChangeId(job.id, head.first),
+        jobId: job.id,
+        sequence: head.first,
+        lastSequence: head.last,
+        events: events.length,
+        eventType: 'task.status.changed',
+        body: webhook
+          ? JSON.stringify(events.map(toTaskCloudEvent))
+          : JSON.stringify(toTaskEmail(events, this.o.settings.publicUrl)),
+        status: 'pending',
+        attempts: [],
+        createdAt: at,
+        updatedAt: at,
+      };
+    }
+    const event = jobStatusEvent(job, head.entry);
     return {
       subscriptionId: subscription.id,
       id: event.id,
       jobId: job.id,
-      sequence: entry.sequence,
+      sequence: head.entry.sequence,
       eventType: event.type,
-      body,
+      body: webhook
+        ? JSON.stringify(toCloudEvent(event))
+        : JSON.stringify(toEmail(event, this.o.settings.publicUrl)),
       status: 'pending',
       attempts: [],
       createdAt: at,
@@ -319,7 +442,7 @@ export class Notifier {
         .map((secret) => signWebhook(secret, { id: row.id, timestamp, body: row.body }))
         .join(' '),
       body: row.body,
-      contentType: CLOUDEVENTS_JSON,
+      contentType: isTaskBatch(row) ? CLOUDEVENTS_BATCH_JSON : CLOUDEVENTS_JSON,
     });
   }
 

@@ -17,13 +17,22 @@ export interface DeliveryAttempt {
   manual?: boolean;
 }
 
-/** An event on its way to one subscription. Its id is the change's, `<jobId>:<sequence>`. */
+/**
+ * An event on its way to one subscription. A job event's id is the change's, `<jobId>:<sequence>`;
+ * task events go in batches, `<jobId>:t<sequence>` after the first task log entry they cover.
+ */
 export interface DeliveryRecord {
   subscriptionId: string;
   id: string;
   jobId: string;
+  /** The job change's sequence, or a task batch's first task log sequence. */
   sequence: number;
+  /** `job.status.changed`, or `task.status.changed` for a batch of task events. */
   eventType: string;
+  /** A task batch's last task log sequence: later entries go in later batches. */
+  lastSequence?: number;
+  /** How many task events a batch carries (entries its filter does not take are left out). */
+  events?: number;
   /** What is sent, byte for byte the same on every attempt. */
   body: string;
   status: DeliveryStatus;
@@ -37,6 +46,13 @@ export interface DeliveryRecord {
   /** Optimistic concurrency token. */
   etag: string;
 }
+
+/** A delivery without what is sent and its attempts: enough to know where a stream stands. */
+export type DeliveryHead = Omit<DeliveryRecord, 'body' | 'attempts'>;
+
+/** Whether a delivery carries a batch of task events (else one job event). */
+export const isTaskBatch = (delivery: Pick<DeliveryRecord, 'eventType'>): boolean =>
+  delivery.eventType === 'task.status.changed';
 
 /** A subscription's stream of one job's events that needs looking at from `dueAt` on. */
 export interface DueStream {
@@ -52,8 +68,8 @@ export interface DueStream {
  * case a wake-up message is lost). Every write that can race carries the record's etag.
  */
 export interface DeliveryStore {
-  /** A subscription's deliveries of one job's events, in sequence order. */
-  stream(subscriptionId: string, jobId: string): Promise<DeliveryRecord[]>;
+  /** A subscription's deliveries of one job's events (job events, then task batches, each in order). */
+  stream(subscriptionId: string, jobId: string): Promise<DeliveryHead[]>;
   /** Adds a delivery unless one with its id exists; either way returns the stored one. */
   add(record: Omit<DeliveryRecord, 'etag'>): Promise<DeliveryRecord>;
   /** Writes a delivery if nobody changed it since it was read; undefined if someone did. */

@@ -1,5 +1,5 @@
 import type { JobSpec, TemplateBody } from '../domain/jobSpec.js';
-import type { RecordedChange } from '../domain/notifications.js';
+import type { RecordedChange, RecordedTaskChange } from '../domain/notifications.js';
 import type { ActiveStatus, JobCondition, JobStatus, TaskStatus } from '../domain/lifecycle.js';
 
 /** Task counts of a job, by status. */
@@ -74,7 +74,22 @@ export interface TaskUpdateResult {
    * blocks): 0 means the job may be done and its counts are worth reading; more means it is not.
    */
   unfinishedNearby: number;
+  /** With `log`, the task event log's sequence numbers the changes were given. */
+  logged?: { first: number; last: number };
 }
+
+/** How to apply task observations. */
+export interface TaskUpdateOptions {
+  /**
+   * Also append the changes to the job's task event log, in the same atomic writes (so a change
+   * is logged exactly when it is stored). Off unless someone subscribed to task events: the log
+   * orders a job's task writes one after another.
+   */
+  log?: boolean;
+}
+
+/** One change in a job's task event log. */
+export type TaskLogEntry = RecordedTaskChange;
 
 /** A page of results and, if there are more, the token for the next one. */
 export interface Page<T> {
@@ -161,7 +176,16 @@ export interface JobStore {
    * `compareTaskObservation`): a duplicate or older observation changes nothing, so signals
    * delivered twice or late are harmless. Returns what changed, with the status each had before.
    */
-  updateTasks(id: string, updates: readonly TaskUpdate[]): Promise<TaskUpdateResult>;
+  updateTasks(
+    id: string,
+    updates: readonly TaskUpdate[],
+    options?: TaskUpdateOptions,
+  ): Promise<TaskUpdateResult>;
+  /**
+   * The job's task event log after sequence `after`, oldest first, at most `limit` entries. Empty
+   * for a job nobody asked task events of.
+   */
+  taskLog(id: string, options: { after: number; limit: number }): Promise<TaskLogEntry[]>;
   /**
    * The job's task counts by status, exact: counted with the tasks in the same writes. Undefined
    * until the job's tasks are recorded.

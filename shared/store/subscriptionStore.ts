@@ -1,4 +1,4 @@
-import type { JobStatus } from '../domain/lifecycle.js';
+import type { NotifiableStatus } from '../domain/subscriptionFilter.js';
 
 /** Where a subscription sends events. */
 export type SubscriptionTarget = { kind: 'webhook'; url: string } | { kind: 'email'; address: string };
@@ -13,7 +13,7 @@ export interface SubscriptionRecord {
   /** Only this job's events, when set. */
   jobId?: string;
   /** Only events into these statuses, when set. */
-  statuses?: JobStatus[];
+  statuses?: NotifiableStatus[];
   enabled: boolean;
   /** Declared in a job spec: it ends after the job's final event is delivered. */
   perJob: boolean;

@@ -19,6 +19,8 @@ import type {
   StatusChange,
   TaskChange,
   TaskCounts,
+  TaskLogEntry,
+  TaskUpdateOptions,
   TaskUpdateResult,
   TaskRecord,
   TaskUpdate,
@@ -29,7 +31,13 @@ import type {
   SubscriptionRecord,
   SubscriptionStore,
 } from '../../shared/store/subscriptionStore.js';
-import type { DeliveryRecord, DeliveryStore, DueStream } from '../../shared/store/deliveryStore.js';
+import {
+  isTaskBatch,
+  type DeliveryHead,
+  type DeliveryRecord,
+  type DeliveryStore,
+  type DueStream,
+} from '../../shared/store/deliveryStore.js';
 
 const page = <T>(items: T[], limit: number, continuation?: string): Page<T> => {
   let offset = 0;
@@ -52,6 +60,7 @@ export class MemoryJobStore implements JobStore {
   readonly jobs = new Map<string, { job: JobRecord; spec: JobSpec }>();
   readonly histories = new Map<string, HistoryEntry[]>();
   readonly tasks = new Map<string, TaskRecord[]>();
+  readonly taskLogs = new Map<string, TaskLogEntry[]>();
   readonly templates = new Map<string, TemplateRecord>();
   readonly owners = new Map<string, string>();
   readonly keys = new Map<string, { jobId: string; digest: string }>();
@@ -152,6 +161,7 @@ export class MemoryJobStore implements JobStore {
       at: change.at,
       ...(change.taskCounts ? { taskCounts: { ...change.taskCounts } } : {}),
       ...(change.exitCodes ? { exitCodes: { ...change.exitCodes } } : {}),
+      ...(this.taskLogs.get(id)?.length ? { taskSequence: this.taskLogs.get(id)!.length } : {}),
     });
     return { job: { ...job }, changed: true };
   }
@@ -172,7 +182,11 @@ export class MemoryJobStore implements JobStore {
     this.tasks.set(id, existing);
   }
 
-  async updateTasks(id: string, updates: readonly TaskUpdate[]): Promise<TaskUpdateResult> {
+  async updateTasks(
+    id: string,
+    updates: readonly TaskUpdate[],
+    options: TaskUpdateOptions = {},
+  ): Promise<TaskUpdateResult> {
     const tasks = this.tasks.get(id) ?? [];
     const changes: TaskChange[] = [];
     for (const update of updates) {
@@ -182,10 +196,41 @@ export class MemoryJobStore implements JobStore {
       const previousStatus = task.status;
       Object.assign(task, { status: update.status, attempt: update.attempt, updatedAt: update.at });
       if (update.exitCode !== undefined) task.exitCode = update.exitCode;
+      if (update.failure) task.failure = update.failure;
       changes.push({ task: { ...task }, previousStatus });
     }
+    let logged: { first: number; last: number } | undefined;
+    if (options.log && changes.length > 0) {
+      const log = this.taskLogs.get(id) ?? [];
+      const first = log.length + 1;
+      for (const { task, previousStatus } of changes) {
+        log.push({
+          sequence: log.length + 1,
+          taskId: task.id,
+          status: task.status,
+          previousStatus,
+          attempt: task.attempt,
+          ...(task.exitCode !== undefined ? { exitCode: task.exitCode } : {}),
+          ...(task.failure ? { failure: task.failure } : {}),
+          at: task.updatedAt,
+        });
+      }
+      this.taskLogs.set(id, log);
+      logged = { first, last: log.length };
+    }
     // Tasks are not kept in blocks here: every unfinished task counts as nearby.
-    return { changes, unfinishedNearby: tasks.filter((t) => !isFinalTask(t.status)).length };
+    return {
+      changes,
+      unfinishedNearby: tasks.filter((t) => !isFinalTask(t.status)).length,
+      ...(logged ? { logged } : {}),
+    };
+  }
+
+  async taskLog(id: string, options: { after: number; limit: number }): Promise<TaskLogEntry[]> {
+    return (this.taskLogs.get(id) ?? [])
+      .filter((entry) => entry.sequence > options.after)
+      .slice(0, options.limit)
+      .map((entry) => structuredClone(entry));
   }
 
   async taskCounts(id: string): Promise<TaskCounts | undefined> {
@@ -219,6 +264,7 @@ export class MemoryJobStore implements JobStore {
     this.jobs.delete(id);
     this.histories.delete(id);
     this.tasks.delete(id);
+    this.taskLogs.delete(id);
   }
 
   async putTemplate(template: TemplateRecord): Promise<{ template: TemplateRecord; created: boolean }> {
@@ -338,23 +384,27 @@ export class MemoryDeliveryStore implements DeliveryStore {
   readonly dueEntries = new Map<string, DueStream>();
   #etag = 0;
 
-  #key(subscriptionId: string, jobId: string, sequence: number): string {
-    return `${subscriptionId}|${jobId}:${String(sequence).padStart(10, '0')}`;
+  #key(record: Pick<DeliveryRecord, 'subscriptionId' | 'jobId' | 'sequence' | 'eventType'>): string {
+    const tasks = isTaskBatch(record) ? 't' : '';
+    return `${record.subscriptionId}|${record.jobId}:${tasks}${String(record.sequence).padStart(10, '0')}`;
   }
 
   #next(): string {
     return String(++this.#etag);
   }
 
-  async stream(subscriptionId: string, jobId: string): Promise<DeliveryRecord[]> {
+  async stream(subscriptionId: string, jobId: string): Promise<DeliveryHead[]> {
     return [...this.rows.entries()]
       .filter(([key]) => key.startsWith(`${subscriptionId}|${jobId}:`))
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([, row]) => structuredClone(row));
+      .map(([, row]) => {
+        const { body: _body, attempts: _attempts, ...head } = structuredClone(row);
+        return head;
+      });
   }
 
   async add(record: Omit<DeliveryRecord, 'etag'>): Promise<DeliveryRecord> {
-    const key = this.#key(record.subscriptionId, record.jobId, record.sequence);
+    const key = this.#key(record);
     const existing = this.rows.get(key);
     if (existing) return structuredClone(existing);
     const stored = { ...structuredClone(record), etag: this.#next() };
@@ -363,7 +413,7 @@ export class MemoryDeliveryStore implements DeliveryStore {
   }
 
   async replace(record: DeliveryRecord): Promise<DeliveryRecord | undefined> {
-    const key = this.#key(record.subscriptionId, record.jobId, record.sequence);
+    const key = this.#key(record);
     const existing = this.rows.get(key);
     if (!existing || existing.etag !== record.etag) return undefined;
     const stored = { ...structuredClone(record), etag: this.#next() };

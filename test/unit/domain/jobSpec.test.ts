@@ -213,20 +213,45 @@ describe('job spec schema', () => {
       /FINISHED/,
     ],
     [
-      'task events, which are not sent yet',
+      'a task status on job events only (it could never match)',
       {
         name: 'j',
-        notifications: [{ url: 'https://hooks.example.org/x', events: ['job.*', 'task.status.changed'] }],
+        notifications: [{ url: 'https://hooks.example.org/x', statuses: ['FAILED', 'SUCCEEDED'] }],
         tasks: [{ id: 'a', command: 'x' }],
       },
-      'notifications[0].events[1]',
-      /task events .* not sent/,
+      'notifications[0].statuses[1]',
+      /SUCCEEDED is a task status.*add "task\.\*"/,
+    ],
+    [
+      'a job status on task events only',
+      {
+        name: 'j',
+        notifications: [{ email: 'a@b.org', events: ['task.*'], statuses: ['FINISHED'] }],
+        tasks: [{ id: 'a', command: 'x' }],
+      },
+      'notifications[0].statuses[0]',
+      /FINISHED is a job status.*add "job\.\*"/,
     ],
   ])('should refuse %s, naming the field', (_case, body, path, message) => {
     const parsed = jobSpecSchema.safeParse(body);
     expect(parsed.success).toBe(false);
     const issues = zodIssues(parsed.error!);
     expect(issues).toContainEqual({ path, message: expect.stringMatching(message) as string });
+  });
+
+  it('should take task events, alone or with job events, filtered by task or shared statuses', () => {
+    const parsed = jobSpecSchema.parse({
+      name: 'j',
+      tasks: [{ id: 'a', command: 'x' }],
+      notifications: [
+        { url: 'https://hooks.example.org/x', events: ['task.*'], statuses: ['FAILED', 'SKIPPED'] },
+        { email: 'a@b.org', events: ['job.*', 'task.status.changed'], statuses: ['FAILED', 'FINISHED'] },
+      ],
+    });
+    expect(parsed.notifications?.map((n) => n.events)).toEqual([
+      ['task.*'],
+      ['job.*', 'task.status.changed'],
+    ]);
   });
 
   it('should not let a template name another template', () => {

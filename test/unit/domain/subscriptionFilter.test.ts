@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   eventTypeMatches,
   matchesSubscription,
+  wantsTaskEvents,
   type NotifiableEvent,
   type SubscriptionFilter,
 } from '../../../shared/domain/subscriptionFilter.js';
@@ -49,5 +50,39 @@ describe('which subscriptions receive an event', () => {
     ['one for task events only', { events: ['task.*'] }, false],
   ])('%s: %s', (_case, overrides, expected) => {
     expect(matchesSubscription({ ...base, ...overrides }, event, now)).toBe(expected);
+  });
+});
+
+describe('task events', () => {
+  const now = new Date('2026-11-23T12:00:00Z');
+  const failed: NotifiableEvent = {
+    type: 'task.status.changed',
+    owner: 'alice',
+    jobId: 'j1',
+    status: 'FAILED',
+  };
+  const base: SubscriptionFilter = { owner: 'alice', events: ['task.*'], enabled: true };
+
+  it.each<[string, Partial<SubscriptionFilter>, boolean]>([
+    ['one for task events', {}, true],
+    ['one for job events only', { events: ['job.*'] }, false],
+    ['one for everything: task events are opt-in', { events: ['*'] }, false],
+    ['one for failures of jobs and tasks', { events: ['job.*', 'task.*'], statuses: ['FAILED'] }, true],
+    ['one for successes only', { statuses: ['SUCCEEDED'] }, false],
+    ['one for another job', { jobId: 'j2' }, false],
+  ])('%s', (_case, overrides, expected) => {
+    expect(matchesSubscription({ ...base, ...overrides }, failed, now)).toBe(expected);
+  });
+
+  it.each<[string, Partial<SubscriptionFilter>, boolean]>([
+    ['an enabled task subscription', {}, true],
+    ['one filtering statuses (they are judged per event later)', { statuses: ['SKIPPED'] }, true],
+    ['one for job events', { events: ['job.*'] }, false],
+    ['a disabled one', { enabled: false }, false],
+    ['an expired one', { expiresAt: '2026-11-23T11:00:00Z' }, false],
+    ['one for this job', { jobId: 'j1' }, true],
+    ['one for another job', { jobId: 'j2' }, false],
+  ])('should want task events of a job: %s', (_case, overrides, expected) => {
+    expect(wantsTaskEvents({ ...base, ...overrides }, 'j1', now)).toBe(expected);
   });
 });

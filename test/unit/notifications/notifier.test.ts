@@ -23,6 +23,7 @@ import type {
   WebhookRequest,
   WebhookSender,
 } from '../../../shared/notifications/senders.js';
+import { isTaskBatch } from '../../../shared/store/deliveryStore.js';
 import type { StatusChange } from '../../../shared/store/jobStore.js';
 import type { SubscriptionRecord } from '../../../shared/store/subscriptionStore.js';
 import { MemoryDeliveryStore, MemoryJobStore, MemorySubscriptionStore } from '../../support/memoryStores.js';
@@ -162,7 +163,7 @@ describe('notification delivery', () => {
       ...(to === 'FINISHED' ? { condition: 'NORMAL_COMPLETION' as const } : {}),
       ...extra,
     });
-    return notifier().fanOut({ owner: job.owner, jobId: id, status: to });
+    return notifier().fanOut({ type: 'job.status.changed', owner: job.owner, jobId: id, status: to });
   };
 
   /** Moves a job along the path until it reaches `to`; returns every kick on the way. */
@@ -178,7 +179,7 @@ describe('notification delivery', () => {
   /** A job's first change (PENDING), fanned out. */
   const submit = async (id = 'job-1', owner = 'alice') => {
     await createJob(id, owner);
-    return notifier().fanOut({ owner, jobId: id, status: 'PENDING' });
+    return notifier().fanOut({ type: 'job.status.changed', owner, jobId: id, status: 'PENDING' });
   };
 
   const kickOf = (subscriptionId = 'sub-1', jobId = 'job-1', owner = 'alice'): DeliveryKick => ({
@@ -187,7 +188,18 @@ describe('notification delivery', () => {
     jobId,
   });
 
-  const rows = (subscriptionId = 'sub-1', jobId = 'job-1') => deliveries.stream(subscriptionId, jobId);
+  /** A stream's job event deliveries, whole, in sequence order. */
+  const rows = async (subscriptionId = 'sub-1', jobId = 'job-1') =>
+    [...deliveries.rows.values()]
+      .filter((r) => r.subscriptionId === subscriptionId && r.jobId === jobId && !isTaskBatch(r))
+      .sort((a, b) => a.sequence - b.sequence)
+      .map((r) => structuredClone(r));
+  /** A stream's task batches, whole, in sequence order. */
+  const taskRows = async (subscriptionId = 'sub-1', jobId = 'job-1') =>
+    [...deliveries.rows.values()]
+      .filter((r) => r.subscriptionId === subscriptionId && r.jobId === jobId && isTaskBatch(r))
+      .sort((a, b) => a.sequence - b.sequence)
+      .map((r) => structuredClone(r));
   const row = async (sequence: number, subscriptionId = 'sub-1', jobId = 'job-1') =>
     (await rows(subscriptionId, jobId)).find((r) => r.sequence === sequence);
   const sent = () => webhooks.requests.map((r) => r.id);
@@ -245,12 +257,19 @@ describe('notification delivery', () => {
       await subscribe({ id: 'tasks-only', events: ['task.*'] });
       await subscribe({ id: 'other-type', events: ['job.other.thing'] });
 
-      const kicks = await notifier().fanOut({ owner: 'alice', jobId: 'job-1', status: 'RUNNING' });
+      const kicks = await notifier().fanOut({
+        type: 'job.status.changed',
+        owner: 'alice',
+        jobId: 'job-1',
+        status: 'RUNNING',
+      });
 
+      // A task subscriber is woken by job changes too: task changes before one go out before it.
       expect(kicks.map((k) => k.subscriptionId).sort()).toEqual([
         'every',
         'not-expired',
         'running',
+        'tasks-only',
         'this-job',
       ]);
       expect(kicks.every((k) => k.owner === 'alice' && k.jobId === 'job-1')).toBe(true);
@@ -612,7 +631,14 @@ describe('notification delivery', () => {
       expect(verified(webhooks.requests.at(-1)!, OWNER_SECRET)).toBe(true);
       expect(await deliveries.dueEntry('job-1-n1', 'job-1')).toBeUndefined();
       // Disabled, it is woken by nothing more.
-      expect(await notifier().fanOut({ owner: 'alice', jobId: 'job-1', status: 'FINISHED' })).toEqual([]);
+      expect(
+        await notifier().fanOut({
+          type: 'job.status.changed',
+          owner: 'alice',
+          jobId: 'job-1',
+          status: 'FINISHED',
+        }),
+      ).toEqual([]);
     });
 
     it('should fail a per-job webhook, sending nothing, when its owner has no signing secret', async () => {
