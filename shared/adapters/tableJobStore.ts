@@ -76,9 +76,13 @@ const BLOCKS_END = 'c';
 const LOG_COUNTER = 'ev|~';
 const logRowKey = (first: number) => `ev|${String(first).padStart(10, '0')}`;
 const LOG_ENTRIES_PER_ROW = 100;
-// A logged write moves the counter, so a call's blocks go together, a few transactions at most;
-// 20 blocks and their entries stay well inside a transaction's 100 entities and 4 MB.
+// A logged write moves the counter, so a call's blocks go together, a few transactions at most,
+// each inside a transaction's limits: 100 entities and 4 MB (kept to 3 MB: the request's framing,
+// and UTF-16 properties written as UTF-8 JSON, vary).
 const BLOCKS_PER_LOGGED_WRITE = 20;
+const MAX_TRANSACTION_ENTITIES = 100;
+const MAX_TRANSACTION_BYTES = 3 * 1024 * 1024;
+const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
 
 /** A task event log entry, with short keys like a stored task. */
 interface StoredLogEntry {
@@ -654,62 +658,94 @@ export class TableJobStore implements JobStore {
   }
 
   /**
-   * Applies observations and logs the changes: each group of blocks, its log entries and the
-   * moved counter go in one transaction, so the log has exactly the changes stored, numbered in
-   * the order they were made. A concurrent writer fails the counter's etag: read again, apply again.
+   * Applies observations and logs the changes: blocks, their log entries and the moved counter go
+   * in one transaction, so the log has exactly the changes stored, numbered in the order they were
+   * made. A concurrent writer fails the counter's etag: read again, apply again. A call's blocks go
+   * in as few transactions as fit a transaction's limits (100 entities, 4 MB).
    */
   async #updateTasksLogged(id: string, byBlock: Map<number, TaskUpdate[]>): Promise<TaskUpdateResult> {
+    // At most a block's worth of observations per item, so one item always fits a transaction.
+    const queue: Array<[number, TaskUpdate[]]> = [];
+    for (const [block, updates] of byBlock) {
+      for (const part of chunks(updates, TASKS_PER_BLOCK)) queue.push([block, part]);
+    }
     const changes: TaskChange[] = [];
     let unfinishedNearby = 0;
     let logged: { first: number; last: number } | undefined;
-    for (const group of chunks([...byBlock], BLOCKS_PER_LOGGED_WRITE)) {
-      let written = false;
-      for (let attempt = 0; attempt < MAX_BLOCK_ATTEMPTS && !written; attempt++) {
+    while (queue.length > 0) {
+      // A block appears once per transaction; its later items wait for the next one.
+      const group: Array<[number, TaskUpdate[]]> = [];
+      const blocks = new Set<number>();
+      for (const item of queue) {
+        if (group.length === BLOCKS_PER_LOGGED_WRITE) break;
+        if (blocks.has(item[0])) continue;
+        blocks.add(item[0]);
+        group.push(item);
+      }
+      let done: Array<[number, TaskUpdate[]]> | undefined;
+      for (let attempt = 0; attempt < MAX_BLOCK_ATTEMPTS && !done; attempt++) {
         const [counter, ...entities] = await Promise.all([
           this.#logCounter(id),
           ...group.map(([block]) => this.#tasks.getEntity<Entity>(id, blockRowKey(block))),
         ]);
+        const included: Array<[number, TaskUpdate[]]> = [];
         const groupChanges: TaskChange[] = [];
-        const actions: TransactionAction[] = [];
+        const blockActions: TransactionAction[] = [];
+        let bytes = 0;
         let groupUnfinished = 0;
-        group.forEach(([block, blockUpdates], i) => {
+        for (const [i, item] of group.entries()) {
+          const [block, blockUpdates] = item;
           const entity = entities[i]!;
           const records = joinJson<StoredTask[]>(entity, 'Tasks') ?? [];
           const blockChanges = applyObservations(records, blockUpdates);
+          if (blockChanges.length > 0) {
+            const update = blockEntity(id, block, records);
+            const size = jsonBytes(update) + blockChanges.reduce((n, c) => n + jsonBytes(c), 0);
+            const rows = Math.ceil((groupChanges.length + blockChanges.length) / LOG_ENTRIES_PER_ROW);
+            const fits = blockActions.length + 1 + rows + 1 <= MAX_TRANSACTION_ENTITIES;
+            if (included.length > 0 && (!fits || bytes + size > MAX_TRANSACTION_BYTES)) break;
+            bytes += size;
+            groupChanges.push(...blockChanges);
+            blockActions.push(['update', update, 'Replace', { etag: entity.etag }]);
+          }
           groupUnfinished += unfinished(records);
-          if (blockChanges.length === 0) return;
-          groupChanges.push(...blockChanges);
-          actions.push(['update', blockEntity(id, block, records), 'Replace', { etag: entity.etag }]);
-        });
-        if (groupChanges.length > 0) {
-          const start = counter.sequence;
-          const entries = groupChanges.map((change, i) => toLogEntry(change, start + i + 1));
-          for (const part of chunks(entries, LOG_ENTRIES_PER_ROW)) {
-            actions.push(['create', logRowEntity(id, part)]);
-          }
-          const through = start + entries.length;
-          const counterEntity = { partitionKey: id, rowKey: LOG_COUNTER, Sequence: through };
-          actions.push(
-            counter.etag
-              ? ['update', counterEntity, 'Replace', { etag: counter.etag }]
-              : ['create', counterEntity],
-          );
-          try {
-            await this.#tasks.submitTransaction(actions);
-          } catch (error) {
-            if (!isStatus(error, 412, 409)) throw error;
-            await backoff(attempt);
-            continue;
-          }
-          changes.push(...groupChanges);
-          logged = { first: logged?.first ?? start + 1, last: through };
+          included.push(item);
         }
+        if (groupChanges.length === 0) {
+          unfinishedNearby += groupUnfinished;
+          done = included;
+          break;
+        }
+        const start = counter.sequence;
+        const entries = groupChanges.map((change, i) => toLogEntry(change, start + i + 1));
+        const actions = [...blockActions];
+        for (const part of chunks(entries, LOG_ENTRIES_PER_ROW)) {
+          actions.push(['create', logRowEntity(id, part)]);
+        }
+        const through = start + entries.length;
+        const counterEntity = { partitionKey: id, rowKey: LOG_COUNTER, Sequence: through };
+        actions.push(
+          counter.etag
+            ? ['update', counterEntity, 'Replace', { etag: counter.etag }]
+            : ['create', counterEntity],
+        );
+        try {
+          await this.#tasks.submitTransaction(actions);
+        } catch (error) {
+          if (!isStatus(error, 412, 409)) throw error;
+          await backoff(attempt);
+          continue;
+        }
+        changes.push(...groupChanges);
         unfinishedNearby += groupUnfinished;
-        written = true;
+        logged = { first: logged?.first ?? start + 1, last: through };
+        done = included;
       }
-      if (!written) {
+      if (!done) {
         throw new TransientError('STORE_CONTENDED', `tasks of job ${id} are changing too often; retry`);
       }
+      const finished = new Set(done);
+      queue.splice(0, queue.length, ...queue.filter((item) => !finished.has(item)));
     }
     return { changes, unfinishedNearby, ...(logged ? { logged } : {}) };
   }

@@ -45,6 +45,12 @@ export const historyEntrySchema = z.object({
   at: z.iso.datetime(),
   taskCounts: taskCounts.optional(),
   exitCodes: z.record(z.string(), z.number().int()).optional(),
+  taskSequence: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe('task events (`task.status.changed`) numbered up to this one happened before this change'),
 });
 
 export const taskViewSchema = z.object({
@@ -126,16 +132,31 @@ export const deliveryAttemptSchema = z.object({
 
 export const deliveryViewSchema = z.object({
   subscriptionId: z.string(),
-  id: z.string().describe('`<jobId>:<sequence>`; also the webhook-id and the CloudEvent id'),
+  id: z
+    .string()
+    .describe(
+      "the webhook-id: a job event's `<jobId>:<sequence>` (also its CloudEvent id), or a task batch's `<jobId>:t<first task log sequence>`",
+    ),
   jobId: z.string(),
-  sequence: z.number().int().min(1),
-  eventType: z.string(),
+  sequence: z.number().int().min(1).describe('the job change, or the first task log entry a batch covers'),
+  lastSequence: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe('a task batch: the last task log entry it covers'),
+  events: z.number().int().min(1).optional().describe('a task batch: how many task events it carries'),
+  eventType: z.string().describe('`job.status.changed`, or `task.status.changed` for a batch of task events'),
   status: z.enum(['pending', 'retrying', 'delivered', 'dead-lettered']),
   attempts: z.array(deliveryAttemptSchema),
   nextAttemptAt: z.iso.datetime().optional(),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
-  event: z.unknown().describe('the CloudEvent posted (webhooks) or the email sent'),
+  event: z
+    .unknown()
+    .describe(
+      'what was posted (a CloudEvent; for task events an array of them, `application/cloudevents-batch+json`) or the email sent',
+    ),
   links: z.object({ retry: z.string() }),
 });
 

@@ -201,6 +201,12 @@ export class Notifier {
         return { outcome: 'waiting-to-retry', delivered };
       }
       if (row.claimedUntil && row.claimedUntil > now.toISOString()) return { outcome: 'busy', delivered };
+      // A 410 disables the subscription before its delivery is dead-lettered: a drain that sees a
+      // dead letter may hold a subscription read from before, so it looks again before sending.
+      if (rows.some((r) => r.status === 'dead-lettered')) {
+        const current = await this.o.subscriptions.get(subscription.owner, subscription.id);
+        if (!current?.enabled) return { outcome: 'subscription-disabled', delivered };
+      }
       row = await this.#claim(row, now);
       if (!row) continue;
       const result = await this.#send(subscription, row);

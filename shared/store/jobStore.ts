@@ -74,7 +74,10 @@ export interface TaskUpdateResult {
    * blocks): 0 means the job may be done and its counts are worth reading; more means it is not.
    */
   unfinishedNearby: number;
-  /** With `log`, the task event log's sequence numbers the changes were given. */
+  /**
+   * With `log`, the first and last task event log sequence numbers the changes were given (a call
+   * written in several transactions may have another writer's entries between them).
+   */
   logged?: { first: number; last: number };
 }
 

@@ -9,7 +9,7 @@ import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
 import { waitFor } from '../support/waitFor.js';
 
 // One user per test, so concurrent tests' standing subscriptions never see each other's jobs.
-const USERS = ['alice', 'mallory', 'carol', 'dave', 'erin', 'frank'] as const;
+const USERS = ['alice', 'mallory', 'carol', 'dave', 'erin', 'frank', 'grace'] as const;
 const token = (user: string) => `${user}-token-0123456789abcdef`;
 
 const cloudEventSchema = z.strictObject({
@@ -29,6 +29,29 @@ const cloudEventSchema = z.strictObject({
     sequence: z.number().int(),
     taskCount: z.number().int(),
     taskCounts: z.record(z.string(), z.number().int()),
+  }),
+});
+
+const taskEventSchema = z.strictObject({
+  specversion: z.literal('1.0'),
+  id: z.string(),
+  source: z.string(),
+  type: z.literal('cloudjobs.task.status.changed'),
+  subject: z.string(),
+  time: z.iso.datetime(),
+  datacontenttype: z.literal('application/json'),
+  data: z.strictObject({
+    jobId: z.string(),
+    name: z.string(),
+    owner: z.string(),
+    taskId: z.string(),
+    previousStatus: z.string(),
+    status: z.string(),
+    attempt: z.number().int(),
+    exitCode: z.number().int().optional(),
+    failure: z.strictObject({ code: z.string(), message: z.string() }).optional(),
+    sequence: z.number().int(),
+    links: z.strictObject({ job: z.string(), stdout: z.string(), stderr: z.string() }),
   }),
 });
 
@@ -118,13 +141,14 @@ describe.concurrent('notifications on the embedded runtime', () => {
   afterAll(() => receiver.stop());
 
   const client = (user: (typeof USERS)[number]) => jobClient(runtime, token(user));
-  const [alice, mallory, carol, dave, erin, frank] = [
+  const [alice, mallory, carol, dave, erin, frank, grace] = [
     client('alice'),
     client('mallory'),
     client('carol'),
     client('dave'),
     client('erin'),
     client('frank'),
+    client('grace'),
   ];
   const hello = (name: string, extra: Record<string, unknown> = {}) => ({
     name,
@@ -334,5 +358,97 @@ describe.concurrent('notifications on the embedded runtime', () => {
       expect.stringMatching(/job ended/),
       expect.stringMatching(/job ended/),
     ]);
+  });
+
+  it('should send task changes, opted in, in batches and in order with the job’s own changes', async () => {
+    const both = await subscribe(grace, { url: receiver.url('/grace'), events: ['job.*', 'task.*'] });
+    await subscribe(grace, {
+      url: receiver.url('/grace-failures'),
+      events: ['task.*'],
+      statuses: ['FAILED'],
+    });
+    const id = await grace.submit({
+      name: 'task-events',
+      tasks: [
+        { id: 'first', command: 'echo first' },
+        { id: 'second', command: 'echo second', dependsOn: ['first'] },
+        { id: 'broken', command: 'echo broken; exit 3' },
+        { id: 'after-broken', command: 'echo never', dependsOn: ['broken'] },
+      ],
+    });
+    await grace.until(id, ['FAILED']);
+    const history = await grace.history(id);
+
+    // Everything the receiver took, in the order it came: job events and batches of task events.
+    const received = await waitFor(
+      () => {
+        const mine = receiver.requests.filter((r) => r.path === '/grace' && r.body.includes(`"${id}"`));
+        const jobEvents = mine.filter((r) => r.contentType === 'application/cloudevents+json');
+        return jobEvents.length >= history.length ? mine : undefined;
+      },
+      { timeoutMs: 60_000, what: `every job event of ${id} at /grace` },
+    );
+    type Item =
+      { kind: 'job'; status: string } | { kind: 'task'; taskId: string; status: string; sequence: number };
+    const items: Item[] = [];
+    for (const request of received) {
+      expect(verifies(both.secret!, request)).toBe(true);
+      if (request.contentType === 'application/cloudevents+json') {
+        items.push({ kind: 'job', status: cloudEventSchema.parse(JSON.parse(request.body)).data.status });
+        continue;
+      }
+      expect(request.contentType).toBe('application/cloudevents-batch+json');
+      const batch = z.array(taskEventSchema).min(1).parse(JSON.parse(request.body));
+      expect(request.id).toBe(`${id}:t${batch[0]!.data.sequence}`);
+      for (const event of batch) {
+        expect(event).toMatchObject({
+          id: `${id}:t${event.data.sequence}`,
+          source: `/jobs/${id}`,
+          subject: `tasks/${event.data.taskId}`,
+          data: { jobId: id, name: 'task-events', owner: 'grace', attempt: 1 },
+        });
+        items.push({ kind: 'task', ...event.data });
+      }
+    }
+    expect(items.filter((i) => i.kind === 'job').map((i) => i.status)).toEqual(history.map((h) => h.status));
+    const tasks = items.filter((i): i is Extract<Item, { kind: 'task' }> => i.kind === 'task');
+    // Every task change once, numbered without gaps, in the order they happened.
+    expect(tasks.map((t) => t.sequence)).toEqual(tasks.map((_, i) => i + 1));
+    const finals = Object.fromEntries(tasks.map((t) => [t.taskId, t.status]));
+    expect(finals).toEqual({
+      first: 'SUCCEEDED',
+      second: 'SUCCEEDED',
+      broken: 'FAILED',
+      'after-broken': 'SKIPPED',
+    });
+    const exit = tasks.find((t) => t.taskId === 'broken' && t.status === 'FAILED');
+    expect(exit).toMatchObject({ exitCode: 3 });
+    // Task changes come before the job changes they led to: the job ran once a task had started,
+    // and it was archived only after every task had ended.
+    const at = (predicate: (i: Item) => boolean) => items.findIndex(predicate);
+    expect(at((i) => i.kind === 'task')).toBeLessThan(at((i) => i.kind === 'job' && i.status === 'RUNNING'));
+    expect(
+      items.slice(at((i) => i.kind === 'job' && i.status === 'ARCHIVING')).every((i) => i.kind === 'job'),
+    ).toBe(true);
+
+    const failures = await waitFor(
+      () => {
+        const found = receiver.requests.filter(
+          (r) => r.path === '/grace-failures' && r.body.includes(`"${id}"`),
+        );
+        return found.length > 0 ? found : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the failures subscription’s batch' },
+    );
+    expect(
+      failures
+        .flatMap((r) => z.array(taskEventSchema).parse(JSON.parse(r.body)))
+        .map((e) => [e.data.taskId, e.data.status]),
+    ).toEqual([['broken', 'FAILED']]);
+
+    const listed = await deliveries(grace, both.id, `?jobId=${id}`);
+    const batches = listed.filter((d) => d.eventType === 'task.status.changed');
+    expect(batches.reduce((n, d) => n + d.events!, 0)).toBe(tasks.length);
+    expect(batches.every((d) => d.status === 'delivered' && Array.isArray(d.event))).toBe(true);
   });
 });

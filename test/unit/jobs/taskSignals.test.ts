@@ -264,4 +264,89 @@ describe('task signals and reconciliation', () => {
       expect((await store.getJob(id))!.status).toBe('SUBMITTING_JOB');
     });
   });
+
+  describe('logging task changes for subscribers', () => {
+    const logging = (wanted: (job: { id: string; owner: string }) => boolean) =>
+      new TaskSignals({
+        store,
+        compute: batch.backend(),
+        statuses: new StatusRecorder(store, () => now),
+        graph: async () => GRAPH,
+        settleDelaysMs: [1, 1],
+        sleep: async () => undefined,
+        now: () => now,
+        logTaskEvents: async (job) => wanted(job),
+      });
+
+    it('should log the changes, the skips they cause included, and announce them once', async () => {
+      const id = await job('RUNNING');
+      batch.set('a', done());
+      batch.set('c', { state: 'running' });
+      const news = await logging(() => true).onSignals(
+        [
+          { jobId: id, taskId: 'a' },
+          { jobId: id, taskId: 'c' },
+        ],
+        raise,
+      );
+      expect(
+        (await store.taskLog(id, { after: 0, limit: 10 })).map((e) => [e.sequence, e.taskId, e.status]),
+      ).toEqual([
+        [1, 'a', 'SUCCEEDED'],
+        [2, 'c', 'RUNNING'],
+      ]);
+      expect(news).toEqual([
+        {
+          type: 'task.status.changed',
+          jobId: id,
+          owner: 'alice',
+          statuses: ['SUCCEEDED', 'RUNNING'],
+          through: 2,
+        },
+      ]);
+
+      batch.set('b', done(4));
+      const more = await logging(() => true).onSignals([{ jobId: id, taskId: 'b' }], raise);
+      const log = await store.taskLog(id, { after: 2, limit: 10 });
+      expect(log.map((e) => [e.sequence, e.taskId, e.previousStatus, e.status, e.exitCode])).toEqual([
+        [3, 'b', 'PENDING', 'FAILED', 4],
+        [4, 'd', 'PENDING', 'SKIPPED', undefined],
+      ]);
+      expect(more.map((n) => n.type === 'task.status.changed' && [n.statuses, n.through])).toEqual([
+        [['FAILED'], 3],
+        [['SKIPPED'], 4],
+      ]);
+      // Nothing new: nothing logged, nothing announced.
+      expect(await logging(() => true).onSignals([{ jobId: id, taskId: 'b' }], raise)).toEqual([]);
+    });
+
+    it('should log nothing for a job nobody wants task events of', async () => {
+      const id = await job('RUNNING');
+      batch.set('a', done());
+      const asked: string[] = [];
+      const news = await logging((j) => {
+        asked.push(`${j.owner}/${j.id}`);
+        return false;
+      }).onSignals([{ jobId: id, taskId: 'a' }], raise);
+      expect(news).toEqual([]);
+      expect(asked).toEqual([`alice/${id}`]);
+      expect(await statuses(id)).toMatchObject({ a: 'SUCCEEDED' });
+      expect(await store.taskLog(id, { after: 0, limit: 10 })).toEqual([]);
+    });
+
+    it('should announce what reconciliation logs with the status changes it records', async () => {
+      const id = await job('RUNNING');
+      batch.set('a', done());
+      batch.set('c', done());
+      const control: OrchestrationControl = {
+        raise,
+        state: async () => 'running',
+        start: async () => undefined,
+      };
+      const report = await logging(() => true).reconcile(control);
+      expect(report.events).toEqual([
+        { type: 'task.status.changed', jobId: id, owner: 'alice', statuses: ['SUCCEEDED'], through: 2 },
+      ]);
+    });
+  });
 });

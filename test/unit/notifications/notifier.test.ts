@@ -1,9 +1,12 @@
 /* eslint-disable @typescript-eslint/require-await -- fakes keep the async signatures of what they stand in for */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ACTIVE_PATH, type JobStatus } from '../../../shared/domain/lifecycle.js';
+import { ACTIVE_PATH, type JobStatus, type TaskStatus } from '../../../shared/domain/lifecycle.js';
 import {
+  CLOUDEVENTS_BATCH_JSON,
   CLOUDEVENTS_JSON,
   jobStatusEvent,
+  taskStatusEvent,
+  toTaskCloudEvent,
   outcomeOf,
   toCloudEvent,
   toEmail,
@@ -24,7 +27,7 @@ import type {
   WebhookSender,
 } from '../../../shared/notifications/senders.js';
 import { isTaskBatch } from '../../../shared/store/deliveryStore.js';
-import type { StatusChange } from '../../../shared/store/jobStore.js';
+import type { StatusChange, TaskUpdate } from '../../../shared/store/jobStore.js';
 import type { SubscriptionRecord } from '../../../shared/store/subscriptionStore.js';
 import { MemoryDeliveryStore, MemoryJobStore, MemorySubscriptionStore } from '../../support/memoryStores.js';
 
@@ -796,6 +799,24 @@ describe('notification delivery', () => {
       expect(await deliveries.dueEntry('sub-1', 'job-1')).toBeUndefined();
     });
 
+    it('should send nothing after another drain’s 410, even holding the subscription as it was before', async () => {
+      const before = await subscribe();
+      const kicks = [...(await submit()), ...(await advanceTo('job-1', 'STAGING_INPUTS'))];
+      webhooks.script.push(410);
+      expect(await notifier().drain(kicks[0]!)).toEqual({ outcome: 'subscription-disabled', delivered: 0 });
+      // A drain whose subscription read raced ahead of the 410, and whose stream read came after it.
+      const get = subscriptions.get.bind(subscriptions);
+      let stale = true;
+      subscriptions.get = async (owner, id) => {
+        if (!stale) return get(owner, id);
+        stale = false;
+        return before;
+      };
+
+      expect(await notifier().drain(kicks[1]!)).toEqual({ outcome: 'subscription-disabled', delivered: 0 });
+      expect(sent()).toEqual(['job-1:1']);
+    });
+
     it('should try again after the backstop when a sender throws and leaves its claim', async () => {
       await subscribe();
       await submit();
@@ -978,6 +999,249 @@ describe('notification delivery', () => {
         delivered: 0,
       });
       expect(sent()).toEqual([]);
+    });
+  });
+
+  describe('task events', () => {
+    /** Records task changes as the signal handlers do (logged) and fans the news out. */
+    const taskChange = async (
+      changes: Array<[taskId: string, status: TaskStatus, extra?: Partial<TaskUpdate>]>,
+      jobId = 'job-1',
+    ) => {
+      tick();
+      const result = await jobs.updateTasks(
+        jobId,
+        changes.map(([id, status, extra]) => ({ id, status, attempt: 1, at: now.toISOString(), ...extra })),
+        { log: true },
+      );
+      const statuses = [...new Set(result.changes.map((c) => c.task.status))];
+      return statuses.length > 0
+        ? notifier().fanOut({ type: 'task.status.changed', owner: 'alice', jobId, statuses })
+        : [];
+    };
+    const withTasks = async (ids: string[], jobId = 'job-1') => {
+      await jobs.putTasks(
+        jobId,
+        ids.map((id) => ({ id, status: 'QUEUED' as const })),
+      );
+    };
+    /** What each request carried: a job event's id, or a task batch's event ids. */
+    const received = () =>
+      webhooks.requests.map((r) =>
+        r.contentType === CLOUDEVENTS_BATCH_JSON
+          ? (JSON.parse(r.body) as CloudEvent[]).map((e) => e.id)
+          : r.id,
+      );
+
+    it('should send task changes in batches, each before the job change that followed it', async () => {
+      await subscribe({ events: ['job.*', 'task.*'] });
+      await submit();
+      await advanceTo('job-1', 'QUEUED');
+      await withTasks(['a', 'b']);
+      await taskChange([['a', 'RUNNING']]);
+      await taskChange([['b', 'RUNNING']]);
+      await change('job-1', 'RUNNING');
+      await taskChange([['a', 'SUCCEEDED', { exitCode: 0 }]]);
+      await taskChange([['b', 'FAILED', { exitCode: 3, failure: { code: 'EXIT_CODE', message: 'exit 3' } }]]);
+      await change('job-1', 'ARCHIVING');
+      await change('job-1', 'FAILED', { condition: 'TASK_FAILED' });
+
+      expect(await notifier().drain(kickOf())).toEqual({ outcome: 'caught-up', delivered: 11 });
+
+      expect(received()).toEqual([
+        ...[1, 2, 3, 4, 5, 6].map((n) => `job-1:${n}`),
+        ['job-1:t1', 'job-1:t2'],
+        'job-1:7',
+        ['job-1:t3', 'job-1:t4'],
+        'job-1:8',
+        'job-1:9',
+      ]);
+      const batch = webhooks.requests[8]!;
+      expect(batch.contentType).toBe('application/cloudevents-batch+json');
+      expect(batch.id).toBe('job-1:t3');
+      expect(verified(batch, SECRET)).toBe(true);
+      const job = (await jobs.getJob('job-1'))!;
+      const log = await jobs.taskLog('job-1', { after: 2, limit: 10 });
+      expect(JSON.parse(batch.body)).toEqual(
+        log.map((entry) => toTaskCloudEvent(taskStatusEvent(job, entry))),
+      );
+      expect((JSON.parse(batch.body) as CloudEvent[])[1]).toMatchObject({
+        type: 'cloudjobs.task.status.changed',
+        source: '/jobs/job-1',
+        subject: 'tasks/b',
+        data: {
+          taskId: 'b',
+          previousStatus: 'RUNNING',
+          status: 'FAILED',
+          exitCode: 3,
+          failure: { code: 'EXIT_CODE', message: 'exit 3' },
+          sequence: 4,
+          links: { stderr: '/api/jobs/job-1/tasks/b/logs/stderr' },
+        },
+      });
+      expect((await taskRows()).map((r) => [r.id, r.sequence, r.lastSequence, r.events, r.status])).toEqual([
+        ['job-1:t1', 1, 2, 2, 'delivered'],
+        ['job-1:t3', 3, 4, 2, 'delivered'],
+      ]);
+    });
+
+    it('should wake only task subscribers that want one of the statuses', async () => {
+      await createJob();
+      await withTasks(['a']);
+      await subscribe({ id: 'all-tasks', events: ['task.*'] });
+      await subscribe({ id: 'failures', events: ['task.*'], statuses: ['FAILED'] });
+      await subscribe({ id: 'jobs', events: ['job.*'] });
+      await subscribe({ id: 'other-job', events: ['task.*'], jobId: 'job-2' });
+
+      const kicks = await taskChange([['a', 'RUNNING']]);
+
+      expect(kicks.map((k) => k.subscriptionId)).toEqual(['all-tasks']);
+      expect(await taskChange([['a', 'FAILED']])).toHaveLength(2);
+    });
+
+    it('should send only the task changes a status filter takes, and skip past the rest', async () => {
+      await subscribe({ events: ['task.*'], statuses: ['FAILED'] });
+      await createJob();
+      await withTasks(['a', 'b', 'c', 'd']);
+      await taskChange([
+        ['a', 'RUNNING'],
+        ['b', 'RUNNING'],
+        ['c', 'RUNNING'],
+      ]);
+      await taskChange([['a', 'SUCCEEDED']]);
+      await taskChange([['b', 'FAILED', { exitCode: 1 }]]);
+      await taskChange([['c', 'SUCCEEDED']]);
+
+      expect(await notifier().drain(kickOf())).toEqual({ outcome: 'caught-up', delivered: 1 });
+      expect(received()).toEqual([['job-1:t5']]);
+      // The batch covers what it skipped, so a later look starts after it.
+      expect((await taskRows()).map((r) => [r.sequence, r.lastSequence, r.events])).toEqual([[1, 6, 1]]);
+      await taskChange([['d', 'FAILED', { exitCode: 2 }]]);
+      expect(await notifier().drain(kickOf())).toEqual({ outcome: 'caught-up', delivered: 1 });
+      expect(received()).toEqual([['job-1:t5'], ['job-1:t7']]);
+    });
+
+    it('should batch at most 100 task changes, and not send a batch before the one before is delivered', async () => {
+      await subscribe({ events: ['task.*'] });
+      await createJob();
+      const ids = Array.from({ length: 250 }, (_, i) => `t${i}`);
+      await withTasks(ids);
+      await taskChange(ids.map((id) => [id, 'RUNNING']));
+      webhooks.script.push(500);
+
+      expect(await notifier().drain(kickOf())).toEqual({ outcome: 'waiting-to-retry', delivered: 0 });
+      expect(received()).toEqual([ids.slice(0, 100).map((_, i) => `job-1:t${i + 1}`)]);
+
+      tick(6_000);
+      expect(await notifier().drain(kickOf())).toEqual({ outcome: 'caught-up', delivered: 3 });
+      const sizes = received().map((r) => (r as string[]).length);
+      expect(sizes).toEqual([100, 100, 100, 50]);
+      expect(webhooks.requests.map((r) => r.id)).toEqual([
+        'job-1:t1',
+        'job-1:t1',
+        'job-1:t101',
+        'job-1:t201',
+      ]);
+      expect(webhooks.requests[0]!.body).toBe(webhooks.requests[1]!.body);
+    });
+
+    it('should hold a job change back until the task changes before it are delivered', async () => {
+      await subscribe({ events: ['job.*', 'task.*'], statuses: ['RUNNING'] });
+      await submit();
+      await advanceTo('job-1', 'QUEUED');
+      await withTasks(['a']);
+      await taskChange([['a', 'RUNNING']]);
+      await change('job-1', 'RUNNING');
+      webhooks.script.push(503);
+
+      expect(await notifier().drain(kickOf())).toEqual({ outcome: 'waiting-to-retry', delivered: 0 });
+      expect(received()).toEqual([['job-1:t1']]);
+      tick(6_000);
+      const [kick] = await notifier().sweep();
+      expect(await notifier().drain(kick!)).toEqual({ outcome: 'caught-up', delivered: 2 });
+      expect(received()).toEqual([['job-1:t1'], ['job-1:t1'], 'job-1:7']);
+    });
+
+    it('should tell a standing subscription of task changes made after it, not before', async () => {
+      await createJob();
+      await withTasks(['a', 'b']);
+      await taskChange([['a', 'RUNNING']]);
+      await subscribe({ events: ['task.*'], createdAt: at(500) });
+      await taskChange([['b', 'RUNNING']]);
+
+      await notifier().drain(kickOf());
+
+      expect(received()).toEqual([['job-1:t2']]);
+    });
+
+    it('should end a per-job subscription after the job’s final event once its task changes are sent', async () => {
+      await subscribe({ id: 'job-1-n1', perJob: true, jobId: 'job-1', events: ['task.*'], secret: '' });
+      await subscriptions.setOwnerSecret('alice', OWNER_SECRET);
+      await submit();
+      await advanceTo('job-1', 'RUNNING');
+      await withTasks(['a']);
+      await taskChange([['a', 'RUNNING']]);
+      await taskChange([['a', 'SUCCEEDED']]);
+      const kicks = await advanceTo('job-1', 'FINISHED');
+      expect(kicks.map((k) => k.subscriptionId)).toContain('job-1-n1');
+
+      expect(await notifier().drain(kickOf('job-1-n1'))).toEqual({ outcome: 'caught-up', delivered: 1 });
+      expect(received()).toEqual([['job-1:t1', 'job-1:t2']]);
+      expect(verified(webhooks.requests[0]!, OWNER_SECRET)).toBe(true);
+      expect((await subscriptions.get('alice', 'job-1-n1'))!.enabled).toBe(false);
+    });
+
+    it('should email one message per batch, naming each task and its exit code', async () => {
+      await subscribe({ target: { kind: 'email', address: 'me@example.org' }, events: ['task.*'] });
+      await createJob();
+      await withTasks(['a', 'b']);
+      await taskChange([
+        ['a', 'RUNNING'],
+        ['b', 'RUNNING'],
+      ]);
+      await taskChange([['a', 'FAILED', { exitCode: 2 }]]);
+
+      await notifier().drain(kickOf());
+
+      expect(email.requests).toHaveLength(1);
+      const [message] = email.requests;
+      expect(message!.subject).toBe('[cloudjobs] name-of-job-1: 3 task changes (2 RUNNING, 1 FAILED)');
+      expect(message!.text).toContain('a: RUNNING -> FAILED, exit code 2');
+      expect(message!.text).toContain('b: QUEUED -> RUNNING');
+      expect(message!.messageId).toBe('<job-1.t1.sub-1@cloudjobs>');
+    });
+
+    it('should redeliver a dead-lettered task batch by its id', async () => {
+      await subscribe({ events: ['task.*'] });
+      await createJob();
+      await withTasks(['a']);
+      await taskChange([['a', 'RUNNING']]);
+      webhooks.script.push(500, 500, 500, 500);
+      await notifier().drain(kickOf());
+      for (const wait of [6_000, 36_000, 360_000]) {
+        tick(wait);
+        await notifier().drain(kickOf());
+      }
+      expect((await taskRows())[0]!.status).toBe('dead-lettered');
+
+      const { delivery } = await notifier().redeliver('alice', 'sub-1', 'job-1:t1');
+
+      expect(delivery.status).toBe('delivered');
+      expect(webhooks.requests).toHaveLength(5);
+      expect(new Set(webhooks.requests.map((r) => r.body)).size).toBe(1);
+    });
+
+    it('should not send task changes to a subscription that did not opt in', async () => {
+      await subscribe({ events: ['*'] });
+      await submit();
+      await advanceTo('job-1', 'RUNNING');
+      await withTasks(['a']);
+      await taskChange([['a', 'RUNNING']]);
+
+      await notifier().drain(kickOf());
+
+      expect(received()).toEqual([1, 2, 3, 4, 5, 6, 7].map((n) => `job-1:${n}`));
+      expect(await taskRows()).toEqual([]);
     });
   });
 
