@@ -262,6 +262,24 @@ function chunks<T>(items: T[], size: number): T[][] {
   return out;
 }
 
+// A string property holds 32K UTF-16 characters; a batch of task events can be several times that.
+const BODY_CHUNK = 30_000;
+
+/** The body in `Body`, `Body1`, `Body2`, ... (a single `Body` when it fits, as rows always had). */
+function bodyProperties(body: string): Record<string, string> {
+  const out: Record<string, string> = { Body: body.slice(0, BODY_CHUNK) };
+  for (let i = 1; i * BODY_CHUNK < body.length; i++) {
+    out[`Body${i}`] = body.slice(i * BODY_CHUNK, (i + 1) * BODY_CHUNK);
+  }
+  return out;
+}
+
+function bodyOf(entity: Entity): string {
+  let body = (entity.Body as string | undefined) ?? '';
+  for (let i = 1; typeof entity[`Body${i}`] === 'string'; i++) body += entity[`Body${i}`] as string;
+  return body;
+}
+
 function toEntity(record: Omit<DeliveryRecord, 'etag'>): Entity {
   return {
     partitionKey: record.subscriptionId,
@@ -271,7 +289,7 @@ function toEntity(record: Omit<DeliveryRecord, 'etag'>): Entity {
     ...(record.lastSequence !== undefined ? { LastSequence: record.lastSequence } : {}),
     ...(record.events !== undefined ? { Events: record.events } : {}),
     EventType: record.eventType,
-    Body: record.body,
+    ...bodyProperties(record.body),
     Status: record.status,
     Attempts: JSON.stringify(record.attempts.slice(-MAX_ATTEMPTS_KEPT)),
     NextAttemptAt: record.nextAttemptAt ?? '',
@@ -304,7 +322,7 @@ function toHead(entity: TableEntityResult<Entity>): DeliveryHead {
 function toDelivery(entity: TableEntityResult<Entity>): DeliveryRecord {
   return {
     ...toHead(entity),
-    body: entity.Body as string,
+    body: bodyOf(entity),
     attempts: JSON.parse((entity.Attempts as string) || '[]') as DeliveryAttempt[],
   };
 }

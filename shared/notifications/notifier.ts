@@ -99,9 +99,9 @@ export class Notifier {
 
   /**
    * The streams news wakes: one per subscription of the job's owner that wants it. A job change
-   * also wakes the job's task event subscribers: task changes it follows go out before it, and a
-   * lost wake-up of theirs is made good. Each stream is first made due (so the sweep finds it if
-   * the wake-up is lost), then returned to be sent.
+   * also wakes the job's task event subscribers: task changes it follows go out before it. Each
+   * stream is first made due (so the sweep finds it if the wake-up is lost), then returned to be
+   * sent; streams woken by task changes are only made due (see below).
    */
   async fanOut(news: NotifyNews): Promise<DeliveryKick[]> {
     const now = this.#now();
@@ -115,12 +115,12 @@ export class Notifier {
           ),
     );
     const kicks = wanted.map((s) => ({ owner: s.owner, subscriptionId: s.id, jobId }));
-    await Promise.all(
-      kicks.map((kick) =>
-        this.o.deliveries.markDue(kick, new Date(now.getTime() + this.o.settings.backstopMs)),
-      ),
-    );
-    return kicks;
+    // Task changes come by the thousand: their streams are made due now rather than woken at
+    // once, so the sweep drains each every few seconds, in batches, however many came meanwhile.
+    const tasks = news.type === 'task.status.changed';
+    const dueAt = new Date(now.getTime() + (tasks ? 0 : this.o.settings.backstopMs));
+    await Promise.all(kicks.map((kick) => this.o.deliveries.markDue(kick, dueAt)));
+    return tasks ? [] : kicks;
   }
 
   /**

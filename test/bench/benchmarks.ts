@@ -12,6 +12,7 @@ import { AzureBatch } from '../../shared/adapters/azureBatch.js';
 import type { ComputeTaskSpec } from '../../shared/compute/compute.js';
 import { jobBenchmarks } from './jobBenchmarks.js';
 import { notifyBenchmark } from './notifyBenchmark.js';
+import { taskEventsBenchmark } from './taskEventsBenchmark.js';
 
 export type Figures = Record<string, number>;
 
@@ -276,4 +277,5 @@ export const benchmarks: Benchmark[] = [
   },
   ...jobBenchmarks,
   notifyBenchmark,
+  taskEventsBenchmark,
 ];

@@ -36,6 +36,54 @@ function delivery(
 const at = (iso: string) => new Date(iso);
 
 describe('delivery store on Azure Tables', () => {
+  it('should keep a task batch apart from the job event of the same number, its body whole however long', async () => {
+    const store = freshStore();
+    const sub = randomUUID();
+    // 100 task events with long failure messages: several times what one table property holds.
+    const events = Array.from({ length: 100 }, (_, i) => ({
+      id: `job-1:t${i + 7}`,
+      data: { taskId: `task-${i}`, failure: { message: `ünïcode ${'x'.repeat(1200)} ${i}` } },
+    }));
+    const body = JSON.stringify(events);
+    expect(body.length).toBeGreaterThan(100_000);
+    const batch = delivery(sub, 'job-1', 7, {
+      id: 'job-1:t7',
+      eventType: 'task.status.changed',
+      lastSequence: 120,
+      events: 100,
+      body,
+    });
+    const added = await store.add(batch);
+    await store.add(delivery(sub, 'job-1', 7));
+
+    expect(await store.get(sub, 'job-1:t7')).toEqual({ ...batch, etag: added.etag });
+    expect((await store.get(sub, 'job-1:7'))!.eventType).toBe('job.status.changed');
+    const claimed = await store.replace({ ...added, status: 'delivered' });
+    expect((await store.get(sub, 'job-1:t7'))!.body).toBe(body);
+    expect(claimed).toBeDefined();
+    // The stream says where it stands without the bodies: job events first, then task batches.
+    expect(await store.stream(sub, 'job-1')).toEqual([
+      expect.objectContaining({ id: 'job-1:7', sequence: 7, eventType: 'job.status.changed' }),
+      {
+        subscriptionId: sub,
+        id: 'job-1:t7',
+        jobId: 'job-1',
+        sequence: 7,
+        lastSequence: 120,
+        events: 100,
+        eventType: 'task.status.changed',
+        status: 'delivered',
+        createdAt: AT,
+        updatedAt: AT,
+        etag: claimed!.etag,
+      },
+    ]);
+    expect((await store.list(sub, { limit: 10 })).items.map((d) => [d.id, d.body.length])).toEqual([
+      ['job-1:7', expect.any(Number)],
+      ['job-1:t7', body.length],
+    ]);
+  });
+
   it('should add a delivery once and return the stored one for a repeated add', async () => {
     const store = freshStore();
     const sub = randomUUID();

@@ -1085,6 +1085,21 @@ describe('notification delivery', () => {
       ]);
     });
 
+    it('should send a job change past task changes its status filter does not take', async () => {
+      await subscribe({ events: ['job.*', 'task.*'], statuses: ['FAILED', 'FINISHED'] });
+      await submit();
+      await advanceTo('job-1', 'RUNNING');
+      await withTasks(['a', 'b']);
+      await taskChange([['a', 'SUCCEEDED']]);
+      await taskChange([['b', 'SUCCEEDED']]);
+      const kicks = await advanceTo('job-1', 'FINISHED');
+      expect(kicks.length).toBeGreaterThan(0);
+
+      for (const kick of kicks) await notifier().drain(kick);
+
+      expect(received()).toEqual(['job-1:9']);
+    });
+
     it('should wake only task subscribers that want one of the statuses', async () => {
       await createJob();
       await withTasks(['a']);
@@ -1093,10 +1108,18 @@ describe('notification delivery', () => {
       await subscribe({ id: 'jobs', events: ['job.*'] });
       await subscribe({ id: 'other-job', events: ['task.*'], jobId: 'job-2' });
 
-      const kicks = await taskChange([['a', 'RUNNING']]);
-
-      expect(kicks.map((k) => k.subscriptionId)).toEqual(['all-tasks']);
-      expect(await taskChange([['a', 'FAILED']])).toHaveLength(2);
+      // Not woken at once: made due now, for the sweep to drain in a batch with what follows.
+      expect(await taskChange([['a', 'RUNNING']])).toEqual([]);
+      expect([...deliveries.dueEntries.values()].map((d) => [d.subscriptionId, d.dueAt])).toEqual([
+        ['all-tasks', now.toISOString()],
+      ]);
+      const first = now.toISOString();
+      await taskChange([['a', 'FAILED']]);
+      expect([...deliveries.dueEntries.values()].map((d) => [d.subscriptionId, d.dueAt])).toEqual([
+        ['all-tasks', first],
+        ['failures', now.toISOString()],
+      ]);
+      expect((await notifier().sweep()).map((k) => k.subscriptionId)).toEqual(['all-tasks', 'failures']);
     });
 
     it('should send only the task changes a status filter takes, and skip past the rest', async () => {
