@@ -9,7 +9,7 @@ import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
 import { waitFor } from '../support/waitFor.js';
 
 // One user per test, so concurrent tests' standing subscriptions never see each other's jobs.
-const USERS = ['alice', 'mallory', 'carol', 'dave', 'erin', 'frank', 'grace'] as const;
+const USERS = ['alice', 'mallory', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi'] as const;
 const token = (user: string) => `${user}-token-0123456789abcdef`;
 
 const cloudEventSchema = z.strictObject({
@@ -141,7 +141,7 @@ describe.concurrent('notifications on the embedded runtime', () => {
   afterAll(() => receiver.stop());
 
   const client = (user: (typeof USERS)[number]) => jobClient(runtime, token(user));
-  const [alice, mallory, carol, dave, erin, frank, grace] = [
+  const [alice, mallory, carol, dave, erin, frank, grace, heidi] = [
     client('alice'),
     client('mallory'),
     client('carol'),
@@ -149,6 +149,7 @@ describe.concurrent('notifications on the embedded runtime', () => {
     client('erin'),
     client('frank'),
     client('grace'),
+    client('heidi'),
   ];
   const hello = (name: string, extra: Record<string, unknown> = {}) => ({
     name,
@@ -450,5 +451,29 @@ describe.concurrent('notifications on the embedded runtime', () => {
     const batches = listed.filter((d) => d.eventType === 'task.status.changed');
     expect(batches.reduce((n, d) => n + d.events!, 0)).toBe(tasks.length);
     expect(batches.every((d) => d.status === 'delivered' && Array.isArray(d.event))).toBe(true);
+  });
+
+  it('should send a few hundred task changes in full batches, each once', async () => {
+    const subscription = await subscribe(heidi, { url: receiver.url('/heidi'), events: ['task.*'] });
+    const id = await heidi.submit({ name: 'many-tasks', sweep: { command: 'true', range: [1, 300] } });
+    await heidi.until(id, ['FINISHED']);
+    const logged = (await heidi.history(id)).at(-1)!.taskSequence!;
+    expect(logged).toBeGreaterThanOrEqual(300);
+    const batches = await waitFor(
+      () => {
+        const mine = receiver.requests
+          .filter((r) => r.path === '/heidi' && r.body.includes(`"${id}"`))
+          .map((r) => ({ request: r, events: z.array(taskEventSchema).parse(JSON.parse(r.body)) }));
+        return mine.reduce((n, b) => n + b.events.length, 0) >= logged ? mine : undefined;
+      },
+      { timeoutMs: 60_000, what: `${logged} task events of ${id}` },
+    );
+    const sequences = batches.flatMap((b) => b.events.map((e) => e.data.sequence));
+    expect(sequences).toEqual(Array.from({ length: logged }, (_, i) => i + 1));
+    expect(Math.max(...batches.map((b) => b.events.length))).toBeLessThanOrEqual(100);
+    for (const { request } of batches) expect(verifies(subscription.secret!, request)).toBe(true);
+    const finals = new Map(batches.flatMap((b) => b.events.map((e) => [e.data.taskId, e.data.status])));
+    expect(finals.size).toBe(300);
+    expect([...finals.values()].every((status) => status === 'SUCCEEDED')).toBe(true);
   });
 });
