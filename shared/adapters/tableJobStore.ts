@@ -16,22 +16,23 @@ import {
   type JobStatus,
   type TaskStatus,
 } from '../domain/lifecycle.js';
-import type {
-  CreateResult,
-  HistoryEntry,
-  JobRecord,
-  JobStore,
-  NewJob,
-  Page,
-  StatusChange,
-  TaskChange,
-  TaskCounts,
-  TaskLogEntry,
-  TaskUpdateOptions,
-  TaskUpdateResult,
-  TaskRecord,
-  TaskUpdate,
-  TemplateRecord,
+import {
+  taskLogEntry,
+  type CreateResult,
+  type HistoryEntry,
+  type JobRecord,
+  type JobStore,
+  type NewJob,
+  type Page,
+  type StatusChange,
+  type TaskChange,
+  type TaskCounts,
+  type TaskLogEntry,
+  type TaskUpdateOptions,
+  type TaskUpdateResult,
+  type TaskRecord,
+  type TaskUpdate,
+  type TemplateRecord,
 } from '../store/jobStore.js';
 
 /** Where the store keeps things. */
@@ -717,7 +718,7 @@ export class TableJobStore implements JobStore {
           break;
         }
         const start = counter.sequence;
-        const entries = groupChanges.map((change, i) => toLogEntry(change, start + i + 1));
+        const entries = groupChanges.map((change, i) => taskLogEntry(change, start + i + 1));
         const actions = [...blockActions];
         for (const part of chunks(entries, LOG_ENTRIES_PER_ROW)) {
           actions.push(['create', logRowEntity(id, part)]);
@@ -981,20 +982,6 @@ function historyEntity(owner: string, id: string, entry: HistoryEntry): Entity {
     ...(entry.taskCounts ? { TaskCounts: JSON.stringify(entry.taskCounts) } : {}),
     ...(entry.exitCodes ? { ExitCodes: JSON.stringify(entry.exitCodes) } : {}),
     ...(entry.taskSequence !== undefined ? { TaskSequence: entry.taskSequence } : {}),
-  };
-}
-
-function toLogEntry(change: TaskChange, sequence: number): TaskLogEntry {
-  const { task } = change;
-  return {
-    sequence,
-    taskId: task.id,
-    status: task.status,
-    previousStatus: change.previousStatus,
-    attempt: task.attempt,
-    ...(task.exitCode !== undefined ? { exitCode: task.exitCode } : {}),
-    ...(task.failure ? { failure: task.failure } : {}),
-    at: task.updatedAt,
   };
 }
 

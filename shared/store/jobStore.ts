@@ -94,6 +94,21 @@ export interface TaskUpdateOptions {
 /** One change in a job's task event log. */
 export type TaskLogEntry = RecordedTaskChange;
 
+/** The log entry of a stored change, numbered `sequence`. */
+export function taskLogEntry(change: TaskChange, sequence: number): TaskLogEntry {
+  const { task } = change;
+  return {
+    sequence,
+    taskId: task.id,
+    status: task.status,
+    previousStatus: change.previousStatus,
+    attempt: task.attempt,
+    ...(task.exitCode !== undefined ? { exitCode: task.exitCode } : {}),
+    ...(task.failure ? { failure: task.failure } : {}),
+    at: task.updatedAt,
+  };
+}
+
 /** A page of results and, if there are more, the token for the next one. */
 export interface Page<T> {
   items: T[];

@@ -9,22 +9,23 @@ import {
   transitionJob,
   type TaskStatus,
 } from '../../shared/domain/lifecycle.js';
-import type {
-  CreateResult,
-  HistoryEntry,
-  JobRecord,
-  JobStore,
-  NewJob,
-  Page,
-  StatusChange,
-  TaskChange,
-  TaskCounts,
-  TaskLogEntry,
-  TaskUpdateOptions,
-  TaskUpdateResult,
-  TaskRecord,
-  TaskUpdate,
-  TemplateRecord,
+import {
+  taskLogEntry,
+  type CreateResult,
+  type HistoryEntry,
+  type JobRecord,
+  type JobStore,
+  type NewJob,
+  type Page,
+  type StatusChange,
+  type TaskChange,
+  type TaskCounts,
+  type TaskLogEntry,
+  type TaskUpdateOptions,
+  type TaskUpdateResult,
+  type TaskRecord,
+  type TaskUpdate,
+  type TemplateRecord,
 } from '../../shared/store/jobStore.js';
 import type {
   OwnerSecret,
@@ -203,18 +204,7 @@ export class MemoryJobStore implements JobStore {
     if (options.log && changes.length > 0) {
       const log = this.taskLogs.get(id) ?? [];
       const first = log.length + 1;
-      for (const { task, previousStatus } of changes) {
-        log.push({
-          sequence: log.length + 1,
-          taskId: task.id,
-          status: task.status,
-          previousStatus,
-          attempt: task.attempt,
-          ...(task.exitCode !== undefined ? { exitCode: task.exitCode } : {}),
-          ...(task.failure ? { failure: task.failure } : {}),
-          at: task.updatedAt,
-        });
-      }
+      for (const change of changes) log.push(taskLogEntry(change, log.length + 1));
       this.taskLogs.set(id, log);
       logged = { first, last: log.length };
     }
