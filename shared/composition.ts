@@ -15,6 +15,7 @@ import { TableSubscriptionStore } from './adapters/tableSubscriptionStore.js';
 import { TableDeliveryStore } from './adapters/tableDeliveryStore.js';
 import { UndiciWebhookSender } from './adapters/webhookSender.js';
 import { SmtpEmailSender } from './adapters/smtpSender.js';
+import { AcsEmailSender } from './adapters/acsEmailSender.js';
 import { Notifier } from './notifications/notifier.js';
 import { TaskEventInterest } from './notifications/taskEventInterest.js';
 import type { JobStore } from './store/jobStore.js';
@@ -74,6 +75,7 @@ export function setServices(replacement: Services | undefined): void {
 export function getServices(): Services {
   if (!services) {
     const config = loadConfig();
+    const emailConfigured = config.notifications.smtp !== undefined || config.notifications.acs !== undefined;
     const batch = config.batch;
     const compute = new AzureBatch({
       accountUrl: batch.accountUrl,
@@ -95,7 +97,7 @@ export function getServices(): Services {
       defaultLogsContainer: CONTAINERS.logs,
       dataContainer: CONTAINERS.jobs,
       webhooks: config.webhooks,
-      emailConfigured: config.notifications.smtp !== undefined,
+      emailConfigured,
       registerNotifications: (owner, jobId, notifications) =>
         subscriptions.registerForJob(owner, jobId, notifications),
     });
@@ -132,10 +134,23 @@ export function getServices(): Services {
       deliveries,
       jobs,
       webhooks: config.webhooks,
-      email: config.notifications.smtp !== undefined,
+      email: emailConfigured,
       changed: (owner) => interest.forget(owner),
     });
-    const { smtp, ...notifierSettings } = config.notifications;
+    const { smtp, acs, ...notifierSettings } = config.notifications;
+    const timeoutMs = config.notifications.attemptTimeoutMs;
+    // The configuration allows one of the two.
+    const email = smtp
+      ? new SmtpEmailSender(smtp.url, smtp.from, timeoutMs)
+      : acs
+        ? new AcsEmailSender({
+            ...('connectionString' in acs
+              ? { connectionString: acs.connectionString }
+              : { endpoint: acs.endpoint, credential: new DefaultAzureCredential() }),
+            from: acs.from,
+            timeoutMs,
+          })
+        : undefined;
     services = {
       config,
       healthProbes: [
@@ -155,9 +170,7 @@ export function getServices(): Services {
           policy: config.webhooks,
           timeoutMs: config.notifications.attemptTimeoutMs,
         }),
-        ...(smtp
-          ? { email: new SmtpEmailSender(smtp.url, smtp.from, config.notifications.attemptTimeoutMs) }
-          : {}),
+        ...(email ? { email } : {}),
         settings: notifierSettings,
       }),
       inbox: new InboxApi(new InboxSigner(blobs, CONTAINERS.inbox), config.inboxSasMinutes),

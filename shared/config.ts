@@ -35,6 +35,8 @@ export const CONFIG_KEYS = {
   deliveryRetrySchedule: 'CLOUDJOBS_DELIVERY_RETRY_SCHEDULE',
   deliveryBackstopSeconds: 'CLOUDJOBS_DELIVERY_BACKSTOP_SECONDS',
   smtpUrl: 'CLOUDJOBS_SMTP_URL',
+  acsEmailConnectionString: 'CLOUDJOBS_ACS_EMAIL_CONNECTION_STRING',
+  acsEmailEndpoint: 'CLOUDJOBS_ACS_EMAIL_ENDPOINT',
   emailFrom: 'CLOUDJOBS_EMAIL_FROM',
   publicUrl: 'CLOUDJOBS_PUBLIC_URL',
 } as const;
@@ -46,6 +48,9 @@ const flag = z
   .enum(['true', 'false', 'True', 'False', ''], { error: 'must be true or false' })
   .optional()
   .transform((value) => value?.toLowerCase() === 'true');
+
+/** What Azure Communication Services takes as a sender: an address and nothing else. */
+const ACS_SENDER = /^[^\s@<>"]+@[^\s@<>"]+$/;
 
 const required = (what: string) => z.string({ error: `is required: ${what}` }).min(1, `is required: ${what}`);
 
@@ -118,10 +123,37 @@ const configSchema = z
       .optional()
       .transform((value) => value?.trim() || undefined)
       .pipe(z.url({ protocol: /^smtps?$/, error: 'must be an smtp:// or smtps:// URL' }).optional()),
+    [CONFIG_KEYS.acsEmailConnectionString]: z
+      .string()
+      .optional()
+      .transform((value) => value?.trim() || undefined)
+      .pipe(
+        z
+          // The shape the SDK parses, checked at start rather than at the first email; the message
+          // never repeats the value, which holds the access key.
+          .string()
+          .regex(/^endpoint=https:\/\/[^/;]+\/?;accesskey=[^;]+$/i, {
+            error: 'must be endpoint=https://<resource>.communication.azure.com/;accesskey=<key>',
+          })
+          .optional(),
+      ),
+    [CONFIG_KEYS.acsEmailEndpoint]: z
+      .string()
+      .optional()
+      .transform((value) => value?.trim() || undefined)
+      .pipe(
+        z
+          .url({ protocol: /^https$/, error: 'must be an https:// URL' })
+          .refine(
+            (url) => ['', '/'].includes(new URL(url).pathname),
+            'must be the resource URL, with no path',
+          )
+          .optional(),
+      ),
     [CONFIG_KEYS.emailFrom]: z
       .string()
       .optional()
-      .transform((value) => value?.trim() || 'cloudjobs <cloudjobs@localhost>'),
+      .transform((value) => value?.trim() || undefined),
     [CONFIG_KEYS.publicUrl]: z
       .string()
       .optional()
@@ -145,7 +177,45 @@ const configSchema = z
   .refine((env) => !env[CONFIG_KEYS.batchAccountKey] || env[CONFIG_KEYS.batchAccountName], {
     message: 'is required when BATCH_ACCOUNT_KEY is set (shared key authentication needs the account name)',
     path: [CONFIG_KEYS.batchAccountName],
+  })
+  .superRefine((env, context) => {
+    const acsKeys = [CONFIG_KEYS.acsEmailConnectionString, CONFIG_KEYS.acsEmailEndpoint].filter(
+      (key) => env[key] !== undefined,
+    );
+    if (acsKeys.length === 0) return;
+    if (acsKeys.length > 1) {
+      context.addIssue({
+        code: 'custom',
+        path: [CONFIG_KEYS.acsEmailConnectionString],
+        message: `and ${CONFIG_KEYS.acsEmailEndpoint} are both set: pick one (the connection string signs with the access key, the endpoint alone uses the app's managed identity)`,
+      });
+    }
+    if (env[CONFIG_KEYS.smtpUrl] !== undefined) {
+      context.addIssue({
+        code: 'custom',
+        path: [CONFIG_KEYS.smtpUrl],
+        message: `is set and so is ${acsKeys.join(' and ')}: email goes through SMTP or Azure Communication Services, pick one`,
+      });
+    }
+    const from = env[CONFIG_KEYS.emailFrom];
+    if (from === undefined) {
+      context.addIssue({
+        code: 'custom',
+        path: [CONFIG_KEYS.emailFrom],
+        message: `is required with ${acsKeys[0]}: the sender address of a domain verified in Azure Communication Services (e.g. DoNotReply@<domain>)`,
+      });
+    } else if (!ACS_SENDER.test(from)) {
+      // ACS takes the bare address; the display name is the sender's MailFrom setting in Azure.
+      context.addIssue({
+        code: 'custom',
+        path: [CONFIG_KEYS.emailFrom],
+        message: `must be a bare address (DoNotReply@<domain>, no display name) with ${acsKeys[0]}`,
+      });
+    }
   });
+
+/** Azure Communication Services' email API: signed with the access key, or with the app's identity. */
+export type AcsEmailConfig = { from: string } & ({ connectionString: string } | { endpoint: string });
 
 /** The app's configuration, read from the environment. */
 export interface AppConfig {
@@ -184,8 +254,10 @@ export interface AppConfig {
     attemptTimeoutMs: number;
     /** A stream with news is looked at again after this even if its wake-up is lost. */
     backstopMs: number;
-    /** SMTP server for email notifications; without it, email subscriptions are refused. */
+    /** SMTP server for email notifications; without it or `acs`, email subscriptions are refused. */
     smtp?: { url: string; from: string };
+    /** Azure Communication Services' email API, for email notifications instead of SMTP. */
+    acs?: AcsEmailConfig;
     /** The app's public address, for absolute links in emails. */
     publicUrl?: string;
   };
@@ -211,6 +283,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const accountName = values[CONFIG_KEYS.batchAccountName];
   const accountKey = values[CONFIG_KEYS.batchAccountKey];
   const smtpUrl = values[CONFIG_KEYS.smtpUrl];
+  const acsConnectionString = values[CONFIG_KEYS.acsEmailConnectionString];
+  const acsEndpoint = values[CONFIG_KEYS.acsEmailEndpoint];
+  const from = values[CONFIG_KEYS.emailFrom];
   const publicUrl = values[CONFIG_KEYS.publicUrl];
   return {
     storageConnectionString: values[CONFIG_KEYS.storage],
@@ -249,7 +324,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retryScheduleSeconds: values[CONFIG_KEYS.deliveryRetrySchedule],
       attemptTimeoutMs: values[CONFIG_KEYS.webhookTimeoutSeconds] * 1000,
       backstopMs: values[CONFIG_KEYS.deliveryBackstopSeconds] * 1000,
-      ...(smtpUrl ? { smtp: { url: smtpUrl, from: values[CONFIG_KEYS.emailFrom] } } : {}),
+      ...(smtpUrl ? { smtp: { url: smtpUrl, from: from ?? 'cloudjobs <cloudjobs@localhost>' } } : {}),
+      // The schema has made sure the sender is there whenever either ACS key is.
+      ...(acsConnectionString && from ? { acs: { connectionString: acsConnectionString, from } } : {}),
+      ...(acsEndpoint && from ? { acs: { endpoint: acsEndpoint, from } } : {}),
       ...(publicUrl ? { publicUrl } : {}),
     },
   };

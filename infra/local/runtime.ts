@@ -264,9 +264,13 @@ export class Runtime {
     // On one machine a webhook receiver is on this machine: let a newcomer try it (Azure: no).
     process.env.CLOUDJOBS_WEBHOOK_ALLOW_LOOPBACK ??= 'true';
     process.env.CLOUDJOBS_WEBHOOK_ALLOW_HTTP ??= 'true';
-    // Email goes to a local catcher unless the app is configured with a real mail server.
+    // Email goes to a local catcher unless the app is configured with a real mail server, or with
+    // Azure Communication Services' email API (the app refuses both at once).
     let mail: SmtpCatcher | undefined;
-    if (options.smtp !== false && !process.env.CLOUDJOBS_SMTP_URL?.trim()) {
+    const acsEmail =
+      process.env.CLOUDJOBS_ACS_EMAIL_CONNECTION_STRING?.trim() ||
+      process.env.CLOUDJOBS_ACS_EMAIL_ENDPOINT?.trim();
+    if (options.smtp !== false && !process.env.CLOUDJOBS_SMTP_URL?.trim() && !acsEmail) {
       mail = new SmtpCatcher({
         host: options.host,
         port: options.smtp?.port ?? 2525,
@@ -362,7 +366,7 @@ export class Runtime {
       `  storage     blob ${publicEndpoints.blob} (Event Grid proxy), queue ${direct.queue}, table ${direct.table}`,
       `  task hub    ${durable.hubName}`,
       `  batch       ${batchUrl ? `${batchUrl} (local Batch service, account ${process.env.BATCH_ACCOUNT_NAME})` : (process.env.BATCH_ACCOUNT_URL ?? '(none)')}`,
-      `  email       ${mail ? `${mail.url} (SMTP catcher; read mail at ${http.url}${ADMIN_PREFIX}/local/mail or in ${path.join(options.home, 'mail')})` : (process.env.CLOUDJOBS_SMTP_URL?.replace(/\/\/[^@/]*@/, '//***@') ?? '(none)')}`,
+      `  email       ${mail ? `${mail.url} (SMTP catcher; read mail at ${http.url}${ADMIN_PREFIX}/local/mail or in ${path.join(options.home, 'mail')})` : acsEmail ? 'Azure Communication Services' : (process.env.CLOUDJOBS_SMTP_URL?.replace(/\/\/[^@/]*@/, '//***@') ?? '(none)')}`,
       `  functions   ${functions.length}`,
       ...http.describeRoutes().map((r) => `    ${r}`),
       ...functions

@@ -113,7 +113,13 @@ export class SubscriptionsApi {
     if ('email' in input && this.o.email === false) {
       throw new ValidationError(
         'email is not configured in this deployment',
-        [{ path: 'email', message: 'this deployment has no mail server configured (CLOUDJOBS_SMTP_URL)' }],
+        [
+          {
+            path: 'email',
+            message:
+              'this deployment has no mail server configured (CLOUDJOBS_SMTP_URL, or Azure Communication Services: CLOUDJOBS_ACS_EMAIL_CONNECTION_STRING or CLOUDJOBS_ACS_EMAIL_ENDPOINT)',
+          },
+        ],
         'EMAIL_NOT_CONFIGURED',
       );
     }

@@ -71,6 +71,7 @@ export const taskEventsBenchmark: Benchmark = {
   async run({ freshStorage }) {
     let secret = '';
     const arrivals: Arrival[] = [];
+    let malformed = 0;
     const receiver = http.createServer((request, response) => {
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -87,7 +88,18 @@ export const taskEventsBenchmark: Benchmark = {
           String(request.headers['webhook-signature']),
           Math.floor(at / 1000),
         );
-        const parsed = JSON.parse(body) as TaskEvent[] | { data: { status: string } };
+        let parsed: TaskEvent[] | { data: { status: string } };
+        try {
+          parsed = JSON.parse(body) as TaskEvent[] | { data: { status: string } };
+        } catch {
+          // Counted, and told, rather than ending the run: a body that is not JSON is a finding.
+          malformed++;
+          process.stderr.write(
+            `task-events: a body that is not JSON (${body.length} characters, webhook-id ${String(request.headers['webhook-id'])}, content-length ${String(request.headers['content-length'])}): ${body.slice(0, 200)}\n`,
+          );
+          response.writeHead(400).end();
+          return;
+        }
         arrivals.push(
           Array.isArray(parsed)
             ? { kind: 'tasks', events: parsed, at, verified }
@@ -161,6 +173,7 @@ export const taskEventsBenchmark: Benchmark = {
           ? arrivals.slice(finishedIndex + 1).filter((a) => a.kind === 'tasks').length
           : -1,
         unverified: arrivals.filter((a) => !a.verified).length,
+        malformed,
       };
     } finally {
       await runtime.dispose();

@@ -64,6 +64,72 @@ describe('configuration', () => {
     );
   });
 
+  it('should read Azure Communication Services email, with the access key or the managed identity', () => {
+    const from = 'DoNotReply@contoso.azurecomm.net';
+    const connectionString = 'endpoint=https://contoso.communication.azure.com/;accesskey=a2V5K/+=';
+    expect(
+      loadConfig({
+        ...base,
+        CLOUDJOBS_ACS_EMAIL_CONNECTION_STRING: ` ${connectionString} `,
+        CLOUDJOBS_EMAIL_FROM: from,
+      }).notifications,
+    ).toMatchObject({ acs: { connectionString, from } });
+    const withIdentity = loadConfig({
+      ...base,
+      CLOUDJOBS_ACS_EMAIL_ENDPOINT: 'https://contoso.communication.azure.com',
+      CLOUDJOBS_ACS_EMAIL_CONNECTION_STRING: '',
+      CLOUDJOBS_SMTP_URL: '',
+      CLOUDJOBS_EMAIL_FROM: from,
+    }).notifications;
+    expect(withIdentity.acs).toEqual({ endpoint: 'https://contoso.communication.azure.com', from });
+    expect(withIdentity.smtp).toBeUndefined();
+  });
+
+  it('should refuse an ACS email configuration that cannot work, naming the keys', () => {
+    const acs = { CLOUDJOBS_ACS_EMAIL_ENDPOINT: 'https://contoso.communication.azure.com' };
+    const from = { CLOUDJOBS_EMAIL_FROM: 'DoNotReply@contoso.azurecomm.net' };
+    expect(() => loadConfig({ ...base, ...acs })).toThrow(
+      /CLOUDJOBS_EMAIL_FROM is required with CLOUDJOBS_ACS_EMAIL_ENDPOINT/,
+    );
+    expect(() =>
+      loadConfig({ ...base, ...acs, CLOUDJOBS_EMAIL_FROM: 'cloudjobs <cloudjobs@localhost>' }),
+    ).toThrow(/CLOUDJOBS_EMAIL_FROM must be a bare address/);
+    expect(() =>
+      loadConfig({ ...base, ...acs, ...from, CLOUDJOBS_SMTP_URL: 'smtp://mail.example.org' }),
+    ).toThrow(/CLOUDJOBS_SMTP_URL is set and so is CLOUDJOBS_ACS_EMAIL_ENDPOINT: .* pick one/);
+    expect(() =>
+      loadConfig({
+        ...base,
+        ...acs,
+        ...from,
+        CLOUDJOBS_ACS_EMAIL_CONNECTION_STRING:
+          'endpoint=https://contoso.communication.azure.com/;accesskey=a2V5',
+      }),
+    ).toThrow(
+      /CLOUDJOBS_ACS_EMAIL_CONNECTION_STRING and CLOUDJOBS_ACS_EMAIL_ENDPOINT are both set: pick one/,
+    );
+    expect(() => loadConfig({ ...base, ...from, CLOUDJOBS_ACS_EMAIL_ENDPOINT: 'http://contoso' })).toThrow(
+      /CLOUDJOBS_ACS_EMAIL_ENDPOINT must be an https:\/\/ URL/,
+    );
+    expect(() =>
+      loadConfig({
+        ...base,
+        ...from,
+        CLOUDJOBS_ACS_EMAIL_ENDPOINT: 'https://contoso.communication.azure.com/x',
+      }),
+    ).toThrow(/CLOUDJOBS_ACS_EMAIL_ENDPOINT must be the resource URL, with no path/);
+    // The connection string holds the access key: the error names the key, never the value.
+    const secret = 'accesskey-that-must-not-be-echoed';
+    let refused = '';
+    try {
+      loadConfig({ ...base, ...from, CLOUDJOBS_ACS_EMAIL_CONNECTION_STRING: secret });
+    } catch (error) {
+      refused = (error as Error).message;
+    }
+    expect(refused).toMatch(/CLOUDJOBS_ACS_EMAIL_CONNECTION_STRING must be endpoint=https:/);
+    expect(refused).not.toContain(secret);
+  });
+
   it('should pick the identity mode: App Service authentication, then API tokens, then single-user', () => {
     const tokens = 'alice=aaaaaaaaaaaaaaaa1, ops:admin=bbbbbbbbbbbbbbbb2';
     const withTokens = loadConfig({ ...base, CLOUDJOBS_API_TOKENS: tokens }).identity;
