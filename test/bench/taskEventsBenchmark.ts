@@ -95,7 +95,7 @@ export const taskEventsBenchmark: Benchmark = {
           // Counted, and told, rather than ending the run: a body that is not JSON is a finding.
           malformed++;
           process.stderr.write(
-            `task-events: a body that is not JSON (${body.length} characters, webhook-id ${String(request.headers['webhook-id'])}, content-length ${String(request.headers['content-length'])}): ${body.slice(0, 200)}\n`,
+            `task-events: ${request.method ?? ''} ${request.url ?? ''} with a body that is not JSON (${body.length} characters, webhook-id ${String(request.headers['webhook-id'])}, content-length ${String(request.headers['content-length'])}): ${body.slice(0, 200)}\n`,
           );
           response.writeHead(400).end();
           return;

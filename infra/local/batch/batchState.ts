@@ -52,6 +52,8 @@ export interface TaskEntry {
   blocked: boolean;
   dependents: TaskEntry[];
   attempt?: TaskAttempt;
+  /** Its run while it is in its job's `running`: settles once it has left it, whatever happened. */
+  run?: Promise<void>;
   /** What the current stop of the running attempt means. */
   stopIntent?: { kind: 'requeue' } | { kind: 'terminate'; failure: FailureInfo };
   queued: boolean;
@@ -590,10 +592,12 @@ export class BatchState {
     await this.#setJobState(entry, 'completed');
   }
 
+  /** Waits for the job's running tasks to leave `running` (their runs, not just their processes). */
   async #waitIdle(entry: JobEntry): Promise<void> {
     while (entry.running.size > 0) {
-      await Promise.allSettled([...entry.running].flatMap((t) => (t.attempt ? [t.attempt.done] : [])));
-      await new Promise((resolve) => setImmediate(resolve));
+      const runs = [...entry.running].flatMap((t) => (t.run ? [t.run] : []));
+      if (runs.length === 0) return;
+      await Promise.allSettled(runs);
     }
   }
 
@@ -890,7 +894,14 @@ export class BatchState {
           task.queued = false;
           free -= task.slots;
           job.running.add(task);
-          void this.#track(this.#run(job, task, pool));
+          task.run = this.#track(
+            this.#run(job, task, pool)
+              .catch((error: unknown) => this.#runFailed(job, task, error))
+              .finally(() => {
+                task.run = undefined;
+                job.running.delete(task);
+              }),
+          );
         }
         if (job.readyHead > 1024 && job.readyHead * 2 > job.ready.length) {
           job.ready = job.ready.slice(job.readyHead);
@@ -1032,6 +1043,30 @@ export class BatchState {
     await this.#persist({ t: 'tasks', job: job.record.id, tasks: [record] });
     job.running.delete(task);
     await this.#afterCompletion(job, task);
+    this.#scheduleSoon();
+  }
+
+  /**
+   * A task the node could not run (its journal record or its directories could not be written)
+   * fails, as on Batch, rather than staying running for ever and holding its job open.
+   */
+  async #runFailed(job: JobEntry, task: TaskEntry, error: unknown): Promise<void> {
+    this.#o.logger.error(`task ${task.record.spec.id} of job ${job.record.id} could not be run`, error);
+    task.attempt = undefined;
+    job.running.delete(task);
+    const record = task.record;
+    if (record.state === 'running') {
+      record.executionInfo.failureInfo = {
+        category: 'servererror',
+        code: 'TaskFailedToRun',
+        message: `the node could not run the task: ${error instanceof Error ? error.message : String(error)}`,
+      };
+      record.executionInfo.result = 'failure';
+      this.#transition(record, 'completed');
+      record.executionInfo.endTime = record.stateTransitionTime;
+      await this.#persist({ t: 'tasks', job: job.record.id, tasks: [record] }).catch(() => undefined);
+    }
+    await this.#afterCompletion(job, task).catch(() => undefined);
     this.#scheduleSoon();
   }
 
