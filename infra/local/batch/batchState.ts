@@ -246,7 +246,7 @@ export class BatchState {
     const written = this.#journal.append(record);
     if (this.#journal.length > COMPACT_AFTER && !this.#compacting) {
       this.#compacting = written
-        .then(() => this.#journal.compact(this.#snapshot()))
+        .then(() => this.#journal.compact(() => this.#snapshot()))
         .catch((error: unknown) => this.#o.logger.error('could not compact the Batch journal', error))
         .finally(() => {
           this.#compacting = undefined;

@@ -14,6 +14,8 @@ export class Journal<TRecord> {
   #handle: FileHandle | undefined;
   #buffer: Array<{ record: TRecord; resolve: () => void; reject: (e: unknown) => void }> = [];
   #writing: Promise<void> | undefined;
+  /** A compaction under way: appends wait in the buffer until the new journal is open. */
+  #compaction: Promise<void> | undefined;
   #records = 0;
 
   constructor(readonly directory: string) {
@@ -61,6 +63,10 @@ export class Journal<TRecord> {
 
   async #drain(): Promise<void> {
     try {
+      // The file is being replaced: writing now would go to a closed handle, or to the old file
+      // about to be deleted.
+      // Once: a compaction that starts after this waits for this drain instead.
+      if (this.#compaction) await this.#compaction.catch(() => undefined);
       while (this.#buffer.length > 0) {
         const batch = this.#buffer;
         this.#buffer = [];
@@ -77,16 +83,30 @@ export class Journal<TRecord> {
     }
   }
 
-  /** Replaces snapshot and journal with one snapshot of the whole state. */
-  async compact(snapshot: unknown): Promise<void> {
-    await this.#writing;
-    const temporary = `${this.#snapshotFile}.tmp`;
-    await writeFile(temporary, JSON.stringify(snapshot));
-    await this.#handle?.close();
-    await rename(temporary, this.#snapshotFile);
-    await rm(this.#file, { force: true });
-    this.#handle = await open(this.#file, 'a');
-    this.#records = 0;
+  /**
+   * Replaces snapshot and journal with one snapshot of the whole state, taken once every record
+   * appended so far is written (so none is lost with the old journal). Records appended meanwhile
+   * wait and go to the new journal: they describe state the snapshot may already hold, and
+   * replaying a record is idempotent.
+   */
+  async compact(snapshot: () => unknown): Promise<void> {
+    if (this.#compaction) return this.#compaction;
+    const run = async () => {
+      while (this.#writing) await this.#writing;
+      const temporary = `${this.#snapshotFile}.tmp`;
+      await writeFile(temporary, JSON.stringify(snapshot()));
+      await this.#handle?.close();
+      await rename(temporary, this.#snapshotFile);
+      await rm(this.#file, { force: true });
+      this.#handle = await open(this.#file, 'a');
+      this.#records = 0;
+    };
+    this.#compaction = run();
+    try {
+      await this.#compaction;
+    } finally {
+      this.#compaction = undefined;
+    }
   }
 
   async close(): Promise<void> {
