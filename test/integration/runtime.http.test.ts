@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { createHash } from 'node:crypto';
+import { rawUpload } from '../support/rawUpload.js';
 import { ROOT, useRuntime } from '../support/runtimeProcess.js';
 import { waitFor } from '../support/waitFor.js';
 
@@ -92,6 +93,12 @@ describe('embedded runtime: HTTP triggers', () => {
     const response = await runtime.fetch('/api/text');
     expect(response.status).toBe(203);
     expect(await response.text()).toBe('plain text ✓');
+  });
+
+  it('should let a client still sending a body over the limit finish, then answer 413', async () => {
+    const bytes = LIMIT + 8 * 1024 * 1024;
+    const result = await rawUpload(runtime.url, { method: 'PUT', path: '/api/raw/big', bytes });
+    expect(result).toEqual({ status: 413, error: undefined, written: bytes });
   });
 
   it('should refuse a body over the size limit with 413 without calling the function', async () => {

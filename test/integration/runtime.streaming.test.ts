@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
+import { rawUpload } from '../support/rawUpload.js';
 import { ROOT, useRuntime } from '../support/runtimeProcess.js';
 
 const APP = path.join(ROOT, 'test/integration/fixtures/streaming');
@@ -56,5 +57,11 @@ describe('embedded runtime: HTTP streaming (app.setup({ enableHttpStream: true }
       body: Buffer.alloc(LIMIT + 1),
     });
     expect(response.status).toBe(413);
+  });
+
+  it('should let a client still sending a body over the limit finish, then answer 413', async () => {
+    const bytes = LIMIT + 8 * 1024 * 1024;
+    const result = await rawUpload(runtime.url, { method: 'POST', path: '/api/digest/big', bytes });
+    expect(result).toEqual({ status: 413, error: undefined, written: bytes });
   });
 });

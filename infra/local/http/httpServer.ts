@@ -43,19 +43,49 @@ interface HttpRoute {
 
 class BodyTooLarge extends Error {}
 
-/** Reads a request body, refusing it as soon as it passes the limit. */
-async function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * How much of a refused body is still read and dropped so the client can finish sending and see
+ * the 413; past this, cutting the connection is cheaper than reading on.
+ */
+const REFUSED_BODY_DRAIN_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Reads a request body, refusing it as soon as it passes the limit. A refused request is left
+ * paused, not destroyed: destroying it resets the connection under a client still sending.
+ */
+function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(request.headers['content-length'] ?? NaN);
-  if (!Number.isNaN(declared) && declared > limit) throw new BodyTooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > limit) throw new BodyTooLarge();
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks);
+  if (!Number.isNaN(declared) && declared > limit) return Promise.reject(new BodyTooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = () => {
+      request.off('data', onData);
+      request.off('end', onEnd);
+      request.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        settle();
+        request.pause();
+        reject(new BodyTooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      settle();
+      resolve(Buffer.concat(chunks));
+    };
+    const onClose = () => {
+      settle();
+      reject(new Error('The client closed the connection before sending the whole body.'));
+    };
+    request.on('data', onData);
+    request.once('end', onEnd);
+    request.once('close', onClose);
+  });
 }
 
 function serializeCookie(cookie: RpcHttpCookie): string {
@@ -231,7 +261,7 @@ export class HttpServer {
         try {
           body = await readBody(req, this.#options.maxBodyBytes);
         } catch (error) {
-          if (error instanceof BodyTooLarge) return this.#tooLarge(res);
+          if (error instanceof BodyTooLarge) return this.#tooLarge(req, res);
           throw error;
         }
         const answer = await handler({ method, url, headers: req.headers, body });
@@ -263,9 +293,33 @@ export class HttpServer {
     res.writeHead(404).end();
   }
 
-  #tooLarge(res: http.ServerResponse): void {
-    res.writeHead(413, { 'Content-Type': 'text/plain', Connection: 'close' });
-    res.end(`Request body is larger than the limit of ${this.#options.maxBodyBytes} bytes.`);
+  /**
+   * Answers 413 once the rest of the body is read and dropped (up to a bound): closing the
+   * connection while the client is still sending resets it, and the client sees EPIPE instead
+   * of the answer.
+   */
+  #tooLarge(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const answer = (close: boolean) => {
+      if (res.headersSent) return;
+      res.writeHead(413, { 'Content-Type': 'text/plain', ...(close ? { Connection: 'close' } : {}) });
+      res.end(`Request body is larger than the limit of ${this.#options.maxBodyBytes} bytes.`);
+    };
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (req.complete || req.destroyed || declared > REFUSED_BODY_DRAIN_BYTES) {
+      answer(true);
+      return;
+    }
+    let dropped = 0;
+    const onData = (chunk: Buffer) => {
+      dropped += chunk.length;
+      if (dropped <= REFUSED_BODY_DRAIN_BYTES) return;
+      req.off('data', onData);
+      answer(true);
+    };
+    req.on('data', onData);
+    req.once('end', () => answer(false));
+    req.once('close', () => answer(true));
+    req.resume();
   }
 
   async #invoke(
@@ -281,7 +335,7 @@ export class HttpServer {
     try {
       body = await readBody(req, this.#options.maxBodyBytes);
     } catch (error) {
-      if (error instanceof BodyTooLarge) return this.#tooLarge(res);
+      if (error instanceof BodyTooLarge) return this.#tooLarge(req, res);
       throw error;
     }
     if (!(await this.#acquire())) {
@@ -349,7 +403,7 @@ export class HttpServer {
   ): Promise<void> {
     const started = performance.now();
     const limit = this.#options.maxBodyBytes;
-    if (Number(req.headers['content-length'] ?? 0) > limit) return this.#tooLarge(res);
+    if (Number(req.headers['content-length'] ?? 0) > limit) return this.#tooLarge(req, res);
     if (!(await this.#acquire())) {
       res.writeHead(429, { 'Retry-After': '1' }).end();
       return;
@@ -424,7 +478,7 @@ export class HttpServer {
         } else {
           forwarded.destroy();
           status = tooLarge ? 413 : outcome.failed ? 500 : 204;
-          if (tooLarge) this.#tooLarge(res);
+          if (tooLarge) this.#tooLarge(req, res);
           else res.writeHead(status).end();
         }
       }
