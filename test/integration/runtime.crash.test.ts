@@ -57,7 +57,12 @@ describe('embedded runtime: crash and restart', () => {
     const space = uniqueName('chaos');
     const runtimes: RuntimeProcess[] = [];
     const spawnRuntime = async () => {
-      const runtime = new RuntimeProcess({ app: APP, storage: inject('azurite'), namespace: space });
+      const runtime = new RuntimeProcess({
+        app: APP,
+        storage: inject('azurite'),
+        namespace: space,
+        args: ['--log-level', 'debug'],
+      });
       runtimes.push(runtime);
       await runtime.start();
       return runtime;
@@ -78,7 +83,20 @@ describe('embedded runtime: crash and restart', () => {
         counted: 3,
       };
       for (const id of ids) {
-        const status = await waitForCompletion(runtime, id, 120_000);
+        const status = await waitForCompletion(runtime, id, 60_000).catch(async (error: unknown) => {
+          // Say where it stopped: the instance's history and what the runtimes printed.
+          const stuck = await readStatus(runtime, id, true).catch(() => undefined);
+          const children = await Promise.all(
+            (stuck?.historyEvents ?? [])
+              .filter((e) => e.EventType === 'SubOrchestrationInstanceCreated')
+              .map((e) => readStatus(runtime, String(e.InstanceId), true).catch(() => undefined)),
+          );
+          throw new Error(
+            `${String(error)}\n--- status ---\n${JSON.stringify(stuck, null, 1)}\n` +
+              `--- children ---\n${JSON.stringify(children, null, 1)}\n` +
+              runtimes.map((r, i) => `--- runtime ${i} ---\n${r.output.slice(-20_000)}`).join('\n'),
+          );
+        });
         expect(status).toMatchObject({ runtimeStatus: 'Completed', output: expected });
         const history = (await readStatus(runtime, id, true))!.historyEvents!;
         expect(history.filter((e) => e.EventType === 'TaskCompleted')).toHaveLength(150);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ComponentLogger } from '../host/logger.js';
 import {
   EventType,
@@ -5,9 +6,16 @@ import {
   TERMINAL_STATUSES,
   type FailureDetails,
   type HistoryEvent,
+  type ParentInstanceInfo,
   type RetryPolicy,
 } from './history.js';
-import { completionTarget, OrchestrationState, type InstanceRecord, type ScheduledTask } from './state.js';
+import {
+  completionTarget,
+  failedOutput,
+  OrchestrationState,
+  type InstanceRecord,
+  type ScheduledTask,
+} from './state.js';
 
 /** A message on a control queue: one history event for one instance. */
 export interface ControlMessage {
@@ -162,8 +170,29 @@ export function retryDelayMs(policy: RetryPolicy, attempt: number): number {
   return cap && cap > 0 ? Math.min(delay, cap) : delay;
 }
 
+/**
+ * The execution id a continue-as-new starts. Derived from the execution that continued, so an
+ * episode that runs again after a crash (its messages sent, its history not yet committed)
+ * starts the same execution again, which is then a duplicate, not a second start.
+ */
+export function continuationExecutionId(executionId: string): string {
+  return createHash('sha256').update(`${executionId}/continued`).digest('hex').slice(0, 32);
+}
+
+/** True when both name the same parent execution and the same task of it. */
+function sameCreation(a: ParentInstanceInfo | undefined, b: ParentInstanceInfo | undefined): boolean {
+  return (
+    a !== undefined &&
+    b !== undefined &&
+    a.OrchestrationInstance.InstanceId === b.OrchestrationInstance.InstanceId &&
+    a.OrchestrationInstance.ExecutionId === b.OrchestrationInstance.ExecutionId &&
+    a.TaskScheduleId === b.TaskScheduleId
+  );
+}
+
 type Classification =
   | 'start'
+  | 'recreate'
   | 'apply'
   | 'allocating'
   | 'duplicate'
@@ -232,6 +261,10 @@ export class OrchestrationSession {
           break;
         case 'reject-start':
           this.#rejectStart(message);
+          this.#consumed.push(message.id);
+          break;
+        case 'recreate':
+          this.#answerRecreate(message);
           this.#consumed.push(message.id);
           break;
         case 'start':
@@ -303,6 +336,13 @@ export class OrchestrationSession {
         const started = state.history.length > 0 || state.persistedRows > 0;
         return started || TERMINAL_STATUSES.has(record.status) ? 'duplicate' : 'start';
       }
+      // A continue-as-new's start; before its episode is committed, it came from a run of that
+      // episode that crashed, and the run that commits will send it again.
+      if (executionId === continuationExecutionId(record.executionId))
+        return record.status === 'ContinuedAsNew' ? 'start' : 'stale';
+      // The parent's episode that created this child ran again (it crashed after sending, before
+      // committing): the child exists, whatever execution it is on now.
+      if (sameCreation(event.ParentInstance, record.parent)) return 'recreate';
       if (TERMINAL_STATUSES.has(record.status) || record.status === 'ContinuedAsNew') return 'start';
       return 'reject-start';
     }
@@ -400,6 +440,23 @@ export class OrchestrationSession {
       Details: text,
       FailureDetails: { ErrorType: 'OrchestrationAlreadyExistsException', ErrorMessage: text },
     });
+  }
+
+  /**
+   * A child created again by the same parent task keeps running as it is; if it already ended,
+   * its outcome goes to the parent again, since the parent may have dropped the first one as
+   * belonging to no task it had committed yet.
+   */
+  #answerRecreate(message: ControlMessage): void {
+    const record = this.#state!.record;
+    this.#ctx.log.debug(
+      `instance ${message.instanceId}: its parent created it again after a restart; ${record.status === 'Completed' || record.status === 'Failed' ? 'sending its outcome again' : 'nothing to do'}`,
+    );
+    if (record.status === 'Completed') this.#notifyParentCompleted(record, this.#ctx.now());
+    else if (record.status === 'Failed' && record.failureDetails) {
+      const failure = record.failureDetails;
+      this.#notifyParentFailed(record, failure.StackTrace ?? failure.ErrorMessage, failure, this.#ctx.now());
+    }
   }
 
   #terminate(message: ControlMessage): void {
@@ -645,7 +702,10 @@ export class OrchestrationSession {
         Name: record.name,
         Version: record.version,
         Input: input,
-        OrchestrationInstance: { InstanceId: record.instanceId, ExecutionId: this.#ctx.newId() },
+        OrchestrationInstance: {
+          InstanceId: record.instanceId,
+          ExecutionId: continuationExecutionId(record.executionId),
+        },
         ...(record.parent ? { ParentInstance: record.parent } : {}),
       });
       return;
@@ -664,17 +724,40 @@ export class OrchestrationSession {
     record.status = 'Completed';
     record.output = result;
     record.completedTime = now.toISOString();
+    this.#notifyParentCompleted(record, now);
+  }
+
+  #notifyParentCompleted(record: InstanceRecord, now: Date): void {
     const parent = record.parent;
-    if (parent) {
-      this.#sendControl(parent.OrchestrationInstance.InstanceId, parent.OrchestrationInstance.ExecutionId, {
-        EventType: EventType.SubOrchestrationInstanceCompleted,
-        EventId: -1,
-        IsPlayed: false,
-        Timestamp: now.toISOString(),
-        TaskScheduledId: parent.TaskScheduleId,
-        Result: result,
-      });
-    }
+    if (!parent) return;
+    this.#sendControl(parent.OrchestrationInstance.InstanceId, parent.OrchestrationInstance.ExecutionId, {
+      EventType: EventType.SubOrchestrationInstanceCompleted,
+      EventId: -1,
+      IsPlayed: false,
+      Timestamp: now.toISOString(),
+      TaskScheduledId: parent.TaskScheduleId,
+      Result: record.output,
+    });
+  }
+
+  #notifyParentFailed(
+    record: InstanceRecord,
+    details: string,
+    failureDetails: FailureDetails,
+    now: Date,
+  ): void {
+    const parent = record.parent;
+    if (!parent) return;
+    this.#sendControl(parent.OrchestrationInstance.InstanceId, parent.OrchestrationInstance.ExecutionId, {
+      EventType: EventType.SubOrchestrationInstanceFailed,
+      EventId: -1,
+      IsPlayed: false,
+      Timestamp: now.toISOString(),
+      TaskScheduledId: parent.TaskScheduleId,
+      Reason: String(parseJsonText(record.output)),
+      Details: details,
+      FailureDetails: failureDetails,
+    });
   }
 
   #mismatch(action: SdkAction, event: HistoryEvent): string | undefined {
@@ -767,7 +850,6 @@ export class OrchestrationSession {
   #fail(message: string, failureDetails: FailureDetails, now: Date): void {
     const state = this.#state!;
     const record = state.record;
-    const output = `Orchestrator function '${record.name}' failed: ${message}`;
     state.append({
       EventType: EventType.ExecutionCompleted,
       EventId: -1,
@@ -778,22 +860,10 @@ export class OrchestrationSession {
       FailureDetails: failureDetails,
     });
     record.status = 'Failed';
-    record.output = JSON.stringify(output);
+    record.output = failedOutput(record.name, message);
     record.failureDetails = failureDetails;
     record.completedTime = now.toISOString();
-    const parent = record.parent;
-    if (parent) {
-      this.#sendControl(parent.OrchestrationInstance.InstanceId, parent.OrchestrationInstance.ExecutionId, {
-        EventType: EventType.SubOrchestrationInstanceFailed,
-        EventId: -1,
-        IsPlayed: false,
-        Timestamp: now.toISOString(),
-        TaskScheduledId: parent.TaskScheduleId,
-        Reason: output,
-        Details: failureDetails.StackTrace ?? message,
-        FailureDetails: failureDetails,
-      });
-    }
+    this.#notifyParentFailed(record, failureDetails.StackTrace ?? message, failureDetails, now);
   }
 
   #sendActivity(name: string, input: string | null, taskScheduledId: number, attempt: number): void {

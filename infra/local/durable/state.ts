@@ -1,6 +1,7 @@
 import {
   EventType,
   isSchedulingEvent,
+  OrchestrationStatusCode,
   type FailureDetails,
   type HistoryEvent,
   type ParentInstanceInfo,
@@ -145,4 +146,49 @@ export function completionTarget(event: HistoryEvent): number | undefined {
     default:
       return undefined;
   }
+}
+
+/** The output a failed orchestration reports, as the Durable HTTP API shows it. */
+export function failedOutput(name: string, message: string): string {
+  return JSON.stringify(`Orchestrator function '${name}' failed: ${message}`);
+}
+
+const STATUS_BY_CODE = new Map<number, RuntimeStatus>(
+  Object.entries(OrchestrationStatusCode).map(([name, code]) => [code, name as RuntimeStatus]),
+);
+
+/**
+ * Brings an instance record in line with its execution's history, which is written first and
+ * is the truth: a crash after the history's commit and before the instance row's write leaves the
+ * row a step behind (still Running after the history completed, continued as new or was
+ * suspended). Returns true when the record changed.
+ */
+export function reconcileRecord(record: InstanceRecord, history: readonly HistoryEvent[]): boolean {
+  if (history.length === 0) return false;
+  let status: RuntimeStatus = 'Running';
+  let ending: HistoryEvent | undefined;
+  for (const event of history) {
+    if (event.EventType === EventType.ExecutionSuspended) status = 'Suspended';
+    else if (event.EventType === EventType.ExecutionResumed) status = 'Running';
+    else if (event.EventType === EventType.ExecutionTerminated) {
+      status = 'Terminated';
+      ending = event;
+    } else if (event.EventType === EventType.ExecutionCompleted) {
+      status = STATUS_BY_CODE.get(event.OrchestrationStatus ?? -1) ?? 'Completed';
+      ending = event;
+    }
+  }
+  if (status === record.status) return false;
+  record.status = status;
+  const last = history[history.length - 1]!;
+  record.lastUpdatedTime = last.Timestamp;
+  if (ending && status !== 'ContinuedAsNew') record.completedTime = ending.Timestamp;
+  if (status === 'Terminated') record.output = ending?.Input ?? null;
+  else if (status === 'Completed' || status === 'ContinuedAsNew') record.output = ending?.Result ?? null;
+  else if (status === 'Failed') {
+    const message = ending?.Result ? String(JSON.parse(ending.Result)) : '';
+    record.output = failedOutput(record.name, message);
+    if (ending?.FailureDetails) record.failureDetails = ending.FailureDetails;
+  }
+  return true;
 }

@@ -3,7 +3,7 @@ import type { TableClient, TableEntity, TableEntityResult, TransactionAction } f
 import { odata } from '@azure/data-tables';
 import type { FailureDetails, HistoryEvent, ParentInstanceInfo, RuntimeStatus } from './history.js';
 import { eventTypeName } from './history.js';
-import { OrchestrationState, type BufferedEvent, type InstanceRecord } from './state.js';
+import { OrchestrationState, reconcileRecord, type BufferedEvent, type InstanceRecord } from './state.js';
 
 // Table string properties hold 32K UTF-16 characters; larger payloads go to a blob.
 const INLINE_CHARS = 30_000;
@@ -204,7 +204,10 @@ export class TaskHubStore {
     if (!found) {
       // History without an instance row: the instance row write was lost in a crash. The history
       // holds the truth; the record is rebuilt from its ExecutionStarted event.
-      return { state: await this.#fromHistoryOnly(instanceId, rows, sentinel!), pending: false };
+      const state = await this.#fromHistoryOnly(instanceId, rows, sentinel!);
+      reconcileRecord(state.record, state.history);
+      await this.putInstance(state.record);
+      return { state, pending: false };
     }
     const record = found.record;
     const events: HistoryEvent[] = [];
@@ -224,6 +227,8 @@ export class TaskHubStore {
       }
     }
     const state = OrchestrationState.rebuild(record, events);
+    // The row fell behind its history in a crash: put it right, or status queries see it stuck.
+    if (reconcileRecord(record, events)) await this.putInstance(record);
     state.buffered = buffered;
     if (sentinel) {
       state.etag = sentinel.etag;

@@ -77,6 +77,29 @@ df.app.orchestration('continueCounter', function* (context: OrchestrationContext
   return next;
 });
 
+df.app.orchestration('twoChildren', function* (context: OrchestrationContext) {
+  return (yield context.df.Task.all([
+    context.df.callSubOrchestrator('continueCounter', 0, `${context.df.instanceId}-counter`),
+    context.df.callSubOrchestrator('fanOutSum', 3, `${context.df.instanceId}-sum`),
+  ])) as number[];
+});
+
+df.app.orchestration('waitForGo', function* (context: OrchestrationContext) {
+  return (yield context.df.waitForExternalEvent('go')) as unknown;
+});
+
+df.app.orchestration('claimChild', function* (context: OrchestrationContext) {
+  try {
+    return (yield context.df.callSubOrchestrator(
+      'waitForGo',
+      null,
+      context.df.getInput<string>(),
+    )) as unknown;
+  } catch (error) {
+    return (error as Error).message;
+  }
+});
+
 let flip = false;
 df.app.orchestration('nonDeterministic', function* (context: OrchestrationContext) {
   flip = !flip;
@@ -179,5 +202,61 @@ describe.each(['all', 'one'] as const)('durable episodes (messages taken %s at a
     expect(output).toMatch(
       /Non-deterministic workflow detected: task 0 called "(double|echo)" and now calls/,
     );
+  });
+
+  it('should leave a child running when the parent episode that created it runs again after a crash', async () => {
+    const sim = new DurableSimulation(host, batching);
+    const id = `parent-${Math.random().toString(36).slice(2)}`;
+    sim.crashAfterSending(id, 1);
+    sim.start('twoChildren', null, id);
+    await sim.run();
+    expect(sim.status(id)).toMatchObject({ status: 'Completed', output: [4, 6] });
+    // Each child ran once: the second creation found it running and left it alone.
+    expect(sim.activityCalls.filter((c) => c.name === 'double')).toHaveLength(3);
+    expect(sim.activityCalls.filter((c) => c.name === 'echo')).toHaveLength(4);
+  });
+
+  it("should send a finished child's outcome again when the parent episode that created it runs again after a crash", async () => {
+    const sim = new DurableSimulation(host, batching);
+    const id = `parent-${Math.random().toString(36).slice(2)}`;
+    // The children finish (and report to a parent with nothing committed) before it runs again.
+    sim.crashAfterSending(id, 1, 60_000);
+    sim.start('twoChildren', null, id);
+    await sim.run();
+    expect(sim.status(id)).toMatchObject({ status: 'Completed', output: [4, 6] });
+    expect(sim.status(`${id}-counter`).status).toBe('Completed');
+    expect(sim.activityCalls.filter((c) => c.name === 'double')).toHaveLength(3);
+    expect(sim.activityCalls.filter((c) => c.name === 'echo')).toHaveLength(4);
+  });
+
+  it('should continue as new once when the episode that continued runs again after a crash', async () => {
+    const sim = new DurableSimulation(host, batching);
+    const id = `parent-${Math.random().toString(36).slice(2)}`;
+    // The counter's second session is the one that continues as new.
+    sim.crashAfterSending(`${id}-counter`, 2);
+    sim.start('twoChildren', null, id);
+    await sim.run();
+    expect(sim.status(id)).toMatchObject({ status: 'Completed', output: [4, 6] });
+    const counter = sim.status(`${id}-counter`);
+    expect({ status: counter.status, output: counter.output }).toEqual({ status: 'Completed', output: 4 });
+  });
+
+  it("should refuse to create a child under an id that another parent's child is running under", async () => {
+    const sim = new DurableSimulation(host, batching);
+    const child = `child-${Math.random().toString(36).slice(2)}`;
+    const first = sim.start('claimChild', child);
+    await sim.run();
+    const second = sim.start('claimChild', child);
+    await sim.run();
+    expect(sim.status(second)).toMatchObject({
+      status: 'Completed',
+      output: expect.stringContaining(
+        `An orchestration with instance ID '${child}' is already running.`,
+      ) as string,
+    });
+    expect(sim.status(first).status).toBe('Running');
+    sim.raise(child, 'go', 'went');
+    await sim.run();
+    expect(sim.status(first)).toMatchObject({ status: 'Completed', output: 'went' });
   });
 });

@@ -10,7 +10,7 @@ import {
 } from '../../../infra/local/durable/episode.js';
 import { EventType, TERMINAL_STATUSES, type HistoryEvent } from '../../../infra/local/durable/history.js';
 import { runOrchestrator, findDurableFunction } from '../../../infra/local/durable/orchestratorRunner.js';
-import type { OrchestrationState } from '../../../infra/local/durable/state.js';
+import { OrchestrationState } from '../../../infra/local/durable/state.js';
 
 /** Installs the runtime's core module so that `df.app.*` calls in the test register here. */
 export function createTestHost(): FunctionHost {
@@ -36,6 +36,8 @@ export class DurableSimulation {
   readonly activityCalls: Array<{ name: string; input: unknown }> = [];
   now = Date.parse('2026-01-01T00:00:00Z');
   #pending: Pending[] = [];
+  readonly #sessions = new Map<string, number>();
+  readonly #crashes = new Map<string, { session: number; retryAfterMs: number }>();
   readonly #logger = new Logger({ defaultLevel: 'warning', write: () => undefined }).child('durable');
 
   constructor(
@@ -74,6 +76,15 @@ export class DurableSimulation {
         Input: JSON.stringify(data),
       },
     });
+  }
+
+  /**
+   * Makes the instance's `session`-th session (from 1) crash the way the dispatcher can: its
+   * outbound messages are sent, then the process dies before the history is committed, and its
+   * messages come back `retryAfterMs` later.
+   */
+  crashAfterSending(instanceId: string, session: number, retryAfterMs = 0): void {
+    this.#crashes.set(instanceId, { session, retryAfterMs });
   }
 
   /** Queues a control message as the dispatcher would receive it; `duplicate` delivers it twice. */
@@ -120,8 +131,20 @@ export class DurableSimulation {
   }
 
   async #session(instanceId: string, messages: ControlMessage[]): Promise<void> {
+    const count = (this.#sessions.get(instanceId) ?? 0) + 1;
+    this.#sessions.set(instanceId, count);
+    const crash = this.#crashes.get(instanceId);
+    const crashes = crash?.session === count;
+    const committed = this.states.get(instanceId);
+    // A session works on the state in place; one that crashes must leave the committed state as
+    // storage would have it.
+    const working =
+      crashes && committed
+        ? OrchestrationState.rebuild(structuredClone(committed.record), structuredClone(committed.history))
+        : committed;
+    if (working && working !== committed) working.buffered = structuredClone(committed!.buffered);
     const session = new OrchestrationSession(
-      this.states.get(instanceId),
+      working,
       {
         now: () => new Date(this.now),
         newId: () => randomUUID(),
@@ -131,6 +154,11 @@ export class DurableSimulation {
       false,
     );
     const result = await session.process(messages);
+    if (crashes) {
+      for (const out of result.outbound) await this.#handle(out);
+      for (const message of messages) this.#pending.push({ message, at: this.now + crash.retryAfterMs });
+      return;
+    }
     if (result.deferred.length > 0) {
       for (const id of result.deferred) {
         const message = messages.find((m) => m.id === id)!;
