@@ -60,14 +60,8 @@ function running(instanceId: string): OrchestrationState {
   return state;
 }
 
-/**
- * Commits `ending` onto a running instance the way a crash between the history's commit and the
- * instance row's write leaves it: the history has it, the row is still the running one.
- */
-async function commitTorn(store: TaskHubStore, instanceId: string, ending: HistoryEvent[]): Promise<void> {
-  const state = running(instanceId);
-  await store.commit(state);
-  const before = structuredClone(state.record);
+/** The echo task completes, then the execution ends with `ending`. */
+function finish(state: OrchestrationState, ending: HistoryEvent[]): void {
   state.append({
     EventType: EventType.TaskCompleted,
     EventId: -1,
@@ -78,6 +72,17 @@ async function commitTorn(store: TaskHubStore, instanceId: string, ending: Histo
   });
   for (const event of ending) state.append(event);
   state.record.status = 'Completed';
+}
+
+/**
+ * Commits `ending` onto a running instance the way a crash between the history's commit and the
+ * instance row's write leaves it: the history has it, the row is still the running one.
+ */
+async function commitTorn(store: TaskHubStore, instanceId: string, ending: HistoryEvent[]): Promise<void> {
+  const state = running(instanceId);
+  await store.commit(state);
+  const before = structuredClone(state.record);
+  finish(state, ending);
   await store.commit(state);
   await store.putInstance(before);
 }
@@ -140,22 +145,16 @@ describe('the local task hub store', () => {
     const store = await freshStore();
     const id = `i-${hex(4)}`;
     const state = running(id);
-    state.append({
-      EventType: EventType.TaskCompleted,
-      EventId: -1,
-      IsPlayed: false,
-      Timestamp: at(2),
-      TaskScheduledId: 0,
-      Result: '1',
-    });
-    state.append({
-      EventType: EventType.ExecutionCompleted,
-      EventId: -1,
-      IsPlayed: true,
-      Timestamp: at(3),
-      OrchestrationStatus: OrchestrationStatusCode.Completed,
-      Result: '{"n":1}',
-    });
+    finish(state, [
+      {
+        EventType: EventType.ExecutionCompleted,
+        EventId: -1,
+        IsPlayed: true,
+        Timestamp: at(3),
+        OrchestrationStatus: OrchestrationStatusCode.Completed,
+        Result: '{"n":1}',
+      },
+    ]);
     await store.commit(state);
     await store.instances.deleteEntity(id, '');
 
