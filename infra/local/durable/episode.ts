@@ -449,14 +449,14 @@ export class OrchestrationSession {
    */
   #answerRecreate(message: ControlMessage): void {
     const record = this.#state!.record;
+    const failure = record.status === 'Failed' ? record.failureDetails : undefined;
+    const ended = record.status === 'Completed' || failure !== undefined;
     this.#ctx.log.debug(
-      `instance ${message.instanceId}: its parent created it again after a restart; ${record.status === 'Completed' || record.status === 'Failed' ? 'sending its outcome again' : 'nothing to do'}`,
+      `instance ${message.instanceId}: its parent created it again after a restart; ${ended ? 'sending its outcome again' : 'nothing to do'}`,
     );
     if (record.status === 'Completed') this.#notifyParentCompleted(record, this.#ctx.now());
-    else if (record.status === 'Failed' && record.failureDetails) {
-      const failure = record.failureDetails;
+    else if (failure)
       this.#notifyParentFailed(record, failure.StackTrace ?? failure.ErrorMessage, failure, this.#ctx.now());
-    }
   }
 
   #terminate(message: ControlMessage): void {
@@ -728,14 +728,8 @@ export class OrchestrationSession {
   }
 
   #notifyParentCompleted(record: InstanceRecord, now: Date): void {
-    const parent = record.parent;
-    if (!parent) return;
-    this.#sendControl(parent.OrchestrationInstance.InstanceId, parent.OrchestrationInstance.ExecutionId, {
+    this.#notifyParent(record, now, {
       EventType: EventType.SubOrchestrationInstanceCompleted,
-      EventId: -1,
-      IsPlayed: false,
-      Timestamp: now.toISOString(),
-      TaskScheduledId: parent.TaskScheduleId,
       Result: record.output,
     });
   }
@@ -746,17 +740,27 @@ export class OrchestrationSession {
     failureDetails: FailureDetails,
     now: Date,
   ): void {
+    this.#notifyParent(record, now, {
+      EventType: EventType.SubOrchestrationInstanceFailed,
+      Reason: String(parseJsonText(record.output)),
+      Details: details,
+      FailureDetails: failureDetails,
+    });
+  }
+
+  #notifyParent(
+    record: InstanceRecord,
+    now: Date,
+    outcome: Pick<HistoryEvent, 'EventType'> & Partial<HistoryEvent>,
+  ): void {
     const parent = record.parent;
     if (!parent) return;
     this.#sendControl(parent.OrchestrationInstance.InstanceId, parent.OrchestrationInstance.ExecutionId, {
-      EventType: EventType.SubOrchestrationInstanceFailed,
       EventId: -1,
       IsPlayed: false,
       Timestamp: now.toISOString(),
       TaskScheduledId: parent.TaskScheduleId,
-      Reason: String(parseJsonText(record.output)),
-      Details: details,
-      FailureDetails: failureDetails,
+      ...outcome,
     });
   }
 
