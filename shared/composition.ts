@@ -100,6 +100,7 @@ export function getServices(): Services {
       emailConfigured,
       registerNotifications: (owner, jobId, notifications) =>
         subscriptions.registerForJob(owner, jobId, notifications),
+      forgetNotifications: (owner, jobId) => subscriptions.forgetJob(owner, jobId),
     });
     const subscriptionStore = new TableSubscriptionStore({
       connectionString: config.storageConnectionString,

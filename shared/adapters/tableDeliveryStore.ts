@@ -209,12 +209,19 @@ export class TableDeliveryStore implements DeliveryStore {
     }
   }
 
-  async forget(subscriptionId: string): Promise<void> {
+  async forget(subscriptionId: string, options: { jobId?: string } = {}): Promise<void> {
     await this.#ensure();
-    const filters = [
-      `PartitionKey eq ${odata(subscriptionId)}`,
-      `PartitionKey eq ${odata(DUE_PARTITION)} and RowKey ge ${odata(`${subscriptionId}|`)} and RowKey lt ${odata(`${subscriptionId}}`)}`,
-    ];
+    const { jobId } = options;
+    const filters =
+      jobId === undefined
+        ? [
+            `PartitionKey eq ${odata(subscriptionId)}`,
+            `PartitionKey eq ${odata(DUE_PARTITION)} and RowKey ge ${odata(`${subscriptionId}|`)} and RowKey lt ${odata(`${subscriptionId}}`)}`,
+          ]
+        : [
+            `PartitionKey eq ${odata(subscriptionId)} and RowKey ge ${odata(`${jobId}:`)} and RowKey lt ${odata(`${jobId};`)}`,
+            `PartitionKey eq ${odata(DUE_PARTITION)} and RowKey eq ${odata(dueKey(subscriptionId, jobId))}`,
+          ];
     for (const filter of filters) {
       const keys: Array<{ partitionKey: string; rowKey: string }> = [];
       const rows = this.#table.listEntities<Entity>({

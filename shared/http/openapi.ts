@@ -210,7 +210,11 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   },
   '/jobs/{id}': {
     get: { summary: 'A job, with its spec and task counts', responses: { 200: jobViewSchema } },
-    delete: { summary: 'Forget an ended job and its records (409 while it runs)', responses: { 204: null } },
+    delete: {
+      summary:
+        'Forget an ended job and its records, its own subscriptions and every delivery of its events (409 while it runs)',
+      responses: { 204: null },
+    },
   },
   '/jobs/{id}/cancel': {
     post: {

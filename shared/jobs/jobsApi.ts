@@ -40,6 +40,8 @@ export interface JobsApiOptions {
     jobId: string,
     notifications: readonly NotificationSpec[],
   ) => Promise<void>;
+  /** Forgets a deleted job's subscriptions and deliveries. */
+  forgetNotifications?: (owner: string, jobId: string) => Promise<void>;
   /** Whether this deployment can send email; a spec asking for email is refused if not. */
   emailConfigured?: boolean;
   /** Which webhook URLs a job spec's notifications may name. */
@@ -213,16 +215,29 @@ export class JobsApi {
     });
   }
 
-  /** Forgets a job that has ended, with its history, tasks and spec; a running job is a conflict. */
+  /**
+   * Forgets a job that has ended, with its history, tasks, spec, its own subscriptions and every
+   * delivery of its events; a running job is a conflict.
+   */
   async delete(caller: Caller, id: string): Promise<void> {
-    const job = await this.job(caller, id);
+    let job: JobRecord;
+    try {
+      job = await this.job(caller, id);
+    } catch (error) {
+      // A delete that failed once the job was gone left its deliveries behind: a retry ends them.
+      if (error instanceof NotFoundError) await this.#o.forgetNotifications?.(caller.owner, id);
+      throw error;
+    }
     if (!isFinal(job.status)) {
       throw new ConflictError(
         `job ${id} is ${job.status}; cancel it and delete it once it has ended`,
         'JOB_NOT_FINISHED',
       );
     }
+    // The job first: a delivery woken meanwhile finds no job and sends nothing, where forgetting
+    // its deliveries first would let that wake-up send the job's events again from the start.
     await this.#o.store.deleteJob(id);
+    await this.#o.forgetNotifications?.(job.owner, id);
   }
 
   /**

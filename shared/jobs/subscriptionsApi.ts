@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { forEachLimited } from '../concurrency.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import type { NotificationSpec } from '../domain/jobSpec.js';
 import type { DeliveryRecord, DeliveryStore } from '../store/deliveryStore.js';
@@ -227,6 +228,26 @@ export class SubscriptionsApi {
     if (!changed) throw new NotFoundError(`subscription ${id} does not exist`, 'SUBSCRIPTION_NOT_FOUND');
     if (input.enabled) this.o.changed?.(subscription.owner);
     return this.get(caller, id);
+  }
+
+  /**
+   * Forgets what notifications kept of a deleted job: its own subscriptions (from its spec) and
+   * every other subscription's deliveries of it. Only subscriptions that could have heard of the
+   * job are looked at: an owner's ended per-job subscriptions of other jobs never did.
+   */
+  async forgetJob(owner: string, jobId: string): Promise<void> {
+    const heard = (await this.o.store.list(owner)).filter((s) =>
+      s.perJob ? s.jobId === jobId : s.jobId === undefined || s.jobId === jobId,
+    );
+    await forEachLimited(heard, 8, async (subscription) => {
+      if (subscription.perJob) {
+        await this.o.store.delete(owner, subscription.id);
+        await this.o.deliveries.forget(subscription.id);
+      } else {
+        await this.o.deliveries.forget(subscription.id, { jobId });
+      }
+    });
+    this.o.changed?.(owner);
   }
 
   /** Deletes a subscription and, with it, its deliveries. */

@@ -94,6 +94,9 @@ export interface DeliveryStore {
   postpone(entry: DueStream, dueAt: Date): Promise<boolean>;
   /** Removes a due entry as read; false if it changed since (someone made it due again). */
   clearDue(entry: DueStream): Promise<boolean>;
-  /** Forgets every delivery and due entry of a subscription (it was deleted). */
-  forget(subscriptionId: string): Promise<void>;
+  /**
+   * Forgets every delivery and due entry of a subscription (it was deleted), or only those of one
+   * job (the job was deleted).
+   */
+  forget(subscriptionId: string, options?: { jobId?: string }): Promise<void>;
 }

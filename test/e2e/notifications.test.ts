@@ -211,6 +211,11 @@ describe.concurrent('notifications on the embedded runtime', () => {
     ]);
     expect(receiver.requests.filter((r) => r.path === '/mallory')).toEqual([]);
     expect((await mallory.call('GET', `/subscriptions/${mine.id}/deliveries`)).status).toBe(404);
+
+    // Deleting the job forgets what was delivered of it; the subscription stays.
+    expect((await alice.call('DELETE', `/jobs/${id}`)).status).toBe(204);
+    expect(await deliveries(alice, mine.id, `?jobId=${id}`)).toEqual([]);
+    expect((await alice.call('GET', `/subscriptions/${mine.id}`)).status).toBe(200);
   });
 
   it('should keep order through a receiver that fails its first attempts', async () => {
@@ -359,6 +364,13 @@ describe.concurrent('notifications on the embedded runtime', () => {
       expect.stringMatching(/job ended/),
       expect.stringMatching(/job ended/),
     ]);
+
+    // Deleting the job deletes its own subscriptions, and their deliveries with them.
+    expect((await frank.call('DELETE', `/jobs/${id}`)).status).toBe(204);
+    for (const subscription of listed) {
+      expect((await frank.call('GET', `/subscriptions/${subscription.id}`)).status).toBe(404);
+      expect((await frank.call('GET', `/subscriptions/${subscription.id}/deliveries`)).status).toBe(404);
+    }
   });
 
   it('should send task changes, opted in, in batches and in order with the job’s own changes', async () => {

@@ -278,6 +278,28 @@ describe('delivery store on Azure Tables', () => {
     await store.forget(randomUUID());
   });
 
+  it('should forget one job’s deliveries and due entry of a subscription, and not those of a job whose id it begins', async () => {
+    const store = freshStore();
+    const sub = randomUUID();
+    for (let sequence = 1; sequence <= 110; sequence++) await store.add(delivery(sub, 'job-a', sequence));
+    await store.add(delivery(sub, 'job-a', 111, { id: 'job-a:t111', eventType: 'task.status.changed' }));
+    await store.add(delivery(sub, 'job-ab', 1));
+    await store.add(delivery(sub, 'job-b', 1));
+    for (const jobId of ['job-a', 'job-ab', 'job-b']) {
+      await store.markDue({ owner: 'alice', subscriptionId: sub, jobId }, at(AT));
+    }
+
+    await store.forget(sub, { jobId: 'job-a' });
+
+    expect(await store.stream(sub, 'job-a')).toEqual([]);
+    expect(await store.dueEntry(sub, 'job-a')).toBeUndefined();
+    for (const jobId of ['job-ab', 'job-b']) {
+      expect((await store.stream(sub, jobId)).map((d) => d.sequence)).toEqual([1]);
+      expect(await store.dueEntry(sub, jobId)).toBeDefined();
+    }
+    await store.forget(sub, { jobId: 'job-a' });
+  });
+
   it('should list the streams due at or before now, oldest first, at most limit', async () => {
     const store = freshStore();
     const sub = randomUUID();

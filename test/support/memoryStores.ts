@@ -465,10 +465,16 @@ export class MemoryDeliveryStore implements DeliveryStore {
     return true;
   }
 
-  async forget(subscriptionId: string): Promise<void> {
-    for (const key of [...this.rows.keys()]) if (key.startsWith(`${subscriptionId}|`)) this.rows.delete(key);
-    for (const key of [...this.dueEntries.keys()])
-      if (key.startsWith(`${subscriptionId}|`)) this.dueEntries.delete(key);
+  async forget(subscriptionId: string, options: { jobId?: string } = {}): Promise<void> {
+    const { jobId } = options;
+    for (const key of [...this.rows.keys()]) {
+      if (key.startsWith(jobId === undefined ? `${subscriptionId}|` : `${subscriptionId}|${jobId}:`))
+        this.rows.delete(key);
+    }
+    for (const key of [...this.dueEntries.keys()]) {
+      if (jobId === undefined ? key.startsWith(`${subscriptionId}|`) : key === `${subscriptionId}|${jobId}`)
+        this.dueEntries.delete(key);
+    }
   }
 
   async clearDue(entry: DueStream): Promise<boolean> {

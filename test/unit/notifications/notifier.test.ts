@@ -13,7 +13,11 @@ import {
   type CloudEvent,
 } from '../../../shared/domain/notifications.js';
 import { verifyWebhook } from '../../../shared/domain/webhooks.js';
+import { loadConfig } from '../../../shared/config.js';
 import { NotFoundError } from '../../../shared/errors.js';
+import type { Caller } from '../../../shared/identity.js';
+import { JobsApi } from '../../../shared/jobs/jobsApi.js';
+import { SubscriptionsApi } from '../../../shared/jobs/subscriptionsApi.js';
 import {
   Notifier,
   type DeliveryKick,
@@ -999,6 +1003,108 @@ describe('notification delivery', () => {
         delivered: 0,
       });
       expect(sent()).toEqual([]);
+    });
+  });
+
+  describe('deleting a job', () => {
+    const ALICE: Caller = { owner: 'alice', admin: false, via: 'token' };
+    const apis = () => {
+      const config = loadConfig({
+        AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+        BATCH_ACCOUNT_URL: 'http://127.0.0.1:1',
+      });
+      const jobsApi: JobsApi = new JobsApi({
+        store: jobs,
+        limits: config.limits,
+        defaultPool: 'p',
+        defaultLogsContainer: 'logs',
+        dataContainer: 'jobs',
+        forgetNotifications: (owner, jobId) => subscriptionsApi.forgetJob(owner, jobId),
+      });
+      const subscriptionsApi = new SubscriptionsApi({ store: subscriptions, deliveries, jobs: jobsApi });
+      return jobsApi;
+    };
+    /** Two finished jobs, each heard of by a standing subscription and one of its own. */
+    const twoFinishedJobs = async () => {
+      await subscribe();
+      await subscriptions.setOwnerSecret('alice', OWNER_SECRET);
+      for (const id of ['job-1', 'job-2']) {
+        await subscribe({ id: `${id}-n1`, perJob: true, jobId: id, secret: '' });
+        const kicks = [...(await submit(id)), ...(await advanceTo(id, 'FINISHED'))];
+        for (const kick of kicks) await notifier().drain(kick);
+      }
+      expect(await rows('sub-1', 'job-1')).toHaveLength(PATH.length + 1);
+      expect(await rows('job-1-n1', 'job-1')).toHaveLength(PATH.length + 1);
+    };
+
+    it("should forget the job's own subscriptions and every delivery of its events, and nothing else", async () => {
+      await twoFinishedJobs();
+      await subscribe({ id: 'sub-bob', owner: 'bob' });
+      // A stream of the job still due (a wake-up that came after it caught up).
+      await deliveries.markDue(kickOf('sub-1', 'job-1'), new Date(at(60_000)));
+      const sentBefore = sent().length;
+
+      await apis().delete(ALICE, 'job-1');
+
+      expect(await subscriptions.get('alice', 'job-1-n1')).toBeUndefined();
+      expect(await rows('sub-1', 'job-1')).toEqual([]);
+      expect(await rows('job-1-n1', 'job-1')).toEqual([]);
+      expect(await deliveries.dueEntry('sub-1', 'job-1')).toBeUndefined();
+      // The other job's deliveries, its own subscription, and the standing ones are kept.
+      expect(await rows('sub-1', 'job-2')).toHaveLength(PATH.length + 1);
+      expect(await rows('job-2-n1', 'job-2')).toHaveLength(PATH.length + 1);
+      expect(await subscriptions.get('alice', 'job-2-n1')).toBeDefined();
+      expect(await subscriptions.get('alice', 'sub-1')).toBeDefined();
+      expect(await subscriptions.get('bob', 'sub-bob')).toBeDefined();
+      // A wake-up still on its way finds no job: nothing is sent again, nothing is written again.
+      expect(await notifier().drain(kickOf('sub-1', 'job-1'))).toEqual({
+        outcome: 'nothing-to-deliver',
+        delivered: 0,
+      });
+      expect(sent()).toHaveLength(sentBefore);
+      expect(await rows('sub-1', 'job-1')).toEqual([]);
+    });
+
+    it('should keep every delivery of a job that is still running, refusing the delete', async () => {
+      await subscribe();
+      for (const kick of [...(await submit()), ...(await advanceTo('job-1', 'RUNNING'))]) {
+        await notifier().drain(kick);
+      }
+
+      await expect(apis().delete(ALICE, 'job-1')).rejects.toMatchObject({ code: 'JOB_NOT_FINISHED' });
+
+      expect(await rows('sub-1', 'job-1')).toHaveLength(7);
+    });
+
+    it('should finish forgetting on a retried delete after a failure left the job gone', async () => {
+      await twoFinishedJobs();
+      const forget = deliveries.forget.bind(deliveries);
+      let failures = 1;
+      deliveries.forget = async (subscriptionId, options) => {
+        if (failures-- > 0) throw new Error('table storage is unavailable');
+        return forget(subscriptionId, options);
+      };
+      const jobsApi = apis();
+
+      await expect(jobsApi.delete(ALICE, 'job-1')).rejects.toThrow('table storage is unavailable');
+      expect(await jobs.getJob('job-1')).toBeUndefined();
+      await expect(jobsApi.delete(ALICE, 'job-1')).rejects.toMatchObject({ code: 'JOB_NOT_FOUND' });
+
+      expect(await rows('sub-1', 'job-1')).toEqual([]);
+      expect(await rows('job-1-n1', 'job-1')).toEqual([]);
+      expect(await subscriptions.get('alice', 'job-1-n1')).toBeUndefined();
+      expect(await rows('sub-1', 'job-2')).toHaveLength(PATH.length + 1);
+    });
+
+    it("should not let a delete of another owner's job id touch that owner's deliveries", async () => {
+      await twoFinishedJobs();
+
+      await expect(
+        apis().delete({ owner: 'mallory', admin: false, via: 'token' }, 'job-1'),
+      ).rejects.toMatchObject({ code: 'JOB_NOT_FOUND' });
+
+      expect(await rows('sub-1', 'job-1')).toHaveLength(PATH.length + 1);
+      expect(await subscriptions.get('alice', 'job-1-n1')).toBeDefined();
     });
   });
 
