@@ -1,4 +1,4 @@
-import { TableClient } from '@azure/data-tables';
+import { TableClient, type TableEntityResult } from '@azure/data-tables';
 import { isStatus, lazily, odata, type Entity } from './tables.js';
 import type { NotifiableStatus } from '../domain/subscriptionFilter.js';
 import type {
@@ -67,6 +67,38 @@ export class TableSubscriptionStore implements SubscriptionStore {
     } catch (error) {
       if (isStatus(error, 404)) return false;
       throw error;
+    }
+  }
+
+  async rotateSecret(owner: string, id: string, secret: string, previousUntil: string): Promise<boolean> {
+    await this.#ensure();
+    // Two rotations at once: each replaces the secret it read, so the one that loses reads again
+    // and keeps the winner's secret as its previous one rather than dropping it.
+    for (;;) {
+      let entity: TableEntityResult<Entity>;
+      try {
+        entity = await this.#table.getEntity<Entity>(owner, id);
+      } catch (error) {
+        if (isStatus(error, 404)) return false;
+        throw error;
+      }
+      try {
+        await this.#table.updateEntity(
+          {
+            partitionKey: owner,
+            rowKey: id,
+            Secret: secret,
+            PreviousSecret: entity.Secret as string,
+            PreviousSecretUntil: previousUntil,
+          },
+          'Merge',
+          { etag: entity.etag },
+        );
+        return true;
+      } catch (error) {
+        if (isStatus(error, 404)) return false;
+        if (!isStatus(error, 412)) throw error;
+      }
     }
   }
 
@@ -192,5 +224,11 @@ function toSubscription(entity: Entity): SubscriptionRecord {
   if (entity.ExpiresAt) subscription.expiresAt = entity.ExpiresAt as string;
   if (entity.DisabledReason) subscription.disabledReason = entity.DisabledReason as string;
   if (entity.EnabledAt) subscription.enabledAt = entity.EnabledAt as string;
+  if (entity.PreviousSecret && entity.PreviousSecretUntil) {
+    subscription.previousSecret = {
+      secret: entity.PreviousSecret as string,
+      until: entity.PreviousSecretUntil as string,
+    };
+  }
   return subscription;
 }

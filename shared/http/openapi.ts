@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { jobSpecSchema } from '../domain/jobSpec.js';
+import { jobSpecSchema, notifiableStatusSchema } from '../domain/jobSpec.js';
 import { JOB_CONDITIONS, JOB_STATUSES, TASK_STATUSES } from '../domain/lifecycle.js';
 import { listJobsQuerySchema, listTasksQuerySchema, templatePutSchema } from '../jobs/jobsApi.js';
 import { uploadUrlQuerySchema } from '../jobs/inboxApi.js';
@@ -110,7 +110,7 @@ export const subscriptionViewSchema = z.object({
   ]),
   events: z.array(z.string()),
   jobId: z.string().optional(),
-  statuses: z.array(z.enum(JOB_STATUSES)).optional(),
+  statuses: z.array(notifiableStatusSchema).optional(),
   enabled: z.boolean(),
   perJob: z.boolean(),
   expiresAt: z.iso.datetime().optional(),
@@ -119,6 +119,10 @@ export const subscriptionViewSchema = z.object({
   enabledAt: z.iso.datetime().optional().describe('when it was last turned on again'),
   disabledReason: z.string().optional().describe('why it stopped: a 410 from the endpoint, or its job ended'),
   secret: z.string().optional().describe('only in the answer to POST /subscriptions'),
+  previousSecretSignsUntil: z.iso
+    .datetime()
+    .optional()
+    .describe('after a rotation, until when the replaced secret signs alongside the new one'),
 });
 
 export const deliveryAttemptSchema = z.object({
@@ -305,6 +309,18 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
       summary:
         'A new secret for the webhooks your job specs declare (shown once; the old one also signs for a day)',
       responses: { 201: z.object({ secret: z.string(), signs: z.string() }) },
+    },
+  },
+  '/subscriptions/{id}/secret': {
+    post: {
+      summary:
+        "A new signing secret for a webhook subscription (shown once; the old one also signs for a day). 409 for email, or a spec's webhook (signed with the account's secret)",
+      responses: {
+        201: z.object({
+          secret: z.string(),
+          previousSignsUntil: z.iso.datetime().describe('until when the replaced secret signs too'),
+        }),
+      },
     },
   },
   '/subscriptions/{id}/deliveries': {

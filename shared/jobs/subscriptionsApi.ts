@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { forEachLimited } from '../concurrency.js';
-import { NotFoundError, ValidationError } from '../errors.js';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import type { NotificationSpec } from '../domain/jobSpec.js';
 import type { DeliveryRecord, DeliveryStore } from '../store/deliveryStore.js';
 import type { Page } from '../store/jobStore.js';
@@ -69,8 +69,13 @@ export function deliveryView(delivery: DeliveryRecord): Record<string, unknown> 
 
 /** A subscription as the API shows it: never with its secret, which is shown once, at creation. */
 export function subscriptionView(subscription: SubscriptionRecord): Record<string, unknown> {
-  const { secret: _secret, owner: _owner, ...rest } = subscription;
-  return { ...rest, links: { deliveries: `/api/subscriptions/${subscription.id}/deliveries` } };
+  const { secret: _secret, previousSecret, owner: _owner, ...rest } = subscription;
+  return {
+    ...rest,
+    // When the replaced secret stops signing, not the secret itself.
+    ...(previousSecret ? { previousSecretSignsUntil: previousSecret.until } : {}),
+    links: { deliveries: `/api/subscriptions/${subscription.id}/deliveries` },
+  };
 }
 
 /**
@@ -166,6 +171,34 @@ export class SubscriptionsApi {
       ...(options.status ? { status: options.status } : {}),
       ...(options.continuation ? { continuation: options.continuation } : {}),
     });
+  }
+
+  /**
+   * Gives a webhook subscription a new signing secret and shows it, the only time it is shown. For
+   * a day the replaced one signs too (a second signature in `webhook-signature`), so a receiver can
+   * switch over without losing deliveries. A spec's webhooks are signed with the account's secret
+   * (see {@link rotateSigningSecret}), and email is not signed: both are refused.
+   */
+  async rotateSecret(caller: Caller, id: string): Promise<{ secret: string; previousSignsUntil: string }> {
+    const subscription = await this.get(caller, id);
+    if (subscription.target.kind !== 'webhook') {
+      throw new ConflictError(
+        `subscription ${id} sends email, which is not signed`,
+        'SUBSCRIPTION_NOT_SIGNED',
+      );
+    }
+    if (subscription.perJob) {
+      throw new ConflictError(
+        `subscription ${id} comes from a job spec and is signed with your account's signing secret: rotate that with POST /api/subscriptions/signing-secret`,
+        'SUBSCRIPTION_SIGNED_BY_ACCOUNT',
+      );
+    }
+    const secret = newSecret();
+    const previousSignsUntil = new Date(this.#now().getTime() + ROTATION_OVERLAP_MS).toISOString();
+    if (!(await this.o.store.rotateSecret(subscription.owner, subscription.id, secret, previousSignsUntil))) {
+      throw new NotFoundError(`subscription ${id} does not exist`, 'SUBSCRIPTION_NOT_FOUND');
+    }
+    return { secret, previousSignsUntil };
   }
 
   /**

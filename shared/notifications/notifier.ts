@@ -419,19 +419,16 @@ export class Notifier {
       });
     }
     const now = this.#now();
+    // Just after a rotation the old secret signs too, so receivers can switch over.
+    const signing = (secret: string, previous: { secret: string; until: string } | undefined) => [
+      secret,
+      ...(previous && previous.until > now.toISOString() ? [previous.secret] : []),
+    ];
     const secrets = subscription.secret
-      ? [subscription.secret]
-      : await this.o.subscriptions.ownerSecret(subscription.owner).then((owner) =>
-          owner
-            ? [
-                owner.secret,
-                // Just after a rotation the old secret signs too, so receivers can switch over.
-                ...(owner.previous && owner.previous.until > now.toISOString()
-                  ? [owner.previous.secret]
-                  : []),
-              ]
-            : [],
-        );
+      ? signing(subscription.secret, subscription.previousSecret)
+      : await this.o.subscriptions
+          .ownerSecret(subscription.owner)
+          .then((owner) => (owner ? signing(owner.secret, owner.previous) : []));
     if (secrets.length === 0) {
       return {
         outcome: 'failed',

@@ -25,6 +25,8 @@ export interface SubscriptionRecord {
    * carry a secret in when it arrives through the inbox).
    */
   secret: string;
+  /** The secret a rotation replaced: it signs alongside the new one until `until`. */
+  previousSecret?: { secret: string; until: string };
   /** Why it stopped receiving events: the endpoint answered 410, or its job ended. */
   disabledReason?: string;
   /** When it was last turned on again; it is told of changes from then on. */
@@ -54,6 +56,11 @@ export interface SubscriptionStore {
   disable(owner: string, id: string, reason: string): Promise<boolean>;
   /** Lets a disabled subscription receive events again, from `at` on; false if it no longer exists. */
   enable(owner: string, id: string, at: string): Promise<boolean>;
+  /**
+   * Gives a subscription a new signing secret, keeping the one it replaces signing alongside until
+   * `previousUntil`; false if the subscription no longer exists.
+   */
+  rotateSecret(owner: string, id: string, secret: string, previousUntil: string): Promise<boolean>;
   /** The secret that signs an owner's per-job webhooks, if one was made, and the one it replaced. */
   ownerSecret(owner: string): Promise<OwnerSecret | undefined>;
   /**

@@ -9,7 +9,7 @@ import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
 import { waitFor } from '../support/waitFor.js';
 
 // One user per test, so concurrent tests' standing subscriptions never see each other's jobs.
-const USERS = ['alice', 'mallory', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi'] as const;
+const USERS = ['alice', 'mallory', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan'] as const;
 const token = (user: string) => `${user}-token-0123456789abcdef`;
 
 const cloudEventSchema = z.strictObject({
@@ -141,7 +141,7 @@ describe.concurrent('notifications on the embedded runtime', () => {
   afterAll(() => receiver.stop());
 
   const client = (user: (typeof USERS)[number]) => jobClient(runtime, token(user));
-  const [alice, mallory, carol, dave, erin, frank, grace, heidi] = [
+  const [alice, mallory, carol, dave, erin, frank, grace, heidi, ivan] = [
     client('alice'),
     client('mallory'),
     client('carol'),
@@ -150,6 +150,7 @@ describe.concurrent('notifications on the embedded runtime', () => {
     client('frank'),
     client('grace'),
     client('heidi'),
+    client('ivan'),
   ];
   const hello = (name: string, extra: Record<string, unknown> = {}) => ({
     name,
@@ -216,6 +217,31 @@ describe.concurrent('notifications on the embedded runtime', () => {
     expect((await alice.call('DELETE', `/jobs/${id}`)).status).toBe(204);
     expect(await deliveries(alice, mine.id, `?jobId=${id}`)).toEqual([]);
     expect((await alice.call('GET', `/subscriptions/${mine.id}`)).status).toBe(200);
+  });
+
+  it('should sign with both secrets for a day after a rotation, so a receiver can switch over', async () => {
+    const subscription = await subscribe(ivan, { url: receiver.url('/ivan') });
+    const rotated = await ivan.json<{ secret: string; previousSignsUntil: string }>(
+      'POST',
+      `/subscriptions/${subscription.id}/secret`,
+    );
+    expect(rotated.status, rotated.text).toBe(201);
+    expect(rotated.body.secret).not.toBe(subscription.secret);
+    expect((await mallory.call('POST', `/subscriptions/${subscription.id}/secret`)).status).toBe(404);
+    const shown = await ivan.json<unknown>('GET', `/subscriptions/${subscription.id}`);
+    expect(subscriptionViewSchema.strict().parse(shown.body)).toMatchObject({
+      previousSecretSignsUntil: rotated.body.previousSignsUntil,
+    });
+    expect(shown.text).not.toContain('whsec_');
+
+    const id = await ivan.submit(hello('rotated'));
+    await ivan.until(id, ['FINISHED']);
+    const events = await acceptedOf('/ivan', id, (await ivan.history(id)).length);
+    for (const { received } of events) {
+      expect(received.signature.split(' ')).toHaveLength(2);
+      expect(verifies(rotated.body.secret, received)).toBe(true);
+      expect(verifies(subscription.secret!, received)).toBe(true);
+    }
   });
 
   it('should keep order through a receiver that fails its first attempts', async () => {

@@ -50,6 +50,29 @@ describe('subscription store on Azure Tables', () => {
     expect(await store.enable('bob', on.id, at)).toBe(false);
   });
 
+  it("should rotate a subscription's secret keeping the one it replaced", async () => {
+    const store = freshStore();
+    const original = subscription();
+    await store.create(original);
+    const until = new Date(Date.now() + 86_400_000).toISOString();
+
+    expect(await store.rotateSecret('alice', original.id, 'whsec_b25l', until)).toBe(true);
+    expect(await store.get('alice', original.id)).toEqual({
+      ...original,
+      secret: 'whsec_b25l',
+      previousSecret: { secret: original.secret, until },
+    });
+
+    expect(await store.rotateSecret('alice', original.id, 'whsec_dHdv', until)).toBe(true);
+    expect(await store.get('alice', original.id)).toMatchObject({
+      secret: 'whsec_dHdv',
+      previousSecret: { secret: 'whsec_b25l', until },
+    });
+
+    expect(await store.rotateSecret('alice', 'missing', 'whsec_x', until)).toBe(false);
+    expect(await store.rotateSecret('bob', original.id, 'whsec_x', until)).toBe(false);
+  });
+
   it('should keep the replaced owner secret beside the new one only when asked to', async () => {
     const store = freshStore();
     expect(await store.ownerSecret('alice')).toBeUndefined();

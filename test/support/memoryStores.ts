@@ -344,6 +344,14 @@ export class MemorySubscriptionStore implements SubscriptionStore {
     return true;
   }
 
+  async rotateSecret(owner: string, id: string, secret: string, previousUntil: string): Promise<boolean> {
+    const found = this.items.get(`${owner}|${id}`);
+    if (!found) return false;
+    found.previousSecret = { secret: found.secret, until: previousUntil };
+    found.secret = secret;
+    return true;
+  }
+
   readonly secrets = new Map<string, OwnerSecret>();
 
   async ownerSecret(owner: string): Promise<OwnerSecret | undefined> {

@@ -17,7 +17,7 @@ import { loadConfig } from '../../../shared/config.js';
 import { NotFoundError } from '../../../shared/errors.js';
 import type { Caller } from '../../../shared/identity.js';
 import { JobsApi } from '../../../shared/jobs/jobsApi.js';
-import { SubscriptionsApi } from '../../../shared/jobs/subscriptionsApi.js';
+import { SubscriptionsApi, subscriptionView } from '../../../shared/jobs/subscriptionsApi.js';
 import {
   Notifier,
   type DeliveryKick,
@@ -217,6 +217,33 @@ describe('notification delivery', () => {
       request.signature,
       Math.floor(now.getTime() / 1000),
     );
+
+  const ALICE: Caller = { owner: 'alice', admin: false, via: 'token' };
+  /** The jobs and subscriptions APIs on the same stores, wired as the composition root wires them. */
+  const apis = () => {
+    const config = loadConfig({
+      AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+      BATCH_ACCOUNT_URL: 'http://127.0.0.1:1',
+    });
+    const jobsApi: JobsApi = new JobsApi({
+      store: jobs,
+      limits: config.limits,
+      defaultPool: 'p',
+      defaultLogsContainer: 'logs',
+      dataContainer: 'jobs',
+      forgetNotifications: (owner, jobId) => subscriptionsApi.forgetJob(owner, jobId),
+      now: () => now,
+    });
+    const subscriptionsApi = new SubscriptionsApi({
+      store: subscriptions,
+      deliveries,
+      jobs: jobsApi,
+      webhooks: { allowHttp: false, allowLoopback: false },
+      email: true,
+      now: () => now,
+    });
+    return { jobs: jobsApi, subscriptions: subscriptionsApi };
+  };
 
   /** The CloudEvent a history entry of a job should become. */
   const expectedCloudEvent = async (jobId: string, sequence: number): Promise<CloudEvent> => {
@@ -610,6 +637,68 @@ describe('notification delivery', () => {
       expect(after.signature.split(' ')).toHaveLength(1);
       expect(verified(after, OWNER_SECRET)).toBe(true);
       expect(verified(after, OTHER_SECRET)).toBe(false);
+    });
+
+    it("should sign a standing subscription's webhooks with its replaced secret too for a day after a rotation, then not", async () => {
+      const created = await apis().subscriptions.create(ALICE, { url: URL_A });
+      const id = created.subscription.id;
+      await submit();
+      await notifier().drain(kickOf(id));
+      expect(verified(webhooks.requests.at(-1)!, created.secret)).toBe(true);
+
+      const rotated = await apis().subscriptions.rotateSecret(ALICE, id);
+      expect(rotated.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+      expect(rotated.secret).not.toBe(created.secret);
+      expect(rotated.previousSignsUntil).toBe(at(24 * 3600_000));
+      const view = subscriptionView((await subscriptions.get('alice', id))!);
+      expect(JSON.stringify(view)).not.toContain('whsec_');
+      expect(view.previousSecretSignsUntil).toBe(rotated.previousSignsUntil);
+
+      const [during] = await change('job-1', 'PROCESSING_INPUTS');
+      await notifier().drain(during!);
+      const overlapping = webhooks.requests.at(-1)!;
+      expect(overlapping.id).toBe('job-1:2');
+      expect(overlapping.signature.split(' ')).toHaveLength(2);
+      expect(verified(overlapping, rotated.secret)).toBe(true);
+      expect(verified(overlapping, created.secret)).toBe(true);
+
+      tick(24 * 3600_000);
+      const [after] = await change('job-1', 'STAGING_INPUTS');
+      await notifier().drain(after!);
+      const last = webhooks.requests.at(-1)!;
+      expect(last.id).toBe('job-1:3');
+      expect(last.signature.split(' ')).toHaveLength(1);
+      expect(verified(last, rotated.secret)).toBe(true);
+      expect(verified(last, created.secret)).toBe(false);
+    });
+
+    it('should keep the secret each rotation replaced, rotating twice in a row', async () => {
+      const created = await apis().subscriptions.create(ALICE, { url: URL_A });
+      const first = await apis().subscriptions.rotateSecret(ALICE, created.subscription.id);
+      const second = await apis().subscriptions.rotateSecret(ALICE, created.subscription.id);
+
+      const stored = (await subscriptions.get('alice', created.subscription.id))!;
+      expect(stored.secret).toBe(second.secret);
+      expect(stored.previousSecret?.secret).toBe(first.secret);
+    });
+
+    it("should refuse to rotate an email subscription's, a spec webhook's or someone else's secret", async () => {
+      const mail = await apis().subscriptions.create(ALICE, { email: 'alice@example.org' });
+      await subscribe({ id: 'job-1-n1', perJob: true, jobId: 'job-1', secret: '' });
+      const hook = await apis().subscriptions.create(ALICE, { url: URL_A });
+
+      await expect(apis().subscriptions.rotateSecret(ALICE, mail.subscription.id)).rejects.toMatchObject({
+        code: 'SUBSCRIPTION_NOT_SIGNED',
+        status: 409,
+      });
+      await expect(apis().subscriptions.rotateSecret(ALICE, 'job-1-n1')).rejects.toMatchObject({
+        code: 'SUBSCRIPTION_SIGNED_BY_ACCOUNT',
+        status: 409,
+      });
+      await expect(
+        apis().subscriptions.rotateSecret({ ...ALICE, owner: 'mallory' }, hook.subscription.id),
+      ).rejects.toMatchObject({ code: 'SUBSCRIPTION_NOT_FOUND', status: 404 });
+      expect((await subscriptions.get('alice', hook.subscription.id))!.secret).toBe(hook.secret);
     });
 
     it("should disable a per-job subscription once the job's final change has been delivered, not before", async () => {
@@ -1007,23 +1096,6 @@ describe('notification delivery', () => {
   });
 
   describe('deleting a job', () => {
-    const ALICE: Caller = { owner: 'alice', admin: false, via: 'token' };
-    const apis = () => {
-      const config = loadConfig({
-        AzureWebJobsStorage: 'UseDevelopmentStorage=true',
-        BATCH_ACCOUNT_URL: 'http://127.0.0.1:1',
-      });
-      const jobsApi: JobsApi = new JobsApi({
-        store: jobs,
-        limits: config.limits,
-        defaultPool: 'p',
-        defaultLogsContainer: 'logs',
-        dataContainer: 'jobs',
-        forgetNotifications: (owner, jobId) => subscriptionsApi.forgetJob(owner, jobId),
-      });
-      const subscriptionsApi = new SubscriptionsApi({ store: subscriptions, deliveries, jobs: jobsApi });
-      return jobsApi;
-    };
     /** Two finished jobs, each heard of by a standing subscription and one of its own. */
     const twoFinishedJobs = async () => {
       await subscribe();
@@ -1044,7 +1116,7 @@ describe('notification delivery', () => {
       await deliveries.markDue(kickOf('sub-1', 'job-1'), new Date(at(60_000)));
       const sentBefore = sent().length;
 
-      await apis().delete(ALICE, 'job-1');
+      await apis().jobs.delete(ALICE, 'job-1');
 
       expect(await subscriptions.get('alice', 'job-1-n1')).toBeUndefined();
       expect(await rows('sub-1', 'job-1')).toEqual([]);
@@ -1071,7 +1143,7 @@ describe('notification delivery', () => {
         await notifier().drain(kick);
       }
 
-      await expect(apis().delete(ALICE, 'job-1')).rejects.toMatchObject({ code: 'JOB_NOT_FINISHED' });
+      await expect(apis().jobs.delete(ALICE, 'job-1')).rejects.toMatchObject({ code: 'JOB_NOT_FINISHED' });
 
       expect(await rows('sub-1', 'job-1')).toHaveLength(7);
     });
@@ -1084,7 +1156,7 @@ describe('notification delivery', () => {
         if (failures-- > 0) throw new Error('table storage is unavailable');
         return forget(subscriptionId, options);
       };
-      const jobsApi = apis();
+      const jobsApi = apis().jobs;
 
       await expect(jobsApi.delete(ALICE, 'job-1')).rejects.toThrow('table storage is unavailable');
       expect(await jobs.getJob('job-1')).toBeUndefined();
@@ -1100,7 +1172,7 @@ describe('notification delivery', () => {
       await twoFinishedJobs();
 
       await expect(
-        apis().delete({ owner: 'mallory', admin: false, via: 'token' }, 'job-1'),
+        apis().jobs.delete({ owner: 'mallory', admin: false, via: 'token' }, 'job-1'),
       ).rejects.toMatchObject({ code: 'JOB_NOT_FOUND' });
 
       expect(await rows('sub-1', 'job-1')).toHaveLength(PATH.length + 1);
