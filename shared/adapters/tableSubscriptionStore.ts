@@ -72,16 +72,11 @@ export class TableSubscriptionStore implements SubscriptionStore {
 
   async rotateSecret(owner: string, id: string, secret: string, previousUntil: string): Promise<boolean> {
     await this.#ensure();
-    // Two rotations at once: each replaces the secret it read, so the one that loses reads again
-    // and keeps the winner's secret as its previous one rather than dropping it.
+    // Rotations at once: each replaces the secret it read, so the one that loses reads again and
+    // keeps the winner's secret as its previous one rather than dropping it.
     for (;;) {
-      let entity: TableEntityResult<Entity>;
-      try {
-        entity = await this.#table.getEntity<Entity>(owner, id);
-      } catch (error) {
-        if (isStatus(error, 404)) return false;
-        throw error;
-      }
+      const entity = await this.#read(owner, id);
+      if (!entity) return false;
       try {
         await this.#table.updateEntity(
           {
@@ -102,20 +97,25 @@ export class TableSubscriptionStore implements SubscriptionStore {
     }
   }
 
-  async ownerSecret(owner: string): Promise<OwnerSecret | undefined> {
-    await this.#ensure();
+  async #read(owner: string, key: string): Promise<TableEntityResult<Entity> | undefined> {
     try {
-      const entity = await this.#table.getEntity<Entity>(owner, OWNER_SECRET_KEY);
-      return {
-        secret: entity.Secret as string,
-        ...(entity.Previous && entity.PreviousUntil
-          ? { previous: { secret: entity.Previous as string, until: entity.PreviousUntil as string } }
-          : {}),
-      };
+      return await this.#table.getEntity<Entity>(owner, key);
     } catch (error) {
       if (isStatus(error, 404)) return undefined;
       throw error;
     }
+  }
+
+  async ownerSecret(owner: string): Promise<OwnerSecret | undefined> {
+    await this.#ensure();
+    const entity = await this.#read(owner, OWNER_SECRET_KEY);
+    if (!entity) return undefined;
+    return {
+      secret: entity.Secret as string,
+      ...(entity.Previous && entity.PreviousUntil
+        ? { previous: { secret: entity.Previous as string, until: entity.PreviousUntil as string } }
+        : {}),
+    };
   }
 
   async setOwnerSecret(
@@ -130,13 +130,20 @@ export class TableSubscriptionStore implements SubscriptionStore {
       Secret: secret,
       CreatedAt: new Date().toISOString(),
     };
-    if (!options.onlyIfAbsent) {
-      const replaced = options.previousUntil ? await this.ownerSecret(owner) : undefined;
-      await this.#table.upsertEntity(
-        replaced ? { ...entity, Previous: replaced.secret, PreviousUntil: options.previousUntil } : entity,
-        'Replace',
-      );
-      return secret;
+    // As in rotateSecret: a rotation that loses a race reads again, so no secret handed out is lost.
+    while (!options.onlyIfAbsent) {
+      const current = await this.#read(owner, OWNER_SECRET_KEY);
+      const next =
+        current && options.previousUntil
+          ? { ...entity, Previous: current.Secret as string, PreviousUntil: options.previousUntil }
+          : entity;
+      try {
+        if (current) await this.#table.updateEntity(next, 'Replace', { etag: current.etag });
+        else await this.#table.createEntity(next);
+        return secret;
+      } catch (error) {
+        if (!isStatus(error, 412, 409, 404)) throw error;
+      }
     }
     try {
       await this.#table.createEntity(entity);
@@ -149,12 +156,8 @@ export class TableSubscriptionStore implements SubscriptionStore {
 
   async get(owner: string, id: string): Promise<SubscriptionRecord | undefined> {
     await this.#ensure();
-    try {
-      return toSubscription(await this.#table.getEntity<Entity>(owner, id));
-    } catch (error) {
-      if (isStatus(error, 404)) return undefined;
-      throw error;
-    }
+    const entity = await this.#read(owner, id);
+    return entity && toSubscription(entity);
   }
 
   list(owner: string): Promise<SubscriptionRecord[]> {
