@@ -2,12 +2,15 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../support/freePort.js';
 import { ENDED, jobClient } from '../support/jobClient.js';
 import { ROOT, RuntimeProcess, uniqueName } from '../support/runtimeProcess.js';
-import { waitFor } from '../support/waitFor.js';
+import { StopWaiting, waitFor } from '../support/waitFor.js';
+import { verifies, WebhookReceiver, type Received } from '../support/webhookReceiver.js';
 
 const COUNT = 2000;
 
 describe('the runtime killed with SIGKILL in the middle of a job', () => {
   let runtime: RuntimeProcess;
+  // A subscriber outside the runtime, as a user's would be: it stays up through the crash.
+  const receiver = new WebhookReceiver();
 
   beforeAll(async () => {
     // The same ports after the restart, as Azure's endpoints stay put: the job's plan holds URLs.
@@ -19,13 +22,20 @@ describe('the runtime killed with SIGKILL in the middle of a job', () => {
       args: ['--batch-port', String(batchPort), '--blob-port', String(blobPort), '--batch-slots', '12'],
     });
     await runtime.start();
+    await receiver.start();
   });
   afterAll(async () => {
     await runtime.dispose();
+    await receiver.stop();
   });
 
-  it('should finish the job after a restart, with no task lost or counted twice', async () => {
+  it('should finish the job after a restart, with no task lost or counted twice, nor any event', async () => {
     const api = jobClient(runtime);
+    const subscribed = await api.json<{ secret: string }>('POST', '/subscriptions', {
+      url: receiver.url('/crash'),
+      events: ['job.*', 'task.*'],
+    });
+    expect(subscribed.status, subscribed.text).toBe(201);
     const id = await api.submit({ name: 'crash', sweep: { command: 'sleep 0.05', range: [1, COUNT] } });
     const before = await waitFor(
       async () => {
@@ -48,5 +58,42 @@ describe('the runtime killed with SIGKILL in the middle of a job', () => {
     const statuses = (await api.history(id)).map((entry) => entry.status);
     expect(statuses).toEqual([...new Set(statuses)]);
     expect(statuses.at(-1)).toBe('FINISHED');
+
+    // Every event reached the subscriber: a delivery cut short by the crash may come again (same
+    // webhook-id, same body), but none is missing and none overtook an earlier one.
+    const logged = (await api.history(id)).at(-1)!.taskSequence!;
+    const firstArrivals = () => {
+      const seen = new Map<string, Received>();
+      for (const request of receiver.acceptedAt('/crash')) {
+        const first = seen.get(request.id);
+        if (!first) seen.set(request.id, request);
+        else if (request.body !== first.body) throw new StopWaiting(`${request.id} came with another body`);
+      }
+      return [...seen.values()];
+    };
+    const firsts = await waitFor(
+      () => {
+        const arrived = firstArrivals();
+        const jobEvents = arrived.filter((r) => r.contentType === 'application/cloudevents+json');
+        return jobEvents.length >= statuses.length ? arrived : undefined;
+      },
+      { timeoutMs: 120_000, what: 'every job event at the subscriber' },
+    );
+    for (const request of firsts) expect(verifies(subscribed.body.secret, request)).toBe(true);
+    type TaskEvent = { data: { taskId: string; status: string; sequence: number } };
+    type Item = { kind: 'job'; status: string } | { kind: 'tasks'; events: TaskEvent[] };
+    const items = firsts.map((r): Item =>
+      r.contentType === 'application/cloudevents+json'
+        ? { kind: 'job', status: (JSON.parse(r.body) as TaskEvent).data.status }
+        : { kind: 'tasks', events: JSON.parse(r.body) as TaskEvent[] },
+    );
+    expect(items.flatMap((i) => (i.kind === 'job' ? [i.status] : []))).toEqual(statuses);
+    const taskEvents = items.flatMap((i) => (i.kind === 'tasks' ? i.events.map((e) => e.data) : []));
+    expect(taskEvents.map((e) => e.sequence)).toEqual(Array.from({ length: logged }, (_, i) => i + 1));
+    const succeeded = new Set(taskEvents.filter((e) => e.status === 'SUCCEEDED').map((e) => e.taskId));
+    expect(succeeded.size).toBe(COUNT);
+    // The job was archived only once every task event had gone out.
+    const archiving = items.findIndex((i) => i.kind === 'job' && i.status === 'ARCHIVING');
+    expect(items.slice(archiving).every((i) => i.kind === 'job')).toBe(true);
   });
 });

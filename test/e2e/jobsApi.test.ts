@@ -428,6 +428,7 @@ describe('jobs API on the embedded runtime', () => {
         '/subscriptions/{id}',
         '/subscriptions/{id}/deliveries',
         '/subscriptions/{id}/deliveries/{deliveryId}/retry',
+        '/subscriptions/{id}/secret',
         '/subscriptions/signing-secret',
         '/templates',
         '/templates/{name}',

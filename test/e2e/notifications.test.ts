@@ -1,12 +1,10 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
-import { verifyWebhook } from '../../shared/domain/webhooks.js';
 import { deliveryViewSchema, subscriptionViewSchema } from '../../shared/http/openapi.js';
 import { jobClient } from '../support/jobClient.js';
 import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
 import { waitFor } from '../support/waitFor.js';
+import { verifies, WebhookReceiver } from '../support/webhookReceiver.js';
 
 // One user per test, so concurrent tests' standing subscriptions never see each other's jobs.
 const USERS = ['alice', 'mallory', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan'] as const;
@@ -55,76 +53,6 @@ const taskEventSchema = z.strictObject({
   }),
 });
 
-interface Received {
-  path: string;
-  id: string;
-  timestamp: number;
-  signature: string;
-  contentType: string;
-  body: string;
-  answered: number;
-}
-
-/** Whether a received webhook carries a valid signature by `secret`, as a receiver checks. */
-const verifies = (secret: string, received: Received) =>
-  verifyWebhook(
-    secret,
-    { id: received.id, timestamp: received.timestamp, body: received.body },
-    received.signature,
-    Math.floor(Date.now() / 1000),
-  );
-
-/**
- * A webhook receiver as a subscriber runs one: it records every request and answers as told
- * per path (`answers` is consumed first, then `otherwise`).
- */
-class Receiver {
-  readonly requests: Received[] = [];
-  readonly #script = new Map<string, { answers: number[]; otherwise: number }>();
-  readonly #server = http.createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const path = request.url ?? '/';
-      const script = this.#script.get(path);
-      const answered = script ? (script.answers.shift() ?? script.otherwise) : 204;
-      this.requests.push({
-        path,
-        id: String(request.headers['webhook-id']),
-        timestamp: Number(request.headers['webhook-timestamp']),
-        signature: String(request.headers['webhook-signature']),
-        contentType: String(request.headers['content-type']),
-        body: Buffer.concat(chunks).toString('utf8'),
-        answered,
-      });
-      response.writeHead(answered).end();
-    });
-  });
-
-  answer(path: string, answers: number[], otherwise = 204): void {
-    this.#script.set(path, { answers: [...answers], otherwise });
-  }
-
-  async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
-  }
-
-  url(path: string): string {
-    return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}${path}`;
-  }
-
-  /** The events accepted at `path` (answered 2xx), parsed. */
-  accepted(path: string): Array<z.infer<typeof cloudEventSchema> & { received: Received }> {
-    return this.requests
-      .filter((r) => r.path === path && r.answered < 300)
-      .map((r) => ({ ...cloudEventSchema.parse(JSON.parse(r.body)), received: r }));
-  }
-
-  async stop(): Promise<void> {
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
-  }
-}
-
 describe.concurrent('notifications on the embedded runtime', () => {
   const runtime = useRuntime({
     app: ROOT,
@@ -136,7 +64,10 @@ describe.concurrent('notifications on the embedded runtime', () => {
       CLOUDJOBS_DELIVERY_RETRY_SCHEDULE: '1,1',
     },
   });
-  const receiver = new Receiver();
+  const receiver = new WebhookReceiver();
+  /** The job events accepted at `path`, parsed. */
+  const accepted = (path: string) =>
+    receiver.acceptedAt(path).map((r) => ({ ...cloudEventSchema.parse(JSON.parse(r.body)), received: r }));
   beforeAll(() => receiver.start());
   afterAll(() => receiver.stop());
 
@@ -175,7 +106,7 @@ describe.concurrent('notifications on the embedded runtime', () => {
   const acceptedOf = (path: string, jobId: string, count: number) =>
     waitFor(
       () => {
-        const events = receiver.accepted(path).filter((e) => e.data.jobId === jobId);
+        const events = accepted(path).filter((e) => e.data.jobId === jobId);
         return events.length >= count ? events : undefined;
       },
       { timeoutMs: 60_000, what: `${count} events of ${jobId} at ${path}` },
@@ -290,8 +221,7 @@ describe.concurrent('notifications on the embedded runtime', () => {
       attempts: [{}, {}, {}, { outcome: 'delivered', statusCode: 204, manual: true }],
     });
     expect(
-      receiver
-        .accepted('/down')
+      accepted('/down')
         .filter((e) => e.data.jobId === id)
         .map((e) => e.data.status),
     ).toEqual(['FINISHED']);
@@ -342,7 +272,7 @@ describe.concurrent('notifications on the embedded runtime', () => {
     const events = await acceptedOf('/gone', third, history.length);
     expect(events.map((e) => e.data.sequence)).toEqual(history.map((h) => h.sequence));
     // Nothing of the jobs that changed while it was off.
-    expect(receiver.accepted('/gone').filter((e) => e.data.jobId !== third)).toEqual([]);
+    expect(accepted('/gone').filter((e) => e.data.jobId !== third)).toEqual([]);
   });
 
   it('should deliver a job spec’s own webhook and email, then end them', async () => {
