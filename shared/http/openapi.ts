@@ -6,6 +6,7 @@ import { uploadUrlQuerySchema } from '../jobs/inboxApi.js';
 import { poolCreateSchema, poolResizeSchema } from '../jobs/poolsApi.js';
 import {
   deliveriesQuerySchema,
+  redeliverDeadLettersQuerySchema,
   subscriptionCreateSchema,
   subscriptionUpdateSchema,
 } from '../jobs/subscriptionsApi.js';
@@ -328,6 +329,20 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
       summary: 'Deliveries of a subscription with every attempt, by job then in sequence order',
       query: deliveriesQuerySchema,
       responses: { 200: page(deliveryViewSchema) },
+    },
+  },
+  '/subscriptions/{id}/deliveries/retry': {
+    post: {
+      summary:
+        'Try the dead-lettered deliveries again now, in order (by job, then sequence), at most `limit`; stops at the first that fails again',
+      query: redeliverDeadLettersQuerySchema,
+      responses: {
+        200: z.object({
+          delivered: z.array(deliveryViewSchema),
+          failed: deliveryViewSchema.optional().describe('the one that failed again, where it stopped'),
+          more: z.boolean().describe('whether dead letters are left: call again'),
+        }),
+      },
     },
   },
   '/subscriptions/{id}/deliveries/{deliveryId}/retry': {

@@ -55,6 +55,12 @@ export const deliveriesQuerySchema = z.strictObject({
   continuation: z.string().max(4096).optional(),
 });
 
+/** `POST /subscriptions/{id}/deliveries/retry` query: which dead letters to try again. */
+export const redeliverDeadLettersQuerySchema = z.strictObject({
+  jobId: z.string().min(1).max(64).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(25),
+});
+
 /** A delivery as the API shows it: the event sent and every attempt. */
 export function deliveryView(delivery: DeliveryRecord): Record<string, unknown> {
   const { etag: _etag, body, claimedUntil: _claim, ...rest } = delivery;

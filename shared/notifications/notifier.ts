@@ -252,6 +252,34 @@ export class Notifier {
   }
 
   /**
+   * Tries a subscription's dead-lettered deliveries again now, one at a time in order (by job, then
+   * sequence), at most `limit`, for a subscriber whose endpoint is back after an outage longer
+   * than the retry schedule. It stops at the first that fails again: the endpoint is evidently
+   * still not taking them, and every further try would only wait out its timeout.
+   */
+  async redeliverDeadLetters(
+    owner: string,
+    subscriptionId: string,
+    options: { jobId?: string; limit: number },
+  ): Promise<{ delivered: DeliveryRecord[]; failed?: DeliveryRecord; more: boolean }> {
+    const subscription = await this.o.subscriptions.get(owner, subscriptionId);
+    if (!subscription)
+      throw new NotFoundError(`subscription ${subscriptionId} does not exist`, 'SUBSCRIPTION_NOT_FOUND');
+    const page = await this.o.deliveries.list(subscription.id, {
+      status: 'dead-lettered',
+      limit: options.limit,
+      ...(options.jobId ? { jobId: options.jobId } : {}),
+    });
+    const delivered: DeliveryRecord[] = [];
+    for (const dead of page.items) {
+      const { delivery } = await this.redeliver(owner, subscription.id, dead.id);
+      if (delivery.status !== 'delivered') return { delivered, failed: delivery, more: true };
+      delivered.push(delivery);
+    }
+    return { delivered, more: page.continuation !== undefined };
+  }
+
+  /**
    * Claims a delivery for one attempt: others leave it alone until the attempt could have ended
    * (its timeout, and a margin for recording it). Undefined if someone changed it first.
    */

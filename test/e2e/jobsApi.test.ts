@@ -427,6 +427,7 @@ describe('jobs API on the embedded runtime', () => {
         '/subscriptions',
         '/subscriptions/{id}',
         '/subscriptions/{id}/deliveries',
+        '/subscriptions/{id}/deliveries/retry',
         '/subscriptions/{id}/deliveries/{deliveryId}/retry',
         '/subscriptions/{id}/secret',
         '/subscriptions/signing-secret',

@@ -203,15 +203,34 @@ describe.concurrent('notifications on the embedded runtime', () => {
   it('should dead-letter what a receiver down past the retry budget misses, and deliver it on a manual retry', async () => {
     receiver.answer('/down', [], 503);
     const subscription = await subscribe(dave, { url: receiver.url('/down'), statuses: ['FINISHED'] });
-    const id = await dave.submit(hello('down'));
+    const [id, other] = await Promise.all([dave.submit(hello('down')), dave.submit(hello('down-too'))]);
     await dave.until(id, ['FINISHED']);
-    const dead = await waitFor(
-      async () =>
-        (await deliveries(dave, subscription.id, '?status=dead-lettered')).find((d) => d.jobId === id),
-      { timeoutMs: 60_000, what: 'the FINISHED delivery to be dead-lettered' },
+    await dave.until(other, ['FINISHED']);
+    const deadLetters = await waitFor(
+      async () => {
+        const dead = await deliveries(dave, subscription.id, '?status=dead-lettered');
+        return dead.length === 2 ? dead : undefined;
+      },
+      { timeoutMs: 60_000, what: 'both FINISHED deliveries to be dead-lettered' },
     );
+    const dead = deadLetters.find((d) => d.jobId === id)!;
     expect(dead.attempts.map((a) => a.statusCode)).toEqual([503, 503, 503]);
     expect(dead.nextAttemptAt).toBeUndefined();
+
+    // Trying the dead letters again while the endpoint is still down stops at the first failure.
+    type Retried = { delivered: unknown[]; failed?: unknown; more: boolean };
+    const retryAll = (query = '') =>
+      dave.json<Retried>('POST', `/subscriptions/${subscription.id}/deliveries/retry${query}`);
+    const tries = receiver.requests.filter((r) => r.path === '/down').length;
+    const stillDown = await retryAll(`?jobId=${other}`);
+    expect(stillDown.status, stillDown.text).toBe(200);
+    expect(stillDown.body).toMatchObject({ delivered: [], more: true });
+    expect(deliveryViewSchema.strict().parse(stillDown.body.failed)).toMatchObject({
+      jobId: other,
+      status: 'dead-lettered',
+      attempts: [{}, {}, {}, { statusCode: 503, manual: true }],
+    });
+    expect(receiver.requests.filter((r) => r.path === '/down')).toHaveLength(tries + 1);
 
     receiver.answer('/down', [], 204);
     const retried = await dave.json<unknown>('POST', dead.links.retry.replace(/^\/api/, ''));
@@ -228,6 +247,21 @@ describe.concurrent('notifications on the embedded runtime', () => {
     const unknown = await dave.call('POST', `/subscriptions/${subscription.id}/deliveries/${id}:99/retry`);
     expect(unknown.status).toBe(404);
     expect((await erin.call('POST', dead.links.retry.replace(/^\/api/, ''))).status).toBe(404);
+
+    // The rest of the dead letters, all at once, now that the endpoint is back.
+    expect((await erin.call('POST', `/subscriptions/${subscription.id}/deliveries/retry`)).status).toBe(404);
+    expect((await retryAll('?limit=0')).status).toBe(400);
+    const rest = await retryAll();
+    expect(rest.status, rest.text).toBe(200);
+    expect(rest.body.more).toBe(false);
+    expect(rest.body.failed).toBeUndefined();
+    expect(rest.body.delivered.map((d) => deliveryViewSchema.strict().parse(d).jobId)).toEqual([other]);
+    expect(
+      accepted('/down')
+        .filter((e) => e.data.jobId === other)
+        .map((e) => e.data.status),
+    ).toEqual(['FINISHED']);
+    expect(await deliveries(dave, subscription.id, '?status=dead-lettered')).toEqual([]);
   });
 
   it('should disable a subscription whose endpoint answers 410 Gone, until its owner turns it on again', async () => {

@@ -963,6 +963,73 @@ describe('notification delivery', () => {
       expect(await row(1)).toEqual(delivery);
     });
 
+    /** Every change of two jobs dead-lettered while the endpoint was down: 2 + 3 dead letters. */
+    const outage = async () => {
+      await subscribe();
+      const down = notifier({ settings: { retryScheduleSeconds: [] } });
+      for (const [id, to] of [
+        ['job-1', 'PROCESSING_INPUTS'],
+        ['job-2', 'STAGING_INPUTS'],
+      ] as const) {
+        await submit(id);
+        await advanceTo(id, to);
+      }
+      webhooks.script.push(...Array<number>(5).fill(503));
+      await down.drain(kickOf('sub-1', 'job-1'));
+      await down.drain(kickOf('sub-1', 'job-2'));
+      expect([...deliveries.rows.values()].map((r) => r.status)).toEqual(Array(5).fill('dead-lettered'));
+      webhooks.requests.length = 0;
+    };
+
+    it('should try every dead letter again in order, by job then sequence, once the endpoint is back', async () => {
+      await outage();
+
+      const result = await notifier().redeliverDeadLetters('alice', 'sub-1', { limit: 25 });
+
+      expect(sent()).toEqual(['job-1:1', 'job-1:2', 'job-2:1', 'job-2:2', 'job-2:3']);
+      expect(result.delivered.map((d) => [d.id, d.status])).toEqual(sent().map((id) => [id, 'delivered']));
+      expect(result.failed).toBeUndefined();
+      expect(result.more).toBe(false);
+      for (const request of webhooks.requests) expect(verified(request, SECRET)).toBe(true);
+      expect((await row(2))!.attempts.map((a) => a.manual ?? false)).toEqual([false, true]);
+    });
+
+    it('should stop at the first dead letter that fails again, trying none after it', async () => {
+      await outage();
+      webhooks.script.push(200, 503);
+
+      const result = await notifier().redeliverDeadLetters('alice', 'sub-1', { limit: 25 });
+
+      expect(sent()).toEqual(['job-1:1', 'job-1:2']);
+      expect(result.delivered.map((d) => d.id)).toEqual(['job-1:1']);
+      expect(result.failed).toMatchObject({ id: 'job-1:2', status: 'dead-lettered' });
+      expect(result.failed!.attempts.at(-1)).toMatchObject({ statusCode: 503, manual: true });
+      expect(result.more).toBe(true);
+      expect((await row(1, 'sub-1', 'job-2'))!.attempts).toHaveLength(1);
+    });
+
+    it('should take at most limit dead letters, of one job when asked, and say whether more are left', async () => {
+      await outage();
+
+      const first = await notifier().redeliverDeadLetters('alice', 'sub-1', { jobId: 'job-2', limit: 2 });
+      expect(first.delivered.map((d) => d.id)).toEqual(['job-2:1', 'job-2:2']);
+      expect(first.more).toBe(true);
+      const second = await notifier().redeliverDeadLetters('alice', 'sub-1', { jobId: 'job-2', limit: 2 });
+      expect(second.delivered.map((d) => d.id)).toEqual(['job-2:3']);
+      expect(second.more).toBe(false);
+      expect(sent()).toEqual(['job-2:1', 'job-2:2', 'job-2:3']);
+      expect((await row(1))!.status).toBe('dead-lettered');
+    });
+
+    it("should refuse someone else's subscription for a bulk retry, sending nothing", async () => {
+      await outage();
+
+      await expect(notifier().redeliverDeadLetters('mallory', 'sub-1', { limit: 25 })).rejects.toMatchObject({
+        code: 'SUBSCRIPTION_NOT_FOUND',
+      });
+      expect(sent()).toEqual([]);
+    });
+
     it('should leave a dead-lettered delivery dead-lettered when the manual attempt fails', async () => {
       await deadLetter();
       webhooks.script.push(502);
