@@ -212,6 +212,8 @@ export class TableJobStore implements JobStore {
   readonly #inflight: TableClient;
   readonly #specs: ContainerClient;
   readonly #positions = new Map<string, Map<string, number>>();
+  /** Per job, the end of the chain of logged task writes under way in this process. */
+  readonly #loggedWrites = new Map<string, Promise<void>>();
   readonly #locations = new Map<string, { owner: string; rowKey: string }>();
 
   constructor(options: TableJobStoreOptions) {
@@ -627,7 +629,7 @@ export class TableJobStore implements JobStore {
       const block = Math.floor(position / TASKS_PER_BLOCK);
       byBlock.set(block, [...(byBlock.get(block) ?? []), update]);
     }
-    if (options.log) return this.#updateTasksLogged(id, byBlock);
+    if (options.log) return this.#oneAtATime(id, () => this.#updateTasksLogged(id, byBlock));
     const changes: TaskChange[] = [];
     let unfinishedNearby = 0;
     await Promise.all(
@@ -656,6 +658,25 @@ export class TableJobStore implements JobStore {
       }),
     );
     return { changes, unfinishedNearby };
+  }
+
+  /**
+   * Runs a job's logged task writes one after another in this process. They all move the job's
+   * log counter, so concurrent ones would only fail its etag and go round again, each failure a
+   * wasted read and transaction; the etag still keeps writers in other processes apart.
+   */
+  #oneAtATime<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const before = this.#loggedWrites.get(id) ?? Promise.resolve();
+    const run = before.then(work);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#loggedWrites.set(id, settled);
+    void settled.then(() => {
+      if (this.#loggedWrites.get(id) === settled) this.#loggedWrites.delete(id);
+    });
+    return run;
   }
 
   /**

@@ -510,16 +510,19 @@ describe('task event log on Azure Tables', () => {
     expect((await readLog(store, id, 100)).map((e) => e.sequence)).toEqual(range(1, 300));
   });
 
-  it('should number every change once when logged updates race on the same and different blocks', async () => {
-    const { store } = freshStore();
+  it('should number every change once when logged updates race on the same and different blocks, in one process and from several', async () => {
+    const { store, reopen } = freshStore();
     const id = await jobWithTasks(store, 300);
+    // Half the writers share this store, queued one after another in this process; the other half
+    // stand for other instances of the app, kept apart only by the counter's etag.
+    const writers = [store, reopen(), store, reopen(), store, reopen(), store, reopen()];
     const ids = range(0, 299).map((i) => `t${i}`);
     const start = at();
     // Eight writers at once, each reporting tasks in all three blocks, each task reported by two of
     // them: the counter row is created in a race, then moved in one.
     const first = await Promise.all(
       range(0, 7).map((k) =>
-        store.updateTasks(
+        writers[k]!.updateTasks(
           id,
           ids
             .filter((_, i) => i % 8 === k || i % 8 === (k + 1) % 8)
@@ -542,7 +545,7 @@ describe('task event log on Azure Tables', () => {
     ];
     const second = await Promise.all(
       slices.map(([from, to], k) =>
-        store.updateTasks(
+        writers[k]!.updateTasks(
           id,
           range(from, to).map((i): TaskUpdate =>
             k % 2 === 0
