@@ -1,13 +1,27 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 import { deliveryViewSchema, subscriptionViewSchema } from '../../shared/http/openapi.js';
+import { freePort } from '../support/freePort.js';
 import { jobClient } from '../support/jobClient.js';
 import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
 import { waitFor } from '../support/waitFor.js';
 import { verifies, WebhookReceiver } from '../support/webhookReceiver.js';
 
 // One user per test, so concurrent tests' standing subscriptions never see each other's jobs.
-const USERS = ['alice', 'mallory', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan'] as const;
+const USERS = [
+  'alice',
+  'mallory',
+  'carol',
+  'dave',
+  'erin',
+  'frank',
+  'grace',
+  'heidi',
+  'ivan',
+  'judy',
+] as const;
 const token = (user: string) => `${user}-token-0123456789abcdef`;
 
 const cloudEventSchema = z.strictObject({
@@ -72,7 +86,7 @@ describe.concurrent('notifications on the embedded runtime', () => {
   afterAll(() => receiver.stop());
 
   const client = (user: (typeof USERS)[number]) => jobClient(runtime, token(user));
-  const [alice, mallory, carol, dave, erin, frank, grace, heidi, ivan] = [
+  const [alice, mallory, carol, dave, erin, frank, grace, heidi, ivan, judy] = [
     client('alice'),
     client('mallory'),
     client('carol'),
@@ -82,6 +96,7 @@ describe.concurrent('notifications on the embedded runtime', () => {
     client('grace'),
     client('heidi'),
     client('ivan'),
+    client('judy'),
   ];
   const hello = (name: string, extra: Record<string, unknown> = {}) => ({
     name,
@@ -172,6 +187,48 @@ describe.concurrent('notifications on the embedded runtime', () => {
       expect(received.signature.split(' ')).toHaveLength(2);
       expect(verifies(rotated.body.secret, received)).toBe(true);
       expect(verifies(subscription.secret!, received)).toBe(true);
+    }
+  });
+
+  it('should reach `npm run receive`, which checks the signatures and prints every state', async () => {
+    const port = await freePort();
+    const subscription = await subscribe(judy, { url: `http://127.0.0.1:${port}/hook` });
+    // As the README has it: the receiver started with the secret the subscription answered.
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(ROOT, 'dist/infra/local/receive.js'),
+        '--port',
+        String(port),
+        '--secret',
+        subscription.secret!,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let printed = '';
+    child.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (printed += chunk.toString('utf8')));
+    try {
+      await waitFor(() => (printed.includes('receiving webhooks at') ? true : undefined), {
+        what: 'the receiver to listen',
+      });
+      const id = await judy.submit(hello('received'));
+      await judy.until(id, ['FINISHED']);
+      const history = await judy.history(id);
+      const lines = await waitFor(
+        () => {
+          const mine = printed.split('\n').filter((line) => line.includes(`(${id})`));
+          return mine.length >= history.length ? mine : undefined;
+        },
+        { timeoutMs: 60_000, what: `every state of ${id} printed by the receiver` },
+      );
+      expect(lines.map((line) => line.split(' ')[1])).toEqual(history.map(() => '✓'));
+      expect(lines.map((line) => /#\d+: (?:\S+ → )?(\S+)/.exec(line)?.[1])).toEqual(
+        history.map((h) => h.status),
+      );
+      expect(printed).not.toContain('✗');
+    } finally {
+      child.kill();
     }
   });
 
