@@ -26,6 +26,7 @@ const jobEventSchema = z.looseObject({
 const taskEventSchema = z.looseObject({
   data: z.looseObject({
     jobId: z.string(),
+    name: z.string(),
     taskId: z.string(),
     status: z.string(),
     exitCode: z.number().optional(),
@@ -50,9 +51,9 @@ export function describeDelivery(body: string): string[] {
       .slice(0, 5)
       .map((e) => `${e.taskId} ${e.status}${e.exitCode !== undefined ? ` (exit ${e.exitCode})` : ''}`);
     const more = events.length > shown.length ? `, and ${events.length - shown.length} more` : '';
-    return [
-      `job ${first.jobId}: ${events.length} task event(s) #${first.sequence}–#${events.at(-1)!.sequence}: ${shown.join(', ')}${more}`,
-    ];
+    const numbers =
+      events.length === 1 ? `#${first.sequence}` : `#${first.sequence}–#${events.at(-1)!.sequence}`;
+    return [`job ${first.name} (${first.jobId}) task events ${numbers}: ${shown.join(', ')}${more}`];
   }
   const job = jobEventSchema.safeParse(parsed);
   if (job.success) {
@@ -139,10 +140,10 @@ async function main(argv: readonly string[]): Promise<void> {
   });
   process.stdout.write(
     `receiving webhooks at ${receiver.url}\n` +
-      `subscribe it: curl -s -X POST http://127.0.0.1:7071/api/subscriptions -H 'content-type: application/json' -d '{"url": "${receiver.url}"}'\n` +
       (options.secret.length > 0
         ? `checking signatures against ${options.secret.length} secret(s)\n`
-        : 'no --secret given, so signatures are not checked (· marks such an event): start me again with\n' +
+        : `subscribe it: curl -s -X POST http://127.0.0.1:7071/api/subscriptions -H 'content-type: application/json' -d '{"url": "${receiver.url}"}'\n` +
+          'no --secret given, so signatures are not checked (· marks such an event): start me again with\n' +
           '--secret <the secret the subscription answered>; deliveries that find me down meanwhile are retried\n'),
   );
   const stop = () => void receiver.close().then(() => process.exit(0));

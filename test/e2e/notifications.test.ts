@@ -217,7 +217,7 @@ describe.concurrent('notifications on the embedded runtime', () => {
       const history = await judy.history(id);
       const lines = await waitFor(
         () => {
-          const mine = printed.split('\n').filter((line) => line.includes(`(${id})`));
+          const mine = printed.split('\n').filter((line) => line.includes(`(${id}) #`));
           return mine.length >= history.length ? mine : undefined;
         },
         { timeoutMs: 60_000, what: `every state of ${id} printed by the receiver` },

@@ -25,6 +25,7 @@ const taskBatch = (count: number) =>
       type: 'cloudjobs.task.status.changed',
       data: {
         jobId: 'job-1',
+        name: 'workflow',
         taskId: `t${i}`,
         status: i === 1 ? 'FAILED' : 'SUCCEEDED',
         ...(i === 1 ? { exitCode: 3 } : {}),
@@ -39,7 +40,7 @@ describe('the local webhook receiver', () => {
       'job workflow (job-1) #7: QUEUED → RUNNING — a task started',
     ]);
     expect(describeDelivery(taskBatch(7))).toEqual([
-      'job job-1: 7 task event(s) #3–#9: t0 SUCCEEDED, t1 FAILED (exit 3), t2 SUCCEEDED, t3 SUCCEEDED, t4 SUCCEEDED, and 2 more',
+      'job workflow (job-1) task events #3–#9: t0 SUCCEEDED, t1 FAILED (exit 3), t2 SUCCEEDED, t3 SUCCEEDED, t4 SUCCEEDED, and 2 more',
     ]);
     expect(describeDelivery('{oops')).toEqual(['a body that is not JSON (5 characters)']);
     expect(describeDelivery('{"hello": 1}')).toEqual([
@@ -89,7 +90,7 @@ describe('the local webhook receiver', () => {
 
     expect(lines.map((l) => l.replace(/^\S+ /, ''))).toEqual([
       '✓ job workflow (job-1) #7: QUEUED → RUNNING — a task started',
-      '✓ job job-1: 2 task event(s) #3–#4: t0 SUCCEEDED, t1 FAILED (exit 3)',
+      '✓ job workflow (job-1) task events #3–#4: t0 SUCCEEDED, t1 FAILED (exit 3)',
       '✗ job-1:7: the signature does not verify; answered 401',
       '✗ job-1:7: the signature does not verify; answered 401',
     ]);
