@@ -107,6 +107,11 @@ export class SubscriptionsApi {
     return this.o.now?.() ?? new Date();
   }
 
+  /** Until when a secret replaced now still signs beside the new one. */
+  #overlapEnds(): string {
+    return new Date(this.#now().getTime() + ROTATION_OVERLAP_MS).toISOString();
+  }
+
   /** Creates a subscription; the answer carries its signing secret, the only time it is shown. */
   async create(caller: Caller, body: unknown): Promise<{ subscription: SubscriptionRecord; secret: string }> {
     const input = parseInput(subscriptionCreateSchema, body);
@@ -200,7 +205,7 @@ export class SubscriptionsApi {
       );
     }
     const secret = newSecret();
-    const previousSignsUntil = new Date(this.#now().getTime() + ROTATION_OVERLAP_MS).toISOString();
+    const previousSignsUntil = this.#overlapEnds();
     if (!(await this.o.store.rotateSecret(subscription.owner, subscription.id, secret, previousSignsUntil))) {
       throw new NotFoundError(`subscription ${id} does not exist`, 'SUBSCRIPTION_NOT_FOUND');
     }
@@ -214,7 +219,7 @@ export class SubscriptionsApi {
    */
   async rotateSigningSecret(caller: Caller): Promise<string> {
     return this.o.store.setOwnerSecret(caller.owner, newSecret(), {
-      previousUntil: new Date(this.#now().getTime() + ROTATION_OVERLAP_MS).toISOString(),
+      previousUntil: this.#overlapEnds(),
     });
   }
 

@@ -237,18 +237,24 @@ export class Notifier {
       throw new NotFoundError(`subscription ${subscriptionId} does not exist`, 'SUBSCRIPTION_NOT_FOUND');
     const found = await this.o.deliveries.get(subscription.id, deliveryId);
     if (!found) throw new NotFoundError(`delivery ${deliveryId} does not exist`, 'DELIVERY_NOT_FOUND');
+    return this.#attemptByHand(subscription, found);
+  }
+
+  /** One manual attempt at a delivery as read; see {@link redeliver}. */
+  async #attemptByHand(
+    subscription: SubscriptionRecord,
+    found: DeliveryRecord,
+  ): Promise<{ delivery: DeliveryRecord; kick?: DeliveryKick }> {
     if (found.status === 'delivered') return { delivery: found };
     const now = this.#now();
     if (found.claimedUntil && found.claimedUntil > now.toISOString()) return { delivery: found };
     const claimed = await this.#claim(found, now);
-    if (!claimed) return { delivery: (await this.o.deliveries.get(subscription.id, deliveryId)) ?? found };
+    if (!claimed) return { delivery: (await this.o.deliveries.get(subscription.id, found.id)) ?? found };
     const result = await this.#send(subscription, claimed);
     const settled = (await this.#settle(subscription, claimed, result, true)) ?? claimed;
     const resumes = found.status === 'retrying' && settled.status === 'delivered';
-    return {
-      delivery: settled,
-      ...(resumes ? { kick: { owner, subscriptionId: subscription.id, jobId: settled.jobId } } : {}),
-    };
+    const kick = { owner: subscription.owner, subscriptionId: subscription.id, jobId: settled.jobId };
+    return { delivery: settled, ...(resumes ? { kick } : {}) };
   }
 
   /**
@@ -271,8 +277,9 @@ export class Notifier {
       ...(options.jobId ? { jobId: options.jobId } : {}),
     });
     const delivered: DeliveryRecord[] = [];
+    // The subscription and the page's rows, as read, serve every attempt: nothing is read twice.
     for (const dead of page.items) {
-      const { delivery } = await this.redeliver(owner, subscription.id, dead.id);
+      const { delivery } = await this.#attemptByHand(subscription, dead);
       if (delivery.status !== 'delivered') return { delivered, failed: delivery, more: true };
       delivered.push(delivery);
     }
