@@ -1,11 +1,12 @@
 import { app, output } from '@azure/functions';
+import { SERVICE_BUS_CONNECTION } from '../shared/config.js';
 import * as df from 'durable-functions';
 import { z } from 'zod';
 import { apiHandler, json, readJson } from '../shared/http/endpoint.js';
 import { jobView, parseInput } from '../shared/jobs/jobsApi.js';
 import { submittedEvent } from '../shared/jobs/statusRecorder.js';
 
-const jobEvents = output.serviceBusQueue({ queueName: 'job-events', connection: 'ServiceBusConnection' });
+const jobEvents = output.serviceBusQueue({ queueName: 'job-events', connection: SERVICE_BUS_CONNECTION });
 
 const idempotencyKey = z.string().min(1).max(255).optional();
 

@@ -1,8 +1,9 @@
 import { app, output, type InvocationContext } from '@azure/functions';
+import { SERVICE_BUS_CONNECTION } from '../shared/config.js';
 import { getServices } from '../shared/composition.js';
 import { jobEventSchema } from '../shared/domain/events.js';
 
-const deliveries = output.serviceBusQueue({ queueName: 'deliveries', connection: 'ServiceBusConnection' });
+const deliveries = output.serviceBusQueue({ queueName: 'deliveries', connection: SERVICE_BUS_CONNECTION });
 
 /**
  * A job status change, or news of task changes: one `deliveries` message per subscription that
@@ -20,7 +21,7 @@ export async function notifyJobEvent(message: unknown, context: InvocationContex
 
 app.serviceBusQueue('notifyJobEvent', {
   queueName: 'job-events',
-  connection: 'ServiceBusConnection',
+  connection: SERVICE_BUS_CONNECTION,
   extraOutputs: [deliveries],
   handler: notifyJobEvent,
 });

@@ -1,11 +1,12 @@
 import { output, type InvocationContext } from '@azure/functions';
+import { SERVICE_BUS_CONNECTION } from '../shared/config.js';
 import * as df from 'durable-functions';
 import { getServices } from '../shared/composition.js';
 import { ACTIVITY } from '../shared/jobs/activities.js';
 import { parseInput } from '../shared/jobs/jobsApi.js';
 import { statusChangeSchema } from '../shared/jobs/statusRecorder.js';
 
-const jobEvents = output.serviceBusQueue({ queueName: 'job-events', connection: 'ServiceBusConnection' });
+const jobEvents = output.serviceBusQueue({ queueName: 'job-events', connection: SERVICE_BUS_CONNECTION });
 
 export async function recordStatus(input: unknown, context: InvocationContext) {
   const recorded = await getServices().statuses.record(parseInput(statusChangeSchema, input));

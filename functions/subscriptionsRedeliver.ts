@@ -1,8 +1,9 @@
 import { app, output } from '@azure/functions';
+import { SERVICE_BUS_CONNECTION } from '../shared/config.js';
 import { apiHandler, json } from '../shared/http/endpoint.js';
 import { deliveryView } from '../shared/jobs/subscriptionsApi.js';
 
-const deliveries = output.serviceBusQueue({ queueName: 'deliveries', connection: 'ServiceBusConnection' });
+const deliveries = output.serviceBusQueue({ queueName: 'deliveries', connection: SERVICE_BUS_CONNECTION });
 
 /** One attempt now at a dead-lettered (or waiting) delivery; the answer shows how it went. */
 export const subscriptionsRedeliver = apiHandler(async ({ request, caller, context, services }) => {

@@ -1,9 +1,10 @@
 import { app, output, type InvocationContext } from '@azure/functions';
+import { SERVICE_BUS_CONNECTION } from '../shared/config.js';
 import * as df from 'durable-functions';
 import { getServices } from '../shared/composition.js';
 import { taskSignalSchema, type TaskSignal } from '../shared/domain/events.js';
 
-const jobEvents = output.serviceBusQueue({ queueName: 'job-events', connection: 'ServiceBusConnection' });
+const jobEvents = output.serviceBusQueue({ queueName: 'job-events', connection: SERVICE_BUS_CONNECTION });
 
 /**
  * Task news, in batches: each named task is read from Batch and recorded, and the job's
@@ -24,7 +25,7 @@ export async function taskEvents(messages: unknown, context: InvocationContext):
 
 app.serviceBusQueue('taskEvents', {
   queueName: 'task-events',
-  connection: 'ServiceBusConnection',
+  connection: SERVICE_BUS_CONNECTION,
   cardinality: 'many',
   extraInputs: [df.input.durableClient()],
   extraOutputs: [jobEvents],

@@ -2,9 +2,10 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { loadConfig, type AppConfig } from './config.js';
 import type { ComputeBackend } from './compute/compute.js';
 import type { HealthProbe } from './health.js';
-import { BlobServiceClient } from '@azure/storage-blob';
 import { AzureBatch } from './adapters/azureBatch.js';
 import { storageProbes } from './adapters/storageProbes.js';
+import { openStorageAccount } from './adapters/storageAccount.js';
+import { CONTAINERS } from './storageLayout.js';
 import { TableJobStore } from './adapters/tableJobStore.js';
 import { JobsApi } from './jobs/jobsApi.js';
 import { PoolsApi } from './jobs/poolsApi.js';
@@ -28,15 +29,6 @@ import { InboxIntake } from './jobs/inboxIntake.js';
 import * as df from 'durable-functions';
 import type { InvocationContext } from '@azure/functions';
 import { durableOrchestrations, type JobOrchestrations } from './adapters/durableOrchestrations.js';
-
-/** Containers the app uses; `job-inbox` is fixed by the contract. */
-export const CONTAINERS = {
-  /** Each job's spec, inputs and outputs, under `<jobId>/`. */
-  jobs: 'jobs',
-  logs: 'job-logs',
-  inbox: 'job-inbox',
-  rejected: 'job-inbox-rejected',
-} as const;
 
 /** The app's dependencies, wired once per process from the configuration. */
 export interface Services {
@@ -84,9 +76,10 @@ export function getServices(): Services {
         : { kind: 'entra', credential: new DefaultAzureCredential() },
       submitConcurrency: batch.submitConcurrency,
     });
-    const blobs = BlobServiceClient.fromConnectionString(config.storageConnectionString);
+    const account = openStorageAccount(config.storage);
+    const blobs = account.blobs;
     const store = new TableJobStore({
-      connectionString: config.storageConnectionString,
+      tables: account.table,
       tablePrefix: config.tablePrefix,
       specs: blobs.getContainerClient(CONTAINERS.jobs),
     });
@@ -103,7 +96,7 @@ export function getServices(): Services {
       forgetNotifications: (owner, jobId) => subscriptions.forgetJob(owner, jobId),
     });
     const subscriptionStore = new TableSubscriptionStore({
-      connectionString: config.storageConnectionString,
+      tables: account.table,
       tablePrefix: config.tablePrefix,
     });
     const interest = new TaskEventInterest({ subscriptions: subscriptionStore });
@@ -127,7 +120,7 @@ export function getServices(): Services {
     });
     const statuses = new StatusRecorder(store);
     const deliveries = new TableDeliveryStore({
-      connectionString: config.storageConnectionString,
+      tables: account.table,
       tablePrefix: config.tablePrefix,
     });
     const subscriptions: SubscriptionsApi = new SubscriptionsApi({
@@ -154,10 +147,7 @@ export function getServices(): Services {
         : undefined;
     services = {
       config,
-      healthProbes: [
-        ...storageProbes(config.storageConnectionString),
-        { name: 'batch', check: (signal) => compute.ping(signal) },
-      ],
+      healthProbes: [...storageProbes(account), { name: 'batch', check: (signal) => compute.ping(signal) }],
       compute,
       store,
       jobs,

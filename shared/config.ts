@@ -9,6 +9,12 @@ import { parseApiTokens, type ApiToken, type IdentityMode } from './identity.js'
  */
 export const CONFIG_KEYS = {
   storage: 'AzureWebJobsStorage',
+  storageAccountName: 'AzureWebJobsStorage__accountName',
+  storageBlobServiceUri: 'AzureWebJobsStorage__blobServiceUri',
+  storageQueueServiceUri: 'AzureWebJobsStorage__queueServiceUri',
+  storageTableServiceUri: 'AzureWebJobsStorage__tableServiceUri',
+  storageCredential: 'AzureWebJobsStorage__credential',
+  storageClientId: 'AzureWebJobsStorage__clientId',
   batchAccountUrl: 'BATCH_ACCOUNT_URL',
   batchAccountName: 'BATCH_ACCOUNT_NAME',
   batchAccountKey: 'BATCH_ACCOUNT_KEY',
@@ -16,6 +22,7 @@ export const CONFIG_KEYS = {
   apiTokens: 'CLOUDJOBS_API_TOKENS',
   adminRole: 'CLOUDJOBS_ADMIN_ROLE',
   appServiceAuth: 'WEBSITE_AUTH_ENABLED',
+  siteName: 'WEBSITE_SITE_NAME',
   defaultPool: 'CLOUDJOBS_DEFAULT_POOL',
   tablePrefix: 'CLOUDJOBS_TABLE_PREFIX',
   maxBodyBytes: 'CLOUDJOBS_MAX_BODY_BYTES',
@@ -41,6 +48,71 @@ export const CONFIG_KEYS = {
   publicUrl: 'CLOUDJOBS_PUBLIC_URL',
 } as const;
 
+/** The name of a setting the app reads. */
+export type ConfigKey = (typeof CONFIG_KEYS)[keyof typeof CONFIG_KEYS];
+
+/**
+ * The connection the Service Bus triggers and output bindings name. The Functions host resolves
+ * it, not the app: a connection string locally, `ServiceBusConnection__fullyQualifiedNamespace`
+ * (the app's managed identity) on Azure.
+ */
+export const SERVICE_BUS_CONNECTION = 'ServiceBusConnection';
+
+/**
+ * What the Azure deployment (`infra/azure`) does with a setting; the drift test holds the
+ * templates to it:
+ * - `set`: the templates always set it;
+ * - `option`: the templates set it when a deployment parameter turns its feature on;
+ * - `secret`: when set, only as a Key Vault reference (`@Microsoft.KeyVault(...)`), never a value;
+ * - `platform`: App Service sets it itself; the templates must not;
+ * - `default`: left unset, because the app's default suits Azure (an operator may still set it);
+ * - `never`: must not be set on Azure: a shared key or connection string (identities replace
+ *   them), or a relaxation that only a developer's machine should have.
+ */
+export type DeploymentUse = 'set' | 'option' | 'secret' | 'platform' | 'default' | 'never';
+
+/** Each setting's {@link DeploymentUse}. */
+export const DEPLOYMENT: Readonly<Record<ConfigKey, DeploymentUse>> = {
+  [CONFIG_KEYS.storage]: 'never',
+  [CONFIG_KEYS.storageAccountName]: 'set',
+  [CONFIG_KEYS.storageBlobServiceUri]: 'set',
+  [CONFIG_KEYS.storageQueueServiceUri]: 'set',
+  [CONFIG_KEYS.storageTableServiceUri]: 'set',
+  [CONFIG_KEYS.storageCredential]: 'set',
+  [CONFIG_KEYS.storageClientId]: 'default',
+  [CONFIG_KEYS.batchAccountUrl]: 'set',
+  [CONFIG_KEYS.batchAccountName]: 'never',
+  [CONFIG_KEYS.batchAccountKey]: 'never',
+  [CONFIG_KEYS.batchSubmitConcurrency]: 'default',
+  [CONFIG_KEYS.apiTokens]: 'secret',
+  [CONFIG_KEYS.adminRole]: 'set',
+  [CONFIG_KEYS.appServiceAuth]: 'platform',
+  [CONFIG_KEYS.siteName]: 'platform',
+  [CONFIG_KEYS.defaultPool]: 'set',
+  [CONFIG_KEYS.tablePrefix]: 'default',
+  [CONFIG_KEYS.maxBodyBytes]: 'default',
+  [CONFIG_KEYS.maxTasks]: 'default',
+  [CONFIG_KEYS.maxCommandLength]: 'default',
+  [CONFIG_KEYS.maxEnvBytes]: 'default',
+  [CONFIG_KEYS.maxDependencyEdges]: 'default',
+  [CONFIG_KEYS.inboxSasMinutes]: 'default',
+  [CONFIG_KEYS.blockedRetryInitialSeconds]: 'default',
+  [CONFIG_KEYS.blockedRetryMaxSeconds]: 'default',
+  [CONFIG_KEYS.maxRunningJobsPerUser]: 'set',
+  [CONFIG_KEYS.inputContainers]: 'set',
+  [CONFIG_KEYS.chunksPerSubOrchestration]: 'default',
+  [CONFIG_KEYS.webhookAllowHttp]: 'never',
+  [CONFIG_KEYS.webhookAllowLoopback]: 'never',
+  [CONFIG_KEYS.webhookTimeoutSeconds]: 'default',
+  [CONFIG_KEYS.deliveryRetrySchedule]: 'default',
+  [CONFIG_KEYS.deliveryBackstopSeconds]: 'default',
+  [CONFIG_KEYS.smtpUrl]: 'secret',
+  [CONFIG_KEYS.acsEmailConnectionString]: 'never',
+  [CONFIG_KEYS.acsEmailEndpoint]: 'option',
+  [CONFIG_KEYS.emailFrom]: 'option',
+  [CONFIG_KEYS.publicUrl]: 'set',
+};
+
 const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(1).max(max).default(fallback);
 
@@ -52,11 +124,39 @@ const flag = z
 /** What Azure Communication Services takes as a sender: an address and nothing else. */
 const ACS_SENDER = /^[^\s@<>"]+@[^\s@<>"]+$/;
 
+/** An optional setting: blank counts as unset, as the host and the portal leave empty values. */
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => value?.trim() || undefined);
+
+const serviceUri = optionalText.pipe(
+  z
+    .url({ protocol: /^https?$/, error: 'must be the service URL, https://<account>.<service>.core...' })
+    .optional(),
+);
+
 const required = (what: string) => z.string({ error: `is required: ${what}` }).min(1, `is required: ${what}`);
 
 const configSchema = z
   .object({
-    [CONFIG_KEYS.storage]: required('the storage connection string (UseDevelopmentStorage=true locally)'),
+    [CONFIG_KEYS.storage]: optionalText,
+    [CONFIG_KEYS.storageAccountName]: optionalText.pipe(
+      z
+        .string()
+        .regex(/^[a-z0-9]{3,24}$/, 'must be a storage account name (3-24 lowercase letters and digits)')
+        .optional(),
+    ),
+    [CONFIG_KEYS.storageBlobServiceUri]: serviceUri,
+    [CONFIG_KEYS.storageQueueServiceUri]: serviceUri,
+    [CONFIG_KEYS.storageTableServiceUri]: serviceUri,
+    // The host takes this one value; anything else means the default credential chain.
+    [CONFIG_KEYS.storageCredential]: optionalText.pipe(
+      z.enum(['managedidentity'], { error: 'must be managedidentity, or unset' }).optional(),
+    ),
+    [CONFIG_KEYS.storageClientId]: optionalText.pipe(
+      z.uuid({ error: 'must be the client id (a GUID) of a user-assigned identity' }).optional(),
+    ),
     [CONFIG_KEYS.batchAccountUrl]: required('the Azure Batch account URL').pipe(
       z.url({ error: 'must be a URL' }),
     ),
@@ -81,6 +181,8 @@ const configSchema = z
       .string()
       .optional()
       .transform((value) => value?.toLowerCase() === 'true'),
+    // Set by App Service on every app it runs, never on a developer's machine.
+    [CONFIG_KEYS.siteName]: optionalText,
     [CONFIG_KEYS.defaultPool]: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a pool id')
@@ -174,6 +276,52 @@ const configSchema = z
         ),
       ),
   })
+  .superRefine(
+    (env, context) => {
+      const identityKeys = [
+        CONFIG_KEYS.storageAccountName,
+        CONFIG_KEYS.storageBlobServiceUri,
+        CONFIG_KEYS.storageTableServiceUri,
+      ].filter((key) => env[key] !== undefined);
+      if (env[CONFIG_KEYS.storage] !== undefined && identityKeys.length > 0) {
+        context.addIssue({
+          code: 'custom',
+          path: [CONFIG_KEYS.storage],
+          message: `is set and so is ${identityKeys.join(' and ')}: connect with a connection string or with the app's identity, not both`,
+        });
+      } else if (env[CONFIG_KEYS.storage] === undefined && identityKeys.length === 0) {
+        context.addIssue({
+          code: 'custom',
+          path: [CONFIG_KEYS.storage],
+          message: `is required: the storage connection string (UseDevelopmentStorage=true locally), or ${CONFIG_KEYS.storageAccountName} (or ${CONFIG_KEYS.storageBlobServiceUri} and ${CONFIG_KEYS.storageTableServiceUri}) to connect with the app's identity`,
+        });
+      } else if (env[CONFIG_KEYS.storageAccountName] === undefined && identityKeys.length === 1) {
+        const missing =
+          env[CONFIG_KEYS.storageBlobServiceUri] === undefined
+            ? CONFIG_KEYS.storageBlobServiceUri
+            : CONFIG_KEYS.storageTableServiceUri;
+        context.addIssue({
+          code: 'custom',
+          path: [missing],
+          message: `is required with ${identityKeys[0]} (the app uses both services), or set ${CONFIG_KEYS.storageAccountName}`,
+        });
+      }
+      // On Azure, single-user mode would make everyone on the internet the owner `local`.
+      if (
+        env[CONFIG_KEYS.siteName] !== undefined &&
+        !env[CONFIG_KEYS.appServiceAuth] &&
+        env[CONFIG_KEYS.apiTokens] === undefined
+      ) {
+        context.addIssue({
+          code: 'custom',
+          path: [CONFIG_KEYS.apiTokens],
+          message: `is required on Azure (${CONFIG_KEYS.siteName} is set) unless App Service authentication is on: without either, anyone who reaches the app would act as the single local user`,
+        });
+      }
+      // Runs even when other keys are bad, so a missing storage setting is named with the rest.
+    },
+    { when: () => true },
+  )
   .refine((env) => !env[CONFIG_KEYS.batchAccountKey] || env[CONFIG_KEYS.batchAccountName], {
     message: 'is required when BATCH_ACCOUNT_KEY is set (shared key authentication needs the account name)',
     path: [CONFIG_KEYS.batchAccountName],
@@ -217,10 +365,26 @@ const configSchema = z
 /** Azure Communication Services' email API: signed with the access key, or with the app's identity. */
 export type AcsEmailConfig = { from: string } & ({ connectionString: string } | { endpoint: string });
 
+/**
+ * How the app reaches the storage account that holds the job store and blobs: with a connection
+ * string (a shared key, or Azurite locally), or with the app's Microsoft Entra identity, as the
+ * Functions host does with `AzureWebJobsStorage__*` settings.
+ */
+export type StorageConnection =
+  | { kind: 'connectionString'; connectionString: string }
+  | {
+      kind: 'identity';
+      blobServiceUri: string;
+      tableServiceUri: string;
+      /** `managedidentity`: only the managed identity, never a developer's sign-in. */
+      credential?: 'managedidentity';
+      /** A user-assigned identity's client id; the system-assigned one when absent. */
+      clientId?: string;
+    };
+
 /** The app's configuration, read from the environment. */
 export interface AppConfig {
-  /** Connection string of the storage account that holds the job store and blobs. */
-  storageConnectionString: string;
+  storage: StorageConnection;
   batch: {
     accountUrl: string;
     /** Shared key credentials; without them the app uses its managed identity (Microsoft Entra). */
@@ -288,7 +452,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const from = values[CONFIG_KEYS.emailFrom];
   const publicUrl = values[CONFIG_KEYS.publicUrl];
   return {
-    storageConnectionString: values[CONFIG_KEYS.storage],
+    storage: storageConnection(values),
     batch: {
       accountUrl: values[CONFIG_KEYS.batchAccountUrl],
       ...(accountName && accountKey ? { sharedKey: { accountName, accountKey } } : {}),
@@ -330,6 +494,26 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ...(acsEndpoint && from ? { acs: { endpoint: acsEndpoint, from } } : {}),
       ...(publicUrl ? { publicUrl } : {}),
     },
+  };
+}
+
+type ConfigValues = z.output<typeof configSchema>;
+
+/** The schema has made sure there is either a connection string or enough to find the services. */
+function storageConnection(values: ConfigValues): StorageConnection {
+  const connectionString = values[CONFIG_KEYS.storage];
+  if (connectionString !== undefined) return { kind: 'connectionString', connectionString };
+  const account = values[CONFIG_KEYS.storageAccountName];
+  const service = (uri: string | undefined, name: string) =>
+    uri?.replace(/\/+$/, '') ?? `https://${account}.${name}.core.windows.net`;
+  const credential = values[CONFIG_KEYS.storageCredential];
+  const clientId = values[CONFIG_KEYS.storageClientId];
+  return {
+    kind: 'identity',
+    blobServiceUri: service(values[CONFIG_KEYS.storageBlobServiceUri], 'blob'),
+    tableServiceUri: service(values[CONFIG_KEYS.storageTableServiceUri], 'table'),
+    ...(credential ? { credential } : {}),
+    ...(clientId ? { clientId } : {}),
   };
 }
 

@@ -1,4 +1,5 @@
 import type { BlobServiceClient } from '@azure/storage-blob';
+import { SAS_VERSION } from './sasLocations.js';
 import {
   BlobSASPermissions,
   generateBlobSASQueryParameters,
@@ -32,6 +33,7 @@ export class InboxSigner {
       containerName: this.container,
       blobName,
       permissions: BlobSASPermissions.parse('cw'),
+      version: SAS_VERSION,
       startsOn,
       expiresOn,
       ...(this.blobs.url.startsWith('https:') ? { protocol: SASProtocol.Https } : {}),

@@ -10,6 +10,13 @@ import {
 import type { DataLocations } from '../jobs/batchPlan.js';
 
 /**
+ * The storage service version our SAS tokens are signed for. Pinned, so an SDK upgrade cannot
+ * change what Batch and uploaders are handed: Azure accepts it, and so does Azurite, which does
+ * not yet know the string-to-sign of the SDK's newer default (2026-04-06) for user delegation SAS.
+ */
+export const SAS_VERSION = '2025-07-05';
+
+/**
  * Storage URLs for Batch that carry their own access: container URLs that may read, add, create,
  * write and list (resource files are listed and read, outputs and logs written), blob URLs that
  * may only read. Signed with the account key when the connection string has one, else with a
@@ -58,6 +65,7 @@ export class SasLocations implements DataLocations {
   }): string {
     const values = {
       ...options,
+      version: SAS_VERSION,
       startsOn: this.startsOn,
       expiresOn: this.expiresOn,
       ...(this.blobs.url.startsWith('https:') ? { protocol: SASProtocol.Https } : {}),

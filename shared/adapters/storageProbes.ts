@@ -1,23 +1,21 @@
-import { TableServiceClient } from '@azure/data-tables';
-import { BlobServiceClient } from '@azure/storage-blob';
 import type { HealthProbe } from '../health.js';
+import type { StorageAccount } from './storageAccount.js';
 
 /** Probes that the storage account's table and blob services answer with our credentials. */
-export function storageProbes(connectionString: string): HealthProbe[] {
-  const tables = TableServiceClient.fromConnectionString(connectionString, { allowInsecureConnection: true });
-  const blobs = BlobServiceClient.fromConnectionString(connectionString);
+export function storageProbes(account: StorageAccount): HealthProbe[] {
   return [
     {
       name: 'tables',
       check: async (abortSignal) => {
-        await tables.listTables().byPage({ maxPageSize: 1 }).next();
+        await account.tables.listTables().byPage({ maxPageSize: 1 }).next();
         abortSignal.throwIfAborted();
       },
     },
     {
       name: 'blobs',
       check: async (abortSignal) => {
-        await blobs.getProperties({ abortSignal });
+        // Listing needs only a data role; the service's properties would need an account one.
+        await account.blobs.listContainers({ abortSignal }).byPage({ maxPageSize: 1 }).next();
       },
     },
   ];

@@ -1,4 +1,5 @@
-import { TableClient, type TableEntityResult } from '@azure/data-tables';
+import type { TableClient } from '@azure/data-tables';
+import { type TableEntityResult } from '@azure/data-tables';
 import {
   isTaskBatch,
   type DeliveryAttempt,
@@ -10,6 +11,8 @@ import {
 } from '../store/deliveryStore.js';
 import type { Page } from '../store/jobStore.js';
 import { isStatus, lazily, odata, tablePage, type Entity } from './tables.js';
+import type { TableSource } from './storageAccount.js';
+import { TABLES } from '../storageLayout.js';
 
 // Due entries share the table in one partition no subscription id (a UUID) can collide with,
 // so finding what is due is one single-partition range query.
@@ -46,14 +49,8 @@ export class TableDeliveryStore implements DeliveryStore {
   readonly #table: TableClient;
   readonly #ensure = lazily(() => this.#table.createTable());
 
-  constructor(options: { connectionString: string; tablePrefix: string }) {
-    this.#table = TableClient.fromConnectionString(
-      options.connectionString,
-      `${options.tablePrefix}deliveries`,
-      {
-        allowInsecureConnection: true,
-      },
-    );
+  constructor(options: { tables: TableSource; tablePrefix: string }) {
+    this.#table = options.tables(`${options.tablePrefix}${TABLES.deliveries}`);
   }
 
   async stream(subscriptionId: string, jobId: string): Promise<DeliveryHead[]> {

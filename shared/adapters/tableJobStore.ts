@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
-import { TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
+import type { TableClient } from '@azure/data-tables';
+import { type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import type { ContainerClient } from '@azure/storage-blob';
 import { ConflictError, NotFoundError, TransientError, ValidationError } from '../errors.js';
 import { isStatus, lazily, odata, tablePage, type Entity } from './tables.js';
+import type { TableSource } from './storageAccount.js';
+import { TABLES } from '../storageLayout.js';
 import type { JobSpec, TemplateBody } from '../domain/jobSpec.js';
 import { countStatuses } from '../domain/taskState.js';
 import {
@@ -37,7 +40,7 @@ import {
 
 /** Where the store keeps things. */
 export interface TableJobStoreOptions {
-  connectionString: string;
+  tables: TableSource;
   /** Prefixes every table name (letters and digits). */
   tablePrefix: string;
   /** Holds specs too large for a table property. */
@@ -217,16 +220,13 @@ export class TableJobStore implements JobStore {
   readonly #locations = new Map<string, { owner: string; rowKey: string }>();
 
   constructor(options: TableJobStoreOptions) {
-    const table = (name: string) =>
-      TableClient.fromConnectionString(options.connectionString, `${options.tablePrefix}${name}`, {
-        allowInsecureConnection: true,
-      });
-    this.#jobs = table('jobs');
-    this.#index = table('jobindex');
-    this.#idempotency = table('idempotency');
-    this.#tasks = table('tasks');
-    this.#templates = table('templates');
-    this.#inflight = table('inflight');
+    const table = (name: string) => options.tables(`${options.tablePrefix}${name}`);
+    this.#jobs = table(TABLES.jobs);
+    this.#index = table(TABLES.jobIndex);
+    this.#idempotency = table(TABLES.idempotency);
+    this.#tasks = table(TABLES.tasks);
+    this.#templates = table(TABLES.templates);
+    this.#inflight = table(TABLES.inflight);
     this.#specs = options.specs;
   }
 

@@ -1,5 +1,8 @@
-import { TableClient, type TableEntityResult } from '@azure/data-tables';
+import type { TableClient } from '@azure/data-tables';
+import { type TableEntityResult } from '@azure/data-tables';
 import { isStatus, lazily, odata, type Entity } from './tables.js';
+import type { TableSource } from './storageAccount.js';
+import { TABLES } from '../storageLayout.js';
 import type { NotifiableStatus } from '../domain/subscriptionFilter.js';
 import type {
   OwnerSecret,
@@ -20,12 +23,8 @@ export class TableSubscriptionStore implements SubscriptionStore {
   readonly #table: TableClient;
   readonly #ensure = lazily(() => this.#table.createTable());
 
-  constructor(options: { connectionString: string; tablePrefix: string }) {
-    this.#table = TableClient.fromConnectionString(
-      options.connectionString,
-      `${options.tablePrefix}subscriptions`,
-      { allowInsecureConnection: true },
-    );
+  constructor(options: { tables: TableSource; tablePrefix: string }) {
+    this.#table = options.tables(`${options.tablePrefix}${TABLES.subscriptions}`);
   }
 
   async create(subscription: SubscriptionRecord): Promise<void> {

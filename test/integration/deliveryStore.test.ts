@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
+import { tablesOf } from '../support/storage.js';
 import { TableDeliveryStore } from '../../shared/adapters/tableDeliveryStore.js';
 import type { DeliveryRecord } from '../../shared/store/deliveryStore.js';
 
@@ -7,7 +8,7 @@ const hex = (n: number) => randomBytes(n).toString('hex');
 
 /** A store on its own table, so tests never see each other's rows (or due entries). */
 function freshStore(): TableDeliveryStore {
-  return new TableDeliveryStore({ connectionString: inject('azurite'), tablePrefix: `d${hex(4)}` });
+  return new TableDeliveryStore({ tables: tablesOf(inject('azurite')), tablePrefix: `d${hex(4)}` });
 }
 
 const AT = '2026-03-01T12:00:00.000Z';

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { tablesOf } from '../support/storage.js';
 import { SasLocations } from '../../shared/adapters/sasLocations.js';
 import { TableJobStore } from '../../shared/adapters/tableJobStore.js';
 import { DEFAULT_LIMITS } from '../../shared/domain/jobSpec.js';
@@ -33,7 +34,11 @@ describe('running a stored job on the local Batch service', () => {
     const logs = `${prefix}-logs`;
     await jobsContainer.create();
     await service.getContainerClient(logs).create();
-    const store = new TableJobStore({ connectionString, tablePrefix: prefix, specs: jobsContainer });
+    const store = new TableJobStore({
+      tables: tablesOf(connectionString),
+      tablePrefix: prefix,
+      specs: jobsContainer,
+    });
     const options = { store, limits: DEFAULT_LIMITS, defaultPool: pool, defaultLogsContainer: logs };
     const jobs = new JobsApi({ ...options, dataContainer: jobsContainer.containerName });
     const runner = new JobRunner({

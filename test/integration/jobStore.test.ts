@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { describe, expect, inject, it } from 'vitest';
+import { tablesOf } from '../support/storage.js';
 import { TableJobStore } from '../../shared/adapters/tableJobStore.js';
 import type { JobSpec } from '../../shared/domain/jobSpec.js';
 import type { NewJob } from '../../shared/store/jobStore.js';
@@ -14,7 +15,7 @@ function freshStore(): TableJobStore {
   const connectionString = inject('azurite');
   const prefix = `t${hex(4)}`;
   return new TableJobStore({
-    connectionString,
+    tables: tablesOf(connectionString),
     tablePrefix: prefix,
     specs: BlobServiceClient.fromConnectionString(connectionString).getContainerClient(`${prefix}-specs`),
   });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { describe, expect, inject, it } from 'vitest';
+import { tablesOf } from '../support/storage.js';
 import { TableJobStore } from '../../shared/adapters/tableJobStore.js';
 import { DEFAULT_LIMITS } from '../../shared/domain/jobSpec.js';
 import { isAppError } from '../../shared/errors.js';
@@ -11,7 +12,7 @@ function api(): { jobs: JobsApi; store: TableJobStore } {
   const connectionString = inject('azurite');
   const prefix = `a${randomBytes(4).toString('hex')}`;
   const store = new TableJobStore({
-    connectionString,
+    tables: tablesOf(connectionString),
     tablePrefix: prefix,
     specs: BlobServiceClient.fromConnectionString(connectionString).getContainerClient(`${prefix}-specs`),
   });

@@ -1,12 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
+import { tablesOf } from '../support/storage.js';
 import { TableSubscriptionStore } from '../../shared/adapters/tableSubscriptionStore.js';
 import type { SubscriptionRecord } from '../../shared/store/subscriptionStore.js';
 
 /** A store on its own table, so tests never see each other's rows. */
 const freshStore = () =>
   new TableSubscriptionStore({
-    connectionString: inject('azurite'),
+    tables: tablesOf(inject('azurite')),
     tablePrefix: `s${randomBytes(4).toString('hex')}`,
   });
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { describe, expect, inject, it } from 'vitest';
+import { tablesOf } from '../support/storage.js';
 import { TableJobStore } from '../../shared/adapters/tableJobStore.js';
 import type { JobSpec } from '../../shared/domain/jobSpec.js';
 import type { TaskStatus } from '../../shared/domain/lifecycle.js';
@@ -22,7 +23,7 @@ function freshStore(): { store: TableJobStore; reopen: () => TableJobStore } {
   const prefix = `t${hex(4)}`;
   const open = () =>
     new TableJobStore({
-      connectionString,
+      tables: tablesOf(connectionString),
       tablePrefix: prefix,
       specs: BlobServiceClient.fromConnectionString(connectionString).getContainerClient(`${prefix}-specs`),
     });

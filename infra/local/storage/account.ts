@@ -10,8 +10,8 @@ export interface StorageEndpoints {
   table: string;
 }
 
-export function accountUrl(host: string, port: number): string {
-  return `http://${host}:${port}/${DEV_ACCOUNT_NAME}`;
+export function accountUrl(host: string, port: number, scheme: 'http' | 'https' = 'http'): string {
+  return `${scheme}://${host}:${port}/${DEV_ACCOUNT_NAME}`;
 }
 
 /** An explicit connection string for the development account at these endpoints. */

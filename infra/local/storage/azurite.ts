@@ -13,6 +13,11 @@ export interface AzuriteOptions {
   tablePort: number;
   /** Data directory; omitted means in memory. */
   location?: string;
+  /**
+   * Serve https with this certificate and accept Microsoft Entra bearer tokens (Azurite checks
+   * their issuer, audience and lifetime, not their signature), to try identity-based access.
+   */
+  oauth?: { certPath: string; keyPath: string };
   logger: ComponentLogger;
 }
 
@@ -97,6 +102,9 @@ export async function startAzurite(options: AzuriteOptions): Promise<AzuriteHand
     '--tableKeepAliveTimeout',
     '600',
   ];
+  if (options.oauth) {
+    args.push('--oauth', 'basic', '--cert', options.oauth.certPath, '--key', options.oauth.keyPath);
+  }
   if (options.location) {
     await mkdir(options.location, { recursive: true });
     args.push('--location', options.location);
@@ -109,10 +117,11 @@ export async function startAzurite(options: AzuriteOptions): Promise<AzuriteHand
     env: { ...process.env, CLOUDJOBS_AZURITE_BIN: bin },
   });
   const ports = await waitForListening(child, logger);
+  const scheme = options.oauth ? 'https' : 'http';
   const endpoints = {
-    blob: accountUrl(host, ports.blob),
-    queue: accountUrl(host, ports.queue),
-    table: accountUrl(host, ports.table),
+    blob: accountUrl(host, ports.blob, scheme),
+    queue: accountUrl(host, ports.queue, scheme),
+    table: accountUrl(host, ports.table, scheme),
   };
   logger.info(
     `Azurite started (blob ${ports.blob}, queue ${ports.queue}, table ${ports.table}; ` +
@@ -143,7 +152,7 @@ async function waitForListening(
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       for (const match of output.matchAll(
-        /Azurite (Blob|Queue|Table) service is successfully listening at http:\/\/[^:]+:(\d+)/g,
+        /Azurite (Blob|Queue|Table) service is successfully listening at https?:\/\/[^:]+:(\d+)/g,
       )) {
         found[match[1]!.toLowerCase() as 'blob' | 'queue' | 'table'] = Number(match[2]);
       }

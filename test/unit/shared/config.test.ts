@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { CONFIG_KEYS, ConfigError, loadConfig } from '../../../shared/config.js';
+import { CONFIG_KEYS, ConfigError, DEPLOYMENT, loadConfig } from '../../../shared/config.js';
 import { checkHealth } from '../../../shared/health.js';
 
 const base = {
@@ -20,7 +20,7 @@ describe('configuration', () => {
 
   it('should read storage and Batch settings, with Microsoft Entra when no key is given', () => {
     expect(loadConfig(base)).toEqual({
-      storageConnectionString: 'UseDevelopmentStorage=true',
+      storage: { kind: 'connectionString', connectionString: 'UseDevelopmentStorage=true' },
       batch: { accountUrl: 'https://acct.westeurope.batch.azure.com', submitConcurrency: 16 },
       identity: { kind: 'local' },
       defaultPool: 'default',
@@ -147,6 +147,80 @@ describe('configuration', () => {
     expect(loadConfig({ ...base, CLOUDJOBS_API_TOKENS: ' ' }).identity).toEqual({ kind: 'local' });
   });
 
+  it('should connect to storage with the app identity, as the Functions host reads the same keys', () => {
+    const identity = { BATCH_ACCOUNT_URL: base.BATCH_ACCOUNT_URL };
+    expect(loadConfig({ ...identity, AzureWebJobsStorage__accountName: 'cloudjobsdata' }).storage).toEqual({
+      kind: 'identity',
+      blobServiceUri: 'https://cloudjobsdata.blob.core.windows.net',
+      tableServiceUri: 'https://cloudjobsdata.table.core.windows.net',
+    });
+    expect(
+      loadConfig({
+        ...identity,
+        AzureWebJobsStorage: '',
+        AzureWebJobsStorage__accountName: 'cloudjobsdata',
+        AzureWebJobsStorage__blobServiceUri: 'https://cloudjobsdata.blob.core.usgovcloudapi.net/',
+        AzureWebJobsStorage__tableServiceUri: 'https://cloudjobsdata.table.core.usgovcloudapi.net',
+        AzureWebJobsStorage__credential: 'managedidentity',
+        AzureWebJobsStorage__clientId: '7a0e8d7c-5b0e-4d1e-9c1a-3f7a3e0b9f21',
+      }).storage,
+    ).toEqual({
+      kind: 'identity',
+      blobServiceUri: 'https://cloudjobsdata.blob.core.usgovcloudapi.net',
+      tableServiceUri: 'https://cloudjobsdata.table.core.usgovcloudapi.net',
+      credential: 'managedidentity',
+      clientId: '7a0e8d7c-5b0e-4d1e-9c1a-3f7a3e0b9f21',
+    });
+  });
+
+  it.each([
+    [
+      { AzureWebJobsStorage__blobServiceUri: 'https://a.blob.core.windows.net' },
+      /AzureWebJobsStorage__tableServiceUri is required with AzureWebJobsStorage__blobServiceUri/,
+    ],
+    [
+      {
+        AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+        AzureWebJobsStorage__accountName: 'cloudjobsdata',
+      },
+      /AzureWebJobsStorage is set and so is AzureWebJobsStorage__accountName: .* not both/,
+    ],
+    [{ AzureWebJobsStorage__accountName: 'Not_An_Account' }, /AzureWebJobsStorage__accountName must be/],
+    [
+      { AzureWebJobsStorage__accountName: 'cloudjobsdata', AzureWebJobsStorage__credential: 'azurecli' },
+      /AzureWebJobsStorage__credential must be managedidentity/,
+    ],
+    [
+      { AzureWebJobsStorage__accountName: 'cloudjobsdata', AzureWebJobsStorage__clientId: 'me' },
+      /AzureWebJobsStorage__clientId must be the client id/,
+    ],
+  ])('should refuse the storage settings %j, naming the key', (storage, message) => {
+    expect(() => loadConfig({ BATCH_ACCOUNT_URL: base.BATCH_ACCOUNT_URL, ...storage })).toThrow(message);
+  });
+
+  it('should refuse single-user mode on Azure, where it would open every job to the internet', () => {
+    const azure = { ...base, WEBSITE_SITE_NAME: 'func-cloudjobs' };
+    expect(() => loadConfig(azure)).toThrow(/CLOUDJOBS_API_TOKENS is required on Azure/);
+    expect(loadConfig({ ...azure, CLOUDJOBS_API_TOKENS: 'ops:admin=aaaaaaaaaaaaaaaa1' }).identity.kind).toBe(
+      'tokens',
+    );
+    expect(loadConfig({ ...azure, WEBSITE_AUTH_ENABLED: 'True' }).identity.kind).toBe('appServiceAuth');
+  });
+
+  it('should say what the Azure deployment does with every setting, and keep keys out of it', () => {
+    expect(Object.keys(DEPLOYMENT).sort()).toEqual(Object.values(CONFIG_KEYS).sort());
+    for (const key of [
+      'AzureWebJobsStorage',
+      'BATCH_ACCOUNT_KEY',
+      'CLOUDJOBS_ACS_EMAIL_CONNECTION_STRING',
+      'CLOUDJOBS_WEBHOOK_ALLOW_LOOPBACK',
+    ] as const) {
+      expect(DEPLOYMENT[key]).toBe('never');
+    }
+    expect(DEPLOYMENT.CLOUDJOBS_API_TOKENS).toBe('secret');
+    expect(DEPLOYMENT.CLOUDJOBS_SMTP_URL).toBe('secret');
+  });
+
   it('should use shared key credentials when an account name and key are given', () => {
     const config = loadConfig({
       ...base,
@@ -166,10 +240,14 @@ describe('configuration', () => {
     try {
       loadConfig({});
     } catch (error) {
-      expect((error as ConfigError).problems).toEqual([
-        expect.stringMatching(/^AzureWebJobsStorage is required/),
-        expect.stringMatching(/^BATCH_ACCOUNT_URL is required/),
-      ]);
+      const problems = (error as ConfigError).problems;
+      expect(problems).toHaveLength(2);
+      expect(problems).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^AzureWebJobsStorage is required/),
+          expect.stringMatching(/^BATCH_ACCOUNT_URL is required/),
+        ]),
+      );
     }
   });
 
