@@ -21,6 +21,7 @@ import { Notifier } from './notifications/notifier.js';
 import { TaskEventInterest } from './notifications/taskEventInterest.js';
 import type { JobStore } from './store/jobStore.js';
 import { SasLocations } from './adapters/sasLocations.js';
+import { IdentityLocations } from './adapters/identityLocations.js';
 import { JobRunner } from './jobs/jobRunner.js';
 import { StatusRecorder } from './jobs/statusRecorder.js';
 import { TaskSignals } from './jobs/taskSignals.js';
@@ -113,7 +114,10 @@ export function getServices(): Services {
       limits: config.limits,
       defaultPool: config.defaultPool,
       defaultLogsContainer: CONTAINERS.logs,
-      locations: (expiresOn) => SasLocations.create(blobs, expiresOn),
+      locations: (expiresOn) =>
+        batch.nodeIdentity
+          ? Promise.resolve(new IdentityLocations(blobs, batch.nodeIdentity))
+          : SasLocations.create(blobs, expiresOn),
       maxRunningJobsPerUser: config.maxRunningJobsPerUser,
       inputContainers: config.inputContainers,
       logTaskEvents,

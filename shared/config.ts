@@ -19,6 +19,7 @@ export const CONFIG_KEYS = {
   batchAccountName: 'BATCH_ACCOUNT_NAME',
   batchAccountKey: 'BATCH_ACCOUNT_KEY',
   batchSubmitConcurrency: 'BATCH_SUBMIT_CONCURRENCY',
+  batchNodeIdentity: 'CLOUDJOBS_BATCH_NODE_IDENTITY',
   apiTokens: 'CLOUDJOBS_API_TOKENS',
   adminRole: 'CLOUDJOBS_ADMIN_ROLE',
   appServiceAuth: 'WEBSITE_AUTH_ENABLED',
@@ -84,6 +85,7 @@ export const DEPLOYMENT: Readonly<Record<ConfigKey, DeploymentUse>> = {
   [CONFIG_KEYS.batchAccountName]: 'never',
   [CONFIG_KEYS.batchAccountKey]: 'never',
   [CONFIG_KEYS.batchSubmitConcurrency]: 'default',
+  [CONFIG_KEYS.batchNodeIdentity]: 'option',
   [CONFIG_KEYS.apiTokens]: 'secret',
   [CONFIG_KEYS.adminRole]: 'set',
   [CONFIG_KEYS.appServiceAuth]: 'platform',
@@ -163,6 +165,15 @@ const configSchema = z
     [CONFIG_KEYS.batchAccountName]: z.string().min(1).optional(),
     [CONFIG_KEYS.batchAccountKey]: z.string().min(1).optional(),
     [CONFIG_KEYS.batchSubmitConcurrency]: z.coerce.number().int().min(1).max(64).default(16),
+    [CONFIG_KEYS.batchNodeIdentity]: optionalText.pipe(
+      z
+        .string()
+        .regex(
+          /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\/[^/]+$/i,
+          'must be the resource id of a user-assigned identity (/subscriptions/.../userAssignedIdentities/<name>)',
+        )
+        .optional(),
+    ),
     [CONFIG_KEYS.apiTokens]: z
       .string()
       .optional()
@@ -390,6 +401,11 @@ export interface AppConfig {
     /** Shared key credentials; without them the app uses its managed identity (Microsoft Entra). */
     sharedKey?: { accountName: string; accountKey: string };
     submitConcurrency: number;
+    /**
+     * The pools' user-assigned identity, when Batch reaches job files with it instead of per-job
+     * SAS URLs (it must be assigned to every pool and hold roles on the containers).
+     */
+    nodeIdentity?: string;
   };
   /** How callers are identified. */
   identity: IdentityMode;
@@ -446,6 +462,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const values = parsed.data;
   const accountName = values[CONFIG_KEYS.batchAccountName];
   const accountKey = values[CONFIG_KEYS.batchAccountKey];
+  const nodeIdentity = values[CONFIG_KEYS.batchNodeIdentity];
   const smtpUrl = values[CONFIG_KEYS.smtpUrl];
   const acsConnectionString = values[CONFIG_KEYS.acsEmailConnectionString];
   const acsEndpoint = values[CONFIG_KEYS.acsEmailEndpoint];
@@ -457,6 +474,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       accountUrl: values[CONFIG_KEYS.batchAccountUrl],
       ...(accountName && accountKey ? { sharedKey: { accountName, accountKey } } : {}),
       submitConcurrency: values[CONFIG_KEYS.batchSubmitConcurrency],
+      ...(nodeIdentity ? { nodeIdentity } : {}),
     },
     identity: identityMode(
       values[CONFIG_KEYS.appServiceAuth],

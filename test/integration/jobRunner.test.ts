@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { BatchServiceClient, BatchSharedKeyCredentials } from '@azure/batch';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { tablesOf } from '../support/storage.js';
 import { SasLocations } from '../../shared/adapters/sasLocations.js';
+import { IdentityLocations } from '../../shared/adapters/identityLocations.js';
 import { TableJobStore } from '../../shared/adapters/tableJobStore.js';
 import { DEFAULT_LIMITS } from '../../shared/domain/jobSpec.js';
 import type { Caller } from '../../shared/identity.js';
@@ -97,5 +99,74 @@ describe('running a stored job on the local Batch service', () => {
     expect(settled.counts).toMatchObject({ SUCCEEDED: 121, PENDING: 0, QUEUED: 0, SKIPPED: 0 });
     const bytes = Array.from({ length: 120 }, (_, i) => `${i + 1}\n`.length).reduce((a, b) => a + b);
     expect(await runner.archiveOutputs(job.id)).toEqual({ files: 120, bytes });
+  });
+
+  it("should run a workflow with the pools' identity, handing Batch no SAS at all", async () => {
+    const connectionString = inject('azurite');
+    const service = BlobServiceClient.fromConnectionString(connectionString);
+    const prefix = `m${hex(4)}`;
+    const jobsContainer = service.getContainerClient(`${prefix}-jobs`);
+    const logs = `${prefix}-logs`;
+    await jobsContainer.create();
+    await service.getContainerClient(logs).create();
+    const store = new TableJobStore({
+      tables: tablesOf(connectionString),
+      tablePrefix: prefix,
+      specs: jobsContainer,
+    });
+    const options = { store, limits: DEFAULT_LIMITS, defaultPool: pool, defaultLogsContainer: logs };
+    const jobs = new JobsApi({ ...options, dataContainer: jobsContainer.containerName });
+    const identity =
+      '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-jobs/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-pool';
+    const runner = new JobRunner({
+      ...options,
+      compute: fixture.adapter,
+      jobs: jobsContainer,
+      container: (name) => service.getContainerClient(name),
+      appContainers: { jobs: jobsContainer.containerName, others: [logs] },
+      locations: () => Promise.resolve(new IdentityLocations(service, identity)),
+    });
+    const body = {
+      name: 'relay',
+      tasks: [
+        { id: 'make', command: 'echo relayed > baton.txt', outputs: ['baton.txt'] },
+        { id: 'take', command: 'cat baton.txt', inputs: [{ fromTask: 'make', path: 'baton.txt' }] },
+      ],
+    };
+    const { job } = await jobs.submit(alice, body, Buffer.from(JSON.stringify(body)));
+    expect(await runner.processInputs(job.id)).toMatchObject({ outcome: 'done' });
+    expect(await runner.stageInputs(job.id)).toEqual({ outcome: 'done', chunks: 1 });
+    expect(await runner.ensureBatchJob(job.id)).toMatchObject({ outcome: 'done' });
+    expect(await runner.submitChunks(job.id, 0, 1)).toMatchObject({ added: 2 });
+    await runner.sealBatchJob(job.id);
+    await waitFor(
+      async () => ((await fixture.adapter.getJob(job.id))?.state === 'completed' ? true : undefined),
+      { timeoutMs: 60_000 },
+    );
+    expect(await fixture.adapter.taskCounts(job.id)).toMatchObject({ succeeded: 2, failed: 0 });
+    const log = service.getContainerClient(logs).getBlobClient(`${job.id}/logs/take/stdout.txt`);
+    expect((await log.downloadToBuffer()).toString()).toBe('relayed\n');
+
+    // What Batch was asked to do names the identity wherever it reaches storage, and holds no SAS.
+    const client = new BatchServiceClient(
+      new BatchSharedKeyCredentials(fixture.batch.accountName, fixture.batch.accountKey),
+      fixture.batch.url,
+    );
+    const take = await client.task.get(job.id, 'take');
+    const reaches = [
+      ...(take.resourceFiles ?? []).map((file) => ({
+        url: file.storageContainerUrl ?? file.httpUrl,
+        identity: file.identityReference?.resourceId,
+      })),
+      ...(take.outputFiles ?? []).map((file) => ({
+        url: file.destination.container?.containerUrl,
+        identity: file.destination.container?.identityReference?.resourceId,
+      })),
+    ];
+    expect(reaches.length).toBeGreaterThanOrEqual(2);
+    for (const reach of reaches) {
+      expect(reach.identity).toBe(identity);
+      expect(reach.url).not.toMatch(/[?&]sig=/);
+    }
   });
 });

@@ -49,7 +49,7 @@ export async function stageResourceFiles(
           message: 'a resource file with httpUrl needs a filePath',
         });
       }
-      await access.downloadUrl(file.httpUrl, target, file.fileMode);
+      await access.downloadUrl(file.httpUrl, target, file.fileMode, file.identityReference !== undefined);
     }
   }
 }

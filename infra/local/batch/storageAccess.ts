@@ -3,7 +3,7 @@ import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
+import { BlobClient, ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import type { FailureInfo } from './model.js';
 
 export interface StorageAccessOptions {
@@ -90,10 +90,18 @@ export class StorageAccess {
     }
   }
 
-  /** Downloads one URL (a blob, or any https URL) to a file. */
-  async downloadUrl(url: string, file: string, fileMode?: string): Promise<void> {
+  /**
+   * Downloads one URL (a blob, or any https URL) to a file. With `identity`, Batch would present
+   * the pool identity's token to the blob's storage account; here the local account key stands in.
+   */
+  async downloadUrl(url: string, file: string, fileMode?: string, identity = false): Promise<void> {
     await mkdir(path.dirname(file), { recursive: true });
     try {
+      if (identity && !new URL(url).searchParams.has('sig')) {
+        await new BlobClient(url, this.#credential).downloadToFile(file);
+        if (fileMode) await chmod(file, parseInt(fileMode, 8));
+        return;
+      }
       const response = await fetch(url);
       if (!response.ok || !response.body)
         throw Object.assign(new Error(`HTTP ${response.status}`), { statusCode: response.status });

@@ -221,6 +221,18 @@ describe('configuration', () => {
     expect(DEPLOYMENT.CLOUDJOBS_SMTP_URL).toBe('secret');
   });
 
+  it("should read the pools' identity that reaches job files instead of SAS URLs, and name a bad one", () => {
+    const identity =
+      '/subscriptions/0b1f6471-1bf0-4dda-aec3-111122223333/resourceGroups/rg-jobs/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-pool';
+    expect(loadConfig({ ...base, CLOUDJOBS_BATCH_NODE_IDENTITY: identity }).batch.nodeIdentity).toBe(
+      identity,
+    );
+    expect(loadConfig(base).batch.nodeIdentity).toBeUndefined();
+    expect(() => loadConfig({ ...base, CLOUDJOBS_BATCH_NODE_IDENTITY: 'id-pool' })).toThrow(
+      /CLOUDJOBS_BATCH_NODE_IDENTITY must be the resource id of a user-assigned identity/,
+    );
+  });
+
   it('should use shared key credentials when an account name and key are given', () => {
     const config = loadConfig({
       ...base,
