@@ -13,3 +13,8 @@ app.hook.appStart(async () => {
     console.warn(`cloudjobs: could not create the storage containers yet: ${String(error)}`);
   }
 });
+
+// Log lines and metrics are sent in batches; what is waiting goes before the host stops the worker.
+app.hook.appTerminate(async () => {
+  await getServices().telemetry.flush?.();
+});

@@ -1,4 +1,7 @@
-import { DefaultAzureCredential } from '@azure/identity';
+import { DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
+import type { Telemetry } from './telemetry.js';
+import { ConsoleTelemetry } from './adapters/consoleTelemetry.js';
+import { AzureMonitorTelemetry } from './adapters/azureMonitorTelemetry.js';
 import { loadConfig, type AppConfig } from './config.js';
 import type { ComputeBackend } from './compute/compute.js';
 import type { HealthProbe } from './health.js';
@@ -34,6 +37,8 @@ import { durableOrchestrations, type JobOrchestrations } from './adapters/durabl
 /** The app's dependencies, wired once per process from the configuration. */
 export interface Services {
   config: AppConfig;
+  /** Log lines about jobs and metrics, for operators. */
+  telemetry: Telemetry & { flush?: () => Promise<void> };
   healthProbes: HealthProbe[];
   compute: ComputeBackend;
   store: JobStore;
@@ -56,6 +61,23 @@ export interface Services {
 
 let services: Services | undefined;
 
+/** Application Insights when the deployment has it (the app's identity signs in), else the console. */
+function openTelemetry(config: AppConfig): Services['telemetry'] {
+  if (!config.telemetry) return new ConsoleTelemetry();
+  const { connectionString, entra } = config.telemetry;
+  return new AzureMonitorTelemetry({
+    connectionString,
+    ...(entra
+      ? {
+          credential: entra.clientId
+            ? new ManagedIdentityCredential({ clientId: entra.clientId })
+            : new ManagedIdentityCredential(),
+        }
+      : {}),
+    serviceName: config.siteName ?? 'cloudjobs',
+  });
+}
+
 /**
  * Replaces the wired services (or, with `undefined`, forgets them so the next call wires them
  * again). For in-process handler tests, which pass fakes of the app's own interfaces.
@@ -68,6 +90,7 @@ export function setServices(replacement: Services | undefined): void {
 export function getServices(): Services {
   if (!services) {
     const config = loadConfig();
+    const telemetry = openTelemetry(config);
     const emailConfigured = config.notifications.smtp !== undefined || config.notifications.acs !== undefined;
     const batch = config.batch;
     const compute = new AzureBatch({
@@ -95,6 +118,7 @@ export function getServices(): Services {
       registerNotifications: (owner, jobId, notifications) =>
         subscriptions.registerForJob(owner, jobId, notifications),
       forgetNotifications: (owner, jobId) => subscriptions.forgetJob(owner, jobId),
+      telemetry,
     });
     const subscriptionStore = new TableSubscriptionStore({
       tables: account.table,
@@ -122,7 +146,7 @@ export function getServices(): Services {
       inputContainers: config.inputContainers,
       logTaskEvents,
     });
-    const statuses = new StatusRecorder(store);
+    const statuses = new StatusRecorder(store, undefined, telemetry);
     const deliveries = new TableDeliveryStore({
       tables: account.table,
       tablePrefix: config.tablePrefix,
@@ -151,6 +175,7 @@ export function getServices(): Services {
         : undefined;
     services = {
       config,
+      telemetry,
       healthProbes: [...storageProbes(account), { name: 'batch', check: (signal) => compute.ping(signal) }],
       compute,
       store,
@@ -167,6 +192,7 @@ export function getServices(): Services {
         }),
         ...(email ? { email } : {}),
         settings: notifierSettings,
+        telemetry,
       }),
       inbox: new InboxApi(new InboxSigner(blobs, CONTAINERS.inbox), config.inboxSasMinutes),
       runner,
@@ -177,6 +203,7 @@ export function getServices(): Services {
         statuses,
         graph: (jobId) => runner.readGraph(jobId),
         logTaskEvents,
+        telemetry,
       }),
       ensureContainers: async () => {
         await Promise.all(

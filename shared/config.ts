@@ -2,118 +2,15 @@ import { z } from 'zod';
 import { DEFAULT_LIMITS, type SpecLimits } from './domain/jobSpec.js';
 import { DEFAULT_RETRY_SCHEDULE_SECONDS, parseRetrySchedule } from './domain/notifications.js';
 import { parseApiTokens, type ApiToken, type IdentityMode } from './identity.js';
+import { CONFIG_KEYS } from './configKeys.js';
 
-/**
- * Every setting the app reads, declared once: the environment key, its schema and default.
- * `loadConfig` validates them all at start and names every missing or bad key in one error.
- */
-export const CONFIG_KEYS = {
-  storage: 'AzureWebJobsStorage',
-  storageAccountName: 'AzureWebJobsStorage__accountName',
-  storageBlobServiceUri: 'AzureWebJobsStorage__blobServiceUri',
-  storageQueueServiceUri: 'AzureWebJobsStorage__queueServiceUri',
-  storageTableServiceUri: 'AzureWebJobsStorage__tableServiceUri',
-  storageCredential: 'AzureWebJobsStorage__credential',
-  storageClientId: 'AzureWebJobsStorage__clientId',
-  batchAccountUrl: 'BATCH_ACCOUNT_URL',
-  batchAccountName: 'BATCH_ACCOUNT_NAME',
-  batchAccountKey: 'BATCH_ACCOUNT_KEY',
-  batchSubmitConcurrency: 'BATCH_SUBMIT_CONCURRENCY',
-  batchNodeIdentity: 'CLOUDJOBS_BATCH_NODE_IDENTITY',
-  apiTokens: 'CLOUDJOBS_API_TOKENS',
-  adminRole: 'CLOUDJOBS_ADMIN_ROLE',
-  appServiceAuth: 'WEBSITE_AUTH_ENABLED',
-  siteName: 'WEBSITE_SITE_NAME',
-  defaultPool: 'CLOUDJOBS_DEFAULT_POOL',
-  tablePrefix: 'CLOUDJOBS_TABLE_PREFIX',
-  maxBodyBytes: 'CLOUDJOBS_MAX_BODY_BYTES',
-  maxTasks: 'CLOUDJOBS_MAX_TASKS',
-  maxCommandLength: 'CLOUDJOBS_MAX_COMMAND_LENGTH',
-  maxEnvBytes: 'CLOUDJOBS_MAX_ENV_BYTES',
-  maxDependencyEdges: 'CLOUDJOBS_MAX_DEPENDENCY_EDGES',
-  inboxSasMinutes: 'CLOUDJOBS_INBOX_SAS_MINUTES',
-  blockedRetryInitialSeconds: 'CLOUDJOBS_BLOCKED_RETRY_INITIAL_SECONDS',
-  blockedRetryMaxSeconds: 'CLOUDJOBS_BLOCKED_RETRY_MAX_SECONDS',
-  maxRunningJobsPerUser: 'CLOUDJOBS_MAX_RUNNING_JOBS_PER_USER',
-  inputContainers: 'CLOUDJOBS_INPUT_CONTAINERS',
-  chunksPerSubOrchestration: 'CLOUDJOBS_CHUNKS_PER_SUB_ORCHESTRATION',
-  webhookAllowHttp: 'CLOUDJOBS_WEBHOOK_ALLOW_HTTP',
-  webhookAllowLoopback: 'CLOUDJOBS_WEBHOOK_ALLOW_LOOPBACK',
-  webhookTimeoutSeconds: 'CLOUDJOBS_WEBHOOK_TIMEOUT_SECONDS',
-  deliveryRetrySchedule: 'CLOUDJOBS_DELIVERY_RETRY_SCHEDULE',
-  deliveryBackstopSeconds: 'CLOUDJOBS_DELIVERY_BACKSTOP_SECONDS',
-  smtpUrl: 'CLOUDJOBS_SMTP_URL',
-  acsEmailConnectionString: 'CLOUDJOBS_ACS_EMAIL_CONNECTION_STRING',
-  acsEmailEndpoint: 'CLOUDJOBS_ACS_EMAIL_ENDPOINT',
-  emailFrom: 'CLOUDJOBS_EMAIL_FROM',
-  publicUrl: 'CLOUDJOBS_PUBLIC_URL',
-} as const;
-
-/** The name of a setting the app reads. */
-export type ConfigKey = (typeof CONFIG_KEYS)[keyof typeof CONFIG_KEYS];
-
-/**
- * The connection the Service Bus triggers and output bindings name. The Functions host resolves
- * it, not the app: a connection string locally, `ServiceBusConnection__fullyQualifiedNamespace`
- * (the app's managed identity) on Azure.
- */
-export const SERVICE_BUS_CONNECTION = 'ServiceBusConnection';
-
-/**
- * What the Azure deployment (`infra/azure`) does with a setting; the drift test holds the
- * templates to it:
- * - `set`: the templates always set it;
- * - `option`: the templates set it when a deployment parameter turns its feature on;
- * - `secret`: when set, only as a Key Vault reference (`@Microsoft.KeyVault(...)`), never a value;
- * - `platform`: App Service sets it itself; the templates must not;
- * - `default`: left unset, because the app's default suits Azure (an operator may still set it);
- * - `never`: must not be set on Azure: a shared key or connection string (identities replace
- *   them), or a relaxation that only a developer's machine should have.
- */
-export type DeploymentUse = 'set' | 'option' | 'secret' | 'platform' | 'default' | 'never';
-
-/** Each setting's {@link DeploymentUse}. */
-export const DEPLOYMENT: Readonly<Record<ConfigKey, DeploymentUse>> = {
-  [CONFIG_KEYS.storage]: 'never',
-  [CONFIG_KEYS.storageAccountName]: 'set',
-  [CONFIG_KEYS.storageBlobServiceUri]: 'set',
-  [CONFIG_KEYS.storageQueueServiceUri]: 'set',
-  [CONFIG_KEYS.storageTableServiceUri]: 'set',
-  [CONFIG_KEYS.storageCredential]: 'set',
-  [CONFIG_KEYS.storageClientId]: 'default',
-  [CONFIG_KEYS.batchAccountUrl]: 'set',
-  [CONFIG_KEYS.batchAccountName]: 'never',
-  [CONFIG_KEYS.batchAccountKey]: 'never',
-  [CONFIG_KEYS.batchSubmitConcurrency]: 'default',
-  [CONFIG_KEYS.batchNodeIdentity]: 'option',
-  [CONFIG_KEYS.apiTokens]: 'secret',
-  [CONFIG_KEYS.adminRole]: 'set',
-  [CONFIG_KEYS.appServiceAuth]: 'platform',
-  [CONFIG_KEYS.siteName]: 'platform',
-  [CONFIG_KEYS.defaultPool]: 'set',
-  [CONFIG_KEYS.tablePrefix]: 'default',
-  [CONFIG_KEYS.maxBodyBytes]: 'default',
-  [CONFIG_KEYS.maxTasks]: 'default',
-  [CONFIG_KEYS.maxCommandLength]: 'default',
-  [CONFIG_KEYS.maxEnvBytes]: 'default',
-  [CONFIG_KEYS.maxDependencyEdges]: 'default',
-  [CONFIG_KEYS.inboxSasMinutes]: 'default',
-  [CONFIG_KEYS.blockedRetryInitialSeconds]: 'default',
-  [CONFIG_KEYS.blockedRetryMaxSeconds]: 'default',
-  [CONFIG_KEYS.maxRunningJobsPerUser]: 'set',
-  [CONFIG_KEYS.inputContainers]: 'set',
-  [CONFIG_KEYS.chunksPerSubOrchestration]: 'default',
-  [CONFIG_KEYS.webhookAllowHttp]: 'never',
-  [CONFIG_KEYS.webhookAllowLoopback]: 'never',
-  [CONFIG_KEYS.webhookTimeoutSeconds]: 'default',
-  [CONFIG_KEYS.deliveryRetrySchedule]: 'default',
-  [CONFIG_KEYS.deliveryBackstopSeconds]: 'default',
-  [CONFIG_KEYS.smtpUrl]: 'secret',
-  [CONFIG_KEYS.acsEmailConnectionString]: 'never',
-  [CONFIG_KEYS.acsEmailEndpoint]: 'option',
-  [CONFIG_KEYS.emailFrom]: 'option',
-  [CONFIG_KEYS.publicUrl]: 'set',
-};
+export {
+  CONFIG_KEYS,
+  DEPLOYMENT,
+  SERVICE_BUS_CONNECTION,
+  type ConfigKey,
+  type DeploymentUse,
+} from './configKeys.js';
 
 const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(1).max(max).default(fallback);
@@ -272,6 +169,24 @@ const configSchema = z
       .optional()
       .transform((value) => value?.trim().replace(/\/+$/, '') || undefined)
       .pipe(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional()),
+    [CONFIG_KEYS.appInsightsConnectionString]: optionalText.pipe(
+      z
+        .string()
+        .regex(/(^|;)\s*InstrumentationKey=[^;]+/i, {
+          error:
+            'must be an Application Insights connection string (InstrumentationKey=...;IngestionEndpoint=...)',
+        })
+        .optional(),
+    ),
+    // The host's spelling: the system-assigned identity, or a user-assigned one by client id.
+    [CONFIG_KEYS.appInsightsAuthentication]: optionalText.pipe(
+      z
+        .string()
+        .regex(/^(ClientId=[0-9a-f-]{36};)?Authorization=AAD$/i, {
+          error: 'must be Authorization=AAD, or ClientId=<client id>;Authorization=AAD',
+        })
+        .optional(),
+    ),
     [CONFIG_KEYS.inputContainers]: z
       .string()
       .optional()
@@ -409,6 +324,13 @@ export interface AppConfig {
   };
   /** How callers are identified. */
   identity: IdentityMode;
+  /** The App Service app's name, on Azure. */
+  siteName?: string;
+  /**
+   * Application Insights, for the app's own log lines and metrics; with `entra`, telemetry is
+   * sent with the managed identity (the resource takes no instrumentation key alone).
+   */
+  telemetry?: { connectionString: string; entra?: { clientId?: string } };
   /** The pool a job runs on when its spec names none. */
   defaultPool: string;
   /** Prefixes the app's table names, so several deployments or test runs share one account. */
@@ -481,6 +403,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       values[CONFIG_KEYS.apiTokens],
       values[CONFIG_KEYS.adminRole],
     ),
+    ...(values[CONFIG_KEYS.siteName] ? { siteName: values[CONFIG_KEYS.siteName] } : {}),
+    ...telemetryConfig(values),
     defaultPool: values[CONFIG_KEYS.defaultPool],
     tablePrefix: values[CONFIG_KEYS.tablePrefix],
     maxBodyBytes: values[CONFIG_KEYS.maxBodyBytes],
@@ -516,6 +440,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 }
 
 type ConfigValues = z.output<typeof configSchema>;
+
+function telemetryConfig(values: ConfigValues): Pick<AppConfig, 'telemetry'> {
+  const connectionString = values[CONFIG_KEYS.appInsightsConnectionString];
+  if (!connectionString) return {};
+  const authentication = values[CONFIG_KEYS.appInsightsAuthentication];
+  const clientId = authentication ? /ClientId=([^;]+)/i.exec(authentication)?.[1] : undefined;
+  return {
+    telemetry: {
+      connectionString,
+      ...(authentication ? { entra: clientId ? { clientId } : {} } : {}),
+    },
+  };
+}
 
 /** The schema has made sure there is either a connection string or enough to find the services. */
 function storageConnection(values: ConfigValues): StorageConnection {

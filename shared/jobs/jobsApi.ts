@@ -25,6 +25,7 @@ import type {
   TaskRecord,
   TemplateRecord,
 } from '../store/jobStore.js';
+import { METRICS, type Telemetry } from '../telemetry.js';
 
 /** What the jobs API needs besides the store. */
 export interface JobsApiOptions {
@@ -48,6 +49,7 @@ export interface JobsApiOptions {
   webhooks?: WebhookPolicy;
   newId?: () => string;
   now?: () => Date;
+  telemetry?: Telemetry;
 }
 
 const limitSchema = z.coerce.number().int().min(1).max(1000);
@@ -163,6 +165,21 @@ export class JobsApi {
     // A replay (same Idempotency-Key) registers again: the first try may have died in between.
     if (this.#o.registerNotifications && expanded.notifications.length > 0) {
       await this.#o.registerNotifications(stored.job.owner, stored.job.id, expanded.notifications);
+    }
+    if (stored.created) {
+      const telemetry = this.#o.telemetry;
+      telemetry?.log(
+        'information',
+        `submitted: ${expanded.name}, ${expanded.tasks.length} task(s) on ${expanded.pool}`,
+        {
+          jobId: stored.job.id,
+          owner: caller.owner,
+          via: caller.via,
+          pool: expanded.pool,
+          taskCount: expanded.tasks.length,
+        },
+      );
+      telemetry?.metric(METRICS.jobsSubmitted, 1, { via: caller.via });
     }
     return stored;
   }

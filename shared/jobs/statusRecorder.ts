@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { ConflictError } from '../errors.js';
 import type { JobStatusChanged } from '../domain/events.js';
 import { jobStatusEvent } from '../domain/notifications.js';
-import { JOB_CONDITIONS, JOB_STATUSES } from '../domain/lifecycle.js';
+import { isFinal, JOB_CONDITIONS, JOB_STATUSES } from '../domain/lifecycle.js';
+import { METRICS, noTelemetry, type Telemetry } from '../telemetry.js';
 import type { JobRecord, JobStore } from '../store/jobStore.js';
 
 /** Input of the `recordStatus` activity: the one way a job's status changes. */
@@ -46,6 +47,7 @@ export class StatusRecorder {
   constructor(
     private readonly store: JobStore,
     private readonly now: () => Date = () => new Date(),
+    private readonly telemetry: Telemetry = noTelemetry,
   ) {}
 
   /**
@@ -73,6 +75,31 @@ export class StatusRecorder {
       taskCounts: entry.taskCounts ?? counts ?? job.taskCounts,
       ...(entry.exitCodes || !job.exitCodes ? {} : { exitCodes: job.exitCodes }),
     });
+    if (changed) this.#report(event);
     return { job, changed, event };
+  }
+
+  /** A job's every change is a log line operators can follow it by; its end is also a metric. */
+  #report(event: JobStatusChanged): void {
+    const failed = event.status === 'FAILED';
+    this.telemetry.log(
+      failed ? 'warning' : 'information',
+      `${event.previousStatus ?? 'new'} → ${event.status}: ${event.message}`,
+      {
+        jobId: event.jobId,
+        owner: event.owner,
+        status: event.status,
+        previousStatus: event.previousStatus,
+        condition: event.condition,
+        sequence: event.sequence,
+        ...(event.exitCodes ? { exitCodes: JSON.stringify(event.exitCodes) } : {}),
+      },
+    );
+    if (isFinal(event.status)) {
+      this.telemetry.metric(METRICS.jobsEnded, 1, {
+        status: event.status,
+        ...(event.condition ? { condition: event.condition } : {}),
+      });
+    }
   }
 }

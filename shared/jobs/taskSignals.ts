@@ -1,7 +1,8 @@
 import type { ComputeBackend, ComputeTaskState } from '../compute/compute.js';
 import type { JobEvent, JobStatusChanged, TaskChangesLogged, TaskSignal } from '../domain/events.js';
 import type { StatusRecorder } from './statusRecorder.js';
-import { isFinal, type JobStatus, type TaskStatus } from '../domain/lifecycle.js';
+import { isFinal, isFinalTask, type JobStatus, type TaskStatus } from '../domain/lifecycle.js';
+import { METRICS, type Telemetry } from '../telemetry.js';
 import { progressOf, tasksToSkip } from '../domain/taskState.js';
 import type { JobRecord, JobStore, TaskChange, TaskUpdate, TaskUpdateResult } from '../store/jobStore.js';
 import type { JobSignal } from './signals.js';
@@ -35,6 +36,7 @@ export interface TaskSignalsOptions {
   statuses: Pick<StatusRecorder, 'record'>;
   /** Whether a job's task changes should be logged for subscribers; never, when absent. */
   logTaskEvents?: (job: { id: string; owner: string }) => Promise<boolean>;
+  telemetry?: Telemetry;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -50,6 +52,9 @@ export interface ReconcileReport {
   /** Status changes the pass recorded and task changes it logged, for the `job-events` queue. */
   events: JobEvent[];
 }
+
+// A job whose tasks fail by the thousand should not write a line for each.
+const FAILED_TASK_LINES = 20;
 
 // Statuses in which the job's tasks exist on Batch and their news matters.
 const WATCHED: ReadonlySet<JobStatus> = new Set(['SUBMITTING_JOB', 'QUEUED', 'RUNNING', 'PAUSED', 'BLOCKED']);
@@ -105,6 +110,7 @@ export class TaskSignals {
    */
   async reconcile(control: OrchestrationControl): Promise<ReconcileReport> {
     const report: ReconcileReport = { jobs: 0, repaired: 0, started: 0, settled: 0, orphaned: 0, events: [] };
+    let oldestStateMs = 0;
     for (const { id } of await this.#o.store.listInFlight()) {
       report.jobs++;
       const job = await this.#o.store.getJob(id);
@@ -112,6 +118,7 @@ export class TaskSignals {
         if (await this.#o.store.settledInFlight(id)) report.settled++;
         continue;
       }
+      oldestStateMs = Math.max(oldestStateMs, this.#now().getTime() - Date.parse(job.updatedAt));
       if (job.status === 'PENDING') {
         const age = this.#now().getTime() - Date.parse(job.createdAt);
         if (age > (this.#o.startGraceMs ?? 60_000) && (await control.state(id)) === 'missing') {
@@ -133,6 +140,8 @@ export class TaskSignals {
       if (await this.#repair(job, control.raise, logged)) report.repaired++;
       report.events.push(...logged);
     }
+    // Every pass reports, 0 included, so the stuck-job alert clears once the job moves or ends.
+    this.#o.telemetry?.metric(METRICS.oldestStateAgeSeconds, Math.round(oldestStateMs / 1000));
     return report;
   }
 
@@ -214,6 +223,7 @@ export class TaskSignals {
       changes.push(...skipped.changes);
       if (skipped.changes.length > 0) mayBeDone = skipped.unfinishedNearby === 0;
     }
+    this.#report(job, changes);
     // The orchestration records RUNNING and ARCHIVING itself; a job past a milestone is not told
     // again. Reading the counts is a query over the whole job, so it is made only when a milestone
     // can be news: the first tasks of a queued job, or no unfinished task left near these.
@@ -226,6 +236,40 @@ export class TaskSignals {
     if (newsToIt)
       await raise(job.id, { type: 'tasks', started: progress.started, allDone: progress.allDone });
     return changes;
+  }
+
+  /** Tasks that ended count in a metric; each failed one is also a line (a few per batch). */
+  #report(job: JobRecord, changes: readonly TaskChange[]): void {
+    const telemetry = this.#o.telemetry;
+    if (!telemetry) return;
+    const ended = new Map<TaskStatus, number>();
+    const failed: TaskChange[] = [];
+    for (const change of changes) {
+      if (!isFinalTask(change.task.status) || isFinalTask(change.previousStatus)) continue;
+      ended.set(change.task.status, (ended.get(change.task.status) ?? 0) + 1);
+      if (change.task.status === 'FAILED') failed.push(change);
+    }
+    for (const [status, count] of ended) telemetry.metric(METRICS.tasksCompleted, count, { status });
+    for (const { task } of failed.slice(0, FAILED_TASK_LINES)) {
+      telemetry.log(
+        'warning',
+        `task failed${task.exitCode !== undefined ? ` with exit code ${task.exitCode}` : ''}`,
+        {
+          jobId: job.id,
+          taskId: task.id,
+          owner: job.owner,
+          attempt: task.attempt,
+          exitCode: task.exitCode,
+          failureCode: task.failure?.code,
+        },
+      );
+    }
+    if (failed.length > FAILED_TASK_LINES) {
+      telemetry.log('warning', `${failed.length - FAILED_TASK_LINES} more task(s) failed`, {
+        jobId: job.id,
+        owner: job.owner,
+      });
+    }
   }
 
   /** Marks SKIPPED the tasks that a failed, skipped or cancelled dependency keeps from running. */

@@ -26,6 +26,7 @@ import {
 import type { HistoryEntry, JobRecord, JobStore, TaskLogEntry } from '../store/jobStore.js';
 import type { SubscriptionRecord, SubscriptionStore } from '../store/subscriptionStore.js';
 import type { EmailSender, SendResult, WebhookSender } from './senders.js';
+import { METRICS, type Telemetry } from '../telemetry.js';
 
 /** The `deliveries` message: look at one subscription's stream of one job's events. */
 export const deliveryKickSchema = z.strictObject({
@@ -88,6 +89,7 @@ export class Notifier {
       webhooks: WebhookSender;
       email?: EmailSender;
       settings: NotifierSettings;
+      telemetry?: Telemetry;
       now?: () => Date;
       random?: () => number;
     },
@@ -539,6 +541,30 @@ export class Notifier {
               updatedAt: now.toISOString(),
             };
     }
-    return this.o.deliveries.replace(next);
+    const replaced = await this.o.deliveries.replace(next);
+    if (replaced && result.outcome !== 'delivered') this.#report(subscription, replaced, result);
+    return replaced;
+  }
+
+  /** A failed attempt is a metric; giving up on a delivery is also a line an operator can act on. */
+  #report(subscription: SubscriptionRecord, delivery: DeliveryRecord, result: SendResult): void {
+    const telemetry = this.o.telemetry;
+    if (!telemetry) return;
+    const channel = subscription.target.kind;
+    telemetry.metric(METRICS.deliveriesFailed, 1, { channel });
+    if (delivery.status !== 'dead-lettered') return;
+    telemetry.metric(METRICS.deliveriesDeadLettered, 1, { channel });
+    telemetry.log(
+      'warning',
+      `gave up delivering ${delivery.eventType} #${delivery.sequence} to subscription ${subscription.id} after ${delivery.attempts.length} attempt(s): ${result.error ?? `status ${result.statusCode ?? 'unknown'}`}`,
+      {
+        jobId: delivery.jobId,
+        owner: subscription.owner,
+        subscriptionId: subscription.id,
+        deliveryId: delivery.id,
+        channel,
+        statusCode: result.statusCode,
+      },
+    );
   }
 }

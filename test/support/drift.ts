@@ -55,12 +55,6 @@ export interface Variant {
   options: string[];
 }
 
-/** Settings the host or the platform reads that are not the app's own configuration. */
-const HOST_SETTINGS = new Set([
-  'APPLICATIONINSIGHTS_CONNECTION_STRING',
-  'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
-]);
-
 /** Settings Flex Consumption refuses or ignores (its configuration replaces them). */
 const FLEX_FORBIDDEN = [
   'FUNCTIONS_WORKER_RUNTIME',
@@ -74,6 +68,16 @@ const FLEX_FORBIDDEN = [
   'ENABLE_ORYX_BUILD',
   'WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT',
   'FUNCTIONS_WORKER_PROCESS_COUNT',
+];
+
+/** What a setting Azure fills in at deployment looks like, by its name. */
+const STAND_INS: Array<[RegExp, string]> = [
+  [
+    /^APPLICATIONINSIGHTS_CONNECTION_STRING$/,
+    'InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/',
+  ],
+  [/URL|ENDPOINT|Uri/i, 'https://runtime.example.azure.net'],
+  [/EMAIL_FROM/, 'DoNotReply@runtime.azurecomm.net'],
 ];
 
 /** Built-in roles, by the name the problems use. */
@@ -227,8 +231,7 @@ export function driftProblems(
   }
   for (const [key, value] of Object.entries(settings)) {
     const connection = key.split('__')[0]!;
-    const known =
-      key in app.deployment || HOST_SETTINGS.has(key) || (connections.has(connection) && key.includes('__'));
+    const known = key in app.deployment || (connections.has(connection) && key.includes('__'));
     if (!known)
       problems.push(`setting ${key} is set by the templates but nothing in the app or the host reads it`);
     if (FLEX_FORBIDDEN.includes(key)) problems.push(`setting ${key} is not allowed on Flex Consumption`);
@@ -263,11 +266,7 @@ export function driftProblems(
     environment[key] =
       // A value Azure fills in, stood in for by one of its kind.
       value instanceof Unknown
-        ? /URL|ENDPOINT|Uri/i.test(key)
-          ? 'https://runtime.example.azure.net'
-          : /EMAIL_FROM/.test(key)
-            ? 'DoNotReply@runtime.azurecomm.net'
-            : 'known-at-deployment'
+        ? (STAND_INS.find(([pattern]) => pattern.test(key))?.[1] ?? 'known-at-deployment')
         : vault
           ? text(secrets[vault[1]!] ?? '')
           : text(value);

@@ -4,6 +4,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../shared/config.js';
 import type { ComputeBackend, PoolInfo, PoolSpec } from '../../../shared/compute/compute.js';
 import { setServices } from '../../../shared/composition.js';
+import { noTelemetry } from '../../../shared/telemetry.js';
 import { InboxApi } from '../../../shared/jobs/inboxApi.js';
 import { JobsApi } from '../../../shared/jobs/jobsApi.js';
 import { PoolsApi } from '../../../shared/jobs/poolsApi.js';
@@ -100,6 +101,7 @@ beforeEach(() => {
   const deliveries = new MemoryDeliveryStore();
   setServices({
     config,
+    telemetry: noTelemetry,
     healthProbes: [],
     compute: pools as unknown as ComputeBackend,
     store,

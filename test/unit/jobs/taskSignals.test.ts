@@ -8,6 +8,8 @@ import type { JobSignal } from '../../../shared/jobs/signals.js';
 import { StatusRecorder } from '../../../shared/jobs/statusRecorder.js';
 import { TaskSignals, type OrchestrationControl } from '../../../shared/jobs/taskSignals.js';
 import { MemoryJobStore } from '../../support/memoryStores.js';
+import { RecordingTelemetry } from '../../support/telemetry.js';
+import { METRICS } from '../../../shared/telemetry.js';
 
 /** Batch as these handlers see it: task states, counts, listings, termination. */
 class FakeBatch {
@@ -71,6 +73,7 @@ describe('task signals and reconciliation', () => {
   let signals: TaskSignals;
   let raised: Array<{ jobId: string; signal: JobSignal }>;
   let now: Date;
+  let telemetry: RecordingTelemetry;
   const raise = async (jobId: string, signal: JobSignal) => {
     raised.push({ jobId, signal });
   };
@@ -113,6 +116,7 @@ describe('task signals and reconciliation', () => {
     batch = new FakeBatch();
     raised = [];
     now = new Date('2026-11-23T10:00:00Z');
+    telemetry = new RecordingTelemetry();
     signals = new TaskSignals({
       store,
       compute: batch.backend(),
@@ -121,7 +125,53 @@ describe('task signals and reconciliation', () => {
       settleDelaysMs: [1, 1],
       sleep: async () => undefined,
       now: () => now,
+      telemetry,
     });
+  });
+
+  it('should count tasks as they end and log each failed one with its job and task ids, once', async () => {
+    const id = await job('RUNNING');
+    batch.set('a', done());
+    batch.set('c', done());
+    await signals.onSignals(
+      [
+        { jobId: id, taskId: 'a' },
+        { jobId: id, taskId: 'c' },
+      ],
+      raise,
+    );
+    batch.set('b', done(3));
+    await signals.onSignals([{ jobId: id, taskId: 'b' }], raise);
+    // The same news again records nothing new, so it counts nothing either.
+    await signals.onSignals([{ jobId: id, taskId: 'b' }], raise);
+    expect(telemetry.total(METRICS.tasksCompleted, { status: 'SUCCEEDED' })).toBe(2);
+    expect(telemetry.total(METRICS.tasksCompleted, { status: 'FAILED' })).toBe(1);
+    // d depends on b, which does not let its dependents run: it is skipped, and counted.
+    expect(telemetry.total(METRICS.tasksCompleted, { status: 'SKIPPED' })).toBe(1);
+    expect(telemetry.lines).toEqual([
+      {
+        level: 'warning',
+        message: 'task failed with exit code 3',
+        fields: expect.objectContaining({ jobId: id, taskId: 'b', owner: 'alice', exitCode: 3 }) as unknown,
+      },
+    ]);
+  });
+
+  it('should report on every reconcile pass how long the oldest job in flight has been in its state', async () => {
+    const id = await job('RUNNING');
+    now = new Date(now.getTime() + 90 * 60_000);
+    await signals.reconcile({ raise, state: async () => 'running', start: async () => undefined });
+    expect(
+      telemetry.metrics.filter((m) => m.name === METRICS.oldestStateAgeSeconds).map((m) => m.value),
+    ).toEqual([90 * 60]);
+    await store.recordStatus(id, {
+      to: 'CANCELLED',
+      message: 'c',
+      condition: 'CANCELLED_BY_USER',
+      at: now.toISOString(),
+    });
+    await signals.reconcile({ raise, state: async () => 'ended', start: async () => undefined });
+    expect(telemetry.metrics.at(-1)).toMatchObject({ name: METRICS.oldestStateAgeSeconds, value: 0 });
   });
 
   it('should record what Batch says and tell a queued job it has started, once per milestone', async () => {

@@ -34,6 +34,8 @@ import { isTaskBatch } from '../../../shared/store/deliveryStore.js';
 import type { StatusChange, TaskUpdate } from '../../../shared/store/jobStore.js';
 import type { SubscriptionRecord } from '../../../shared/store/subscriptionStore.js';
 import { MemoryDeliveryStore, MemoryJobStore, MemorySubscriptionStore } from '../../support/memoryStores.js';
+import { RecordingTelemetry } from '../../support/telemetry.js';
+import { METRICS } from '../../../shared/telemetry.js';
 
 const SECRET = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
 const OWNER_SECRET = `whsec_${Buffer.alloc(32, 9).toString('base64')}`;
@@ -110,7 +112,11 @@ describe('notification delivery', () => {
   let random: number;
 
   const notifier = (
-    options: { settings?: Partial<NotifierSettings>; email?: EmailSender | undefined } = {},
+    options: {
+      settings?: Partial<NotifierSettings>;
+      email?: EmailSender | undefined;
+      telemetry?: RecordingTelemetry;
+    } = {},
   ) => {
     const mail = 'email' in options ? options.email : email;
     return new Notifier({
@@ -119,6 +125,7 @@ describe('notification delivery', () => {
       deliveries,
       webhooks,
       ...(mail ? { email: mail } : {}),
+      ...(options.telemetry ? { telemetry: options.telemetry } : {}),
       settings: { ...SETTINGS, ...options.settings },
       now: () => now,
       random: () => random,
@@ -851,6 +858,35 @@ describe('notification delivery', () => {
       ]);
       expect((await row(2))!.status).toBe('delivered');
       expect(await deliveries.dueEntry('sub-1', 'job-1')).toBeUndefined();
+    });
+
+    it('should count failed attempts, and log a dead letter with its job, subscription and delivery', async () => {
+      await subscribe();
+      await submit();
+      webhooks.script.push(500, 503);
+      const telemetry = new RecordingTelemetry();
+      const n = notifier({ settings: { retryScheduleSeconds: [5] }, telemetry });
+      await n.drain(kickOf());
+      now = new Date((await row(1))!.nextAttemptAt!);
+      await n.drain((await n.sweep())[0]!);
+
+      expect(telemetry.total(METRICS.deliveriesFailed, { channel: 'webhook' })).toBe(2);
+      expect(telemetry.total(METRICS.deliveriesDeadLettered, { channel: 'webhook' })).toBe(1);
+      expect(telemetry.lines).toEqual([
+        {
+          level: 'warning',
+          message: expect.stringMatching(
+            /^gave up delivering job.status.changed #1 to subscription sub-1 after 2 attempt\(s\): status 503/,
+          ) as unknown,
+          fields: expect.objectContaining({
+            jobId: 'job-1',
+            subscriptionId: 'sub-1',
+            deliveryId: 'job-1:1',
+            channel: 'webhook',
+            statusCode: 503,
+          }) as unknown,
+        },
+      ]);
     });
 
     it('should dead-letter at once with an empty schedule', async () => {

@@ -233,6 +233,38 @@ describe('configuration', () => {
     );
   });
 
+  it('should send telemetry to Application Insights with the app identity when the host would', () => {
+    const connectionString =
+      'InstrumentationKey=7f1b8a7e-0000-4000-8000-0000000c10d5;IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/';
+    expect(loadConfig(base).telemetry).toBeUndefined();
+    expect(
+      loadConfig({ ...base, APPLICATIONINSIGHTS_CONNECTION_STRING: connectionString }).telemetry,
+    ).toEqual({
+      connectionString,
+    });
+    expect(
+      loadConfig({
+        ...base,
+        APPLICATIONINSIGHTS_CONNECTION_STRING: connectionString,
+        APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD',
+      }).telemetry,
+    ).toEqual({ connectionString, entra: {} });
+    expect(
+      loadConfig({
+        ...base,
+        APPLICATIONINSIGHTS_CONNECTION_STRING: connectionString,
+        APPLICATIONINSIGHTS_AUTHENTICATION_STRING:
+          'ClientId=7a0e8d7c-5b0e-4d1e-9c1a-3f7a3e0b9f21;Authorization=AAD',
+      }).telemetry,
+    ).toEqual({ connectionString, entra: { clientId: '7a0e8d7c-5b0e-4d1e-9c1a-3f7a3e0b9f21' } });
+    expect(() => loadConfig({ ...base, APPLICATIONINSIGHTS_CONNECTION_STRING: 'https://monitor' })).toThrow(
+      /APPLICATIONINSIGHTS_CONNECTION_STRING must be an Application Insights connection string/,
+    );
+    expect(() =>
+      loadConfig({ ...base, APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=Key' }),
+    ).toThrow(/APPLICATIONINSIGHTS_AUTHENTICATION_STRING must be Authorization=AAD/);
+  });
+
   it('should use shared key credentials when an account name and key are given', () => {
     const config = loadConfig({
       ...base,
