@@ -586,6 +586,17 @@ export function driftProblems(
       problems.push(
         `Durable Functions' storage (${durableConnection}) has no ${service} service URI setting`,
       );
+  // Flex Consumption: Durable on Azure Storage wants a short polling ceiling, and bundle 4 or later.
+  const polling = (durable?.storageProvider as { maxQueuePollingInterval?: string } | undefined)
+    ?.maxQueuePollingInterval;
+  const [hours = 0, minutes = 0, seconds = 0] = (polling ?? '00:00:30').split(':').map(Number);
+  if (hours * 3600 + minutes * 60 + seconds > 10)
+    problems.push(
+      `host.json maxQueuePollingInterval (${polling ?? 'default 30 s'}) is over the 10 s Flex Consumption asks for`,
+    );
+  const bundle = (app.hostJson as { extensionBundle?: { version?: string } }).extensionBundle?.version ?? '';
+  if (!/^\[4\./.test(bundle))
+    problems.push(`host.json extension bundle ${bundle} is not 4.x, which Flex Consumption needs`);
   for (const placeholder of JSON.stringify(app.hostJson).matchAll(/%([A-Za-z0-9_]+)%/g))
     if (!(placeholder[1]! in settings))
       problems.push(`host.json uses %${placeholder[1]}%, which no setting provides`);

@@ -294,6 +294,17 @@ describe('the Azure templates against the app (drift)', () => {
     expect(problems).toContain('setting CLOUDJOBS_SMTP_URL holds a credential in clear text');
   });
 
+  it('should name host.json settings that do not suit Flex Consumption and Durable on Azure Storage', () => {
+    const hostJson = clone(app.hostJson) as {
+      extensions: { durableTask: { hubName: string; storageProvider: Record<string, unknown> } };
+    };
+    delete hostJson.extensions.durableTask.storageProvider.maxQueuePollingInterval;
+    hostJson.extensions.durableTask.hubName = 'cloud-jobs';
+    const problems = driftProblems({ ...app, hostJson }, templates, defaults).join('\n');
+    expect(problems).toContain('maxQueuePollingInterval (default 30 s) is over the 10 s');
+    expect(problems).toContain('hubName (cloud-jobs) is not a valid task hub name');
+  });
+
   it('should refuse a deployment the app cannot start with: no API tokens and no sign-in', () => {
     const open = { ...defaults, parameters: { environmentName: 'open', location: 'westeurope' } };
     expect(driftProblems(app, templates, open).join('\n')).toMatch(
