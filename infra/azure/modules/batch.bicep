@@ -69,16 +69,19 @@ resource batchPools 'Microsoft.Batch/batchAccounts/pools@2025-06-01' = [
       taskSlotsPerNode: pool.taskSlotsPerNode
       taskSchedulingPolicy: { nodeFillType: 'Pack' }
       deploymentConfiguration: {
-        virtualMachineConfiguration: {
-          imageReference: {
-            publisher: pool.?image.?publisher ?? ((pool.?containers ?? false) ? ubuntuWithContainers.publisher : ubuntu.publisher)
-            offer: pool.?image.?offer ?? ((pool.?containers ?? false) ? ubuntuWithContainers.offer : ubuntu.offer)
-            sku: pool.?image.?sku ?? ((pool.?containers ?? false) ? ubuntuWithContainers.sku : ubuntu.sku)
-            version: pool.?image.?version ?? 'latest'
-          }
-          nodeAgentSkuId: pool.?image.?nodeAgentSkuId ?? ubuntu.nodeAgentSkuId
-          containerConfiguration: (pool.?containers ?? false) ? { type: 'DockerCompatible' } : null
-        }
+        // A pool without containers gets no containerConfiguration at all, rather than a null one.
+        virtualMachineConfiguration: union(
+          {
+            imageReference: {
+              publisher: pool.?image.?publisher ?? ((pool.?containers ?? false) ? ubuntuWithContainers.publisher : ubuntu.publisher)
+              offer: pool.?image.?offer ?? ((pool.?containers ?? false) ? ubuntuWithContainers.offer : ubuntu.offer)
+              sku: pool.?image.?sku ?? ((pool.?containers ?? false) ? ubuntuWithContainers.sku : ubuntu.sku)
+              version: pool.?image.?version ?? 'latest'
+            }
+            nodeAgentSkuId: pool.?image.?nodeAgentSkuId ?? ubuntu.nodeAgentSkuId
+          },
+          (pool.?containers ?? false) ? { containerConfiguration: { type: 'DockerCompatible' } } : {}
+        )
       }
       scaleSettings: {
         fixedScale: {

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { installFunctionsCore } from '../../../infra/local/host/functionsCore.js';
 import { DEPLOYMENT } from '../../../shared/config.js';
 import { CONTAINERS, TABLES } from '../../../shared/storageLayout.js';
-import { driftProblems, type AppShape, type Variant } from '../../support/drift.js';
+import { deployBoth, driftProblems, type AppShape, type Variant } from '../../support/drift.js';
 
 /**
  * The drift test: the app, as it registers its functions and declares its settings, against the
@@ -303,6 +303,40 @@ describe('the Azure templates against the app (drift)', () => {
     const problems = driftProblems({ ...app, hostJson }, templates, defaults).join('\n');
     expect(problems).toContain('maxQueuePollingInterval (default 30 s) is over the 10 s');
     expect(problems).toContain('hubName (cloud-jobs) is not a valid task hub name');
+  });
+
+  it('should create the pools given, with a container runtime only where asked, and the start task quoted', () => {
+    const { main } = deployBoth(templates, {
+      ...defaults.parameters,
+      pools: [
+        { name: 'default', vmSize: 'Standard_D2as_v5', dedicatedNodes: 0, spotNodes: 1, taskSlotsPerNode: 2 },
+        {
+          name: 'containers',
+          vmSize: 'Standard_D4as_v5',
+          dedicatedNodes: 1,
+          spotNodes: 0,
+          taskSlotsPerNode: 4,
+          containers: true,
+          startTask: "echo 'ready'",
+        },
+      ],
+    });
+    const pools = main.resources.filter((r) => r.type === 'Microsoft.Batch/batchAccounts/pools');
+    const vm = (name: string) =>
+      (
+        pools.find((p) => p.name.endsWith(`/${name}`))!.properties.deploymentConfiguration as Record<
+          string,
+          Record<string, unknown>
+        >
+      ).virtualMachineConfiguration!;
+    expect(vm('default')).not.toHaveProperty('containerConfiguration');
+    expect(vm('default').imageReference).toMatchObject({ publisher: 'canonical', offer: 'ubuntu-24_04-lts' });
+    expect(vm('containers')).toMatchObject({ containerConfiguration: { type: 'DockerCompatible' } });
+    const startTask = pools.find((p) => p.name.endsWith('/containers'))!.properties.startTask as Record<
+      string,
+      unknown
+    >;
+    expect(startTask.commandLine).toBe(`/bin/bash -c 'echo '"'"'ready'"'"''`);
   });
 
   it('should refuse a deployment the app cannot start with: no API tokens and no sign-in', () => {
