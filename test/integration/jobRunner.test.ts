@@ -8,7 +8,7 @@ import { IdentityLocations } from '../../shared/adapters/identityLocations.js';
 import { TableJobStore } from '../../shared/adapters/tableJobStore.js';
 import { DEFAULT_LIMITS } from '../../shared/domain/jobSpec.js';
 import type { Caller } from '../../shared/identity.js';
-import { JobRunner } from '../../shared/jobs/jobRunner.js';
+import { JobRunner, type JobRunnerOptions } from '../../shared/jobs/jobRunner.js';
 import { JobsApi } from '../../shared/jobs/jobsApi.js';
 import { startLocalBatch, type LocalBatchFixture } from '../support/localBatch.js';
 import { waitFor } from '../support/waitFor.js';
@@ -28,7 +28,8 @@ describe('running a stored job on the local Batch service', () => {
     await fixture.dispose();
   });
 
-  it('should record its tasks, submit its chunks (twice, harmlessly), and run it to the end', async () => {
+  /** A store, API and runner on their own tables and containers, Batch reaching data through `locations`. */
+  async function setup(locations: (service: BlobServiceClient) => JobRunnerOptions['locations']) {
     const connectionString = inject('azurite');
     const service = BlobServiceClient.fromConnectionString(connectionString);
     const prefix = `r${hex(4)}`;
@@ -49,8 +50,15 @@ describe('running a stored job on the local Batch service', () => {
       jobs: jobsContainer,
       container: (name) => service.getContainerClient(name),
       appContainers: { jobs: jobsContainer.containerName, others: [logs] },
-      locations: (expiresOn) => SasLocations.create(service, expiresOn),
+      locations: locations(service),
     });
+    return { service, store, jobs, runner, jobsContainer, logs };
+  }
+
+  it('should record its tasks, submit its chunks (twice, harmlessly), and run it to the end', async () => {
+    const { store, jobs, runner, jobsContainer } = await setup(
+      (service) => (expiresOn) => SasLocations.create(service, expiresOn),
+    );
     const body = {
       name: 'gather',
       taskIdStyle: 'int',
@@ -102,30 +110,11 @@ describe('running a stored job on the local Batch service', () => {
   });
 
   it("should run a workflow with the pools' identity, handing Batch no SAS at all", async () => {
-    const connectionString = inject('azurite');
-    const service = BlobServiceClient.fromConnectionString(connectionString);
-    const prefix = `m${hex(4)}`;
-    const jobsContainer = service.getContainerClient(`${prefix}-jobs`);
-    const logs = `${prefix}-logs`;
-    await jobsContainer.create();
-    await service.getContainerClient(logs).create();
-    const store = new TableJobStore({
-      tables: tablesOf(connectionString),
-      tablePrefix: prefix,
-      specs: jobsContainer,
-    });
-    const options = { store, limits: DEFAULT_LIMITS, defaultPool: pool, defaultLogsContainer: logs };
-    const jobs = new JobsApi({ ...options, dataContainer: jobsContainer.containerName });
     const identity =
       '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-jobs/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-pool';
-    const runner = new JobRunner({
-      ...options,
-      compute: fixture.adapter,
-      jobs: jobsContainer,
-      container: (name) => service.getContainerClient(name),
-      appContainers: { jobs: jobsContainer.containerName, others: [logs] },
-      locations: () => Promise.resolve(new IdentityLocations(service, identity)),
-    });
+    const { service, jobs, runner, logs } = await setup(
+      (service) => () => Promise.resolve(new IdentityLocations(service, identity)),
+    );
     const body = {
       name: 'relay',
       tasks: [
