@@ -1,7 +1,7 @@
 import * as df from 'durable-functions';
 import { getServices } from '../shared/composition.js';
-import { ACTIVITY, jobInputSchema } from '../shared/jobs/activities.js';
-import { parseInput } from '../shared/jobs/jobsApi.js';
+import { ACTIVITY, jobInputSchema } from '../shared/orchestration/activities.js';
+import { parseInput } from '../shared/domain/issues.js';
 
 export function ensureBatchJob(input: unknown) {
   const { jobId } = parseInput(jobInputSchema, input);

@@ -1,6 +1,7 @@
 import { app } from '@azure/functions';
 import { apiHandler, json, queryObject } from '../shared/http/endpoint.js';
-import { jobView, listJobsQuerySchema, parseInput } from '../shared/jobs/jobsApi.js';
+import { jobView, listJobsQuerySchema } from '../shared/jobs/jobsApi.js';
+import { parseInput } from '../shared/domain/issues.js';
 
 export const jobsList = apiHandler(async ({ request, caller, services }) => {
   const query = parseInput(listJobsQuerySchema, queryObject(request));

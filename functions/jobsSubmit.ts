@@ -3,7 +3,8 @@ import { SERVICE_BUS_CONNECTION } from '../shared/config.js';
 import * as df from 'durable-functions';
 import { z } from 'zod';
 import { apiHandler, json, readJson } from '../shared/http/endpoint.js';
-import { jobView, parseInput } from '../shared/jobs/jobsApi.js';
+import { jobView } from '../shared/jobs/jobsApi.js';
+import { parseInput } from '../shared/domain/issues.js';
 import { submittedEvent } from '../shared/jobs/statusRecorder.js';
 
 const jobEvents = output.serviceBusQueue({ queueName: 'job-events', connection: SERVICE_BUS_CONNECTION });

@@ -1,6 +1,7 @@
 import { app } from '@azure/functions';
 import { apiHandler, json, queryObject } from '../shared/http/endpoint.js';
-import { listTasksQuerySchema, parseInput } from '../shared/jobs/jobsApi.js';
+import { listTasksQuerySchema } from '../shared/jobs/jobsApi.js';
+import { parseInput } from '../shared/domain/issues.js';
 
 export const jobsTasks = apiHandler(async ({ request, caller, services }) => {
   const query = parseInput(listTasksQuerySchema, queryObject(request));

@@ -2,9 +2,8 @@ import { output, type InvocationContext } from '@azure/functions';
 import { SERVICE_BUS_CONNECTION } from '../shared/config.js';
 import * as df from 'durable-functions';
 import { getServices } from '../shared/composition.js';
-import { ACTIVITY } from '../shared/jobs/activities.js';
-import { parseInput } from '../shared/jobs/jobsApi.js';
-import { statusChangeSchema } from '../shared/jobs/statusRecorder.js';
+import { ACTIVITY, statusChangeSchema } from '../shared/orchestration/activities.js';
+import { parseInput } from '../shared/domain/issues.js';
 
 const jobEvents = output.serviceBusQueue({ queueName: 'job-events', connection: SERVICE_BUS_CONNECTION });
 

@@ -1,7 +1,7 @@
 import * as df from 'durable-functions';
 import { getServices } from '../shared/composition.js';
-import { ACTIVITY, submitChunksInputSchema } from '../shared/jobs/activities.js';
-import { parseInput } from '../shared/jobs/jobsApi.js';
+import { ACTIVITY, submitChunksInputSchema } from '../shared/orchestration/activities.js';
+import { parseInput } from '../shared/domain/issues.js';
 
 export function submitChunks(input: unknown) {
   const { jobId, from, to } = parseInput(submitChunksInputSchema, input);

@@ -1,4 +1,4 @@
 import * as df from 'durable-functions';
-import { SUBMIT_ORCHESTRATOR, submitTasksOrchestrator } from '../shared/jobs/jobOrchestrator.js';
+import { SUBMIT_ORCHESTRATOR, submitTasksOrchestrator } from '../shared/orchestration/jobOrchestrator.js';
 
 df.app.orchestration(SUBMIT_ORCHESTRATOR, submitTasksOrchestrator);

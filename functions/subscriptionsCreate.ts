@@ -1,6 +1,6 @@
 import { app } from '@azure/functions';
 import { apiHandler, json, readJson } from '../shared/http/endpoint.js';
-import { subscriptionView } from '../shared/jobs/subscriptionsApi.js';
+import { subscriptionView } from '../shared/notifications/subscriptionsApi.js';
 
 export const subscriptionsCreate = apiHandler(async ({ request, caller, services }) => {
   const body = await readJson(request, services.config.maxBodyBytes);

@@ -1,6 +1,6 @@
 import { app } from '@azure/functions';
 import { apiHandler, json, queryObject } from '../shared/http/endpoint.js';
-import { deliveryView } from '../shared/jobs/subscriptionsApi.js';
+import { deliveryView } from '../shared/notifications/subscriptionsApi.js';
 
 export const subscriptionsDeliveries = apiHandler(async ({ request, caller, services }) => {
   const page = await services.subscriptions.deliveries(caller, request.params.id!, queryObject(request));

@@ -1,6 +1,6 @@
 import { app } from '@azure/functions';
 import { apiHandler, json } from '../shared/http/endpoint.js';
-import { subscriptionView } from '../shared/jobs/subscriptionsApi.js';
+import { subscriptionView } from '../shared/notifications/subscriptionsApi.js';
 
 export const subscriptionsGet = apiHandler(async ({ request, caller, services }) =>
   json(200, subscriptionView(await services.subscriptions.get(caller, request.params.id!))),

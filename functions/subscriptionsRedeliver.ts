@@ -1,7 +1,7 @@
 import { app, output } from '@azure/functions';
 import { SERVICE_BUS_CONNECTION } from '../shared/config.js';
 import { apiHandler, json } from '../shared/http/endpoint.js';
-import { deliveryView } from '../shared/jobs/subscriptionsApi.js';
+import { deliveryView } from '../shared/notifications/subscriptionsApi.js';
 
 const deliveries = output.serviceBusQueue({ queueName: 'deliveries', connection: SERVICE_BUS_CONNECTION });
 

@@ -1,7 +1,7 @@
 import { app } from '@azure/functions';
 import { apiHandler, json, queryObject } from '../shared/http/endpoint.js';
-import { parseInput } from '../shared/jobs/jobsApi.js';
-import { deliveryView, redeliverDeadLettersQuerySchema } from '../shared/jobs/subscriptionsApi.js';
+import { parseInput } from '../shared/domain/issues.js';
+import { deliveryView, redeliverDeadLettersQuerySchema } from '../shared/notifications/subscriptionsApi.js';
 
 /** Dead-lettered deliveries tried again in order, until one fails again; the answer says how far it got. */
 export const subscriptionsRedeliverDeadLetters = apiHandler(async ({ request, caller, services }) => {

@@ -1,6 +1,6 @@
 import { app } from '@azure/functions';
 import { apiHandler, json, readJson } from '../shared/http/endpoint.js';
-import { subscriptionView } from '../shared/jobs/subscriptionsApi.js';
+import { subscriptionView } from '../shared/notifications/subscriptionsApi.js';
 
 /** Turns a subscription on or off: `{"enabled": true}` after its endpoint answered 410 and is back. */
 export const subscriptionsUpdate = apiHandler(async ({ request, caller, services }) => {

@@ -12,7 +12,7 @@ import { CONTAINERS } from './storageLayout.js';
 import { TableJobStore } from './adapters/tableJobStore.js';
 import { JobsApi } from './jobs/jobsApi.js';
 import { PoolsApi } from './jobs/poolsApi.js';
-import { SubscriptionsApi } from './jobs/subscriptionsApi.js';
+import { SubscriptionsApi } from './notifications/subscriptionsApi.js';
 import { InboxApi } from './jobs/inboxApi.js';
 import { InboxSigner } from './adapters/inboxSas.js';
 import { TableSubscriptionStore } from './adapters/tableSubscriptionStore.js';

@@ -1,6 +1,6 @@
 import type { DurableClient } from 'durable-functions';
-import { JOB_ORCHESTRATOR } from '../jobs/activities.js';
-import { SIGNAL_EVENT, type JobSignal, type OrchestrationInput } from '../jobs/signals.js';
+import { JOB_ORCHESTRATOR } from '../orchestration/activities.js';
+import { SIGNAL_EVENT, type JobSignal, type OrchestrationInput } from '../orchestration/signals.js';
 import type { OrchestrationControl } from '../jobs/taskSignals.js';
 
 /** How fast a BLOCKED job retries; from config, handed to each orchestration as input. */

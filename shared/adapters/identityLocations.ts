@@ -1,5 +1,5 @@
 import type { BlobServiceClient } from '@azure/storage-blob';
-import type { DataLocations } from '../jobs/batchPlan.js';
+import type { DataLocations } from '../domain/batchPlan.js';
 
 /**
  * Storage URLs for Batch that carry no SAS: Batch reaches them with a user-assigned managed

@@ -1,5 +1,6 @@
 import type { BlobServiceClient } from '@azure/storage-blob';
 import { SAS_VERSION } from './sasLocations.js';
+import type { UploadSigner, UploadUrl } from '../jobs/inboxApi.js';
 import {
   BlobSASPermissions,
   generateBlobSASQueryParameters,
@@ -7,21 +8,13 @@ import {
   StorageSharedKeyCredential,
 } from '@azure/storage-blob';
 
-/** A URL a client may PUT one blob to, and nothing else. */
-export interface UploadUrl {
-  url: string;
-  container: string;
-  blobName: string;
-  expiresOn: string;
-}
-
 /**
  * Signs upload URLs for the blob inbox. A container SAS cannot be limited to a prefix, so each URL
  * is a blob SAS for one name under the caller's folder, with create and write only: it can neither
  * read, list, nor reach another user's folder. Signed with the account key when the connection
  * string has one, else with a user delegation key from the app's identity.
  */
-export class InboxSigner {
+export class InboxSigner implements UploadSigner {
   constructor(
     private readonly blobs: BlobServiceClient,
     private readonly container: string,

@@ -7,7 +7,7 @@ import {
   type BlobServiceClient,
   type UserDelegationKey,
 } from '@azure/storage-blob';
-import type { DataLocations } from '../jobs/batchPlan.js';
+import type { DataLocations } from '../domain/batchPlan.js';
 
 /**
  * The storage service version our SAS tokens are signed for. Pinned, so an SDK upgrade cannot

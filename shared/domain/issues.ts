@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { ValidationError } from '../errors.js';
 
 /** One problem with an input, at a path such as `tasks[3].dependsOn[0]`. */
 export interface FieldIssue {
@@ -65,4 +66,15 @@ export function zodIssues(error: z.ZodError, prefix = ''): FieldIssue[] {
     out.push({ path: formatPath(path, prefix), message: describe(issue) });
   }
   return out;
+}
+
+/** Parses input with a schema, or throws a ValidationError naming every bad field under `prefix`. */
+export function parseInput<T extends z.ZodType>(schema: T, input: unknown, prefix = ''): z.infer<T> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issues = zodIssues(parsed.error, prefix);
+  throw new ValidationError(
+    `the request is invalid: ${issues.length} problem${issues.length === 1 ? '' : 's'}`,
+    issues,
+  );
 }

@@ -9,7 +9,7 @@ import {
   redeliverDeadLettersQuerySchema,
   subscriptionCreateSchema,
   subscriptionUpdateSchema,
-} from '../jobs/subscriptionsApi.js';
+} from '../notifications/subscriptionsApi.js';
 
 /**
  * What the API answers, as schemas: they generate the OpenAPI document, and the end-to-end tests

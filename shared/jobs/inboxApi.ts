@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { InboxSigner, UploadUrl } from '../adapters/inboxSas.js';
 import type { Caller } from '../identity.js';
-import { parseInput } from './jobsApi.js';
+import { parseInput } from '../domain/issues.js';
 
 /** Query of `GET /inbox/upload-url`. */
 export const uploadUrlQuerySchema = z.strictObject({
@@ -16,10 +15,23 @@ export const uploadUrlQuerySchema = z.strictObject({
     .describe('the manifest’s name under your inbox folder; a fresh one by default'),
 });
 
+/** A URL a client may PUT one blob to, and nothing else. */
+export interface UploadUrl {
+  url: string;
+  container: string;
+  blobName: string;
+  expiresOn: string;
+}
+
+/** Signs upload URLs for one blob of the inbox, valid until `expiresOn`. */
+export interface UploadSigner {
+  uploadUrl(blobName: string, expiresOn: Date): Promise<UploadUrl>;
+}
+
 /** Upload URLs for the blob inbox: a manifest put there starts a job owned by the caller. */
 export class InboxApi {
   constructor(
-    private readonly signer: Pick<InboxSigner, 'uploadUrl'>,
+    private readonly signer: UploadSigner,
     private readonly lifetimeMinutes: number,
     private readonly now: () => Date = () => new Date(),
   ) {}

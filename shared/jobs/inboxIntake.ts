@@ -8,8 +8,7 @@ import {
   type ContainerClient,
 } from '@azure/storage-blob';
 import { parse as parseYaml } from 'yaml';
-import { AppError, isAppError, ValidationError } from '../errors.js';
-import { problemDocument } from '../http/problems.js';
+import { AppError, isAppError, problemDocument, ValidationError } from '../errors.js';
 import { ownerSchema, type Caller } from '../identity.js';
 import type { JobsApi } from './jobsApi.js';
 

@@ -4,7 +4,7 @@ import { relativePathProblem } from '../domain/paths.js';
 import type { Caller } from '../identity.js';
 import type { JobsApi } from './jobsApi.js';
 import { layoutName, listTaskOutputs, type JobFilesLayout, type OutputFile } from './jobRunner.js';
-import { taskLogPrefix } from './batchPlan.js';
+import { taskLogPrefix } from '../domain/batchPlan.js';
 
 /** A file to send: its bytes as a stream, and what to say about them. */
 export interface FileBody {

@@ -12,46 +12,19 @@ import { expandSpec } from './expansion.js';
 import type { SpecLimits } from '../domain/jobSpec.js';
 import { isFinalTask, type JobCondition, type TaskStatus } from '../domain/lifecycle.js';
 import { pendingOrQueued, statusFromBatch, type GraphTask } from '../domain/taskState.js';
-import type { JobStore, TaskCounts, TaskUpdate } from '../store/jobStore.js';
-import { planBatchJob, type DataLocations } from './batchPlan.js';
+import type { JobStore, TaskUpdate } from '../store/jobStore.js';
+import { planBatchJob, type DataLocations } from '../domain/batchPlan.js';
 import { forEachLimited } from '../concurrency.js';
+import type {
+  PreparedJob,
+  SettledTasks,
+  StepFailure,
+  StepResult,
+  SubmitSummary,
+} from '../orchestration/activities.js';
 
 /** Batch takes at most 100 tasks per call; a chunk is one such call's worth. */
 export const TASKS_PER_CHUNK = 100;
-
-/** What processing a job's inputs found: enough for the orchestration to plan its steps. */
-export interface PreparedJob {
-  taskCount: number;
-  pool: string;
-  timeoutMinutes?: number;
-  completeWhenTasksFinish: boolean;
-}
-
-/** A step that could not be done, and why, in the job's terms. */
-export interface StepFailure {
-  condition: JobCondition;
-  message: string;
-}
-
-/** The outcome of a step that may fail the job or hold it (BLOCKED) instead of throwing. */
-export type StepResult<T> =
-  | ({ outcome: 'done' } & T)
-  | { outcome: 'failed'; failure: StepFailure }
-  | { outcome: 'blocked'; code: string; message: string; retryAfterMs?: number };
-
-/** What a submission of some chunks did. */
-export interface SubmitSummary {
-  added: number;
-  existing: number;
-  rejected: Array<{ taskId: string; code: string; message: string }>;
-}
-
-/** What settling a job's tasks at its end found. */
-export interface SettledTasks {
-  counts: TaskCounts;
-  /** Exit codes of failed tasks (the first hundred), by task id. */
-  exitCodes: Record<string, number>;
-}
 
 /** One archived output file. */
 export interface OutputFile {

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AppError, ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { expandSpec } from './expansion.js';
-import { zodIssues } from '../domain/issues.js';
+import { parseInput } from '../domain/issues.js';
 import {
   jobSpecSchema,
   nameSchema,
@@ -15,7 +15,7 @@ import {
 import { isFinal, JOB_STATUSES, TASK_STATUSES } from '../domain/lifecycle.js';
 import type { Caller } from '../identity.js';
 import { webhookUrlProblem, type WebhookPolicy } from '../domain/webhooks.js';
-import type { JobSignal } from './signals.js';
+import type { JobSignal } from '../orchestration/signals.js';
 import { ownerSchema } from '../identity.js';
 import type {
   HistoryEntry,
@@ -76,17 +76,6 @@ export const templatePutSchema = z.strictObject({
   public: z.boolean().default(false).describe('whether every user may use this version'),
   spec: templateBodySchema,
 });
-
-/** Parses input with a schema, or throws a ValidationError naming every bad field under `prefix`. */
-export function parseInput<T extends z.ZodType>(schema: T, input: unknown, prefix = ''): z.infer<T> {
-  const parsed = schema.safeParse(input);
-  if (parsed.success) return parsed.data;
-  const issues = zodIssues(parsed.error, prefix);
-  throw new ValidationError(
-    `the request is invalid: ${issues.length} problem${issues.length === 1 ? '' : 's'}`,
-    issues,
-  );
-}
 
 /**
  * The jobs API's behaviour, apart from HTTP: submit, read and list jobs, their history and tasks,

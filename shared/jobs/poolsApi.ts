@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { ComputeBackend, PoolInfo } from '../compute/compute.js';
 import { ConflictError, ForbiddenError, isAppError, NotFoundError } from '../errors.js';
 import type { Caller } from '../identity.js';
-import { parseInput } from './jobsApi.js';
+import { parseInput } from '../domain/issues.js';
 
 const poolId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 of letters, digits, "_" and "-"');
 const nodes = z.number().int().min(0).max(10_000);

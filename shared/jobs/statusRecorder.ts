@@ -1,22 +1,10 @@
-import { z } from 'zod';
 import { ConflictError } from '../errors.js';
 import type { JobStatusChanged } from '../domain/events.js';
 import { jobStatusEvent } from '../domain/notifications.js';
-import { isFinal, JOB_CONDITIONS, JOB_STATUSES } from '../domain/lifecycle.js';
+import { isFinal } from '../domain/lifecycle.js';
+import type { StatusChangeRequest } from '../orchestration/activities.js';
 import { METRICS, noTelemetry, type Telemetry } from '../telemetry.js';
 import type { JobRecord, JobStore } from '../store/jobStore.js';
-
-/** Input of the `recordStatus` activity: the one way a job's status changes. */
-export const statusChangeSchema = z.strictObject({
-  jobId: z.string().min(1),
-  to: z.enum(JOB_STATUSES),
-  message: z.string().min(1).max(4096),
-  condition: z.enum(JOB_CONDITIONS).optional(),
-  exitCodes: z.record(z.string(), z.number().int()).optional(),
-});
-
-/** See {@link statusChangeSchema}. */
-export type StatusChangeRequest = z.infer<typeof statusChangeSchema>;
 
 /**
  * The event of a job's first state, PENDING, which submission records (no activity does): sent at

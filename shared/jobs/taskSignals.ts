@@ -5,7 +5,7 @@ import { isFinal, isFinalTask, type JobStatus, type TaskStatus } from '../domain
 import { METRICS, type Telemetry } from '../telemetry.js';
 import { progressOf, tasksToSkip } from '../domain/taskState.js';
 import type { JobRecord, JobStore, TaskChange, TaskUpdate, TaskUpdateResult } from '../store/jobStore.js';
-import type { JobSignal } from './signals.js';
+import type { JobSignal } from '../orchestration/signals.js';
 import { taskUpdate, type StoredGraph } from './jobRunner.js';
 import { mapLimited } from '../concurrency.js';
 

@@ -4,7 +4,7 @@ import { SasLocations } from '../../shared/adapters/sasLocations.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { expandJob } from '../../shared/domain/expand.js';
 import { DEFAULT_LIMITS, jobSpecSchema } from '../../shared/domain/jobSpec.js';
-import { planBatchJob } from '../../shared/jobs/batchPlan.js';
+import { planBatchJob } from '../../shared/domain/batchPlan.js';
 import { startLocalBatch, type LocalBatchFixture } from '../support/localBatch.js';
 import { waitFor } from '../support/waitFor.js';
 

@@ -2,11 +2,10 @@ import fc from 'fast-check';
 import { InvocationContext } from '@azure/functions';
 import { describe, expect, it } from 'vitest';
 import { expandJob } from '../../../shared/domain/expand.js';
-import { DEFAULT_LIMITS } from '../../../shared/domain/jobSpec.js';
+import { DEFAULT_LIMITS, jobSpecSchema } from '../../../shared/domain/jobSpec.js';
 import { isAppError } from '../../../shared/errors.js';
 import { problemResponse } from '../../../shared/http/problems.js';
-import { parseInput } from '../../../shared/jobs/jobsApi.js';
-import { jobSpecSchema } from '../../../shared/domain/jobSpec.js';
+import { parseInput } from '../../../shared/domain/issues.js';
 
 const context = {
   jobId: 'job-1',

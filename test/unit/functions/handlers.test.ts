@@ -8,7 +8,7 @@ import { noTelemetry } from '../../../shared/telemetry.js';
 import { InboxApi } from '../../../shared/jobs/inboxApi.js';
 import { JobsApi } from '../../../shared/jobs/jobsApi.js';
 import { PoolsApi } from '../../../shared/jobs/poolsApi.js';
-import { SubscriptionsApi } from '../../../shared/jobs/subscriptionsApi.js';
+import { SubscriptionsApi } from '../../../shared/notifications/subscriptionsApi.js';
 import { jobsGet } from '../../../functions/jobsGet.js';
 import { jobsList } from '../../../functions/jobsList.js';
 import { jobsSubmit } from '../../../functions/jobsSubmit.js';
@@ -21,7 +21,7 @@ import type { JobOrchestrations } from '../../../shared/adapters/durableOrchestr
 import type { JobFiles } from '../../../shared/jobs/jobFiles.js';
 import type { InboxIntake } from '../../../shared/jobs/inboxIntake.js';
 import type { JobRunner } from '../../../shared/jobs/jobRunner.js';
-import type { JobSignal } from '../../../shared/jobs/signals.js';
+import type { JobSignal } from '../../../shared/orchestration/signals.js';
 import { StatusRecorder } from '../../../shared/jobs/statusRecorder.js';
 import { TaskSignals } from '../../../shared/jobs/taskSignals.js';
 import { MemoryDeliveryStore, MemoryJobStore, MemorySubscriptionStore } from '../../support/memoryStores.js';

@@ -4,7 +4,7 @@ import type { ComputeBackend, ComputeTaskState, TaskCounts } from '../../../shar
 import { NotFoundError } from '../../../shared/errors.js';
 import type { JobStatus } from '../../../shared/domain/lifecycle.js';
 import type { StoredGraph } from '../../../shared/jobs/jobRunner.js';
-import type { JobSignal } from '../../../shared/jobs/signals.js';
+import type { JobSignal } from '../../../shared/orchestration/signals.js';
 import { StatusRecorder } from '../../../shared/jobs/statusRecorder.js';
 import { TaskSignals, type OrchestrationControl } from '../../../shared/jobs/taskSignals.js';
 import { MemoryJobStore } from '../../support/memoryStores.js';

@@ -17,7 +17,7 @@ import { loadConfig } from '../../../shared/config.js';
 import { NotFoundError } from '../../../shared/errors.js';
 import type { Caller } from '../../../shared/identity.js';
 import { JobsApi } from '../../../shared/jobs/jobsApi.js';
-import { SubscriptionsApi, subscriptionView } from '../../../shared/jobs/subscriptionsApi.js';
+import { SubscriptionsApi, subscriptionView } from '../../../shared/notifications/subscriptionsApi.js';
 import {
   Notifier,
   type DeliveryKick,

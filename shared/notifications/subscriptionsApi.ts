@@ -9,8 +9,8 @@ import { webhookUrlProblem, type WebhookPolicy } from '../domain/webhooks.js';
 import { checkStatusFilter, eventPatternSchema, notifiableStatusSchema } from '../domain/jobSpec.js';
 import type { Caller } from '../identity.js';
 import type { SubscriptionRecord, SubscriptionStore } from '../store/subscriptionStore.js';
-import type { JobsApi } from './jobsApi.js';
-import { parseInput } from './jobsApi.js';
+import type { JobsApi } from '../jobs/jobsApi.js';
+import { parseInput } from '../domain/issues.js';
 
 const filterFields = {
   events: z.array(eventPatternSchema).min(1).max(20).default(['job.*']),

@@ -1,5 +1,5 @@
 import type { ComputeJobSpec, ComputeTaskSpec, ResourceFileSpec } from '../compute/compute.js';
-import type { ExpandedInput, ExpandedJob, ExpandedTask } from '../domain/expand.js';
+import type { ExpandedInput, ExpandedJob, ExpandedTask } from './expand.js';
 
 /**
  * How Batch reaches the job's storage: URLs that carry their own access (a SAS), or plain URLs

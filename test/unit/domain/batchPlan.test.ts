@@ -1,6 +1,6 @@
 import { isPlatformContainer } from '../../../shared/jobs/jobRunner.js';
 import { describe, expect, it } from 'vitest';
-import { outputPath, shellCommandLine } from '../../../shared/jobs/batchPlan.js';
+import { outputPath, shellCommandLine } from '../../../shared/domain/batchPlan.js';
 
 describe('Batch plan details', () => {
   it.each([

@@ -3,8 +3,14 @@ import { z } from 'zod';
 import type { OrchestrationContext, Task, TimerTask } from 'durable-functions';
 import type { JobCondition, JobStatus } from '../domain/lifecycle.js';
 import { ACTIVITY } from './activities.js';
-import type { PreparedJob, SettledTasks, StepFailure, StepResult, SubmitSummary } from './jobRunner.js';
-import type { StatusChangeRequest } from './statusRecorder.js';
+import type {
+  PreparedJob,
+  SettledTasks,
+  StepFailure,
+  StepResult,
+  SubmitSummary,
+  StatusChangeRequest,
+} from './activities.js';
 import { jobSignalSchema, orchestrationInputSchema, SIGNAL_EVENT, type JobSignal } from './signals.js';
 
 /** The sub-orchestration that submits a share of a very large job's chunks. */
