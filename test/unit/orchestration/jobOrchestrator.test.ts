@@ -1,0 +1,299 @@
+import * as df from 'durable-functions';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { createTestHost, DurableSimulation } from '../local/durableSimulation.js';
+import {
+  ACTIVITY,
+  JOB_ORCHESTRATOR,
+  type PreparedJob,
+  type SettledTasks,
+  type StatusChangeRequest,
+  type StepResult,
+} from '../../../shared/orchestration/activities.js';
+import {
+  jobOrchestrator,
+  SUBMIT_ORCHESTRATOR,
+  submitTasksOrchestrator,
+} from '../../../shared/orchestration/jobOrchestrator.js';
+import { SIGNAL_EVENT, type JobSignal } from '../../../shared/orchestration/signals.js';
+import { TASK_STATUSES, type TaskStatus } from '../../../shared/domain/lifecycle.js';
+
+/**
+ * The real job orchestration, replayed by the real durable-functions SDK on the embedded
+ * runtime's episode logic, in memory and on a virtual clock, with the activities played by a
+ * scripted world: every lifecycle path in milliseconds, and what it asked of the world in order.
+ */
+const host = createTestHost();
+
+interface World {
+  prepared: PreparedJob;
+  chunks: number;
+  /** ensureBatchJob answers `blocked` this many times first. */
+  blocked: number;
+  /** settleTasks' counts at the end. */
+  counts: Partial<Record<TaskStatus, number>>;
+  exitCodes: Record<string, number>;
+  /** An activity that throws every time (past its retries). */
+  broken?: string;
+  /** What processInputs answers instead of done. */
+  processed?: StepResult<{ job: PreparedJob }>;
+  calls: Array<{ name: string; input: Record<string, unknown> }>;
+}
+
+let world: World;
+
+const activity = <T>(name: string, answer: (input: Record<string, unknown>) => T) =>
+  df.app.activity(name, {
+    handler: (input: Record<string, unknown>) => {
+      world.calls.push({ name, input });
+      if (world.broken === name) throw new Error(`${name} is broken`);
+      return answer(input);
+    },
+  });
+
+activity(ACTIVITY.recordStatus, (input) => ({
+  status: input.to,
+  sequence: world.calls.length,
+  changed: true,
+}));
+activity(ACTIVITY.processInputs, () => world.processed ?? { outcome: 'done', job: world.prepared });
+activity(ACTIVITY.stageInputs, () => ({ outcome: 'done', chunks: world.chunks }));
+activity(ACTIVITY.ensureBatchJob, () =>
+  world.blocked-- > 0
+    ? { outcome: 'blocked', code: 'BATCH_POOL_NOT_FOUND', message: 'pool cpu does not exist' }
+    : { outcome: 'done', created: true },
+);
+activity(ACTIVITY.submitChunks, (input) => ({
+  added: ((input.to as number) - (input.from as number)) * 100,
+  existing: 0,
+  rejected: [],
+}));
+activity(ACTIVITY.sealBatchJob, () => null);
+activity(ACTIVITY.controlBatchJob, () => null);
+activity(ACTIVITY.settleTasks, (): SettledTasks => ({
+  counts: Object.fromEntries(TASK_STATUSES.map((s) => [s, world.counts[s] ?? 0])) as SettledTasks['counts'],
+  exitCodes: world.exitCodes,
+}));
+activity(ACTIVITY.archiveOutputs, () => ({ files: 0, bytes: 0 }));
+df.app.orchestration(JOB_ORCHESTRATOR, jobOrchestrator);
+df.app.orchestration(SUBMIT_ORCHESTRATOR, submitTasksOrchestrator);
+
+const started: JobSignal = { type: 'tasks', started: true, allDone: false };
+const allDone: JobSignal = { type: 'tasks', started: true, allDone: true };
+
+describe('the job orchestration', () => {
+  let sim: DurableSimulation;
+  const start = (input: Record<string, unknown> = {}) =>
+    sim.start(JOB_ORCHESTRATOR, { jobId: 'job-1', ...input }, 'job-1');
+  const signal = (id: string, value: JobSignal) => sim.raise(id, SIGNAL_EVENT, value);
+  /** The statuses recorded, in order, with the condition of the last. */
+  const statuses = () =>
+    world.calls
+      .filter((c) => c.name === ACTIVITY.recordStatus)
+      .map((c) => (c.input as StatusChangeRequest).to);
+  const controls = () =>
+    world.calls.filter((c) => c.name === ACTIVITY.controlBatchJob).map((c) => c.input.action as string);
+
+  beforeEach(() => {
+    sim = new DurableSimulation(host);
+    world = {
+      prepared: { taskCount: 3, pool: 'cpu', completeWhenTasksFinish: true },
+      chunks: 1,
+      blocked: 0,
+      counts: { SUCCEEDED: 3 },
+      exitCodes: {},
+      calls: [],
+    };
+  });
+
+  it('should walk a job through its lifecycle to FINISHED on the task milestones', async () => {
+    const id = start();
+    await sim.run();
+    expect(statuses()).toEqual([
+      'PROCESSING_INPUTS',
+      'STAGING_INPUTS',
+      'STAGING_JOB',
+      'SUBMITTING_JOB',
+      'QUEUED',
+    ]);
+    signal(id, started);
+    await sim.run();
+    expect(statuses().at(-1)).toBe('RUNNING');
+    signal(id, allDone);
+    await sim.run();
+    expect(statuses().slice(-3)).toEqual(['RUNNING', 'ARCHIVING', 'FINISHED']);
+    expect(sim.status(id)).toMatchObject({
+      status: 'Completed',
+      output: { status: 'FINISHED', condition: 'NORMAL_COMPLETION' },
+    });
+    // Sealed once all tasks were in, terminated at the end (an idle Batch job counts against quota).
+    expect(world.calls.filter((c) => c.name === ACTIVITY.sealBatchJob)).toHaveLength(1);
+    expect(controls()).toEqual(['terminate']);
+    expect(world.calls.find((c) => c.name === ACTIVITY.settleTasks)?.input.leftover).toBe('SKIPPED');
+  });
+
+  it('should go straight from QUEUED to ARCHIVING through RUNNING when the first news is that all is done', async () => {
+    const id = start();
+    signal(id, allDone);
+    await sim.run();
+    expect(statuses().slice(4)).toEqual(['QUEUED', 'RUNNING', 'ARCHIVING', 'FINISHED']);
+  });
+
+  it('should fail with TASK_FAILED and the exit codes when tasks failed or were skipped', async () => {
+    world.counts = { SUCCEEDED: 1, FAILED: 1, SKIPPED: 1 };
+    world.exitCodes = { b: 3 };
+    const id = start();
+    signal(id, allDone);
+    await sim.run();
+    const failed = world.calls.filter((c) => c.name === ACTIVITY.recordStatus).at(-1)!.input;
+    expect(failed).toMatchObject({ to: 'FAILED', condition: 'TASK_FAILED', exitCodes: { b: 3 } });
+    expect(failed.message).toBe('1 failed, 1 skipped of 3 task(s)');
+    expect(sim.status(id).output).toEqual({ status: 'FAILED', condition: 'TASK_FAILED' });
+  });
+
+  it('should cancel: stop the Batch job, settle the rest as CANCELLED, and end CANCELLED', async () => {
+    const id = start();
+    signal(id, started);
+    signal(id, { type: 'cancel', by: 'alice' });
+    await sim.run();
+    expect(statuses().slice(-2)).toEqual(['RUNNING', 'CANCELLED']);
+    expect(controls()).toEqual(['terminate']);
+    expect(world.calls.find((c) => c.name === ACTIVITY.settleTasks)?.input.leftover).toBe('CANCELLED');
+    expect(sim.status(id).output).toEqual({ status: 'CANCELLED', condition: 'CANCELLED_BY_USER' });
+  });
+
+  it('should pause and resume: disable and enable the Batch job, and come back to where it was', async () => {
+    const id = start();
+    signal(id, started);
+    signal(id, { type: 'pause', by: 'alice' });
+    await sim.run();
+    expect(statuses().slice(-2)).toEqual(['RUNNING', 'PAUSED']);
+    expect(controls()).toEqual(['disable']);
+    // News while paused is kept: the job finishes once resumed.
+    signal(id, allDone);
+    signal(id, { type: 'pause', by: 'alice' });
+    await sim.run();
+    expect(statuses().at(-1)).toBe('PAUSED');
+    signal(id, { type: 'resume', by: 'bob' });
+    await sim.run();
+    expect(statuses().slice(-4)).toEqual(['PAUSED', 'RUNNING', 'ARCHIVING', 'FINISHED']);
+    expect(world.calls.filter((c) => c.name === ACTIVITY.recordStatus).at(-3)!.input.message).toBe(
+      'resumed by bob',
+    );
+    expect(controls()).toEqual(['disable', 'enable', 'terminate']);
+  });
+
+  it('should cancel a paused job', async () => {
+    const id = start();
+    signal(id, { type: 'pause', by: 'alice' });
+    signal(id, { type: 'cancel', by: 'alice' });
+    await sim.run();
+    expect(statuses().slice(-3)).toEqual(['QUEUED', 'PAUSED', 'CANCELLED']);
+  });
+
+  it('should wait BLOCKED with backoff until Batch is ready, then go on', async () => {
+    world.blocked = 3;
+    const id = start({ blockedRetry: { initialSeconds: 30, maxSeconds: 60 } });
+    const before = sim.now;
+    await sim.run();
+    expect(statuses()).toEqual([
+      'PROCESSING_INPUTS',
+      'STAGING_INPUTS',
+      'STAGING_JOB',
+      'BLOCKED',
+      'SUBMITTING_JOB',
+      'QUEUED',
+    ]);
+    // 30 s, then 60 s, then 60 s (the cap).
+    expect(sim.now - before).toBe(150_000);
+    expect(world.calls.filter((c) => c.name === ACTIVITY.ensureBatchJob)).toHaveLength(4);
+    signal(id, allDone);
+    await sim.run();
+    expect(statuses().at(-1)).toBe('FINISHED');
+  });
+
+  it('should cancel a BLOCKED job without touching Batch, and hold one paused while blocked', async () => {
+    world.blocked = 100;
+    const id = start();
+    signal(id, { type: 'pause', by: 'alice' });
+    await sim.run();
+    expect(statuses().slice(-2)).toEqual(['BLOCKED', 'PAUSED']);
+    signal(id, { type: 'cancel', by: 'alice' });
+    await sim.run();
+    expect(statuses().at(-1)).toBe('CANCELLED');
+    expect(controls()).toEqual([]);
+  });
+
+  it('should fail with TIMEOUT once the job runs past its limit', async () => {
+    world.prepared = { ...world.prepared, timeoutMinutes: 5 };
+    const id = start();
+    signal(id, started);
+    await sim.run();
+    expect(statuses().slice(-2)).toEqual(['RUNNING', 'FAILED']);
+    const last = world.calls.filter((c) => c.name === ACTIVITY.recordStatus).at(-1)!.input;
+    expect(last).toMatchObject({ condition: 'TIMEOUT', message: 'ran longer than its 5 minute limit' });
+    expect(controls()).toEqual(['terminate']);
+    expect(sim.status(id).output).toEqual({ status: 'FAILED', condition: 'TIMEOUT' });
+  });
+
+  it('should wait for /complete when the job was opened with completeWhenTasksFinish false', async () => {
+    world.prepared = { ...world.prepared, completeWhenTasksFinish: false };
+    const id = start();
+    signal(id, allDone);
+    await sim.run();
+    expect(statuses().at(-1)).toBe('RUNNING');
+    expect(world.calls.filter((c) => c.name === ACTIVITY.sealBatchJob)).toHaveLength(0);
+    signal(id, { type: 'complete', by: 'alice' });
+    await sim.run();
+    expect(world.calls.filter((c) => c.name === ACTIVITY.sealBatchJob)).toHaveLength(1);
+    expect(statuses().slice(-2)).toEqual(['ARCHIVING', 'FINISHED']);
+  });
+
+  it("should fail with the step's own condition when processing the inputs refuses the job", async () => {
+    world.processed = {
+      outcome: 'failed',
+      failure: { condition: 'INVALID_INPUT', message: 'input a.csv is missing' },
+    };
+    const id = start();
+    await sim.run();
+    expect(statuses()).toEqual(['PROCESSING_INPUTS', 'FAILED']);
+    expect(sim.status(id).output).toEqual({ status: 'FAILED', condition: 'INVALID_INPUT' });
+    expect(controls()).toEqual([]);
+  });
+
+  it('should fail BATCH_ERROR, naming the status, when an activity fails past its retries once Batch has the job', async () => {
+    world.broken = ACTIVITY.sealBatchJob;
+    const id = start();
+    await sim.run();
+    const last = world.calls.filter((c) => c.name === ACTIVITY.recordStatus).at(-1)!.input;
+    expect(last).toMatchObject({ to: 'FAILED', condition: 'BATCH_ERROR' });
+    expect(last.message).toMatch(/^stopped in QUEUED: /);
+    expect(controls()).toEqual(['terminate']);
+    expect(sim.status(id).output).toEqual({ status: 'FAILED', condition: 'BATCH_ERROR' });
+  });
+
+  it('should ignore a malformed signal and go on', async () => {
+    const id = start();
+    sim.raise(id, SIGNAL_EVENT, { type: 'explode' });
+    signal(id, allDone);
+    await sim.run();
+    expect(statuses().at(-1)).toBe('FINISHED');
+  });
+
+  it('should submit a very large job through sub-orchestrations, each with its share of the chunks', async () => {
+    world.chunks = 2_500;
+    const id = start({ submit: { chunksPerSubOrchestration: 1000 } });
+    signal(id, allDone);
+    await sim.run();
+    const submitted = world.calls.filter((c) => c.name === ACTIVITY.submitChunks);
+    const covered = submitted
+      .map((c) => [c.input.from as number, c.input.to as number])
+      .sort((a, b) => a[0]! - b[0]!);
+    expect(covered[0]![0]).toBe(0);
+    for (let i = 1; i < covered.length; i++) expect(covered[i]![0]).toBe(covered[i - 1]![1]);
+    expect(covered.at(-1)![1]).toBe(2_500);
+    // Three children (1,000 + 1,000 + 500 chunks), each with at most 64 activities.
+    expect(submitted.length).toBeLessThanOrEqual(3 * 64);
+    expect(sim.states.has('job-1-submit-2')).toBe(true);
+    expect(statuses().at(-1)).toBe('FINISHED');
+  });
+});
