@@ -1,68 +1,23 @@
-import * as df from 'durable-functions';
-import { z } from 'zod';
+import type * as df from 'durable-functions';
 import type { OrchestrationContext, Task, TimerTask } from 'durable-functions';
 import type { JobCondition, JobStatus } from '../domain/lifecycle.js';
-import { ACTIVITY } from './activities.js';
-import type {
-  PreparedJob,
-  SettledTasks,
-  StepFailure,
-  StepResult,
-  SubmitSummary,
-  StatusChangeRequest,
+import {
+  ACTIVITY,
+  type PreparedJob,
+  type SettledTasks,
+  type StatusChangeRequest,
+  type StepFailure,
+  type StepResult,
+  type SubmitSummary,
 } from './activities.js';
+import { foldSignal, initialJobState, nextWhileRunning, type JobState } from './jobState.js';
 import { jobSignalSchema, orchestrationInputSchema, SIGNAL_EVENT, type JobSignal } from './signals.js';
-
-/** The sub-orchestration that submits a share of a very large job's chunks. */
-export const SUBMIT_ORCHESTRATOR = 'submitTasksOrchestrator';
-
-/** Input of {@link submitTasksOrchestrator}: chunks `[from, to)` of a job's plan. */
-export const submitRangeSchema = z.strictObject({
-  jobId: z.string().min(1),
-  from: z.number().int().min(0),
-  to: z.number().int().min(1),
-});
-
-/** See {@link submitRangeSchema}. */
-export type SubmitRange = z.infer<typeof submitRangeSchema>;
-
-/** Fans a range of chunks out to at most 64 submission activities. */
-function* submitRange(
-  context: OrchestrationContext,
-  jobId: string,
-  from: number,
-  to: number,
-  retry: df.RetryOptions,
-): Generator<Task, SubmitSummary[], unknown> {
-  const chunks = to - from;
-  const per = Math.ceil(chunks / Math.min(chunks, MAX_SUBMIT_ACTIVITIES));
-  const calls: Task[] = [];
-  for (let start = from; start < to; start += per) {
-    calls.push(
-      context.df.callActivityWithRetry(ACTIVITY.submitChunks, retry, {
-        jobId,
-        from: start,
-        to: Math.min(to, start + per),
-      }),
-    );
-  }
-  return (yield context.df.Task.all(calls)) as SubmitSummary[];
-}
-
-/** Submits a share of a very large job's chunks; returns what each activity reported. */
-export function* submitTasksOrchestrator(
-  context: OrchestrationContext,
-): Generator<Task, SubmitSummary[], unknown> {
-  const range = submitRangeSchema.parse(context.df.getInput());
-  return yield* submitRange(context, range.jobId, range.from, range.to, retryOptions());
-}
-
-function retryOptions(): df.RetryOptions {
-  const retry = new df.RetryOptions(2_000, 6);
-  retry.backoffCoefficient = 2;
-  retry.maxRetryIntervalInMilliseconds = 60_000;
-  return retry;
-}
+import {
+  activityRetry,
+  submitRange,
+  SUBMIT_ORCHESTRATOR,
+  type SubmitRange,
+} from './submitTasksOrchestrator.js';
 
 /** What the orchestration returns: how the job ended. */
 export interface JobOutcome {
@@ -70,11 +25,8 @@ export interface JobOutcome {
   condition?: JobCondition;
 }
 
-// Submissions go out as at most this many activities, each taking a share of the chunks: a
-// 100,000-task job is 1,000 chunks but 64 activities, which keeps the history small.
-const MAX_SUBMIT_ACTIVITIES = 64;
-
-type Step = Generator<Task, void, unknown>;
+type Step<T = void> = Generator<Task, T, unknown>;
+type Input = ReturnType<typeof orchestrationInputSchema.parse>;
 
 /** Thrown inside the orchestration to end the job; caught once, at the top. */
 class JobEnding extends Error {
@@ -87,126 +39,114 @@ class JobEnding extends Error {
 }
 
 /**
- * The job orchestration: one per job, instance id = job id. It walks the job through its
- * lifecycle, calling activities for everything that touches the world, and otherwise waits for
- * signals: task milestones (never single tasks, so a 10,000-task job's history stays a few
- * hundred events), and the user's cancel, pause and resume. Deterministic: time comes from
- * `context.df`, and everything it knows of the job comes from activities.
+ * The job orchestration: one per job, instance id = job id. It walks the job through the phases
+ * of its lifecycle, calling activities for everything that touches the world, and otherwise waits
+ * for signals: task milestones (never single tasks, so a 10,000-task job's history stays a few
+ * hundred events), and the user's cancel, pause, resume and complete. Deterministic: time comes
+ * from `context.df`, and everything it knows of the job comes from activities and signals.
  */
-export function* jobOrchestrator(context: OrchestrationContext): Generator<Task, JobOutcome, unknown> {
-  const input = orchestrationInputSchema.parse(context.df.getInput());
-  const { jobId } = input;
-  const retry = retryOptions();
+export function* jobOrchestrator(context: OrchestrationContext): Step<JobOutcome> {
+  const job = new JobLifecycle(context, orchestrationInputSchema.parse(context.df.getInput()));
+  try {
+    yield* job.processInputs();
+    const chunks = yield* job.stageInputs();
+    yield* job.stageBatchJob();
+    yield* job.submit(chunks);
+    yield* job.untilTasksEnd();
+    return yield* job.archive();
+  } catch (error) {
+    return yield* job.end(error);
+  }
+}
 
-  let status: JobStatus = 'PENDING';
-  let batchJob = false;
-  let tasksRecorded = false;
-  let deadline: TimerTask | undefined;
-  let signal = context.df.waitForExternalEvent(SIGNAL_EVENT);
-  let started = false;
-  let allDone = false;
-  let prepared: PreparedJob | undefined;
-  // For a job submitted with completeWhenTasksFinish false: the user has said no tasks are coming.
-  // Heard in any phase; acted on (sealing the Batch job) once the tasks are all in.
-  let completeRequested = false;
-  let sealed = false;
+/** One job's walk through its lifecycle: the phases, and the waiting they share. */
+class JobLifecycle {
+  #state: JobState = initialJobState();
+  #signal: Task;
+  #deadline: TimerTask | undefined;
+  readonly #retry: df.RetryOptions = activityRetry();
 
-  const call = (name: string, payload: unknown) => context.df.callActivityWithRetry(name, retry, payload);
-
-  function* record(to: JobStatus, message: string, extra: Partial<StatusChangeRequest> = {}): Step {
-    const request: StatusChangeRequest = { jobId, to, message, ...extra };
-    yield call(ACTIVITY.recordStatus, request);
-    status = to;
+  constructor(
+    private readonly context: OrchestrationContext,
+    private readonly input: Input,
+  ) {
+    this.#signal = context.df.waitForExternalEvent(SIGNAL_EVENT);
   }
 
-  /**
-   * Waits for the next valid signal, or for the deadline or `also` (a backoff timer) to fire.
-   * A signal that does not parse is logged and dropped: it cannot have come from this app.
-   */
-  function* next(also?: Task): Generator<Task, JobSignal | 'deadline' | 'also', unknown> {
-    for (;;) {
-      const waits: Task[] = [signal];
-      if (deadline) waits.push(deadline);
-      if (also) waits.push(also);
-      const winner = (yield context.df.Task.any(waits)) as Task;
-      if (winner === deadline) return 'deadline';
-      if (winner === also) return 'also';
-      const parsed = jobSignalSchema.safeParse(signal.result);
-      signal = context.df.waitForExternalEvent(SIGNAL_EVENT);
-      if (parsed.success) return parsed.data;
-      if (!context.df.isReplaying) context.warn(`job ${jobId}: ignored a malformed signal`);
+  get #jobId(): string {
+    return this.input.jobId;
+  }
+
+  // ---- The phases, in order.
+
+  /** PROCESSING_INPUTS: expand the job, check its inputs, record its tasks. */
+  *processInputs(): Step {
+    yield* this.#record('PROCESSING_INPUTS', 'expanding the job and checking its inputs');
+    const { job } = yield* this.#step<{ job: PreparedJob }>(ACTIVITY.processInputs);
+    this.#state = { ...this.#state, prepared: job, tasksRecorded: true };
+    if (job.timeoutMinutes !== undefined) {
+      this.#deadline = this.context.df.createTimer(
+        new Date(this.context.df.currentUtcDateTime.getTime() + job.timeoutMinutes * 60_000),
+      );
     }
   }
 
-  /** Holds the job until resumed; a cancel or the deadline ends it. */
-  function* hold(by: string): Generator<Task, void, unknown> {
-    const from = status;
-    if (batchJob) yield call(ACTIVITY.controlBatchJob, { jobId, action: 'disable' });
-    yield* record('PAUSED', `paused by ${by}`);
-    for (;;) {
-      const news = yield* next();
-      if (news === 'deadline') throw new JobEnding('timeout');
-      if (news === 'also') continue;
-      if (news.type === 'cancel') throw new JobEnding('cancel');
-      if (news.type === 'tasks') {
-        started ||= news.started;
-        allDone ||= news.allDone;
-        continue;
-      }
-      if (news.type === 'complete') {
-        completeRequested = true;
-        continue;
-      }
-      if (news.type !== 'resume') continue;
-      if (batchJob) yield call(ACTIVITY.controlBatchJob, { jobId, action: 'enable' });
-      yield* record(from, `resumed by ${news.by}`);
-      return;
-    }
+  /** STAGING_INPUTS: grant Batch access to the inputs and write the plan; says how many chunks. */
+  *stageInputs(): Step<number> {
+    yield* this.#record('STAGING_INPUTS', 'granting Batch access to the inputs and writing the plan');
+    const { chunks } = yield* this.#step<{ chunks: number }>(ACTIVITY.stageInputs);
+    return chunks;
   }
 
-  function* blockedUntilReady(): Generator<Task, void, unknown> {
-    let attempt = 0;
-    for (;;) {
-      const result = (yield call(ACTIVITY.ensureBatchJob, { jobId })) as StepResult<{ created: boolean }>;
-      if (result.outcome === 'done') return;
+  /** STAGING_JOB: create the Batch job, waiting BLOCKED (with backoff) while Batch cannot. */
+  *stageBatchJob(): Step {
+    yield* this.#record('STAGING_JOB', `creating the Batch job on pool ${this.#prepared.pool}`);
+    for (let attempt = 0; ; attempt++) {
+      const result = (yield this.#call(ACTIVITY.ensureBatchJob, { jobId: this.#jobId })) as StepResult<{
+        created: boolean;
+      }>;
+      if (result.outcome === 'done') break;
       if (result.outcome === 'failed') throw new JobEnding('fail', result.failure);
-      const { initialSeconds, maxSeconds } = input.blockedRetry;
+      const { initialSeconds, maxSeconds } = this.input.blockedRetry;
       const waitMs =
         result.retryAfterMs ?? Math.min(maxSeconds, initialSeconds * 2 ** Math.min(attempt, 20)) * 1000;
-      attempt++;
-      if (status !== 'BLOCKED') yield* record('BLOCKED', `${result.code}: ${result.message}`);
-      const timer = context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + waitMs));
+      if (this.#state.status !== 'BLOCKED')
+        yield* this.#record('BLOCKED', `${result.code}: ${result.message}`);
+      const retry = this.context.df.createTimer(
+        new Date(this.context.df.currentUtcDateTime.getTime() + waitMs),
+      );
       for (;;) {
-        const news = yield* next(timer);
-        if (news === 'also') break;
-        if (news === 'deadline' || news.type === 'cancel') {
-          timer.cancel();
-          throw new JobEnding(news === 'deadline' ? 'timeout' : 'cancel');
-        }
-        if (news.type === 'pause') {
-          timer.cancel();
-          yield* hold(news.by);
+        const heard = yield* this.#wait(retry);
+        if (heard.kind === 'also') break;
+        if (heard.kind === 'pause') {
+          retry.cancel();
+          yield* this.#hold(heard.by);
           break;
         }
-        if (news.type === 'complete') completeRequested = true;
       }
     }
+    this.#state = { ...this.#state, batchJob: true };
   }
 
-  function* submit(chunks: number): Generator<Task, void, unknown> {
+  /** SUBMITTING_JOB, then QUEUED: add the tasks to the Batch job. */
+  *submit(chunks: number): Step {
+    const prepared = this.#prepared;
+    yield* this.#record('SUBMITTING_JOB', `submitting ${prepared.taskCount} task(s)`);
     // A very large job's chunks go to sub-orchestrations, each fanning out its own share, so no
     // one history grows with the job's size.
-    const perChild = input.submit.chunksPerSubOrchestration;
+    const perChild = this.input.submit.chunksPerSubOrchestration;
     let summaries: SubmitSummary[];
     if (chunks <= perChild) {
-      summaries = yield* submitRange(context, jobId, 0, chunks, retry);
+      summaries = yield* submitRange(this.context, { jobId: this.#jobId, from: 0, to: chunks }, this.#retry);
     } else {
       const children: Task[] = [];
       for (let from = 0, i = 0; from < chunks; from += perChild, i++) {
-        const range: SubmitRange = { jobId, from, to: Math.min(chunks, from + perChild) };
-        children.push(context.df.callSubOrchestrator(SUBMIT_ORCHESTRATOR, range, `${jobId}-submit-${i}`));
+        const range: SubmitRange = { jobId: this.#jobId, from, to: Math.min(chunks, from + perChild) };
+        children.push(
+          this.context.df.callSubOrchestrator(SUBMIT_ORCHESTRATOR, range, `${this.#jobId}-submit-${i}`),
+        );
       }
-      summaries = ((yield context.df.Task.all(children)) as SubmitSummary[][]).flat();
+      summaries = ((yield this.context.df.Task.all(children)) as SubmitSummary[][]).flat();
     }
     const rejected = summaries.flatMap((summary) => summary.rejected);
     if (rejected.length > 0) {
@@ -219,73 +159,38 @@ export function* jobOrchestrator(context: OrchestrationContext): Generator<Task,
         message: `Batch refused ${rejected.length} task(s): ${shown}`,
       });
     }
+    yield* this.#record('QUEUED', `${prepared.taskCount} task(s) queued on pool ${prepared.pool}`);
   }
 
-  function* run(): Generator<Task, JobOutcome, unknown> {
-    yield* record('PROCESSING_INPUTS', 'expanding the job and checking its inputs');
-    const processed = (yield call(ACTIVITY.processInputs, { jobId })) as StepResult<{ job: PreparedJob }>;
-    if (processed.outcome !== 'done') {
-      throw new JobEnding('fail', processed.outcome === 'failed' ? processed.failure : undefined);
-    }
-    prepared = processed.job;
-    tasksRecorded = true;
-    if (prepared.timeoutMinutes !== undefined) {
-      deadline = context.df.createTimer(
-        new Date(context.df.currentUtcDateTime.getTime() + prepared.timeoutMinutes * 60_000),
-      );
-    }
-
-    yield* record('STAGING_INPUTS', 'granting Batch access to the inputs and writing the plan');
-    const staged = (yield call(ACTIVITY.stageInputs, { jobId })) as StepResult<{ chunks: number }>;
-    if (staged.outcome !== 'done') {
-      throw new JobEnding('fail', staged.outcome === 'failed' ? staged.failure : undefined);
-    }
-
-    yield* record('STAGING_JOB', `creating the Batch job on pool ${prepared.pool}`);
-    yield* blockedUntilReady();
-    batchJob = true;
-
-    yield* record('SUBMITTING_JOB', `submitting ${prepared.taskCount} task(s)`);
-    yield* submit(staged.chunks);
-    yield* record('QUEUED', `${prepared.taskCount} task(s) queued on pool ${prepared.pool}`);
-
+  /** QUEUED, RUNNING (and PAUSED): seal the Batch job once no more tasks come; wait for the tasks. */
+  *untilTasksEnd(): Step {
     for (;;) {
-      if (!sealed && (prepared.completeWhenTasksFinish || completeRequested)) {
-        yield call(ACTIVITY.sealBatchJob, { jobId });
-        sealed = true;
-      }
-      if (started && status === 'QUEUED') yield* record('RUNNING', 'tasks are running');
-      if (allDone && status === 'RUNNING' && (prepared.completeWhenTasksFinish || completeRequested))
-        return yield* finish();
-      const news = yield* next();
-      if (news === 'deadline') throw new JobEnding('timeout');
-      if (news === 'also') continue;
-      switch (news.type) {
-        case 'tasks':
-          started ||= news.started || news.allDone;
-          allDone ||= news.allDone;
-          break;
-        case 'cancel':
-          throw new JobEnding('cancel');
-        case 'pause':
-          yield* hold(news.by);
-          break;
-        case 'resume':
-          break;
-        case 'complete':
-          completeRequested = true;
-          break;
+      switch (nextWhileRunning(this.#state)) {
+        case 'seal':
+          yield this.#call(ACTIVITY.sealBatchJob, { jobId: this.#jobId });
+          this.#state = { ...this.#state, sealed: true };
+          continue;
+        case 'record-running':
+          yield* this.#record('RUNNING', 'tasks are running');
+          continue;
+        case 'finish':
+          return;
+        case 'wait': {
+          const heard = yield* this.#wait();
+          if (heard.kind === 'pause') yield* this.#hold(heard.by);
+        }
       }
     }
   }
 
-  /** Every task is final: stop the Batch job, archive, and say how it went. */
-  function* finish(): Generator<Task, JobOutcome, unknown> {
-    yield call(ACTIVITY.controlBatchJob, { jobId, action: 'terminate' });
-    const settled = (yield call(ACTIVITY.settleTasks, { jobId, leftover: 'SKIPPED' })) as SettledTasks;
-    yield* record('ARCHIVING', 'collecting the outputs');
-    yield call(ACTIVITY.archiveOutputs, { jobId });
-    cancelDeadline();
+  /** ARCHIVING, then FINISHED or FAILED: every task is final; stop the Batch job, archive, judge. */
+  *archive(): Step<JobOutcome> {
+    const jobId = this.#jobId;
+    yield this.#call(ACTIVITY.controlBatchJob, { jobId, action: 'terminate' });
+    const settled = (yield this.#call(ACTIVITY.settleTasks, { jobId, leftover: 'SKIPPED' })) as SettledTasks;
+    yield* this.#record('ARCHIVING', 'collecting the outputs');
+    yield this.#call(ACTIVITY.archiveOutputs, { jobId });
+    this.#cancelDeadline();
     const { counts, exitCodes } = settled;
     if (counts.FAILED > 0 || counts.SKIPPED > 0 || counts.CANCELLED > 0) {
       const parts = [
@@ -293,58 +198,138 @@ export function* jobOrchestrator(context: OrchestrationContext): Generator<Task,
         counts.SKIPPED > 0 ? `${counts.SKIPPED} skipped` : '',
         counts.CANCELLED > 0 ? `${counts.CANCELLED} ended by Batch` : '',
       ].filter(Boolean);
+      const total = counts.SUCCEEDED + counts.FAILED + counts.SKIPPED + counts.CANCELLED;
       const condition: JobCondition = counts.FAILED > 0 || counts.SKIPPED > 0 ? 'TASK_FAILED' : 'BATCH_ERROR';
-      yield* record(
-        'FAILED',
-        `${parts.join(', ')} of ${counts.SUCCEEDED + counts.FAILED + counts.SKIPPED + counts.CANCELLED} task(s)`,
-        {
-          condition,
-          ...(Object.keys(exitCodes).length > 0 ? { exitCodes } : {}),
-        },
-      );
+      yield* this.#record('FAILED', `${parts.join(', ')} of ${total} task(s)`, {
+        condition,
+        ...(Object.keys(exitCodes).length > 0 ? { exitCodes } : {}),
+      });
       return { status: 'FAILED', condition };
     }
-    yield* record('FINISHED', `${counts.SUCCEEDED} task(s) succeeded`, { condition: 'NORMAL_COMPLETION' });
+    yield* this.#record('FINISHED', `${counts.SUCCEEDED} task(s) succeeded`, {
+      condition: 'NORMAL_COMPLETION',
+    });
     return { status: 'FINISHED', condition: 'NORMAL_COMPLETION' };
   }
 
-  function cancelDeadline(): void {
-    if (deadline && !deadline.isCompleted) deadline.cancel();
-  }
-
-  /** Ends the job early: stops what runs, settles the task records, records the final status. */
-  function* end(ending: JobEnding): Generator<Task, JobOutcome, unknown> {
-    cancelDeadline();
-    if (batchJob) yield call(ACTIVITY.controlBatchJob, { jobId, action: 'terminate' });
-    if (tasksRecorded) yield call(ACTIVITY.settleTasks, { jobId, leftover: 'CANCELLED' });
+  /**
+   * CANCELLED or FAILED, from any phase: stop what runs, settle the task records, say why. An
+   * activity that failed past its retries ends the job too, naming where it stopped.
+   */
+  *end(error: unknown): Step<JobOutcome> {
+    const ending =
+      error instanceof JobEnding
+        ? error
+        : new JobEnding('fail', {
+            condition: this.#state.batchJob ? 'BATCH_ERROR' : 'INTERNAL_ERROR',
+            message: `stopped in ${this.#state.status}: ${(error instanceof Error ? error.message : String(error)).slice(0, 1000)}`,
+          });
+    const jobId = this.#jobId;
+    this.#cancelDeadline();
+    if (this.#state.batchJob) yield this.#call(ACTIVITY.controlBatchJob, { jobId, action: 'terminate' });
+    if (this.#state.tasksRecorded) yield this.#call(ACTIVITY.settleTasks, { jobId, leftover: 'CANCELLED' });
     switch (ending.kind) {
       case 'cancel':
-        yield* record('CANCELLED', 'cancelled by the user', { condition: 'CANCELLED_BY_USER' });
+        yield* this.#record('CANCELLED', 'cancelled by the user', { condition: 'CANCELLED_BY_USER' });
         return { status: 'CANCELLED', condition: 'CANCELLED_BY_USER' };
       case 'timeout':
-        yield* record('FAILED', `ran longer than its ${prepared?.timeoutMinutes} minute limit`, {
-          condition: 'TIMEOUT',
-        });
+        yield* this.#record(
+          'FAILED',
+          `ran longer than its ${this.#state.prepared?.timeoutMinutes} minute limit`,
+          {
+            condition: 'TIMEOUT',
+          },
+        );
         return { status: 'FAILED', condition: 'TIMEOUT' };
       case 'fail': {
         const failure = ending.failure ?? { condition: 'INTERNAL_ERROR', message: 'the job could not go on' };
-        yield* record('FAILED', failure.message, { condition: failure.condition });
+        yield* this.#record('FAILED', failure.message, { condition: failure.condition });
         return { status: 'FAILED', condition: failure.condition };
       }
     }
   }
 
-  try {
-    return yield* run();
-  } catch (error) {
-    if (error instanceof JobEnding) return yield* end(error);
-    // An activity failed past its retries: the job cannot go on, and says why.
-    const message = error instanceof Error ? error.message : String(error);
-    return yield* end(
-      new JobEnding('fail', {
-        condition: batchJob ? 'BATCH_ERROR' : 'INTERNAL_ERROR',
-        message: `stopped in ${status}: ${message.slice(0, 1000)}`,
-      }),
-    );
+  // ---- What the phases share.
+
+  get #prepared(): PreparedJob {
+    const prepared = this.#state.prepared;
+    if (!prepared) throw new Error('the job has not been prepared');
+    return prepared;
+  }
+
+  #call(name: string, payload: unknown): Task {
+    return this.context.df.callActivityWithRetry(name, this.#retry, payload);
+  }
+
+  /** Runs a step that may refuse the job; a refusal ends it with the step's own reason. */
+  *#step<T extends object>(name: string): Step<T> {
+    const result = (yield this.#call(name, { jobId: this.#jobId })) as StepResult<T>;
+    if (result.outcome === 'done') return result;
+    throw new JobEnding('fail', result.outcome === 'failed' ? result.failure : undefined);
+  }
+
+  *#record(to: JobStatus, message: string, extra: Partial<StatusChangeRequest> = {}): Step {
+    const request: StatusChangeRequest = { jobId: this.#jobId, to, message, ...extra };
+    yield this.#call(ACTIVITY.recordStatus, request);
+    this.#state = { ...this.#state, status: to };
+  }
+
+  /**
+   * Waits for the next signal, the deadline, or `also` (a retry timer), and folds the signal into
+   * the state. A cancel or the deadline ends the job here; a pause or resume is the caller's to
+   * act on. A signal that does not parse is logged and dropped: it cannot have come from this app.
+   */
+  *#wait(
+    also?: TimerTask,
+  ): Step<
+    { kind: 'also' } | { kind: 'pause'; by: string } | { kind: 'resume'; by: string } | { kind: 'news' }
+  > {
+    for (;;) {
+      const waits: Task[] = [this.#signal];
+      if (this.#deadline) waits.push(this.#deadline);
+      if (also) waits.push(also);
+      const winner = (yield this.context.df.Task.any(waits)) as Task;
+      if (winner === this.#deadline) {
+        also?.cancel();
+        throw new JobEnding('timeout');
+      }
+      if (winner === also) return { kind: 'also' };
+      const parsed = jobSignalSchema.safeParse(this.#signal.result);
+      this.#signal = this.context.df.waitForExternalEvent(SIGNAL_EVENT);
+      if (!parsed.success) {
+        if (!this.context.df.isReplaying) this.context.warn(`job ${this.#jobId}: ignored a malformed signal`);
+        continue;
+      }
+      const signal: JobSignal = parsed.data;
+      const { state, effect } = foldSignal(this.#state, signal);
+      this.#state = state;
+      if (effect === 'cancel') {
+        also?.cancel();
+        throw new JobEnding('cancel');
+      }
+      if (effect === 'pause' || effect === 'resume')
+        return { kind: effect, by: (signal as { by: string }).by };
+      return { kind: 'news' };
+    }
+  }
+
+  /** PAUSED: holds the job (its Batch job disabled) until resumed; a cancel or the deadline ends it. */
+  *#hold(by: string): Step {
+    const from = this.#state.status;
+    if (this.#state.batchJob)
+      yield this.#call(ACTIVITY.controlBatchJob, { jobId: this.#jobId, action: 'disable' });
+    yield* this.#record('PAUSED', `paused by ${by}`);
+    for (;;) {
+      const heard = yield* this.#wait();
+      if (heard.kind !== 'resume') continue;
+      if (this.#state.batchJob)
+        yield this.#call(ACTIVITY.controlBatchJob, { jobId: this.#jobId, action: 'enable' });
+      yield* this.#record(from, `resumed by ${heard.by}`);
+      return;
+    }
+  }
+
+  #cancelDeadline(): void {
+    if (this.#deadline && !this.#deadline.isCompleted) this.#deadline.cancel();
   }
 }

@@ -9,11 +9,11 @@ import {
   type StatusChangeRequest,
   type StepResult,
 } from '../../../shared/orchestration/activities.js';
+import { jobOrchestrator } from '../../../shared/orchestration/jobOrchestrator.js';
 import {
-  jobOrchestrator,
   SUBMIT_ORCHESTRATOR,
   submitTasksOrchestrator,
-} from '../../../shared/orchestration/jobOrchestrator.js';
+} from '../../../shared/orchestration/submitTasksOrchestrator.js';
 import { SIGNAL_EVENT, type JobSignal } from '../../../shared/orchestration/signals.js';
 import { TASK_STATUSES, type TaskStatus } from '../../../shared/domain/lifecycle.js';
 
@@ -90,6 +90,7 @@ describe('the job orchestration', () => {
     world.calls
       .filter((c) => c.name === ACTIVITY.recordStatus)
       .map((c) => (c.input as StatusChangeRequest).to);
+  const sequence = () => world.calls.map((c) => `${c.name} ${JSON.stringify(c.input)}`);
   const controls = () =>
     world.calls.filter((c) => c.name === ACTIVITY.controlBatchJob).map((c) => c.input.action as string);
 
@@ -129,6 +130,8 @@ describe('the job orchestration', () => {
     expect(world.calls.filter((c) => c.name === ACTIVITY.sealBatchJob)).toHaveLength(1);
     expect(controls()).toEqual(['terminate']);
     expect(world.calls.find((c) => c.name === ACTIVITY.settleTasks)?.input.leftover).toBe('SKIPPED');
+    // The activities asked for, in order: what a replay of this history must ask for again.
+    expect(sequence()).toMatchSnapshot();
   });
 
   it('should go straight from QUEUED to ARCHIVING through RUNNING when the first news is that all is done', async () => {
@@ -136,6 +139,8 @@ describe('the job orchestration', () => {
     signal(id, allDone);
     await sim.run();
     expect(statuses().slice(4)).toEqual(['QUEUED', 'RUNNING', 'ARCHIVING', 'FINISHED']);
+    // The activities asked for, in order: what a replay of this history must ask for again.
+    expect(sequence()).toMatchSnapshot();
   });
 
   it('should fail with TASK_FAILED and the exit codes when tasks failed or were skipped', async () => {
@@ -148,6 +153,8 @@ describe('the job orchestration', () => {
     expect(failed).toMatchObject({ to: 'FAILED', condition: 'TASK_FAILED', exitCodes: { b: 3 } });
     expect(failed.message).toBe('1 failed, 1 skipped of 3 task(s)');
     expect(sim.status(id).output).toEqual({ status: 'FAILED', condition: 'TASK_FAILED' });
+    // The activities asked for, in order: what a replay of this history must ask for again.
+    expect(sequence()).toMatchSnapshot();
   });
 
   it('should cancel: stop the Batch job, settle the rest as CANCELLED, and end CANCELLED', async () => {
@@ -159,6 +166,8 @@ describe('the job orchestration', () => {
     expect(controls()).toEqual(['terminate']);
     expect(world.calls.find((c) => c.name === ACTIVITY.settleTasks)?.input.leftover).toBe('CANCELLED');
     expect(sim.status(id).output).toEqual({ status: 'CANCELLED', condition: 'CANCELLED_BY_USER' });
+    // The activities asked for, in order: what a replay of this history must ask for again.
+    expect(sequence()).toMatchSnapshot();
   });
 
   it('should pause and resume: disable and enable the Batch job, and come back to where it was', async () => {
@@ -180,6 +189,8 @@ describe('the job orchestration', () => {
       'resumed by bob',
     );
     expect(controls()).toEqual(['disable', 'enable', 'terminate']);
+    // The activities asked for, in order: what a replay of this history must ask for again.
+    expect(sequence()).toMatchSnapshot();
   });
 
   it('should cancel a paused job', async () => {
@@ -188,6 +199,8 @@ describe('the job orchestration', () => {
     signal(id, { type: 'cancel', by: 'alice' });
     await sim.run();
     expect(statuses().slice(-3)).toEqual(['QUEUED', 'PAUSED', 'CANCELLED']);
+    // The activities asked for, in order: what a replay of this history must ask for again.
+    expect(sequence()).toMatchSnapshot();
   });
 
   it('should wait BLOCKED with backoff until Batch is ready, then go on', async () => {
@@ -209,6 +222,8 @@ describe('the job orchestration', () => {
     signal(id, allDone);
     await sim.run();
     expect(statuses().at(-1)).toBe('FINISHED');
+    // The activities asked for, in order: what a replay of this history must ask for again.
+    expect(sequence()).toMatchSnapshot();
   });
 
   it('should cancel a BLOCKED job without touching Batch, and hold one paused while blocked', async () => {
@@ -221,6 +236,8 @@ describe('the job orchestration', () => {
     await sim.run();
     expect(statuses().at(-1)).toBe('CANCELLED');
     expect(controls()).toEqual([]);
+    // The activities asked for, in order: what a replay of this history must ask for again.
+    expect(sequence()).toMatchSnapshot();
   });
 
   it('should fail with TIMEOUT once the job runs past its limit', async () => {
@@ -233,6 +250,8 @@ describe('the job orchestration', () => {
     expect(last).toMatchObject({ condition: 'TIMEOUT', message: 'ran longer than its 5 minute limit' });
     expect(controls()).toEqual(['terminate']);
     expect(sim.status(id).output).toEqual({ status: 'FAILED', condition: 'TIMEOUT' });
+    // The activities asked for, in order: what a replay of this history must ask for again.
+    expect(sequence()).toMatchSnapshot();
   });
 
   it('should wait for /complete when the job was opened with completeWhenTasksFinish false', async () => {
@@ -246,6 +265,8 @@ describe('the job orchestration', () => {
     await sim.run();
     expect(world.calls.filter((c) => c.name === ACTIVITY.sealBatchJob)).toHaveLength(1);
     expect(statuses().slice(-2)).toEqual(['ARCHIVING', 'FINISHED']);
+    // The activities asked for, in order: what a replay of this history must ask for again.
+    expect(sequence()).toMatchSnapshot();
   });
 
   it("should fail with the step's own condition when processing the inputs refuses the job", async () => {
@@ -258,6 +279,8 @@ describe('the job orchestration', () => {
     expect(statuses()).toEqual(['PROCESSING_INPUTS', 'FAILED']);
     expect(sim.status(id).output).toEqual({ status: 'FAILED', condition: 'INVALID_INPUT' });
     expect(controls()).toEqual([]);
+    // The activities asked for, in order: what a replay of this history must ask for again.
+    expect(sequence()).toMatchSnapshot();
   });
 
   it('should fail BATCH_ERROR, naming the status, when an activity fails past its retries once Batch has the job', async () => {
@@ -269,6 +292,8 @@ describe('the job orchestration', () => {
     expect(last.message).toMatch(/^stopped in QUEUED: /);
     expect(controls()).toEqual(['terminate']);
     expect(sim.status(id).output).toEqual({ status: 'FAILED', condition: 'BATCH_ERROR' });
+    // The activities asked for, in order: what a replay of this history must ask for again.
+    expect(sequence()).toMatchSnapshot();
   });
 
   it('should ignore a malformed signal and go on', async () => {
@@ -277,6 +302,8 @@ describe('the job orchestration', () => {
     signal(id, allDone);
     await sim.run();
     expect(statuses().at(-1)).toBe('FINISHED');
+    // The activities asked for, in order: what a replay of this history must ask for again.
+    expect(sequence()).toMatchSnapshot();
   });
 
   it('should submit a very large job through sub-orchestrations, each with its share of the chunks', async () => {
@@ -295,5 +322,7 @@ describe('the job orchestration', () => {
     expect(submitted.length).toBeLessThanOrEqual(3 * 64);
     expect(sim.states.has('job-1-submit-2')).toBe(true);
     expect(statuses().at(-1)).toBe('FINISHED');
+    // The activities asked for, in order: what a replay of this history must ask for again.
+    expect(sequence()).toMatchSnapshot();
   });
 });
