@@ -83,7 +83,7 @@ async function historyEvents(runtime: RuntimeProcess, instanceId: string): Promi
   return rows;
 }
 
-/** The benchmarks of whole jobs on the embedded runtime (see ../shared/spec/benchmarks.md). */
+/** The benchmarks of whole jobs on the embedded runtime (see docs/benchmarks.md). */
 export const jobBenchmarks: Benchmark[] = [
   {
     id: 'makespan',

@@ -7,7 +7,7 @@ import { benchmarks, type Figures } from './benchmarks.js';
 
 const program = new Command()
   .name('bench')
-  .description('Runs cloudjobs benchmarks and prints one table (see ../shared/spec/benchmarks.md).')
+  .description('Runs cloudjobs benchmarks and prints one table (see docs/benchmarks.md).')
   .argument('[ids...]', 'benchmarks to run (default: all)')
   .option('--json <file>', 'also write the figures as JSON, one object per benchmark id')
   .option('--list', 'list the benchmarks and exit');
