@@ -1,5 +1,5 @@
 import { app, type InvocationContext } from '@azure/functions';
-import { SERVICE_BUS_CONNECTION } from '../shared/config.js';
+import { queueTrigger } from '../shared/bindings.js';
 import { getServices } from '../shared/composition.js';
 import { deliveryKickSchema } from '../shared/notifications/notifier.js';
 
@@ -14,7 +14,6 @@ export async function deliverNotifications(message: unknown, context: Invocation
 }
 
 app.serviceBusQueue('deliverNotifications', {
-  queueName: 'deliveries',
-  connection: SERVICE_BUS_CONNECTION,
+  ...queueTrigger('deliveries'),
   handler: deliverNotifications,
 });

@@ -1,8 +1,8 @@
-import { app, output, type InvocationContext, type Timer } from '@azure/functions';
-import { SERVICE_BUS_CONNECTION } from '../shared/config.js';
+import { app, type InvocationContext, type Timer } from '@azure/functions';
+import { QUEUE_OUTPUTS } from '../shared/bindings.js';
 import { getServices } from '../shared/composition.js';
 
-const deliveries = output.serviceBusQueue({ queueName: 'deliveries', connection: SERVICE_BUS_CONNECTION });
+const deliveries = QUEUE_OUTPUTS.deliveries;
 
 /** Every 5 seconds, wakes the delivery streams whose retry is due or whose wake-up seems lost. */
 export async function deliveryRetries(_timer: Timer, context: InvocationContext): Promise<void> {

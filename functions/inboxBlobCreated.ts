@@ -1,10 +1,10 @@
-import { app, output, type EventGridEvent, type InvocationContext } from '@azure/functions';
-import { SERVICE_BUS_CONNECTION } from '../shared/config.js';
+import { app, type EventGridEvent, type InvocationContext } from '@azure/functions';
+import { QUEUE_OUTPUTS } from '../shared/bindings.js';
 import * as df from 'durable-functions';
 import { getServices } from '../shared/composition.js';
 import { blobCreatedEventSchema, blobOfSubject } from '../shared/domain/blobEvents.js';
 
-const jobEvents = output.serviceBusQueue({ queueName: 'job-events', connection: SERVICE_BUS_CONNECTION });
+const jobEvents = QUEUE_OUTPUTS.jobEvents;
 
 /**
  * A manifest arrived in the blob inbox: submit it as its owner's job and start the job, or move

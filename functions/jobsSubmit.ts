@@ -1,5 +1,5 @@
-import { app, output } from '@azure/functions';
-import { SERVICE_BUS_CONNECTION } from '../shared/config.js';
+import { app } from '@azure/functions';
+import { QUEUE_OUTPUTS } from '../shared/bindings.js';
 import * as df from 'durable-functions';
 import { z } from 'zod';
 import { apiHandler, json, readJson } from '../shared/http/endpoint.js';
@@ -7,7 +7,7 @@ import { jobView } from '../shared/jobs/jobsApi.js';
 import { parseInput } from '../shared/domain/issues.js';
 import { submittedEvent } from '../shared/jobs/statusRecorder.js';
 
-const jobEvents = output.serviceBusQueue({ queueName: 'job-events', connection: SERVICE_BUS_CONNECTION });
+const jobEvents = QUEUE_OUTPUTS.jobEvents;
 
 const idempotencyKey = z.string().min(1).max(255).optional();
 

@@ -1,9 +1,9 @@
-import { app, output, type InvocationContext } from '@azure/functions';
-import { SERVICE_BUS_CONNECTION } from '../shared/config.js';
+import { app, type InvocationContext } from '@azure/functions';
+import { QUEUE_OUTPUTS, queueTrigger } from '../shared/bindings.js';
 import { getServices } from '../shared/composition.js';
 import { jobEventSchema } from '../shared/domain/events.js';
 
-const deliveries = output.serviceBusQueue({ queueName: 'deliveries', connection: SERVICE_BUS_CONNECTION });
+const deliveries = QUEUE_OUTPUTS.deliveries;
 
 /**
  * A job status change, or news of task changes: one `deliveries` message per subscription that
@@ -20,8 +20,7 @@ export async function notifyJobEvent(message: unknown, context: InvocationContex
 }
 
 app.serviceBusQueue('notifyJobEvent', {
-  queueName: 'job-events',
-  connection: SERVICE_BUS_CONNECTION,
+  ...queueTrigger('jobEvents'),
   extraOutputs: [deliveries],
   handler: notifyJobEvent,
 });

@@ -1,9 +1,9 @@
-import { app, output, type InvocationContext, type Timer } from '@azure/functions';
-import { SERVICE_BUS_CONNECTION } from '../shared/config.js';
+import { app, type InvocationContext, type Timer } from '@azure/functions';
+import { QUEUE_OUTPUTS } from '../shared/bindings.js';
 import * as df from 'durable-functions';
 import { getServices } from '../shared/composition.js';
 
-const jobEvents = output.serviceBusQueue({ queueName: 'job-events', connection: SERVICE_BUS_CONNECTION });
+const jobEvents = QUEUE_OUTPUTS.jobEvents;
 
 /**
  * Every 15 seconds, compares every job in flight with Batch and repairs what a lost signal

@@ -1,11 +1,11 @@
-import { output, type InvocationContext } from '@azure/functions';
-import { SERVICE_BUS_CONNECTION } from '../shared/config.js';
+import { type InvocationContext } from '@azure/functions';
+import { QUEUE_OUTPUTS } from '../shared/bindings.js';
 import * as df from 'durable-functions';
 import { getServices } from '../shared/composition.js';
 import { ACTIVITY, statusChangeSchema } from '../shared/orchestration/activities.js';
 import { parseInput } from '../shared/domain/issues.js';
 
-const jobEvents = output.serviceBusQueue({ queueName: 'job-events', connection: SERVICE_BUS_CONNECTION });
+const jobEvents = QUEUE_OUTPUTS.jobEvents;
 
 export async function recordStatus(input: unknown, context: InvocationContext) {
   const recorded = await getServices().statuses.record(parseInput(statusChangeSchema, input));

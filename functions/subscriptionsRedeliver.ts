@@ -1,9 +1,9 @@
-import { app, output } from '@azure/functions';
-import { SERVICE_BUS_CONNECTION } from '../shared/config.js';
+import { app } from '@azure/functions';
+import { QUEUE_OUTPUTS } from '../shared/bindings.js';
 import { apiHandler, json } from '../shared/http/endpoint.js';
 import { deliveryView } from '../shared/notifications/subscriptionsApi.js';
 
-const deliveries = output.serviceBusQueue({ queueName: 'deliveries', connection: SERVICE_BUS_CONNECTION });
+const deliveries = QUEUE_OUTPUTS.deliveries;
 
 /** One attempt now at a dead-lettered (or waiting) delivery; the answer shows how it went. */
 export const subscriptionsRedeliver = apiHandler(async ({ request, caller, context, services }) => {

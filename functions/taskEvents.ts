@@ -1,10 +1,10 @@
-import { app, output, type InvocationContext } from '@azure/functions';
-import { SERVICE_BUS_CONNECTION } from '../shared/config.js';
+import { app, type InvocationContext } from '@azure/functions';
+import { QUEUE_OUTPUTS, queueTrigger } from '../shared/bindings.js';
 import * as df from 'durable-functions';
 import { getServices } from '../shared/composition.js';
 import { taskSignalSchema, type TaskSignal } from '../shared/domain/events.js';
 
-const jobEvents = output.serviceBusQueue({ queueName: 'job-events', connection: SERVICE_BUS_CONNECTION });
+const jobEvents = QUEUE_OUTPUTS.jobEvents;
 
 /**
  * Task news, in batches: each named task is read from Batch and recorded, and the job's
@@ -24,8 +24,7 @@ export async function taskEvents(messages: unknown, context: InvocationContext):
 }
 
 app.serviceBusQueue('taskEvents', {
-  queueName: 'task-events',
-  connection: SERVICE_BUS_CONNECTION,
+  ...queueTrigger('taskEvents'),
   cardinality: 'many',
   extraInputs: [df.input.durableClient()],
   extraOutputs: [jobEvents],

@@ -1,9 +1,9 @@
-import { app, output, type EventGridEvent, type InvocationContext } from '@azure/functions';
-import { SERVICE_BUS_CONNECTION } from '../shared/config.js';
+import { app, type EventGridEvent, type InvocationContext } from '@azure/functions';
+import { QUEUE_OUTPUTS } from '../shared/bindings.js';
 import { blobCreatedEventSchema, blobOfSubject, taskOfLogBlob } from '../shared/domain/blobEvents.js';
 import type { TaskSignal } from '../shared/domain/events.js';
 
-const taskEvents = output.serviceBusQueue({ queueName: 'task-events', connection: SERVICE_BUS_CONNECTION });
+const taskEvents = QUEUE_OUTPUTS.taskEvents;
 
 /**
  * A task's log was uploaded, so one of its attempts ended: pass the news on as a `task-events`

@@ -24,7 +24,7 @@ import { StorageClients } from './storage/clients.js';
 import { ServiceBusEmulator } from './servicebus/serviceBus.js';
 import { EventGridEmulator } from './eventgrid/eventGrid.js';
 import { TimerScheduler } from './timers/timerScheduler.js';
-import { createAdminApi, ADMIN_PREFIX } from './http/adminApi.js';
+import { createAdminApi, ADMIN_PREFIX } from './adminApi.js';
 import { SmtpCatcher } from './email/smtpCatcher.js';
 
 /** How the runtime reaches storage: an Azurite it runs, or one already running elsewhere. */

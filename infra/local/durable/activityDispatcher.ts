@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FunctionHost } from '../host/functionHost.js';
 import type { ComponentLogger } from '../host/logger.js';
-import { BatchRunner } from '../storage/batchRunner.js';
+import { BundleRunner } from '../storage/bundleRunner.js';
 import type { LeaseKeeper, WorkQueue } from '../storage/workQueue.js';
 import { drain } from '../util/poller.js';
 import type { ActivityWorkItem } from './episode.js';
@@ -43,14 +43,14 @@ export interface ActivityDispatcherOptions {
  */
 export class ActivityDispatcher {
   readonly #options: ActivityDispatcherOptions;
-  readonly #runner: BatchRunner<WorkItemBundle, ActivityWorkItem, Promise<void>[]>;
+  readonly #runner: BundleRunner<WorkItemBundle, ActivityWorkItem, Promise<void>[]>;
   readonly #buffers = new Map<string, CompletionBuffer>();
   readonly #flushes = new Set<Promise<unknown>>();
   #stopped = false;
 
   constructor(options: ActivityDispatcherOptions) {
     this.#options = options;
-    this.#runner = new BatchRunner({
+    this.#runner = new BundleRunner({
       name: options.queue.name,
       queue: options.queue,
       leases: options.leases,

@@ -1,6 +1,6 @@
 import type { FunctionHost, RegisteredFunction } from '../host/functionHost.js';
 import type { ComponentLogger } from '../host/logger.js';
-import { BatchRunner } from '../storage/batchRunner.js';
+import { BundleRunner } from '../storage/bundleRunner.js';
 import type { LeaseKeeper, WorkQueue } from '../storage/workQueue.js';
 import type { EventBatch, EventGridEvent, PendingEvent } from './events.js';
 import type { Subscription } from './subscriptions.js';
@@ -39,14 +39,14 @@ export interface SubscriptionChannelOptions {
 export class SubscriptionChannel {
   readonly subscription: Subscription;
   readonly #o: SubscriptionChannelOptions;
-  readonly #runner: BatchRunner<EventBatch, PendingEvent, PendingEvent[]>;
+  readonly #runner: BundleRunner<EventBatch, PendingEvent, PendingEvent[]>;
   #outgoing: Outgoing = { events: [], waiters: [] };
   #target: { fn: RegisteredFunction; host: FunctionHost } | undefined;
 
   constructor(options: SubscriptionChannelOptions) {
     this.#o = options;
     this.subscription = options.subscription;
-    this.#runner = new BatchRunner({
+    this.#runner = new BundleRunner({
       name: `event subscription ${options.subscription.name}`,
       queue: options.queue,
       leases: options.leases,

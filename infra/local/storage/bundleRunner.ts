@@ -2,7 +2,7 @@ import type { ComponentLogger } from '../host/logger.js';
 import { drain, Poller } from '../util/poller.js';
 import type { LeaseKeeper, QueueMessage, WorkQueue } from './workQueue.js';
 
-export interface BatchRunnerOptions<TBody, TItem, TState> {
+export interface BundleRunnerOptions<TBody, TItem, TState> {
   name: string;
   queue: WorkQueue<TBody>;
   leases: LeaseKeeper;
@@ -33,8 +33,8 @@ interface Held<TBody, TState> {
  * the queue. Messages this process sends are held and run here without a receive while the local
  * backlog is short.
  */
-export class BatchRunner<TBody, TItem, TState> {
-  readonly #o: BatchRunnerOptions<TBody, TItem, TState>;
+export class BundleRunner<TBody, TItem, TState> {
+  readonly #o: BundleRunnerOptions<TBody, TItem, TState>;
   readonly #pending: Array<{ held: Held<TBody, TState>; item: TItem }> = [];
   readonly #held = new Set<Held<TBody, TState>>();
   readonly #inFlight = new Set<Promise<unknown>>();
@@ -42,7 +42,7 @@ export class BatchRunner<TBody, TItem, TState> {
   #running = 0;
   #stopped = true;
 
-  constructor(options: BatchRunnerOptions<TBody, TItem, TState>) {
+  constructor(options: BundleRunnerOptions<TBody, TItem, TState>) {
     this.#o = options;
     this.#poller = new Poller({
       name: options.name,

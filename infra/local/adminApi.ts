@@ -1,10 +1,10 @@
-import type { FunctionHost } from '../host/functionHost.js';
-import type { EventGridEmulator } from '../eventgrid/eventGrid.js';
-import type { ServiceBusEmulator } from '../servicebus/serviceBus.js';
-import type { TimerScheduler } from '../timers/timerScheduler.js';
-import type { SmtpCatcher } from '../email/smtpCatcher.js';
-import type { InternalHandler, InternalResponse } from './httpServer.js';
-import { RouteTemplate } from './routeTemplate.js';
+import type { FunctionHost } from './host/functionHost.js';
+import type { EventGridEmulator } from './eventgrid/eventGrid.js';
+import type { ServiceBusEmulator } from './servicebus/serviceBus.js';
+import type { TimerScheduler } from './timers/timerScheduler.js';
+import type { SmtpCatcher } from './email/smtpCatcher.js';
+import type { InternalHandler, InternalResponse } from './http/httpServer.js';
+import { RouteTemplate } from './http/routeTemplate.js';
 
 export const ADMIN_PREFIX = '/admin';
 
