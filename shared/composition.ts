@@ -8,6 +8,7 @@ import type { HealthProbe } from './health.js';
 import { AzureBatch } from './adapters/azureBatch.js';
 import { storageProbes } from './adapters/storageProbes.js';
 import { openStorageAccount } from './adapters/storageAccount.js';
+import { azureBlobContainers } from './adapters/azureBlobs.js';
 import { CONTAINERS } from './storageLayout.js';
 import { TableJobStore } from './adapters/tableJobStore.js';
 import { JobsApi } from './jobs/jobsApi.js';
@@ -102,6 +103,7 @@ export function getServices(): Services {
     });
     const account = openStorageAccount(config.storage);
     const blobs = account.blobs;
+    const containers = azureBlobContainers(blobs);
     const store = new TableJobStore({
       tables: account.table,
       tablePrefix: config.tablePrefix,
@@ -129,8 +131,8 @@ export function getServices(): Services {
     const runner = new JobRunner({
       store,
       compute,
-      jobs: blobs.getContainerClient(CONTAINERS.jobs),
-      container: (name) => blobs.getContainerClient(name),
+      jobs: containers(CONTAINERS.jobs),
+      containers,
       appContainers: {
         jobs: CONTAINERS.jobs,
         others: [CONTAINERS.logs, CONTAINERS.inbox, CONTAINERS.rejected],
@@ -212,15 +214,15 @@ export function getServices(): Services {
       },
       intake: new InboxIntake({
         jobs,
-        inbox: blobs.getContainerClient(CONTAINERS.inbox),
-        rejected: blobs.getContainerClient(CONTAINERS.rejected),
+        inbox: containers(CONTAINERS.inbox),
+        rejected: containers(CONTAINERS.rejected),
         maxBytes: config.maxBodyBytes,
       }),
       orchestrations: (context) =>
         durableOrchestrations(df.getClient(context), config.blockedRetry, config.chunksPerSubOrchestration),
       files: new JobFiles({
         jobs,
-        blobs: (name) => blobs.getContainerClient(name),
+        blobs: containers,
         jobsContainer: CONTAINERS.jobs,
       }),
     };

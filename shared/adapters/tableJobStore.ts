@@ -6,6 +6,7 @@ import { ConflictError, NotFoundError, TransientError, ValidationError } from '.
 import { isStatus, lazily, odata, tablePage, type Entity } from './tables.js';
 import type { TableSource } from './storageAccount.js';
 import { TABLES } from '../storageLayout.js';
+import { jobLayout } from '../domain/jobLayout.js';
 import type { JobSpec, TemplateBody } from '../domain/jobSpec.js';
 import { countStatuses } from '../domain/taskState.js';
 import {
@@ -265,11 +266,11 @@ export class TableJobStore implements JobStore {
     let specProps: Record<string, string>;
     if (specJson.length > INLINE_SPEC_LIMIT) {
       await this.#specs
-        .getBlockBlobClient(`${job.id}/spec.json`)
+        .getBlockBlobClient(jobLayout.spec(job.id))
         .upload(specJson, Buffer.byteLength(specJson), {
           blobHTTPHeaders: { blobContentType: 'application/json' },
         });
-      specProps = { SpecBlob: `${job.id}/spec.json` };
+      specProps = { SpecBlob: jobLayout.spec(job.id) };
     } else {
       specProps = splitJson(job.spec, 'Spec');
     }
@@ -562,7 +563,7 @@ export class TableJobStore implements JobStore {
   async putTasks(id: string, tasks: ReadonlyArray<{ id: string; status: TaskStatus }>): Promise<void> {
     await this.ready();
     const ids = tasks.map((task) => task.id);
-    const blob = this.#specs.getBlockBlobClient(`${id}/task-ids.json`);
+    const blob = this.#specs.getBlockBlobClient(jobLayout.taskIds(id));
     const text = JSON.stringify(ids);
     await blob.upload(text, Buffer.byteLength(text), {
       blobHTTPHeaders: { blobContentType: 'application/json' },
@@ -599,7 +600,7 @@ export class TableJobStore implements JobStore {
     let positions = this.#positions.get(id);
     if (!positions) {
       const buffer = await this.#specs
-        .getBlobClient(`${id}/task-ids.json`)
+        .getBlobClient(jobLayout.taskIds(id))
         .downloadToBuffer()
         .catch((error: unknown) => {
           if (isStatus(error, 404))
@@ -860,8 +861,8 @@ export class TableJobStore implements JobStore {
     this.#positions.delete(id);
     this.#locations.delete(id);
     await this.#forgetInFlight(id);
-    await this.#specs.getBlobClient(`${id}/task-ids.json`).deleteIfExists();
-    await this.#specs.getBlobClient(`${id}/spec.json`).deleteIfExists();
+    await this.#specs.getBlobClient(jobLayout.taskIds(id)).deleteIfExists();
+    await this.#specs.getBlobClient(jobLayout.spec(id)).deleteIfExists();
     await this.#jobs.deleteEntity(where.owner, where.rowKey).catch((error: unknown) => {
       if (!isStatus(error, 404)) throw error;
     });

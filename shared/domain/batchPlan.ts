@@ -1,5 +1,6 @@
 import type { ComputeJobSpec, ComputeTaskSpec, ResourceFileSpec } from '../compute/compute.js';
 import type { ExpandedInput, ExpandedJob, ExpandedTask } from './expand.js';
+import { jobLayout } from './jobLayout.js';
 
 /**
  * How Batch reaches the job's storage: URLs that carry their own access (a SAS), or plain URLs
@@ -16,16 +17,6 @@ export interface DataLocations {
 export interface JobLayout {
   /** Holds `<jobId>/tasks/<taskId>/...`: what each task declared as output, uploaded as it ends. */
   jobsContainer: string;
-}
-
-/** A task's declared outputs, as uploaded: `<jobId>/tasks/<taskId>/<path>` in the jobs container. */
-export function taskOutputPrefix(jobId: string, taskId: string): string {
-  return `${jobId}/tasks/${taskId}`;
-}
-
-/** Where a task's stdout.txt and stderr.txt land. */
-export function taskLogPrefix(jobId: string, job: Pick<ExpandedJob, 'logs'>, taskId: string): string {
-  return `${jobId}/${job.logs.folder}/${taskId}`;
 }
 
 /**
@@ -92,7 +83,7 @@ export function planBatchJob(
           source: {
             url: locations.blobUrl(
               layout.jobsContainer,
-              `${taskOutputPrefix(jobId, input.taskId)}/${input.path}`,
+              `${jobLayout.taskOutput(jobId, input.taskId)}/${input.path}`,
             ),
             ...identity,
           },
@@ -113,12 +104,12 @@ export function planBatchJob(
         pattern,
         destination: {
           containerUrl: outputsUrl,
-          path: outputPath(taskOutputPrefix(jobId, task.id), pattern),
+          path: outputPath(jobLayout.taskOutput(jobId, task.id), pattern),
           ...identity,
         },
         when: 'completion',
       })),
-      logs: { containerUrl: logsUrl, path: taskLogPrefix(jobId, job, task.id), ...identity },
+      logs: { containerUrl: logsUrl, path: jobLayout.taskLogs(jobId, job.logs.folder, task.id), ...identity },
       maxRetries: task.retries,
     };
     if (task.image) spec.image = task.image;

@@ -1,12 +1,7 @@
 import type { JobStatusChanged } from '../domain/events.js';
 import { submittedEvent } from './statusRecorder.js';
 import { createHash } from 'node:crypto';
-import {
-  BlobSASPermissions,
-  StorageSharedKeyCredential,
-  type BlobClient,
-  type ContainerClient,
-} from '@azure/storage-blob';
+import type { BlobContainer } from '../store/blobStore.js';
 import { parse as parseYaml } from 'yaml';
 import { AppError, isAppError, problemDocument, ValidationError } from '../errors.js';
 import { ownerSchema, type Caller } from '../identity.js';
@@ -20,8 +15,8 @@ export type IntakeResult =
 
 export interface InboxIntakeOptions {
   jobs: JobsApi;
-  inbox: ContainerClient;
-  rejected: ContainerClient;
+  inbox: BlobContainer;
+  rejected: BlobContainer;
   maxBytes: number;
 }
 
@@ -44,33 +39,25 @@ export class InboxIntake {
     if (!ownerSchema.safeParse(owner).success || !file) {
       return { outcome: 'ignored', reason: `${name} is not <owner>/<file>` };
     }
-    const blob = this.o.inbox.getBlobClient(name);
-    let raw: Buffer;
-    let version: string;
-    try {
-      const properties = await blob.getProperties();
-      version = properties.etag ?? etag ?? '';
-      if ((properties.contentLength ?? 0) > this.o.maxBytes) {
-        return this.#reject(
-          owner,
-          file,
-          blob,
-          new AppError(
-            'BODY_TOO_LARGE',
-            `the manifest is ${properties.contentLength} bytes; the limit is ${this.o.maxBytes}`,
-            413,
-            'none',
-          ),
-        );
-      }
-      raw = await blob.downloadToBuffer();
-    } catch (error) {
-      // Gone already: a duplicate event for a manifest that was handled and moved.
-      if ((error as { statusCode?: number }).statusCode === 404) {
-        return { outcome: 'ignored', reason: `${name} no longer exists` };
-      }
-      throw error;
+    const properties = await this.o.inbox.properties(name);
+    // Gone already: a duplicate event for a manifest that was handled and moved.
+    const gone: IntakeResult = { outcome: 'ignored', reason: `${name} no longer exists` };
+    if (!properties) return gone;
+    const version = properties.etag ?? etag ?? '';
+    if (properties.size > this.o.maxBytes) {
+      return this.#reject(
+        owner,
+        file,
+        new AppError(
+          'BODY_TOO_LARGE',
+          `the manifest is ${properties.size} bytes; the limit is ${this.o.maxBytes}`,
+          413,
+          'none',
+        ),
+      );
     }
+    const raw = await this.o.inbox.read(name);
+    if (!raw) return gone;
     const caller: Caller = { owner, admin: false, via: 'inbox' };
     try {
       const body = parseManifest(file, raw);
@@ -79,39 +66,22 @@ export class InboxIntake {
       return { outcome: 'submitted', jobId: job.id, created, event: submittedEvent(job) };
     } catch (error) {
       if (isAppError(error) && error.status < 500 && error.code !== 'IDEMPOTENCY_KEY_IN_PROGRESS') {
-        return this.#reject(owner, file, blob, error);
+        return this.#reject(owner, file, error);
       }
       throw error;
     }
   }
 
-  async #reject(owner: string, file: string, source: BlobClient, error: AppError): Promise<IntakeResult> {
+  async #reject(owner: string, file: string, error: AppError): Promise<IntakeResult> {
     const target = `${owner}/${file}`;
-    const copy = this.o.rejected.getBlobClient(target);
     await this.o.rejected.createIfNotExists();
     // A server-side copy: the bytes are kept exactly as uploaded.
-    await copy.syncCopyFromURL(await this.#readableUrl(source));
+    await this.o.inbox.copyTo(target, this.o.rejected, target);
     const problem = JSON.stringify(problemDocument(error, `/job-inbox/${target}`), null, 2);
-    await this.o.rejected
-      .getBlockBlobClient(`${target}.error.json`)
-      .upload(problem, Buffer.byteLength(problem), {
-        blobHTTPHeaders: { blobContentType: 'application/problem+json' },
-      });
+    await this.o.rejected.write(`${target}.error.json`, problem, 'application/problem+json');
     // Only now, with the copy and its reason stored, does the manifest leave the inbox.
-    await this.o.inbox.getBlobClient(target).deleteIfExists();
+    await this.o.inbox.delete(target);
     return { outcome: 'rejected', code: error.code, rejectedAs: target };
-  }
-
-  /**
-   * A URL the storage service can copy from: with a short read-only SAS when the account key can
-   * sign one; otherwise the plain URL, which the app's identity must be allowed to read.
-   */
-  #readableUrl(blob: BlobClient): Promise<string> {
-    if (!(blob.credential instanceof StorageSharedKeyCredential)) return Promise.resolve(blob.url);
-    return blob.generateSasUrl({
-      permissions: BlobSASPermissions.parse('r'),
-      expiresOn: new Date(Date.now() + 10 * 60_000),
-    });
   }
 }
 

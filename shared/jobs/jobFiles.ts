@@ -1,10 +1,10 @@
-import type { ContainerClient } from '@azure/storage-blob';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { relativePathProblem } from '../domain/paths.js';
 import type { Caller } from '../identity.js';
 import type { JobsApi } from './jobsApi.js';
-import { layoutName, listTaskOutputs, type JobFilesLayout, type OutputFile } from './jobRunner.js';
-import { taskLogPrefix } from '../domain/batchPlan.js';
+import { listTaskOutputs, type OutputFile } from './jobRunner.js';
+import { jobLayout, type JobFilesLayout } from '../domain/jobLayout.js';
+import type { BlobContainer, BlobContainers } from '../store/blobStore.js';
 
 /** A file to send: its bytes as a stream, and what to say about them. */
 export interface FileBody {
@@ -23,9 +23,9 @@ export interface OutputListing {
 
 export interface JobFilesOptions {
   jobs: JobsApi;
-  /** The container holding `<jobId>/tasks/...`, `<jobId>/outputs.json` and the plan. */
+  /** The container holding each job's files (see `jobLayout`). */
   jobsContainer: string;
-  blobs: (container: string) => ContainerClient;
+  blobs: BlobContainers;
 }
 
 /** Task logs and job outputs, read from storage for the job's owner. */
@@ -36,7 +36,7 @@ export class JobFiles {
   async log(caller: Caller, jobId: string, taskId: string, stream: 'stdout' | 'stderr'): Promise<FileBody> {
     await this.o.jobs.job(caller, jobId);
     const layout = await this.#layout(jobId);
-    const name = `${taskLogPrefix(jobId, layout, taskId)}/${stream}.txt`;
+    const name = `${jobLayout.taskLogs(jobId, layout.logs.folder, taskId)}/${stream}.txt`;
     // Batch uploads logs without a content type; they are text whatever the blob says.
     const body = await this.#open(
       this.o.blobs(layout.logs.container),
@@ -56,16 +56,10 @@ export class JobFiles {
   async outputs(caller: Caller, jobId: string): Promise<OutputListing> {
     await this.o.jobs.job(caller, jobId);
     const jobs = this.o.blobs(this.o.jobsContainer);
-    const manifest = jobs.getBlobClient(`${jobId}/outputs.json`);
-    try {
-      const parsed = JSON.parse((await manifest.downloadToBuffer()).toString('utf8')) as {
-        files: OutputFile[];
-        bytes: number;
-      };
-      return { archived: true, files: parsed.files, bytes: parsed.bytes };
-    } catch (error) {
-      if ((error as { statusCode?: number }).statusCode !== 404) throw error;
-    }
+    const manifest = await jobs.readJson<{ files: OutputFile[]; bytes: number }>(
+      jobLayout.outputsManifest(jobId),
+    );
+    if (manifest) return { archived: true, files: manifest.files, bytes: manifest.bytes };
     const { files, bytes } = await listTaskOutputs(jobs, jobId);
     return { archived: false, files, bytes };
   }
@@ -78,7 +72,7 @@ export class JobFiles {
     await this.o.jobs.job(caller, jobId);
     const body = await this.#open(
       this.o.blobs(this.o.jobsContainer),
-      `${jobId}/tasks/${path}`,
+      `${jobLayout.taskOutputs(jobId)}${path}`,
       'application/octet-stream',
     );
     if (!body) throw new NotFoundError(`job ${jobId} has no output ${path}`, 'OUTPUT_NOT_FOUND');
@@ -86,36 +80,24 @@ export class JobFiles {
   }
 
   async #layout(jobId: string): Promise<JobFilesLayout> {
-    try {
-      const buffer = await this.o
-        .blobs(this.o.jobsContainer)
-        .getBlobClient(layoutName(jobId))
-        .downloadToBuffer();
-      return JSON.parse(buffer.toString('utf8')) as JobFilesLayout;
-    } catch (error) {
-      if ((error as { statusCode?: number }).statusCode !== 404) throw error;
-      throw new NotFoundError(`job ${jobId} has not started any task yet`, 'LOG_NOT_FOUND');
-    }
+    const layout = await this.o.blobs(this.o.jobsContainer).readJson<JobFilesLayout>(jobLayout.files(jobId));
+    if (!layout) throw new NotFoundError(`job ${jobId} has not started any task yet`, 'LOG_NOT_FOUND');
+    return layout;
   }
 
   async #open(
-    container: ContainerClient,
+    container: BlobContainer,
     name: string,
     fallbackType: string,
     forceType = false,
   ): Promise<FileBody | undefined> {
-    try {
-      const download = await container.getBlobClient(name).download();
-      if (!download.readableStreamBody) return undefined;
-      return {
-        stream: download.readableStreamBody,
-        contentType: forceType ? fallbackType : (download.contentType ?? fallbackType),
-        ...(download.contentLength !== undefined ? { contentLength: download.contentLength } : {}),
-        ...(download.lastModified ? { lastModified: download.lastModified } : {}),
-      };
-    } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) return undefined;
-      throw error;
-    }
+    const download = await container.download(name);
+    if (!download) return undefined;
+    return {
+      stream: download.stream,
+      contentType: forceType ? fallbackType : (download.contentType ?? fallbackType),
+      ...(download.contentLength !== undefined ? { contentLength: download.contentLength } : {}),
+      ...(download.lastModified ? { lastModified: download.lastModified } : {}),
+    };
   }
 }

@@ -1,4 +1,3 @@
-import type { ContainerClient } from '@azure/storage-blob';
 import type {
   ComputeBackend,
   ComputeJobSpec,
@@ -15,6 +14,8 @@ import { pendingOrQueued, statusFromBatch, type GraphTask } from '../domain/task
 import type { JobStore, TaskUpdate } from '../store/jobStore.js';
 import { planBatchJob, type DataLocations } from '../domain/batchPlan.js';
 import { forEachLimited } from '../concurrency.js';
+import { jobLayout, type JobFilesLayout } from '../domain/jobLayout.js';
+import type { BlobContainer, BlobContainers } from '../store/blobStore.js';
 import type {
   PreparedJob,
   SettledTasks,
@@ -51,10 +52,10 @@ export interface AppContainers {
 export interface JobRunnerOptions {
   store: JobStore;
   compute: ComputeBackend;
-  /** Holds `<jobId>/plan/...`, `<jobId>/tasks/...` (outputs) and `<jobId>/outputs.json`. */
-  jobs: ContainerClient;
-  /** Reads input blobs, to check they exist. */
-  container: (name: string) => ContainerClient;
+  /** The jobs container: each job's plan, task outputs and outputs manifest (see `jobLayout`). */
+  jobs: BlobContainer;
+  /** The account's containers: the logs container, and input blobs to check they exist. */
+  containers: BlobContainers;
   appContainers: AppContainers;
   limits: SpecLimits;
   defaultPool: string;
@@ -129,9 +130,9 @@ export class JobRunner {
       })),
       order: job.order,
     };
-    await this.#writeJson(`${jobId}/plan/graph.json`, graph);
+    await this.#o.jobs.writeJson(jobLayout.graph(jobId), graph);
     const layout: JobFilesLayout = { logs: job.logs };
-    await this.#writeJson(layoutName(jobId), layout);
+    await this.#o.jobs.writeJson(jobLayout.files(jobId), layout);
     return {
       outcome: 'done',
       job: {
@@ -158,16 +159,16 @@ export class JobRunner {
         : DEFAULT_URL_LIFETIME_MS;
     const locations = await this.#o.locations(new Date(this.#now().getTime() + lifetime));
     // Batch does not create containers for output files: the upload would fail at the task's end.
-    await this.#o.container(job.logs.container).createIfNotExists();
-    const plan = planBatchJob(jobId, job, locations, { jobsContainer: this.#o.jobs.containerName });
-    await this.#writeJson(`${jobId}/plan/job.json`, plan.job);
+    await this.#o.containers(job.logs.container).createIfNotExists();
+    const plan = planBatchJob(jobId, job, locations, { jobsContainer: this.#o.jobs.name });
+    await this.#o.jobs.writeJson(jobLayout.batchJob(jobId), plan.job);
     const chunks = Math.ceil(plan.tasks.length / TASKS_PER_CHUNK);
     await forEachLimited(
       Array.from({ length: chunks }, (_, i) => i),
       16,
       (index) =>
-        this.#writeJson(
-          chunkName(jobId, index),
+        this.#o.jobs.writeJson(
+          jobLayout.chunk(jobId, index),
           plan.tasks.slice(index * TASKS_PER_CHUNK, (index + 1) * TASKS_PER_CHUNK),
         ),
     );
@@ -192,7 +193,7 @@ export class JobRunner {
     }
     try {
       const result = await this.#o.compute.ensureJob(
-        await this.#readJson<ComputeJobSpec>(`${jobId}/plan/job.json`),
+        await this.#readJson<ComputeJobSpec>(jobLayout.batchJob(jobId)),
       );
       return { outcome: 'done', created: result === 'created' };
     } catch (error) {
@@ -209,7 +210,7 @@ export class JobRunner {
     for (let index = from; index < to; index++) {
       const report = await this.#o.compute.submitTasks(
         jobId,
-        await this.#readJson<ComputeTaskSpec[]>(chunkName(jobId, index)),
+        await this.#readJson<ComputeTaskSpec[]>(jobLayout.chunk(jobId, index)),
       );
       summary.added += report.added;
       summary.existing += report.existing;
@@ -300,7 +301,11 @@ export class JobRunner {
    */
   async archiveOutputs(jobId: string): Promise<{ files: number; bytes: number }> {
     const { files, bytes } = await listTaskOutputs(this.#o.jobs, jobId);
-    await this.#writeJson(`${jobId}/outputs.json`, { files, bytes, archivedAt: this.#now().toISOString() });
+    await this.#o.jobs.writeJson(jobLayout.outputsManifest(jobId), {
+      files,
+      bytes,
+      archivedAt: this.#now().toISOString(),
+    });
     return { files: files.length, bytes };
   }
 
@@ -310,7 +315,7 @@ export class JobRunner {
     const spec = await this.#o.store.getSpec(jobId);
     try {
       const job = await expandSpec(
-        { ...this.#o, dataContainer: this.#o.jobs.containerName },
+        { ...this.#o, dataContainer: this.#o.jobs.name },
         spec,
         jobId,
         record.owner,
@@ -379,54 +384,42 @@ export class JobRunner {
   }
 
   /** A blob, or for a folder (a path ending in `/`, or none) at least one blob under it. */
-  async #inputExists(container: string, path: string): Promise<boolean> {
-    const client = this.#o.container(container);
-    if (path !== '' && !path.endsWith('/')) return client.getBlobClient(path).exists();
-    try {
-      const page = await client.listBlobsFlat({ prefix: path }).byPage({ maxPageSize: 1 }).next();
-      return !page.done && page.value.segment.blobItems.length > 0;
-    } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) return false;
-      throw error;
-    }
+  #inputExists(container: string, path: string): Promise<boolean> {
+    const blobs = this.#o.containers(container);
+    return path !== '' && !path.endsWith('/') ? blobs.exists(path) : blobs.hasAny(path);
   }
 
-  async #writeJson(name: string, value: unknown): Promise<void> {
-    const text = JSON.stringify(value);
-    await this.#o.jobs.getBlockBlobClient(name).upload(text, Buffer.byteLength(text), {
-      blobHTTPHeaders: { blobContentType: 'application/json' },
-    });
-  }
-
+  /** A plan document an earlier step wrote; its absence means the steps ran out of order. */
   async #readJson<T>(name: string): Promise<T> {
-    const buffer = await this.#o.jobs.getBlobClient(name).downloadToBuffer();
-    return JSON.parse(buffer.toString('utf8')) as T;
+    const value = await this.#o.jobs.readJson<T>(name);
+    if (value === undefined)
+      throw new NotFoundError(`${name} is not in ${this.#o.jobs.name}`, 'PLAN_NOT_FOUND');
+    return value;
   }
 
   /** The job's task graph, as processInputs kept it. */
   readGraph(jobId: string): Promise<StoredGraph> {
-    return this.#readJson<StoredGraph>(`${jobId}/plan/graph.json`);
+    return this.#readJson<StoredGraph>(jobLayout.graph(jobId));
   }
 }
 
 /** What a job's tasks have uploaded so far: `<jobId>/tasks/<taskId>/...` in the jobs container. */
 export async function listTaskOutputs(
-  jobs: ContainerClient,
+  jobs: BlobContainer,
   jobId: string,
 ): Promise<{ files: OutputFile[]; bytes: number }> {
-  const prefix = `${jobId}/tasks/`;
+  const prefix = jobLayout.taskOutputs(jobId);
   const files: OutputFile[] = [];
   let bytes = 0;
-  for await (const blob of jobs.listBlobsFlat({ prefix })) {
+  for await (const blob of jobs.list(prefix)) {
     const path = blob.name.slice(prefix.length);
-    const size = blob.properties.contentLength ?? 0;
-    bytes += size;
+    bytes += blob.size;
     files.push({
       path,
       taskId: path.slice(0, path.indexOf('/')),
-      size,
-      ...(blob.properties.contentType ? { contentType: blob.properties.contentType } : {}),
-      lastModified: blob.properties.lastModified.toISOString(),
+      size: blob.size,
+      ...(blob.contentType ? { contentType: blob.contentType } : {}),
+      lastModified: blob.lastModified.toISOString(),
     });
   }
   return { files, bytes };
@@ -484,18 +477,4 @@ function stepFailure(error: unknown, condition: JobCondition): StepResult<never>
 function summarize(what: string, problems: string[]): string {
   const shown = problems.slice(0, 10).join('; ');
   return `${what}: ${shown}${problems.length > 10 ? `; and ${problems.length - 10} more` : ''}`;
-}
-
-/** Where a job's files are, beyond the fixed layout: kept beside the plan for the files API. */
-export interface JobFilesLayout {
-  logs: { container: string; folder: string };
-}
-
-/** The blob (in the jobs container) that holds a job's {@link JobFilesLayout}. */
-export function layoutName(jobId: string): string {
-  return `${jobId}/plan/layout.json`;
-}
-
-function chunkName(jobId: string, index: number): string {
-  return `${jobId}/plan/chunk-${String(index).padStart(6, '0')}.json`;
 }

@@ -4,6 +4,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { tablesOf } from '../support/storage.js';
 import { SasLocations } from '../../shared/adapters/sasLocations.js';
+import { azureBlobContainers } from '../../shared/adapters/azureBlobs.js';
 import { IdentityLocations } from '../../shared/adapters/identityLocations.js';
 import { TableJobStore } from '../../shared/adapters/tableJobStore.js';
 import { DEFAULT_LIMITS } from '../../shared/domain/jobSpec.js';
@@ -47,8 +48,8 @@ describe('running a stored job on the local Batch service', () => {
     const runner = new JobRunner({
       ...options,
       compute: fixture.adapter,
-      jobs: jobsContainer,
-      container: (name) => service.getContainerClient(name),
+      jobs: azureBlobContainers(service)(jobsContainer.containerName),
+      containers: azureBlobContainers(service),
       appContainers: { jobs: jobsContainer.containerName, others: [logs] },
       locations: locations(service),
     });

@@ -10,6 +10,7 @@ import { openStorageAccount, type StorageAccount } from '../../shared/adapters/s
 import { storageProbes } from '../../shared/adapters/storageProbes.js';
 import { SasLocations } from '../../shared/adapters/sasLocations.js';
 import { InboxSigner } from '../../shared/adapters/inboxSas.js';
+import { azureBlobContainers } from '../../shared/adapters/azureBlobs.js';
 import { TableJobStore } from '../../shared/adapters/tableJobStore.js';
 import { loadConfig } from '../../shared/config.js';
 import { checkHealth } from '../../shared/health.js';
@@ -174,5 +175,22 @@ describe('storage through the app identity (Microsoft Entra tokens, no account k
     });
     const written = await account.blobs.getContainerClient(inbox).getBlobClient('alice/job.json').exists();
     expect(written).toBe(true);
+  });
+
+  // Azure authorizes a copy's source by its URL alone, so without an account key the adapter signs a
+  // user delegation SAS for it. Azurite does not check a same-account copy source, so this shows the
+  // delegation path works end to end (key fetched with the token, SAS accepted), not that Azure
+  // would refuse a plain URL.
+  it('should move a rejected manifest with a server-side copy signed by a delegation key', async () => {
+    const containers = azureBlobContainers(account.blobs);
+    const inbox = containers(`inbox-${hex(4)}`);
+    const rejected = containers(`rejected-${hex(4)}`);
+    await inbox.createIfNotExists();
+    await rejected.createIfNotExists();
+    await inbox.write('alice/bad.yaml', 'name: [unclosed', 'application/yaml');
+    await inbox.copyTo('alice/bad.yaml', rejected, 'alice/bad.yaml');
+    expect((await rejected.read('alice/bad.yaml'))?.toString()).toBe('name: [unclosed');
+    await inbox.delete('alice/bad.yaml');
+    expect(await inbox.exists('alice/bad.yaml')).toBe(false);
   });
 });

@@ -1,0 +1,32 @@
+/**
+ * Where cloudjobs keeps a job's files, spelled once. In the jobs container everything of a job is
+ * under `<jobId>/`: its spec when too large for a table row, the ids of its tasks, the Batch plan,
+ * what its tasks uploaded, and the outputs manifest. Logs go to the logs container (the job's own
+ * choice, `job-logs` by default) under `<jobId>/<folder>/<taskId>/`.
+ */
+export const jobLayout = {
+  /** Everything of the job in the jobs container. */
+  job: (jobId: string) => `${jobId}/`,
+  spec: (jobId: string) => `${jobId}/spec.json`,
+  taskIds: (jobId: string) => `${jobId}/task-ids.json`,
+  /** The task graph the signal handlers need. */
+  graph: (jobId: string) => `${jobId}/plan/graph.json`,
+  /** Where the job's logs are ({@link JobFilesLayout}), for the files API. */
+  files: (jobId: string) => `${jobId}/plan/layout.json`,
+  /** The Batch job to create. */
+  batchJob: (jobId: string) => `${jobId}/plan/job.json`,
+  /** One submission's worth (100) of the Batch tasks. */
+  chunk: (jobId: string, index: number) => `${jobId}/plan/chunk-${String(index).padStart(6, '0')}.json`,
+  /** What the tasks uploaded: `<jobId>/tasks/<taskId>/<path in its working directory>`. */
+  taskOutputs: (jobId: string) => `${jobId}/tasks/`,
+  taskOutput: (jobId: string, taskId: string) => `${jobId}/tasks/${taskId}`,
+  /** The archive written at ARCHIVING, which the outputs API serves. */
+  outputsManifest: (jobId: string) => `${jobId}/outputs.json`,
+  /** A task's stdout.txt and stderr.txt, in the logs container. */
+  taskLogs: (jobId: string, folder: string, taskId: string) => `${jobId}/${folder}/${taskId}`,
+} as const;
+
+/** Where a job's files are beyond the fixed layout: kept beside the plan for the files API. */
+export interface JobFilesLayout {
+  logs: { container: string; folder: string };
+}

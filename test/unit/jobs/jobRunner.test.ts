@@ -1,0 +1,188 @@
+/* eslint-disable @typescript-eslint/require-await -- fakes keep the async signatures of what they stand in for */
+import { beforeEach, describe, expect, it } from 'vitest';
+import type {
+  ComputeBackend,
+  ComputeJobSpec,
+  ComputeTaskSpec,
+  SubmitReport,
+} from '../../../shared/compute/compute.js';
+import { jobLayout } from '../../../shared/domain/jobLayout.js';
+import { DEFAULT_LIMITS } from '../../../shared/domain/jobSpec.js';
+import type { DataLocations } from '../../../shared/domain/batchPlan.js';
+import { BlockedError, TransientError, ValidationError } from '../../../shared/errors.js';
+import type { Caller } from '../../../shared/identity.js';
+import { JobRunner } from '../../../shared/jobs/jobRunner.js';
+import { JobsApi } from '../../../shared/jobs/jobsApi.js';
+import { MemoryJobStore } from '../../support/memoryStores.js';
+import { memoryBlobContainers } from '../../support/memoryBlobs.js';
+
+/** Batch as the runner sees it: jobs created, tasks submitted (each id once), refusals scripted. */
+class FakeBatch {
+  readonly jobs = new Map<string, ComputeJobSpec>();
+  readonly tasks = new Map<string, ComputeTaskSpec>();
+  /** What ensureJob throws next, once. */
+  refuse: Error | undefined;
+
+  backend(): ComputeBackend {
+    return {
+      ensureJob: async (spec: ComputeJobSpec) => {
+        const refusal = this.refuse;
+        this.refuse = undefined;
+        if (refusal) throw refusal;
+        if (this.jobs.has(spec.id)) return 'exists';
+        this.jobs.set(spec.id, spec);
+        return 'created';
+      },
+      submitTasks: async (_job: string, tasks: ComputeTaskSpec[]): Promise<SubmitReport> => {
+        const fresh = tasks.filter((t) => !this.tasks.has(t.id));
+        for (const task of fresh) this.tasks.set(task.id, task);
+        return { added: fresh.length, existing: tasks.length - fresh.length, rejected: [], requests: 1 };
+      },
+    } as unknown as ComputeBackend;
+  }
+}
+
+const alice: Caller = { owner: 'alice', admin: false, via: 'token' };
+const locations: DataLocations = {
+  containerUrl: (container) => `https://acct.blob.core.windows.net/${container}?sig=c`,
+  blobUrl: (container, name) => `https://acct.blob.core.windows.net/${container}/${name}?sig=b`,
+};
+
+describe('the job runner on fakes (store, blobs, Batch)', () => {
+  let store: MemoryJobStore;
+  let blobs: ReturnType<typeof memoryBlobContainers>;
+  let batch: FakeBatch;
+  let jobs: JobsApi;
+  let runner: JobRunner;
+
+  const submit = async (body: Record<string, unknown>) =>
+    (await jobs.submit(alice, body, Buffer.from(JSON.stringify(body)))).job.id;
+
+  beforeEach(() => {
+    store = new MemoryJobStore();
+    blobs = memoryBlobContainers();
+    batch = new FakeBatch();
+    const options = { store, limits: DEFAULT_LIMITS, defaultPool: 'cpu', defaultLogsContainer: 'job-logs' };
+    jobs = new JobsApi({ ...options, dataContainer: 'jobs' });
+    runner = new JobRunner({
+      ...options,
+      compute: batch.backend(),
+      jobs: blobs('jobs'),
+      containers: blobs,
+      appContainers: { jobs: 'jobs', others: ['job-logs', 'job-inbox', 'job-inbox-rejected'] },
+      locations: async () => locations,
+      inputContainers: ['data'],
+      now: () => new Date('2026-12-01T10:00:00Z'),
+    });
+  });
+
+  it('should record the tasks and keep the graph and the files layout when the inputs are there', async () => {
+    await blobs('data').write('in/a.csv', 'x,y', 'text/csv');
+    const id = await submit({
+      name: 'two',
+      inputs: [{ source: 'blob://data/in/a.csv', target: 'a.csv' }],
+      tasks: [
+        { id: 'a', command: 'true' },
+        { id: 'b', command: 'true', dependsOn: ['a'] },
+      ],
+    });
+    expect(await runner.processInputs(id)).toEqual({
+      outcome: 'done',
+      job: { taskCount: 2, pool: 'cpu', completeWhenTasksFinish: true },
+    });
+    const tasks = await store.listTasks(id, { limit: 10 });
+    expect(Object.fromEntries(tasks.items.map((t) => [t.id, t.status]))).toEqual({
+      a: 'QUEUED',
+      b: 'PENDING',
+    });
+    expect(await runner.readGraph(id)).toMatchObject({ order: ['a', 'b'] });
+    expect(await blobs('jobs').readJson(jobLayout.files(id))).toEqual({
+      logs: { container: 'job-logs', folder: 'logs' },
+    });
+  });
+
+  it.each([
+    ['a missing blob', 'blob://data/in/missing.csv', /blob:\/\/data\/in\/missing\.csv: does not exist/],
+    ['an empty folder', 'blob://data/nothing/', /blob:\/\/data\/nothing\/: does not exist/],
+    ['a container inputs may not come from', 'blob://secrets/key.txt', /inputs may come only from data/],
+    [
+      "the app's own container",
+      'blob://job-inbox/bob/job.json',
+      /the app's own container job-inbox is not an input source/,
+    ],
+    [
+      "another owner's job files",
+      'blob://jobs/someone-else/tasks/a/out.txt',
+      /no job someone-else of yours holds it/,
+    ],
+  ])('should fail the job INVALID_INPUT, naming %s, and record nothing', async (_what, source, message) => {
+    const id = await submit({
+      name: 'bad',
+      inputs: [{ source, target: 'x' }],
+      tasks: [{ id: 'a', command: 'true' }],
+    });
+    const result = await runner.processInputs(id);
+    expect(result).toMatchObject({ outcome: 'failed', failure: { condition: 'INVALID_INPUT' } });
+    expect(result.outcome === 'failed' && result.failure.message).toMatch(message);
+    expect((await store.listTasks(id, { limit: 10 })).items).toEqual([]);
+  });
+
+  it('should write the Batch plan in chunks of 100, and submit each task once however often it runs', async () => {
+    const id = await submit({ name: 'sweep', sweep: { command: 'echo ${index}', range: [1, 250] } });
+    await runner.processInputs(id);
+    expect(await runner.stageInputs(id)).toEqual({ outcome: 'done', chunks: 3 });
+    expect(blobs('job-logs').created).toBe(true);
+    const plan = await blobs('jobs').readJson<ComputeJobSpec>(jobLayout.batchJob(id));
+    expect(plan).toMatchObject({ id, poolId: 'cpu' });
+    expect(await blobs('jobs').readJson<unknown[]>(jobLayout.chunk(id, 2))).toHaveLength(50);
+
+    expect(await runner.ensureBatchJob(id)).toEqual({ outcome: 'done', created: true });
+    expect(await runner.ensureBatchJob(id)).toEqual({ outcome: 'done', created: false });
+    expect(await runner.submitChunks(id, 0, 3)).toMatchObject({ added: 250, existing: 0, rejected: [] });
+    expect(await runner.submitChunks(id, 1, 2)).toMatchObject({ added: 0, existing: 100 });
+    // Batch reads inputs and writes logs with the URLs it was handed.
+    const task = batch.tasks.get('1')!;
+    expect(task.logs).toMatchObject({ containerUrl: expect.stringContaining('/job-logs?sig=') as unknown });
+  });
+
+  it('should hold the job BLOCKED on what Batch cannot do yet, retry passing faults, and fail on the rest', async () => {
+    const id = await submit({ name: 'one', tasks: [{ id: 'a', command: 'true' }] });
+    await runner.processInputs(id);
+    await runner.stageInputs(id);
+    batch.refuse = new BlockedError('BATCH_POOL_NOT_FOUND', 'pool cpu does not exist', {
+      retryAfterMs: 5000,
+    });
+    expect(await runner.ensureBatchJob(id)).toEqual({
+      outcome: 'blocked',
+      code: 'BATCH_POOL_NOT_FOUND',
+      message: 'pool cpu does not exist',
+      retryAfterMs: 5000,
+    });
+    batch.refuse = new TransientError('BATCH_UNAVAILABLE', 'try again');
+    await expect(runner.ensureBatchJob(id)).rejects.toMatchObject({ code: 'BATCH_UNAVAILABLE' });
+    batch.refuse = new ValidationError('the pool has no such VM size', [], 'BATCH_BAD_REQUEST');
+    expect(await runner.ensureBatchJob(id)).toEqual({
+      outcome: 'failed',
+      failure: { condition: 'BATCH_ERROR', message: 'BATCH_BAD_REQUEST: the pool has no such VM size' },
+    });
+  });
+
+  it('should archive what the tasks uploaded as the outputs manifest', async () => {
+    const id = await submit({ name: 'one', tasks: [{ id: 'a', command: 'true' }] });
+    await blobs('jobs').write(
+      `${jobLayout.taskOutput(id, 'a')}/results/r.json`,
+      '{"ok":true}',
+      'application/json',
+    );
+    await blobs('jobs').write(`${jobLayout.taskOutput(id, 'a')}/log.txt`, 'hello', 'text/plain');
+    expect(await runner.archiveOutputs(id)).toEqual({ files: 2, bytes: 16 });
+    expect(await blobs('jobs').readJson(jobLayout.outputsManifest(id))).toMatchObject({
+      bytes: 16,
+      files: [
+        { path: 'a/log.txt', taskId: 'a', size: 5, contentType: 'text/plain' },
+        { path: 'a/results/r.json', taskId: 'a', size: 11 },
+      ],
+      archivedAt: '2026-12-01T10:00:00.000Z',
+    });
+  });
+});
