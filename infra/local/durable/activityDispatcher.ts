@@ -4,7 +4,7 @@ import type { ComponentLogger } from '../host/logger.js';
 import { BundleRunner } from '../storage/bundleRunner.js';
 import type { LeaseKeeper, WorkQueue } from '../storage/workQueue.js';
 import { drain } from '../util/poller.js';
-import type { ActivityWorkItem } from './episode.js';
+import type { ActivityWorkItem } from './orchestrationSession.js';
 import { EventType, type FailureDetails, type HistoryEvent } from './history.js';
 import type { WorkItemBundle } from './messages.js';
 import { failureFromError, findDurableFunction } from './orchestratorRunner.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ActivityWorkItem, ControlMessage } from './episode.js';
+import type { ActivityWorkItem, ControlMessage } from './orchestrationSession.js';
 import type { HistoryEvent } from './history.js';
 
 /**

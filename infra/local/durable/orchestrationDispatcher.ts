@@ -8,7 +8,7 @@ import {
   type ActivityWorkItem,
   type ControlMessage,
   type Outbound,
-} from './episode.js';
+} from './orchestrationSession.js';
 import { TERMINAL_STATUSES, type HistoryEvent } from './history.js';
 import { expandEnvelope, partitionOf, type ControlEnvelope } from './messages.js';
 import { runOrchestrator } from './orchestratorRunner.js';

@@ -1,5 +1,5 @@
 import type { FunctionHost, RegisteredFunction } from '../host/functionHost.js';
-import type { OrchestratorInvocation, OrchestratorOutcome } from './episode.js';
+import type { OrchestratorInvocation, OrchestratorOutcome } from './orchestrationSession.js';
 import { EventType, type FailureDetails } from './history.js';
 
 const OUT_OF_PROC_LABEL = '\n\n$OutOfProcData$:';

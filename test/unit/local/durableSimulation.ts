@@ -7,7 +7,7 @@ import {
   parseJsonText,
   type ControlMessage,
   type Outbound,
-} from '../../../infra/local/durable/episode.js';
+} from '../../../infra/local/durable/orchestrationSession.js';
 import { EventType, TERMINAL_STATUSES, type HistoryEvent } from '../../../infra/local/durable/history.js';
 import { runOrchestrator, findDurableFunction } from '../../../infra/local/durable/orchestratorRunner.js';
 import { OrchestrationState } from '../../../infra/local/durable/state.js';
