@@ -96,9 +96,35 @@ class Issues {
  */
 export function expandJob(submitted: JobSpec, context: ExpandContext): ExpandedJob {
   const spec = context.template ? applyTemplate(context.template.body, submitted) : submitted;
-  const issues = new Issues();
-  const cache = new TemplateCache();
+  checkSize(spec, context);
+  const expansion = new Expansion(spec, context);
+  const tasks = spec.tasks ? expansion.listedTasks(spec.tasks) : expansion.sweepTasks(spec.sweep!);
+  expansion.linkFromTaskInputs(tasks);
+  const order = expansion.order();
+  const { intIds, parameters, jobInputs, jobOutputs, logs } = expansion;
+  return {
+    name: spec.name!,
+    ...(spec.description !== undefined ? { description: spec.description } : {}),
+    ...(context.template ? { template: context.template.ref } : {}),
+    pool: spec.pool ?? context.defaultPool,
+    ...(spec.image ? { image: spec.image } : {}),
+    parameters,
+    inputs: jobInputs,
+    outputs: jobOutputs,
+    logs,
+    ...(spec.timeoutMinutes !== undefined ? { timeoutMinutes: spec.timeoutMinutes } : {}),
+    completeWhenTasksFinish: spec.completeWhenTasksFinish ?? true,
+    taskIdStyle: intIds ? 'int' : 'string',
+    notifications: spec.notifications ?? [],
+    tags: spec.tags ?? {},
+    tasks,
+    order,
+  };
+}
 
+/** A name, tasks (or a sweep) and no more of them than the limit, before anything is expanded. */
+function checkSize(spec: JobSpec, context: ExpandContext): void {
+  const issues = new Issues();
   if (!spec.name) issues.add('name', 'is required (in the spec or its template)');
   if (!spec.tasks && !spec.sweep) issues.add('tasks', 'give tasks or a sweep (in the spec or its template)');
   const taskCount = spec.tasks
@@ -113,28 +139,280 @@ export function expandJob(submitted: JobSpec, context: ExpandContext): ExpandedJ
     );
   }
   if (issues.list.length > 0) throw invalid(issues);
+}
 
-  const name = spec.name!;
-  const intIds = spec.taskIdStyle === 'int' || (!spec.tasks && !!spec.sweep);
-  const parameters = spec.parameters ?? {};
-  const jobMacros: Record<string, string> = {
-    ...parameters,
-    jobId: context.jobId,
-    jobName: name,
-    owner: context.owner,
-    inputDir: context.inputDir,
-    outputDir: context.outputDir,
-  };
+/** A field's path, or a function that builds it: built only for an error, 100,000 times cheaper. */
+type PathRef = string | (() => string);
+const at = (path: PathRef) => (typeof path === 'string' ? path : path());
 
-  type PathRef = string | (() => string);
-  const at = (path: PathRef) => (typeof path === 'string' ? path : path());
+/** The fields of a task before the job's defaults and macros are applied. */
+interface TaskBase {
+  id: string;
+  index?: number;
+  command: string;
+  image?: string;
+  env?: Record<string, string>;
+  outputs?: string[];
+  retries?: number;
+  timeoutMinutes?: number;
+}
 
-  const render = (text: string, path: PathRef, task: { id?: string; index?: number }): string | undefined => {
+/** A `fromTask` input, linked to its producer once every task exists. */
+interface FromTaskInput {
+  task: ExpandedTask;
+  path: string;
+  input: { fromTask: string; path: string; target?: string };
+}
+
+/**
+ * One job's expansion: the job-wide values every task draws on, the macro renderer, and the
+ * problems found so far (each at its field's path), collected rather than thrown so that a user
+ * hears of all of them at once.
+ */
+class Expansion {
+  readonly issues = new Issues();
+  readonly intIds: boolean;
+  readonly parameters: Record<string, string>;
+  readonly jobInputs: ExpandedInput[];
+  readonly jobOutputs: string[];
+  readonly logs: { container: string; folder: string };
+  readonly #cache = new TemplateCache();
+  readonly #jobMacros: Record<string, string>;
+  readonly #jobEnv: Record<string, string>;
+  // A sweep renders one pattern per task: its glob syntax is checked once, on the text as written.
+  readonly #globProblems = new Map<string, string | undefined>();
+  readonly #dagTasks: DagTask[] = [];
+  readonly #fromTaskInputs: FromTaskInput[] = [];
+
+  constructor(
+    private readonly spec: JobSpec,
+    private readonly context: ExpandContext,
+  ) {
+    this.intIds = spec.taskIdStyle === 'int' || (!spec.tasks && !!spec.sweep);
+    this.parameters = spec.parameters ?? {};
+    this.#jobMacros = {
+      ...this.parameters,
+      jobId: context.jobId,
+      jobName: spec.name!,
+      owner: context.owner,
+      inputDir: context.inputDir,
+      outputDir: context.outputDir,
+    };
+    const jobScope = {};
+    this.jobInputs = (spec.inputs ?? []).flatMap((input, i) => {
+      const resolved = this.#sourceInput(input, `inputs[${i}]`, jobScope);
+      return resolved ? [resolved] : [];
+    });
+    this.jobOutputs = (spec.outputs?.patterns ?? []).flatMap((pattern, i) => {
+      const value = this.#renderPath(pattern, `outputs.patterns[${i}]`, jobScope, 'pattern');
+      return value === undefined ? [] : [value];
+    });
+    const logsContainer = spec.logs?.container ?? context.defaultLogsContainer;
+    if (!isContainerName(logsContainer)) {
+      this.issues.add(
+        'logs.container',
+        'is not a valid container name (3-63 lowercase letters, digits and single hyphens)',
+      );
+    }
+    const logsFolder = this.#renderPath(spec.logs?.folder ?? 'logs', 'logs.folder', jobScope) ?? 'logs';
+    this.logs = { container: logsContainer, folder: logsFolder };
+    this.#jobEnv = spec.env ?? {};
+  }
+
+  /** The tasks a spec lists, with their ids (numbered 1..n when the style is int). */
+  listedTasks(listed: readonly TaskSpec[]): ExpandedTask[] {
+    const tasks: ExpandedTask[] = [];
+    listed.forEach((task, i) => {
+      if (this.issues.full) return;
+      const path = `tasks[${i}]`;
+      const pathOf = (field: string) => `${path}.${field}`;
+      let id = task.id;
+      if (id === undefined) {
+        if (!this.intIds) {
+          this.issues.add(pathOf('id'), 'is required (or set taskIdStyle to "int" to number tasks 1..n)');
+          return;
+        }
+        id = String(i + 1);
+      }
+      const expanded = this.#task({ ...task, id }, pathOf);
+      if (!expanded) return;
+      (task.inputs ?? []).forEach((input, j) => {
+        const inputPath = pathOf(`inputs[${j}]`);
+        if ('fromTask' in input) {
+          this.#fromTaskInputs.push({ task: expanded, path: inputPath, input });
+          return;
+        }
+        const resolved = this.#sourceInput(input, inputPath, { id: expanded.id });
+        if (resolved) expanded.inputs.push(resolved);
+      });
+      expanded.dependsOn = [...new Set(task.dependsOn ?? [])];
+      if (task.dependsOnRange) expanded.dependsOnRanges = [[task.dependsOnRange[0], task.dependsOnRange[1]]];
+      expanded.runDependentsOnFailure = task.runDependentsOnFailure ?? false;
+      tasks.push(expanded);
+      this.#dagTasks.push({
+        id: expanded.id,
+        path,
+        dependsOn: expanded.dependsOn,
+        dependsOnRanges: expanded.dependsOnRanges,
+      });
+    });
+    return tasks;
+  }
+
+  /** One task per index of a sweep, `${index}` rendered in each. */
+  sweepTasks(sweep: NonNullable<JobSpec['sweep']>): ExpandedTask[] {
+    const tasks: ExpandedTask[] = [];
+    const pathOf = (field: string) => `sweep.${field}`;
+    const noDependencies: readonly string[] = [];
+    const noRanges: ReadonlyArray<readonly [number, number]> = [];
+    for (let index = sweep.range[0]; index <= sweep.range[1] && !this.issues.full; index++) {
+      const expanded = this.#task(
+        {
+          id: String(index),
+          index,
+          command: sweep.command,
+          ...(sweep.image ? { image: sweep.image } : {}),
+          ...(sweep.env ? { env: sweep.env } : {}),
+          ...(sweep.outputs ? { outputs: sweep.outputs } : {}),
+          ...(sweep.retries !== undefined ? { retries: sweep.retries } : {}),
+          ...(sweep.timeoutMinutes !== undefined ? { timeoutMinutes: sweep.timeoutMinutes } : {}),
+        },
+        pathOf,
+      );
+      if (!expanded) continue;
+      (sweep.inputs ?? []).forEach((input, j) => {
+        const resolved = this.#sourceInput(input, pathOf(`inputs[${j}]`), { id: expanded.id, index });
+        if (resolved) expanded.inputs.push(resolved);
+      });
+      tasks.push(expanded);
+      this.#dagTasks.push({
+        id: expanded.id,
+        path: 'sweep',
+        dependsOn: noDependencies,
+        dependsOnRanges: noRanges,
+      });
+    }
+    return tasks;
+  }
+
+  /**
+   * A fromTask input names its producer, which becomes a dependency; the file must be one the
+   * producer declares as output, or it would never be there to stage.
+   */
+  linkFromTaskInputs(tasks: readonly ExpandedTask[]): void {
+    if (this.#fromTaskInputs.length === 0) return;
+    const byId = new Map(tasks.map((task) => [task.id, task]));
+    for (const { task, path, input } of this.#fromTaskInputs) {
+      const producer = byId.get(input.fromTask);
+      if (!producer) {
+        this.issues.add(`${path}.fromTask`, `names unknown task "${input.fromTask}"`);
+        continue;
+      }
+      if (producer === task) {
+        this.issues.add(
+          `${path}.fromTask`,
+          'names the task itself; a task cannot take its own outputs as input',
+        );
+        continue;
+      }
+      const file = this.#renderPath(input.path, `${path}.path`, { id: task.id });
+      if (file === undefined) continue;
+      if (!matchesAnyPattern(file, producer.outputs)) {
+        this.issues.add(
+          `${path}.path`,
+          producer.outputs.length === 0
+            ? `task "${producer.id}" declares no outputs, so "${file}" would never be there`
+            : `"${file}" is not among task "${producer.id}"'s outputs (${producer.outputs.join(', ')})`,
+        );
+        continue;
+      }
+      const target =
+        input.target === undefined ? file : this.#renderPath(input.target, `${path}.target`, { id: task.id });
+      if (target === undefined) continue;
+      task.inputs.push({ kind: 'fromTask', taskId: producer.id, path: file, target });
+      if (!task.dependsOn.includes(producer.id)) task.dependsOn.push(producer.id);
+    }
+  }
+
+  /** The tasks in an order that runs each after what it depends on; throws every problem found. */
+  order(): string[] {
+    if (this.issues.list.length > 0) throw invalid(this.issues);
+    const dag = validateDag(this.#dagTasks, {
+      intIds: this.intIds,
+      maxEdges: this.context.limits.maxDependencyEdges,
+    });
+    for (const issue of dag.issues) this.issues.add(issue.path, issue.message);
+    if (this.issues.list.length > 0) throw invalid(this.issues);
+    return dag.order;
+  }
+
+  /**
+   * A task with the job's defaults applied and its macros rendered. Runs once per task, 100,000
+   * times for a large sweep: paths are built only for errors, and values without macros skip
+   * rendering.
+   */
+  #task(base: TaskBase, pathOf: (field: string) => string): ExpandedTask | undefined {
+    const { limits } = this.context;
+    const scope = base.index === undefined ? { id: base.id } : { id: base.id, index: base.index };
+    const command = this.#render(base.command, () => pathOf('command'), scope);
+    if (command !== undefined && command.length > limits.maxCommandLength) {
+      this.issues.add(
+        pathOf('command'),
+        `is ${command.length} characters after macros; the limit is ${limits.maxCommandLength}`,
+      );
+    }
+    const env: Record<string, string> = {};
+    let envBytes = 0;
+    const mergedEnv = base.env ? { ...this.#jobEnv, ...base.env } : this.#jobEnv;
+    for (const key in mergedEnv) {
+      const value = mergedEnv[key]!;
+      const rendered = value.includes('$')
+        ? this.#render(
+            value,
+            () => (base.env && key in base.env ? pathOf(`env.${key}`) : `env.${key}`),
+            scope,
+          )
+        : value;
+      if (rendered === undefined) continue;
+      env[key] = rendered;
+      envBytes += Buffer.byteLength(key) + Buffer.byteLength(rendered) + 2;
+    }
+    if (envBytes > limits.maxEnvBytes) {
+      this.issues.add(pathOf('env'), `is ${envBytes} bytes after macros; the limit is ${limits.maxEnvBytes}`);
+    }
+    const outputs = this.jobOutputs.slice();
+    if (base.outputs) {
+      for (let i = 0; i < base.outputs.length; i++) {
+        const value = this.#renderPath(base.outputs[i]!, () => pathOf(`outputs[${i}]`), scope, 'pattern');
+        if (value !== undefined && !outputs.includes(value)) outputs.push(value);
+      }
+    }
+    if (command === undefined) return undefined;
+    const task: ExpandedTask = {
+      id: base.id,
+      command,
+      env,
+      inputs: [],
+      outputs,
+      dependsOn: [],
+      dependsOnRanges: [],
+      runDependentsOnFailure: false,
+      retries: base.retries ?? this.spec.retries ?? 0,
+    };
+    const image = base.image ?? this.spec.image;
+    if (image) task.image = image;
+    if (base.timeoutMinutes !== undefined) task.timeoutMinutes = base.timeoutMinutes;
+    if (base.index !== undefined) task.index = base.index;
+    return task;
+  }
+
+  /** Renders `${...}` macros; an unknown one or bad syntax is a problem at `path`. */
+  #render(text: string, path: PathRef, task: { id?: string; index?: number }): string | undefined {
     let compiled;
     try {
-      compiled = cache.compile(text);
+      compiled = this.#cache.compile(text);
     } catch (error) {
-      issues.add(at(path), (error as MacroSyntaxError).message);
+      this.issues.add(at(path), (error as MacroSyntaxError).message);
       return undefined;
     }
     if (compiled.length === 1 && typeof compiled[0] === 'string') return compiled[0];
@@ -151,284 +429,72 @@ export function expandJob(submitted: JobSpec, context: ExpandContext): ExpandedJ
             ? task.index === undefined
               ? undefined
               : String(task.index)
-            : jobMacros[part.macro];
+            : this.#jobMacros[part.macro];
       if (replacement === undefined) {
-        issues.add(at(path), unknownMacro(part.macro, task));
+        this.issues.add(at(path), unknownMacro(part.macro, task));
         return undefined;
       }
       value += replacement;
     }
     return value;
-  };
+  }
 
-  // A sweep renders one pattern per task: its glob syntax is checked once, on the text as written.
-  const globProblems = new Map<string, string | undefined>();
-  const patternProblemOf = (text: string, value: string) => {
-    let glob = globProblems.get(text);
-    if (glob === undefined && !globProblems.has(text)) {
-      glob = globSyntaxProblem(text);
-      globProblems.set(text, glob);
-    }
-    return relativePathProblem(value) ?? glob;
-  };
-
-  const renderPath = (
+  /** Renders a relative path (or an output pattern) that must stay inside the working directory. */
+  #renderPath(
     text: string,
     path: PathRef,
     task: { id?: string; index?: number },
     kind: 'path' | 'pattern' = 'path',
-  ): string | undefined => {
-    const value = render(text, path, task);
+  ): string | undefined {
+    const value = this.#render(text, path, task);
     if (value === undefined) return undefined;
-    const problem = kind === 'pattern' ? patternProblemOf(text, value) : relativePathProblem(value);
+    const problem = kind === 'pattern' ? this.#patternProblem(text, value) : relativePathProblem(value);
     if (problem) {
-      issues.add(at(path), value === text ? problem : `${problem} (after macros: "${value}")`);
+      this.issues.add(at(path), value === text ? problem : `${problem} (after macros: "${value}")`);
       return undefined;
     }
     return value;
-  };
+  }
 
-  const renderSourceInput = (
+  #patternProblem(text: string, value: string): string | undefined {
+    let glob = this.#globProblems.get(text);
+    if (glob === undefined && !this.#globProblems.has(text)) {
+      glob = globSyntaxProblem(text);
+      this.#globProblems.set(text, glob);
+    }
+    return relativePathProblem(value) ?? glob;
+  }
+
+  /** A blob or https input, its macros rendered and its target resolved. */
+  #sourceInput(
     input: { source: string; target?: string },
     path: string,
     task: { id?: string; index?: number },
-  ): ExpandedInput | undefined => {
-    const sourceText = render(input.source, `${path}.source`, task);
+  ): ExpandedInput | undefined {
+    const sourceText = this.#render(input.source, `${path}.source`, task);
     if (sourceText === undefined) return undefined;
     const source = parseInputSource(sourceText);
     if ('problem' in source) {
-      issues.add(`${path}.source`, source.problem);
+      this.issues.add(`${path}.source`, source.problem);
       return undefined;
     }
     const target =
-      input.target === undefined ? defaultTarget(source) : renderPath(input.target, `${path}.target`, task);
+      input.target === undefined
+        ? defaultTarget(source)
+        : this.#renderPath(input.target, `${path}.target`, task);
     if (target === undefined) return undefined;
     const targetProblem = relativePathProblem(target);
     if (targetProblem) {
-      issues.add(`${path}.target`, `${targetProblem} (the default target, from the source: "${target}")`);
+      this.issues.add(
+        `${path}.target`,
+        `${targetProblem} (the default target, from the source: "${target}")`,
+      );
       return undefined;
     }
     return source.kind === 'blob'
       ? { kind: 'blob', container: source.container, path: source.path, target }
       : { kind: 'https', url: source.url, target };
-  };
-
-  // Job-level fields.
-  const jobScope = {};
-  const jobInputs = (spec.inputs ?? []).flatMap((input, i) => {
-    const resolved = renderSourceInput(input, `inputs[${i}]`, jobScope);
-    return resolved ? [resolved] : [];
-  });
-  const jobOutputs = (spec.outputs?.patterns ?? []).flatMap((pattern, i) => {
-    const value = renderPath(pattern, `outputs.patterns[${i}]`, jobScope, 'pattern');
-    return value === undefined ? [] : [value];
-  });
-  const logsContainer = spec.logs?.container ?? context.defaultLogsContainer;
-  if (!isContainerName(logsContainer)) {
-    issues.add(
-      'logs.container',
-      'is not a valid container name (3-63 lowercase letters, digits and single hyphens)',
-    );
   }
-  const logsFolder = renderPath(spec.logs?.folder ?? 'logs', 'logs.folder', jobScope) ?? 'logs';
-  const jobEnv = spec.env ?? {};
-
-  const finishTask = (
-    base: {
-      id: string;
-      index?: number;
-      command: string;
-      image?: string;
-      env?: Record<string, string>;
-      outputs?: string[];
-      retries?: number;
-      timeoutMinutes?: number;
-    },
-    pathOf: (field: string) => string,
-  ): ExpandedTask | undefined => {
-    // Runs once per task, 100,000 times for a large sweep: paths are built only for errors, and
-    // values without macros skip rendering.
-    const scope = base.index === undefined ? { id: base.id } : { id: base.id, index: base.index };
-    const command = render(base.command, () => pathOf('command'), scope);
-    if (command !== undefined && command.length > context.limits.maxCommandLength) {
-      issues.add(
-        pathOf('command'),
-        `is ${command.length} characters after macros; the limit is ${context.limits.maxCommandLength}`,
-      );
-    }
-    const env: Record<string, string> = {};
-    let envBytes = 0;
-    const mergedEnv = base.env ? { ...jobEnv, ...base.env } : jobEnv;
-    for (const key in mergedEnv) {
-      const value = mergedEnv[key]!;
-      const rendered = value.includes('$')
-        ? render(value, () => (base.env && key in base.env ? pathOf(`env.${key}`) : `env.${key}`), scope)
-        : value;
-      if (rendered === undefined) continue;
-      env[key] = rendered;
-      envBytes += Buffer.byteLength(key) + Buffer.byteLength(rendered) + 2;
-    }
-    if (envBytes > context.limits.maxEnvBytes) {
-      issues.add(
-        pathOf('env'),
-        `is ${envBytes} bytes after macros; the limit is ${context.limits.maxEnvBytes}`,
-      );
-    }
-    const outputs = jobOutputs.slice();
-    if (base.outputs) {
-      for (let i = 0; i < base.outputs.length; i++) {
-        const value = renderPath(base.outputs[i]!, () => pathOf(`outputs[${i}]`), scope, 'pattern');
-        if (value !== undefined && !outputs.includes(value)) outputs.push(value);
-      }
-    }
-    if (command === undefined) return undefined;
-    const task: ExpandedTask = {
-      id: base.id,
-      command,
-      env,
-      inputs: [],
-      outputs,
-      dependsOn: [],
-      dependsOnRanges: [],
-      runDependentsOnFailure: false,
-      retries: base.retries ?? spec.retries ?? 0,
-    };
-    const image = base.image ?? spec.image;
-    if (image) task.image = image;
-    if (base.timeoutMinutes !== undefined) task.timeoutMinutes = base.timeoutMinutes;
-    if (base.index !== undefined) task.index = base.index;
-    return task;
-  };
-
-  const tasks: ExpandedTask[] = [];
-  const dagTasks: DagTask[] = [];
-  const fromTaskInputs: Array<{
-    task: ExpandedTask;
-    path: string;
-    input: { fromTask: string; path: string; target?: string };
-  }> = [];
-
-  if (spec.tasks) {
-    spec.tasks.forEach((task: TaskSpec, i) => {
-      if (issues.full) return;
-      const path = `tasks[${i}]`;
-      const pathOf = (field: string) => `${path}.${field}`;
-      let id = task.id;
-      if (id === undefined) {
-        if (!intIds) {
-          issues.add(pathOf('id'), 'is required (or set taskIdStyle to "int" to number tasks 1..n)');
-          return;
-        }
-        id = String(i + 1);
-      }
-      const expanded = finishTask({ ...task, id }, pathOf);
-      if (!expanded) return;
-      (task.inputs ?? []).forEach((input, j) => {
-        const inputPath = pathOf(`inputs[${j}]`);
-        if ('fromTask' in input) {
-          fromTaskInputs.push({ task: expanded, path: inputPath, input });
-          return;
-        }
-        const resolved = renderSourceInput(input, inputPath, { id: expanded.id });
-        if (resolved) expanded.inputs.push(resolved);
-      });
-      expanded.dependsOn = [...new Set(task.dependsOn ?? [])];
-      if (task.dependsOnRange) expanded.dependsOnRanges = [[task.dependsOnRange[0], task.dependsOnRange[1]]];
-      expanded.runDependentsOnFailure = task.runDependentsOnFailure ?? false;
-      tasks.push(expanded);
-      dagTasks.push({
-        id: expanded.id,
-        path,
-        dependsOn: expanded.dependsOn,
-        dependsOnRanges: expanded.dependsOnRanges,
-      });
-    });
-  } else if (spec.sweep) {
-    const sweep = spec.sweep;
-    const pathOf = (field: string) => `sweep.${field}`;
-    const noDependencies: readonly string[] = [];
-    const noRanges: ReadonlyArray<readonly [number, number]> = [];
-    for (let index = sweep.range[0]; index <= sweep.range[1] && !issues.full; index++) {
-      const expanded = finishTask(
-        {
-          id: String(index),
-          index,
-          command: sweep.command,
-          ...(sweep.image ? { image: sweep.image } : {}),
-          ...(sweep.env ? { env: sweep.env } : {}),
-          ...(sweep.outputs ? { outputs: sweep.outputs } : {}),
-          ...(sweep.retries !== undefined ? { retries: sweep.retries } : {}),
-          ...(sweep.timeoutMinutes !== undefined ? { timeoutMinutes: sweep.timeoutMinutes } : {}),
-        },
-        pathOf,
-      );
-      if (!expanded) continue;
-      (sweep.inputs ?? []).forEach((input, j) => {
-        const resolved = renderSourceInput(input, pathOf(`inputs[${j}]`), { id: expanded.id, index });
-        if (resolved) expanded.inputs.push(resolved);
-      });
-      tasks.push(expanded);
-      dagTasks.push({ id: expanded.id, path: 'sweep', dependsOn: noDependencies, dependsOnRanges: noRanges });
-    }
-  }
-
-  // A fromTask input names its producer, which becomes a dependency; the file must be one the
-  // producer declares as output, or it would never be there to stage.
-  if (fromTaskInputs.length > 0) {
-    const byId = new Map(tasks.map((task) => [task.id, task]));
-    for (const { task, path, input } of fromTaskInputs) {
-      const producer = byId.get(input.fromTask);
-      if (!producer) {
-        issues.add(`${path}.fromTask`, `names unknown task "${input.fromTask}"`);
-        continue;
-      }
-      if (producer === task) {
-        issues.add(`${path}.fromTask`, 'names the task itself; a task cannot take its own outputs as input');
-        continue;
-      }
-      const file = renderPath(input.path, `${path}.path`, { id: task.id });
-      if (file === undefined) continue;
-      if (!matchesAnyPattern(file, producer.outputs)) {
-        issues.add(
-          `${path}.path`,
-          producer.outputs.length === 0
-            ? `task "${producer.id}" declares no outputs, so "${file}" would never be there`
-            : `"${file}" is not among task "${producer.id}"'s outputs (${producer.outputs.join(', ')})`,
-        );
-        continue;
-      }
-      const target =
-        input.target === undefined ? file : renderPath(input.target, `${path}.target`, { id: task.id });
-      if (target === undefined) continue;
-      task.inputs.push({ kind: 'fromTask', taskId: producer.id, path: file, target });
-      if (!task.dependsOn.includes(producer.id)) task.dependsOn.push(producer.id);
-    }
-  }
-
-  if (issues.list.length > 0) throw invalid(issues);
-
-  const dag = validateDag(dagTasks, { intIds, maxEdges: context.limits.maxDependencyEdges });
-  for (const issue of dag.issues) issues.add(issue.path, issue.message);
-  if (issues.list.length > 0) throw invalid(issues);
-
-  return {
-    name,
-    ...(spec.description !== undefined ? { description: spec.description } : {}),
-    ...(context.template ? { template: context.template.ref } : {}),
-    pool: spec.pool ?? context.defaultPool,
-    ...(spec.image ? { image: spec.image } : {}),
-    parameters,
-    inputs: jobInputs,
-    outputs: jobOutputs,
-    logs: { container: logsContainer, folder: logsFolder },
-    ...(spec.timeoutMinutes !== undefined ? { timeoutMinutes: spec.timeoutMinutes } : {}),
-    completeWhenTasksFinish: spec.completeWhenTasksFinish ?? true,
-    taskIdStyle: intIds ? 'int' : 'string',
-    notifications: spec.notifications ?? [],
-    tags: spec.tags ?? {},
-    tasks,
-    order: dag.order,
-  };
 }
 
 function unknownMacro(name: string, task: { id?: string; index?: number }): string {
