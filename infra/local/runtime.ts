@@ -2,9 +2,9 @@ import type { DeliveryFaults } from './deliveryFaults.js';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { rename, writeFile } from 'node:fs/promises';
-import { describeApp, importEntryPoints } from './host/appLoader.js';
+import { describeApp, importEntryPoints, type AppDescription } from './host/appLoader.js';
 import { FunctionHost } from './host/functionHost.js';
-import { installFunctionsCore } from './host/functionsCore.js';
+import { installFunctionsCore, type FunctionsCore } from './host/functionsCore.js';
 import { resolveHostSettings, type HostSettings } from './host/hostConfig.js';
 import { Logger, parseLogLevel, describeError } from './host/logger.js';
 import type { RpcLogLevel } from './host/coreTypes.js';
@@ -112,29 +112,18 @@ export class Runtime {
     }
   }
 
+  /** Starts the pieces in the order they depend on each other, each stopped in reverse on failure. */
   async #start(): Promise<RuntimeInfo> {
     const options = this.#options;
-    const log = this.#logger.child('runtime');
     const app = await describeApp(options.appDir);
     const settings: HostSettings = resolveHostSettings(app.hostJson, cpus().length);
-    const levels: Record<string, RpcLogLevel> = {};
-    for (const [category, value] of Object.entries(settings.logLevels)) {
-      const level = parseLogLevel(value);
-      if (level && category !== 'default') levels[category] = level;
-    }
-    const defaultLevel = options.logLevel ?? parseLogLevel(settings.logLevels.default) ?? 'information';
-    const logger = new Logger({
-      defaultLevel,
-      categoryLevels: levels,
-      ...(options.logWrite ? { write: options.logWrite } : {}),
-    });
+    const logger = this.#hostLogger(settings);
     const namespace = options.namespace ?? '';
     if (namespace)
       settings.durable.hubName = `${namespace.replace(/[^A-Za-z0-9]/g, '')}${settings.durable.hubName}`.slice(
         0,
         45,
       );
-
     for (const [key, value] of Object.entries(app.localSettings)) {
       if (process.env[key] === undefined) process.env[key] = value;
     }
@@ -148,71 +137,11 @@ export class Runtime {
       core.attach(previousSink);
       return Promise.resolve();
     });
-
-    const http = new HttpServer({
-      host: options.host,
-      port: options.port,
-      routePrefix: settings.routePrefix,
-      maxBodyBytes: Number(process.env.FUNCTIONS_REQUEST_BODY_SIZE_LIMIT ?? 100 * 1024 * 1024),
-      ...(app.hostJson.extensions?.http?.maxConcurrentRequests
-        ? { maxConcurrentRequests: app.hostJson.extensions.http.maxConcurrentRequests }
-        : {}),
-      ...(app.hostJson.extensions?.http?.maxOutstandingRequests
-        ? { maxOutstandingRequests: app.hostJson.extensions.http.maxOutstandingRequests }
-        : {}),
-      functionHost,
-      logger: logger.child('http'),
-    });
-    await http.listen();
-    this.#stops.push(() => http.close());
+    const http = await this.#startHttp(app, settings, functionHost, logger);
 
     // Then storage: everything else keeps its state there.
-    let direct: StorageEndpoints;
-    let blobPort = options.blobPort ?? 0;
-    if (options.storage.kind === 'managed') {
-      const { blobPort: publicBlob, queuePort, tablePort } = options.storage;
-      const probes = await Promise.all(
-        [publicBlob, queuePort, tablePort].map((port) => probeStorage(`http://${options.host}:${port}/`)),
-      );
-      if (probes.every((p) => p === 'azurite')) {
-        // Someone's Azurite already has the usual ports: use it. Writes made straight to it skip
-        // the proxy and raise no Event Grid events, so the proxy takes another port.
-        direct = {
-          blob: accountUrl(options.host, publicBlob),
-          queue: accountUrl(options.host, queuePort),
-          table: accountUrl(options.host, tablePort),
-        };
-        blobPort = options.blobPort ?? 0;
-        log.warn(
-          `reusing the Azurite already on ports ${publicBlob}-${tablePort}; blob events are raised only for writes ` +
-            "through the runtime's blob endpoint (below), not for writes made straight to Azurite",
-        );
-      } else {
-        const taken = [publicBlob, queuePort, tablePort].filter((_, i) => probes[i] !== 'none');
-        if (taken.length > 0) {
-          throw new Error(
-            `storage port(s) ${taken.join(', ')} are in use by something other than a complete Azurite; ` +
-              'stop it or choose other ports',
-          );
-        }
-        const azurite: AzuriteHandle = await startAzurite({
-          host: options.host,
-          // Azurite's blob service sits behind the Event Grid proxy, which takes the public port.
-          blobPort: 0,
-          queuePort,
-          tablePort,
-          ...(options.storage.inMemory ? {} : { location: path.join(options.home, 'azurite') }),
-          logger: logger.child('azurite'),
-        });
-        this.#stops.push(() => azurite.stop());
-        direct = azurite.endpoints;
-        blobPort = options.blobPort ?? publicBlob;
-      }
-    } else {
-      direct = options.storage.endpoints;
-    }
+    const { direct, blobPort } = await this.#startStorage(logger);
     const internal = new StorageClients(connectionString(direct));
-
     const eventGrid = new EventGridEmulator({
       host: options.host,
       port: blobPort,
@@ -228,65 +157,83 @@ export class Runtime {
     this.#stops.push(() => eventGrid.close());
     const publicEndpoints: StorageEndpoints = { ...direct, blob: eventGrid.blobEndpoint };
     const appConnection = connectionString(publicEndpoints);
-    const storageSetting = process.env.AzureWebJobsStorage;
-    if (storageSetting === undefined || isDevelopmentStorage(storageSetting))
-      process.env.AzureWebJobsStorage = appConnection;
-    for (const [key, value] of Object.entries(process.env)) {
-      if (isDevelopmentStorage(value)) process.env[key] = appConnection;
-    }
+    pointDevelopmentStorageAt(appConnection);
 
-    // The local Batch service, unless the app is configured for a real Batch account.
-    let batchUrl: string | undefined;
-    if (options.batch !== false && !process.env.BATCH_ACCOUNT_URL) {
-      const batch = new LocalBatch({
-        host: options.host,
-        port: options.batch?.port ?? 10100,
-        dataDir:
-          options.storage.kind === 'managed' && options.storage.inMemory
-            ? path.join(options.home, 'batch-ephemeral')
-            : path.join(options.home, 'batch'),
-        storage: { accountName: DEV_ACCOUNT_NAME, accountKey: DEV_ACCOUNT_KEY },
-        pools: [
-          { id: 'local', nodes: 1, slotsPerNode: options.batch?.slots ?? Math.max(2, cpus().length * 2) },
-        ],
-        ...(options.batch?.faults ? { faults: options.batch.faults } : {}),
-        logger: logger.child('batch'),
-      });
-      await batch.start();
-      this.#stops.push(() => batch.stop());
-      batchUrl = batch.url;
-      process.env.BATCH_ACCOUNT_URL = batch.url;
-      process.env.BATCH_ACCOUNT_NAME = batch.accountName;
-      process.env.BATCH_ACCOUNT_KEY = batch.accountKey;
-      process.env.CLOUDJOBS_DEFAULT_POOL ??= 'local';
-    }
-
+    // Then the stand-ins the app's settings point at, unless they point at real services.
+    const batchUrl = await this.#startLocalBatch(logger);
     // On one machine a webhook receiver is on this machine: let a newcomer try it (Azure: no).
     process.env.CLOUDJOBS_WEBHOOK_ALLOW_LOOPBACK ??= 'true';
     process.env.CLOUDJOBS_WEBHOOK_ALLOW_HTTP ??= 'true';
-    // Email goes to a local catcher unless the app is configured with a real mail server, or with
-    // Azure Communication Services' email API (the app refuses both at once).
-    let mail: SmtpCatcher | undefined;
-    const acsEmail =
-      process.env.CLOUDJOBS_ACS_EMAIL_CONNECTION_STRING?.trim() ||
-      process.env.CLOUDJOBS_ACS_EMAIL_ENDPOINT?.trim();
-    if (options.smtp !== false && !process.env.CLOUDJOBS_SMTP_URL?.trim() && !acsEmail) {
-      mail = new SmtpCatcher({
-        host: options.host,
-        port: options.smtp?.port ?? 2525,
-        dir: path.join(options.home, 'mail'),
-        logger: logger.child('smtp'),
-      });
-      await mail.start();
-      const catcher = mail;
-      this.#stops.push(() => catcher.stop());
-      process.env.CLOUDJOBS_SMTP_URL = mail.url;
-    }
+    const mail = await this.#startMail(logger);
     if (!process.env.CLOUDJOBS_PUBLIC_URL?.trim()) process.env.CLOUDJOBS_PUBLIC_URL = http.url;
     process.env.WEBSITE_HOSTNAME = new URL(http.url).host;
     process.env.FUNCTIONS_WORKER_RUNTIME ??= 'node';
     process.env.AZURE_FUNCTIONS_ENVIRONMENT ??= 'Development';
 
+    const { durable, serviceBus, timers } = this.#emulators(
+      app,
+      settings,
+      functionHost,
+      internal,
+      http,
+      eventGrid,
+      mail,
+      logger,
+    );
+
+    // Then the app: its registrations, then the triggers that call it, then its start hooks.
+    await this.#loadApp(app, core, functionHost, http);
+    await durable.start();
+    this.#stops.push(() => durable.stop());
+    await serviceBus.start();
+    this.#stops.push(() => serviceBus.stop());
+    await eventGrid.start(functionHost);
+    this.#stops.push(() => eventGrid.stop());
+    await timers.start();
+    this.#stops.push(() => timers.stop());
+    await this.#runAppHooks(core, app.directory);
+
+    const functions = [...functionHost.functions.values()];
+    this.#announce(logger, {
+      directory: app.directory,
+      api: `${http.url}/${settings.routePrefix}`,
+      storage: `blob ${publicEndpoints.blob} (Event Grid proxy), queue ${direct.queue}, table ${direct.table}`,
+      hubName: durable.hubName,
+      batchUrl,
+      mail: mail && { url: mail.url, reader: `${http.url}${ADMIN_PREFIX}/local/mail` },
+      routes: http.describeRoutes(),
+      functions,
+    });
+    this.#info = {
+      url: http.url,
+      ...(batchUrl ? { batchUrl } : {}),
+      ...(mail ? { smtpUrl: mail.url } : {}),
+      storage: publicEndpoints,
+      connectionString: appConnection,
+      hubName: durable.hubName,
+      functions: functions.map((fn) => fn.name),
+    };
+    if (options.readyFile) {
+      // Written whole, then renamed, so a reader never sees half of it.
+      await writeFile(`${options.readyFile}.tmp`, JSON.stringify(this.#info, null, 2));
+      await rename(`${options.readyFile}.tmp`, options.readyFile);
+    }
+    return this.#info;
+  }
+
+  /** Durable, Service Bus and timers (started once the app has registered), and the admin API over them. */
+  #emulators(
+    app: AppDescription,
+    settings: HostSettings,
+    functionHost: FunctionHost,
+    internal: StorageClients,
+    http: HttpServer,
+    eventGrid: EventGridEmulator,
+    mail: SmtpCatcher | undefined,
+    logger: Logger,
+  ): { durable: DurableRuntime; serviceBus: ServiceBusEmulator; timers: TimerScheduler } {
+    const options = this.#options;
+    const namespace = options.namespace ?? '';
     const durable = new DurableRuntime({
       host: functionHost,
       settings: settings.durable,
@@ -321,6 +268,185 @@ export class Runtime {
       }),
     );
 
+    return { durable, serviceBus, timers };
+  }
+
+  /** What started, and where: printed once, for the person who ran `npm start`. */
+  #announce(
+    logger: Logger,
+    started: {
+      directory: string;
+      api: string;
+      storage: string;
+      hubName: string;
+      batchUrl: string | undefined;
+      mail: { url: string; reader: string } | undefined;
+      routes: string[];
+      functions: Array<{ name: string; triggerType: string; trigger: Record<string, unknown> }>;
+    },
+  ): void {
+    const { mail, batchUrl } = started;
+    const email = mail
+      ? `${mail.url} (SMTP catcher; read mail at ${mail.reader} or in ${path.join(this.#options.home, 'mail')})`
+      : acsEmailConfigured()
+        ? 'Azure Communication Services'
+        : (process.env.CLOUDJOBS_SMTP_URL?.replace(/\/\/[^@/]*@/, '//***@') ?? '(none)');
+    const lines = [
+      `cloudjobs embedded runtime for ${started.directory}`,
+      `  API         ${started.api}`,
+      `  storage     ${started.storage}`,
+      `  task hub    ${started.hubName}`,
+      `  batch       ${batchUrl ? `${batchUrl} (local Batch service, account ${process.env.BATCH_ACCOUNT_NAME})` : (process.env.BATCH_ACCOUNT_URL ?? '(none)')}`,
+      `  email       ${email}`,
+      `  functions   ${started.functions.length}`,
+      ...started.routes.map((r) => `    ${r}`),
+      ...started.functions
+        .filter((fn) => fn.triggerType !== 'httptrigger')
+        .map((fn) => `    ${fn.name}: ${String(fn.trigger.type)}${describeTrigger(fn.trigger)}`),
+    ];
+    for (const line of lines) logger.log({ level: 'information', source: 'runtime', message: line });
+  }
+
+  /** The host's logger, with host.json's per-category levels. */
+  #hostLogger(settings: HostSettings): Logger {
+    const levels: Record<string, RpcLogLevel> = {};
+    for (const [category, value] of Object.entries(settings.logLevels)) {
+      const level = parseLogLevel(value);
+      if (level && category !== 'default') levels[category] = level;
+    }
+    return new Logger({
+      defaultLevel: this.#options.logLevel ?? parseLogLevel(settings.logLevels.default) ?? 'information',
+      categoryLevels: levels,
+      ...(this.#options.logWrite ? { write: this.#options.logWrite } : {}),
+    });
+  }
+
+  async #startHttp(
+    app: AppDescription,
+    settings: HostSettings,
+    functionHost: FunctionHost,
+    logger: Logger,
+  ): Promise<HttpServer> {
+    const limits = app.hostJson.extensions?.http;
+    const http = new HttpServer({
+      host: this.#options.host,
+      port: this.#options.port,
+      routePrefix: settings.routePrefix,
+      maxBodyBytes: Number(process.env.FUNCTIONS_REQUEST_BODY_SIZE_LIMIT ?? 100 * 1024 * 1024),
+      ...(limits?.maxConcurrentRequests ? { maxConcurrentRequests: limits.maxConcurrentRequests } : {}),
+      ...(limits?.maxOutstandingRequests ? { maxOutstandingRequests: limits.maxOutstandingRequests } : {}),
+      functionHost,
+      logger: logger.child('http'),
+    });
+    await http.listen();
+    this.#stops.push(() => http.close());
+    return http;
+  }
+
+  /**
+   * Azurite, on the usual ports (or an Azurite already there), with its blob service behind the
+   * Event Grid proxy, which takes the public blob port: `direct` are Azurite's own endpoints.
+   */
+  async #startStorage(logger: Logger): Promise<{ direct: StorageEndpoints; blobPort: number }> {
+    const options = this.#options;
+    if (options.storage.kind !== 'managed') {
+      return { direct: options.storage.endpoints, blobPort: options.blobPort ?? 0 };
+    }
+    const { blobPort: publicBlob, queuePort, tablePort } = options.storage;
+    const probes = await Promise.all(
+      [publicBlob, queuePort, tablePort].map((port) => probeStorage(`http://${options.host}:${port}/`)),
+    );
+    if (probes.every((p) => p === 'azurite')) {
+      // Someone's Azurite already has the usual ports: use it. Writes made straight to it skip
+      // the proxy and raise no Event Grid events, so the proxy takes another port.
+      logger
+        .child('runtime')
+        .warn(
+          `reusing the Azurite already on ports ${publicBlob}-${tablePort}; blob events are raised only for writes ` +
+            "through the runtime's blob endpoint (below), not for writes made straight to Azurite",
+        );
+      return {
+        direct: {
+          blob: accountUrl(options.host, publicBlob),
+          queue: accountUrl(options.host, queuePort),
+          table: accountUrl(options.host, tablePort),
+        },
+        blobPort: options.blobPort ?? 0,
+      };
+    }
+    const taken = [publicBlob, queuePort, tablePort].filter((_, i) => probes[i] !== 'none');
+    if (taken.length > 0) {
+      throw new Error(
+        `storage port(s) ${taken.join(', ')} are in use by something other than a complete Azurite; ` +
+          'stop it or choose other ports',
+      );
+    }
+    const azurite: AzuriteHandle = await startAzurite({
+      host: options.host,
+      blobPort: 0,
+      queuePort,
+      tablePort,
+      ...(options.storage.inMemory ? {} : { location: path.join(options.home, 'azurite') }),
+      logger: logger.child('azurite'),
+    });
+    this.#stops.push(() => azurite.stop());
+    return { direct: azurite.endpoints, blobPort: options.blobPort ?? publicBlob };
+  }
+
+  /** The local Batch service, unless the app is configured for a real Batch account. */
+  async #startLocalBatch(logger: Logger): Promise<string | undefined> {
+    const options = this.#options;
+    if (options.batch === false || process.env.BATCH_ACCOUNT_URL) return undefined;
+    const batch = new LocalBatch({
+      host: options.host,
+      port: options.batch?.port ?? 10100,
+      dataDir:
+        options.storage.kind === 'managed' && options.storage.inMemory
+          ? path.join(options.home, 'batch-ephemeral')
+          : path.join(options.home, 'batch'),
+      storage: { accountName: DEV_ACCOUNT_NAME, accountKey: DEV_ACCOUNT_KEY },
+      pools: [
+        { id: 'local', nodes: 1, slotsPerNode: options.batch?.slots ?? Math.max(2, cpus().length * 2) },
+      ],
+      ...(options.batch?.faults ? { faults: options.batch.faults } : {}),
+      logger: logger.child('batch'),
+    });
+    await batch.start();
+    this.#stops.push(() => batch.stop());
+    process.env.BATCH_ACCOUNT_URL = batch.url;
+    process.env.BATCH_ACCOUNT_NAME = batch.accountName;
+    process.env.BATCH_ACCOUNT_KEY = batch.accountKey;
+    process.env.CLOUDJOBS_DEFAULT_POOL ??= 'local';
+    return batch.url;
+  }
+
+  /**
+   * Email goes to a local catcher unless the app is configured with a real mail server, or with
+   * Azure Communication Services' email API (the app refuses both at once).
+   */
+  async #startMail(logger: Logger): Promise<SmtpCatcher | undefined> {
+    const options = this.#options;
+    if (options.smtp === false || process.env.CLOUDJOBS_SMTP_URL?.trim() || acsEmailConfigured())
+      return undefined;
+    const mail = new SmtpCatcher({
+      host: options.host,
+      port: options.smtp?.port ?? 2525,
+      dir: path.join(options.home, 'mail'),
+      logger: logger.child('smtp'),
+    });
+    await mail.start();
+    this.#stops.push(() => mail.stop());
+    process.env.CLOUDJOBS_SMTP_URL = mail.url;
+    return mail;
+  }
+
+  /** Imports the app, so its `app.*` calls register, and refuses bindings this runtime does not serve. */
+  async #loadApp(
+    app: AppDescription,
+    core: FunctionsCore,
+    functionHost: FunctionHost,
+    http: HttpServer,
+  ): Promise<void> {
     await importEntryPoints(app.entryPoints);
     const problems = functionHost.unsupportedBindings(SUPPORTED_TRIGGERS);
     if (problems.length > 0) {
@@ -332,23 +458,14 @@ export class Runtime {
     const capabilities = (await core.programmingModel?.getCapabilities?.({})) ?? {};
     if (capabilities.HttpUri) http.enableStreaming(capabilities.HttpUri);
     http.loadRoutes();
+  }
 
-    await durable.start();
-    this.#stops.push(() => durable.stop());
-    await serviceBus.start();
-    this.#stops.push(() => serviceBus.stop());
-    await eventGrid.start(functionHost);
-    this.#stops.push(() => eventGrid.stop());
-    await timers.start();
-    this.#stops.push(() => timers.stop());
-
+  /** The app's appStart hooks now, its appTerminate hooks when the runtime stops. */
+  async #runAppHooks(core: FunctionsCore, directory: string): Promise<void> {
     for (const hook of core.hooks('appStart')) {
-      await hook({
-        hookData: {},
-        appHookData: core.appHookData,
-        functionAppDirectory: app.directory,
-      } as never);
+      await hook({ hookData: {}, appHookData: core.appHookData, functionAppDirectory: directory } as never);
     }
+    const log = this.#logger.child('runtime');
     this.#stops.push(async () => {
       for (const hook of core.hooks('appTerminate')) {
         try {
@@ -358,38 +475,6 @@ export class Runtime {
         }
       }
     });
-
-    const functions = [...functionHost.functions.values()];
-    const lines = [
-      `cloudjobs embedded runtime for ${app.directory}`,
-      `  API         ${http.url}/${settings.routePrefix}`,
-      `  storage     blob ${publicEndpoints.blob} (Event Grid proxy), queue ${direct.queue}, table ${direct.table}`,
-      `  task hub    ${durable.hubName}`,
-      `  batch       ${batchUrl ? `${batchUrl} (local Batch service, account ${process.env.BATCH_ACCOUNT_NAME})` : (process.env.BATCH_ACCOUNT_URL ?? '(none)')}`,
-      `  email       ${mail ? `${mail.url} (SMTP catcher; read mail at ${http.url}${ADMIN_PREFIX}/local/mail or in ${path.join(options.home, 'mail')})` : acsEmail ? 'Azure Communication Services' : (process.env.CLOUDJOBS_SMTP_URL?.replace(/\/\/[^@/]*@/, '//***@') ?? '(none)')}`,
-      `  functions   ${functions.length}`,
-      ...http.describeRoutes().map((r) => `    ${r}`),
-      ...functions
-        .filter((fn) => fn.triggerType !== 'httptrigger')
-        .map((fn) => `    ${fn.name}: ${String(fn.trigger.type)}${describeTrigger(fn.trigger)}`),
-    ];
-    for (const line of lines) logger.log({ level: 'information', source: 'runtime', message: line });
-
-    this.#info = {
-      url: http.url,
-      ...(batchUrl ? { batchUrl } : {}),
-      ...(mail ? { smtpUrl: mail.url } : {}),
-      storage: publicEndpoints,
-      connectionString: appConnection,
-      hubName: durable.hubName,
-      functions: functions.map((fn) => fn.name),
-    };
-    if (options.readyFile) {
-      // Written whole, then renamed, so a reader never sees half of it.
-      await writeFile(`${options.readyFile}.tmp`, JSON.stringify(this.#info, null, 2));
-      await rename(`${options.readyFile}.tmp`, options.readyFile);
-    }
-    return this.#info;
   }
 
   /** Stops everything started, newest first; safe to call more than once. */
@@ -409,6 +494,23 @@ export class Runtime {
     })();
     return this.#stopping;
   }
+}
+
+/** The app reaches storage where the runtime put it: every `UseDevelopmentStorage=true` setting, too. */
+function pointDevelopmentStorageAt(appConnection: string): void {
+  const storageSetting = process.env.AzureWebJobsStorage;
+  if (storageSetting === undefined || isDevelopmentStorage(storageSetting))
+    process.env.AzureWebJobsStorage = appConnection;
+  for (const [key, value] of Object.entries(process.env)) {
+    if (isDevelopmentStorage(value)) process.env[key] = appConnection;
+  }
+}
+
+function acsEmailConfigured(): boolean {
+  return Boolean(
+    process.env.CLOUDJOBS_ACS_EMAIL_CONNECTION_STRING?.trim() ||
+    process.env.CLOUDJOBS_ACS_EMAIL_ENDPOINT?.trim(),
+  );
 }
 
 function describeTrigger(trigger: Record<string, unknown>): string {
