@@ -90,3 +90,25 @@ export async function tablePage<T>(
   if (encoded) result.continuation = encoded;
   return result;
 }
+
+// Table string properties hold 32K UTF-16 characters; longer JSON is split across numbered ones.
+const CHUNK = 30_000;
+
+/** The most JSON kept in one row (15 numbered properties): past it, a spec goes to a blob. */
+export const MAX_INLINE_JSON = CHUNK * 15;
+
+/** JSON too long for one table property, as numbered properties `<prefix>0`, `<prefix>1`, .... */
+export function splitJson(value: unknown, prefix: string): Record<string, string> {
+  const text = JSON.stringify(value);
+  const out: Record<string, string> = {};
+  for (let i = 0; i * CHUNK < text.length; i++) out[`${prefix}${i}`] = text.slice(i * CHUNK, (i + 1) * CHUNK);
+  if (text.length === 0) out[`${prefix}0`] = '';
+  return out;
+}
+
+/** The JSON {@link splitJson} stored under `prefix`, or undefined if there is none. */
+export function joinJson<T>(entity: Record<string, unknown>, prefix: string): T | undefined {
+  let text = '';
+  for (let i = 0; typeof entity[`${prefix}${i}`] === 'string'; i++) text += entity[`${prefix}${i}`] as string;
+  return text ? (JSON.parse(text) as T) : undefined;
+}
