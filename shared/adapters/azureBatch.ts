@@ -1,7 +1,6 @@
 import { BatchServiceClient, BatchSharedKeyCredentials, type BatchServiceModels } from '@azure/batch';
 import type { TokenCredential } from '@azure/identity';
 import type {
-  BlobDestination,
   ComputeBackend,
   ComputeJobSpec,
   ComputeJobState,
@@ -9,21 +8,15 @@ import type {
   ComputeTaskState,
   PoolInfo,
   PoolSpec,
-  ResourceFileSpec,
   SubmitReport,
   TaskCounts,
   TaskPage,
 } from '../compute/compute.js';
-import { compressDependencies, isoDuration } from '../compute/dependencies.js';
-import {
-  AppError,
-  BlockedError,
-  ConflictError,
-  DependencyError,
-  NotFoundError,
-  TransientError,
-  ValidationError,
-} from '../errors.js';
+import type { AppError } from '../errors.js';
+import { BlockedError, ConflictError, DependencyError, NotFoundError, TransientError } from '../errors.js';
+import { isoDuration } from '../compute/dependencies.js';
+import { mapBatchError } from './azureBatchErrors.js';
+import { chunkTasks, poolInfo, taskState, toBatchTask } from './azureBatchModels.js';
 
 /** How the adapter authenticates: an account key, or a Microsoft Entra token (managed identity). */
 export type BatchCredentials =
@@ -44,8 +37,6 @@ export interface AzureBatchOptions {
 
 const BATCH_SCOPE = 'https://batch.core.windows.net/.default';
 /** Batch takes at most 100 tasks per addTaskCollection call and a body under 1 MB. */
-const MAX_TASKS_PER_CALL = 100;
-const MAX_CALL_BYTES = 900 * 1024;
 
 type WebResourceLike = Parameters<BatchSharedKeyCredentials['signRequest']>[0];
 
@@ -68,273 +59,6 @@ class EntraCredentials {
     webResource.headers.set('authorization', `Bearer ${this.#token.token}`);
     return webResource;
   }
-}
-
-interface RestErrorLike {
-  statusCode?: number;
-  code?: string;
-  message?: string;
-  body?: { code?: string; message?: { value?: string } };
-  response?: { headers?: { get(name: string): string | undefined } };
-}
-
-function batchCode(error: RestErrorLike): string | undefined {
-  return error.body?.code ?? error.code;
-}
-
-function batchMessage(error: RestErrorLike): string {
-  const text = error.body?.message?.value ?? error.message ?? 'Azure Batch request failed';
-  return text.split('\nRequestId:')[0]!;
-}
-
-function retryAfterMs(error: RestErrorLike): number | undefined {
-  const header = error.response?.headers?.get('retry-after');
-  if (!header) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds)) return seconds * 1000;
-  const date = Date.parse(header);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
-}
-
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-  'REQUEST_SEND_ERROR',
-  'ENOTFOUND',
-]);
-
-/**
- * Turns a Batch failure into the app's typed errors, so callers can tell "wait and try again"
- * (BLOCKED: quota, missing pool, throttling) from "fail" (bad request, bad credentials).
- */
-export function mapBatchError(error: unknown, what: string): AppError {
-  if (error instanceof AppError) return error;
-  const rest = error as RestErrorLike;
-  const status = rest.statusCode;
-  const code = batchCode(rest);
-  const message = `${what}: ${batchMessage(rest)}`;
-  const options = { cause: error, details: { batchCode: code, status } };
-  switch (code) {
-    case 'PoolNotFound':
-      return new BlockedError('BATCH_POOL_NOT_FOUND', message, options);
-    case 'ActiveJobAndScheduleQuotaReached':
-      return new BlockedError('BATCH_QUOTA_REACHED', message, options);
-    case 'PoolNotSteady':
-      return new BlockedError('BATCH_POOL_RESIZING', message, options);
-    case 'JobNotFound':
-    case 'TaskNotFound':
-      return new NotFoundError(
-        message,
-        code === 'JobNotFound' ? 'BATCH_JOB_NOT_FOUND' : 'BATCH_TASK_NOT_FOUND',
-        options,
-      );
-    case 'JobExists':
-    case 'PoolExists':
-      return new ConflictError(
-        message,
-        code === 'JobExists' ? 'BATCH_JOB_EXISTS' : 'BATCH_POOL_EXISTS',
-        options,
-      );
-    case 'JobCompleted':
-    case 'JobBeingDeleted':
-    case 'JobBeingTerminated':
-      return new ConflictError(message, 'BATCH_JOB_COMPLETED', options);
-    case 'AuthenticationFailed':
-    case 'AuthorizationFailure':
-    case 'InsufficientAccountPermissions':
-      return new DependencyError('BATCH_AUTH_FAILED', message, options);
-    default:
-      break;
-  }
-  const wait = retryAfterMs(rest);
-  if (status === 429 || code === 'TooManyRequests' || code === 'ServerBusy') {
-    return new BlockedError('BATCH_THROTTLED', message, {
-      ...options,
-      ...(wait !== undefined ? { retryAfterMs: wait } : {}),
-    });
-  }
-  if (
-    status === undefined ||
-    status >= 500 ||
-    status === 408 ||
-    (code !== undefined && NETWORK_CODES.has(code))
-  ) {
-    return new TransientError('BATCH_UNAVAILABLE', message, {
-      ...options,
-      ...(wait !== undefined ? { retryAfterMs: wait } : {}),
-    });
-  }
-  if (status === 413 || code === 'RequestBodyTooLarge') {
-    return new ValidationError(message, [], 'BATCH_REQUEST_TOO_LARGE', options);
-  }
-  return new ValidationError(message, [], 'BATCH_BAD_REQUEST', options);
-}
-
-function destinationUrl(destination: BlobDestination): {
-  containerUrl: string;
-  identityReference?: { resourceId: string };
-} {
-  return {
-    containerUrl: destination.containerUrl,
-    ...(destination.identity ? { identityReference: { resourceId: destination.identity } } : {}),
-  };
-}
-
-function resourceFile(file: ResourceFileSpec): BatchServiceModels.ResourceFile {
-  const source = file.source;
-  const identity = source.identity ? { identityReference: { resourceId: source.identity } } : {};
-  if ('containerUrl' in source) {
-    return {
-      storageContainerUrl: source.containerUrl,
-      ...(source.prefix ? { blobPrefix: source.prefix } : {}),
-      ...(file.target ? { filePath: file.target } : {}),
-      ...identity,
-    };
-  }
-  return {
-    httpUrl: source.url,
-    filePath: file.target ?? source.url.split('?')[0]!.split('/').pop()!,
-    ...identity,
-  };
-}
-
-/** The Batch task for a compute task. */
-export function toBatchTask(task: ComputeTaskSpec): BatchServiceModels.TaskAddParameter {
-  const outputFiles: BatchServiceModels.OutputFile[] = [];
-  if (task.logs) {
-    // stdout.txt and stderr.txt sit one level above the working directory on a Batch node.
-    outputFiles.push({
-      filePattern: '../std*.txt',
-      destination: {
-        container: { ...destinationUrl(task.logs), ...(task.logs.path ? { path: task.logs.path } : {}) },
-      },
-      uploadOptions: { uploadCondition: 'taskcompletion' },
-    });
-  }
-  for (const output of task.outputs ?? []) {
-    outputFiles.push({
-      filePattern: output.pattern,
-      destination: {
-        container: {
-          ...destinationUrl(output.destination),
-          ...(output.destination.path ? { path: output.destination.path } : {}),
-        },
-      },
-      uploadOptions: {
-        uploadCondition:
-          output.when === 'success'
-            ? 'tasksuccess'
-            : output.when === 'failure'
-              ? 'taskfailure'
-              : 'taskcompletion',
-      },
-    });
-  }
-  const dependsOn = task.dependsOn ? compressDependencies(task.id, task.dependsOn) : undefined;
-  const dependencyAction = task.runDependentsOnFailure ? 'satisfy' : 'block';
-  return {
-    id: task.id,
-    commandLine: task.commandLine,
-    ...(task.displayName ? { displayName: task.displayName } : {}),
-    ...(task.environment
-      ? { environmentSettings: Object.entries(task.environment).map(([name, value]) => ({ name, value })) }
-      : {}),
-    ...(task.image
-      ? { containerSettings: { imageName: task.image, workingDirectory: 'taskWorkingDirectory' } }
-      : {}),
-    ...(task.resourceFiles?.length ? { resourceFiles: task.resourceFiles.map(resourceFile) } : {}),
-    ...(outputFiles.length > 0 ? { outputFiles } : {}),
-    ...(dependsOn ? { dependsOn } : {}),
-    ...(task.runDependentsOnFailure !== undefined
-      ? {
-          exitConditions: {
-            default: { dependencyAction },
-            preProcessingError: { dependencyAction },
-            fileUploadError: { dependencyAction },
-          },
-        }
-      : {}),
-    ...(task.maxRetries !== undefined || task.maxWallClockMs !== undefined
-      ? {
-          constraints: {
-            ...(task.maxRetries !== undefined ? { maxTaskRetryCount: task.maxRetries } : {}),
-            ...(task.maxWallClockMs !== undefined
-              ? { maxWallClockTime: isoDuration(task.maxWallClockMs) }
-              : {}),
-          },
-        }
-      : {}),
-    ...(task.requiredSlots ? { requiredSlots: task.requiredSlots } : {}),
-  };
-}
-
-/** Splits tasks into addTaskCollection calls: at most 100 tasks and under 1 MB each. */
-export function chunkTasks(
-  tasks: BatchServiceModels.TaskAddParameter[],
-): BatchServiceModels.TaskAddParameter[][] {
-  const chunks: BatchServiceModels.TaskAddParameter[][] = [];
-  let current: BatchServiceModels.TaskAddParameter[] = [];
-  let bytes = 0;
-  for (const task of tasks) {
-    const size = Buffer.byteLength(JSON.stringify(task)) + 1;
-    if (size > MAX_CALL_BYTES) {
-      throw new ValidationError(
-        `task ${task.id} is larger than Batch accepts (${size} bytes)`,
-        [{ path: `tasks.${task.id}`, message: 'too large' }],
-        'TASK_TOO_LARGE',
-      );
-    }
-    if (current.length >= MAX_TASKS_PER_CALL || bytes + size > MAX_CALL_BYTES) {
-      chunks.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(task);
-    bytes += size;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
-}
-
-function taskState(task: BatchServiceModels.CloudTask): ComputeTaskState {
-  const exec = task.executionInfo;
-  return {
-    id: task.id ?? '',
-    state: task.state ?? 'active',
-    ...(exec?.exitCode !== undefined ? { exitCode: exec.exitCode } : {}),
-    ...(exec?.result ? { result: exec.result } : {}),
-    ...(exec?.failureInfo
-      ? {
-          failure: {
-            category: exec.failureInfo.category,
-            code: exec.failureInfo.code ?? '',
-            message: exec.failureInfo.message ?? '',
-          },
-        }
-      : {}),
-    ...(exec?.startTime ? { startTime: new Date(exec.startTime) } : {}),
-    ...(exec?.endTime ? { endTime: new Date(exec.endTime) } : {}),
-    retryCount: exec?.retryCount ?? 0,
-    requeueCount: exec?.requeueCount ?? 0,
-  };
-}
-
-function poolInfo(pool: BatchServiceModels.CloudPool): PoolInfo {
-  return {
-    id: pool.id ?? '',
-    vmSize: pool.vmSize ?? '',
-    state: pool.state === 'deleting' ? 'deleting' : 'active',
-    allocationState: pool.allocationState ?? 'steady',
-    dedicatedNodes: pool.currentDedicatedNodes ?? 0,
-    targetDedicatedNodes: pool.targetDedicatedNodes ?? 0,
-    lowPriorityNodes: pool.currentLowPriorityNodes ?? 0,
-    targetLowPriorityNodes: pool.targetLowPriorityNodes ?? 0,
-    slotsPerNode: pool.taskSlotsPerNode ?? 1,
-    ...(pool.creationTime ? { creationTime: new Date(pool.creationTime) } : {}),
-  };
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { chunkTasks, mapBatchError, toBatchTask } from '../../../shared/adapters/azureBatch.js';
+import { mapBatchError } from '../../../shared/adapters/azureBatchErrors.js';
+import { chunkTasks, toBatchTask } from '../../../shared/adapters/azureBatchModels.js';
 import {
   compressDependencies,
   isoDuration,
