@@ -1,20 +1,9 @@
-import { cpus } from 'node:os';
 import path from 'node:path';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import type { ComponentLogger } from '../host/logger.js';
 import { parseDuration } from '../util/timespan.js';
-import { dependencyAction, dependencyIds } from './dependencies.js';
 import { BatchServiceError, invalidProperty, notFound } from './errors.js';
-import {
-  ProcessRegistry,
-  resetTaskDirectory,
-  stageResourceFiles,
-  taskDirectories,
-  TaskAttempt,
-  uploadOutputFiles,
-  type TaskDirectories,
-} from './executor.js';
-import { Journal } from './journal.js';
+import { LocalNode, stopAttempt } from './localNode.js';
 import {
   checkId,
   newEtag,
@@ -25,52 +14,20 @@ import {
   type PoolRecord,
   type TaskAddParameter,
   type TaskRecord,
-  type TaskStateName,
 } from './model.js';
-import { StagingError, type StorageAccess } from './storageAccess.js';
+import {
+  checkTaskDependencies,
+  newJobRecord,
+  newPoolRecord,
+  newTaskRecord,
+  poolSlots,
+  transition,
+} from './records.js';
+import { StateJournal, type JournalRecord, type Snapshot } from './stateJournal.js';
+import type { StorageAccess } from './storageAccess.js';
+import { linkTask, newJobEntry, releaseDependents, type JobEntry, type TaskEntry } from './taskGraph.js';
 
-type JournalRecord =
-  | { t: 'pool'; pool: PoolRecord }
-  | { t: 'pool-'; id: string }
-  | { t: 'job'; job: JobRecord }
-  | { t: 'job-'; id: string }
-  | { t: 'tasks'; job: string; tasks: TaskRecord[] }
-  | { t: 'task-'; job: string; id: string };
-
-interface Snapshot {
-  pools: PoolRecord[];
-  jobs: Array<{ job: JobRecord; tasks: TaskRecord[] }>;
-}
-
-/** A task in memory: its record plus the scheduler's view of it. */
-export interface TaskEntry {
-  record: TaskRecord;
-  key: string;
-  /** Dependencies not yet satisfied. */
-  unsatisfied: number;
-  /** A dependency failed and blocks this task: it stays active and never runs, as on Batch. */
-  blocked: boolean;
-  dependents: TaskEntry[];
-  attempt?: TaskAttempt;
-  /** Its run while it is in its job's `running`: settles once it has left it, whatever happened. */
-  run?: Promise<void>;
-  /** What the current stop of the running attempt means. */
-  stopIntent?: { kind: 'requeue' } | { kind: 'terminate'; failure: FailureInfo };
-  queued: boolean;
-  slots: number;
-}
-
-export interface JobEntry {
-  record: JobRecord;
-  tasks: Map<string, TaskEntry>;
-  order: TaskEntry[];
-  /** Dependents waiting for tasks not added yet, by lower-case id. */
-  waiting: Map<string, TaskEntry[]>;
-  ready: TaskEntry[];
-  readyHead: number;
-  running: Set<TaskEntry>;
-  wallClock?: NodeJS.Timeout;
-}
+export type { JobEntry, TaskEntry } from './taskGraph.js';
 
 export interface BatchStateOptions {
   dataDir: string;
@@ -85,106 +42,74 @@ export interface BatchStateOptions {
 }
 
 const now = () => new Date().toISOString();
-const COMPACT_AFTER = 20_000;
 
 /**
  * The local Batch account: pools as task slots, jobs and tasks with Batch's states and rules
  * (dependencies and their actions, retries, wall clock limits, job completion), tasks run as
- * local processes, every change journaled so a restart resumes where the service stopped.
+ * local processes on one {@link LocalNode}, every change journaled so a restart resumes where
+ * the service stopped.
  */
 export class BatchState {
   readonly pools = new Map<string, PoolRecord>();
   readonly jobs = new Map<string, JobEntry>();
   readonly #o: BatchStateOptions;
-  readonly #journal: Journal<JournalRecord>;
-  readonly #nodeRoot: string;
-  readonly #processes: ProcessRegistry;
+  readonly #journal: StateJournal;
+  readonly #node: LocalNode;
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #work = new Set<Promise<unknown>>();
-  #scheduled = false;
   #stopped = false;
-  #compacting: Promise<void> | undefined;
 
   constructor(options: BatchStateOptions) {
     this.#o = options;
-    this.#journal = new Journal(path.join(options.dataDir, 'state'));
-    this.#nodeRoot = path.join(options.dataDir, 'nodes', 'local-node');
-    this.#processes = new ProcessRegistry(path.join(options.dataDir, 'running'));
+    this.#journal = new StateJournal(options.dataDir, () => this.#snapshot(), options.logger);
+    this.#node = new LocalNode(options, {
+      pools: this.pools,
+      jobs: this.jobs,
+      persist: (record) => this.#persist(record),
+      taskCompleted: (job, task) => this.#afterCompletion(job, task),
+      track: (work) => this.#track(work),
+    });
   }
 
   get nodeRoot(): string {
-    return this.#nodeRoot;
+    return this.#node.root;
   }
 
   async start(): Promise<void> {
-    await mkdir(path.join(this.#nodeRoot, 'shared'), { recursive: true });
-    await mkdir(path.join(this.#nodeRoot, 'startup'), { recursive: true });
-    const leftovers = await this.#processes.killLeftovers();
-    if (leftovers > 0)
-      this.#o.logger.info(`killed ${leftovers} task process group(s) left running by an earlier run`);
-    const { snapshot, records } = await this.#journal.load();
-    const loaded = snapshot as Snapshot | undefined;
-    const jobs = new Map<string, { job: JobRecord; tasks: Map<string, TaskRecord> }>();
-    for (const pool of loaded?.pools ?? []) this.pools.set(pool.id.toLowerCase(), pool);
-    for (const { job, tasks } of loaded?.jobs ?? []) {
-      jobs.set(job.id.toLowerCase(), { job, tasks: new Map(tasks.map((t) => [t.spec.id.toLowerCase(), t])) });
-    }
-    for (const record of records) {
-      switch (record.t) {
-        case 'pool':
-          this.pools.set(record.pool.id.toLowerCase(), record.pool);
-          break;
-        case 'pool-':
-          this.pools.delete(record.id.toLowerCase());
-          break;
-        case 'job': {
-          const key = record.job.id.toLowerCase();
-          const existing = jobs.get(key);
-          if (existing) existing.job = record.job;
-          else jobs.set(key, { job: record.job, tasks: new Map() });
-          break;
-        }
-        case 'job-':
-          jobs.delete(record.id.toLowerCase());
-          break;
-        case 'tasks': {
-          const entry = jobs.get(record.job.toLowerCase());
-          if (entry) for (const task of record.tasks) entry.tasks.set(task.spec.id.toLowerCase(), task);
-          break;
-        }
-        case 'task-':
-          jobs.get(record.job.toLowerCase())?.tasks.delete(record.id.toLowerCase());
-          break;
-      }
-    }
-    if (!loaded && records.length === 0) {
-      for (const pool of this.#o.initialPools) {
-        const time = now();
-        const record: PoolRecord = {
-          id: pool.id,
-          vmSize: 'local',
-          state: 'active',
-          allocationState: 'steady',
-          targetDedicatedNodes: pool.nodes,
-          currentDedicatedNodes: pool.nodes,
-          targetLowPriorityNodes: 0,
-          currentLowPriorityNodes: 0,
-          taskSlotsPerNode: pool.slotsPerNode,
-          creationTime: time,
-          lastModified: time,
-          stateTransitionTime: time,
-          allocationStateTransitionTime: time,
-          eTag: newEtag(),
-          extra: {},
-        };
-        this.pools.set(pool.id.toLowerCase(), record);
-        await this.#persist({ t: 'pool', pool: record });
-      }
-    }
+    await this.#node.prepare();
+    const recovered = await this.#journal.load();
+    for (const [key, pool] of recovered.pools) this.pools.set(key, pool);
+    if (recovered.empty) await this.#createInitialPools();
+    await this.#finishPoolTransitions();
+    await this.#recoverJobs(recovered.jobs);
+    const unfinished = [...this.jobs.values()].reduce(
+      (n, j) => n + j.order.filter((t) => t.record.state !== 'completed').length,
+      0,
+    );
+    if (unfinished > 0)
+      this.#o.logger.info(`resuming ${unfinished} unfinished task(s) in ${this.jobs.size} job(s)`);
+    this.#node.scheduleSoon();
+  }
 
-    // Whatever was mid-transition when the service stopped finishes now; tasks that were running
-    // are requeued, as Batch requeues the tasks of a node it lost.
-    for (const pool of this.pools.values()) {
+  async #createInitialPools(): Promise<void> {
+    for (const pool of this.#o.initialPools) {
+      const record = newPoolRecord({
+        id: pool.id,
+        vmSize: 'local',
+        targetDedicatedNodes: pool.nodes,
+        taskSlotsPerNode: pool.slotsPerNode,
+      });
+      // Pools the service starts with are already allocated.
+      record.allocationState = 'steady';
+      record.currentDedicatedNodes = pool.nodes;
+      this.pools.set(pool.id.toLowerCase(), record);
+      await this.#persist({ t: 'pool', pool: record });
+    }
+  }
+
+  /** Whatever a pool was in the middle of when the service stopped finishes now. */
+  async #finishPoolTransitions(): Promise<void> {
+    for (const pool of [...this.pools.values()]) {
       if (pool.state === 'deleting') {
         this.pools.delete(pool.id.toLowerCase());
         await this.#persist({ t: 'pool-', id: pool.id });
@@ -192,20 +117,27 @@ export class BatchState {
         this.#finishResize(pool);
       }
     }
-    const requeued: TaskRecord[] = [];
+  }
+
+  /**
+   * Rebuilds the jobs and their task graphs. Tasks that were running are requeued, as Batch
+   * requeues the tasks of a node it lost, and jobs mid-transition finish it.
+   */
+  async #recoverJobs(jobs: Map<string, { job: JobRecord; tasks: Map<string, TaskRecord> }>): Promise<void> {
     for (const { job, tasks } of jobs.values()) {
-      const entry = this.#newJobEntry(job);
+      const entry = newJobEntry(job);
       this.jobs.set(job.id.toLowerCase(), entry);
+      const requeued: TaskRecord[] = [];
       for (const task of tasks.values()) {
         if (task.state === 'running' || task.state === 'preparing') {
-          this.#transition(task, 'active');
+          transition(task, 'active');
           task.executionInfo.requeueCount++;
           task.executionInfo.lastRequeueTime = now();
           requeued.push(task);
         }
-        this.#link(entry, task);
+        linkTask(entry, task);
       }
-      if (requeued.length > 0) await this.#persist({ t: 'tasks', job: job.id, tasks: requeued.splice(0) });
+      if (requeued.length > 0) await this.#persist({ t: 'tasks', job: job.id, tasks: requeued });
     }
     for (const entry of this.jobs.values()) {
       const job = entry.record;
@@ -218,41 +150,25 @@ export class BatchState {
         await this.#maybeComplete(entry);
       }
     }
-    const running = [...this.jobs.values()].reduce(
-      (n, j) => n + j.order.filter((t) => t.record.state !== 'completed').length,
-      0,
-    );
-    if (running > 0)
-      this.#o.logger.info(`resuming ${running} unfinished task(s) in ${this.jobs.size} job(s)`);
-    this.#scheduleSoon();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#node.stop();
     for (const timer of this.#timers) clearTimeout(timer);
     for (const job of this.jobs.values()) clearTimeout(job.wallClock);
     // Running tasks go back to the queue, to run again at the next start, as after a node loss;
     // their processes are killed so nothing keeps running unowned.
     for (const job of this.jobs.values())
-      for (const task of job.running) this.#stopAttempt(task, { kind: 'requeue' });
+      for (const task of job.running) stopAttempt(task, { kind: 'requeue' });
     await Promise.allSettled([...this.#work]);
-    await this.#compacting;
     await this.#journal.close();
   }
 
   // ---- persistence ----
 
   #persist(record: JournalRecord): Promise<void> {
-    const written = this.#journal.append(record);
-    if (this.#journal.length > COMPACT_AFTER && !this.#compacting) {
-      this.#compacting = written
-        .then(() => this.#journal.compact(() => this.#snapshot()))
-        .catch((error: unknown) => this.#o.logger.error('could not compact the Batch journal', error))
-        .finally(() => {
-          this.#compacting = undefined;
-        });
-    }
-    return written;
+    return this.#journal.append(record);
   }
 
   #snapshot(): Snapshot {
@@ -288,35 +204,8 @@ export class BatchState {
     checkId('pool', spec.id);
     if (this.pools.has(spec.id.toLowerCase()))
       throw new BatchServiceError(409, 'PoolExists', 'The specified pool already exists.');
-    const time = now();
-    const {
-      id,
-      displayName,
-      vmSize,
-      targetDedicatedNodes,
-      targetLowPriorityNodes,
-      taskSlotsPerNode,
-      ...extra
-    } = spec;
-    const pool: PoolRecord = {
-      id,
-      ...(displayName ? { displayName } : {}),
-      vmSize,
-      state: 'active',
-      allocationState: 'resizing',
-      targetDedicatedNodes: targetDedicatedNodes ?? 0,
-      currentDedicatedNodes: 0,
-      targetLowPriorityNodes: targetLowPriorityNodes ?? 0,
-      currentLowPriorityNodes: 0,
-      taskSlotsPerNode: taskSlotsPerNode ?? 1,
-      creationTime: time,
-      lastModified: time,
-      stateTransitionTime: time,
-      allocationStateTransitionTime: time,
-      eTag: newEtag(),
-      extra,
-    };
-    this.pools.set(id.toLowerCase(), pool);
+    const pool = newPoolRecord(spec);
+    this.pools.set(pool.id.toLowerCase(), pool);
     await this.#persist({ t: 'pool', pool });
     this.#later(this.#o.resizeDelayMs, () => this.#finishResize(pool));
     return pool;
@@ -366,7 +255,7 @@ export class BatchState {
     void this.#persist({ t: 'pool', pool });
     // Fewer slots than tasks running: the newest go back to the queue, as nodes removed with
     // nodeDeallocationOption "requeue" (the default) do.
-    const excess = this.#usedSlots(pool) - this.#slots(pool);
+    const excess = this.#node.usedSlots(pool) - poolSlots(pool);
     if (excess > 0) {
       const running = [...this.jobs.values()]
         .filter((j) => j.record.poolId.toLowerCase() === pool.id.toLowerCase())
@@ -378,10 +267,10 @@ export class BatchState {
       for (const task of running) {
         if (freed >= excess) break;
         freed += task.slots;
-        this.#stopAttempt(task, { kind: 'requeue' });
+        stopAttempt(task, { kind: 'requeue' });
       }
     }
-    this.#scheduleSoon();
+    this.#node.scheduleSoon();
   }
 
   async patchPool(id: string, body: Record<string, unknown>): Promise<void> {
@@ -402,7 +291,7 @@ export class BatchState {
     await this.#persist({ t: 'pool', pool });
     for (const job of this.jobs.values()) {
       if (job.record.poolId.toLowerCase() !== pool.id.toLowerCase()) continue;
-      for (const task of job.running) this.#stopAttempt(task, { kind: 'requeue' });
+      for (const task of job.running) stopAttempt(task, { kind: 'requeue' });
     }
     this.#later(this.#o.resizeDelayMs, () => {
       this.pools.delete(pool.id.toLowerCase());
@@ -410,33 +299,7 @@ export class BatchState {
     });
   }
 
-  #slots(pool: PoolRecord): number {
-    if (pool.state !== 'active') return 0;
-    return (pool.currentDedicatedNodes + pool.currentLowPriorityNodes) * pool.taskSlotsPerNode;
-  }
-
-  #usedSlots(pool: PoolRecord): number {
-    let used = 0;
-    for (const job of this.jobs.values()) {
-      if (job.record.poolId.toLowerCase() !== pool.id.toLowerCase()) continue;
-      for (const task of job.running) used += task.slots;
-    }
-    return used;
-  }
-
   // ---- jobs ----
-
-  #newJobEntry(job: JobRecord): JobEntry {
-    return {
-      record: job,
-      tasks: new Map(),
-      order: [],
-      waiting: new Map(),
-      ready: [],
-      readyHead: 0,
-      running: new Set(),
-    };
-  }
 
   getJob(id: string): JobEntry {
     const job = this.jobs.get(id.toLowerCase());
@@ -464,27 +327,8 @@ export class BatchState {
         'The account has reached its quota of active jobs and job schedules.',
       );
     }
-    const time = now();
-    const record: JobRecord = {
-      id: spec.id,
-      ...(spec.displayName ? { displayName: spec.displayName } : {}),
-      poolId: spec.poolInfo.poolId,
-      priority: spec.priority ?? 0,
-      state: 'active',
-      creationTime: time,
-      lastModified: time,
-      stateTransitionTime: time,
-      onAllTasksComplete: spec.onAllTasksComplete ?? 'noaction',
-      onTaskFailure: spec.onTaskFailure ?? 'noaction',
-      usesTaskDependencies: spec.usesTaskDependencies ?? false,
-      ...(spec.constraints?.maxWallClockTime ? { maxWallClockTime: spec.constraints.maxWallClockTime } : {}),
-      maxTaskRetryCount: spec.constraints?.maxTaskRetryCount ?? 0,
-      commonEnvironmentSettings: spec.commonEnvironmentSettings ?? [],
-      ...(spec.metadata ? { metadata: spec.metadata } : {}),
-      startTime: time,
-      eTag: newEtag(),
-    };
-    const entry = this.#newJobEntry(record);
+    const record = newJobRecord(spec, spec.poolInfo.poolId);
+    const entry = newJobEntry(record);
     this.jobs.set(spec.id.toLowerCase(), entry);
     await this.#persist({ t: 'job', job: record });
     this.#armJobWallClock(entry);
@@ -524,7 +368,7 @@ export class BatchState {
     await this.#persist({ t: 'job', job });
     this.#armJobWallClock(entry);
     await this.#maybeComplete(entry);
-    this.#scheduleSoon();
+    this.#node.scheduleSoon();
   }
 
   #armJobWallClock(entry: JobEntry): void {
@@ -573,14 +417,14 @@ export class BatchState {
       message: `The task was terminated because its job ended (${job.terminateReason ?? 'UserTerminate'})`,
     };
     const stopping = [...entry.running].map((task) => {
-      this.#stopAttempt(task, { kind: 'terminate', failure });
+      stopAttempt(task, { kind: 'terminate', failure });
       return task;
     });
     // Tasks that never started are completed as they are.
     const completed: TaskRecord[] = [];
     for (const task of entry.order) {
       if (task.record.state === 'active' && !entry.running.has(task)) {
-        this.#transition(task.record, 'completed');
+        transition(task.record, 'completed');
         task.record.executionInfo.endTime = task.record.stateTransitionTime;
         completed.push(task.record);
       }
@@ -616,7 +460,7 @@ export class BatchState {
         message: 'The task was terminated because its job was disabled',
       };
       for (const task of [...entry.running])
-        this.#stopAttempt(task, mode === 'requeue' ? { kind: 'requeue' } : { kind: 'terminate', failure });
+        stopAttempt(task, mode === 'requeue' ? { kind: 'requeue' } : { kind: 'terminate', failure });
       await Promise.allSettled([...entry.running].flatMap((t) => (t.attempt ? [t.attempt.done] : [])));
     }
     await this.#setJobState(entry, 'disabled');
@@ -631,7 +475,7 @@ export class BatchState {
     if (state === 'active' || state === 'enabling') return;
     await this.#setJobState(entry, 'enabling');
     await this.#setJobState(entry, 'active');
-    this.#scheduleSoon();
+    this.#node.scheduleSoon();
   }
 
   async deleteJob(id: string): Promise<void> {
@@ -648,11 +492,11 @@ export class BatchState {
       code: 'TaskEnded',
       message: 'The task was terminated because its job was deleted',
     };
-    for (const task of [...entry.running]) this.#stopAttempt(task, { kind: 'terminate', failure });
+    for (const task of [...entry.running]) stopAttempt(task, { kind: 'terminate', failure });
     await this.#waitIdle(entry);
     this.jobs.delete(entry.record.id.toLowerCase());
     await this.#persist({ t: 'job-', id: entry.record.id });
-    await rm(path.join(this.#nodeRoot, 'workitems', entry.record.id), { recursive: true, force: true });
+    await rm(path.join(this.#node.root, 'workitems', entry.record.id), { recursive: true, force: true });
   }
 
   // ---- tasks ----
@@ -687,34 +531,9 @@ export class BatchState {
         const key = spec.id.toLowerCase();
         if (entry.tasks.has(key) || seen.has(key))
           throw new BatchServiceError(409, 'TaskExists', 'The specified task already exists.');
-        if (spec.dependsOn && !entry.record.usesTaskDependencies) {
-          throw new BatchServiceError(
-            409,
-            'TaskDependenciesNotSpecifiedOnJob',
-            'The job does not allow task dependencies (usesTaskDependencies is false).',
-          );
-        }
-        const idLength = (spec.dependsOn?.taskIds ?? []).join('').length;
-        if (idLength > 64_000)
-          throw invalidProperty(
-            'dependsOn.taskIds',
-            'the dependency id list is longer than 64,000 characters; use taskIdRanges',
-          );
-        for (const range of spec.dependsOn?.taskIdRanges ?? []) {
-          if (range.end < range.start)
-            throw invalidProperty('dependsOn.taskIdRanges', 'a range ends before it starts');
-        }
+        checkTaskDependencies(spec, entry.record);
         seen.add(key);
-        const time = now();
-        added.push({
-          spec,
-          state: 'active',
-          creationTime: time,
-          lastModified: time,
-          stateTransitionTime: time,
-          eTag: newEtag(),
-          executionInfo: { retryCount: 0, requeueCount: 0 },
-        });
+        added.push(newTaskRecord(spec));
         results.push({ spec });
       } catch (error) {
         if (!(error instanceof BatchServiceError)) throw error;
@@ -723,77 +542,10 @@ export class BatchState {
     }
     if (added.length > 0) {
       await this.#persist({ t: 'tasks', job: entry.record.id, tasks: added });
-      for (const record of added) this.#link(entry, record);
-      this.#scheduleSoon();
+      for (const record of added) linkTask(entry, record);
+      this.#node.scheduleSoon();
     }
     return results;
-  }
-
-  /** Indexes a task for scheduling: its dependencies, its dependents, and the ready queue. */
-  #link(job: JobEntry, record: TaskRecord): void {
-    const key = record.spec.id.toLowerCase();
-    const task: TaskEntry = {
-      record,
-      key,
-      unsatisfied: 0,
-      blocked: false,
-      dependents: [],
-      queued: false,
-      slots: record.spec.requiredSlots ?? 1,
-    };
-    job.tasks.set(key, task);
-    job.order.push(task);
-    for (const id of dependencyIds(record.spec)) {
-      const dependency = job.tasks.get(id.toLowerCase());
-      if (dependency?.record.state === 'completed') {
-        if (this.#outcome(dependency) === 'block') task.blocked = true;
-        continue;
-      }
-      task.unsatisfied++;
-      if (dependency) dependency.dependents.push(task);
-      else {
-        const list = job.waiting.get(id.toLowerCase()) ?? [];
-        list.push(task);
-        job.waiting.set(id.toLowerCase(), list);
-      }
-    }
-    const waiters = job.waiting.get(key);
-    if (waiters) {
-      job.waiting.delete(key);
-      if (record.state === 'completed') {
-        const outcome = this.#outcome(task);
-        for (const waiter of waiters) this.#resolveDependency(job, waiter, outcome);
-      } else {
-        task.dependents.push(...waiters);
-      }
-    }
-    this.#enqueueIfReady(job, task);
-  }
-
-  #outcome(task: TaskEntry): 'satisfy' | 'block' {
-    const exec = task.record.executionInfo;
-    const preProcessing = exec.failureInfo !== undefined && exec.exitCode === undefined;
-    return dependencyAction(task.record.spec, exec.result, exec.exitCode, preProcessing);
-  }
-
-  #resolveDependency(job: JobEntry, task: TaskEntry, outcome: 'satisfy' | 'block'): void {
-    task.unsatisfied--;
-    if (outcome === 'block') task.blocked = true;
-    this.#enqueueIfReady(job, task);
-  }
-
-  #enqueueIfReady(job: JobEntry, task: TaskEntry): void {
-    if (
-      task.queued ||
-      task.blocked ||
-      task.unsatisfied > 0 ||
-      task.record.state !== 'active' ||
-      job.running.has(task)
-    )
-      return;
-    task.queued = true;
-    job.ready.push(task);
-    this.#scheduleSoon();
   }
 
   async terminateTask(jobId: string, taskId: string): Promise<void> {
@@ -801,7 +553,7 @@ export class BatchState {
     const task = this.getTask(jobId, taskId);
     if (task.record.state === 'completed') return;
     if (job.running.has(task)) {
-      this.#stopAttempt(task, {
+      stopAttempt(task, {
         kind: 'terminate',
         failure: {
           category: 'usererror',
@@ -812,7 +564,7 @@ export class BatchState {
       await task.attempt?.done;
       return;
     }
-    this.#transition(task.record, 'completed');
+    transition(task.record, 'completed');
     task.record.executionInfo.endTime = task.record.stateTransitionTime;
     task.queued = false;
     await this.#persist({ t: 'tasks', job: job.record.id, tasks: [task.record] });
@@ -823,7 +575,7 @@ export class BatchState {
     const job = this.getJob(jobId);
     const task = this.getTask(jobId, taskId);
     if (job.running.has(task)) {
-      this.#stopAttempt(task, {
+      stopAttempt(task, {
         kind: 'terminate',
         failure: { category: 'usererror', code: 'TaskEnded', message: 'The task was deleted' },
       });
@@ -836,244 +588,19 @@ export class BatchState {
     // Its dependents would wait for it forever, as on Batch; nothing else refers to it.
   }
 
-  #transition(record: TaskRecord, state: TaskStateName): void {
-    transition(record, state);
-  }
-
-  #stopAttempt(task: TaskEntry, intent: NonNullable<TaskEntry['stopIntent']>): void {
-    task.stopIntent = intent;
-    task.attempt?.stop();
-  }
-
   /** Requeues a running task, as Batch does when the node running it is preempted or lost. */
   preempt(task: TaskEntry): void {
-    this.#stopAttempt(task, { kind: 'requeue' });
+    stopAttempt(task, { kind: 'requeue' });
   }
 
+  /** Every task running now, in any job. */
   runningTasks(): TaskEntry[] {
     return [...this.jobs.values()].flatMap((j) => [...j.running]);
   }
 
-  // ---- scheduling ----
-
-  #scheduleSoon(): void {
-    if (this.#scheduled || this.#stopped) return;
-    this.#scheduled = true;
-    setImmediate(() => {
-      this.#scheduled = false;
-      this.#schedule();
-    });
-  }
-
-  #schedule(): void {
-    if (this.#stopped) return;
-    for (const pool of this.pools.values()) {
-      let free = this.#slots(pool) - this.#usedSlots(pool);
-      if (free <= 0) continue;
-      const jobs = [...this.jobs.values()]
-        .filter((j) => j.record.state === 'active' && j.record.poolId.toLowerCase() === pool.id.toLowerCase())
-        .sort(
-          (a, b) =>
-            b.record.priority - a.record.priority ||
-            a.record.creationTime.localeCompare(b.record.creationTime),
-        );
-      for (const job of jobs) {
-        while (free > 0 && job.readyHead < job.ready.length) {
-          const task = job.ready[job.readyHead]!;
-          if (task.record.state !== 'active' || !task.queued) {
-            job.readyHead++;
-            continue;
-          }
-          if (task.slots > pool.taskSlotsPerNode) {
-            // Never fits on a node of this pool: it waits, as on Batch.
-            job.readyHead++;
-            continue;
-          }
-          if (task.slots > free) break;
-          job.readyHead++;
-          task.queued = false;
-          free -= task.slots;
-          job.running.add(task);
-          task.run = this.#track(
-            this.#run(job, task, pool)
-              .catch((error: unknown) => this.#runFailed(job, task, error))
-              .finally(() => {
-                task.run = undefined;
-                job.running.delete(task);
-              }),
-          );
-        }
-        if (job.readyHead > 1024 && job.readyHead * 2 > job.ready.length) {
-          job.ready = job.ready.slice(job.readyHead);
-          job.readyHead = 0;
-        }
-        if (free <= 0) break;
-      }
-    }
-  }
-
-  #environment(
-    job: JobEntry,
-    task: TaskEntry,
-    pool: PoolRecord,
-    dirs: TaskDirectories,
-  ): Record<string, string> {
-    const env: Record<string, string> = {};
-    for (const name of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'USER', 'SHELL']) {
-      const value = process.env[name];
-      if (value !== undefined) env[name] = value;
-    }
-    Object.assign(env, {
-      AZ_BATCH_ACCOUNT_NAME: this.#o.accountName,
-      AZ_BATCH_ACCOUNT_URL: this.#o.accountUrl(),
-      AZ_BATCH_POOL_ID: pool.id,
-      AZ_BATCH_NODE_ID: 'local-node',
-      AZ_BATCH_NODE_IS_DEDICATED: 'true',
-      AZ_BATCH_NODE_ROOT_DIR: this.#nodeRoot,
-      AZ_BATCH_NODE_SHARED_DIR: path.join(this.#nodeRoot, 'shared'),
-      AZ_BATCH_NODE_STARTUP_DIR: path.join(this.#nodeRoot, 'startup'),
-      AZ_BATCH_JOB_ID: job.record.id,
-      AZ_BATCH_TASK_ID: task.record.spec.id,
-      AZ_BATCH_TASK_DIR: dirs.taskDir,
-      AZ_BATCH_TASK_WORKING_DIR: dirs.workingDir,
-      AZ_BATCH_TASK_USER: process.env.USER ?? 'batch',
-      AZ_BATCH_RESERVED_SLOTS: String(task.slots),
-      AZ_BATCH_CPUS: String(cpus().length),
-    });
-    for (const setting of job.record.commonEnvironmentSettings) env[setting.name] = setting.value ?? '';
-    for (const setting of task.record.spec.environmentSettings ?? []) env[setting.name] = setting.value ?? '';
-    return env;
-  }
-
-  async #run(job: JobEntry, task: TaskEntry, pool: PoolRecord): Promise<void> {
-    const record = task.record;
-    const exec = record.executionInfo;
-    const dirs = taskDirectories(this.#nodeRoot, job.record.id, record.spec.id);
-    const time = now();
-    this.#transition(record, 'running');
-    exec.startTime = time;
-    record.firstStartTime ??= time;
-    delete exec.endTime;
-    delete exec.exitCode;
-    delete exec.failureInfo;
-    delete exec.result;
-    task.stopIntent = undefined;
-    await this.#persist({ t: 'tasks', job: job.record.id, tasks: [record] });
-
-    const maxRetries = record.spec.constraints?.maxTaskRetryCount ?? job.record.maxTaskRetryCount;
-    const wallClock = record.spec.constraints?.maxWallClockTime;
-    const deadline = wallClock ? Date.parse(record.firstStartTime) + parseDuration(wallClock) : undefined;
-    let failureInfo: FailureInfo | undefined;
-    let exitCode: number | undefined;
-    try {
-      await resetTaskDirectory(dirs);
-      await stageResourceFiles(this.#o.storage, record.spec, dirs.workingDir);
-      for (;;) {
-        const attempt = new TaskAttempt({
-          task: record.spec,
-          dirs,
-          env: this.#environment(job, task, pool, dirs),
-          ...(deadline !== undefined ? { deadline } : {}),
-          processes: this.#processes,
-        });
-        task.attempt = attempt;
-        if (task.stopIntent) attempt.stop();
-        const outcome = await attempt.done;
-        exitCode = outcome.exitCode;
-        failureInfo = outcome.failureInfo;
-        if (outcome.stoppedBy === 'stop' || (task.stopIntent as TaskEntry['stopIntent'])) break;
-        if (outcome.stoppedBy === 'wallclock') {
-          failureInfo = {
-            category: 'usererror',
-            code: 'MaxWallClockTimeExpiry',
-            message: `The task ran longer than its maximum wall clock time (${wallClock}) and was killed`,
-          };
-          break;
-        }
-        if (exitCode === 0 || failureInfo) break;
-        if (maxRetries !== -1 && exec.retryCount >= maxRetries) break;
-        exec.retryCount++;
-        exec.lastRetryTime = now();
-        await this.#persist({ t: 'tasks', job: job.record.id, tasks: [record] });
-      }
-    } catch (error) {
-      if (!(error instanceof StagingError)) throw error;
-      failureInfo = error.failureInfo;
-      exitCode = undefined;
-    } finally {
-      task.attempt = undefined;
-    }
-
-    // Set from outside while the attempt ran (termination, requeue); TypeScript cannot see that.
-    const intent = task.stopIntent as TaskEntry['stopIntent'];
-    if (intent?.kind === 'requeue') {
-      job.running.delete(task);
-      this.#transition(record, 'active');
-      exec.requeueCount++;
-      exec.lastRequeueTime = now();
-      delete exec.startTime;
-      task.stopIntent = undefined;
-      await this.#persist({ t: 'tasks', job: job.record.id, tasks: [record] });
-      this.#enqueueIfReady(job, task);
-      this.#scheduleSoon();
-      return;
-    }
-    if (intent?.kind === 'terminate') failureInfo = intent.failure;
-    if (exitCode !== undefined && exitCode !== 0 && !failureInfo) {
-      failureInfo = {
-        category: 'usererror',
-        code: 'FailureExitCode',
-        message: 'The task exited with an exit code representing a failure',
-      };
-    }
-    const succeeded = !failureInfo && exitCode === 0;
-    try {
-      await uploadOutputFiles(this.#o.storage, record.spec, dirs.workingDir, succeeded);
-    } catch (error) {
-      if (!(error instanceof StagingError)) throw error;
-      failureInfo ??= error.failureInfo;
-    }
-    exec.exitCode = exitCode;
-    if (exitCode === undefined) delete exec.exitCode;
-    if (failureInfo) exec.failureInfo = failureInfo;
-    exec.result = failureInfo ? 'failure' : 'success';
-    this.#transition(record, 'completed');
-    exec.endTime = record.stateTransitionTime;
-    task.stopIntent = undefined;
-    await this.#persist({ t: 'tasks', job: job.record.id, tasks: [record] });
-    job.running.delete(task);
-    await this.#afterCompletion(job, task);
-    this.#scheduleSoon();
-  }
-
-  /**
-   * A task the node could not run (its journal record or its directories could not be written)
-   * fails, as on Batch, rather than staying running for ever and holding its job open.
-   */
-  async #runFailed(job: JobEntry, task: TaskEntry, error: unknown): Promise<void> {
-    this.#o.logger.error(`task ${task.record.spec.id} of job ${job.record.id} could not be run`, error);
-    task.attempt = undefined;
-    job.running.delete(task);
-    const record = task.record;
-    if (record.state === 'running') {
-      record.executionInfo.failureInfo = {
-        category: 'servererror',
-        code: 'TaskFailedToRun',
-        message: `the node could not run the task: ${error instanceof Error ? error.message : String(error)}`,
-      };
-      record.executionInfo.result = 'failure';
-      this.#transition(record, 'completed');
-      record.executionInfo.endTime = record.stateTransitionTime;
-      await this.#persist({ t: 'tasks', job: job.record.id, tasks: [record] }).catch(() => undefined);
-    }
-    await this.#afterCompletion(job, task).catch(() => undefined);
-    this.#scheduleSoon();
-  }
-
+  /** A task has completed: its dependents may run, and its job may be done. */
   async #afterCompletion(job: JobEntry, task: TaskEntry): Promise<void> {
-    const outcome = this.#outcome(task);
-    for (const dependent of task.dependents) this.#resolveDependency(job, dependent, outcome);
-    task.dependents = [];
+    if (releaseDependents(job, task)) this.#node.scheduleSoon();
     await this.#maybeComplete(job);
   }
 
@@ -1106,25 +633,4 @@ export class BatchState {
     }
     return counts;
   }
-}
-
-/** Moves a job or task to a new state, keeping the previous one and a new ETag, as Batch reports them. */
-function transition<S extends string>(
-  record: {
-    state: S;
-    previousState?: S;
-    stateTransitionTime: string;
-    previousStateTransitionTime?: string;
-    lastModified: string;
-    eTag: string;
-  },
-  state: S,
-): void {
-  const time = now();
-  record.previousState = record.state;
-  record.previousStateTransitionTime = record.stateTransitionTime;
-  record.state = state;
-  record.stateTransitionTime = time;
-  record.lastModified = time;
-  record.eTag = newEtag();
 }
