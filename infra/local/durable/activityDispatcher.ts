@@ -4,9 +4,8 @@ import type { ComponentLogger } from '../host/logger.js';
 import { BundleRunner } from '../storage/bundleRunner.js';
 import type { LeaseKeeper, WorkQueue } from '../storage/workQueue.js';
 import { drain } from '../util/poller.js';
-import type { ActivityWorkItem } from './orchestrationSession.js';
 import { EventType, type FailureDetails, type HistoryEvent } from './history.js';
-import type { WorkItemBundle } from './messages.js';
+import type { ActivityWorkItem, WorkItemBundle } from './messages.js';
 import { failureFromError, findDurableFunction } from './orchestratorRunner.js';
 
 /** Activities one work-item message carries at most. */

@@ -1,6 +1,32 @@
 import { z } from 'zod';
-import type { ActivityWorkItem, ControlMessage } from './orchestrationSession.js';
 import type { HistoryEvent } from './history.js';
+
+/** A message on a control queue: one history event for one instance. */
+export interface ControlMessage {
+  /** Unique per logical message; an event applied once is never applied again. */
+  id: string;
+  instanceId: string;
+  /** The execution the event belongs to; absent for events aimed at whatever execution is current. */
+  executionId?: string;
+  event: HistoryEvent;
+}
+
+/** A message on the work-item queue: one activity to run. */
+export interface ActivityWorkItem {
+  id: string;
+  instanceId: string;
+  executionId: string;
+  name: string;
+  taskScheduledId: number;
+  /** JSON text of the input, or null for none. */
+  input: string | null;
+  attempt: number;
+}
+
+/** What a session sends: an activity to run, or an event for an instance (maybe delayed). */
+export type Outbound =
+  | { kind: 'activity'; item: ActivityWorkItem }
+  | { kind: 'control'; message: ControlMessage; visibleAt?: number };
 
 /**
  * A control-queue message: one or more history events for one instance. Activity completions

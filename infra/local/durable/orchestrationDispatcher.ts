@@ -3,14 +3,16 @@ import type { FunctionHost } from '../host/functionHost.js';
 import type { ComponentLogger } from '../host/logger.js';
 import type { LeaseKeeper, QueueMessage, WorkQueue } from '../storage/workQueue.js';
 import { drain, Poller } from '../util/poller.js';
+import { OrchestrationSession } from './orchestrationSession.js';
+import { TERMINAL_STATUSES, type HistoryEvent } from './history.js';
 import {
-  OrchestrationSession,
+  expandEnvelope,
+  partitionOf,
   type ActivityWorkItem,
+  type ControlEnvelope,
   type ControlMessage,
   type Outbound,
-} from './orchestrationSession.js';
-import { TERMINAL_STATUSES, type HistoryEvent } from './history.js';
-import { expandEnvelope, partitionOf, type ControlEnvelope } from './messages.js';
+} from './messages.js';
 import { runOrchestrator } from './orchestratorRunner.js';
 import type { OrchestrationState } from './state.js';
 import { ConcurrencyError, type TaskHubStore } from './taskHubStore.js';

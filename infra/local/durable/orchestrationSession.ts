@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { ComponentLogger } from '../host/logger.js';
 import {
   EventType,
@@ -6,9 +5,23 @@ import {
   TERMINAL_STATUSES,
   type FailureDetails,
   type HistoryEvent,
-  type ParentInstanceInfo,
-  type RetryPolicy,
 } from './history.js';
+import { classifyMessage, continuationExecutionId, isAllocating } from './messageClassifier.js';
+import type { ControlMessage, Outbound } from './messages.js';
+import { Outbox } from './outbox.js';
+import {
+  Action,
+  actionMismatch,
+  consumesId,
+  flattenActions,
+  normalizeRetry,
+  parseJsonText,
+  processedInputText,
+  rawInputText,
+  retryDelayMs,
+  UNSUPPORTED_ACTIONS,
+  type SdkAction,
+} from './sdkActions.js';
 import {
   completionTarget,
   failedOutput,
@@ -16,32 +29,6 @@ import {
   type InstanceRecord,
   type ScheduledTask,
 } from './state.js';
-
-/** A message on a control queue: one history event for one instance. */
-export interface ControlMessage {
-  /** Unique per logical message; an event applied once is never applied again. */
-  id: string;
-  instanceId: string;
-  /** The execution the event belongs to; absent for events aimed at whatever execution is current. */
-  executionId?: string;
-  event: HistoryEvent;
-}
-
-/** A message on the work-item queue: one activity to run. */
-export interface ActivityWorkItem {
-  id: string;
-  instanceId: string;
-  executionId: string;
-  name: string;
-  taskScheduledId: number;
-  /** JSON text of the input, or null for none. */
-  input: string | null;
-  attempt: number;
-}
-
-export type Outbound =
-  | { kind: 'activity'; item: ActivityWorkItem }
-  | { kind: 'control'; message: ControlMessage; visibleAt?: number };
 
 export interface OrchestratorInvocation {
   name: string;
@@ -74,136 +61,6 @@ export interface SessionResult {
   changed: boolean;
 }
 
-/** SDK action types (durable-functions ActionType). */
-const Action = {
-  CallActivity: 0,
-  CallActivityWithRetry: 1,
-  CallSubOrchestrator: 2,
-  CallSubOrchestratorWithRetry: 3,
-  ContinueAsNew: 4,
-  CreateTimer: 5,
-  WaitForExternalEvent: 6,
-  CallEntity: 7,
-  CallHttp: 8,
-  SignalEntity: 9,
-  WhenAny: 11,
-  WhenAll: 12,
-  LockEntities: 13,
-  ReleaseEntities: 14,
-} as const;
-
-interface SdkAction {
-  actionType: number;
-  functionName?: string;
-  input?: unknown;
-  retryOptions?: RetryPolicy;
-  instanceId?: string;
-  version?: string;
-  fireAt?: Date | string;
-  isCanceled?: boolean;
-  compoundActions?: SdkAction[];
-}
-
-const UNSUPPORTED_ACTIONS: Record<number, string> = {
-  [Action.CallEntity]: 'callEntity (Durable entities)',
-  [Action.SignalEntity]: 'signalEntity (Durable entities)',
-  [Action.LockEntities]: 'lock (Durable entities)',
-  [Action.ReleaseEntities]: 'entity locks (Durable entities)',
-  [Action.CallHttp]: 'callHttp (durable HTTP)',
-};
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null;
-}
-
-/**
- * Flattens the SDK's action tree (WhenAll / WhenAny nest their children) into the order the SDK
- * numbered the tasks. An action object that appears twice (a task yielded alone, then again inside
- * Task.all) was scheduled once, so it is kept once.
- */
-export function flattenActions(actions: unknown): SdkAction[] {
-  const result: SdkAction[] = [];
-  const seen = new Set<object>();
-  const visit = (node: unknown): void => {
-    if (Array.isArray(node)) {
-      node.forEach(visit);
-      return;
-    }
-    if (!isObject(node) || typeof node.actionType !== 'number') return;
-    if (seen.has(node)) return;
-    seen.add(node);
-    const action = node as unknown as SdkAction;
-    if (action.actionType === Action.WhenAll || action.actionType === Action.WhenAny) {
-      visit(action.compoundActions ?? []);
-    } else {
-      result.push(action);
-    }
-  };
-  visit(actions);
-  return result;
-}
-
-function consumesId(action: SdkAction): boolean {
-  return action.actionType !== Action.ContinueAsNew && action.actionType !== Action.WaitForExternalEvent;
-}
-
-/** JSON text for an input the SDK passed through `Utils.processInput` (strings arrive pre-encoded). */
-function processedInputText(input: unknown): string | null {
-  if (input === undefined) return null;
-  return typeof input === 'string' ? input : JSON.stringify(input);
-}
-
-function rawInputText(input: unknown): string | null {
-  return input === undefined ? null : JSON.stringify(input);
-}
-
-export function parseJsonText(text: string | null | undefined): unknown {
-  if (text === null || text === undefined || text === '') return undefined;
-  return JSON.parse(text);
-}
-
-/** The delay before retry attempt `attempt + 1`, as DTFx's RetryInterceptor computes it. */
-export function retryDelayMs(policy: RetryPolicy, attempt: number): number {
-  const coefficient = policy.backoffCoefficient ?? 1;
-  const delay = policy.firstRetryIntervalInMilliseconds * Math.pow(coefficient, attempt - 1);
-  const cap = policy.maxRetryIntervalInMilliseconds;
-  return cap && cap > 0 ? Math.min(delay, cap) : delay;
-}
-
-/**
- * The execution id a continue-as-new starts. Derived from the execution that continued, so an
- * episode that runs again after a crash (its messages sent, its history not yet committed)
- * starts the same execution again, which is then a duplicate, not a second start.
- */
-export function continuationExecutionId(executionId: string): string {
-  return createHash('sha256').update(`${executionId}/continued`).digest('hex').slice(0, 32);
-}
-
-/** True when both name the same parent execution and the same task of it. */
-function sameCreation(a: ParentInstanceInfo | undefined, b: ParentInstanceInfo | undefined): boolean {
-  return (
-    a !== undefined &&
-    b !== undefined &&
-    a.OrchestrationInstance.InstanceId === b.OrchestrationInstance.InstanceId &&
-    a.OrchestrationInstance.ExecutionId === b.OrchestrationInstance.ExecutionId &&
-    a.TaskScheduleId === b.TaskScheduleId
-  );
-}
-
-type Classification =
-  | 'start'
-  | 'recreate'
-  | 'apply'
-  | 'allocating'
-  | 'duplicate'
-  | 'stale'
-  | 'defer'
-  | 'terminate'
-  | 'suspend'
-  | 'resume'
-  | 'buffer'
-  | 'reject-start';
-
 /**
  * Applies a batch of control messages to one orchestration: decides for each whether it is new,
  * a duplicate, stale or early; groups the new ones into episodes; runs the orchestrator once per
@@ -218,7 +75,7 @@ export class OrchestrationSession {
   #state: OrchestrationState | undefined;
   readonly #ctx: EpisodeContext;
   readonly #knownPending: boolean;
-  readonly #outbound: Outbound[] = [];
+  readonly #outbox: Outbox;
   readonly #consumed: string[] = [];
   readonly #deferred: string[] = [];
   #changed = false;
@@ -227,6 +84,10 @@ export class OrchestrationSession {
     this.#state = state;
     this.#ctx = ctx;
     this.#knownPending = knownPending;
+    this.#outbox = new Outbox(
+      () => ctx.newId(),
+      () => this.#state!.record,
+    );
   }
 
   async process(messages: ControlMessage[]): Promise<SessionResult> {
@@ -237,20 +98,23 @@ export class OrchestrationSession {
         Number(a.event.EventType === EventType.ExecutionStarted),
     );
     let segment: ControlMessage[] = [];
-    const seenTargets = new Set<number>();
-    const seenIds = new Set<string>();
+    // What the episode being gathered already holds: a second completion of a task in it is a duplicate.
+    const seen = { targets: new Set<number>(), ids: new Set<string>() };
 
     const flush = async () => {
       if (segment.length === 0) return;
       const batch = segment;
       segment = [];
-      seenTargets.clear();
+      seen.targets.clear();
       await this.#episode(batch);
     };
 
     while (queue.length > 0) {
       const message = queue.shift()!;
-      const kind = this.#classify(message, seenTargets, seenIds);
+      const kind = classifyMessage(this.#state, message, seen, {
+        knownPending: this.#knownPending,
+        log: this.#ctx.log,
+      });
       switch (kind) {
         case 'duplicate':
         case 'stale':
@@ -301,97 +165,22 @@ export class OrchestrationSession {
         case 'allocating':
           await flush();
           segment.push(message);
-          this.#noteSeen(message, seenTargets, seenIds);
+          noteSeen(message, seen);
           break;
         case 'apply':
           segment.push(message);
-          this.#noteSeen(message, seenTargets, seenIds);
+          noteSeen(message, seen);
           break;
       }
     }
     await flush();
     return {
       state: this.#state,
-      outbound: this.#outbound,
+      outbound: this.#outbox.messages,
       consumed: this.#consumed,
       deferred: this.#deferred,
       changed: this.#changed,
     };
-  }
-
-  #noteSeen(message: ControlMessage, targets: Set<number>, ids: Set<string>): void {
-    ids.add(message.id);
-    const target = completionTarget(message.event);
-    if (target !== undefined) targets.add(target);
-  }
-
-  #classify(message: ControlMessage, seenTargets: Set<number>, seenIds: Set<string>): Classification {
-    const state = this.#state;
-    const event = message.event;
-    if (event.EventType === EventType.ExecutionStarted) {
-      const executionId = event.OrchestrationInstance?.ExecutionId;
-      if (!state) return 'start';
-      const record = state.record;
-      if (executionId === record.executionId) {
-        const started = state.history.length > 0 || state.persistedRows > 0;
-        return started || TERMINAL_STATUSES.has(record.status) ? 'duplicate' : 'start';
-      }
-      // A continue-as-new's start; before its episode is committed, it came from a run of that
-      // episode that crashed, and the run that commits will send it again.
-      if (executionId === continuationExecutionId(record.executionId))
-        return record.status === 'ContinuedAsNew' ? 'start' : 'stale';
-      // The parent's episode that created this child ran again (it crashed after sending, before
-      // committing): the child exists, whatever execution it is on now.
-      if (sameCreation(event.ParentInstance, record.parent)) return 'recreate';
-      if (TERMINAL_STATUSES.has(record.status) || record.status === 'ContinuedAsNew') return 'start';
-      return 'reject-start';
-    }
-
-    if (!state || (state.history.length === 0 && state.persistedRows === 0)) {
-      if (state && TERMINAL_STATUSES.has(state.record.status)) return 'stale';
-      return this.#knownPending || state ? 'defer' : 'stale';
-    }
-    const record = state.record;
-    if (TERMINAL_STATUSES.has(record.status) || record.status === 'ContinuedAsNew') {
-      return record.status === 'ContinuedAsNew' && !message.executionId ? 'defer' : 'stale';
-    }
-    if (message.executionId && message.executionId !== record.executionId) return 'stale';
-    if (state.messageIds.has(message.id) || seenIds.has(message.id)) return 'duplicate';
-
-    switch (event.EventType) {
-      case EventType.ExecutionTerminated:
-        return 'terminate';
-      case EventType.ExecutionSuspended:
-        return record.status === 'Running' ? 'suspend' : 'stale';
-      case EventType.ExecutionResumed:
-        return record.status === 'Suspended' ? 'resume' : 'stale';
-      default:
-        break;
-    }
-    if (record.status === 'Suspended') return 'buffer';
-
-    const target = completionTarget(event);
-    if (target !== undefined) {
-      const task = state.scheduled.get(target);
-      if (!task || state.resolved.has(target) || seenTargets.has(target)) return 'duplicate';
-      return this.#isAllocating(event, task) ? 'allocating' : 'apply';
-    }
-    if (event.EventType === EventType.EventRaised) return 'apply';
-    this.#ctx.log.warn(`instance ${message.instanceId}: ignoring unexpected ${event.EventType} message`);
-    return 'stale';
-  }
-
-  #isAllocating(event: HistoryEvent, task: ScheduledTask): boolean {
-    if (
-      event.EventType === EventType.TaskFailed ||
-      event.EventType === EventType.SubOrchestrationInstanceFailed
-    ) {
-      return task.retry !== undefined;
-    }
-    if (event.EventType === EventType.TimerFired && task.isRetryTimer && task.retry) {
-      return task.attempt < task.retry.maxNumberOfAttempts;
-    }
-    return false;
   }
 
   #beginExecution(message: ControlMessage): void {
@@ -430,7 +219,7 @@ export class OrchestrationSession {
     this.#ctx.log.warn(`instance ${message.instanceId} is already running; a second start was refused`);
     if (!parent) return;
     const text = `An orchestration with instance ID '${message.instanceId}' is already running.`;
-    this.#sendControl(parent.OrchestrationInstance.InstanceId, parent.OrchestrationInstance.ExecutionId, {
+    this.#outbox.control(parent.OrchestrationInstance.InstanceId, parent.OrchestrationInstance.ExecutionId, {
       EventType: EventType.SubOrchestrationInstanceFailed,
       EventId: -1,
       IsPlayed: false,
@@ -454,9 +243,9 @@ export class OrchestrationSession {
     this.#ctx.log.debug(
       `instance ${message.instanceId}: its parent created it again after a restart; ${ended ? 'sending its outcome again' : 'nothing to do'}`,
     );
-    if (record.status === 'Completed') this.#notifyParentCompleted(record, this.#ctx.now());
+    if (record.status === 'Completed') this.#outbox.parentCompleted(record, this.#ctx.now());
     else if (failure)
-      this.#notifyParentFailed(record, failure.StackTrace ?? failure.ErrorMessage, failure, this.#ctx.now());
+      this.#outbox.parentFailed(record, failure.StackTrace ?? failure.ErrorMessage, failure, this.#ctx.now());
   }
 
   #terminate(message: ControlMessage): void {
@@ -520,7 +309,7 @@ export class OrchestrationSession {
         const target = completionTarget(event);
         return target === undefined ? undefined : state.scheduled.get(target);
       })();
-      const allocating = task !== undefined && this.#isAllocating(event, task);
+      const allocating = task !== undefined && isAllocating(event, task);
       state.append(event);
       if (allocating) this.#decideRetry(event, task, now);
     }
@@ -592,7 +381,8 @@ export class OrchestrationSession {
           ...(root.version ? { Version: root.version } : {}),
         });
         if (timedOut && timer) this.#failNow(EventType.SubOrchestrationInstanceFailed, id, timer, now);
-        else this.#startChild(childId, root.name ?? '', root.version ?? '', root.input ?? null, id, now);
+        else
+          this.#outbox.startChild(childId, root.name ?? '', root.version ?? '', root.input ?? null, id, now);
       } else {
         state.append({
           EventType: EventType.TaskScheduled,
@@ -605,7 +395,7 @@ export class OrchestrationSession {
           Attempt: attempt,
         });
         if (timedOut && timer) this.#failNow(EventType.TaskFailed, id, timer, now);
-        else this.#sendActivity(root.name ?? '', root.input ?? null, id, attempt);
+        else this.#outbox.activity(root.name ?? '', root.input ?? null, id, attempt);
       }
       return;
     }
@@ -629,7 +419,7 @@ export class OrchestrationSession {
       ...(event.Details !== undefined ? { Details: event.Details } : {}),
       ...(event.FailureDetails ? { FailureDetails: event.FailureDetails } : {}),
     });
-    this.#sendTimer(id, fireAt);
+    this.#outbox.timer(id, fireAt);
   }
 
   /** Fails a retry attempt without running it (the retry timeout passed), repeating the last failure. */
@@ -640,7 +430,7 @@ export class OrchestrationSession {
     now: Date,
   ): void {
     const state = this.#state!;
-    this.#sendControl(state.record.instanceId, state.record.executionId, {
+    this.#outbox.control(state.record.instanceId, state.record.executionId, {
       EventType: type,
       EventId: -1,
       IsPlayed: false,
@@ -666,7 +456,7 @@ export class OrchestrationSession {
     const consuming = flat.filter(consumesId);
     const known = state.actionEvents.length;
     for (let i = 0; i < Math.min(known, consuming.length); i++) {
-      const mismatch = this.#mismatch(consuming[i]!, state.actionEvents[i]!);
+      const mismatch = actionMismatch(consuming[i]!, state.actionEvents[i]!);
       if (mismatch) {
         const message =
           `Non-deterministic workflow detected: ${mismatch}. Orchestrator code must make the same calls, ` +
@@ -694,7 +484,7 @@ export class OrchestrationSession {
       });
       record.status = 'ContinuedAsNew';
       record.output = input;
-      this.#sendControl(record.instanceId, undefined, {
+      this.#outbox.control(record.instanceId, undefined, {
         EventType: EventType.ExecutionStarted,
         EventId: -1,
         IsPlayed: false,
@@ -724,69 +514,7 @@ export class OrchestrationSession {
     record.status = 'Completed';
     record.output = result;
     record.completedTime = now.toISOString();
-    this.#notifyParentCompleted(record, now);
-  }
-
-  #notifyParentCompleted(record: InstanceRecord, now: Date): void {
-    this.#notifyParent(record, now, {
-      EventType: EventType.SubOrchestrationInstanceCompleted,
-      Result: record.output,
-    });
-  }
-
-  #notifyParentFailed(
-    record: InstanceRecord,
-    details: string,
-    failureDetails: FailureDetails,
-    now: Date,
-  ): void {
-    this.#notifyParent(record, now, {
-      EventType: EventType.SubOrchestrationInstanceFailed,
-      Reason: String(parseJsonText(record.output)),
-      Details: details,
-      FailureDetails: failureDetails,
-    });
-  }
-
-  #notifyParent(
-    record: InstanceRecord,
-    now: Date,
-    outcome: Pick<HistoryEvent, 'EventType'> & Partial<HistoryEvent>,
-  ): void {
-    const parent = record.parent;
-    if (!parent) return;
-    this.#sendControl(parent.OrchestrationInstance.InstanceId, parent.OrchestrationInstance.ExecutionId, {
-      EventId: -1,
-      IsPlayed: false,
-      Timestamp: now.toISOString(),
-      TaskScheduledId: parent.TaskScheduleId,
-      ...outcome,
-    });
-  }
-
-  #mismatch(action: SdkAction, event: HistoryEvent): string | undefined {
-    const expected =
-      event.EventType === EventType.TaskScheduled
-        ? 'activity'
-        : event.EventType === EventType.TimerCreated
-          ? 'timer'
-          : event.EventType === EventType.SubOrchestrationInstanceCreated
-            ? 'sub-orchestration'
-            : 'event';
-    const actual =
-      action.actionType === Action.CallActivity || action.actionType === Action.CallActivityWithRetry
-        ? 'activity'
-        : action.actionType === Action.CreateTimer
-          ? 'timer'
-          : action.actionType === Action.CallSubOrchestrator ||
-              action.actionType === Action.CallSubOrchestratorWithRetry
-            ? 'sub-orchestration'
-            : 'event';
-    if (expected !== actual) return `task ${event.EventId} was a ${expected} and is now a ${actual}`;
-    if (actual !== 'timer' && event.Name !== undefined && action.functionName !== event.Name) {
-      return `task ${event.EventId} called "${event.Name}" and now calls "${action.functionName}"`;
-    }
-    return undefined;
+    this.#outbox.parentCompleted(record, now);
   }
 
   #schedule(action: SdkAction, now: Date): void {
@@ -812,7 +540,7 @@ export class OrchestrationSession {
           Attempt: 1,
           ...(retry ? { RetryOptions: retry, FirstAttemptAt: timestamp } : {}),
         });
-        this.#sendActivity(action.functionName ?? '', input, id, 1);
+        this.#outbox.activity(action.functionName ?? '', input, id, 1);
         return;
       }
       case Action.CallSubOrchestrator:
@@ -831,7 +559,7 @@ export class OrchestrationSession {
           ...(action.version ? { Version: action.version } : {}),
           ...(retry ? { RetryOptions: retry, FirstAttemptAt: timestamp } : {}),
         });
-        this.#startChild(childId, action.functionName ?? '', action.version ?? '', input, id, now);
+        this.#outbox.startChild(childId, action.functionName ?? '', action.version ?? '', input, id, now);
         return;
       }
       case Action.CreateTimer: {
@@ -843,7 +571,7 @@ export class OrchestrationSession {
           Timestamp: timestamp,
           FireAt: fireAt.toISOString(),
         });
-        if (!action.isCanceled) this.#sendTimer(id, fireAt);
+        if (!action.isCanceled) this.#outbox.timer(id, fireAt);
         return;
       }
       default:
@@ -867,94 +595,12 @@ export class OrchestrationSession {
     record.output = failedOutput(record.name, message);
     record.failureDetails = failureDetails;
     record.completedTime = now.toISOString();
-    this.#notifyParentFailed(record, failureDetails.StackTrace ?? message, failureDetails, now);
-  }
-
-  #sendActivity(name: string, input: string | null, taskScheduledId: number, attempt: number): void {
-    const record = this.#state!.record;
-    this.#outbound.push({
-      kind: 'activity',
-      item: {
-        id: this.#ctx.newId(),
-        instanceId: record.instanceId,
-        executionId: record.executionId,
-        name,
-        taskScheduledId,
-        input,
-        attempt,
-      },
-    });
-  }
-
-  #sendTimer(timerId: number, fireAt: Date): void {
-    const record = this.#state!.record;
-    this.#outbound.push({
-      kind: 'control',
-      visibleAt: fireAt.getTime(),
-      message: {
-        id: this.#ctx.newId(),
-        instanceId: record.instanceId,
-        executionId: record.executionId,
-        event: {
-          EventType: EventType.TimerFired,
-          EventId: -1,
-          IsPlayed: false,
-          Timestamp: fireAt.toISOString(),
-          TimerId: timerId,
-          FireAt: fireAt.toISOString(),
-        },
-      },
-    });
-  }
-
-  #startChild(
-    childId: string,
-    name: string,
-    version: string,
-    input: string | null,
-    taskId: number,
-    now: Date,
-  ): void {
-    const record = this.#state!.record;
-    this.#sendControl(childId, undefined, {
-      EventType: EventType.ExecutionStarted,
-      EventId: -1,
-      IsPlayed: false,
-      Timestamp: now.toISOString(),
-      Name: name,
-      Version: version,
-      Input: input,
-      OrchestrationInstance: { InstanceId: childId, ExecutionId: this.#ctx.newId() },
-      ParentInstance: {
-        Name: record.name,
-        OrchestrationInstance: { InstanceId: record.instanceId, ExecutionId: record.executionId },
-        TaskScheduleId: taskId,
-      },
-    });
-  }
-
-  #sendControl(instanceId: string, executionId: string | undefined, event: HistoryEvent): void {
-    this.#outbound.push({
-      kind: 'control',
-      message: { id: this.#ctx.newId(), instanceId, ...(executionId ? { executionId } : {}), event },
-    });
+    this.#outbox.parentFailed(record, failureDetails.StackTrace ?? message, failureDetails, now);
   }
 }
 
-function normalizeRetry(options: RetryPolicy | undefined): RetryPolicy {
-  const first = Number(options?.firstRetryIntervalInMilliseconds ?? 1000);
-  const attempts = Number(options?.maxNumberOfAttempts ?? 1);
-  return {
-    firstRetryIntervalInMilliseconds: first > 0 ? first : 1000,
-    maxNumberOfAttempts: attempts >= 1 ? Math.floor(attempts) : 1,
-    ...(options?.backoffCoefficient !== undefined
-      ? { backoffCoefficient: Number(options.backoffCoefficient) }
-      : {}),
-    ...(options?.maxRetryIntervalInMilliseconds !== undefined
-      ? { maxRetryIntervalInMilliseconds: Number(options.maxRetryIntervalInMilliseconds) }
-      : {}),
-    ...(options?.retryTimeoutInMilliseconds !== undefined
-      ? { retryTimeoutInMilliseconds: Number(options.retryTimeoutInMilliseconds) }
-      : {}),
-  };
+function noteSeen(message: ControlMessage, seen: { targets: Set<number>; ids: Set<string> }): void {
+  seen.ids.add(message.id);
+  const target = completionTarget(message.event);
+  if (target !== undefined) seen.targets.add(target);
 }

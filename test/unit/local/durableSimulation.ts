@@ -2,12 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { FunctionHost } from '../../../infra/local/host/functionHost.js';
 import { installFunctionsCore } from '../../../infra/local/host/functionsCore.js';
 import { Logger } from '../../../infra/local/host/logger.js';
-import {
-  OrchestrationSession,
-  parseJsonText,
-  type ControlMessage,
-  type Outbound,
-} from '../../../infra/local/durable/orchestrationSession.js';
+import type { ControlMessage, Outbound } from '../../../infra/local/durable/messages.js';
+import { OrchestrationSession } from '../../../infra/local/durable/orchestrationSession.js';
+import { parseJsonText } from '../../../infra/local/durable/sdkActions.js';
 import { EventType, TERMINAL_STATUSES, type HistoryEvent } from '../../../infra/local/durable/history.js';
 import { runOrchestrator, findDurableFunction } from '../../../infra/local/durable/orchestratorRunner.js';
 import { OrchestrationState } from '../../../infra/local/durable/state.js';

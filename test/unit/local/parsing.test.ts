@@ -6,7 +6,7 @@ import { resolveHostSettings, hostJsonSchema } from '../../../infra/local/host/h
 import { Logger, parseLogLevel } from '../../../infra/local/host/logger.js';
 import { isDevelopmentStorage } from '../../../infra/local/storage/account.js';
 import { instanceIdProblem, partitionOf } from '../../../infra/local/durable/messages.js';
-import { flattenActions, retryDelayMs } from '../../../infra/local/durable/orchestrationSession.js';
+import { flattenActions, retryDelayMs } from '../../../infra/local/durable/sdkActions.js';
 
 describe('durations', () => {
   it.each([

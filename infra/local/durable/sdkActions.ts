@@ -1,0 +1,147 @@
+import type { HistoryEvent, RetryPolicy } from './history.js';
+import { EventType } from './history.js';
+
+/** SDK action types (durable-functions ActionType). */
+export const Action = {
+  CallActivity: 0,
+  CallActivityWithRetry: 1,
+  CallSubOrchestrator: 2,
+  CallSubOrchestratorWithRetry: 3,
+  ContinueAsNew: 4,
+  CreateTimer: 5,
+  WaitForExternalEvent: 6,
+  CallEntity: 7,
+  CallHttp: 8,
+  SignalEntity: 9,
+  WhenAny: 11,
+  WhenAll: 12,
+  LockEntities: 13,
+  ReleaseEntities: 14,
+} as const;
+
+export interface SdkAction {
+  actionType: number;
+  functionName?: string;
+  input?: unknown;
+  retryOptions?: RetryPolicy;
+  instanceId?: string;
+  version?: string;
+  fireAt?: Date | string;
+  isCanceled?: boolean;
+  compoundActions?: SdkAction[];
+}
+
+/** Actions the embedded runtime does not implement, with what to call them in the failure. */
+export const UNSUPPORTED_ACTIONS: Record<number, string> = {
+  [Action.CallEntity]: 'callEntity (Durable entities)',
+  [Action.SignalEntity]: 'signalEntity (Durable entities)',
+  [Action.LockEntities]: 'lock (Durable entities)',
+  [Action.ReleaseEntities]: 'entity locks (Durable entities)',
+  [Action.CallHttp]: 'callHttp (durable HTTP)',
+};
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+/**
+ * Flattens the SDK's action tree (WhenAll / WhenAny nest their children) into the order the SDK
+ * numbered the tasks. An action object that appears twice (a task yielded alone, then again inside
+ * Task.all) was scheduled once, so it is kept once.
+ */
+export function flattenActions(actions: unknown): SdkAction[] {
+  const result: SdkAction[] = [];
+  const seen = new Set<object>();
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) {
+      node.forEach(visit);
+      return;
+    }
+    if (!isObject(node) || typeof node.actionType !== 'number') return;
+    if (seen.has(node)) return;
+    seen.add(node);
+    const action = node as unknown as SdkAction;
+    if (action.actionType === Action.WhenAll || action.actionType === Action.WhenAny) {
+      visit(action.compoundActions ?? []);
+    } else {
+      result.push(action);
+    }
+  };
+  visit(actions);
+  return result;
+}
+
+/** Whether the SDK numbered the action with a task id (every action but these two). */
+export function consumesId(action: SdkAction): boolean {
+  return action.actionType !== Action.ContinueAsNew && action.actionType !== Action.WaitForExternalEvent;
+}
+
+/** JSON text for an input the SDK passed through `Utils.processInput` (strings arrive pre-encoded). */
+export function processedInputText(input: unknown): string | null {
+  if (input === undefined) return null;
+  return typeof input === 'string' ? input : JSON.stringify(input);
+}
+
+/** JSON text for an input the SDK passed as it was given. */
+export function rawInputText(input: unknown): string | null {
+  return input === undefined ? null : JSON.stringify(input);
+}
+
+/** The value of JSON text as history stores it: nothing for null or empty. */
+export function parseJsonText(text: string | null | undefined): unknown {
+  if (text === null || text === undefined || text === '') return undefined;
+  return JSON.parse(text);
+}
+
+/** The delay before retry attempt `attempt + 1`, as DTFx's RetryInterceptor computes it. */
+export function retryDelayMs(policy: RetryPolicy, attempt: number): number {
+  const coefficient = policy.backoffCoefficient ?? 1;
+  const delay = policy.firstRetryIntervalInMilliseconds * Math.pow(coefficient, attempt - 1);
+  const cap = policy.maxRetryIntervalInMilliseconds;
+  return cap && cap > 0 ? Math.min(delay, cap) : delay;
+}
+
+/** How a replayed action differs from the one its history recorded, if it does. */
+export function actionMismatch(action: SdkAction, event: HistoryEvent): string | undefined {
+  const expected =
+    event.EventType === EventType.TaskScheduled
+      ? 'activity'
+      : event.EventType === EventType.TimerCreated
+        ? 'timer'
+        : event.EventType === EventType.SubOrchestrationInstanceCreated
+          ? 'sub-orchestration'
+          : 'event';
+  const actual =
+    action.actionType === Action.CallActivity || action.actionType === Action.CallActivityWithRetry
+      ? 'activity'
+      : action.actionType === Action.CreateTimer
+        ? 'timer'
+        : action.actionType === Action.CallSubOrchestrator ||
+            action.actionType === Action.CallSubOrchestratorWithRetry
+          ? 'sub-orchestration'
+          : 'event';
+  if (expected !== actual) return `task ${event.EventId} was a ${expected} and is now a ${actual}`;
+  if (actual !== 'timer' && event.Name !== undefined && action.functionName !== event.Name) {
+    return `task ${event.EventId} called "${event.Name}" and now calls "${action.functionName}"`;
+  }
+  return undefined;
+}
+
+/** A retry policy with the SDK's defaults filled in and nonsense values replaced. */
+export function normalizeRetry(options: RetryPolicy | undefined): RetryPolicy {
+  const first = Number(options?.firstRetryIntervalInMilliseconds ?? 1000);
+  const attempts = Number(options?.maxNumberOfAttempts ?? 1);
+  return {
+    firstRetryIntervalInMilliseconds: first > 0 ? first : 1000,
+    maxNumberOfAttempts: attempts >= 1 ? Math.floor(attempts) : 1,
+    ...(options?.backoffCoefficient !== undefined
+      ? { backoffCoefficient: Number(options.backoffCoefficient) }
+      : {}),
+    ...(options?.maxRetryIntervalInMilliseconds !== undefined
+      ? { maxRetryIntervalInMilliseconds: Number(options.maxRetryIntervalInMilliseconds) }
+      : {}),
+    ...(options?.retryTimeoutInMilliseconds !== undefined
+      ? { retryTimeoutInMilliseconds: Number(options.retryTimeoutInMilliseconds) }
+      : {}),
+  };
+}
