@@ -161,6 +161,65 @@ export function deployBoth(
   return { main, events };
 }
 
+interface RoleNeed {
+  role: RoleName;
+  scopeType: string;
+  scopeName: string;
+  why: string;
+}
+
+/** One drift check under way: the app, the deployment, and what the checks have found so far. */
+class DriftCheck {
+  readonly problems: string[] = [];
+  /** Roles the app's identity needs, as the checks find reasons for them. */
+  readonly needed: RoleNeed[] = [];
+  readonly all: DeployedResource[];
+  readonly site: DeployedResource | undefined;
+  readonly settings: Record<string, Value>;
+  readonly appPrincipal: string;
+  readonly roles: ReturnType<typeof assignments>;
+
+  constructor(
+    readonly app: AppShape,
+    readonly main: Deployment,
+    readonly events: Deployment,
+    readonly variant: Variant,
+  ) {
+    this.all = main.resources;
+    this.site = this.one('Microsoft.Web/sites');
+    const settingsResource = this.all.find(
+      (r) => r.type === 'Microsoft.Web/sites/config' && r.name.endsWith('/appsettings'),
+    );
+    this.settings = settingsResource?.properties ?? {};
+    if (!settingsResource) this.problems.push('the Function App has no appsettings');
+    this.appPrincipal = this.site
+      ? `reference(Microsoft.Web/sites ${this.site.name}).identity.principalId`
+      : '';
+    this.roles = assignments(this.all);
+  }
+
+  ofType(type: string): DeployedResource[] {
+    return this.all.filter((r) => r.type.toLowerCase() === type.toLowerCase());
+  }
+
+  /** The one resource of a type, noting a problem when there are none or several. */
+  one(type: string): DeployedResource | undefined {
+    const found = this.ofType(type);
+    if (found.length !== 1) this.problems.push(`the templates create ${found.length} ${type}, not one`);
+    return found[0];
+  }
+
+  hasRole(principal: string, role: RoleName, scopeType: string, scopeName: string): boolean {
+    return this.roles.some(
+      (a) =>
+        a.principal === principal &&
+        a.role.toLowerCase().endsWith(ROLES[role]) &&
+        a.scopeType.toLowerCase() === scopeType.toLowerCase() &&
+        a.scopeName === scopeName,
+    );
+  }
+}
+
 /** Every way `app` and the templates deployed as `variant` disagree. */
 export function driftProblems(
   app: AppShape,
@@ -168,84 +227,79 @@ export function driftProblems(
   variant: Variant,
 ): string[] {
   const { main, events } = deployBoth(templates, variant.parameters);
-  const problems: string[] = [];
-  const all = main.resources;
-  const ofType = (type: string) => all.filter((r) => r.type.toLowerCase() === type.toLowerCase());
-  const one = (type: string): DeployedResource | undefined => {
-    const found = ofType(type);
-    if (found.length !== 1) problems.push(`the templates create ${found.length} ${type}, not one`);
-    return found[0];
-  };
+  const c = new DriftCheck(app, main, events, variant);
+  // The role check comes after every check that finds a role the app's identity needs.
+  for (const check of [
+    checkFunctionApp,
+    checkSettings,
+    checkStartup,
+    checkStorage,
+    checkServiceBus,
+    checkBatch,
+    checkTelemetryAndEmail,
+    checkRoles,
+    checkDurable,
+  ])
+    check(c);
+  return c.problems;
+}
 
-  const site = one('Microsoft.Web/sites');
-  const settingsResource = all.find(
-    (r) => r.type === 'Microsoft.Web/sites/config' && r.name.endsWith('/appsettings'),
-  );
-  const settings: Record<string, Value> = settingsResource?.properties ?? {};
-  if (!settingsResource) problems.push('the Function App has no appsettings');
-  const appPrincipal = site ? `reference(Microsoft.Web/sites ${site.name}).identity.principalId` : '';
-  const roles = assignments(all);
-  const hasRole = (principal: string, role: RoleName, scopeType: string, scopeName: string) =>
-    roles.some(
-      (a) =>
-        a.principal === principal &&
-        a.role.toLowerCase().endsWith(ROLES[role]) &&
-        a.scopeType.toLowerCase() === scopeType.toLowerCase() &&
-        a.scopeName === scopeName,
-    );
-  const needed: Array<{ role: RoleName; scopeType: string; scopeName: string; why: string }> = [];
-
-  // The Function App: Flex Consumption, Node, its own identity.
-  const plan = one('Microsoft.Web/serverfarms');
+/** The Function App: Flex Consumption, Node, its own identity. */
+function checkFunctionApp(c: DriftCheck): void {
+  const plan = c.one('Microsoft.Web/serverfarms');
   if (plan && text(plan.fields.sku).indexOf('FC1') < 0)
-    problems.push('the plan is not Flex Consumption (FC1)');
-  if (site) {
-    const identity = site.fields.identity as Record<string, Value> | undefined;
+    c.problems.push('the plan is not Flex Consumption (FC1)');
+  if (c.site) {
+    const identity = c.site.fields.identity as Record<string, Value> | undefined;
     if (text(identity?.type) !== 'SystemAssigned')
-      problems.push('the Function App has no system-assigned identity');
-    const config = site.properties.functionAppConfig as Record<string, Record<string, Value>> | undefined;
-    if (text(config?.runtime?.name) !== 'node') problems.push('the Function App does not run Node');
+      c.problems.push('the Function App has no system-assigned identity');
+    const config = c.site.properties.functionAppConfig as Record<string, Record<string, Value>> | undefined;
+    if (text(config?.runtime?.name) !== 'node') c.problems.push('the Function App does not run Node');
   }
+}
 
-  // Settings: each declared key as the deployment declaration says, nothing unknown, no secret.
+/** Settings: each declared key as the deployment declaration says, nothing unknown, no secret. */
+function checkSettings(c: DriftCheck): void {
   const connections = new Set(
-    app.functions.flatMap((fn) =>
+    c.app.functions.flatMap((fn) =>
       Object.values(fn.bindings)
         .filter((b) => typeof b.connection === 'string')
         .map((b) => b.connection as string),
     ),
   );
-  for (const [key, use] of Object.entries(app.deployment)) {
-    const present = key in settings;
-    if (use === 'set' && !present) problems.push(`setting ${key} is not set by the templates`);
-    if (use === 'option' && variant.options.includes(key) && !present)
-      problems.push(`setting ${key} is not set by the templates when ${variant.name} turns its feature on`);
+  for (const [key, use] of Object.entries(c.app.deployment)) {
+    const present = key in c.settings;
+    if (use === 'set' && !present) c.problems.push(`setting ${key} is not set by the templates`);
+    if (use === 'option' && c.variant.options.includes(key) && !present)
+      c.problems.push(
+        `setting ${key} is not set by the templates when ${c.variant.name} turns its feature on`,
+      );
     if (['platform', 'never', 'default'].includes(use) && present)
-      problems.push(`setting ${key} is set by the templates, but the app declares it "${use}"`);
+      c.problems.push(`setting ${key} is set by the templates, but the app declares it "${use}"`);
     if (
       use === 'secret' &&
       present &&
-      !/^@Microsoft\.KeyVault\(VaultName=[^;]+;SecretName=[^)]+\)$/.test(text(settings[key]))
+      !/^@Microsoft\.KeyVault\(VaultName=[^;]+;SecretName=[^)]+\)$/.test(text(c.settings[key]))
     )
-      problems.push(`setting ${key} is a secret but its value is not a Key Vault reference`);
+      c.problems.push(`setting ${key} is a secret but its value is not a Key Vault reference`);
   }
-  for (const [key, value] of Object.entries(settings)) {
+  for (const [key, value] of Object.entries(c.settings)) {
     const connection = key.split('__')[0]!;
-    const known = key in app.deployment || (connections.has(connection) && key.includes('__'));
+    const known = key in c.app.deployment || (connections.has(connection) && key.includes('__'));
     if (!known)
-      problems.push(`setting ${key} is set by the templates but nothing in the app or the host reads it`);
-    if (FLEX_FORBIDDEN.includes(key)) problems.push(`setting ${key} is not allowed on Flex Consumption`);
+      c.problems.push(`setting ${key} is set by the templates but nothing in the app or the host reads it`);
+    if (FLEX_FORBIDDEN.includes(key)) c.problems.push(`setting ${key} is not allowed on Flex Consumption`);
     const valueText = text(value);
     if (/(AccountKey|SharedAccessKey|accesskey)=|[?&]sig=|:\/\/[^/@\s]+:[^/@\s]+@/i.test(valueText))
-      problems.push(`setting ${key} holds a credential in clear text`);
+      c.problems.push(`setting ${key} holds a credential in clear text`);
     const vault = /^@Microsoft\.KeyVault\(VaultName=([^;]+);SecretName=([^)]+)\)$/.exec(valueText);
     if (vault) {
       const [, vaultName, secretName] = vault;
-      if (!ofType('Microsoft.KeyVault/vaults/secrets').some((r) => r.name === `${vaultName}/${secretName}`))
-        problems.push(
+      if (!c.ofType('Microsoft.KeyVault/vaults/secrets').some((r) => r.name === `${vaultName}/${secretName}`))
+        c.problems.push(
           `setting ${key} refers to Key Vault secret ${secretName}, which the templates do not store`,
         );
-      needed.push({
+      c.needed.push({
         role: 'Key Vault Secrets User',
         scopeType: 'Microsoft.KeyVault/vaults',
         scopeName: vaultName!,
@@ -253,15 +307,17 @@ export function driftProblems(
       });
     }
   }
+}
 
-  // The app must start with these settings, as on Azure (the platform adds WEBSITE_*).
+/** The app must start with these settings, as on Azure (the platform adds WEBSITE_*). */
+function checkStartup(c: DriftCheck): void {
   const secrets: Record<string, Value> = {
-    'cloudjobs-api-tokens': variant.parameters.apiTokens ?? '',
-    'cloudjobs-smtp-url': variant.parameters.smtpUrl ?? '',
+    'cloudjobs-api-tokens': c.variant.parameters.apiTokens ?? '',
+    'cloudjobs-smtp-url': c.variant.parameters.smtpUrl ?? '',
   };
-  const environment: Record<string, string> = { WEBSITE_SITE_NAME: site?.name ?? 'app' };
-  if (all.some((r) => r.name.endsWith('/authsettingsV2'))) environment.WEBSITE_AUTH_ENABLED = 'True';
-  for (const [key, value] of Object.entries(settings)) {
+  const environment: Record<string, string> = { WEBSITE_SITE_NAME: c.site?.name ?? 'app' };
+  if (c.all.some((r) => r.name.endsWith('/authsettingsV2'))) environment.WEBSITE_AUTH_ENABLED = 'True';
+  for (const [key, value] of Object.entries(c.settings)) {
     const vault = /SecretName=([^)]+)\)$/.exec(text(value));
     environment[key] =
       // A value Azure fills in, stood in for by one of its kind.
@@ -273,31 +329,33 @@ export function driftProblems(
   }
   try {
     const config = loadConfig(environment);
-    const pools = ofType('Microsoft.Batch/batchAccounts/pools').map((r) => lastSegment(r.name));
+    const pools = c.ofType('Microsoft.Batch/batchAccounts/pools').map((r) => lastSegment(r.name));
     if (!pools.includes(config.defaultPool))
-      problems.push(
+      c.problems.push(
         `CLOUDJOBS_DEFAULT_POOL is ${config.defaultPool}, which is not one of the pools (${pools.join(', ')})`,
       );
     if (config.storage.kind !== 'identity')
-      problems.push('the app would reach storage with a connection string');
+      c.problems.push('the app would reach storage with a connection string');
   } catch (error) {
-    problems.push(
+    c.problems.push(
       `the app would not start with these settings: ${error instanceof ConfigError ? error.problems.join('; ') : String(error)}`,
     );
   }
+}
 
-  // Storage: identity only, every container and table the app uses.
-  const account = one('Microsoft.Storage/storageAccounts');
+/** Storage: identity only, every container and table the app uses. */
+function checkStorage(c: DriftCheck): void {
+  const account = c.one('Microsoft.Storage/storageAccounts');
   if (account) {
     if (account.properties.allowSharedKeyAccess !== false)
-      problems.push('the storage account allows shared key access');
+      c.problems.push('the storage account allows shared key access');
     const storageName = account.name;
     for (const key of ['accountName', 'blobServiceUri', 'queueServiceUri', 'tableServiceUri']) {
-      const value = text(settings[`AzureWebJobsStorage__${key}`]);
+      const value = text(c.settings[`AzureWebJobsStorage__${key}`]);
       if (!value.includes(storageName))
-        problems.push(`setting AzureWebJobsStorage__${key} does not name storage account ${storageName}`);
+        c.problems.push(`setting AzureWebJobsStorage__${key} does not name storage account ${storageName}`);
     }
-    needed.push(
+    c.needed.push(
       {
         role: 'Storage Blob Data Owner',
         scopeType: 'Microsoft.Storage/storageAccounts',
@@ -317,144 +375,149 @@ export function driftProblems(
         why: 'the job store and Durable history are tables',
       },
     );
-    const containers = ofType('Microsoft.Storage/storageAccounts/blobServices/containers').map((r) =>
-      lastSegment(r.name),
-    );
-    const tables = ofType('Microsoft.Storage/storageAccounts/tableServices/tables').map((r) =>
-      lastSegment(r.name),
-    );
-    const prefix = text(settings.CLOUDJOBS_TABLE_PREFIX ?? '');
-    for (const container of app.containers)
+    const containers = c
+      .ofType('Microsoft.Storage/storageAccounts/blobServices/containers')
+      .map((r) => lastSegment(r.name));
+    const tables = c
+      .ofType('Microsoft.Storage/storageAccounts/tableServices/tables')
+      .map((r) => lastSegment(r.name));
+    const prefix = text(c.settings.CLOUDJOBS_TABLE_PREFIX ?? '');
+    for (const container of c.app.containers)
       if (!containers.includes(container))
-        problems.push(`container ${container} (the app's) is not created by the templates`);
-    for (const table of app.tables)
+        c.problems.push(`container ${container} (the app's) is not created by the templates`);
+    for (const table of c.app.tables)
       if (!tables.includes(`${prefix}${table}`))
-        problems.push(`table ${prefix}${table} (the app's) is not created by the templates`);
-    for (const container of text(settings.CLOUDJOBS_INPUT_CONTAINERS ?? '')
+        c.problems.push(`table ${prefix}${table} (the app's) is not created by the templates`);
+    for (const container of text(c.settings.CLOUDJOBS_INPUT_CONTAINERS ?? '')
       .split(',')
       .filter(Boolean))
       if (!containers.includes(container))
-        problems.push(`input container ${container} is not created by the templates`);
-    const blobService = ofType('Microsoft.Storage/storageAccounts/blobServices')[0];
-    if (blobService?.properties.isVersioningEnabled !== false) problems.push('blob versioning is not off');
+        c.problems.push(`input container ${container} is not created by the templates`);
+    const blobService = c.ofType('Microsoft.Storage/storageAccounts/blobServices')[0];
+    if (blobService?.properties.isVersioningEnabled !== false) c.problems.push('blob versioning is not off');
     const deploymentStorage = text(
       (
-        site?.properties.functionAppConfig as
+        c.site?.properties.functionAppConfig as
           Record<string, Record<string, Record<string, Value>>> | undefined
       )?.deployment?.storage?.value ?? '',
     );
     if (!containers.some((container) => deploymentStorage.endsWith(`/${container}`)))
-      problems.push(`the Flex deployment container (${deploymentStorage}) is not created by the templates`);
+      c.problems.push(`the Flex deployment container (${deploymentStorage}) is not created by the templates`);
 
-    // Event Grid: one subscription per Event Grid function, as infra/local/eventgrid.json has it.
-    const topic = one('Microsoft.EventGrid/systemTopics');
-    if (topic && !text(topic.properties.source).includes(storageName))
-      problems.push('the Event Grid system topic is not on the storage account');
-    const eventFunctions = app.functions.filter((fn) =>
-      Object.values(fn.bindings).some((b) => b.type === 'eventGridTrigger'),
-    );
-    const subscriptions = events.resources.filter(
-      (r) => r.type === 'Microsoft.EventGrid/systemTopics/eventSubscriptions',
-    );
-    for (const fn of eventFunctions) {
-      const local = app.eventGrid.subscriptions.find((s) => s.destination.functionName === fn.name);
-      if (!local) {
-        problems.push(`Event Grid function ${fn.name} has no entry in infra/local/eventgrid.json`);
-        continue;
-      }
-      const deployed = subscriptions.find((r) => lastSegment(r.name) === local.name);
-      if (!deployed) {
-        problems.push(
-          `Event Grid subscription ${local.name} (for function ${fn.name}) is not created by the templates`,
-        );
-        continue;
-      }
-      const destination = deployed.properties.destination as Record<string, Record<string, Value> | Value>;
-      const target = text((destination.properties as Record<string, Value>).resourceId);
-      if (
-        text(destination.endpointType) !== 'AzureFunction' ||
-        !target.endsWith(`/functions/${fn.name}`) ||
-        !target.includes(site?.name ?? '?')
-      )
-        problems.push(
-          `Event Grid subscription ${local.name} does not deliver to function ${fn.name} of the app`,
-        );
-      if (JSON.stringify(deployed.properties.filter) !== JSON.stringify(local.filter ?? {}))
-        problems.push(
-          `Event Grid subscription ${local.name}: its filter differs from infra/local/eventgrid.json`,
-        );
-      if (JSON.stringify(deployed.properties.retryPolicy) !== JSON.stringify(local.retryPolicy ?? {}))
-        problems.push(
-          `Event Grid subscription ${local.name}: its retry policy differs from infra/local/eventgrid.json`,
-        );
-      const deadLetter = deployed.properties.deadLetterWithResourceIdentity as
-        Record<string, Record<string, Record<string, Value>>> | undefined;
-      const deadLetterContainer = text(deadLetter?.deadLetterDestination?.properties?.blobContainerName);
-      if (!local.deadLetterDestination || deadLetterContainer !== local.deadLetterDestination.containerName)
-        problems.push(
-          `Event Grid subscription ${local.name}: its dead-letter container differs from infra/local/eventgrid.json`,
-        );
-      else if (!containers.includes(deadLetterContainer))
-        problems.push(
-          `Event Grid dead-letter container ${deadLetterContainer} is not created by the templates`,
-        );
-      else if (
-        topic &&
-        !roles.some(
-          (a) =>
-            a.principal ===
-              `reference(Microsoft.EventGrid/systemTopics ${topic.name}).identity.principalId` &&
-            a.scopeName.endsWith(`/${deadLetterContainer}`) &&
-            a.role.endsWith(ROLES['Storage Blob Data Contributor']),
-        )
-      )
-        problems.push(`the Event Grid topic cannot write dead letters to ${deadLetterContainer}`);
-    }
-    for (const local of app.eventGrid.subscriptions) {
-      if (!eventFunctions.some((fn) => fn.name === local.destination.functionName))
-        problems.push(
-          `infra/local/eventgrid.json subscribes ${local.name} to ${local.destination.functionName}, which is not an Event Grid function`,
-        );
-    }
-    for (const deployed of subscriptions) {
-      if (!app.eventGrid.subscriptions.some((s) => s.name === lastSegment(deployed.name)))
-        problems.push(
-          `Event Grid subscription ${lastSegment(deployed.name)} is created but the app has no such subscription`,
-        );
-    }
+    checkEventGrid(c, storageName, containers);
   }
+}
 
-  // Service Bus: every queue a function uses, with the local settings, reached by identity.
-  const namespace = one('Microsoft.ServiceBus/namespaces');
+/** Event Grid: one subscription per Event Grid function, as infra/local/eventgrid.json has it. */
+function checkEventGrid(c: DriftCheck, storageName: string, containers: string[]): void {
+  const topic = c.one('Microsoft.EventGrid/systemTopics');
+  if (topic && !text(topic.properties.source).includes(storageName))
+    c.problems.push('the Event Grid system topic is not on the storage account');
+  const eventFunctions = c.app.functions.filter((fn) =>
+    Object.values(fn.bindings).some((b) => b.type === 'eventGridTrigger'),
+  );
+  const subscriptions = c.events.resources.filter(
+    (r) => r.type === 'Microsoft.EventGrid/systemTopics/eventSubscriptions',
+  );
+  for (const fn of eventFunctions) {
+    const local = c.app.eventGrid.subscriptions.find((s) => s.destination.functionName === fn.name);
+    if (!local) {
+      c.problems.push(`Event Grid function ${fn.name} has no entry in infra/local/eventgrid.json`);
+      continue;
+    }
+    const deployed = subscriptions.find((r) => lastSegment(r.name) === local.name);
+    if (!deployed) {
+      c.problems.push(
+        `Event Grid subscription ${local.name} (for function ${fn.name}) is not created by the templates`,
+      );
+      continue;
+    }
+    const destination = deployed.properties.destination as Record<string, Record<string, Value> | Value>;
+    const target = text((destination.properties as Record<string, Value>).resourceId);
+    if (
+      text(destination.endpointType) !== 'AzureFunction' ||
+      !target.endsWith(`/functions/${fn.name}`) ||
+      !target.includes(c.site?.name ?? '?')
+    )
+      c.problems.push(
+        `Event Grid subscription ${local.name} does not deliver to function ${fn.name} of the app`,
+      );
+    if (JSON.stringify(deployed.properties.filter) !== JSON.stringify(local.filter ?? {}))
+      c.problems.push(
+        `Event Grid subscription ${local.name}: its filter differs from infra/local/eventgrid.json`,
+      );
+    if (JSON.stringify(deployed.properties.retryPolicy) !== JSON.stringify(local.retryPolicy ?? {}))
+      c.problems.push(
+        `Event Grid subscription ${local.name}: its retry policy differs from infra/local/eventgrid.json`,
+      );
+    const deadLetter = deployed.properties.deadLetterWithResourceIdentity as
+      Record<string, Record<string, Record<string, Value>>> | undefined;
+    const deadLetterContainer = text(deadLetter?.deadLetterDestination?.properties?.blobContainerName);
+    if (!local.deadLetterDestination || deadLetterContainer !== local.deadLetterDestination.containerName)
+      c.problems.push(
+        `Event Grid subscription ${local.name}: its dead-letter container differs from infra/local/eventgrid.json`,
+      );
+    else if (!containers.includes(deadLetterContainer))
+      c.problems.push(
+        `Event Grid dead-letter container ${deadLetterContainer} is not created by the templates`,
+      );
+    else if (
+      topic &&
+      !c.roles.some(
+        (a) =>
+          a.principal === `reference(Microsoft.EventGrid/systemTopics ${topic.name}).identity.principalId` &&
+          a.scopeName.endsWith(`/${deadLetterContainer}`) &&
+          a.role.endsWith(ROLES['Storage Blob Data Contributor']),
+      )
+    )
+      c.problems.push(`the Event Grid topic cannot write dead letters to ${deadLetterContainer}`);
+  }
+  for (const local of c.app.eventGrid.subscriptions) {
+    if (!eventFunctions.some((fn) => fn.name === local.destination.functionName))
+      c.problems.push(
+        `infra/local/eventgrid.json subscribes ${local.name} to ${local.destination.functionName}, which is not an Event Grid function`,
+      );
+  }
+  for (const deployed of subscriptions) {
+    if (!c.app.eventGrid.subscriptions.some((s) => s.name === lastSegment(deployed.name)))
+      c.problems.push(
+        `Event Grid subscription ${lastSegment(deployed.name)} is created but the app has no such subscription`,
+      );
+  }
+}
+
+/** Service Bus: every queue a function uses, with the local settings, reached by identity. */
+function checkServiceBus(c: DriftCheck): void {
+  const namespace = c.one('Microsoft.ServiceBus/namespaces');
   if (namespace) {
     if (namespace.properties.disableLocalAuth !== true)
-      problems.push('the Service Bus namespace accepts SAS keys');
-    const localQueues = app.serviceBus.UserConfig.Namespaces.flatMap((n) => n.Queues);
-    const deployedQueues = ofType('Microsoft.ServiceBus/namespaces/queues');
+      c.problems.push('the Service Bus namespace accepts SAS keys');
+    const localQueues = c.app.serviceBus.UserConfig.Namespaces.flatMap((n) => n.Queues);
+    const deployedQueues = c.ofType('Microsoft.ServiceBus/namespaces/queues');
     const used = new Map<string, string>();
     let triggers = false;
     let outputs = false;
-    for (const fn of app.functions) {
+    for (const fn of c.app.functions) {
       for (const binding of Object.values(fn.bindings)) {
         if (!String(binding.type).startsWith('serviceBus')) continue;
         used.set(String(binding.queueName), fn.name);
         if (binding.direction === 'in') triggers = true;
         else outputs = true;
         const connection = String(binding.connection);
-        if (!text(settings[`${connection}__fullyQualifiedNamespace`]).includes(namespace.name))
-          problems.push(
+        if (!text(c.settings[`${connection}__fullyQualifiedNamespace`]).includes(namespace.name))
+          c.problems.push(
             `setting ${connection}__fullyQualifiedNamespace (function ${fn.name}) does not name namespace ${namespace.name}`,
           );
-        if (text(settings[`${connection}__credential`]) !== 'managedidentity')
-          problems.push(`setting ${connection}__credential (function ${fn.name}) is not managedidentity`);
+        if (text(c.settings[`${connection}__credential`]) !== 'managedidentity')
+          c.problems.push(`setting ${connection}__credential (function ${fn.name}) is not managedidentity`);
       }
     }
     for (const [queue, fn] of used) {
       const deployed = deployedQueues.find((r) => lastSegment(r.name) === queue);
       const local = localQueues.find((q) => q.Name === queue);
-      if (!local) problems.push(`queue ${queue} (function ${fn}) is not in infra/local/servicebus.json`);
+      if (!local) c.problems.push(`queue ${queue} (function ${fn}) is not in infra/local/servicebus.json`);
       if (!deployed) {
-        problems.push(`queue ${queue} (function ${fn}) is not created by the templates`);
+        c.problems.push(`queue ${queue} (function ${fn}) is not created by the templates`);
         continue;
       }
       const expected: Record<string, Value> = {
@@ -466,124 +529,133 @@ export function driftProblems(
       };
       for (const [property, value] of Object.entries(expected)) {
         if (JSON.stringify(deployed.properties[property] ?? null) !== JSON.stringify(value))
-          problems.push(
+          c.problems.push(
             `queue ${queue}: ${property} is ${text(deployed.properties[property])} in the templates but ${text(value)} in infra/local/servicebus.json`,
           );
       }
     }
     for (const queue of localQueues)
       if (!used.has(queue.Name))
-        problems.push(`queue ${queue.Name} is in infra/local/servicebus.json but no function uses it`);
+        c.problems.push(`queue ${queue.Name} is in infra/local/servicebus.json but no function uses it`);
     for (const queue of deployedQueues)
       if (!used.has(lastSegment(queue.name)))
-        problems.push(`queue ${lastSegment(queue.name)} is created but no function uses it`);
+        c.problems.push(`queue ${lastSegment(queue.name)} is created but no function uses it`);
     if (triggers)
-      needed.push({
+      c.needed.push({
         role: 'Azure Service Bus Data Receiver',
         scopeType: 'Microsoft.ServiceBus/namespaces',
         scopeName: namespace.name,
         why: 'functions are triggered by its queues',
       });
     if (outputs)
-      needed.push({
+      c.needed.push({
         role: 'Azure Service Bus Data Sender',
         scopeType: 'Microsoft.ServiceBus/namespaces',
         scopeName: namespace.name,
         why: 'functions send to its queues',
       });
   }
+}
 
-  // Batch: Microsoft Entra only, the app's role, the pools' identity when it reaches storage.
-  const batch = one('Microsoft.Batch/batchAccounts');
+/** Batch: Microsoft Entra only, the app's role, the pools' identity when it reaches storage. */
+function checkBatch(c: DriftCheck): void {
+  const batch = c.one('Microsoft.Batch/batchAccounts');
   if (batch) {
     if (JSON.stringify(batch.properties.allowedAuthenticationModes) !== JSON.stringify(['AAD']))
-      problems.push('the Batch account accepts more than Microsoft Entra authentication');
-    if (!text(settings.BATCH_ACCOUNT_URL).includes(batch.name))
-      problems.push(`setting BATCH_ACCOUNT_URL does not name Batch account ${batch.name}`);
-    needed.push({
+      c.problems.push('the Batch account accepts more than Microsoft Entra authentication');
+    if (!text(c.settings.BATCH_ACCOUNT_URL).includes(batch.name))
+      c.problems.push(`setting BATCH_ACCOUNT_URL does not name Batch account ${batch.name}`);
+    c.needed.push({
       role: 'Azure Batch Data Contributor',
       scopeType: 'Microsoft.Batch/batchAccounts',
       scopeName: batch.name,
       why: 'the app runs jobs and manages pools',
     });
-    const nodeIdentity = settings.CLOUDJOBS_BATCH_NODE_IDENTITY;
+    const nodeIdentity = c.settings.CLOUDJOBS_BATCH_NODE_IDENTITY;
     if (nodeIdentity !== undefined) {
       const identity = text(nodeIdentity);
-      for (const pool of ofType('Microsoft.Batch/batchAccounts/pools')) {
+      for (const pool of c.ofType('Microsoft.Batch/batchAccounts/pools')) {
         const assigned = Object.keys(
           (pool.fields.identity as Record<string, Record<string, Value>>)?.userAssignedIdentities ?? {},
         );
         if (!assigned.includes(identity))
-          problems.push(
+          c.problems.push(
             `pool ${lastSegment(pool.name)} does not have the identity CLOUDJOBS_BATCH_NODE_IDENTITY names`,
           );
       }
       const principal = `reference(Microsoft.ManagedIdentity/userAssignedIdentities ${lastSegment(identity)}).principalId`;
       for (const container of ['jobs', 'job-logs'])
         if (
-          !roles.some(
+          !c.roles.some(
             (a) =>
               a.principal === principal &&
               a.scopeName.endsWith(`/${container}`) &&
               a.role.endsWith(ROLES['Storage Blob Data Contributor']),
           )
         )
-          problems.push(`the pools' identity cannot write to container ${container}`);
+          c.problems.push(`the pools' identity cannot write to container ${container}`);
     }
   }
+}
 
-  // Telemetry and email through the identity.
-  const insights = one('Microsoft.Insights/components');
+/** Telemetry and email through the identity. */
+function checkTelemetryAndEmail(c: DriftCheck): void {
+  const insights = c.one('Microsoft.Insights/components');
   if (insights && insights.properties.DisableLocalAuth !== true)
-    problems.push('Application Insights accepts the instrumentation key');
-  if (insights && text(settings.APPLICATIONINSIGHTS_AUTHENTICATION_STRING) === 'Authorization=AAD')
-    needed.push({
+    c.problems.push('Application Insights accepts the instrumentation key');
+  if (insights && text(c.settings.APPLICATIONINSIGHTS_AUTHENTICATION_STRING) === 'Authorization=AAD')
+    c.needed.push({
       role: 'Monitoring Metrics Publisher',
       scopeType: 'Microsoft.Insights/components',
       scopeName: insights.name,
       why: 'telemetry is sent with the identity',
     });
-  if (settings.CLOUDJOBS_ACS_EMAIL_ENDPOINT !== undefined) {
-    const communication = one('Microsoft.Communication/communicationServices');
+  if (c.settings.CLOUDJOBS_ACS_EMAIL_ENDPOINT !== undefined) {
+    const communication = c.one('Microsoft.Communication/communicationServices');
     if (communication)
-      needed.push({
+      c.needed.push({
         role: 'Communication and Email Service Owner',
         scopeType: 'Microsoft.Communication/communicationServices',
         scopeName: communication.name,
         why: 'email is sent with the identity',
       });
   }
+}
 
-  for (const need of needed) {
-    if (!hasRole(appPrincipal, need.role, need.scopeType, need.scopeName))
-      problems.push(`the app's identity lacks ${need.role} on ${need.scopeName} (${need.why})`);
+/** Roles: the app's identity has what the checks before found it needs, and nothing more; nothing has a broad role. */
+function checkRoles(c: DriftCheck): void {
+  for (const need of c.needed) {
+    if (!c.hasRole(c.appPrincipal, need.role, need.scopeType, need.scopeName))
+      c.problems.push(`the app's identity lacks ${need.role} on ${need.scopeName} (${need.why})`);
   }
-  for (const assignment of roles) {
+  for (const assignment of c.roles) {
     if (BROAD_ROLES.some((guid) => assignment.role.toLowerCase().endsWith(guid)))
-      problems.push(
+      c.problems.push(
         `role ${roleName(assignment.role)} is assigned on ${assignment.scopeName}: broader than anything here needs`,
       );
     if (
-      assignment.principal === appPrincipal &&
-      !needed.some((n) => assignment.role.endsWith(ROLES[n.role]) && n.scopeName === assignment.scopeName)
+      assignment.principal === c.appPrincipal &&
+      !c.needed.some((n) => assignment.role.endsWith(ROLES[n.role]) && n.scopeName === assignment.scopeName)
     )
-      problems.push(
+      c.problems.push(
         `the app's identity has ${roleName(assignment.role)} on ${assignment.scopeName}, which nothing needs`,
       );
   }
+}
 
-  // Durable Functions: the task hub in host.json, on the storage the templates connect.
+/** Durable Functions: the task hub in host.json, on the storage the templates connect. */
+function checkDurable(c: DriftCheck): void {
   const durable = (
-    app.hostJson as {
+    c.app.hostJson as {
       extensions?: { durableTask?: { hubName?: string; storageProvider?: { connectionName?: string } } };
     }
   ).extensions?.durableTask;
   if (!durable?.hubName || !/^[A-Za-z][A-Za-z0-9]{2,44}$/.test(durable.hubName))
-    problems.push(`host.json durableTask.hubName (${durable?.hubName}) is not a valid task hub name`);
+    c.problems.push(`host.json durableTask.hubName (${durable?.hubName}) is not a valid task hub name`);
   const durableConnection = durable?.storageProvider?.connectionName ?? 'AzureWebJobsStorage';
   for (const service of ['blob', 'queue', 'table'])
-    if (!(`${durableConnection}__${service}ServiceUri` in settings))
-      problems.push(
+    if (!(`${durableConnection}__${service}ServiceUri` in c.settings))
+      c.problems.push(
         `Durable Functions' storage (${durableConnection}) has no ${service} service URI setting`,
       );
   // Flex Consumption: Durable on Azure Storage wants a short polling ceiling, and bundle 4 or later.
@@ -591,15 +663,14 @@ export function driftProblems(
     ?.maxQueuePollingInterval;
   const [hours = 0, minutes = 0, seconds = 0] = (polling ?? '00:00:30').split(':').map(Number);
   if (hours * 3600 + minutes * 60 + seconds > 10)
-    problems.push(
+    c.problems.push(
       `host.json maxQueuePollingInterval (${polling ?? 'default 30 s'}) is over the 10 s Flex Consumption asks for`,
     );
-  const bundle = (app.hostJson as { extensionBundle?: { version?: string } }).extensionBundle?.version ?? '';
+  const bundle =
+    (c.app.hostJson as { extensionBundle?: { version?: string } }).extensionBundle?.version ?? '';
   if (!/^\[4\./.test(bundle))
-    problems.push(`host.json extension bundle ${bundle} is not 4.x, which Flex Consumption needs`);
-  for (const placeholder of JSON.stringify(app.hostJson).matchAll(/%([A-Za-z0-9_]+)%/g))
-    if (!(placeholder[1]! in settings))
-      problems.push(`host.json uses %${placeholder[1]}%, which no setting provides`);
-
-  return problems;
+    c.problems.push(`host.json extension bundle ${bundle} is not 4.x, which Flex Consumption needs`);
+  for (const placeholder of JSON.stringify(c.app.hostJson).matchAll(/%([A-Za-z0-9_]+)%/g))
+    if (!(placeholder[1]! in c.settings))
+      c.problems.push(`host.json uses %${placeholder[1]}%, which no setting provides`);
 }
