@@ -2,25 +2,11 @@ import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { ComponentLogger } from '../host/logger.js';
-import { RouteTemplate } from '../http/routeTemplate.js';
 import { listen } from '../util/listen.js';
 import { BatchState } from './batchState.js';
-import { BatchServiceError, invalidProperty } from './errors.js';
-import {
-  badJson,
-  jobAddSchema,
-  jobDisableSchema,
-  jobJson,
-  jobPatchSchema,
-  jobTerminateSchema,
-  parseBody,
-  poolAddSchema,
-  poolJson,
-  poolResizeSchema,
-  taskAddSchema,
-  taskJson,
-} from './model.js';
-import { parseFilter, select } from './odata.js';
+import { batchRoutes, type Reply, type Route } from './batchRoutes.js';
+import { BatchServiceError } from './errors.js';
+import { badJson } from './model.js';
 import { verifySharedKey } from './sharedKey.js';
 import { StorageAccess } from './storageAccess.js';
 
@@ -70,18 +56,6 @@ export interface LocalBatchOptions {
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
-const MAX_TASKS_PER_COLLECTION = 100;
-
-interface Request {
-  method: string;
-  url: URL;
-  rawUrl: string;
-  body: unknown;
-  params: Record<string, string>;
-}
-
-type Reply = { status: number; body?: unknown; headers?: Record<string, string> };
-type Handler = (request: Request) => Reply | Promise<Reply>;
 
 /**
  * A Batch-compatible service on one machine: the part of the Batch REST API that cloudjobs uses
@@ -93,7 +67,7 @@ export class LocalBatch {
   readonly accountKey: string;
   readonly state: BatchState;
   readonly #o: LocalBatchOptions;
-  readonly #routes: Array<{ method: string; template: RouteTemplate; handle: Handler }>;
+  readonly #routes: Route[];
   #faults: Faults;
   #server: http.Server | undefined;
   #url = '';
@@ -115,7 +89,11 @@ export class LocalBatch {
       accountName: this.accountName,
       accountUrl: () => this.#url,
     });
-    this.#routes = this.#defineRoutes();
+    this.#routes = batchRoutes({
+      state: this.state,
+      base: () => this.#url,
+      lostResponseRate: () => this.#faults.lostResponseRate,
+    });
   }
 
   /** The account URL clients use, e.g. `http://127.0.0.1:10100`. */
@@ -166,209 +144,6 @@ export class LocalBatch {
     await this.state.stop();
   }
 
-  #defineRoutes(): Array<{ method: string; template: RouteTemplate; handle: Handler }> {
-    const state = this.state;
-    const base = () => this.#url;
-    const route = (method: string, template: string, handle: Handler) => ({
-      method,
-      template: new RouteTemplate(template),
-      handle,
-    });
-    const list = <T>(request: Request, items: T[], toJson: (item: T) => Record<string, unknown>) => {
-      const filter = request.url.searchParams.get('$filter');
-      const predicate = filter ? parseFilter(filter) : undefined;
-      const max = Math.min(
-        1000,
-        Math.max(1, Number(request.url.searchParams.get('maxresults') ?? 1000) || 1000),
-      );
-      const skip = Number(request.url.searchParams.get('$skiptoken') ?? 0) || 0;
-      const matching: Record<string, unknown>[] = [];
-      let index = skip;
-      for (; index < items.length && matching.length < max; index++) {
-        const json = toJson(items[index]!);
-        if (!predicate || predicate(json))
-          matching.push(select(json, request.url.searchParams.get('$select')));
-      }
-      const body: Record<string, unknown> = { value: matching };
-      if (index < items.length) {
-        const next = new URL(request.url.href);
-        next.searchParams.set('$skiptoken', String(index));
-        body['odata.nextLink'] =
-          `${base()}${next.pathname}?${next.searchParams.toString().replace(/\+/g, '%20')}`;
-      }
-      return { status: 200, body };
-    };
-    const created = (path: string, eTag: string) => ({
-      status: 201,
-      headers: { Location: `${base()}${path}`, ETag: eTag, DataServiceId: `${base()}${path}` },
-    });
-
-    return [
-      route('GET', 'pools', (request) =>
-        list(request, [...state.pools.values()], (p) => poolJson(p, base())),
-      ),
-      route('POST', 'pools', async (request) => {
-        const pool = await state.addPool(parseBody(poolAddSchema, request.body));
-        return created(`/pools/${pool.id}`, pool.eTag);
-      }),
-      route('GET', 'pools/{poolId}', ({ params }) => ({
-        status: 200,
-        body: poolJson(state.getPool(params.poolId!), base()),
-      })),
-      route('HEAD', 'pools/{poolId}', ({ params }) => {
-        state.getPool(params.poolId!);
-        return { status: 200 };
-      }),
-      route('PATCH', 'pools/{poolId}', async ({ params, body }) => {
-        await state.patchPool(params.poolId!, (body ?? {}) as Record<string, unknown>);
-        return { status: 200 };
-      }),
-      route('DELETE', 'pools/{poolId}', async ({ params }) => {
-        await state.deletePool(params.poolId!);
-        return { status: 202 };
-      }),
-      route('POST', 'pools/{poolId}/resize', async ({ params, body }) => {
-        const resize = parseBody(poolResizeSchema, body);
-        await state.resizePool(params.poolId!, resize.targetDedicatedNodes, resize.targetLowPriorityNodes);
-        return { status: 202 };
-      }),
-      route('POST', 'pools/{poolId}/stopresize', ({ params }) => {
-        state.stopResize(params.poolId!);
-        return { status: 202 };
-      }),
-
-      route('GET', 'jobs', (request) =>
-        list(request, [...state.jobs.values()], (j) => jobJson(j.record, base())),
-      ),
-      route('POST', 'jobs', async ({ body }) => {
-        const job = await state.addJob(parseBody(jobAddSchema, body));
-        return created(`/jobs/${job.id}`, job.eTag);
-      }),
-      route('GET', 'jobs/{jobId}', ({ params }) => ({
-        status: 200,
-        body: jobJson(state.getJob(params.jobId!).record, base()),
-      })),
-      route('PATCH', 'jobs/{jobId}', async ({ params, body }) => {
-        const patch = parseBody(jobPatchSchema, body);
-        await state.patchJob(params.jobId!, {
-          ...(patch.priority !== undefined ? { priority: patch.priority } : {}),
-          ...(patch.onAllTasksComplete ? { onAllTasksComplete: patch.onAllTasksComplete } : {}),
-          ...(patch.constraints?.maxWallClockTime
-            ? { maxWallClockTime: patch.constraints.maxWallClockTime }
-            : {}),
-          ...(patch.constraints?.maxTaskRetryCount !== undefined
-            ? { maxTaskRetryCount: patch.constraints.maxTaskRetryCount }
-            : {}),
-          ...(patch.metadata ? { metadata: patch.metadata } : {}),
-        });
-        return { status: 200 };
-      }),
-      route('DELETE', 'jobs/{jobId}', async ({ params }) => {
-        await state.deleteJob(params.jobId!);
-        return { status: 202 };
-      }),
-      route('POST', 'jobs/{jobId}/terminate', async ({ params, body }) => {
-        const parsed = parseBody(jobTerminateSchema, body ?? undefined);
-        await state.terminateJob(params.jobId!, parsed?.terminateReason ?? 'UserTerminate');
-        return { status: 202 };
-      }),
-      route('POST', 'jobs/{jobId}/disable', async ({ params, body }) => {
-        await state.disableJob(params.jobId!, parseBody(jobDisableSchema, body).disableTasks);
-        return { status: 202 };
-      }),
-      route('POST', 'jobs/{jobId}/enable', async ({ params }) => {
-        await state.enableJob(params.jobId!);
-        return { status: 202 };
-      }),
-      route('GET', 'jobs/{jobId}/taskcounts', ({ params }) => {
-        const counts = state.taskCounts(params.jobId!);
-        return { status: 200, body: { taskCounts: counts, taskSlotCounts: counts } };
-      }),
-
-      route('GET', 'jobs/{jobId}/tasks', (request) => {
-        const job = state.getJob(request.params.jobId!);
-        return list(request, job.order, (t) => taskJson(job.record, t.record, base()));
-      }),
-      route('POST', 'jobs/{jobId}/tasks', async ({ params, body }) => {
-        const [result] = await state.addTasks(params.jobId!, [parseBody(taskAddSchema, body)]);
-        if (result!.error) throw result!.error;
-        return created(`/jobs/${params.jobId}/tasks/${result!.spec.id}`, '');
-      }),
-      route('POST', 'jobs/{jobId}/addtaskcollection', async ({ params, body }) => {
-        const values = (body as { value?: unknown } | undefined)?.value;
-        if (!Array.isArray(values)) throw invalidProperty('value', 'the task collection must be an array');
-        if (values.length > MAX_TASKS_PER_COLLECTION) {
-          throw new BatchServiceError(
-            400,
-            'TooManyTasksInCollection',
-            `A task collection holds at most ${MAX_TASKS_PER_COLLECTION} tasks.`,
-          );
-        }
-        // A task that does not parse is refused on its own; the others are still added.
-        const parsed = values.map((value, index) => {
-          try {
-            return { ok: true as const, spec: parseBody(taskAddSchema, value) };
-          } catch (error) {
-            const id = (value as { id?: unknown }).id;
-            return {
-              ok: false as const,
-              index,
-              id: typeof id === 'string' ? id : '',
-              error: error as BatchServiceError,
-            };
-          }
-        });
-        const added = await state.addTasks(
-          params.jobId!,
-          parsed.flatMap((p) => (p.ok ? [p.spec] : [])),
-        );
-        const byId = new Map(added.map((a) => [a.spec.id, a]));
-        const value = parsed.map((p) => {
-          const outcome = p.ok ? byId.get(p.spec.id) : undefined;
-          const error = p.ok ? outcome?.error : p.error;
-          const taskId = p.ok ? p.spec.id : p.id;
-          if (!error) {
-            return {
-              status: 'success',
-              taskId,
-              eTag: '',
-              lastModified: new Date().toISOString(),
-              location: `${base()}/jobs/${params.jobId}/tasks/${taskId}`,
-            };
-          }
-          return {
-            status: error.status >= 500 ? 'servererror' : 'clienterror',
-            taskId,
-            error: {
-              code: error.code,
-              message: { lang: 'en-US', value: error.message },
-              values: error.values,
-            },
-          };
-        });
-        if (this.#faults.lostResponseRate > 0 && Math.random() < this.#faults.lostResponseRate) {
-          throw new BatchServiceError(503, 'ServerBusy', 'The server is busy.');
-        }
-        return { status: 200, body: { value } };
-      }),
-      route('GET', 'jobs/{jobId}/tasks/{taskId}', ({ params }) => {
-        const job = state.getJob(params.jobId!);
-        return {
-          status: 200,
-          body: taskJson(job.record, state.getTask(params.jobId!, params.taskId!).record, base()),
-        };
-      }),
-      route('DELETE', 'jobs/{jobId}/tasks/{taskId}', async ({ params }) => {
-        await state.deleteTask(params.jobId!, params.taskId!);
-        return { status: 200 };
-      }),
-      route('POST', 'jobs/{jobId}/tasks/{taskId}/terminate', async ({ params }) => {
-        await state.terminateTask(params.jobId!, params.taskId!);
-        return { status: 204 };
-      }),
-    ];
-  }
-
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const requestId = randomUUID();
     const reply = (status: number, body?: unknown, headers: Record<string, string> = {}) => {
@@ -397,106 +172,90 @@ export class LocalBatch {
         for await (const chunk of req) chunks.push(chunk as Buffer);
         return this.#admin(req.method ?? 'GET', url, Buffer.concat(chunks), reply);
       }
-
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of req) {
-        size += (chunk as Buffer).length;
-        if (size > MAX_BODY_BYTES) {
-          return fail(
-            new BatchServiceError(
-              413,
-              'RequestBodyTooLarge',
-              'The request body is too large and exceeds the maximum permissible limit.',
-            ),
-          );
-        }
-        chunks.push(chunk as Buffer);
-      }
-      const raw = Buffer.concat(chunks);
+      const raw = await readBody(req);
       this.stats.requests++;
       if (this.#faults.latencyMs > 0)
         await new Promise((resolve) => setTimeout(resolve, this.#faults.latencyMs));
-
-      const auth = verifySharedKey(
-        req.method ?? 'GET',
-        rawUrl,
-        req.headers,
-        raw.length,
-        this.accountName,
-        this.accountKey,
-      );
-      if (!auth.ok) {
-        return fail(
-          new BatchServiceError(
-            403,
-            'AuthenticationFailed',
-            'Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.',
-            [{ key: 'AuthenticationErrorDetail', value: auth.reason }],
-          ),
-        );
-      }
-      if (!url.searchParams.get('api-version')) {
-        return fail(
-          new BatchServiceError(
-            400,
-            'MissingRequiredQueryParameter',
-            'A query parameter that is mandatory for this request is not specified.',
-            [{ key: 'QueryParameterName', value: 'api-version' }],
-          ),
-        );
-      }
-      if (this.#faults.throttleRate > 0 && Math.random() < this.#faults.throttleRate) {
-        this.stats.throttled++;
-        const error = new BatchServiceError(
-          429,
-          'TooManyRequests',
-          'The server is busy; retry the request after the interval in Retry-After.',
-          [],
-          this.#faults.throttleRetryAfterSeconds,
-        );
-        return fail(error);
-      }
-
-      const path = url.pathname.replace(/^\/+/, '');
-      const method = (req.method ?? 'GET').toUpperCase();
-      let allowed = false;
-      for (const candidate of this.#routes) {
-        const match = candidate.template.match(path);
-        if (!match) continue;
-        allowed = true;
-        if (candidate.method !== method) continue;
-        let body: unknown;
-        if (raw.length > 0) {
-          try {
-            body = JSON.parse(raw.toString('utf8'));
-          } catch {
-            return fail(badJson());
-          }
-        }
-        const key = `${method} ${candidate.template.template}`;
-        this.stats.byOperation[key] = (this.stats.byOperation[key] ?? 0) + 1;
-        const answer = await candidate.handle({ method, url, rawUrl, body, params: match.params });
-        return reply(answer.status, answer.body, answer.headers);
-      }
-      return fail(
-        allowed
-          ? new BatchServiceError(
-              405,
-              'UnsupportedHttpVerb',
-              'The resource does not support the specified HTTP verb.',
-            )
-          : new BatchServiceError(
-              404,
-              'InvalidUri',
-              'The requested URI does not represent any resource on the server.',
-            ),
-      );
+      this.#admit(req, rawUrl, url, raw);
+      const answer = await this.#dispatch((req.method ?? 'GET').toUpperCase(), url, rawUrl, raw);
+      return reply(answer.status, answer.body, answer.headers);
     } catch (error) {
       if (error instanceof BatchServiceError) return fail(error);
       this.#o.logger.error(`Batch request ${req.method} ${req.url} failed`, error);
       return fail(new BatchServiceError(500, 'InternalError', 'The server encountered an internal error.'));
     }
+  }
+
+  /** Refuses a request Batch would refuse before looking at it: unsigned, unversioned or throttled. */
+  #admit(req: http.IncomingMessage, rawUrl: string, url: URL, raw: Buffer): void {
+    const auth = verifySharedKey(
+      req.method ?? 'GET',
+      rawUrl,
+      req.headers,
+      raw.length,
+      this.accountName,
+      this.accountKey,
+    );
+    if (!auth.ok) {
+      throw new BatchServiceError(
+        403,
+        'AuthenticationFailed',
+        'Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.',
+        [{ key: 'AuthenticationErrorDetail', value: auth.reason }],
+      );
+    }
+    if (!url.searchParams.get('api-version')) {
+      throw new BatchServiceError(
+        400,
+        'MissingRequiredQueryParameter',
+        'A query parameter that is mandatory for this request is not specified.',
+        [{ key: 'QueryParameterName', value: 'api-version' }],
+      );
+    }
+    if (this.#faults.throttleRate > 0 && Math.random() < this.#faults.throttleRate) {
+      this.stats.throttled++;
+      throw new BatchServiceError(
+        429,
+        'TooManyRequests',
+        'The server is busy; retry the request after the interval in Retry-After.',
+        [],
+        this.#faults.throttleRetryAfterSeconds,
+      );
+    }
+  }
+
+  /** Finds the route for the path and method and answers with it. */
+  async #dispatch(method: string, url: URL, rawUrl: string, raw: Buffer): Promise<Reply> {
+    const path = url.pathname.replace(/^\/+/, '');
+    let allowed = false;
+    for (const candidate of this.#routes) {
+      const match = candidate.template.match(path);
+      if (!match) continue;
+      allowed = true;
+      if (candidate.method !== method) continue;
+      let body: unknown;
+      if (raw.length > 0) {
+        try {
+          body = JSON.parse(raw.toString('utf8'));
+        } catch {
+          throw badJson();
+        }
+      }
+      const key = `${method} ${candidate.template.template}`;
+      this.stats.byOperation[key] = (this.stats.byOperation[key] ?? 0) + 1;
+      return await candidate.handle({ method, url, rawUrl, body, params: match.params });
+    }
+    throw allowed
+      ? new BatchServiceError(
+          405,
+          'UnsupportedHttpVerb',
+          'The resource does not support the specified HTTP verb.',
+        )
+      : new BatchServiceError(
+          404,
+          'InvalidUri',
+          'The requested URI does not represent any resource on the server.',
+        );
   }
 
   #admin(method: string, url: URL, body: Buffer, reply: (status: number, body?: unknown) => void): void {
@@ -512,4 +271,22 @@ export class LocalBatch {
     if (url.pathname === '/_local/stats' && method === 'GET') return reply(200, this.stats);
     return reply(404, { error: 'not found' });
   }
+}
+
+/** Reads a request body, refusing one past Batch's 1 MiB limit as Batch does. */
+async function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) {
+      throw new BatchServiceError(
+        413,
+        'RequestBodyTooLarge',
+        'The request body is too large and exceeds the maximum permissible limit.',
+      );
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
 }
