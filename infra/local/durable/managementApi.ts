@@ -164,6 +164,17 @@ interface Route {
   handle: (request: InternalRequest, params: Record<string, string>) => Promise<InternalResponse>;
 }
 
+interface ManagementContext {
+  client: TaskHubClient;
+  options: { baseUrl: () => string; hubName: string };
+}
+
+type Handle = (
+  ctx: ManagementContext,
+  request: InternalRequest,
+  params: Record<string, string>,
+) => Promise<InternalResponse>;
+
 /**
  * The Durable Functions HTTP management API (the `rpcBaseUrl` and webhook URLs a Durable client
  * is given), over the embedded task hub.
@@ -172,183 +183,30 @@ export function createManagementApi(
   client: TaskHubClient,
   options: { baseUrl: () => string; hubName: string },
 ): InternalHandler {
-  const statusBody = (record: InstanceRecord, showInput: boolean, history?: unknown[]) => ({
-    name: record.name,
-    instanceId: record.instanceId,
-    runtimeStatus: record.status,
-    input: showInput ? parseText(record.input) : null,
-    customStatus: parseText(record.customStatus),
-    output: parseText(record.output),
-    createdTime: record.createdTime,
-    lastUpdatedTime: record.lastUpdatedTime,
-    ...(history ? { historyEvents: history, history } : {}),
+  const ctx: ManagementContext = { client, options };
+  const route = (method: string, template: string, handle: Handle): Route => ({
+    method,
+    template: new RouteTemplate(template),
+    handle: (request, params) => handle(ctx, request, params),
   });
-
   const routes: Route[] = [
-    {
-      method: 'POST',
-      template: new RouteTemplate('orchestrators/{functionName}/{instanceId?}'),
-      handle: async (request, params) => {
-        const body = request.body.toString('utf8');
-        const result = await client.start(
-          params.functionName!,
-          params.instanceId,
-          body.length > 0 ? body : null,
-          request.url.searchParams.get('version') ?? '',
-        );
-        if (!result.ok) return message(result.status, result.message);
-        const urls = managementUrls(options.baseUrl(), options.hubName, result.instanceId);
-        const { id, ...rest } = urls;
-        return json(202, { id, ...rest }, { Location: urls.statusQueryGetUri!, 'Retry-After': '10' });
-      },
-    },
-    {
-      method: 'GET',
-      template: new RouteTemplate('instances/{instanceId}'),
-      handle: async (request, params) => {
-        const record = await client.get(params.instanceId!);
-        if (!record) return message(404, `No instance with ID '${params.instanceId}' found.`);
-        const url = request.url;
-        const showHistory = flag(url, 'showHistory', false);
-        const history = showHistory
-          ? formatHistory(
-              await client.history(record.instanceId),
-              flag(url, 'showHistoryOutput', false),
-              flag(url, 'showInput', true),
-            )
-          : undefined;
-        const body = statusBody(record, flag(url, 'showInput', true), history);
-        const status =
-          record.status === 'Completed'
-            ? 200
-            : record.status === 'Failed' || record.status === 'Terminated'
-              ? 400
-              : 202;
-        const headers: Record<string, string> =
-          status === 202
-            ? {
-                Location: managementUrls(options.baseUrl(), options.hubName, record.instanceId)
-                  .statusQueryGetUri!,
-                'Retry-After': '10',
-              }
-            : {};
-        return json(status, body, headers);
-      },
-    },
-    {
-      method: 'GET',
-      template: new RouteTemplate('instances'),
-      handle: async (request) => {
-        const url = request.url;
-        const statuses = (url.searchParams.get('runtimeStatus') ?? '')
-          .split(',')
-          .map((s) => s.trim())
-          .filter((s) => s.length > 0);
-        const unknown = statuses.filter((s) => !RUNTIME_STATUSES.has(s));
-        if (unknown.length > 0) return message(400, `Unknown runtimeStatus: ${unknown.join(', ')}`);
-        const from = url.searchParams.get('createdTimeFrom');
-        const to = url.searchParams.get('createdTimeTo');
-        const top = Number(url.searchParams.get('top') ?? 100);
-        const continuation = request.headers['x-ms-continuation-token'];
-        const page = await client.list({
-          ...(statuses.length > 0 ? { runtimeStatus: statuses as RuntimeStatus[] } : {}),
-          ...(from ? { createdTimeFrom: new Date(from) } : {}),
-          ...(to ? { createdTimeTo: new Date(to) } : {}),
-          ...(url.searchParams.get('instanceIdPrefix')
-            ? { instanceIdPrefix: url.searchParams.get('instanceIdPrefix')! }
-            : {}),
-          top: Number.isInteger(top) && top > 0 ? Math.min(top, 1000) : 100,
-          ...(typeof continuation === 'string' && continuation.length > 0
-            ? { continuationToken: continuation }
-            : {}),
-        });
-        const showInput = flag(url, 'showInput', false);
-        return json(
-          200,
-          page.records.map((r) => statusBody(r, showInput)),
-          page.continuationToken ? { 'x-ms-continuation-token': page.continuationToken } : {},
-        );
-      },
-    },
-    {
-      method: 'DELETE',
-      template: new RouteTemplate('instances/{instanceId}'),
-      handle: async (_request, params) => {
-        const result = await client.purge(params.instanceId!);
-        if (result === 'not-found') return message(404, `No instance with ID '${params.instanceId}' found.`);
-        if (result === 'running')
-          return message(409, `Instance '${params.instanceId}' has not finished; terminate it first.`);
-        return json(200, { instancesDeleted: 1 });
-      },
-    },
-    {
-      method: 'DELETE',
-      template: new RouteTemplate('instances'),
-      handle: async (request) => {
-        const url = request.url;
-        const statuses = (url.searchParams.get('runtimeStatus') ?? '').split(',').filter((s) => s.length > 0);
-        const from = url.searchParams.get('createdTimeFrom');
-        const to = url.searchParams.get('createdTimeTo');
-        const count = await client.purgeWhere({
-          ...(statuses.length > 0 ? { runtimeStatus: statuses as RuntimeStatus[] } : {}),
-          ...(from ? { createdTimeFrom: new Date(from) } : {}),
-          ...(to ? { createdTimeTo: new Date(to) } : {}),
-        });
-        return count === 0 ? message(404, 'No instances matched.') : json(200, { instancesDeleted: count });
-      },
-    },
-    {
-      method: 'POST',
-      template: new RouteTemplate('instances/{instanceId}/raiseEvent/{eventName}'),
-      handle: async (request, params) => {
-        const body = request.body.toString('utf8');
-        if (body.length > 0) {
-          try {
-            JSON.parse(body);
-          } catch {
-            return message(400, 'The event data is not valid JSON.');
-          }
-        }
-        const result = await client.raiseEvent(
-          params.instanceId!,
-          params.eventName!,
-          body.length > 0 ? body : null,
-        );
-        return controlAnswer(result, params.instanceId!);
-      },
-    },
-    ...(['terminate', 'suspend', 'resume'] as const).map((operation): Route => ({
-      method: 'POST',
-      template: new RouteTemplate(`instances/{instanceId}/${operation}`),
-      handle: async (request, params) => {
+    route('POST', 'orchestrators/{functionName}/{instanceId?}', startOrchestration),
+    route('GET', 'instances/{instanceId}', getInstance),
+    route('GET', 'instances', listInstances),
+    route('DELETE', 'instances/{instanceId}', purgeInstance),
+    route('DELETE', 'instances', purgeInstances),
+    route('POST', 'instances/{instanceId}/raiseEvent/{eventName}', raiseEvent),
+    ...(['terminate', 'suspend', 'resume'] as const).map((operation) =>
+      route('POST', `instances/{instanceId}/${operation}`, async ({ client }, request, params) => {
         const reason = request.url.searchParams.get('reason') ?? '';
         const result = await client[operation](params.instanceId!, reason);
         return controlAnswer(result, params.instanceId!);
-      },
-    })),
-    {
-      method: 'POST',
-      template: new RouteTemplate('instances/{instanceId}/restart'),
-      handle: async (request, params) => {
-        const record = await client.get(params.instanceId!);
-        if (!record) return message(404, `No instance with ID '${params.instanceId}' found.`);
-        const sameId = request.url.searchParams.get('restartWithNewInstanceId')?.toLowerCase() === 'false';
-        const result = await client.start(
-          record.name,
-          sameId ? record.instanceId : undefined,
-          record.input,
-          record.version,
-        );
-        if (!result.ok) return message(result.status, result.message);
-        const urls = managementUrls(options.baseUrl(), options.hubName, result.instanceId);
-        return json(202, urls, { Location: urls.statusQueryGetUri! });
-      },
-    },
-    {
-      method: 'POST',
-      template: new RouteTemplate('instances/{instanceId}/rewind'),
-      handle: () => Promise.resolve(message(501, 'Rewind is not supported by the embedded runtime.')),
-    },
+      }),
+    ),
+    route('POST', 'instances/{instanceId}/restart', restartInstance),
+    route('POST', 'instances/{instanceId}/rewind', () =>
+      Promise.resolve(message(501, 'Rewind is not supported by the embedded runtime.')),
+    ),
   ];
 
   return async (request) => {
@@ -368,6 +226,177 @@ export function createManagementApi(
     }
     return methodMismatch ? message(405, 'Method not allowed.') : message(404, 'Not found.');
   };
+}
+
+/** An instance's status as the management API answers it. */
+function statusBody(record: InstanceRecord, showInput: boolean, history?: unknown[]) {
+  return {
+    name: record.name,
+    instanceId: record.instanceId,
+    runtimeStatus: record.status,
+    input: showInput ? parseText(record.input) : null,
+    customStatus: parseText(record.customStatus),
+    output: parseText(record.output),
+    createdTime: record.createdTime,
+    lastUpdatedTime: record.lastUpdatedTime,
+    ...(history ? { historyEvents: history, history } : {}),
+  };
+}
+
+async function startOrchestration(
+  { client, options }: ManagementContext,
+  request: InternalRequest,
+  params: Record<string, string>,
+): Promise<InternalResponse> {
+  const body = request.body.toString('utf8');
+  const result = await client.start(
+    params.functionName!,
+    params.instanceId,
+    body.length > 0 ? body : null,
+    request.url.searchParams.get('version') ?? '',
+  );
+  if (!result.ok) return message(result.status, result.message);
+  const urls = managementUrls(options.baseUrl(), options.hubName, result.instanceId);
+  const { id, ...rest } = urls;
+  return json(202, { id, ...rest }, { Location: urls.statusQueryGetUri!, 'Retry-After': '10' });
+}
+
+/** An instance's status: 200 once completed, 400 once failed or terminated, 202 while it runs. */
+async function getInstance(
+  { client, options }: ManagementContext,
+  request: InternalRequest,
+  params: Record<string, string>,
+): Promise<InternalResponse> {
+  const record = await client.get(params.instanceId!);
+  if (!record) return message(404, `No instance with ID '${params.instanceId}' found.`);
+  const url = request.url;
+  const showHistory = flag(url, 'showHistory', false);
+  const history = showHistory
+    ? formatHistory(
+        await client.history(record.instanceId),
+        flag(url, 'showHistoryOutput', false),
+        flag(url, 'showInput', true),
+      )
+    : undefined;
+  const body = statusBody(record, flag(url, 'showInput', true), history);
+  const status =
+    record.status === 'Completed'
+      ? 200
+      : record.status === 'Failed' || record.status === 'Terminated'
+        ? 400
+        : 202;
+  const headers: Record<string, string> =
+    status === 202
+      ? {
+          Location: managementUrls(options.baseUrl(), options.hubName, record.instanceId).statusQueryGetUri!,
+          'Retry-After': '10',
+        }
+      : {};
+  return json(status, body, headers);
+}
+
+async function listInstances(
+  { client }: ManagementContext,
+  request: InternalRequest,
+): Promise<InternalResponse> {
+  const url = request.url;
+  const statuses = (url.searchParams.get('runtimeStatus') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  const unknown = statuses.filter((s) => !RUNTIME_STATUSES.has(s));
+  if (unknown.length > 0) return message(400, `Unknown runtimeStatus: ${unknown.join(', ')}`);
+  const from = url.searchParams.get('createdTimeFrom');
+  const to = url.searchParams.get('createdTimeTo');
+  const top = Number(url.searchParams.get('top') ?? 100);
+  const continuation = request.headers['x-ms-continuation-token'];
+  const page = await client.list({
+    ...(statuses.length > 0 ? { runtimeStatus: statuses as RuntimeStatus[] } : {}),
+    ...(from ? { createdTimeFrom: new Date(from) } : {}),
+    ...(to ? { createdTimeTo: new Date(to) } : {}),
+    ...(url.searchParams.get('instanceIdPrefix')
+      ? { instanceIdPrefix: url.searchParams.get('instanceIdPrefix')! }
+      : {}),
+    top: Number.isInteger(top) && top > 0 ? Math.min(top, 1000) : 100,
+    ...(typeof continuation === 'string' && continuation.length > 0
+      ? { continuationToken: continuation }
+      : {}),
+  });
+  const showInput = flag(url, 'showInput', false);
+  return json(
+    200,
+    page.records.map((r) => statusBody(r, showInput)),
+    page.continuationToken ? { 'x-ms-continuation-token': page.continuationToken } : {},
+  );
+}
+
+async function purgeInstance(
+  { client }: ManagementContext,
+  _request: InternalRequest,
+  params: Record<string, string>,
+): Promise<InternalResponse> {
+  const result = await client.purge(params.instanceId!);
+  if (result === 'not-found') return message(404, `No instance with ID '${params.instanceId}' found.`);
+  if (result === 'running')
+    return message(409, `Instance '${params.instanceId}' has not finished; terminate it first.`);
+  return json(200, { instancesDeleted: 1 });
+}
+
+async function purgeInstances(
+  { client }: ManagementContext,
+  request: InternalRequest,
+): Promise<InternalResponse> {
+  const url = request.url;
+  const statuses = (url.searchParams.get('runtimeStatus') ?? '').split(',').filter((s) => s.length > 0);
+  const from = url.searchParams.get('createdTimeFrom');
+  const to = url.searchParams.get('createdTimeTo');
+  const count = await client.purgeWhere({
+    ...(statuses.length > 0 ? { runtimeStatus: statuses as RuntimeStatus[] } : {}),
+    ...(from ? { createdTimeFrom: new Date(from) } : {}),
+    ...(to ? { createdTimeTo: new Date(to) } : {}),
+  });
+  return count === 0 ? message(404, 'No instances matched.') : json(200, { instancesDeleted: count });
+}
+
+async function raiseEvent(
+  { client }: ManagementContext,
+  request: InternalRequest,
+  params: Record<string, string>,
+): Promise<InternalResponse> {
+  const body = request.body.toString('utf8');
+  if (body.length > 0) {
+    try {
+      JSON.parse(body);
+    } catch {
+      return message(400, 'The event data is not valid JSON.');
+    }
+  }
+  const result = await client.raiseEvent(
+    params.instanceId!,
+    params.eventName!,
+    body.length > 0 ? body : null,
+  );
+  return controlAnswer(result, params.instanceId!);
+}
+
+/** Starts the instance again with the same input, under a new id unless asked to keep it. */
+async function restartInstance(
+  { client, options }: ManagementContext,
+  request: InternalRequest,
+  params: Record<string, string>,
+): Promise<InternalResponse> {
+  const record = await client.get(params.instanceId!);
+  if (!record) return message(404, `No instance with ID '${params.instanceId}' found.`);
+  const sameId = request.url.searchParams.get('restartWithNewInstanceId')?.toLowerCase() === 'false';
+  const result = await client.start(
+    record.name,
+    sameId ? record.instanceId : undefined,
+    record.input,
+    record.version,
+  );
+  if (!result.ok) return message(result.status, result.message);
+  const urls = managementUrls(options.baseUrl(), options.hubName, result.instanceId);
+  return json(202, urls, { Location: urls.statusQueryGetUri! });
 }
 
 function controlAnswer(result: 'accepted' | 'not-found' | 'gone', instanceId: string): InternalResponse {
