@@ -27,139 +27,28 @@ export interface AdminApiOptions {
   durableStats: () => { episodes: number; replayMs: number; historyEventsReplayed: number };
 }
 
+interface AdminRoute {
+  method: string;
+  template: RouteTemplate;
+  handle: (
+    params: Record<string, string>,
+    body: Buffer,
+    url: URL,
+    contentType: string | undefined,
+  ) => Promise<InternalResponse>;
+}
+
+function route(method: string, template: string, handle: AdminRoute['handle']): AdminRoute {
+  return { method, template: new RouteTemplate(template), handle };
+}
+
 /**
  * The Functions host's admin endpoints that make sense locally (host status, function list,
  * manually running a non-HTTP function), plus `/admin/local/...` to look into the emulated
  * Service Bus and Event Grid.
  */
 export function createAdminApi(options: AdminApiOptions): InternalHandler {
-  const { host, serviceBus, timers, eventGrid, durableStats, mail } = options;
-  const routes: Array<{
-    method: string;
-    template: RouteTemplate;
-    handle: (
-      params: Record<string, string>,
-      body: Buffer,
-      url: URL,
-      contentType: string | undefined,
-    ) => Promise<InternalResponse>;
-  }> = [
-    {
-      method: 'GET',
-      template: new RouteTemplate('host/status'),
-      handle: () =>
-        Promise.resolve(json(200, { state: 'Running', version: '4.x (cloudjobs embedded runtime)' })),
-    },
-    {
-      method: 'GET',
-      template: new RouteTemplate('functions'),
-      handle: () =>
-        Promise.resolve(
-          json(
-            200,
-            [...host.functions.values()].map((fn) => ({
-              name: fn.name,
-              trigger: fn.trigger,
-              bindings: fn.metadata.bindings,
-            })),
-          ),
-        ),
-    },
-    {
-      method: 'POST',
-      template: new RouteTemplate('functions/{name}'),
-      handle: async ({ name }, body) => {
-        const fn = [...host.functions.values()].find((f) => f.name.toLowerCase() === name!.toLowerCase());
-        if (!fn) return json(404, { error: `no function named "${name}"` });
-        if (fn.triggerType === 'timertrigger') {
-          await timers.runNow(fn.name);
-          return { status: 202 };
-        }
-        if (
-          fn.triggerType === 'httptrigger' ||
-          fn.triggerType === 'orchestrationtrigger' ||
-          fn.triggerType === 'activitytrigger'
-        ) {
-          return json(400, {
-            error: `"${fn.name}" cannot be run through the admin API; call it through its own trigger`,
-          });
-        }
-        let input: unknown;
-        try {
-          input =
-            body.length > 0 ? (JSON.parse(body.toString('utf8')) as { input?: unknown }).input : undefined;
-        } catch {
-          return json(400, { error: 'the body must be JSON: {"input": "..."}' });
-        }
-        const outcome = await host.invoke(fn, {
-          trigger: typeof input === 'string' ? { string: input } : { json: JSON.stringify(input ?? null) },
-        });
-        host.logOutcome(fn, outcome, 'admin API', false);
-        return { status: 202 };
-      },
-    },
-    {
-      method: 'GET',
-      template: new RouteTemplate('local/servicebus/queues/{name}'),
-      handle: async ({ name }) => json(200, await serviceBus.counts(name!)),
-    },
-    {
-      method: 'POST',
-      template: new RouteTemplate('local/servicebus/queues/{name}/messages'),
-      handle: async ({ name }, body, _url, contentType) => {
-        const text = contentType === undefined || /^(text\/|application\/json)/i.test(contentType);
-        await serviceBus.send(name!, [
-          { body: text ? body.toString('utf8') : body, ...(contentType ? { contentType } : {}) },
-        ]);
-        return { status: 201 };
-      },
-    },
-    {
-      method: 'GET',
-      template: new RouteTemplate('local/servicebus/queues/{name}/deadletter'),
-      handle: async ({ name }, _body, url) =>
-        json(200, await serviceBus.peekDeadLetters(name!, Number(url.searchParams.get('count') ?? 32))),
-    },
-    {
-      method: 'DELETE',
-      template: new RouteTemplate('local/servicebus/queues/{name}/deadletter'),
-      handle: async ({ name }) => {
-        await serviceBus.clearDeadLetters(name!);
-        return { status: 204 };
-      },
-    },
-    {
-      method: 'GET',
-      template: new RouteTemplate('local/mail'),
-      handle: async () =>
-        mail ? json(200, await mail.list()) : json(404, { error: 'this runtime runs no SMTP catcher' }),
-    },
-    {
-      method: 'DELETE',
-      template: new RouteTemplate('local/mail'),
-      handle: async () => {
-        await mail?.clear();
-        return { status: 204 };
-      },
-    },
-    {
-      method: 'GET',
-      template: new RouteTemplate('local/durable/stats'),
-      handle: () => Promise.resolve(json(200, durableStats())),
-    },
-    {
-      method: 'GET',
-      template: new RouteTemplate('local/eventgrid/subscriptions'),
-      handle: async () => {
-        const backlog = await eventGrid.backlog();
-        return json(
-          200,
-          eventGrid.subscriptions.map((s) => ({ ...s, pendingEvents: backlog[s.name] ?? 0 })),
-        );
-      },
-    },
-  ];
-
+  const routes = [...hostRoutes(options), ...localRoutes(options)];
   return async (request) => {
     const path = request.url.pathname.slice(ADMIN_PREFIX.length).replace(/^\/+/, '');
     for (const route of routes) {
@@ -170,4 +59,99 @@ export function createAdminApi(options: AdminApiOptions): InternalHandler {
     }
     return json(404, { error: 'not found' });
   };
+}
+
+/** What the Functions host answers under /admin. */
+function hostRoutes({ host, timers }: AdminApiOptions): AdminRoute[] {
+  return [
+    route('GET', 'host/status', () =>
+      Promise.resolve(json(200, { state: 'Running', version: '4.x (cloudjobs embedded runtime)' })),
+    ),
+    route('GET', 'functions', () =>
+      Promise.resolve(
+        json(
+          200,
+          [...host.functions.values()].map((fn) => ({
+            name: fn.name,
+            trigger: fn.trigger,
+            bindings: fn.metadata.bindings,
+          })),
+        ),
+      ),
+    ),
+    route('POST', 'functions/{name}', ({ name }, body) => runFunction(host, timers, name!, body)),
+  ];
+}
+
+/** Runs a non-HTTP function by hand, as the host's admin API does: `{"input": ...}` is its trigger. */
+async function runFunction(
+  host: FunctionHost,
+  timers: TimerScheduler,
+  name: string,
+  body: Buffer,
+): Promise<InternalResponse> {
+  const fn = [...host.functions.values()].find((f) => f.name.toLowerCase() === name.toLowerCase());
+  if (!fn) return json(404, { error: `no function named "${name}"` });
+  if (fn.triggerType === 'timertrigger') {
+    await timers.runNow(fn.name);
+    return { status: 202 };
+  }
+  if (
+    fn.triggerType === 'httptrigger' ||
+    fn.triggerType === 'orchestrationtrigger' ||
+    fn.triggerType === 'activitytrigger'
+  ) {
+    return json(400, {
+      error: `"${fn.name}" cannot be run through the admin API; call it through its own trigger`,
+    });
+  }
+  let input: unknown;
+  try {
+    input = body.length > 0 ? (JSON.parse(body.toString('utf8')) as { input?: unknown }).input : undefined;
+  } catch {
+    return json(400, { error: 'the body must be JSON: {"input": "..."}' });
+  }
+  const outcome = await host.invoke(fn, {
+    trigger: typeof input === 'string' ? { string: input } : { json: JSON.stringify(input ?? null) },
+  });
+  host.logOutcome(fn, outcome, 'admin API', false);
+  return { status: 202 };
+}
+
+/** `/admin/local/...`: a look into the emulators, which Azure has no equivalent of. */
+function localRoutes({ serviceBus, eventGrid, durableStats, mail }: AdminApiOptions): AdminRoute[] {
+  return [
+    route('GET', 'local/servicebus/queues/{name}', async ({ name }) =>
+      json(200, await serviceBus.counts(name!)),
+    ),
+    route('POST', 'local/servicebus/queues/{name}/messages', async ({ name }, body, _url, contentType) => {
+      const text = contentType === undefined || /^(text\/|application\/json)/i.test(contentType);
+      await serviceBus.send(name!, [
+        { body: text ? body.toString('utf8') : body, ...(contentType ? { contentType } : {}) },
+      ]);
+      return { status: 201 };
+    }),
+    route('GET', 'local/servicebus/queues/{name}/deadletter', async ({ name }, _body, url) =>
+      json(200, await serviceBus.peekDeadLetters(name!, Number(url.searchParams.get('count') ?? 32))),
+    ),
+    route('DELETE', 'local/servicebus/queues/{name}/deadletter', async ({ name }) => {
+      await serviceBus.clearDeadLetters(name!);
+      return { status: 204 };
+    }),
+    route('GET', 'local/mail', async () =>
+      mail ? json(200, await mail.list()) : json(404, { error: 'this runtime runs no SMTP catcher' }),
+    ),
+    route('DELETE', 'local/mail', async () => {
+      await mail?.clear();
+      return { status: 204 };
+    }),
+    route('GET', 'local/durable/stats', () => Promise.resolve(json(200, durableStats()))),
+    route('GET', 'local/eventgrid/subscriptions', async () => {
+      const backlog = await eventGrid.backlog();
+      return json(
+        200,
+        eventGrid.subscriptions.map((s) => ({ ...s, pendingEvents: backlog[s.name] ?? 0 })),
+      );
+    }),
+  ];
 }
