@@ -22,6 +22,7 @@ import { UndiciWebhookSender } from './adapters/webhookSender.js';
 import { SmtpEmailSender } from './adapters/smtpSender.js';
 import { AcsEmailSender } from './adapters/acsEmailSender.js';
 import { Notifier } from './notifications/notifier.js';
+import type { EmailSender } from './notifications/senders.js';
 import { TaskEventInterest } from './notifications/taskEventInterest.js';
 import type { JobStore } from './store/jobStore.js';
 import { SasLocations } from './adapters/sasLocations.js';
@@ -89,143 +90,151 @@ export function setServices(replacement: Services | undefined): void {
 
 /** The composition root: the one place adapters are chosen and connected. */
 export function getServices(): Services {
-  if (!services) {
-    const config = loadConfig();
-    const telemetry = openTelemetry(config);
-    const emailConfigured = config.notifications.smtp !== undefined || config.notifications.acs !== undefined;
-    const batch = config.batch;
-    const compute = new AzureBatch({
-      accountUrl: batch.accountUrl,
-      credentials: batch.sharedKey
-        ? { kind: 'sharedKey', ...batch.sharedKey }
-        : { kind: 'entra', credential: new DefaultAzureCredential() },
-      submitConcurrency: batch.submitConcurrency,
-    });
-    const account = openStorageAccount(config.storage);
-    const blobs = account.blobs;
-    const containers = azureBlobContainers(blobs);
-    const store = new TableJobStore({
-      tables: account.table,
-      tablePrefix: config.tablePrefix,
-      specs: blobs.getContainerClient(CONTAINERS.jobs),
-    });
-    const jobs = new JobsApi({
-      store,
-      limits: config.limits,
-      defaultPool: config.defaultPool,
-      defaultLogsContainer: CONTAINERS.logs,
-      dataContainer: CONTAINERS.jobs,
-      webhooks: config.webhooks,
-      emailConfigured,
-      registerNotifications: (owner, jobId, notifications) =>
-        subscriptions.registerForJob(owner, jobId, notifications),
-      forgetNotifications: (owner, jobId) => subscriptions.forgetJob(owner, jobId),
-      telemetry,
-    });
-    const subscriptionStore = new TableSubscriptionStore({
-      tables: account.table,
-      tablePrefix: config.tablePrefix,
-    });
-    const interest = new TaskEventInterest({ subscriptions: subscriptionStore });
-    const logTaskEvents = (job: { id: string; owner: string }) => interest.wanted(job.owner, job.id);
-    const runner = new JobRunner({
-      store,
-      compute,
-      jobs: containers(CONTAINERS.jobs),
-      containers,
-      appContainers: {
-        jobs: CONTAINERS.jobs,
-        others: [CONTAINERS.logs, CONTAINERS.inbox, CONTAINERS.rejected],
-      },
-      limits: config.limits,
-      defaultPool: config.defaultPool,
-      defaultLogsContainer: CONTAINERS.logs,
-      locations: (expiresOn) =>
-        batch.nodeIdentity
-          ? Promise.resolve(new IdentityLocations(blobs, batch.nodeIdentity))
-          : SasLocations.create(blobs, expiresOn),
-      maxRunningJobsPerUser: config.maxRunningJobsPerUser,
-      inputContainers: config.inputContainers,
-      logTaskEvents,
-    });
-    const statuses = new StatusRecorder(store, undefined, telemetry);
-    const deliveries = new TableDeliveryStore({
-      tables: account.table,
-      tablePrefix: config.tablePrefix,
-    });
-    const subscriptions: SubscriptionsApi = new SubscriptionsApi({
-      store: subscriptionStore,
-      deliveries,
-      jobs,
-      webhooks: config.webhooks,
-      email: emailConfigured,
-      changed: (owner) => interest.forget(owner),
-    });
-    const { smtp, acs, ...notifierSettings } = config.notifications;
-    const timeoutMs = config.notifications.attemptTimeoutMs;
-    // The configuration allows one of the two.
-    const email = smtp
-      ? new SmtpEmailSender(smtp.url, smtp.from, timeoutMs)
-      : acs
-        ? new AcsEmailSender({
-            ...('connectionString' in acs
-              ? { connectionString: acs.connectionString }
-              : { endpoint: acs.endpoint, credential: new DefaultAzureCredential() }),
-            from: acs.from,
-            timeoutMs,
-          })
-        : undefined;
-    services = {
-      config,
-      telemetry,
-      healthProbes: [...storageProbes(account), { name: 'batch', check: (signal) => compute.ping(signal) }],
-      compute,
-      store,
-      jobs,
-      pools: new PoolsApi(compute),
-      subscriptions,
-      notifier: new Notifier({
-        jobs: store,
-        subscriptions: subscriptionStore,
-        deliveries,
-        webhooks: new UndiciWebhookSender({
-          policy: config.webhooks,
-          timeoutMs: config.notifications.attemptTimeoutMs,
-        }),
-        ...(email ? { email } : {}),
-        settings: notifierSettings,
-        telemetry,
-      }),
-      inbox: new InboxApi(new InboxSigner(blobs, CONTAINERS.inbox), config.inboxSasMinutes),
-      runner,
-      statuses,
-      signals: new TaskSignals({
-        store,
-        compute,
-        statuses,
-        graph: (jobId) => runner.readGraph(jobId),
-        logTaskEvents,
-        telemetry,
-      }),
-      ensureContainers: async () => {
-        await Promise.all(
-          Object.values(CONTAINERS).map((name) => blobs.getContainerClient(name).createIfNotExists()),
-        );
-      },
-      intake: new InboxIntake({
-        jobs,
-        inbox: containers(CONTAINERS.inbox),
-        rejected: containers(CONTAINERS.rejected),
-        maxBytes: config.maxBodyBytes,
-      }),
-      orchestrations: (context) =>
-        durableOrchestrations(df.getClient(context), config.blockedRetry, config.chunksPerSubOrchestration),
-      files: new JobFiles({
-        jobs,
-        blobs: containers,
-        jobsContainer: CONTAINERS.jobs,
-      }),
-    };
-  }
+  services ??= wire(loadConfig());
   return services;
+}
+
+function wire(config: AppConfig): Services {
+  const telemetry = openTelemetry(config);
+  const emailConfigured = config.notifications.smtp !== undefined || config.notifications.acs !== undefined;
+  const batch = config.batch;
+  const compute = openCompute(batch);
+  const account = openStorageAccount(config.storage);
+  const blobs = account.blobs;
+  const containers = azureBlobContainers(blobs);
+  const store = new TableJobStore({
+    tables: account.table,
+    tablePrefix: config.tablePrefix,
+    specs: blobs.getContainerClient(CONTAINERS.jobs),
+  });
+  const jobs = new JobsApi({
+    store,
+    limits: config.limits,
+    defaultPool: config.defaultPool,
+    defaultLogsContainer: CONTAINERS.logs,
+    dataContainer: CONTAINERS.jobs,
+    webhooks: config.webhooks,
+    emailConfigured,
+    registerNotifications: (owner, jobId, notifications) =>
+      subscriptions.registerForJob(owner, jobId, notifications),
+    forgetNotifications: (owner, jobId) => subscriptions.forgetJob(owner, jobId),
+    telemetry,
+  });
+  const subscriptionStore = new TableSubscriptionStore({
+    tables: account.table,
+    tablePrefix: config.tablePrefix,
+  });
+  const interest = new TaskEventInterest({ subscriptions: subscriptionStore });
+  const logTaskEvents = (job: { id: string; owner: string }) => interest.wanted(job.owner, job.id);
+  const runner = new JobRunner({
+    store,
+    compute,
+    jobs: containers(CONTAINERS.jobs),
+    containers,
+    appContainers: {
+      jobs: CONTAINERS.jobs,
+      others: [CONTAINERS.logs, CONTAINERS.inbox, CONTAINERS.rejected],
+    },
+    limits: config.limits,
+    defaultPool: config.defaultPool,
+    defaultLogsContainer: CONTAINERS.logs,
+    locations: (expiresOn) =>
+      batch.nodeIdentity
+        ? Promise.resolve(new IdentityLocations(blobs, batch.nodeIdentity))
+        : SasLocations.create(blobs, expiresOn),
+    maxRunningJobsPerUser: config.maxRunningJobsPerUser,
+    inputContainers: config.inputContainers,
+    logTaskEvents,
+  });
+  const statuses = new StatusRecorder(store, undefined, telemetry);
+  const deliveries = new TableDeliveryStore({
+    tables: account.table,
+    tablePrefix: config.tablePrefix,
+  });
+  const subscriptions: SubscriptionsApi = new SubscriptionsApi({
+    store: subscriptionStore,
+    deliveries,
+    jobs,
+    webhooks: config.webhooks,
+    email: emailConfigured,
+    changed: (owner) => interest.forget(owner),
+  });
+  // The notifier takes the delivery settings; the senders are chosen here.
+  const { smtp: _smtp, acs: _acs, ...notifierSettings } = config.notifications;
+  const email = openEmail(config.notifications);
+  return {
+    config,
+    telemetry,
+    healthProbes: [...storageProbes(account), { name: 'batch', check: (signal) => compute.ping(signal) }],
+    compute,
+    store,
+    jobs,
+    pools: new PoolsApi(compute),
+    subscriptions,
+    notifier: new Notifier({
+      jobs: store,
+      subscriptions: subscriptionStore,
+      deliveries,
+      webhooks: new UndiciWebhookSender({
+        policy: config.webhooks,
+        timeoutMs: config.notifications.attemptTimeoutMs,
+      }),
+      ...(email ? { email } : {}),
+      settings: notifierSettings,
+      telemetry,
+    }),
+    inbox: new InboxApi(new InboxSigner(blobs, CONTAINERS.inbox), config.inboxSasMinutes),
+    runner,
+    statuses,
+    signals: new TaskSignals({
+      store,
+      compute,
+      statuses,
+      graph: (jobId) => runner.readGraph(jobId),
+      logTaskEvents,
+      telemetry,
+    }),
+    ensureContainers: async () => {
+      await Promise.all(
+        Object.values(CONTAINERS).map((name) => blobs.getContainerClient(name).createIfNotExists()),
+      );
+    },
+    intake: new InboxIntake({
+      jobs,
+      inbox: containers(CONTAINERS.inbox),
+      rejected: containers(CONTAINERS.rejected),
+      maxBytes: config.maxBodyBytes,
+    }),
+    orchestrations: (context) =>
+      durableOrchestrations(df.getClient(context), config.blockedRetry, config.chunksPerSubOrchestration),
+    files: new JobFiles({
+      jobs,
+      blobs: containers,
+      jobsContainer: CONTAINERS.jobs,
+    }),
+  };
+}
+
+function openCompute(batch: AppConfig['batch']): AzureBatch {
+  return new AzureBatch({
+    accountUrl: batch.accountUrl,
+    credentials: batch.sharedKey
+      ? { kind: 'sharedKey', ...batch.sharedKey }
+      : { kind: 'entra', credential: new DefaultAzureCredential() },
+    submitConcurrency: batch.submitConcurrency,
+  });
+}
+
+/** The email sender the configuration names: SMTP or Azure Communication Services (it allows one), or none. */
+function openEmail(notifications: AppConfig['notifications']): EmailSender | undefined {
+  const { smtp, acs, attemptTimeoutMs: timeoutMs } = notifications;
+  if (smtp) return new SmtpEmailSender(smtp.url, smtp.from, timeoutMs);
+  if (!acs) return undefined;
+  return new AcsEmailSender({
+    ...('connectionString' in acs
+      ? { connectionString: acs.connectionString }
+      : { endpoint: acs.endpoint, credential: new DefaultAzureCredential() }),
+    from: acs.from,
+    timeoutMs,
+  });
 }
