@@ -78,42 +78,11 @@ export function validateDag(tasks: readonly DagTask[], options: DagOptions): Dag
   const stop = (edges: number): DagResult => ({ issues: issues.list, order: [], edges });
   const n = tasks.length;
 
-  // A duplicate id resolves to its first task, so later passes see one task per id.
-  const indexById = new Map<string, number>();
-  // NaN marks a task whose id is not a usable integer, which then matches no range.
-  const intValue = new Float64Array(n).fill(NaN);
-  for (let i = 0; i < n; i++) {
-    const task = tasks[i]!;
-    const first = indexById.get(task.id);
-    if (first === undefined) indexById.set(task.id, i);
-    else issues.add(`${task.path}.id`, `duplicate task id "${task.id}" (first at ${tasks[first]!.path})`);
-    if (intIds) {
-      const problem = intIdProblem(task.id);
-      if (problem) issues.add(`${task.path}.id`, problem);
-      else intValue[i] = Number(task.id);
-    }
-    if (issues.full) return stop(0);
-  }
+  const ids = indexIds(tasks, intIds, issues);
+  if (!ids) return stop(0);
+  const { indexById, intValue } = ids;
 
-  // The budget is counted arithmetically before any range is walked, so a range of 10^15 ids
-  // costs no more than a range of one.
-  let edges = 0;
-  let overAt = -1;
-  // A task has at most one edge to each other task, whatever it declares; this bounds the storage
-  // when ranges are mostly ids that do not exist.
-  let storable = 0;
-  for (let i = 0; i < n; i++) {
-    const task = tasks[i]!;
-    let declared = task.dependsOn.length;
-    if (intIds) {
-      for (const range of task.dependsOnRanges) {
-        if (rangeProblem(range) === undefined) declared += range[1] - range[0] + 1;
-      }
-    }
-    edges += declared;
-    storable += Math.min(declared, n);
-    if (overAt < 0 && edges > maxEdges) overAt = i;
-  }
+  const { edges, overAt, storable } = countEdges(tasks, intIds, maxEdges);
   if (overAt >= 0) {
     issues.add(
       tasks[overAt]!.path,
@@ -201,6 +170,64 @@ export function validateDag(tasks: readonly DagTask[], options: DagOptions): Dag
   }
   if (issues.list.length > 0) return stop(edges);
   return { issues: [], order: Array.from(order, (i) => tasks[i]!.id), edges };
+}
+
+/**
+ * Maps each id to its first task (a duplicate is reported and resolves to the first, so later
+ * passes see one task per id) and reads integer ids. Undefined once the issues are full.
+ */
+function indexIds(
+  tasks: readonly DagTask[],
+  intIds: boolean,
+  issues: Issues,
+): { indexById: Map<string, number>; intValue: Float64Array } | undefined {
+  const n = tasks.length;
+  const indexById = new Map<string, number>();
+  // NaN marks a task whose id is not a usable integer, which then matches no range.
+  const intValue = new Float64Array(n).fill(NaN);
+  for (let i = 0; i < n; i++) {
+    const task = tasks[i]!;
+    const first = indexById.get(task.id);
+    if (first === undefined) indexById.set(task.id, i);
+    else issues.add(`${task.path}.id`, `duplicate task id "${task.id}" (first at ${tasks[first]!.path})`);
+    if (intIds) {
+      const problem = intIdProblem(task.id);
+      if (problem) issues.add(`${task.path}.id`, problem);
+      else intValue[i] = Number(task.id);
+    }
+    if (issues.full) return undefined;
+  }
+  return { indexById, intValue };
+}
+
+/**
+ * Counts the declared edges against the budget arithmetically, before any range is walked, so a
+ * range of 10^15 ids costs no more than a range of one. `overAt` is the task that goes over (-1
+ * for none); `storable` bounds the edges worth storing, since a task has at most one edge to each
+ * other task whatever it declares, which matters when ranges are mostly ids that do not exist.
+ */
+function countEdges(
+  tasks: readonly DagTask[],
+  intIds: boolean,
+  maxEdges: number,
+): { edges: number; overAt: number; storable: number } {
+  const n = tasks.length;
+  let edges = 0;
+  let overAt = -1;
+  let storable = 0;
+  for (let i = 0; i < n; i++) {
+    const task = tasks[i]!;
+    let declared = task.dependsOn.length;
+    if (intIds) {
+      for (const range of task.dependsOnRanges) {
+        if (rangeProblem(range) === undefined) declared += range[1] - range[0] + 1;
+      }
+    }
+    edges += declared;
+    storable += Math.min(declared, n);
+    if (overAt < 0 && edges > maxEdges) overAt = i;
+  }
+  return { edges, overAt, storable };
 }
 
 function intIdProblem(id: string): string | undefined {
