@@ -7,7 +7,6 @@ import { LocalNode, stopAttempt } from './localNode.js';
 import {
   checkId,
   newEtag,
-  type FailureInfo,
   type JobAddParameter,
   type JobRecord,
   type PoolAddParameter,
@@ -17,15 +16,25 @@ import {
 } from './model.js';
 import {
   checkTaskDependencies,
+  initialPoolRecord,
   newJobRecord,
   newPoolRecord,
   newTaskRecord,
-  poolSlots,
+  setAllocation,
+  taskEnded,
   transition,
 } from './records.js';
 import { StateJournal, type JournalRecord, type Snapshot } from './stateJournal.js';
 import type { StorageAccess } from './storageAccess.js';
-import { linkTask, newJobEntry, releaseDependents, type JobEntry, type TaskEntry } from './taskGraph.js';
+import {
+  countTasks,
+  linkTask,
+  newJobEntry,
+  releaseDependents,
+  type JobEntry,
+  type TaskCounts,
+  type TaskEntry,
+} from './taskGraph.js';
 
 export type { JobEntry, TaskEntry } from './taskGraph.js';
 
@@ -93,15 +102,7 @@ export class BatchState {
 
   async #createInitialPools(): Promise<void> {
     for (const pool of this.#o.initialPools) {
-      const record = newPoolRecord({
-        id: pool.id,
-        vmSize: 'local',
-        targetDedicatedNodes: pool.nodes,
-        taskSlotsPerNode: pool.slotsPerNode,
-      });
-      // Pools the service starts with are already allocated.
-      record.allocationState = 'steady';
-      record.currentDedicatedNodes = pool.nodes;
+      const record = initialPoolRecord(pool);
       this.pools.set(pool.id.toLowerCase(), record);
       await this.#persist({ t: 'pool', pool: record });
     }
@@ -224,13 +225,9 @@ export class BatchState {
         'The specified pool is not in a steady allocation state.',
       );
     }
-    const time = now();
     pool.targetDedicatedNodes = targetDedicated ?? pool.targetDedicatedNodes;
     pool.targetLowPriorityNodes = targetLowPriority ?? pool.targetLowPriorityNodes;
-    pool.allocationState = 'resizing';
-    pool.allocationStateTransitionTime = time;
-    pool.lastModified = time;
-    pool.eTag = newEtag();
+    setAllocation(pool, 'resizing');
     await this.#persist({ t: 'pool', pool });
     this.#later(this.#o.resizeDelayMs, () => this.#finishResize(pool));
   }
@@ -245,31 +242,11 @@ export class BatchState {
 
   #finishResize(pool: PoolRecord): void {
     if (this.pools.get(pool.id.toLowerCase()) !== pool || pool.state === 'deleting') return;
-    const time = now();
     pool.currentDedicatedNodes = pool.targetDedicatedNodes;
     pool.currentLowPriorityNodes = pool.targetLowPriorityNodes;
-    pool.allocationState = 'steady';
-    pool.allocationStateTransitionTime = time;
-    pool.lastModified = time;
-    pool.eTag = newEtag();
+    setAllocation(pool, 'steady');
     void this.#persist({ t: 'pool', pool });
-    // Fewer slots than tasks running: the newest go back to the queue, as nodes removed with
-    // nodeDeallocationOption "requeue" (the default) do.
-    const excess = this.#node.usedSlots(pool) - poolSlots(pool);
-    if (excess > 0) {
-      const running = [...this.jobs.values()]
-        .filter((j) => j.record.poolId.toLowerCase() === pool.id.toLowerCase())
-        .flatMap((j) => [...j.running])
-        .sort((a, b) =>
-          (b.record.executionInfo.startTime ?? '').localeCompare(a.record.executionInfo.startTime ?? ''),
-        );
-      let freed = 0;
-      for (const task of running) {
-        if (freed >= excess) break;
-        freed += task.slots;
-        stopAttempt(task, { kind: 'requeue' });
-      }
-    }
+    this.#node.requeueExcess(pool);
     this.#node.scheduleSoon();
   }
 
@@ -411,11 +388,9 @@ export class BatchState {
   async #finishTermination(entry: JobEntry): Promise<void> {
     const job = entry.record;
     clearTimeout(entry.wallClock);
-    const failure: FailureInfo = {
-      category: 'usererror',
-      code: 'TaskEnded',
-      message: `The task was terminated because its job ended (${job.terminateReason ?? 'UserTerminate'})`,
-    };
+    const failure = taskEnded(
+      `The task was terminated because its job ended (${job.terminateReason ?? 'UserTerminate'})`,
+    );
     const stopping = [...entry.running].map((task) => {
       stopAttempt(task, { kind: 'terminate', failure });
       return task;
@@ -454,11 +429,7 @@ export class BatchState {
     if (state === 'disabled' || state === 'disabling') return;
     await this.#setJobState(entry, 'disabling');
     if (mode !== 'wait') {
-      const failure: FailureInfo = {
-        category: 'usererror',
-        code: 'TaskEnded',
-        message: 'The task was terminated because its job was disabled',
-      };
+      const failure = taskEnded('The task was terminated because its job was disabled');
       for (const task of [...entry.running])
         stopAttempt(task, mode === 'requeue' ? { kind: 'requeue' } : { kind: 'terminate', failure });
       await Promise.allSettled([...entry.running].flatMap((t) => (t.attempt ? [t.attempt.done] : [])));
@@ -487,11 +458,7 @@ export class BatchState {
 
   async #deleteNow(entry: JobEntry): Promise<void> {
     clearTimeout(entry.wallClock);
-    const failure: FailureInfo = {
-      category: 'usererror',
-      code: 'TaskEnded',
-      message: 'The task was terminated because its job was deleted',
-    };
+    const failure = taskEnded('The task was terminated because its job was deleted');
     for (const task of [...entry.running]) stopAttempt(task, { kind: 'terminate', failure });
     await this.#waitIdle(entry);
     this.jobs.delete(entry.record.id.toLowerCase());
@@ -555,11 +522,7 @@ export class BatchState {
     if (job.running.has(task)) {
       stopAttempt(task, {
         kind: 'terminate',
-        failure: {
-          category: 'usererror',
-          code: 'TaskEnded',
-          message: 'The task was terminated by a request',
-        },
+        failure: taskEnded('The task was terminated by a request'),
       });
       await task.attempt?.done;
       return;
@@ -577,7 +540,7 @@ export class BatchState {
     if (job.running.has(task)) {
       stopAttempt(task, {
         kind: 'terminate',
-        failure: { category: 'usererror', code: 'TaskEnded', message: 'The task was deleted' },
+        failure: taskEnded('The task was deleted'),
       });
       await task.attempt?.done;
     }
@@ -614,23 +577,7 @@ export class BatchState {
   }
 
   /** Task counts by state, as `taskcounts` reports them. */
-  taskCounts(jobId: string): {
-    active: number;
-    running: number;
-    completed: number;
-    succeeded: number;
-    failed: number;
-  } {
-    const counts = { active: 0, running: 0, completed: 0, succeeded: 0, failed: 0 };
-    for (const task of this.getJob(jobId).order) {
-      const state = task.record.state;
-      if (state === 'completed') {
-        counts.completed++;
-        if (task.record.executionInfo.result === 'success') counts.succeeded++;
-        else if (task.record.executionInfo.result === 'failure') counts.failed++;
-      } else if (state === 'running' || state === 'preparing') counts.running++;
-      else counts.active++;
-    }
-    return counts;
+  taskCounts(jobId: string): TaskCounts {
+    return countTasks(this.getJob(jobId));
   }
 }

@@ -88,6 +88,27 @@ export class LocalNode {
     return used;
   }
 
+  /**
+   * Requeues the newest running tasks of a pool that has fewer slots than they hold, as Batch
+   * does for nodes removed with nodeDeallocationOption "requeue" (the default).
+   */
+  requeueExcess(pool: PoolRecord): void {
+    const excess = this.usedSlots(pool) - poolSlots(pool);
+    if (excess <= 0) return;
+    const running = [...this.#host.jobs.values()]
+      .filter((j) => j.record.poolId.toLowerCase() === pool.id.toLowerCase())
+      .flatMap((j) => [...j.running])
+      .sort((a, b) =>
+        (b.record.executionInfo.startTime ?? '').localeCompare(a.record.executionInfo.startTime ?? ''),
+      );
+    let freed = 0;
+    for (const task of running) {
+      if (freed >= excess) break;
+      freed += task.slots;
+      stopAttempt(task, { kind: 'requeue' });
+    }
+  }
+
   /** Schedules once, after the current turn: many changes in one turn need one pass. */
   scheduleSoon(): void {
     if (this.#scheduled || this.#stopped) return;

@@ -1,6 +1,7 @@
 import { BatchServiceError, invalidProperty } from './errors.js';
 import {
   newEtag,
+  type FailureInfo,
   type JobAddParameter,
   type JobRecord,
   type PoolAddParameter,
@@ -41,6 +42,34 @@ export function newPoolRecord(spec: PoolAddParameter): PoolRecord {
     eTag: newEtag(),
     extra,
   };
+}
+
+/** A pool the service starts with: already allocated. */
+export function initialPoolRecord(pool: { id: string; nodes: number; slotsPerNode: number }): PoolRecord {
+  return {
+    ...newPoolRecord({
+      id: pool.id,
+      vmSize: 'local',
+      targetDedicatedNodes: pool.nodes,
+      taskSlotsPerNode: pool.slotsPerNode,
+    }),
+    allocationState: 'steady',
+    currentDedicatedNodes: pool.nodes,
+  };
+}
+
+/** Moves a pool's allocation to a new state, as a resize starts or ends. */
+export function setAllocation(pool: PoolRecord, state: PoolRecord['allocationState']): void {
+  const time = now();
+  pool.allocationState = state;
+  pool.allocationStateTransitionTime = time;
+  pool.lastModified = time;
+  pool.eTag = newEtag();
+}
+
+/** Why a task that was stopped from outside ended, as Batch reports it. */
+export function taskEnded(message: string): FailureInfo {
+  return { category: 'usererror', code: 'TaskEnded', message };
 }
 
 /** A job as `job add` creates it, with Batch's defaults for what the request left out. */

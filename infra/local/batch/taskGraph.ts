@@ -128,3 +128,26 @@ export function enqueueIfReady(job: JobEntry, task: TaskEntry): boolean {
   job.ready.push(task);
   return true;
 }
+
+/** A job's tasks by state, as Batch's `taskcounts` reports them. */
+export interface TaskCounts {
+  active: number;
+  running: number;
+  completed: number;
+  succeeded: number;
+  failed: number;
+}
+
+export function countTasks(job: JobEntry): TaskCounts {
+  const counts = { active: 0, running: 0, completed: 0, succeeded: 0, failed: 0 };
+  for (const task of job.order) {
+    const state = task.record.state;
+    if (state === 'completed') {
+      counts.completed++;
+      if (task.record.executionInfo.result === 'success') counts.succeeded++;
+      else if (task.record.executionInfo.result === 'failure') counts.failed++;
+    } else if (state === 'running' || state === 'preparing') counts.running++;
+    else counts.active++;
+  }
+  return counts;
+}
