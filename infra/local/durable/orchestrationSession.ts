@@ -9,6 +9,7 @@ import {
 import { classifyMessage, continuationExecutionId, isAllocating } from './messageClassifier.js';
 import type { ControlMessage, Outbound } from './messages.js';
 import { Outbox } from './outbox.js';
+import { decideRetry } from './retries.js';
 import {
   Action,
   actionMismatch,
@@ -18,17 +19,10 @@ import {
   parseJsonText,
   processedInputText,
   rawInputText,
-  retryDelayMs,
   UNSUPPORTED_ACTIONS,
   type SdkAction,
 } from './sdkActions.js';
-import {
-  completionTarget,
-  failedOutput,
-  OrchestrationState,
-  type InstanceRecord,
-  type ScheduledTask,
-} from './state.js';
+import { completionTarget, failedOutput, OrchestrationState, type InstanceRecord } from './state.js';
 
 export interface OrchestratorInvocation {
   name: string;
@@ -311,7 +305,7 @@ export class OrchestrationSession {
       })();
       const allocating = task !== undefined && isAllocating(event, task);
       state.append(event);
-      if (allocating) this.#decideRetry(event, task, now);
+      if (allocating) decideRetry(state, this.#outbox, event, task, now);
     }
     this.#consumed.push(...messages.map((m) => m.id));
     this.#changed = true;
@@ -341,105 +335,6 @@ export class OrchestrationSession {
       Timestamp: nowText,
     });
     record.lastUpdatedTime = nowText;
-  }
-
-  #decideRetry(event: HistoryEvent, task: ScheduledTask, now: Date): void {
-    const state = this.#state!;
-    const policy = task.retry!;
-    const rootId = task.rootId ?? task.eventId;
-    const root = state.scheduled.get(rootId) ?? task;
-    const firstAttemptAt = Date.parse(task.firstAttemptAt ?? now.toISOString());
-    const timedOut =
-      policy.retryTimeoutInMilliseconds !== undefined &&
-      policy.retryTimeoutInMilliseconds > 0 &&
-      now.getTime() - firstAttemptAt >= policy.retryTimeoutInMilliseconds;
-
-    if (event.EventType === EventType.TimerFired) {
-      // The retry timer fired and attempts remain: schedule the next attempt under a new id.
-      const id = state.nextEventId;
-      const attempt = task.attempt + 1;
-      const timer = state.history.find(
-        (e) => e.EventType === EventType.TimerCreated && e.EventId === task.eventId,
-      );
-      if (root.kind === 'subOrchestration') {
-        // A child id the orchestrator chose is kept; a generated one follows the new task id.
-        const generated = `${state.record.instanceId}:${root.eventId}`;
-        const childId =
-          root.subInstanceId && root.subInstanceId !== generated
-            ? root.subInstanceId
-            : `${state.record.instanceId}:${id}`;
-        state.append({
-          EventType: EventType.SubOrchestrationInstanceCreated,
-          EventId: id,
-          IsPlayed: false,
-          Timestamp: now.toISOString(),
-          Name: root.name ?? '',
-          Input: root.input ?? null,
-          InstanceId: childId,
-          RetryOf: rootId,
-          Attempt: attempt,
-          ...(root.version ? { Version: root.version } : {}),
-        });
-        if (timedOut && timer) this.#failNow(EventType.SubOrchestrationInstanceFailed, id, timer, now);
-        else
-          this.#outbox.startChild(childId, root.name ?? '', root.version ?? '', root.input ?? null, id, now);
-      } else {
-        state.append({
-          EventType: EventType.TaskScheduled,
-          EventId: id,
-          IsPlayed: false,
-          Timestamp: now.toISOString(),
-          Name: root.name ?? '',
-          Input: root.input ?? null,
-          RetryOf: rootId,
-          Attempt: attempt,
-        });
-        if (timedOut && timer) this.#failNow(EventType.TaskFailed, id, timer, now);
-        else this.#outbox.activity(root.name ?? '', root.input ?? null, id, attempt);
-      }
-      return;
-    }
-
-    // An attempt failed: the SDK now waits on a timer before it retries or gives up. After the
-    // last attempt (or past the retry timeout) that timer fires at once; it only carries the SDK
-    // to the failure it would report anyway.
-    const last = task.attempt >= policy.maxNumberOfAttempts;
-    const delay = last || timedOut ? 0 : retryDelayMs(policy, task.attempt);
-    const id = state.nextEventId;
-    const fireAt = new Date(now.getTime() + delay);
-    state.append({
-      EventType: EventType.TimerCreated,
-      EventId: id,
-      IsPlayed: false,
-      Timestamp: now.toISOString(),
-      FireAt: fireAt.toISOString(),
-      RetryOf: rootId,
-      Attempt: task.attempt,
-      ...(event.Reason !== undefined ? { Reason: event.Reason } : {}),
-      ...(event.Details !== undefined ? { Details: event.Details } : {}),
-      ...(event.FailureDetails ? { FailureDetails: event.FailureDetails } : {}),
-    });
-    this.#outbox.timer(id, fireAt);
-  }
-
-  /** Fails a retry attempt without running it (the retry timeout passed), repeating the last failure. */
-  #failNow(
-    type: typeof EventType.TaskFailed | typeof EventType.SubOrchestrationInstanceFailed,
-    id: number,
-    lastFailure: HistoryEvent,
-    now: Date,
-  ): void {
-    const state = this.#state!;
-    this.#outbox.control(state.record.instanceId, state.record.executionId, {
-      EventType: type,
-      EventId: -1,
-      IsPlayed: false,
-      Timestamp: now.toISOString(),
-      TaskScheduledId: id,
-      Reason: lastFailure.Reason ?? 'Retry timeout exceeded',
-      Details: lastFailure.Details ?? '',
-      ...(lastFailure.FailureDetails ? { FailureDetails: lastFailure.FailureDetails } : {}),
-    });
   }
 
   #applyActions(outcome: Extract<OrchestratorOutcome, { kind: 'ran' }>, now: Date): void {
