@@ -369,16 +369,7 @@ export class OrchestrationSession {
     const continueAsNew = flat.find((a) => a.actionType === Action.ContinueAsNew);
     if (continueAsNew) {
       const input = processedInputText(continueAsNew.input);
-      state.append({
-        EventType: EventType.ExecutionCompleted,
-        EventId: -1,
-        IsPlayed: true,
-        Timestamp: now.toISOString(),
-        OrchestrationStatus: OrchestrationStatusCode.ContinuedAsNew,
-        Result: input,
-      });
-      record.status = 'ContinuedAsNew';
-      record.output = input;
+      this.#endExecution('ContinuedAsNew', input, now);
       this.#outbox.control(record.instanceId, undefined, {
         EventType: EventType.ExecutionStarted,
         EventId: -1,
@@ -397,17 +388,7 @@ export class OrchestrationSession {
     }
     if (!outcome.isDone) return;
 
-    const result = JSON.stringify(outcome.output ?? null);
-    state.append({
-      EventType: EventType.ExecutionCompleted,
-      EventId: -1,
-      IsPlayed: true,
-      Timestamp: now.toISOString(),
-      OrchestrationStatus: OrchestrationStatusCode.Completed,
-      Result: result,
-    });
-    record.status = 'Completed';
-    record.output = result;
+    this.#endExecution('Completed', JSON.stringify(outcome.output ?? null), now);
     record.completedTime = now.toISOString();
     this.#outbox.parentCompleted(record, now);
   }
@@ -474,19 +455,31 @@ export class OrchestrationSession {
     }
   }
 
-  #fail(message: string, failureDetails: FailureDetails, now: Date): void {
+  /** Appends the execution's end to its history and records the status and output it ended with. */
+  #endExecution(
+    status: 'Completed' | 'ContinuedAsNew' | 'Failed',
+    result: string | null,
+    now: Date,
+    failureDetails?: FailureDetails,
+  ): void {
     const state = this.#state!;
-    const record = state.record;
     state.append({
       EventType: EventType.ExecutionCompleted,
       EventId: -1,
       IsPlayed: true,
       Timestamp: now.toISOString(),
-      OrchestrationStatus: OrchestrationStatusCode.Failed,
-      Result: JSON.stringify(message),
-      FailureDetails: failureDetails,
+      OrchestrationStatus: OrchestrationStatusCode[status],
+      Result: result,
+      ...(failureDetails ? { FailureDetails: failureDetails } : {}),
     });
-    record.status = 'Failed';
+    state.record.status = status;
+    state.record.output = result;
+  }
+
+  #fail(message: string, failureDetails: FailureDetails, now: Date): void {
+    const state = this.#state!;
+    const record = state.record;
+    this.#endExecution('Failed', JSON.stringify(message), now, failureDetails);
     record.output = failedOutput(record.name, message);
     record.failureDetails = failureDetails;
     record.completedTime = now.toISOString();

@@ -1,5 +1,5 @@
 import type { HistoryEvent, RetryPolicy } from './history.js';
-import { EventType } from './history.js';
+import { scheduledKind, type ScheduledTask } from './state.js';
 
 /** SDK action types (durable-functions ActionType). */
 export const Action = {
@@ -101,26 +101,36 @@ export function retryDelayMs(policy: RetryPolicy, attempt: number): number {
   return cap && cap > 0 ? Math.min(delay, cap) : delay;
 }
 
+/** How a kind of task is named in a non-determinism failure. */
+const KIND_NAMES: Record<ScheduledTask['kind'], string> = {
+  activity: 'activity',
+  timer: 'timer',
+  subOrchestration: 'sub-orchestration',
+  eventSent: 'event',
+};
+
+/** The kind of task an action starts, as its scheduling event will record it. */
+function actionKind(action: SdkAction): ScheduledTask['kind'] {
+  switch (action.actionType) {
+    case Action.CallActivity:
+    case Action.CallActivityWithRetry:
+      return 'activity';
+    case Action.CreateTimer:
+      return 'timer';
+    case Action.CallSubOrchestrator:
+    case Action.CallSubOrchestratorWithRetry:
+      return 'subOrchestration';
+    default:
+      return 'eventSent';
+  }
+}
+
 /** How a replayed action differs from the one its history recorded, if it does. */
 export function actionMismatch(action: SdkAction, event: HistoryEvent): string | undefined {
-  const expected =
-    event.EventType === EventType.TaskScheduled
-      ? 'activity'
-      : event.EventType === EventType.TimerCreated
-        ? 'timer'
-        : event.EventType === EventType.SubOrchestrationInstanceCreated
-          ? 'sub-orchestration'
-          : 'event';
-  const actual =
-    action.actionType === Action.CallActivity || action.actionType === Action.CallActivityWithRetry
-      ? 'activity'
-      : action.actionType === Action.CreateTimer
-        ? 'timer'
-        : action.actionType === Action.CallSubOrchestrator ||
-            action.actionType === Action.CallSubOrchestratorWithRetry
-          ? 'sub-orchestration'
-          : 'event';
-  if (expected !== actual) return `task ${event.EventId} was a ${expected} and is now a ${actual}`;
+  const expected = scheduledKind(event);
+  const actual = actionKind(action);
+  if (expected !== actual)
+    return `task ${event.EventId} was a ${KIND_NAMES[expected]} and is now a ${KIND_NAMES[actual]}`;
   if (actual !== 'timer' && event.Name !== undefined && action.functionName !== event.Name) {
     return `task ${event.EventId} called "${event.Name}" and now calls "${action.functionName}"`;
   }

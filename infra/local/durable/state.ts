@@ -107,14 +107,7 @@ export class OrchestrationState {
 
   #describe(event: HistoryEvent): ScheduledTask {
     const root = event.RetryOf === undefined ? undefined : this.scheduled.get(event.RetryOf);
-    const kind =
-      event.EventType === EventType.TaskScheduled
-        ? 'activity'
-        : event.EventType === EventType.TimerCreated
-          ? 'timer'
-          : event.EventType === EventType.SubOrchestrationInstanceCreated
-            ? 'subOrchestration'
-            : 'eventSent';
+    const kind = scheduledKind(event);
     return {
       eventId: event.EventId,
       kind,
@@ -130,6 +123,20 @@ export class OrchestrationState {
       ...(event.InstanceId !== undefined ? { subInstanceId: event.InstanceId } : {}),
       ...(event.Version !== undefined ? { version: event.Version } : {}),
     };
+  }
+}
+
+/** The kind of task a scheduling event started. */
+export function scheduledKind(event: HistoryEvent): ScheduledTask['kind'] {
+  switch (event.EventType) {
+    case EventType.TaskScheduled:
+      return 'activity';
+    case EventType.TimerCreated:
+      return 'timer';
+    case EventType.SubOrchestrationInstanceCreated:
+      return 'subOrchestration';
+    default:
+      return 'eventSent';
   }
 }
 

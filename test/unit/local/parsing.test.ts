@@ -6,7 +6,8 @@ import { resolveHostSettings, hostJsonSchema } from '../../../infra/local/host/h
 import { Logger, parseLogLevel } from '../../../infra/local/host/logger.js';
 import { isDevelopmentStorage } from '../../../infra/local/storage/account.js';
 import { instanceIdProblem, partitionOf } from '../../../infra/local/durable/messages.js';
-import { flattenActions, retryDelayMs } from '../../../infra/local/durable/sdkActions.js';
+import { actionMismatch, flattenActions, retryDelayMs } from '../../../infra/local/durable/sdkActions.js';
+import { EventType } from '../../../infra/local/durable/history.js';
 
 describe('durations', () => {
   it.each([
@@ -208,5 +209,27 @@ describe('durable helpers', () => {
       [a, { actionType: 12, compoundActions: [a, { actionType: 11, compoundActions: [b, c] }] }],
     ];
     expect(flattenActions(actions)).toEqual([a, b, c]);
+  });
+
+  it('should name what a replay changed: the kind of task, or the function it calls', () => {
+    const scheduled = (type: number, name?: string) => ({
+      EventType: type as (typeof EventType)[keyof typeof EventType],
+      EventId: 3,
+      IsPlayed: true,
+      Timestamp: '2026-01-01T00:00:00Z',
+      ...(name ? { Name: name } : {}),
+    });
+    const activity = scheduled(EventType.TaskScheduled, 'double');
+    expect(actionMismatch({ actionType: 1, functionName: 'double' }, activity)).toBeUndefined();
+    expect(actionMismatch({ actionType: 0, functionName: 'echo' }, activity)).toBe(
+      'task 3 called "double" and now calls "echo"',
+    );
+    expect(actionMismatch({ actionType: 5 }, activity)).toBe('task 3 was a activity and is now a timer');
+    expect(actionMismatch({ actionType: 2, functionName: 'child' }, scheduled(EventType.TimerCreated))).toBe(
+      'task 3 was a timer and is now a sub-orchestration',
+    );
+    expect(actionMismatch({ actionType: 0, functionName: 'x' }, scheduled(EventType.EventSent, 'e'))).toBe(
+      'task 3 was a event and is now a activity',
+    );
   });
 });
