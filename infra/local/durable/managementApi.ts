@@ -268,7 +268,7 @@ async function getInstance(
   params: Record<string, string>,
 ): Promise<InternalResponse> {
   const record = await client.get(params.instanceId!);
-  if (!record) return message(404, `No instance with ID '${params.instanceId}' found.`);
+  if (!record) return noInstance(params.instanceId!);
   const url = request.url;
   const showHistory = flag(url, 'showHistory', false);
   const history = showHistory
@@ -336,7 +336,7 @@ async function purgeInstance(
   params: Record<string, string>,
 ): Promise<InternalResponse> {
   const result = await client.purge(params.instanceId!);
-  if (result === 'not-found') return message(404, `No instance with ID '${params.instanceId}' found.`);
+  if (result === 'not-found') return noInstance(params.instanceId!);
   if (result === 'running')
     return message(409, `Instance '${params.instanceId}' has not finished; terminate it first.`);
   return json(200, { instancesDeleted: 1 });
@@ -386,7 +386,7 @@ async function restartInstance(
   params: Record<string, string>,
 ): Promise<InternalResponse> {
   const record = await client.get(params.instanceId!);
-  if (!record) return message(404, `No instance with ID '${params.instanceId}' found.`);
+  if (!record) return noInstance(params.instanceId!);
   const sameId = request.url.searchParams.get('restartWithNewInstanceId')?.toLowerCase() === 'false';
   const result = await client.start(
     record.name,
@@ -399,8 +399,12 @@ async function restartInstance(
   return json(202, urls, { Location: urls.statusQueryGetUri! });
 }
 
+function noInstance(instanceId: string): InternalResponse {
+  return message(404, `No instance with ID '${instanceId}' found.`);
+}
+
 function controlAnswer(result: 'accepted' | 'not-found' | 'gone', instanceId: string): InternalResponse {
-  if (result === 'not-found') return message(404, `No instance with ID '${instanceId}' found.`);
+  if (result === 'not-found') return noInstance(instanceId);
   if (result === 'gone') return message(410, `Instance '${instanceId}' has already finished.`);
   return { status: 202 };
 }
