@@ -243,11 +243,7 @@ function statusBody(record: InstanceRecord, showInput: boolean, history?: unknow
   };
 }
 
-async function startOrchestration(
-  { client, options }: ManagementContext,
-  request: InternalRequest,
-  params: Record<string, string>,
-): Promise<InternalResponse> {
+const startOrchestration: Handle = async ({ client, options }, request, params) => {
   const body = request.body.toString('utf8');
   const result = await client.start(
     params.functionName!,
@@ -259,14 +255,10 @@ async function startOrchestration(
   const urls = managementUrls(options.baseUrl(), options.hubName, result.instanceId);
   const { id, ...rest } = urls;
   return json(202, { id, ...rest }, { Location: urls.statusQueryGetUri!, 'Retry-After': '10' });
-}
+};
 
 /** An instance's status: 200 once completed, 400 once failed or terminated, 202 while it runs. */
-async function getInstance(
-  { client, options }: ManagementContext,
-  request: InternalRequest,
-  params: Record<string, string>,
-): Promise<InternalResponse> {
+const getInstance: Handle = async ({ client, options }, request, params) => {
   const record = await client.get(params.instanceId!);
   if (!record) return noInstance(params.instanceId!);
   const url = request.url;
@@ -293,12 +285,9 @@ async function getInstance(
         }
       : {};
   return json(status, body, headers);
-}
+};
 
-async function listInstances(
-  { client }: ManagementContext,
-  request: InternalRequest,
-): Promise<InternalResponse> {
+const listInstances: Handle = async ({ client }, request) => {
   const url = request.url;
   const statuses = (url.searchParams.get('runtimeStatus') ?? '')
     .split(',')
@@ -328,24 +317,17 @@ async function listInstances(
     page.records.map((r) => statusBody(r, showInput)),
     page.continuationToken ? { 'x-ms-continuation-token': page.continuationToken } : {},
   );
-}
+};
 
-async function purgeInstance(
-  { client }: ManagementContext,
-  _request: InternalRequest,
-  params: Record<string, string>,
-): Promise<InternalResponse> {
+const purgeInstance: Handle = async ({ client }, _request, params) => {
   const result = await client.purge(params.instanceId!);
   if (result === 'not-found') return noInstance(params.instanceId!);
   if (result === 'running')
     return message(409, `Instance '${params.instanceId}' has not finished; terminate it first.`);
   return json(200, { instancesDeleted: 1 });
-}
+};
 
-async function purgeInstances(
-  { client }: ManagementContext,
-  request: InternalRequest,
-): Promise<InternalResponse> {
+const purgeInstances: Handle = async ({ client }, request) => {
   const url = request.url;
   const statuses = (url.searchParams.get('runtimeStatus') ?? '').split(',').filter((s) => s.length > 0);
   const from = url.searchParams.get('createdTimeFrom');
@@ -356,13 +338,9 @@ async function purgeInstances(
     ...(to ? { createdTimeTo: new Date(to) } : {}),
   });
   return count === 0 ? message(404, 'No instances matched.') : json(200, { instancesDeleted: count });
-}
+};
 
-async function raiseEvent(
-  { client }: ManagementContext,
-  request: InternalRequest,
-  params: Record<string, string>,
-): Promise<InternalResponse> {
+const raiseEvent: Handle = async ({ client }, request, params) => {
   const body = request.body.toString('utf8');
   if (body.length > 0) {
     try {
@@ -377,14 +355,10 @@ async function raiseEvent(
     body.length > 0 ? body : null,
   );
   return controlAnswer(result, params.instanceId!);
-}
+};
 
 /** Starts the instance again with the same input, under a new id unless asked to keep it. */
-async function restartInstance(
-  { client, options }: ManagementContext,
-  request: InternalRequest,
-  params: Record<string, string>,
-): Promise<InternalResponse> {
+const restartInstance: Handle = async ({ client, options }, request, params) => {
   const record = await client.get(params.instanceId!);
   if (!record) return noInstance(params.instanceId!);
   const sameId = request.url.searchParams.get('restartWithNewInstanceId')?.toLowerCase() === 'false';
@@ -397,7 +371,7 @@ async function restartInstance(
   if (!result.ok) return message(result.status, result.message);
   const urls = managementUrls(options.baseUrl(), options.hubName, result.instanceId);
   return json(202, urls, { Location: urls.statusQueryGetUri! });
-}
+};
 
 function noInstance(instanceId: string): InternalResponse {
   return message(404, `No instance with ID '${instanceId}' found.`);
