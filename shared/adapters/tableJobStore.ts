@@ -51,6 +51,11 @@ export interface TableJobStoreOptions {
   tablePrefix: string;
   /** Holds specs too large for a table property. */
   specs: ContainerClient;
+  /**
+   * Told after a job's status or tasks changed in this process, so live streams of the job read
+   * it at once instead of at their next poll.
+   */
+  changed?: (jobId: string) => void;
 }
 
 // Writes that race on a job's row (its etag) try again this many times.
@@ -79,6 +84,7 @@ export class TableJobStore implements JobStore {
   readonly #taskRows: TableTaskRows;
   readonly #templateRows: TableTemplates;
   readonly #locations = new Map<string, { owner: string; rowKey: string }>();
+  readonly #changed: ((jobId: string) => void) | undefined;
 
   constructor(options: TableJobStoreOptions) {
     const table = (name: string) => options.tables(`${options.tablePrefix}${name}`);
@@ -89,6 +95,7 @@ export class TableJobStore implements JobStore {
     this.#templates = table(TABLES.templates);
     this.#inflight = table(TABLES.inflight);
     this.#specs = options.specs;
+    this.#changed = options.changed;
     this.#taskRows = new TableTaskRows(this.#tasks, this.#specs, () => this.ready());
     this.#templateRows = new TableTemplates(this.#templates, () => this.ready());
   }
@@ -348,6 +355,7 @@ export class TableJobStore implements JobStore {
         if (isStatus(error, 412, 409)) continue;
         throw error;
       }
+      this.#changed?.(id);
       if (isFinal(next.status)) await this.#forgetInFlight(id);
       return { job: (await this.getJob(id))!, changed: true };
     }
@@ -413,16 +421,26 @@ export class TableJobStore implements JobStore {
     return this.#taskRows.put(id, tasks);
   }
 
-  updateTasks(
+  async updateTasks(
     id: string,
     updates: readonly TaskUpdate[],
     options: TaskUpdateOptions = {},
   ): Promise<TaskUpdateResult> {
-    return this.#taskRows.update(id, updates, options);
+    const result = await this.#taskRows.update(id, updates, options);
+    if (result.changes.length > 0) this.#changed?.(id);
+    return result;
   }
 
   taskLog(id: string, options: { after: number; limit: number }): Promise<TaskLogEntry[]> {
     return this.#taskRows.log(id, options);
+  }
+
+  watch(id: string, until: string): Promise<void> {
+    return this.#taskRows.watch(id, until);
+  }
+
+  watchedUntil(id: string): Promise<string | undefined> {
+    return this.#taskRows.watchedUntil(id);
   }
 
   listTasks(

@@ -38,6 +38,8 @@ const BLOCKS_END = 'c';
 const LOG_COUNTER = 'ev|~';
 const logRowKey = (first: number) => `ev|${String(first).padStart(10, '0')}`;
 const LOG_ENTRIES_PER_ROW = 100;
+/** The row saying until when someone follows the job live; sorts after the log's rows. */
+const WATCH_ROW = 'watch';
 // A logged write moves the counter, so a call's blocks go together, a few transactions at most,
 // each inside a transaction's limits: 100 entities and 4 MB (kept to 3 MB: the request's framing,
 // and UTF-16 properties written as UTF-8 JSON, vary).
@@ -461,6 +463,30 @@ export class TableTaskRows {
         offset = 0;
       }
       if (entities.length < blocksPerRead) return { items };
+    }
+  }
+
+  /**
+   * Marks the job as followed live until `until`. The mark shares the tasks' partition (after the
+   * blocks and the log, so neither's range reads it) and is only ever moved later.
+   */
+  async watch(id: string, until: string): Promise<void> {
+    await this.ready();
+    const current = await this.watchedUntil(id);
+    if (current !== undefined && current >= until) return;
+    await this.#tasks.upsertEntity({ partitionKey: id, rowKey: WATCH_ROW, Until: until }, 'Replace');
+  }
+
+  async watchedUntil(id: string): Promise<string | undefined> {
+    await this.ready();
+    try {
+      const entity = await this.#tasks.getEntity<Entity>(id, WATCH_ROW, {
+        queryOptions: { select: ['Until'] },
+      });
+      return typeof entity.Until === 'string' ? entity.Until : undefined;
+    } catch (error) {
+      if (isStatus(error, 404)) return undefined;
+      throw error;
     }
   }
 

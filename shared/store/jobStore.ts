@@ -205,6 +205,13 @@ export interface JobStore {
    */
   taskLog(id: string, options: { after: number; limit: number }): Promise<TaskLogEntry[]>;
   /**
+   * Notes that someone follows job `id` live until `until` (ISO time): its task changes are
+   * logged meanwhile, so the stream can tell them. Later marks extend earlier ones.
+   */
+  watch(id: string, until: string): Promise<void>;
+  /** Until when someone follows job `id` live, if anyone has said so. */
+  watchedUntil(id: string): Promise<string | undefined>;
+  /**
    * The job's task counts by status, exact: counted with the tasks in the same writes. Undefined
    * until the job's tasks are recorded.
    */

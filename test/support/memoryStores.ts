@@ -216,6 +216,16 @@ export class MemoryJobStore implements JobStore {
     };
   }
 
+  readonly watches = new Map<string, string>();
+
+  async watch(id: string, until: string): Promise<void> {
+    if ((this.watches.get(id) ?? '') < until) this.watches.set(id, until);
+  }
+
+  async watchedUntil(id: string): Promise<string | undefined> {
+    return this.watches.get(id);
+  }
+
   async taskLog(id: string, options: { after: number; limit: number }): Promise<TaskLogEntry[]> {
     return (this.taskLogs.get(id) ?? [])
       .filter((entry) => entry.sequence > options.after)
