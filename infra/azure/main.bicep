@@ -98,6 +98,11 @@ param maximumInstanceCount int = 100
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
+@description('HTTP requests one instance serves at once before another is added. Event streams stay open for minutes and are idle most of the time, so the default of 16 would add an instance per 16 watchers.')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int = 100
+
 @description('Always-ready instances for orchestrations and activities (each is billed while idle); 0 lets the durable group scale to zero.')
 @minValue(0)
 param durableAlwaysReady int = 1
@@ -272,6 +277,7 @@ module functionApp 'modules/functionApp.bicep' = {
     nodeVersion: nodeVersion
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
     durableAlwaysReady: durableAlwaysReady
     appSettings: appSettings
     entraClientId: entraClientId

@@ -36,6 +36,11 @@ param maximumInstanceCount int
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int
 
+@description('HTTP requests one instance serves at once (event streams are long and mostly idle).')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int
+
 @description('Instances kept warm for the durable group (orchestrations and activities), so a job is picked up at once.')
 @minValue(0)
 param durableAlwaysReady int
@@ -82,6 +87,7 @@ resource site 'Microsoft.Web/sites@2025-03-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        triggers: { http: { perInstanceConcurrency: httpPerInstanceConcurrency } }
         alwaysReady: durableAlwaysReady > 0 ? [{ name: 'durable', instanceCount: durableAlwaysReady }] : []
       }
       runtime: { name: 'node', version: nodeVersion }
