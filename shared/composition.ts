@@ -31,6 +31,8 @@ import { JobRunner } from './jobs/jobRunner.js';
 import { StatusRecorder } from './jobs/statusRecorder.js';
 import { TaskSignals } from './jobs/taskSignals.js';
 import { JobFiles } from './jobs/jobFiles.js';
+import { JobFeeds } from './jobs/jobFeeds.js';
+import { JobStreams } from './jobs/jobStreams.js';
 import { InboxIntake } from './jobs/inboxIntake.js';
 import * as df from 'durable-functions';
 import type { InvocationContext } from '@azure/functions';
@@ -54,6 +56,8 @@ export interface Services {
   statuses: StatusRecorder;
   signals: TaskSignals;
   files: JobFiles;
+  /** Jobs' live event streams. */
+  streams: JobStreams;
   intake: InboxIntake;
   /** Creates the app's containers if they are missing (the inbox must exist before anyone writes). */
   ensureContainers: () => Promise<void>;
@@ -62,6 +66,9 @@ export interface Services {
 }
 
 let services: Services | undefined;
+
+/** How long a job counts as followed after its stream last said so (streams renew every minute). */
+const WATCH_MARK_MS = 3 * 60_000;
 
 /** Application Insights when the deployment has it (the app's identity signs in), else the console. */
 function openTelemetry(config: AppConfig): Services['telemetry'] {
@@ -106,6 +113,23 @@ function wire(config: AppConfig): Services {
     tables: account.table,
     tablePrefix: config.tablePrefix,
     specs: blobs.getContainerClient(CONTAINERS.jobs),
+    changed: (jobId) => feeds.nudge(jobId),
+  });
+  const subscriptionStore = new TableSubscriptionStore({
+    tables: account.table,
+    tablePrefix: config.tablePrefix,
+  });
+  const interest = new TaskEventInterest({ subscriptions: subscriptionStore, watches: store });
+  const logTaskEvents = (job: { id: string; owner: string }) => interest.wanted(job.owner, job.id);
+  const feeds = new JobFeeds({
+    store,
+    pollMs: config.streams.pollMs,
+    // Someone follows the job: its task changes are logged for the stream from now on.
+    watch: async (jobId) => {
+      const until = new Date(Date.now() + WATCH_MARK_MS).toISOString();
+      interest.watching(jobId, until);
+      await store.watch(jobId, until);
+    },
   });
   const jobs = new JobsApi({
     store,
@@ -120,12 +144,6 @@ function wire(config: AppConfig): Services {
     forgetNotifications: (owner, jobId) => subscriptions.forgetJob(owner, jobId),
     telemetry,
   });
-  const subscriptionStore = new TableSubscriptionStore({
-    tables: account.table,
-    tablePrefix: config.tablePrefix,
-  });
-  const interest = new TaskEventInterest({ subscriptions: subscriptionStore });
-  const logTaskEvents = (job: { id: string; owner: string }) => interest.wanted(job.owner, job.id);
   const runner = new JobRunner({
     store,
     compute,
@@ -207,6 +225,13 @@ function wire(config: AppConfig): Services {
     }),
     orchestrations: (context) =>
       durableOrchestrations(df.getClient(context), config.blockedRetry, config.chunksPerSubOrchestration),
+    streams: new JobStreams({
+      job: (caller, id) => jobs.job(caller, id),
+      store,
+      feeds,
+      heartbeatMs: config.streams.heartbeatMs,
+      maxStreamMs: config.streams.maxMs,
+    }),
     files: new JobFiles({
       jobs,
       blobs: containers,

@@ -112,6 +112,10 @@ const configSchema = z
     [CONFIG_KEYS.blockedRetryMaxSeconds]: positiveInt(600, 24 * 3600),
     [CONFIG_KEYS.maxRunningJobsPerUser]: z.coerce.number().int().min(0).max(100_000).default(0),
     [CONFIG_KEYS.chunksPerSubOrchestration]: positiveInt(1000, 100_000),
+    [CONFIG_KEYS.streamHeartbeatSeconds]: positiveInt(15, 120),
+    // Under the 230 s a front end waits on a request, and the host's function timeout.
+    [CONFIG_KEYS.streamMaxSeconds]: positiveInt(210, 3600),
+    [CONFIG_KEYS.streamPollMs]: z.coerce.number().int().min(100).max(60_000).default(1000),
     [CONFIG_KEYS.webhookAllowHttp]: flag,
     [CONFIG_KEYS.webhookAllowLoopback]: flag,
     [CONFIG_KEYS.webhookTimeoutSeconds]: positiveInt(10, 60),
@@ -348,6 +352,12 @@ export interface AppConfig {
   inputContainers: string[];
   /** Chunks of 100 tasks one orchestration submits; a larger job's go to sub-orchestrations. */
   chunksPerSubOrchestration: number;
+  /**
+   * Event streams: a comment after `heartbeatMs` of silence; a stream ends after `maxMs` (the
+   * client resumes from its last event id); a watched job is read every `pollMs` for changes
+   * recorded by other instances.
+   */
+  streams: { heartbeatMs: number; maxMs: number; pollMs: number };
   /** Which webhook URLs are accepted (https and public addresses only, unless these say more). */
   webhooks: { allowHttp: boolean; allowLoopback: boolean };
   notifications: {
@@ -422,6 +432,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxRunningJobsPerUser: values[CONFIG_KEYS.maxRunningJobsPerUser],
     inputContainers: values[CONFIG_KEYS.inputContainers],
     chunksPerSubOrchestration: values[CONFIG_KEYS.chunksPerSubOrchestration],
+    streams: {
+      heartbeatMs: values[CONFIG_KEYS.streamHeartbeatSeconds] * 1000,
+      maxMs: values[CONFIG_KEYS.streamMaxSeconds] * 1000,
+      pollMs: values[CONFIG_KEYS.streamPollMs],
+    },
     webhooks: {
       allowHttp: values[CONFIG_KEYS.webhookAllowHttp],
       allowLoopback: values[CONFIG_KEYS.webhookAllowLoopback],

@@ -16,3 +16,23 @@ export function fileResponse(file: FileBody, disposition?: string): HttpResponse
     },
   };
 }
+
+/**
+ * A Server-Sent Events answer. Proxies must not buffer it (`X-Accel-Buffering`, `no-transform`),
+ * or events would arrive in lumps long after they happened.
+ */
+export function eventStreamResponse(events: AsyncIterable<string>): HttpResponseInit {
+  async function* bytes(): AsyncGenerator<Uint8Array> {
+    for await (const text of events) yield Buffer.from(text, 'utf8');
+  }
+  return {
+    status: 200,
+    body: bytes(),
+    headers: {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-store, no-transform',
+      'X-Accel-Buffering': 'no',
+      'X-Content-Type-Options': 'nosniff',
+    },
+  };
+}

@@ -192,11 +192,38 @@ const page = <T extends z.ZodType>(item: T) =>
     continuation: z.string().optional().describe('pass back for the next page'),
   });
 
+const cloudEventSchema = z.object({
+  specversion: z.literal('1.0'),
+  id: z.string(),
+  source: z.string(),
+  type: z.enum(['cloudjobs.job.status.changed', 'cloudjobs.task.status.changed', 'cloudjobs.job.progress']),
+  subject: z.string(),
+  time: z.iso.datetime({ offset: true }),
+  datacontenttype: z.literal('application/json'),
+  data: z.record(z.string(), z.unknown()),
+});
+
+const streamEventSchema = z
+  .object({
+    id: z
+      .string()
+      .describe('`<history>.<task log>`: where the reader is; send it back as Last-Event-ID to resume'),
+    event: z.enum(['job.status.changed', 'task.status.changed', 'job.progress']),
+    data: cloudEventSchema.describe('the CloudEvent a webhook is sent for the same change'),
+  })
+  .describe(
+    'One Server-Sent Event (`id:`, `event:` and `data:` lines). The stream starts with `retry:`, sends `: heartbeat` comments while nothing happens, ends after the job’s final status, and may end sooner (reconnect with Last-Event-ID).',
+  );
+
 type Operation = {
   summary: string;
   query?: z.ZodObject;
+  /** Request headers the operation reads, besides authorization. */
+  headers?: Array<{ name: string; description: string; schema: Record<string, unknown> }>;
   body?: z.ZodType;
   responses: Record<number, z.ZodType | null>;
+  /** The media type of the success responses; JSON unless given. */
+  mediaType?: string;
   pathParams?: string[];
 };
 
@@ -204,6 +231,13 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   '/jobs': {
     post: {
       summary: 'Submit a job (Idempotency-Key header makes a retry return the same job)',
+      headers: [
+        {
+          name: 'Idempotency-Key',
+          description: 'the same key and body again answer with the same job',
+          schema: { type: 'string', maxLength: 255 },
+        },
+      ],
       body: jobSpecSchema,
       responses: { 202: jobViewSchema },
     },
@@ -262,6 +296,27 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
     get: {
       summary: 'A job’s state changes, oldest first',
       responses: { 200: z.object({ jobId: z.string(), items: z.array(historyEntrySchema) }) },
+    },
+  },
+  '/jobs/{id}/events': {
+    get: {
+      summary:
+        'A job’s events as Server-Sent Events: what happened (after Last-Event-ID), then changes as they happen, until it ends',
+      query: z.object({
+        lastEventId: z
+          .string()
+          .optional()
+          .describe('where to resume, for clients that cannot send the Last-Event-ID header'),
+      }),
+      headers: [
+        {
+          name: 'Last-Event-ID',
+          description: 'the id of the last event read: the stream resumes after it',
+          schema: { type: 'string', pattern: '^\\d+\\.\\d+$' },
+        },
+      ],
+      mediaType: 'text/event-stream',
+      responses: { 200: streamEventSchema },
     },
   },
   '/jobs/{id}/tasks': {
@@ -409,16 +464,13 @@ export function openApiDocument(serverUrl = '/api'): Record<string, unknown> {
             required: queryShape?.required?.includes(name) ?? false,
             schema,
           })),
-          ...(path === '/jobs' && method === 'post'
-            ? [
-                {
-                  name: 'Idempotency-Key',
-                  in: 'header',
-                  required: false,
-                  schema: { type: 'string', maxLength: 255 },
-                },
-              ]
-            : []),
+          ...(operation.headers ?? []).map(({ name, description, schema }) => ({
+            name,
+            in: 'header',
+            required: false,
+            description,
+            schema,
+          })),
         ],
         ...(operation.body
           ? {
@@ -435,7 +487,11 @@ export function openApiDocument(serverUrl = '/api'): Record<string, unknown> {
               {
                 description: status.startsWith('2') ? 'success' : 'unavailable',
                 ...(schema
-                  ? { content: { 'application/json': { schema: jsonSchema(schema, 'output') } } }
+                  ? {
+                      content: {
+                        [operation.mediaType ?? 'application/json']: { schema: jsonSchema(schema, 'output') },
+                      },
+                    }
                   : {}),
               },
             ]),

@@ -4,6 +4,7 @@ import { ENDED, jobClient } from '../support/jobClient.js';
 import { ROOT, RuntimeProcess, uniqueName } from '../support/runtimeProcess.js';
 import { StopWaiting, waitFor } from '../support/waitFor.js';
 import { verifies, WebhookReceiver, type Received } from '../support/webhookReceiver.js';
+import { followJob } from '../support/eventStream.js';
 
 const COUNT = 2000;
 
@@ -37,6 +38,14 @@ describe('the runtime killed with SIGKILL in the middle of a job', () => {
     });
     expect(subscribed.status, subscribed.text).toBe(201);
     const id = await api.submit({ name: 'crash', sweep: { command: 'sleep 0.05', range: [1, COUNT] } });
+    // A reader of the job's event stream through the crash, reconnecting with its last event id.
+    const followed = followJob(
+      (lastEventId) =>
+        runtime.fetch(`/api/jobs/${id}/events`, {
+          headers: lastEventId ? { 'last-event-id': lastEventId } : {},
+        }),
+      { timeoutMs: 300_000 },
+    );
     const before = await waitFor(
       async () => {
         const job = await api.job(id);
@@ -58,6 +67,18 @@ describe('the runtime killed with SIGKILL in the middle of a job', () => {
     const statuses = (await api.history(id)).map((entry) => entry.status);
     expect(statuses).toEqual([...new Set(statuses)]);
     expect(statuses.at(-1)).toBe('FINISHED');
+
+    // The stream's reader got every change once and in order, across the restart.
+    const stream = await followed;
+    expect(stream.connections).toBeGreaterThan(1);
+    const streamed = stream.events.filter((e) => e.event !== 'job.progress');
+    expect(streamed.filter((e) => e.event === 'job.status.changed').map((e) => e.data.data.status)).toEqual(
+      statuses,
+    );
+    const streamedTasks = streamed.filter((e) => e.event === 'task.status.changed').map((e) => e.data.id);
+    expect(streamedTasks).toEqual(
+      Array.from({ length: (await api.history(id)).at(-1)!.taskSequence! }, (_, i) => `${id}:t${i + 1}`),
+    );
 
     // Every event reached the subscriber: a delivery cut short by the crash may come again (same
     // webhook-id, same body), but none is missing and none overtook an earlier one.

@@ -416,6 +416,7 @@ describe('jobs API on the embedded runtime', () => {
         '/jobs/{id}/tasks',
         '/jobs/{id}/cancel',
         '/jobs/{id}/complete',
+        '/jobs/{id}/events',
         '/jobs/{id}/pause',
         '/jobs/{id}/resume',
         '/jobs/{id}/tasks/{taskId}/logs/{stream}',

@@ -24,6 +24,9 @@ import type { JobRunner } from '../../../shared/jobs/jobRunner.js';
 import type { JobSignal } from '../../../shared/orchestration/signals.js';
 import { StatusRecorder } from '../../../shared/jobs/statusRecorder.js';
 import { TaskSignals } from '../../../shared/jobs/taskSignals.js';
+import { JobFeeds } from '../../../shared/jobs/jobFeeds.js';
+import { JobStreams } from '../../../shared/jobs/jobStreams.js';
+import { jobsEvents } from '../../../functions/jobsEvents.js';
 import { MemoryDeliveryStore, MemoryJobStore, MemorySubscriptionStore } from '../../support/memoryStores.js';
 import { Notifier } from '../../../shared/notifications/notifier.js';
 
@@ -134,6 +137,13 @@ beforeEach(() => {
       store,
       compute: pools as unknown as ComputeBackend,
       graph: () => Promise.reject(new Error('no graphs in handler tests')),
+    }),
+    streams: new JobStreams({
+      job: (caller, id) => jobs.job(caller, id),
+      store,
+      feeds: new JobFeeds({ store, pollMs: 50 }),
+      heartbeatMs: 1000,
+      maxStreamMs: 5000,
     }),
     runner: undefined as unknown as JobRunner,
     files: undefined as unknown as JobFiles,
@@ -265,6 +275,53 @@ describe('HTTP handlers in process', () => {
     expect((bodyOf(await jobsList(request('GET', '/jobs', BOB), context())).items as unknown[]).length).toBe(
       0,
     );
+  });
+
+  it('should stream a job’s events to its owner only, from where the reader left off', async () => {
+    const submitted = bodyOf(
+      await jobsSubmit(
+        request('POST', '/jobs', ALICE, JSON.stringify({ name: 'j', tasks: [{ id: 'a', command: 'echo' }] })),
+        context(),
+      ),
+    );
+    const id = String(submitted.id);
+    await store.recordStatus(id, {
+      to: 'CANCELLED',
+      condition: 'CANCELLED_BY_USER',
+      message: 'cancelled by alice',
+      at: new Date().toISOString(),
+    });
+    const read = async (response: HttpResponseInit) => {
+      let text = '';
+      for await (const chunk of response.body as AsyncIterable<Uint8Array>)
+        text += Buffer.from(chunk).toString();
+      return text;
+    };
+    const ids = (text: string) => [...text.matchAll(/^id: (.*)$/gm)].map((m) => m[1]);
+
+    const all = await jobsEvents(request('GET', `/jobs/${id}/events`, ALICE), context());
+    expect(all.status).toBe(200);
+    expect(all.headers).toMatchObject({ 'Content-Type': 'text/event-stream; charset=utf-8' });
+    const text = await read(all);
+    expect(ids(text)).toEqual(['1.0', '2.0']);
+    expect(text).toMatch(/^event: job\.status\.changed\ndata: \{"specversion":"1\.0","id":"[^"]+:2"/m);
+
+    const rest = await jobsEvents(
+      request('GET', `/jobs/${id}/events`, ALICE, undefined, { 'last-event-id': '1.0' }),
+      context(),
+    );
+    expect(ids(await read(rest))).toEqual(['2.0']);
+    const byQuery = await jobsEvents(request('GET', `/jobs/${id}/events?lastEventId=2.0`, ALICE), context());
+    expect(ids(await read(byQuery))).toEqual([]);
+
+    const theirs = await jobsEvents(request('GET', `/jobs/${id}/events`, BOB), context());
+    expect(theirs.status).toBe(404);
+    const bad = await jobsEvents(
+      request('GET', `/jobs/${id}/events`, ALICE, undefined, { 'last-event-id': '../7' }),
+      context(),
+    );
+    expect(bad.status).toBe(400);
+    expect(bodyOf(bad).errors!.map((e) => e.path)).toEqual(['Last-Event-ID']);
   });
 
   it('should refuse a bad query naming the parameter', async () => {

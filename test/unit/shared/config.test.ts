@@ -37,6 +37,7 @@ describe('configuration', () => {
       maxRunningJobsPerUser: 0,
       inputContainers: [],
       chunksPerSubOrchestration: 1000,
+      streams: { heartbeatMs: 15_000, maxMs: 210_000, pollMs: 1000 },
       webhooks: { allowHttp: false, allowLoopback: false },
       notifications: {
         retryScheduleSeconds: [5, 30, 300, 1800, 7200, 18000, 36000, 36000],
