@@ -58,6 +58,8 @@ export interface StreamEvent {
   id: string;
   event: StreamEventName;
   data: CloudEvent;
+  /** The log entry it tells, so a server can write an event once for every reader. */
+  source?: RecordedChange | RecordedTaskChange;
 }
 
 /** What {@link nextEvents} makes of the entries read past a cursor. */
@@ -93,6 +95,7 @@ export function nextEvents(
       id: formatCursor(at),
       event: 'task.status.changed',
       data: toTaskCloudEvent(taskStatusEvent(job, entry)),
+      source: entry,
     });
   };
   const pending = tasks.filter((entry) => entry.sequence > cursor.tasks);
@@ -108,6 +111,7 @@ export function nextEvents(
       id: formatCursor(at),
       event: 'job.status.changed',
       data: toCloudEvent(jobStatusEvent(job, entry)),
+      source: entry,
     });
     if (isFinal(entry.status)) {
       ended = true;
@@ -124,6 +128,17 @@ export interface Progress {
   status: JobStatus;
   taskCounts: Record<TaskStatus, number>;
   at: string;
+}
+
+/** The data of a `job.progress` CloudEvent. */
+export interface ProgressData {
+  jobId: string;
+  name: string;
+  owner: string;
+  status: JobStatus;
+  taskCount: number;
+  taskCounts: Record<TaskStatus, number>;
+  links: { job: string; tasks: string };
 }
 
 /**
@@ -152,7 +167,7 @@ export function progressEvent(job: JobFacts, cursor: StreamCursor, progress: Pro
         taskCount: job.taskCount,
         taskCounts: progress.taskCounts,
         links: { job: `/api/jobs/${job.id}`, tasks: `/api/jobs/${job.id}/tasks` },
-      },
+      } satisfies ProgressData,
     },
   };
 }

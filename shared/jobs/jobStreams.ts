@@ -6,6 +6,7 @@ import {
   sseHeartbeat,
   sseRetry,
   type StreamCursor,
+  type StreamEvent,
 } from '../domain/jobStream.js';
 import type { JobFacts, RecordedTaskChange } from '../domain/notifications.js';
 import type { JobRecord } from '../store/jobStore.js';
@@ -32,7 +33,21 @@ export interface JobStreamsOptions {
  * changes as they are recorded, until the job's final status.
  */
 export class JobStreams {
+  /**
+   * Events as written, by the log entry they tell: every reader of a job is sent the same text,
+   * so it is made once. Held weakly: a feed's entries go when it lets them go.
+   */
+  readonly #written = new WeakMap<object, { id: string; text: string }>();
+
   constructor(private readonly o: JobStreamsOptions) {}
+
+  #format(event: StreamEvent): string {
+    const cached = event.source && this.#written.get(event.source);
+    if (cached?.id === event.id) return cached.text;
+    const text = formatSse(event);
+    if (event.source) this.#written.set(event.source, { id: event.id, text });
+    return text;
+  }
 
   /**
    * Opens the stream of job `id` for `caller` after `cursor`. Throws JOB_NOT_FOUND before
@@ -88,7 +103,8 @@ export class JobStreams {
     let tasks: readonly RecordedTaskChange[];
     let complete: boolean;
     if (cursor.tasks + 1 >= feed.windowStart || cursor.tasks >= feed.head) {
-      tasks = feed.window.filter((entry) => entry.sequence > cursor.tasks);
+      // The window holds consecutive entries: the reader's next one is at a known index.
+      tasks = feed.window.slice(Math.max(0, cursor.tasks + 1 - feed.windowStart));
       complete = true;
     } else {
       tasks = await this.o.store.taskLog(facts.id, { after: cursor.tasks, limit: TASK_LOG_PAGE });
@@ -96,7 +112,7 @@ export class JobStreams {
     }
     const merged = nextEvents(facts, cursor, feed.history, tasks, complete);
     return {
-      text: merged.events.map(formatSse).join(''),
+      text: merged.events.map((event) => this.#format(event)).join(''),
       cursor: merged.cursor,
       caughtUp: !merged.needMoreTasks && merged.cursor.tasks >= feed.head,
       ended: merged.ended,

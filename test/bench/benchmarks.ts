@@ -13,6 +13,7 @@ import type { ComputeTaskSpec } from '../../shared/compute/compute.js';
 import { jobBenchmarks } from './jobBenchmarks.js';
 import { notifyBenchmark } from './notifyBenchmark.js';
 import { taskEventsBenchmark } from './taskEventsBenchmark.js';
+import { eventsBenchmark } from './eventsBenchmark.js';
 
 export type Figures = Record<string, number>;
 
@@ -278,4 +279,5 @@ export const benchmarks: Benchmark[] = [
   ...jobBenchmarks,
   notifyBenchmark,
   taskEventsBenchmark,
+  eventsBenchmark,
 ];

@@ -58,6 +58,11 @@ export class RuntimeProcess {
     return this.info.url;
   }
 
+  /** The runtime's process id while it runs, for figures such as its CPU time. */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
   get output(): string {
     return this.#output;
   }
