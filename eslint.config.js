@@ -37,6 +37,16 @@ const NO_AZURE_OR_IO = [
   },
 ];
 
+const NOT_THE_CLI = {
+  group: ['**/cli/**'],
+  message: 'The client does not know the command line; the command line uses the client.',
+};
+const TYPES_OF_THE_API_ONLY = {
+  group: ['**/shared/**'],
+  allowTypeImports: true,
+  message: 'Clients know the API by its types alone (import type): no service code runs in them.',
+};
+
 /** Importing these patterns is an error (type-only imports where a pattern allows them). */
 const restrict = (/** @type {object[]} */ ...patterns) => ({
   'no-restricted-imports': 'off',
@@ -132,6 +142,17 @@ export default tseslint.config(
       ...deterministic,
       ...restrict(NOT_THE_RUNTIME, NOT_FUNCTIONS, NOT_THE_EDGE, ...NO_IO_WHEN_REPLAYED),
     },
+  },
+  {
+    // The client runs in users' programs and the dashboard: of the app it shares only the types
+    // of what goes over the wire, so it carries none of the service's code or dependencies.
+    files: ['client/**/*.ts'],
+    rules: restrict(NOT_THE_RUNTIME, NOT_FUNCTIONS, NOT_THE_CLI, TYPES_OF_THE_API_ONLY),
+  },
+  {
+    // The CLI is a user of the API like any other: it goes through the client.
+    files: ['cli/**/*.ts'],
+    rules: restrict(NOT_THE_RUNTIME, NOT_FUNCTIONS, TYPES_OF_THE_API_ONLY),
   },
   {
     // The embedded runtime stands in for Azure; of the app it knows only the reference webhook

@@ -105,6 +105,18 @@ describe('the lint rules that keep the layers and replay safe', () => {
       "import { loadConfig } from '../../shared/config.js';",
       /must not depend on this one/,
     ],
+    [
+      'client/planted.ts',
+      "import { openApiDocument } from '../shared/http/openapi.js';",
+      /by its types alone/,
+    ],
+    ['client/planted.ts', "import { main } from '../cli/main.js';", /does not know the command line/],
+    [
+      'client/planted.ts',
+      "import { Runtime } from '../infra/local/runtime.js';",
+      /never loads the embedded runtime/,
+    ],
+    ['cli/planted.ts', "import { JobsApi } from '../shared/jobs/jobsApi.js';", /by its types alone/],
   ])('should refuse, in %s, %s', async (file, code, message) => {
     expect(await broken(file, `${code}\nexport const planted = 1;`)).toEqual([
       expect.stringMatching(message),
@@ -116,6 +128,8 @@ describe('the lint rules that keep the layers and replay safe', () => {
     ['shared/adapters/planted.ts', "import type { UploadSigner } from '../jobs/inboxApi.js';"],
     ['shared/http/planted.ts', "import { getServices } from '../composition.js';"],
     ['infra/local/planted.ts', "import { verifyWebhook } from '../../shared/domain/webhooks.js';"],
+    ['client/planted.ts', "import type { jobViewSchema } from '../shared/http/openapi.js';"],
+    ['cli/planted.ts', "import { CloudJobsClient } from '../client/index.js';"],
   ])('should allow, in %s, %s', async (file, code) => {
     expect(await broken(file, `${code}\nexport const planted = 1;`)).toEqual([]);
   });

@@ -1,0 +1,264 @@
+import { Transport, type ClientOptions } from './http.js';
+import { CloudJobsError } from './errors.js';
+import { readSse, toJobEvent, type JobEvent } from './events.js';
+import type { DownloadOptions, DownloadResult } from './download.js';
+import {
+  FINAL_STATUSES,
+  type DeliveriesQuery,
+  type Delivery,
+  type HistoryEntry,
+  type Job,
+  type JobSpec,
+  type JobsQuery,
+  type OutputListing,
+  type Page,
+  type Pool,
+  type PoolCreate,
+  type PoolResize,
+  type Subscription,
+  type SubscriptionCreate,
+  type Task,
+  type TasksQuery,
+  type Template,
+  type TemplateVersionInput,
+  type UploadUrl,
+} from './types.js';
+
+const enc = encodeURIComponent;
+/** An output path keeps its slashes: each segment is escaped on its own. */
+const encodePath = (path: string) => path.split('/').map(enc).join('/');
+
+/** Which log of a task, and whether to follow it. */
+export interface LogOptions {
+  stream?: 'stdout' | 'stderr';
+  /** Stream a running task's log as it grows, until the task ends. */
+  follow?: boolean;
+  signal?: AbortSignal;
+}
+
+/** How to follow a job's events. */
+export interface EventsOptions {
+  /** Resume after this event id (from an earlier stream). */
+  lastEventId?: string;
+  /** Stops following. */
+  signal?: AbortSignal;
+  /** Reconnect after a break or when the service ends the stream early; true unless given. */
+  reconnect?: boolean;
+}
+
+/**
+ * The cloudjobs API, typed from the schemas the service validates with. Every method throws
+ * {@link CloudJobsError} with the problem document for a refusal, and
+ * {@link CloudJobsUnreachableError} when the service cannot be reached.
+ */
+export class CloudJobsClient {
+  readonly http: Transport;
+
+  constructor(options: ClientOptions = {}) {
+    this.http = new Transport(options);
+  }
+
+  /** The service's address. */
+  get url(): string {
+    return this.http.baseUrl;
+  }
+
+  /** Whether the service reaches its storage and Batch. */
+  health(): Promise<{ status: string; checks: Record<string, unknown> }> {
+    return this.http.json('GET', '/health');
+  }
+
+  readonly jobs = {
+    /**
+     * Submits a job. An `Idempotency-Key` goes with it (a fresh one unless given), so a submit
+     * retried after a lost answer is the same job, never two.
+     */
+    submit: (spec: JobSpec, options: { idempotencyKey?: string; signal?: AbortSignal } = {}): Promise<Job> =>
+      this.http.json('POST', '/jobs', {
+        body: spec,
+        headers: { 'idempotency-key': options.idempotencyKey ?? crypto.randomUUID() },
+        idempotent: true,
+        ...(options.signal ? { signal: options.signal } : {}),
+      }),
+    /** A page of your jobs, newest first. */
+    list: (query: JobsQuery = {}): Promise<Page<Job>> => this.http.json('GET', '/jobs', { query }),
+    /** Every job matching `query`, page after page. */
+    all: (query: JobsQuery = {}): AsyncGenerator<Job> =>
+      pages((continuation) => this.jobs.list({ ...query, continuation })),
+    get: (id: string): Promise<Job> => this.http.json('GET', `/jobs/${enc(id)}`),
+    history: async (id: string): Promise<HistoryEntry[]> =>
+      (await this.http.json<{ items: HistoryEntry[] }>('GET', `/jobs/${enc(id)}/history`)).items,
+    tasks: (id: string, query: TasksQuery = {}): Promise<Page<Task>> =>
+      this.http.json('GET', `/jobs/${enc(id)}/tasks`, { query }),
+    allTasks: (id: string, query: TasksQuery = {}): AsyncGenerator<Task> =>
+      pages((continuation) => this.jobs.tasks(id, { limit: 1000, ...query, continuation })),
+    cancel: (id: string): Promise<Job> =>
+      this.http.json('POST', `/jobs/${enc(id)}/cancel`, { idempotent: true }),
+    pause: (id: string): Promise<Job> =>
+      this.http.json('POST', `/jobs/${enc(id)}/pause`, { idempotent: true }),
+    resume: (id: string): Promise<Job> =>
+      this.http.json('POST', `/jobs/${enc(id)}/resume`, { idempotent: true }),
+    complete: (id: string): Promise<Job> =>
+      this.http.json('POST', `/jobs/${enc(id)}/complete`, { idempotent: true }),
+    delete: async (id: string): Promise<void> => {
+      await this.http.send('DELETE', `/jobs/${enc(id)}`);
+    },
+    /**
+     * A task's log as it arrives. With `follow`, a running task's log is streamed as it grows
+     * until the task ends; without, what exists now.
+     */
+    log: (id: string, taskId: string, options: LogOptions = {}): AsyncGenerator<Uint8Array> =>
+      this.#log(id, taskId, options),
+    outputs: (id: string): Promise<OutputListing> => this.http.json('GET', `/jobs/${enc(id)}/outputs`),
+    /** One output file (`<taskId>/<path>`, as listed), as a response to read. */
+    output: (id: string, path: string, signal?: AbortSignal): Promise<Response> =>
+      this.http.send('GET', `/jobs/${enc(id)}/outputs/${encodePath(path)}`, {
+        headers: { accept: '*/*' },
+        ...(signal ? { signal } : {}),
+      }),
+    /** Every output file into `dir`, keeping their paths; files already there whole are kept. */
+    download: async (id: string, dir: string, options: DownloadOptions = {}): Promise<DownloadResult> => {
+      // Loaded when used: it writes files, which a browser (the dashboard) cannot.
+      const { downloadOutputs } = await import('./download.js');
+      return downloadOutputs(this, id, dir, options);
+    },
+    /**
+     * The job's events: what happened (after `lastEventId`), then each change as it happens, until
+     * the job ends. Reconnects with the last event id after a break, as EventSource does.
+     */
+    events: (id: string, options: EventsOptions = {}): AsyncGenerator<JobEvent> => this.#events(id, options),
+  };
+
+  readonly templates = {
+    list: async (): Promise<Array<{ name: string; owner: string; versions: string[] }>> =>
+      (
+        await this.http.json<{ items: Array<{ name: string; owner: string; versions: string[] }> }>(
+          'GET',
+          '/templates',
+        )
+      ).items,
+    get: (name: string): Promise<{ name: string; versions: Template[] }> =>
+      this.http.json('GET', `/templates/${enc(name)}`),
+    put: (name: string, version: string, body: TemplateVersionInput): Promise<Template> =>
+      this.http.json('PUT', `/templates/${enc(name)}/versions/${enc(version)}`, { body }),
+  };
+
+  readonly subscriptions = {
+    /** Subscribes a webhook or email address; the answer carries the signing secret, this once. */
+    create: (body: SubscriptionCreate): Promise<Subscription> =>
+      this.http.json('POST', '/subscriptions', { body }),
+    list: async (): Promise<Subscription[]> =>
+      (await this.http.json<{ items: Subscription[] }>('GET', '/subscriptions')).items,
+    get: (id: string): Promise<Subscription> => this.http.json('GET', `/subscriptions/${enc(id)}`),
+    update: (id: string, body: { enabled: boolean }): Promise<Subscription> =>
+      this.http.json('PATCH', `/subscriptions/${enc(id)}`, { body }),
+    delete: async (id: string): Promise<void> => {
+      await this.http.send('DELETE', `/subscriptions/${enc(id)}`);
+    },
+    rotateSecret: (id: string): Promise<{ secret: string; previousSecretSignsUntil?: string }> =>
+      this.http.json('POST', `/subscriptions/${enc(id)}/secret`),
+    signingSecret: (): Promise<{ secret: string; signs: string }> =>
+      this.http.json('POST', '/subscriptions/signing-secret'),
+    deliveries: (id: string, query: DeliveriesQuery = {}): Promise<Page<Delivery>> =>
+      this.http.json('GET', `/subscriptions/${enc(id)}/deliveries`, { query }),
+    redeliver: (id: string, deliveryId: string): Promise<Delivery> =>
+      this.http.json('POST', `/subscriptions/${enc(id)}/deliveries/${enc(deliveryId)}/retry`),
+    redeliverDeadLetters: (
+      id: string,
+      query: { jobId?: string; limit?: number } = {},
+    ): Promise<{ delivered: Delivery[]; failed?: Delivery; more: boolean }> =>
+      this.http.json('POST', `/subscriptions/${enc(id)}/deliveries/retry`, { query }),
+  };
+
+  readonly pools = {
+    list: async (): Promise<Pool[]> => (await this.http.json<{ items: Pool[] }>('GET', '/pools')).items,
+    create: (body: PoolCreate): Promise<Pool> => this.http.json('POST', '/pools', { body }),
+    resize: (id: string, body: PoolResize): Promise<Pool> =>
+      this.http.json('PATCH', `/pools/${enc(id)}`, { body }),
+    delete: async (id: string): Promise<void> => {
+      await this.http.send('DELETE', `/pools/${enc(id)}`);
+    },
+  };
+
+  readonly inbox = {
+    /** A write-only URL for one manifest in your inbox folder. */
+    uploadUrl: (file?: string): Promise<UploadUrl> =>
+      this.http.json('GET', '/inbox/upload-url', { query: { file } }),
+    /**
+     * Uploads a manifest (JSON or YAML text) through an upload URL; the job starts when it lands.
+     * Answers where it went.
+     */
+    upload: async (content: string | Uint8Array, file?: string): Promise<UploadUrl> => {
+      const target = await this.inbox.uploadUrl(file);
+      const response = await fetch(target.url, {
+        method: target.method,
+        headers: target.headers,
+        body: content,
+      });
+      if (!response.ok) {
+        throw new Error(`the inbox refused the upload: HTTP ${response.status} ${await response.text()}`);
+      }
+      return target;
+    },
+  };
+
+  async *#log(id: string, taskId: string, options: LogOptions): AsyncGenerator<Uint8Array> {
+    const response = await this.http.send(
+      'GET',
+      `/jobs/${enc(id)}/tasks/${enc(taskId)}/logs/${options.stream ?? 'stdout'}`,
+      {
+        ...(options.follow ? { query: { follow: true } } : {}),
+        headers: { accept: 'text/plain' },
+        ...(options.signal ? { signal: options.signal } : {}),
+      },
+    );
+    if (response.body) yield* response.body as unknown as AsyncIterable<Uint8Array>;
+  }
+
+  async *#events(id: string, options: EventsOptions): AsyncGenerator<JobEvent> {
+    let last = options.lastEventId;
+    let retryMs = 2000;
+    let failures = 0;
+    for (;;) {
+      let received = 0;
+      let ended = false;
+      try {
+        const response = await this.http.send('GET', `/jobs/${enc(id)}/events`, {
+          headers: { accept: 'text/event-stream', ...(last ? { 'last-event-id': last } : {}) },
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        for await (const block of readSse(response.body as unknown as AsyncIterable<Uint8Array>)) {
+          if (block.retry !== undefined) retryMs = block.retry;
+          const event = toJobEvent(block);
+          if (!event) continue;
+          if (event.id) last = event.id;
+          received++;
+          failures = 0;
+          yield event;
+          if (event.event === 'job.status.changed' && FINAL_STATUSES.includes(event.data.data.status))
+            ended = true;
+        }
+      } catch (error) {
+        // A refusal (404, 401) is final; a broken connection is not.
+        if (options.signal?.aborted || error instanceof CloudJobsError || options.reconnect === false)
+          throw error;
+        failures++;
+      }
+      if (ended || options.reconnect === false) return;
+      // A stream that ended without news may be of a job that ended before the reader's place.
+      if (received === 0 && FINAL_STATUSES.includes((await this.jobs.get(id)).status)) return;
+      await new Promise((resolve) =>
+        setTimeout(resolve, failures > 0 ? Math.min(30_000, retryMs * 2 ** (failures - 1)) : 0),
+      );
+    }
+  }
+}
+
+async function* pages<T>(page: (continuation: string | undefined) => Promise<Page<T>>): AsyncGenerator<T> {
+  let continuation: string | undefined;
+  do {
+    const result = await page(continuation);
+    yield* result.items;
+    continuation = result.continuation;
+  } while (continuation);
+}

@@ -1,0 +1,10 @@
+/**
+ * The cloudjobs client: `import { CloudJobsClient } from 'cloudjobs/client'`. Used by the
+ * `cloudjobs` CLI and the dashboard, and by your own TypeScript.
+ */
+export { CloudJobsClient, type EventsOptions, type LogOptions } from './client.js';
+export { CloudJobsError, CloudJobsUnreachableError } from './errors.js';
+export type { ClientOptions, TokenSource } from './http.js';
+export type { JobEvent, JobStatusEvent, TaskStatusEvent, ProgressEvent, CloudEventOf } from './events.js';
+export type { DownloadOptions, DownloadResult } from './download.js';
+export * from './types.js';

@@ -1,0 +1,64 @@
+import type { z } from 'zod';
+import type { jobSpecSchema } from '../shared/domain/jobSpec.js';
+import type {
+  deliveryViewSchema,
+  historyEntrySchema,
+  jobViewSchema,
+  outputListingSchema,
+  poolViewSchema,
+  problemSchema,
+  subscriptionViewSchema,
+  taskViewSchema,
+  templateViewSchema,
+  uploadUrlSchema,
+} from '../shared/http/openapi.js';
+import type { listJobsQuerySchema, listTasksQuerySchema, templatePutSchema } from '../shared/jobs/jobsApi.js';
+import type { poolCreateSchema, poolResizeSchema } from '../shared/jobs/poolsApi.js';
+import type {
+  deliveriesQuerySchema,
+  subscriptionCreateSchema,
+} from '../shared/notifications/subscriptionsApi.js';
+
+// Every type here is inferred from the schema the API validates or answers with: a change to the
+// API changes the client's types, and nothing is copied by hand. Only types are imported, so the
+// client carries none of the service's code.
+
+/** A job as the API answers it. */
+export type Job = z.output<typeof jobViewSchema>;
+/** A job's status. */
+export type JobStatus = Job['status'];
+/** What a job is submitted as (JSON or YAML parsed to the same shape). */
+export type JobSpec = z.input<typeof jobSpecSchema>;
+/** One change in a job's history. */
+export type HistoryEntry = z.output<typeof historyEntrySchema>;
+/** A task as the API answers it. */
+export type Task = z.output<typeof taskViewSchema>;
+/** A task's state. */
+export type TaskStatus = Task['status'];
+/** A job's output files. */
+export type OutputListing = z.output<typeof outputListingSchema>;
+/** One output file. */
+export type OutputFile = OutputListing['files'][number];
+export type Template = z.output<typeof templateViewSchema>;
+export type TemplateVersionInput = z.input<typeof templatePutSchema>;
+export type Pool = z.output<typeof poolViewSchema>;
+export type PoolCreate = z.input<typeof poolCreateSchema>;
+export type PoolResize = z.input<typeof poolResizeSchema>;
+export type Subscription = z.output<typeof subscriptionViewSchema>;
+export type SubscriptionCreate = z.input<typeof subscriptionCreateSchema>;
+export type Delivery = z.output<typeof deliveryViewSchema>;
+export type DeliveriesQuery = Partial<z.output<typeof deliveriesQuerySchema>>;
+export type UploadUrl = z.output<typeof uploadUrlSchema>;
+/** An RFC 9457 problem document, as every error is answered. */
+export type Problem = z.output<typeof problemSchema>;
+export type JobsQuery = Partial<z.output<typeof listJobsQuerySchema>>;
+export type TasksQuery = Partial<z.output<typeof listTasksQuerySchema>>;
+
+/** A page of a listing, and the token for the next one when there is more. */
+export interface Page<T> {
+  items: T[];
+  continuation?: string;
+}
+
+/** The final statuses: a job in one never changes again. */
+export const FINAL_STATUSES: readonly JobStatus[] = ['FINISHED', 'FAILED', 'CANCELLED'];
