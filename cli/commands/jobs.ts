@@ -1,0 +1,332 @@
+import { readFile } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+import { text } from 'node:stream/consumers';
+import { Option, type Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import type { Job, JobSpec, JobStatus, Task, TaskStatus } from '../../client/index.js';
+import type { Context } from '../context.js';
+import { exitForStatus, UsageError } from '../exit.js';
+import { followJob, outcomeLines, type Terminal } from '../follow.js';
+import { bytes, doneCount, duration, runTime, stateSummary, table } from '../format.js';
+import { downloadWithProgress } from '../download.js';
+
+const JOB_STATUSES: JobStatus[] = [
+  'PENDING',
+  'PROCESSING_INPUTS',
+  'STAGING_INPUTS',
+  'STAGING_JOB',
+  'SUBMITTING_JOB',
+  'QUEUED',
+  'RUNNING',
+  'ARCHIVING',
+  'BLOCKED',
+  'PAUSED',
+  'FINISHED',
+  'CANCELLED',
+  'FAILED',
+];
+const TASK_STATES: TaskStatus[] = [
+  'PENDING',
+  'QUEUED',
+  'RUNNING',
+  'SUCCEEDED',
+  'FAILED',
+  'SKIPPED',
+  'CANCELLED',
+];
+
+type Run = (
+  command: Command,
+  action: (context: Context, ...args: string[]) => Promise<number | void>,
+) => void;
+
+/** Reads a job spec from a file or standard input: JSON or YAML. */
+async function readSpec(file: string, stdin: NodeJS.ReadableStream): Promise<JobSpec> {
+  let source: string;
+  try {
+    source = file === '-' ? await text(stdin) : await readFile(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+  let spec: unknown;
+  try {
+    spec = file.endsWith('.json') ? JSON.parse(source) : parseYaml(source);
+  } catch (error) {
+    throw new UsageError(`${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'JSON or YAML'}`, [
+      (error as Error).message.split('\n')[0]!,
+    ]);
+  }
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
+    throw new UsageError(`${file} is not a job: a job is an object with a name and tasks`);
+  }
+  return spec;
+}
+
+/** `--param k=v`, repeatable. */
+function collectParam(value: string, previous: Record<string, string>): Record<string, string> {
+  const at = value.indexOf('=');
+  if (at <= 0) throw new UsageError(`--param ${value}: expected name=value`);
+  return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
+}
+
+const jobLine = (job: Job) => `job ${job.id} ${job.status}: ${job.message}`;
+
+/** The job commands: submit, ls, status, history, tasks, watch, logs, outputs and the controls. */
+export function jobCommands(
+  program: Command,
+  run: Run,
+  terminal: Terminal & { in: NodeJS.ReadableStream },
+): void {
+  const submit = program
+    .command('submit')
+    .description('submit a job from a JSON or YAML file (- reads standard input)')
+    .argument('<file>', 'the job spec, or - for standard input')
+    .option('-w, --wait', 'follow the job to its end; exit 0 finished, 1 failed, 3 cancelled')
+    .option('-p, --param <name=value>', 'set a parameter (repeatable)', collectParam, {})
+    .option('-n, --name <name>', "the job's name (instead of the spec's)")
+    .option('--idempotency-key <key>', 'send this key: the same key again answers the same job')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  cloudjobs submit examples/workflow.json --wait\n  cloudjobs submit sweep.yaml -p n=100 --json',
+    );
+  run(submit, async (context, file) => {
+    const options = submit.opts<{
+      wait?: boolean;
+      param: Record<string, string>;
+      name?: string;
+      idempotencyKey?: string;
+    }>();
+    const spec = await readSpec(file, terminal.in);
+    if (options.name) spec.name = options.name;
+    if (Object.keys(options.param).length > 0) {
+      spec.parameters = { ...(spec.parameters ?? {}), ...options.param };
+    }
+    const job = await context.client.jobs.submit(
+      spec,
+      options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {},
+    );
+    if (!options.wait) {
+      context.print(job, () => `${jobLine(job)}\nfollow it: cloudjobs watch ${job.id}`);
+      return;
+    }
+    if (!context.json) terminal.err.write(`submitted job ${job.id} (${job.name}, ${job.taskCount} tasks)\n`);
+    return finish(
+      context,
+      await followJob(context.client, job.id, {
+        out: context.json ? nullStream : terminal.out,
+        err: terminal.err,
+      }),
+    );
+  });
+
+  const ls = program
+    .command('ls')
+    .description('your jobs, newest first')
+    .addOption(new Option('-s, --status <status>', 'only jobs in this status').choices(JOB_STATUSES))
+    .option('-n, --name <name>', 'only jobs of this name')
+    .option('-l, --limit <n>', 'at most this many', (v) => positive(v, '--limit'), 20)
+    .addHelpText('after', '\nExample:\n  cloudjobs ls --status RUNNING');
+  run(ls, async (context) => {
+    const options = ls.opts<{ status?: JobStatus; name?: string; limit: number }>();
+    const jobs: Job[] = [];
+    for await (const job of context.client.jobs.all({
+      limit: Math.min(options.limit, 1000),
+      ...(options.status ? { status: options.status } : {}),
+      ...(options.name ? { name: options.name } : {}),
+    })) {
+      jobs.push(job);
+      if (jobs.length >= options.limit) break;
+    }
+    context.print(jobs, () =>
+      jobs.length === 0
+        ? 'no jobs'
+        : table(
+            ['ID', 'NAME', 'STATUS', 'TASKS', 'CREATED', 'RUN TIME'],
+            jobs.map((job) => [
+              job.id,
+              job.name,
+              job.status + (job.condition ? ` (${job.condition})` : ''),
+              `${doneCount(job.taskCounts)}/${job.taskCount}`,
+              job.createdAt.replace(/\.\d{3}Z$/, 'Z'),
+              runTime(job),
+            ]),
+          ),
+    );
+  });
+
+  const status = program.command('status').description('a job: status, why, task counts').argument('<id>');
+  run(status, async (context, id) => {
+    const job = await context.client.jobs.get(id);
+    const { spec: _spec, ...shown } = job;
+    context.print(shown, () =>
+      [
+        `id:        ${job.id}`,
+        `name:      ${job.name}`,
+        `status:    ${job.status}${job.condition ? ` (${job.condition})` : ''}`,
+        `message:   ${job.message}`,
+        `tasks:     ${doneCount(job.taskCounts)}/${job.taskCount} done (${stateSummary(job.taskCounts)})`,
+        `pool:      ${job.pool}`,
+        `created:   ${job.createdAt}`,
+        `run time:  ${runTime(job)}`,
+        ...(job.exitCodes
+          ? [
+              `failed:    ${Object.entries(job.exitCodes)
+                .map(([t, c]) => `${t} (exit ${c})`)
+                .join(', ')}`,
+            ]
+          : []),
+      ].join('\n'),
+    );
+  });
+
+  const history = program
+    .command('history')
+    .description("a job's status changes, oldest first")
+    .argument('<id>');
+  run(history, async (context, id) => {
+    const entries = await context.client.jobs.history(id);
+    context.print(entries, () =>
+      table(
+        ['#', 'AT', 'STATUS', 'MESSAGE'],
+        entries.map((e) => [
+          e.sequence,
+          e.at,
+          e.status + (e.condition ? ` (${e.condition})` : ''),
+          e.message,
+        ]),
+      ),
+    );
+  });
+
+  const tasks = program
+    .command('tasks')
+    .description("a job's tasks, in order")
+    .argument('<id>')
+    .addOption(new Option('--state <state>', 'only tasks in this state').choices(TASK_STATES))
+    .addHelpText('after', '\nExample:\n  cloudjobs tasks <id> --state FAILED');
+  run(tasks, async (context, id) => {
+    const options = tasks.opts<{ state?: TaskStatus }>();
+    const all: Task[] = [];
+    for await (const task of context.client.jobs.allTasks(id, options.state ? { state: options.state } : {}))
+      all.push(task);
+    context.print(all, () =>
+      all.length === 0
+        ? 'no tasks'
+        : table(
+            ['ID', 'STATE', 'EXIT', 'ATTEMPT', 'STARTED', 'ENDED', 'DURATION'],
+            all.map((t) => [
+              t.id,
+              t.status,
+              t.exitCode,
+              t.attempt,
+              t.startedAt,
+              t.endedAt,
+              t.startedAt && t.endedAt
+                ? duration(Date.parse(t.endedAt) - Date.parse(t.startedAt))
+                : undefined,
+            ]),
+          ),
+    );
+  });
+
+  const watch = program
+    .command('watch')
+    .description('follow a job live to its end (exit 0 finished, 1 failed, 3 cancelled)')
+    .argument('<id>')
+    .addHelpText(
+      'after',
+      '\nExample:\n  cloudjobs watch <id>          # a progress bar on a terminal\n  cloudjobs watch <id> --json   # one event per line',
+    );
+  run(watch, async (context, id) =>
+    finish(context, await followJob(context.client, id, terminal, { json: context.json })),
+  );
+
+  const logs = program
+    .command('logs')
+    .description("a task's stdout (or stderr)")
+    .argument('<id>')
+    .argument('<taskId>')
+    .option('-e, --stderr', 'stderr instead of stdout')
+    .option('-f, --follow', 'keep printing as a running task writes, until it ends')
+    .addHelpText('after', '\nExample:\n  cloudjobs logs <id> render-7 --follow');
+  run(logs, async (context, id, taskId) => {
+    const options = logs.opts<{ stderr?: boolean; follow?: boolean }>();
+    for await (const chunk of context.client.jobs.log(id, taskId, {
+      stream: options.stderr ? 'stderr' : 'stdout',
+      ...(options.follow ? { follow: true } : {}),
+    })) {
+      terminal.out.write(chunk);
+    }
+  });
+
+  const outputs = program
+    .command('outputs')
+    .description("a job's output files; --download fetches them all")
+    .argument('<id>')
+    .option(
+      '-d, --download <dir>',
+      'download every file into this folder (a second run fetches only what is missing)',
+    )
+    .addHelpText('after', '\nExample:\n  cloudjobs outputs <id> --download ./results');
+  run(outputs, async (context, id) => {
+    const options = outputs.opts<{ download?: string }>();
+    if (options.download) {
+      const result = await downloadWithProgress(context, id, options.download);
+      context.print(
+        result,
+        () =>
+          `${result.downloaded.length} file(s) downloaded (${bytes(result.bytes)}), ${result.kept.length} already there, into ${options.download}`,
+      );
+      return;
+    }
+    const listing = await context.client.jobs.outputs(id);
+    context.print(listing, () =>
+      listing.files.length === 0
+        ? `no outputs${listing.archived ? '' : ' yet'}`
+        : `${table(
+            ['PATH', 'SIZE', 'TYPE'],
+            listing.files.map((f) => [f.path, bytes(f.size), f.contentType]),
+          )}\n${listing.files.length} file(s), ${bytes(listing.bytes)}${listing.archived ? '' : ' so far (the job has not ended)'}`,
+    );
+  });
+
+  for (const [name, describe] of [
+    ['cancel', 'cancel a job: running tasks are stopped, it ends CANCELLED'],
+    ['pause', 'hold a job: running tasks go back to the queue'],
+    ['resume', 'release a paused job'],
+    ['complete', 'say no more tasks are coming to a job that waits for that'],
+  ] as const) {
+    const control = program.command(name).description(describe).argument('<id>');
+    run(control, async (context, id) => {
+      const job = await context.client.jobs[name](id);
+      context.print(job, () => jobLine(job));
+    });
+  }
+  const remove = program
+    .command('delete')
+    .description('forget an ended job and everything kept of it')
+    .argument('<id>');
+  run(remove, async (context, id) => {
+    await context.client.jobs.delete(id);
+    context.print({ id, deleted: true }, () => `job ${id} deleted`);
+  });
+}
+
+function finish(context: Context, job: Job): number {
+  // One line: after `watch --json`'s events it is the last of them.
+  if (context.json) context.terminal.out.write(`${JSON.stringify(job)}\n`);
+  else for (const line of outcomeLines(job)) context.terminal.err.write(`${line}\n`);
+  return exitForStatus(job.status);
+}
+
+function positive(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`${flag} must be a whole number of at least 1, not ${value}`);
+  return n;
+}
+
+/** Where live output goes when --json asks for only the final document. */
+const nullStream = Object.assign(new Writable({ write: (_chunk, _encoding, done) => done() }), {
+  isTTY: false,
+});

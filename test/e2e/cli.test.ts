@@ -1,0 +1,192 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
+import { freePort } from '../support/freePort.js';
+
+const ALICE = 'alice-token-0123456789abcdef';
+const BOB = 'bob-token-0123456789abcdef';
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+describe('the cloudjobs CLI against the embedded runtime', () => {
+  const runtime = useRuntime({
+    app: ROOT,
+    storage: inject('azurite'),
+    env: {
+      CLOUDJOBS_API_TOKENS: `alice=${ALICE},bob=${BOB}`,
+      CLOUDJOBS_TABLE_PREFIX: uniqueName('cli'),
+    },
+  });
+  let dir = '';
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'cloudjobs-cli-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * Runs `npx cloudjobs ...` as a user would, in the clone. With `tty`, inside a pseudo-terminal
+   * (util-linux `script`), so the CLI sees a terminal; its output then comes back on stdout.
+   */
+  const cloudjobs = (
+    args: string[],
+    options: { token?: string; url?: string; tty?: boolean; stdin?: string } = {},
+  ): Promise<Ran> => {
+    const env = {
+      ...process.env,
+      CLOUDJOBS_URL: options.url ?? runtime.url,
+      CLOUDJOBS_TOKEN: options.token ?? ALICE,
+      // A profile of the developer's own must not leak in.
+      CLOUDJOBS_CONFIG_DIR: path.join(dir, 'config'),
+      NO_COLOR: '1',
+    };
+    const quoted = ['npx', '--no-install', 'cloudjobs', ...args]
+      .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
+      .join(' ');
+    const child = options.tty
+      ? spawn('script', ['-qfec', `stty cols 120; ${quoted}`, '/dev/null'], { cwd: ROOT, env })
+      : spawn('npx', ['--no-install', 'cloudjobs', ...args], { cwd: ROOT, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    if (options.stdin !== undefined) child.stdin.end(options.stdin);
+    else child.stdin.end();
+    return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  };
+
+  it('should submit and wait to FINISHED with a live progress bar on a terminal, exit 0', async () => {
+    const ran = await cloudjobs(['submit', 'examples/workflow.json', '--wait'], { tty: true });
+    expect(ran.code, ran.stdout).toBe(0);
+    // The bar (drawn with the block characters) and the status changes printed above it.
+    expect(ran.stdout).toMatch(/[█░]+ \d+\/3 tasks/);
+    expect(ran.stdout).toMatch(/job RUNNING/);
+    expect(ran.stdout).toMatch(/job \S+ FINISHED \(NORMAL_COMPLETION\)/);
+  });
+
+  it('should print timestamped lines without a terminal, and exit 1 naming the failed task', async () => {
+    const ran = await cloudjobs(['submit', 'examples/failing.json', '--wait']);
+    expect(ran.code, ran.stderr).toBe(1);
+    expect(ran.stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ job RUNNING/m);
+    expect(ran.stdout).not.toMatch(/█/);
+    const failed = /failed tasks: (\S+) \(exit (\d+)\)/.exec(ran.stderr);
+    expect(failed, ran.stderr).not.toBeNull();
+    expect(ran.stdout).toContain(`task ${failed![1]} FAILED with exit code ${failed![2]}`);
+  });
+
+  it('should exit 2 on bad input, printing each field at fault on its own line', async () => {
+    const file = path.join(dir, 'bad.json');
+    await writeFile(
+      file,
+      JSON.stringify({
+        name: 'bad',
+        tasks: [{ id: 'a', command: 'true' }, { id: 'b' }],
+        colour: 'red',
+      }),
+    );
+    const ran = await cloudjobs(['submit', file]);
+    expect(ran.code).toBe(2);
+    expect(ran.stderr).toMatch(/^error: .*\(VALIDATION_FAILED\)$/m);
+    expect(ran.stderr).toMatch(/^ {2}colour: /m);
+    expect(ran.stderr).toMatch(/^ {2}tasks\[1\]\.command: /m);
+
+    const notJson = await cloudjobs(['submit', '-'], { stdin: '{ "name": ' });
+    expect(notJson.code).toBe(2);
+    expect(notJson.stderr).toMatch(/is not valid JSON or YAML/);
+    const usage = await cloudjobs(['submit']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/missing required argument 'file'/);
+  });
+
+  it('should exit 4 with a clear message when the service cannot be reached or refuses the token', async () => {
+    // A port nothing listens on.
+    const port = await freePort();
+    const unreachable = await cloudjobs(['ls'], { url: `http://127.0.0.1:${port}` });
+    expect(unreachable.code).toBe(4);
+    expect(unreachable.stderr).toContain(`cannot reach cloudjobs at http://127.0.0.1:${port}: ECONNREFUSED`);
+    const refused = await cloudjobs(['ls'], { token: 'not-a-token-of-anyone-here' });
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toMatch(/not authorised/);
+  });
+
+  it('should answer --json that parses, and another user’s job as not found', async () => {
+    const submitted = await cloudjobs(['submit', 'examples/hello.json', '--json']);
+    expect(submitted.code, submitted.stderr).toBe(0);
+    const job = JSON.parse(submitted.stdout) as { id: string; status: string };
+    expect(job.status).toBe('PENDING');
+    const waited = await cloudjobs(['watch', job.id, '--json']);
+    expect(waited.code).toBe(0);
+    // One event per line, then the job as it ended.
+    const lines = waited.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.at(-2)).toMatchObject({ event: 'job.status.changed', type: 'cloudjobs.job.status.changed' });
+    expect(lines.at(-1)).toMatchObject({ id: job.id, status: 'FINISHED' });
+    const listed = JSON.parse((await cloudjobs(['ls', '--json', '--limit', '5'])).stdout) as Array<{
+      id: string;
+    }>;
+    expect(listed.map((j) => j.id)).toContain(job.id);
+    const table = (await cloudjobs(['ls'])).stdout.split('\n');
+    expect(table[0]).toMatch(/^ID\s+NAME\s+STATUS\s+TASKS\s+CREATED\s+RUN TIME$/);
+    for (const command of [['status'], ['history'], ['tasks']]) {
+      const ran = await cloudjobs([...command, job.id, '--json']);
+      expect(ran.code, ran.stderr).toBe(0);
+      expect(() => JSON.parse(ran.stdout) as unknown).not.toThrow();
+    }
+
+    const theirs = await cloudjobs(['status', job.id], { token: BOB });
+    expect(theirs.code).toBe(2);
+    expect(theirs.stderr).toMatch(/does not exist \(JOB_NOT_FOUND\)/);
+  });
+
+  it('should download every output file with its content, and keep what is there on a second run', async () => {
+    const submitted = JSON.parse(
+      (await cloudjobs(['submit', 'examples/workflow.json', '--json', '--wait'])).stdout,
+    ) as {
+      id: string;
+      status: string;
+    };
+    expect(submitted.status).toBe('FINISHED');
+    const target = path.join(dir, 'results');
+    const first = await cloudjobs(['outputs', submitted.id, '--download', target]);
+    expect(first.code, first.stderr).toBe(0);
+    const listing = JSON.parse((await cloudjobs(['outputs', submitted.id, '--json'])).stdout) as {
+      files: Array<{ path: string; size: number }>;
+    };
+    expect(listing.files.length).toBeGreaterThan(0);
+    for (const file of listing.files) {
+      const content = await readFile(path.join(target, file.path));
+      expect(content.length).toBe(file.size);
+    }
+    expect(JSON.parse(await readFile(path.join(target, 'summarize/results/summary.json'), 'utf8'))).toEqual({
+      rows: 1000,
+      sumOfSquares: 333833500,
+    });
+    expect((await readdir(target, { recursive: true })).filter((f) => f.endsWith('.part'))).toEqual([]);
+    const again = await cloudjobs(['outputs', submitted.id, '--download', target, '--json']);
+    expect(JSON.parse(again.stdout)).toMatchObject({
+      downloaded: [],
+      kept: listing.files.map((f) => f.path),
+    });
+  });
+
+  it('should offer help with an example on each command, and completion for bash and zsh', async () => {
+    const help = await cloudjobs(['submit', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Examples?:\n {2}cloudjobs submit/);
+    const bash = await cloudjobs(['completion', 'bash']);
+    expect(bash.stdout).toMatch(/complete -F _cloudjobs cloudjobs/);
+    expect(bash.stdout).toMatch(/submit ls status history tasks watch logs outputs/);
+    const zsh = await cloudjobs(['completion', 'zsh']);
+    expect(zsh.stdout).toMatch(/^autoload -U \+X bashcompinit && bashcompinit/);
+  });
+});
