@@ -15,6 +15,7 @@ import {
   taskJson,
 } from './model.js';
 import { parseFilter, select } from './odata.js';
+import { taskFile } from './taskFiles.js';
 
 /** A request as a route handler sees it: authenticated, its body parsed. */
 export interface Request {
@@ -23,12 +24,15 @@ export interface Request {
   rawUrl: string;
   body: unknown;
   params: Record<string, string>;
+  headers: Record<string, string | undefined>;
 }
 
 export interface Reply {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /** Raw bytes to send instead of a JSON body (a task's file). */
+  stream?: NodeJS.ReadableStream;
 }
 
 export interface Route {
@@ -207,6 +211,8 @@ function taskRoutes(context: RouteContext): Route[] {
       await state.terminateTask(params.jobId!, params.taskId!);
       return { status: 204 };
     }),
+    route('GET', 'jobs/{jobId}/tasks/{taskId}/files/{*filePath}', (request) => taskFile(state, request)),
+    route('HEAD', 'jobs/{jobId}/tasks/{taskId}/files/{*filePath}', (request) => taskFile(state, request)),
   ];
 }
 

@@ -146,7 +146,19 @@ export class LocalBatch {
 
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const requestId = randomUUID();
-    const reply = (status: number, body?: unknown, headers: Record<string, string> = {}) => {
+    const reply = (
+      status: number,
+      body?: unknown,
+      headers: Record<string, string> = {},
+      stream?: NodeJS.ReadableStream,
+    ) => {
+      if (stream) {
+        res.writeHead(status, { 'request-id': requestId, ...headers });
+        stream.pipe(res);
+        // A client that stops reading a file closes the connection: stop reading it too.
+        res.once('close', () => (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.());
+        return;
+      }
       const text = body === undefined || req.method === 'HEAD' ? undefined : JSON.stringify(body);
       res.writeHead(status, {
         'request-id': requestId,
@@ -177,8 +189,8 @@ export class LocalBatch {
       if (this.#faults.latencyMs > 0)
         await new Promise((resolve) => setTimeout(resolve, this.#faults.latencyMs));
       this.#admit(req, rawUrl, url, raw);
-      const answer = await this.#dispatch((req.method ?? 'GET').toUpperCase(), url, rawUrl, raw);
-      return reply(answer.status, answer.body, answer.headers);
+      const answer = await this.#dispatch((req.method ?? 'GET').toUpperCase(), url, rawUrl, raw, req.headers);
+      return reply(answer.status, answer.body, answer.headers, answer.stream);
     } catch (error) {
       if (error instanceof BatchServiceError) return fail(error);
       this.#o.logger.error(`Batch request ${req.method} ${req.url} failed`, error);
@@ -225,7 +237,13 @@ export class LocalBatch {
   }
 
   /** Finds the route for the path and method and answers with it. */
-  async #dispatch(method: string, url: URL, rawUrl: string, raw: Buffer): Promise<Reply> {
+  async #dispatch(
+    method: string,
+    url: URL,
+    rawUrl: string,
+    raw: Buffer,
+    headers: http.IncomingHttpHeaders,
+  ): Promise<Reply> {
     const path = url.pathname.replace(/^\/+/, '');
     let allowed = false;
     for (const candidate of this.#routes) {
@@ -243,7 +261,13 @@ export class LocalBatch {
       }
       const key = `${method} ${candidate.template.template}`;
       this.stats.byOperation[key] = (this.stats.byOperation[key] ?? 0) + 1;
-      return await candidate.handle({ method, url, rawUrl, body, params: match.params });
+      const flat = Object.fromEntries(
+        Object.entries(headers).map(([name, value]) => [
+          name,
+          Array.isArray(value) ? value.join(', ') : value,
+        ]),
+      );
+      return await candidate.handle({ method, url, rawUrl, body, params: match.params, headers: flat });
     }
     throw allowed
       ? new BatchServiceError(
