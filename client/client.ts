@@ -203,16 +203,23 @@ export class CloudJobsClient {
   };
 
   async *#log(id: string, taskId: string, options: LogOptions): AsyncGenerator<Uint8Array> {
-    const response = await this.http.send(
-      'GET',
-      `/jobs/${enc(id)}/tasks/${enc(taskId)}/logs/${options.stream ?? 'stdout'}`,
-      {
-        ...(options.follow ? { query: { follow: true } } : {}),
+    const path = `/jobs/${enc(id)}/tasks/${enc(taskId)}/logs/${options.stream ?? 'stdout'}`;
+    let offset = 0;
+    for (;;) {
+      const response = await this.http.send('GET', path, {
+        query: options.follow ? { follow: true, ...(offset > 0 ? { offset } : {}) } : {},
         headers: { accept: 'text/plain' },
         ...(options.signal ? { signal: options.signal } : {}),
-      },
-    );
-    if (response.body) yield* response.body as unknown as AsyncIterable<Uint8Array>;
+      });
+      // 204: the task has ended and every byte of its log has been read.
+      if (response.status === 204 || !response.body) return;
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        offset += chunk.length;
+        yield chunk;
+      }
+      if (!options.follow) return;
+      // A follow ends when the service says so; ask again from where it got to until it says 204.
+    }
   }
 
   async *#events(id: string, options: EventsOptions): AsyncGenerator<JobEvent> {

@@ -234,6 +234,8 @@ function wire(config: AppConfig): Services {
     }),
     files: new JobFiles({
       jobs,
+      compute,
+      followMs: config.streams.maxMs,
       blobs: containers,
       jobsContainer: CONTAINERS.jobs,
     }),

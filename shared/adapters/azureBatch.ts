@@ -12,8 +12,14 @@ import type {
   TaskCounts,
   TaskPage,
 } from '../compute/compute.js';
-import type { AppError } from '../errors.js';
-import { BlockedError, ConflictError, DependencyError, NotFoundError, TransientError } from '../errors.js';
+import {
+  AppError,
+  BlockedError,
+  ConflictError,
+  DependencyError,
+  NotFoundError,
+  TransientError,
+} from '../errors.js';
 import { isoDuration } from '../compute/dependencies.js';
 import { mapBatchError } from './azureBatchErrors.js';
 import { chunkTasks, poolInfo, taskState, toBatchTask } from './azureBatchModels.js';
@@ -313,6 +319,35 @@ export class AzureBatch implements ComputeBackend {
       return taskState(await this.#call(`get task ${taskId}`, () => this.#client.task.get(jobId, taskId)));
     } catch (error) {
       if (error instanceof NotFoundError) return undefined;
+      throw error;
+    }
+  }
+
+  async readTaskFile(
+    jobId: string,
+    taskId: string,
+    file: string,
+    from: number,
+    signal?: AbortSignal,
+  ): Promise<NodeJS.ReadableStream | undefined> {
+    try {
+      const response = await this.#call(`read ${file} of task ${taskId}`, () =>
+        this.#client.file.getFromTask(jobId, taskId, file, {
+          fileGetFromTaskOptions: { ocpRange: `bytes=${from}-` },
+          // The SDK's own AbortSignalLike: the DOM type differs only in `this` typing.
+          ...(signal
+            ? {
+                abortSignal:
+                  signal as unknown as BatchServiceModels.FileGetFromTaskOptionalParams['abortSignal'],
+              }
+            : {}),
+        }),
+      );
+      return response.readableStreamBody;
+    } catch (error) {
+      // A task not started, or whose node is gone, has no files: not an error to the reader.
+      if (error instanceof NotFoundError || (error instanceof AppError && error.status === 409))
+        return undefined;
       throw error;
     }
   }

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import {
   BlobSASPermissions,
   StorageSharedKeyCredential,
@@ -85,9 +86,15 @@ export class AzureBlobContainer implements BlobContainer {
     }
   }
 
-  async download(name: string): Promise<BlobDownload | undefined> {
+  async download(name: string, offset = 0): Promise<BlobDownload | undefined> {
     try {
-      const download = await this.#client.getBlobClient(name).download();
+      if (offset > 0) {
+        // Storage refuses a range that starts at or past the end (416): that is simply nothing left.
+        const size = (await this.properties(name))?.size;
+        if (size === undefined) return undefined;
+        if (offset >= size) return { stream: Readable.from([]), contentLength: 0 };
+      }
+      const download = await this.#client.getBlobClient(name).download(offset);
       if (!download.readableStreamBody) return undefined;
       return {
         stream: download.readableStreamBody,

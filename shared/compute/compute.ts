@@ -154,6 +154,17 @@ export interface ComputeBackend {
     options?: { state?: ComputeTaskStateName; pageSize?: number; continuation?: string },
   ): Promise<TaskPage>;
   getTask(jobId: string, taskId: string): Promise<ComputeTaskState | undefined>;
+  /**
+   * A file of a task's directory on its node (`stdout.txt`, `stderr.txt`), from byte `from` to its
+   * end as it is now; undefined when the node has no such file (not started, or cleaned up).
+   */
+  readTaskFile(
+    jobId: string,
+    taskId: string,
+    file: string,
+    from: number,
+    signal?: AbortSignal,
+  ): Promise<NodeJS.ReadableStream | undefined>;
   terminateJob(jobId: string, reason?: string): Promise<void>;
   /** Holds the job: running tasks are requeued, none start until {@link enableJob}. */
   disableJob(jobId: string): Promise<void>;

@@ -3,6 +3,7 @@ import { jobSpecSchema, notifiableStatusSchema } from '../domain/jobSpec.js';
 import { JOB_CONDITIONS, JOB_STATUSES, TASK_STATUSES } from '../domain/lifecycle.js';
 import { listJobsQuerySchema, listTasksQuerySchema, templatePutSchema } from '../jobs/jobsApi.js';
 import { uploadUrlQuerySchema } from '../jobs/inboxApi.js';
+import { taskLogQuerySchema } from '../jobs/jobFiles.js';
 import { poolCreateSchema, poolResizeSchema } from '../jobs/poolsApi.js';
 import {
   deliveriesQuerySchema,
@@ -279,8 +280,10 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   },
   '/jobs/{id}/tasks/{taskId}/logs/{stream}': {
     get: {
-      summary: 'A task’s stdout or stderr (text/plain), uploaded when the task ends',
-      responses: { 200: null },
+      summary:
+        'A task’s stdout or stderr (text/plain): a running task’s as it is now, or with follow=true as it grows until the task ends; 204 when a follow has nothing left',
+      query: taskLogQuerySchema,
+      responses: { 200: null, 204: null },
     },
   },
   '/jobs/{id}/outputs': {

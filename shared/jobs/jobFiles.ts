@@ -5,6 +5,22 @@ import type { JobsApi } from './jobsApi.js';
 import { listTaskOutputs, type OutputFile } from './jobRunner.js';
 import { jobLayout, type JobFilesLayout } from '../domain/jobLayout.js';
 import type { BlobContainer, BlobContainers } from '../store/blobStore.js';
+import type { ComputeBackend } from '../compute/compute.js';
+import { isFinal } from '../domain/lifecycle.js';
+import { followTaskLog } from './taskLogs.js';
+import { Readable } from 'node:stream';
+import { z } from 'zod';
+
+const LOG_TYPE = 'text/plain; charset=utf-8';
+
+/** Query of `GET /jobs/{id}/tasks/{taskId}/logs/{stream}`. */
+export const taskLogQuerySchema = z.strictObject({
+  follow: z
+    .enum(['true', 'false'])
+    .optional()
+    .describe('stream a running task’s log as it grows, until it ends (ask again from `offset` if cut)'),
+  offset: z.coerce.number().int().min(0).optional().describe('start at this byte: what a reader already has'),
+});
 
 /** A file to send: its bytes as a stream, and what to say about them. */
 export interface FileBody {
@@ -23,6 +39,12 @@ export interface OutputListing {
 
 export interface JobFilesOptions {
   jobs: JobsApi;
+  /** Where running tasks' logs are read from while they grow. */
+  compute: Pick<ComputeBackend, 'getTask' | 'readTaskFile'>;
+  /** How long one follow of a log lasts before the client asks again from where it got to. */
+  followMs: number;
+  /** Between reads of a running task's log; 500 ms unless given. */
+  followPollMs?: number;
   /** The container holding each job's files (see `jobLayout`). */
   jobsContainer: string;
   blobs: BlobContainers;
@@ -32,24 +54,63 @@ export interface JobFilesOptions {
 export class JobFiles {
   constructor(private readonly o: JobFilesOptions) {}
 
-  /** A task's stdout or stderr, as Batch uploaded it when the task (attempt) ended. */
-  async log(caller: Caller, jobId: string, taskId: string, stream: 'stdout' | 'stderr'): Promise<FileBody> {
+  /**
+   * A task's stdout or stderr from byte `offset`: of a running task, what its node has now (or,
+   * with `follow`, as it grows, then the rest from the upload once it ends, for up to `followMs`);
+   * of an ended one, what Batch uploaded. Undefined when a follow has nothing left to send: the
+   * task has ended and the reader has it all.
+   */
+  async log(
+    caller: Caller,
+    jobId: string,
+    taskId: string,
+    stream: 'stdout' | 'stderr',
+    options: { follow?: boolean; offset?: number } = {},
+  ): Promise<FileBody | undefined> {
     await this.o.jobs.job(caller, jobId);
     const layout = await this.#layout(jobId);
-    const name = `${jobLayout.taskLogs(jobId, layout.logs.folder, taskId)}/${stream}.txt`;
-    // Batch uploads logs without a content type; they are text whatever the blob says.
-    const body = await this.#open(
-      this.o.blobs(layout.logs.container),
-      name,
-      'text/plain; charset=utf-8',
-      true,
-    );
-    if (!body) {
-      throw new NotFoundError(
-        `task ${taskId} of job ${jobId} has no ${stream} yet: logs are uploaded when a task ends`,
+    const uploaded = {
+      container: this.o.blobs(layout.logs.container),
+      name: `${jobLayout.taskLogs(jobId, layout.logs.folder, taskId)}/${stream}.txt`,
+    };
+    const offset = options.offset ?? 0;
+    const task = await this.o.compute.getTask(jobId, taskId);
+    const running = task !== undefined && task.state !== 'completed';
+    const missing = () =>
+      new NotFoundError(
+        `task ${taskId} of job ${jobId} has no ${stream} yet: it has not started`,
         'LOG_NOT_FOUND',
       );
+    if (options.follow && (running || task === undefined)) {
+      if (task === undefined && !(await uploaded.container.exists(uploaded.name))) {
+        const job = await this.o.jobs.job(caller, jobId);
+        // A task Batch does not know of yet may start later; not once the job has ended.
+        if (isFinal(job.status)) throw missing();
+      }
+      const signal = AbortSignal.timeout(this.o.followMs);
+      const source = {
+        compute: this.o.compute,
+        uploaded,
+        jobId,
+        taskId,
+        file: `${stream}.txt`,
+        from: offset,
+      };
+      return {
+        stream: Readable.from(
+          followTaskLog(source, { signal, ...(this.o.followPollMs ? { pollMs: this.o.followPollMs } : {}) }),
+        ),
+        contentType: LOG_TYPE,
+      };
     }
+    if (running) {
+      const node = await this.o.compute.readTaskFile(jobId, taskId, `${stream}.txt`, offset);
+      if (node) return { stream: node, contentType: LOG_TYPE };
+    }
+    // Batch uploads logs without a content type; they are text whatever the blob says.
+    const body = await this.#open(uploaded.container, uploaded.name, LOG_TYPE, true, offset);
+    if (!body) throw missing();
+    if (options.follow && body.contentLength === 0) return undefined;
     return body;
   }
 
@@ -90,8 +151,9 @@ export class JobFiles {
     name: string,
     fallbackType: string,
     forceType = false,
+    offset = 0,
   ): Promise<FileBody | undefined> {
-    const download = await container.download(name);
+    const download = await container.download(name, offset);
     if (!download) return undefined;
     return {
       stream: download.stream,

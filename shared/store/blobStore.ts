@@ -32,7 +32,8 @@ export interface BlobContainer {
   /** Whether any blob's name begins with `prefix` (a container that does not exist has none). */
   hasAny(prefix: string): Promise<boolean>;
   list(prefix: string): AsyncIterable<BlobItem>;
-  download(name: string): Promise<BlobDownload | undefined>;
+  /** The blob's bytes from `offset` (0 unless given) to its end; past the end, none. */
+  download(name: string, offset?: number): Promise<BlobDownload | undefined>;
   /** Copies a blob to another container, storage to storage, bytes exactly as they are. */
   copyTo(name: string, target: BlobContainer, targetName: string): Promise<void>;
   /** Deletes a blob; one that is already gone is fine. */

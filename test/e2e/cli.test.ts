@@ -179,6 +179,50 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
     });
   });
 
+  it('should follow a running task’s log as it is written, and end when the task ends', async () => {
+    const submitted = await cloudjobs(['submit', '-', '--json'], {
+      stdin: JSON.stringify({
+        name: 'ticker',
+        tasks: [
+          { id: 'tick', command: 'for i in 1 2 3 4 5 6; do echo "line $i"; sleep 1; done; echo done >&2' },
+        ],
+      }),
+    });
+    const { id } = JSON.parse(submitted.stdout) as { id: string };
+    // Follow from before the task starts: the stream waits for it.
+    const child = spawn('npx', ['--no-install', 'cloudjobs', 'logs', id, 'tick', '--follow'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        CLOUDJOBS_URL: runtime.url,
+        CLOUDJOBS_TOKEN: ALICE,
+        CLOUDJOBS_CONFIG_DIR: path.join(dir, 'config'),
+      },
+    });
+    const arrivals: Array<{ line: string; at: number }> = [];
+    let buffer = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      let end: number;
+      while ((end = buffer.indexOf('\n')) >= 0) {
+        arrivals.push({ line: buffer.slice(0, end), at: Date.now() });
+        buffer = buffer.slice(end + 1);
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const ended = Date.now();
+    expect(code).toBe(0);
+    expect(arrivals.map((a) => a.line)).toEqual(['line 1', 'line 2', 'line 3', 'line 4', 'line 5', 'line 6']);
+    // Lines came as they were written, a second apart, not all at the end.
+    expect(ended - arrivals[0]!.at).toBeGreaterThan(3000);
+    expect(arrivals[3]!.at - arrivals[1]!.at).toBeGreaterThan(1000);
+    // Every byte once: the same as the whole log read after the task ended.
+    const whole = await cloudjobs(['logs', id, 'tick']);
+    expect(whole.stdout).toBe(arrivals.map((a) => `${a.line}\n`).join(''));
+    const stderr = await cloudjobs(['logs', id, 'tick', '--stderr', '--follow']);
+    expect(stderr.stdout).toBe('done\n');
+  });
+
   it('should offer help with an example on each command, and completion for bash and zsh', async () => {
     const help = await cloudjobs(['submit', '--help']);
     expect(help.code).toBe(0);

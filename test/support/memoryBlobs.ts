@@ -70,13 +70,14 @@ export class MemoryBlobContainer implements BlobContainer {
     }
   }
 
-  download(name: string): Promise<BlobDownload | undefined> {
+  download(name: string, offset = 0): Promise<BlobDownload | undefined> {
     const blob = this.blobs.get(name);
     if (!blob) return Promise.resolve(undefined);
+    const bytes = blob.bytes.subarray(Math.min(offset, blob.bytes.length));
     return Promise.resolve({
-      stream: Readable.from([blob.bytes]),
+      stream: Readable.from(bytes.length > 0 ? [bytes] : []),
       contentType: blob.contentType,
-      contentLength: blob.bytes.length,
+      contentLength: bytes.length,
       lastModified: blob.lastModified,
     });
   }
