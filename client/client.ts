@@ -1,6 +1,6 @@
 import { Transport, type ClientOptions } from './http.js';
 import { CloudJobsError } from './errors.js';
-import { readSse, toJobEvent, type JobEvent } from './events.js';
+import { readSse, toJobEvent, type JobEvent, type JobStatusEvent } from './events.js';
 import type { DownloadOptions, DownloadResult } from './download.js';
 import {
   FINAL_STATUSES,
@@ -9,6 +9,7 @@ import {
   type HistoryEntry,
   type Job,
   type JobSpec,
+  type JobStatus,
   type JobsQuery,
   type OutputListing,
   type Page,
@@ -129,6 +130,23 @@ export class CloudJobsClient {
     events: (id: string, options: EventsOptions = {}): AsyncGenerator<JobEvent> => this.#events(id, options),
   };
 
+  /**
+   * Every job of yours: each status change as it is recorded, from now (or after `lastEventId`),
+   * until `signal` stops it. Reconnects with the last event id as EventSource does.
+   */
+  events(
+    options: {
+      status?: JobStatus;
+      name?: string;
+      lastEventId?: string;
+      signal?: AbortSignal;
+      /** Told when the stream is open: changes from then on will come. */
+      onOpen?: () => void;
+    } = {},
+  ): AsyncGenerator<JobStatusEvent> {
+    return this.#ownerEvents(options);
+  }
+
   readonly templates = {
     list: async (): Promise<Array<{ name: string; owner: string; versions: string[] }>> =>
       (
@@ -222,6 +240,42 @@ export class CloudJobsClient {
     }
   }
 
+  async *#ownerEvents(options: {
+    status?: JobStatus;
+    name?: string;
+    lastEventId?: string;
+    signal?: AbortSignal;
+    onOpen?: () => void;
+  }): AsyncGenerator<JobStatusEvent> {
+    let last = options.lastEventId;
+    let failures = 0;
+    let opened = false;
+    while (!options.signal?.aborted) {
+      try {
+        const response = await this.http.send('GET', '/events', {
+          query: { status: options.status, name: options.name },
+          headers: { accept: 'text/event-stream', ...(last ? { 'last-event-id': last } : {}) },
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        for await (const block of readSse(response.body as unknown as AsyncIterable<Uint8Array>)) {
+          if (block.id) {
+            // The stream's first id says where it starts: from here on, nothing is missed.
+            if (!opened) options.onOpen?.();
+            opened = true;
+            last = block.id;
+          }
+          const event = toJobEvent(block);
+          failures = 0;
+          if (event?.event === 'job.status.changed') yield event;
+        }
+      } catch (error) {
+        if (options.signal?.aborted || error instanceof CloudJobsError) throw error;
+        failures++;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 1000 * 2 ** (failures - 1))));
+      }
+    }
+  }
+
   async *#events(id: string, options: EventsOptions): AsyncGenerator<JobEvent> {
     let last = options.lastEventId;
     let retryMs = 2000;
@@ -236,9 +290,9 @@ export class CloudJobsClient {
         });
         for await (const block of readSse(response.body as unknown as AsyncIterable<Uint8Array>)) {
           if (block.retry !== undefined) retryMs = block.retry;
+          if (block.id) last = block.id;
           const event = toJobEvent(block);
           if (!event) continue;
-          if (event.id) last = event.id;
           received++;
           failures = 0;
           yield event;

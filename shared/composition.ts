@@ -33,6 +33,7 @@ import { TaskSignals } from './jobs/taskSignals.js';
 import { JobFiles } from './jobs/jobFiles.js';
 import { JobFeeds } from './jobs/jobFeeds.js';
 import { JobStreams } from './jobs/jobStreams.js';
+import { OwnerStreams } from './jobs/ownerStreams.js';
 import { InboxIntake } from './jobs/inboxIntake.js';
 import * as df from 'durable-functions';
 import type { InvocationContext } from '@azure/functions';
@@ -58,6 +59,8 @@ export interface Services {
   files: JobFiles;
   /** Jobs' live event streams. */
   streams: JobStreams;
+  /** Each owner's stream of all their jobs' changes. */
+  ownerStreams: OwnerStreams;
   intake: InboxIntake;
   /** Creates the app's containers if they are missing (the inbox must exist before anyone writes). */
   ensureContainers: () => Promise<void>;
@@ -113,7 +116,10 @@ function wire(config: AppConfig): Services {
     tables: account.table,
     tablePrefix: config.tablePrefix,
     specs: blobs.getContainerClient(CONTAINERS.jobs),
-    changed: (jobId) => feeds.nudge(jobId),
+    changed: (jobId) => {
+      feeds.nudge(jobId);
+      ownerStreams.wake();
+    },
   });
   const subscriptionStore = new TableSubscriptionStore({
     tables: account.table,
@@ -121,6 +127,12 @@ function wire(config: AppConfig): Services {
   });
   const interest = new TaskEventInterest({ subscriptions: subscriptionStore, watches: store });
   const logTaskEvents = (job: { id: string; owner: string }) => interest.wanted(job.owner, job.id);
+  const ownerStreams = new OwnerStreams({
+    store,
+    heartbeatMs: config.streams.heartbeatMs,
+    maxStreamMs: config.streams.maxMs,
+    pollMs: config.streams.pollMs,
+  });
   const feeds = new JobFeeds({
     store,
     pollMs: config.streams.pollMs,
@@ -225,6 +237,7 @@ function wire(config: AppConfig): Services {
     }),
     orchestrations: (context) =>
       durableOrchestrations(df.getClient(context), config.blockedRetry, config.chunksPerSubOrchestration),
+    ownerStreams,
     streams: new JobStreams({
       job: (caller, id) => jobs.job(caller, id),
       store,

@@ -7,7 +7,7 @@ import type { Job, JobSpec, JobStatus, Task, TaskStatus } from '../../client/ind
 import type { Context } from '../context.js';
 import { exitForStatus, UsageError } from '../exit.js';
 import { followJob, outcomeLines, type Terminal } from '../follow.js';
-import { bytes, doneCount, duration, runTime, stateSummary, table } from '../format.js';
+import { bytes, doneCount, duration, runTime, stamp, stateSummary, table } from '../format.js';
 import { downloadWithProgress } from '../download.js';
 
 const JOB_STATUSES: JobStatus[] = [
@@ -231,15 +231,41 @@ export function jobCommands(
 
   const watch = program
     .command('watch')
-    .description('follow a job live to its end (exit 0 finished, 1 failed, 3 cancelled)')
-    .argument('<id>')
+    .description(
+      'follow a job live to its end (exit 0 finished, 1 failed, 3 cancelled); without an id, every job of yours until interrupted',
+    )
+    .argument('[id]')
+    .addOption(
+      new Option('-s, --status <status>', 'without an id: only changes into this status').choices(
+        JOB_STATUSES,
+      ),
+    )
+    .option('-n, --name <name>', 'without an id: only jobs of this name')
     .addHelpText(
       'after',
-      '\nExample:\n  cloudjobs watch <id>          # a progress bar on a terminal\n  cloudjobs watch <id> --json   # one event per line',
+      '\nExamples:\n  cloudjobs watch <id>          # a progress bar on a terminal\n  cloudjobs watch <id> --json   # one event per line\n  cloudjobs watch --status FAILED',
     );
-  run(watch, async (context, id) =>
-    finish(context, await followJob(context.client, id, terminal, { json: context.json })),
-  );
+  run(watch, async (context, id) => {
+    if (id) return finish(context, await followJob(context.client, id, terminal, { json: context.json }));
+    const options = watch.opts<{ status?: JobStatus; name?: string }>();
+    const stop = new AbortController();
+    process.once('SIGINT', () => stop.abort());
+    try {
+      const onOpen = () => {
+        if (!context.json) terminal.err.write('watching your jobs (Ctrl-C to stop)\n');
+      };
+      for await (const event of context.client.events({ ...options, signal: stop.signal, onOpen })) {
+        const data = event.data.data;
+        terminal.out.write(
+          context.json
+            ? `${JSON.stringify({ ...event.data, event: event.event, eventId: event.id })}\n`
+            : `${stamp()} ${data.jobId} ${data.name} ${data.status}${data.condition ? ` (${data.condition})` : ''}: ${data.message}\n`,
+        );
+      }
+    } catch (error) {
+      if (!stop.signal.aborted) throw error;
+    }
+  });
 
   const logs = program
     .command('logs')

@@ -42,6 +42,7 @@ import {
   type TaskRecord,
   type TaskUpdate,
   type TemplateRecord,
+  type OwnerChange,
 } from '../store/jobStore.js';
 
 /** Where the store keeps things. */
@@ -68,6 +69,10 @@ const ABANDONED_KEY_MS = 60_000;
 const invertedTime = (iso: string) => String(8_640_000_000_000_000 - Date.parse(iso)).padStart(16, '0');
 const jobRowKey = (createdAt: string, id: string) => `job|${invertedTime(createdAt)}|${id}`;
 const historyRowKey = (id: string, sequence: number) => `hist|${id}|${String(sequence).padStart(8, '0')}`;
+/** The owner's change log shares the owner's partition: `oev|<position>`, and its counter after them. */
+const OWNER_LOG_PREFIX = 'oev|';
+const ownerLogRowKey = (position: number) => `${OWNER_LOG_PREFIX}${String(position).padStart(12, '0')}`;
+const OWNER_LOG_COUNTER = 'oev|~';
 /**
  * The job store on Azure Table storage. A job's record and its history share a partition (the
  * owner's), so a status change and its history entry are written in one transaction; an index by
@@ -162,19 +167,27 @@ export class TableJobStore implements JobStore {
       UpdatedAt: job.at,
       ...specProps,
     };
-    await this.#jobs.submitTransaction([
-      ['create', entity],
-      [
-        'create',
-        historyEntity(job.owner, job.id, {
-          sequence: 1,
-          status: 'PENDING',
-          message,
-          at: job.at,
-          taskCounts: { ...emptyCounts(), PENDING: job.taskCount },
-        }),
-      ],
-    ]);
+    const first = historyEntity(job.owner, job.id, {
+      sequence: 1,
+      status: 'PENDING',
+      message,
+      at: job.at,
+      taskCounts: { ...emptyCounts(), PENDING: job.taskCount },
+    });
+    for (let attempt = 0; ; attempt++) {
+      const ownerLog = await this.#ownerCounter(job.owner);
+      try {
+        await this.#jobs.submitTransaction([
+          ['create', entity],
+          ['create', first],
+          ...ownerLogActions(job.owner, ownerLog, job.id, 1),
+        ]);
+        break;
+      } catch (error) {
+        // Only the owner's log counter can be taken: another of the owner's jobs just changed.
+        if (!isStatus(error, 412, 409) || attempt >= MAX_WRITE_ATTEMPTS) throw error;
+      }
+    }
     const created = await this.getJob(job.id);
     if (!created)
       throw new TransientError('STORE_UNAVAILABLE', `job ${job.id} was written but cannot be read back`);
@@ -308,6 +321,7 @@ export class TableJobStore implements JobStore {
       ]);
       if (!entity) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
       const job = toJob(entity);
+      const ownerLog = await this.#ownerCounter(job.owner);
       // The same status reported again is a duplicate signal, not a new change.
       if (job.status === change.to) return { job, changed: false };
       const next = transitionJob(
@@ -347,6 +361,8 @@ export class TableJobStore implements JobStore {
             ...(taskLog.sequence > 0 ? { taskSequence: taskLog.sequence } : {}),
           }),
         ],
+        // The owner's change log moves in the same write, so it has exactly the changes recorded.
+        ...ownerLogActions(job.owner, ownerLog, id, sequence),
       ];
       try {
         await this.#jobs.submitTransaction(actions);
@@ -369,6 +385,43 @@ export class TableJobStore implements JobStore {
     await this.#inflight.deleteEntity('', id).catch((error: unknown) => {
       if (!isStatus(error, 404)) throw error;
     });
+  }
+
+  async ownerChanges(owner: string, options: { after: number; limit: number }): Promise<OwnerChange[]> {
+    await this.ready();
+    const filter =
+      `PartitionKey eq ${odata(owner)} and RowKey gt ${odata(ownerLogRowKey(options.after))}` +
+      ` and RowKey lt ${odata(OWNER_LOG_COUNTER)}`;
+    const changes: OwnerChange[] = [];
+    const pages = this.#jobs
+      .listEntities<Entity>({ queryOptions: { filter, select: ['RowKey', 'JobId', 'Sequence'] } })
+      .byPage({ maxPageSize: Math.min(options.limit, 1000) });
+    for await (const page of pages) {
+      for (const entity of page) {
+        changes.push({
+          position: Number(entity.rowKey.slice(OWNER_LOG_PREFIX.length)),
+          jobId: entity.JobId as string,
+          sequence: entity.Sequence as number,
+        });
+        if (changes.length >= options.limit) return changes;
+      }
+    }
+    return changes;
+  }
+
+  async ownerHead(owner: string): Promise<number> {
+    await this.ready();
+    return (await this.#ownerCounter(owner)).position;
+  }
+
+  async #ownerCounter(owner: string): Promise<{ position: number; etag?: string }> {
+    try {
+      const entity = await this.#jobs.getEntity<Entity>(owner, OWNER_LOG_COUNTER);
+      return { position: entity.Position as number, etag: entity.etag };
+    } catch (error) {
+      if (isStatus(error, 404)) return { position: 0 };
+      throw error;
+    }
   }
 
   async listInFlight(): Promise<Array<{ id: string; owner: string }>> {
@@ -511,6 +564,21 @@ const JOB_SUMMARY_PROPERTIES = [
   'CreatedAt',
   'UpdatedAt',
 ];
+
+/** The next entry of an owner's change log and its moved counter, for a change's transaction. */
+function ownerLogActions(
+  owner: string,
+  counter: { position: number; etag?: string },
+  jobId: string,
+  sequence: number,
+): TransactionAction[] {
+  const position = counter.position + 1;
+  const moved = { partitionKey: owner, rowKey: OWNER_LOG_COUNTER, Position: position };
+  return [
+    ['create', { partitionKey: owner, rowKey: ownerLogRowKey(position), JobId: jobId, Sequence: sequence }],
+    counter.etag ? ['update', moved, 'Replace', { etag: counter.etag }] : ['create', moved],
+  ];
+}
 
 function historyEntity(owner: string, id: string, entry: HistoryEntry): Entity {
   return {

@@ -4,6 +4,7 @@ import { JOB_CONDITIONS, JOB_STATUSES, TASK_STATUSES } from '../domain/lifecycle
 import { listJobsQuerySchema, listTasksQuerySchema, templatePutSchema } from '../jobs/jobsApi.js';
 import { uploadUrlQuerySchema } from '../jobs/inboxApi.js';
 import { taskLogQuerySchema } from '../jobs/jobFiles.js';
+import { ownerEventsQuerySchema } from '../jobs/ownerStreams.js';
 import { poolCreateSchema, poolResizeSchema } from '../jobs/poolsApi.js';
 import {
   deliveriesQuerySchema,
@@ -316,6 +317,22 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
           name: 'Last-Event-ID',
           description: 'the id of the last event read: the stream resumes after it',
           schema: { type: 'string', pattern: '^\\d+\\.\\d+$' },
+        },
+      ],
+      mediaType: 'text/event-stream',
+      responses: { 200: streamEventSchema },
+    },
+  },
+  '/events': {
+    get: {
+      summary:
+        'Every job of yours as Server-Sent Events: each status change as it is recorded (from Last-Event-ID when given, else from now)',
+      query: ownerEventsQuerySchema,
+      headers: [
+        {
+          name: 'Last-Event-ID',
+          description: 'the id of the last event read: the stream resumes after it',
+          schema: { type: 'string', pattern: '^\\d+$' },
         },
       ],
       mediaType: 'text/event-stream',

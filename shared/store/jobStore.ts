@@ -34,6 +34,13 @@ export interface JobRecord {
 /** One state change in a job's history. */
 export type HistoryEntry = RecordedChange;
 
+/** A place in an owner's change log: job `jobId`'s history entry `sequence`. */
+export interface OwnerChange {
+  position: number;
+  jobId: string;
+  sequence: number;
+}
+
 /** A task as stored. */
 export interface TaskRecord {
   id: string;
@@ -184,6 +191,15 @@ export interface JobStore {
   recordStatus(id: string, change: StatusChange): Promise<{ job: JobRecord; changed: boolean }>;
   /** A job's history, oldest first. */
   history(id: string): Promise<HistoryEntry[]>;
+  /**
+   * The owner's change log after position `after`, oldest first: which job changed and which of
+   * its history entries says how. Every recorded status change of every job of the owner gets the
+   * next position, in the same write as the change. A deleted job's positions remain, pointing
+   * at nothing.
+   */
+  ownerChanges(owner: string, options: { after: number; limit: number }): Promise<OwnerChange[]>;
+  /** The owner's change log's last position (0 before the first change). */
+  ownerHead(owner: string): Promise<number>;
   /**
    * Records a job's tasks, in the job's order, each with its first status; safe to repeat: tasks
    * already recorded keep the state they have reached.

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
 import { freePort } from '../support/freePort.js';
+import { waitFor } from '../support/waitFor.js';
 
 const ALICE = 'alice-token-0123456789abcdef';
 const BOB = 'bob-token-0123456789abcdef';
@@ -221,6 +222,45 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
     expect(whole.stdout).toBe(arrivals.map((a) => `${a.line}\n`).join(''));
     const stderr = await cloudjobs(['logs', id, 'tick', '--stderr', '--follow']);
     expect(stderr.stdout).toBe('done\n');
+  });
+
+  it('should watch every job of the user until interrupted, without an id', async () => {
+    const name = uniqueName('watched');
+    // The command itself, not npx, so the interrupt reaches it as a user's Ctrl-C would.
+    const child = spawn(process.execPath, ['dist/cli/main.js', 'watch', '--name', name], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        CLOUDJOBS_URL: runtime.url,
+        CLOUDJOBS_TOKEN: ALICE,
+        CLOUDJOBS_CONFIG_DIR: path.join(dir, 'config'),
+      },
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    // It says when it is following: a job submitted from then on is in the stream.
+    await waitFor(() => (err.includes('watching') ? true : undefined), { what: 'the stream to open' });
+    const submitted = await cloudjobs(['submit', '-', '--json'], {
+      stdin: JSON.stringify({ name, tasks: [{ id: 'a', command: 'true' }] }),
+    });
+    const { id } = JSON.parse(submitted.stdout) as { id: string };
+    await waitFor(() => (out.includes(`${id} ${name} FINISHED`) ? true : undefined), {
+      timeoutMs: 60_000,
+      what: 'the FINISHED line',
+    });
+    child.kill('SIGINT');
+    expect(await closed).toBe(0);
+    const statuses = out
+      .trim()
+      .split('\n')
+      .map((line) => /^\S+ (\S+) \S+ ([A-Z_]+)/.exec(line)!)
+      .map(([, job, status]) => `${job === id ? 'job' : 'other'} ${status}`);
+    expect(statuses[0]).toBe('job PENDING');
+    expect(statuses.at(-1)).toBe('job FINISHED');
+    expect(statuses.every((s) => s.startsWith('job '))).toBe(true);
   });
 
   it('should offer help with an example on each command, and completion for bash and zsh', async () => {

@@ -2,9 +2,33 @@ import { describe, expect, inject, it } from 'vitest';
 import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
 import { jobClient } from '../support/jobClient.js';
 import { followJob, readEventStream, type SseEvent } from '../support/eventStream.js';
+import { waitFor } from '../support/waitFor.js';
 
 const ALICE = 'alice-token-0123456789abcdef';
 const BOB = 'bob-token-0123456789abcdef';
+
+/** The rules a stream's order keeps, whatever the timing of the changes it tells. */
+function expectOrdered(
+  events: SseEvent[],
+  history: Array<{ sequence: number; taskSequence?: number }>,
+): void {
+  const bounds = new Map(history.map((entry) => [entry.sequence, entry.taskSequence ?? 0]));
+  const jobs = events
+    .filter((e) => e.event === 'job.status.changed')
+    .map((e) => Number(e.data.data.sequence));
+  const tasks = events
+    .filter((e) => e.event === 'task.status.changed')
+    .map((e) => Number(e.data.data.sequence));
+  expect(jobs).toEqual([...jobs].sort((a, b) => a - b));
+  expect(tasks).toEqual(tasks.map((_, i) => i + 1));
+  for (const [i, event] of events.entries()) {
+    if (event.event !== 'job.status.changed') continue;
+    // Every task change logged before this job change was recorded has been sent before it.
+    const bound = bounds.get(Number(event.data.data.sequence))!;
+    const before = events.slice(0, i).filter((e) => e.event === 'task.status.changed').length;
+    expect(before, `job change ${String(event.data.data.sequence)}`).toBeGreaterThanOrEqual(bound);
+  }
+}
 
 /** The changes of a stream (progress is a summary, told again after a reconnect). */
 const changes = (events: SseEvent[]) => events.filter((e) => e.event !== 'job.progress');
@@ -110,8 +134,75 @@ describe('a job’s event stream on the embedded runtime', () => {
     expect(connections).toBeGreaterThan(2);
     const replay = readEventStream(await open(id, ALICE));
     await replay.done;
-    expect(received.map((e) => e.id)).toEqual(changes(replay.events).map((e) => e.id));
-    expect(new Set(received.map((e) => e.data.id)).size).toBe(received.length);
+    // Every change once: the same changes as a replay of the whole stream afterwards.
+    const ids = received.map((e) => e.data.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort()).toEqual(
+      changes(replay.events)
+        .map((e) => e.data.id)
+        .sort(),
+    );
+    // In order: each log in its own order, and each job change after the task changes logged
+    // before it. (A job change recorded while task changes were being logged may come before or
+    // after those in a live stream and in a replay; both keep these rules.)
+    const history = await api().history(id);
+    expectOrdered(received, history);
+    expectOrdered(changes(replay.events), history);
+  });
+
+  it('should stream every job of the caller, and no one else’s, resuming with Last-Event-ID', async () => {
+    const controller = new AbortController();
+    const opened = await runtime.fetch('/api/events', {
+      headers: { authorization: `Bearer ${ALICE}` },
+      signal: controller.signal,
+    });
+    expect(opened.status).toBe(200);
+    const seen: SseEvent[] = [];
+    const live = readEventStream(opened, (event) => seen.push(event));
+    const mine = [
+      await api().submit({ name: 'all-1', tasks: [{ id: 'a', command: 'true' }] }),
+      await api().submit({ name: 'all-2', tasks: [{ id: 'a', command: 'exit 2' }] }),
+    ];
+    const theirs = await jobClient(runtime, BOB).submit({
+      name: 'bob',
+      tasks: [{ id: 'a', command: 'true' }],
+    });
+    const ended = () =>
+      mine.every((id) =>
+        seen.some(
+          (e) => e.data.data.jobId === id && ['FINISHED', 'FAILED'].includes(String(e.data.data.status)),
+        ),
+      );
+    await waitFor(() => (ended() ? true : undefined), {
+      timeoutMs: 60_000,
+      what: 'both jobs to end on the stream',
+    });
+    controller.abort();
+    await live.done;
+    expect(seen.some((e) => e.data.data.jobId === theirs)).toBe(false);
+    for (const id of mine) {
+      const statuses = seen.filter((e) => e.data.data.jobId === id).map((e) => e.data.data.status);
+      expect(statuses).toEqual((await api().history(id)).map((entry) => entry.status));
+    }
+    const positions = seen.map((e) => Number(e.id));
+    expect(positions).toEqual([...positions].sort((a, b) => a - b));
+
+    // From the middle: exactly what followed.
+    const middle = seen[Math.floor(seen.length / 2)]!;
+    const rest: SseEvent[] = [];
+    const resumed = new AbortController();
+    const again = await runtime.fetch('/api/events?name=all-1', {
+      headers: { authorization: `Bearer ${ALICE}`, 'last-event-id': middle.id },
+      signal: resumed.signal,
+    });
+    const reading = readEventStream(again, (event) => rest.push(event));
+    const expected = seen.filter((e) => Number(e.id) > Number(middle.id) && e.data.data.name === 'all-1');
+    await waitFor(() => (rest.length >= expected.length ? true : undefined), {
+      what: 'the rest of the stream',
+    });
+    resumed.abort();
+    await reading.done;
+    expect(rest.map((e) => e.id)).toEqual(expected.map((e) => e.id));
   });
 
   it('should answer another user’s job as missing, and a bad Last-Event-ID naming the header', async () => {

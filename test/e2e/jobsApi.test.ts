@@ -408,6 +408,7 @@ describe('jobs API on the embedded runtime', () => {
     expect(document.openapi).toBe('3.1.0');
     expect(Object.keys(document.paths).sort()).toEqual(
       [
+        '/events',
         '/health',
         '/inbox/upload-url',
         '/jobs',

@@ -429,4 +429,50 @@ describe('job store on Azure Tables', () => {
       { name: 'classifier', owner: 'alice', versions: ['1.1.0'] },
     ]);
   });
+
+  it('should give every change of an owner’s jobs the next place in the owner’s log, racing or not', async () => {
+    const store = freshStore();
+    const owner = `o${hex(4)}`;
+    const jobs = await Promise.all(Array.from({ length: 6 }, () => store.createJob(newJob({ owner }))));
+    const other = await store.createJob(newJob({ owner: `p${hex(4)}` }));
+    // Status changes of several jobs at once: each write moves the owner's counter, so they race.
+    await Promise.all(
+      jobs.map(({ job }) =>
+        store.recordStatus(job.id, { to: 'PROCESSING_INPUTS', message: 'go', at: new Date().toISOString() }),
+      ),
+    );
+    await store.recordStatus(jobs[0]!.job.id, {
+      to: 'PROCESSING_INPUTS',
+      message: 'again',
+      at: new Date().toISOString(),
+    });
+    expect(await store.ownerHead(owner)).toBe(12);
+    const changes = await store.ownerChanges(owner, { after: 0, limit: 100 });
+    expect(changes.map((c) => c.position)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    for (const { job } of jobs) {
+      expect(changes.filter((c) => c.jobId === job.id).map((c) => c.sequence)).toEqual([1, 2]);
+    }
+    expect(await store.ownerChanges(owner, { after: 10, limit: 100 })).toHaveLength(2);
+    expect(await store.ownerChanges(owner, { after: 0, limit: 5 })).toHaveLength(5);
+    expect((await store.ownerChanges(other.job.owner, { after: 0, limit: 10 })).map((c) => c.jobId)).toEqual([
+      other.job.id,
+    ]);
+    // The log's rows are not jobs: a listing does not show them.
+    expect((await store.listJobs(owner, { limit: 100 })).items).toHaveLength(6);
+  });
+
+  it('should keep a job’s watch mark, only ever moving it later', async () => {
+    const store = freshStore();
+    const { job } = await store.createJob(newJob());
+    expect(await store.watchedUntil(job.id)).toBeUndefined();
+    await store.watch(job.id, '2026-12-02T10:03:00.000Z');
+    await store.watch(job.id, '2026-12-02T10:01:00.000Z');
+    expect(await store.watchedUntil(job.id)).toBe('2026-12-02T10:03:00.000Z');
+    await store.watch(job.id, '2026-12-02T10:05:00.000Z');
+    expect(await store.watchedUntil(job.id)).toBe('2026-12-02T10:05:00.000Z');
+    // The mark sits beside the tasks without being one of them.
+    await store.putTasks(job.id, [{ id: 'a', status: 'PENDING' }]);
+    expect((await store.listTasks(job.id, { limit: 10 })).items.map((t) => t.id)).toEqual(['a']);
+    expect(await store.taskCounts(job.id)).toMatchObject({ PENDING: 1 });
+  });
 });

@@ -26,6 +26,7 @@ import {
   type TaskRecord,
   type TaskUpdate,
   type TemplateRecord,
+  type OwnerChange,
 } from '../../shared/store/jobStore.js';
 import type {
   OwnerSecret,
@@ -103,6 +104,7 @@ export class MemoryJobStore implements JobStore {
     };
     this.jobs.set(input.id, { job, spec: structuredClone(input.spec) });
     this.histories.set(input.id, [{ sequence: 1, status: 'PENDING', message: 'submitted', at: input.at }]);
+    this.#logOwnerChange(input.owner, input.id, 1);
     return { job: { ...job }, created: true };
   }
 
@@ -153,6 +155,7 @@ export class MemoryJobStore implements JobStore {
     job.message = change.message;
     job.sequence += 1;
     job.updatedAt = change.at;
+    this.#logOwnerChange(job.owner, id, job.sequence);
     this.histories.get(id)!.push({
       sequence: job.sequence,
       status: next.status,
@@ -217,6 +220,23 @@ export class MemoryJobStore implements JobStore {
   }
 
   readonly watches = new Map<string, string>();
+  readonly ownerLogs = new Map<string, OwnerChange[]>();
+
+  #logOwnerChange(owner: string, jobId: string, sequence: number): void {
+    const log = this.ownerLogs.get(owner) ?? [];
+    log.push({ position: log.length + 1, jobId, sequence });
+    this.ownerLogs.set(owner, log);
+  }
+
+  async ownerChanges(owner: string, options: { after: number; limit: number }): Promise<OwnerChange[]> {
+    return (this.ownerLogs.get(owner) ?? [])
+      .filter((c) => c.position > options.after)
+      .slice(0, options.limit);
+  }
+
+  async ownerHead(owner: string): Promise<number> {
+    return this.ownerLogs.get(owner)?.length ?? 0;
+  }
 
   async watch(id: string, until: string): Promise<void> {
     if ((this.watches.get(id) ?? '') < until) this.watches.set(id, until);

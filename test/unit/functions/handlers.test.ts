@@ -27,6 +27,8 @@ import { TaskSignals } from '../../../shared/jobs/taskSignals.js';
 import { JobFeeds } from '../../../shared/jobs/jobFeeds.js';
 import { JobStreams } from '../../../shared/jobs/jobStreams.js';
 import { jobsEvents } from '../../../functions/jobsEvents.js';
+import { eventsStream } from '../../../functions/eventsStream.js';
+import { OwnerStreams } from '../../../shared/jobs/ownerStreams.js';
 import { MemoryDeliveryStore, MemoryJobStore, MemorySubscriptionStore } from '../../support/memoryStores.js';
 import { Notifier } from '../../../shared/notifications/notifier.js';
 
@@ -145,6 +147,7 @@ beforeEach(() => {
       heartbeatMs: 1000,
       maxStreamMs: 5000,
     }),
+    ownerStreams: new OwnerStreams({ store, heartbeatMs: 1000, maxStreamMs: 300, pollMs: 20 }),
     runner: undefined as unknown as JobRunner,
     files: undefined as unknown as JobFiles,
     intake: undefined as unknown as InboxIntake,
@@ -322,6 +325,60 @@ describe('HTTP handlers in process', () => {
     );
     expect(bad.status).toBe(400);
     expect(bodyOf(bad).errors!.map((e) => e.path)).toEqual(['Last-Event-ID']);
+  });
+
+  it('should stream every job of the caller, and only theirs, resuming after an event id', async () => {
+    const submit = async (token: string, name: string) =>
+      String(
+        bodyOf(
+          await jobsSubmit(
+            request('POST', '/jobs', token, JSON.stringify({ name, tasks: [{ id: 'a', command: 'echo' }] })),
+            context(),
+          ),
+        ).id,
+      );
+    const first = await submit(ALICE, 'one');
+    await submit(BOB, 'theirs');
+    const second = await submit(ALICE, 'two');
+    await store.recordStatus(first, {
+      to: 'CANCELLED',
+      condition: 'CANCELLED_BY_USER',
+      message: 'stop',
+      at: new Date().toISOString(),
+    });
+    const read = async (response: HttpResponseInit) => {
+      let text = '';
+      for await (const chunk of response.body as AsyncIterable<Uint8Array>)
+        text += Buffer.from(chunk).toString();
+      return [...text.matchAll(/^id: (.*)\nevent: .*\ndata: (.*)$/gm)].map(([, id, data]) => {
+        const event = JSON.parse(data!) as { data: { jobId: string; status: string } };
+        return `${id} ${event.data.jobId === first ? 'one' : event.data.jobId === second ? 'two' : 'other'} ${event.data.status}`;
+      });
+    };
+    // From the start of the log; the stream ends at its deadline (300 ms here).
+    const all = await read(await eventsStream(request('GET', '/events?lastEventId=0', ALICE), context()));
+    expect(all).toEqual(['1 one PENDING', '2 two PENDING', '3 one CANCELLED']);
+    const after = await read(
+      await eventsStream(request('GET', '/events', ALICE, undefined, { 'last-event-id': '1' }), context()),
+    );
+    expect(after).toEqual(['2 two PENDING', '3 one CANCELLED']);
+    const filtered = await read(
+      await eventsStream(request('GET', '/events?lastEventId=0&name=two', ALICE), context()),
+    );
+    expect(filtered).toEqual(['2 two PENDING']);
+    const cancelled = await read(
+      await eventsStream(request('GET', '/events?lastEventId=0&status=CANCELLED', ALICE), context()),
+    );
+    expect(cancelled).toEqual(['3 one CANCELLED']);
+    // Without a cursor: from now on, so nothing of the past.
+    expect(await read(await eventsStream(request('GET', '/events', ALICE), context()))).toEqual([]);
+    const bad = await eventsStream(request('GET', '/events?lastEventId=x&colour=red', ALICE), context());
+    expect(bad.status).toBe(400);
+    expect(
+      bodyOf(bad)
+        .errors!.map((e) => e.path)
+        .sort(),
+    ).toEqual(['colour', 'lastEventId']);
   });
 
   it('should refuse a bad query naming the parameter', async () => {
