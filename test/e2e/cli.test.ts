@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -39,14 +39,17 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
    */
   const cloudjobs = (
     args: string[],
-    options: { token?: string; url?: string; tty?: boolean; stdin?: string } = {},
+    options: { token?: string; url?: string; tty?: boolean; stdin?: string; profileOnly?: boolean } = {},
   ): Promise<Ran> => {
+    const { CLOUDJOBS_URL: _url, CLOUDJOBS_TOKEN: _token, ...inherited } = process.env;
     const env = {
-      ...process.env,
-      CLOUDJOBS_URL: options.url ?? runtime.url,
-      CLOUDJOBS_TOKEN: options.token ?? ALICE,
+      ...inherited,
+      // With profileOnly, only what `cloudjobs login` kept says where to go and who is asking.
+      ...(options.profileOnly
+        ? {}
+        : { CLOUDJOBS_URL: options.url ?? runtime.url, CLOUDJOBS_TOKEN: options.token ?? ALICE }),
       // A profile of the developer's own must not leak in.
-      CLOUDJOBS_CONFIG_DIR: path.join(dir, 'config'),
+      CLOUDJOBS_CONFIG_DIR: options.profileOnly ? path.join(dir, 'login') : path.join(dir, 'config'),
       NO_COLOR: '1',
     };
     const quoted = ['npx', '--no-install', 'cloudjobs', ...args]
@@ -261,6 +264,27 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
     expect(statuses[0]).toBe('job PENDING');
     expect(statuses.at(-1)).toBe('job FINISHED');
     expect(statuses.every((s) => s.startsWith('job '))).toBe(true);
+  });
+
+  it('should keep a login whose token works, readable by the user alone, and use it', async () => {
+    const refused = await cloudjobs(
+      ['login', '--url', runtime.url, '--token', 'nobody-has-this-token-0000'],
+      {
+        profileOnly: true,
+      },
+    );
+    expect(refused.code).toBe(4);
+    await expect(stat(path.join(dir, 'login', 'profile.json'))).rejects.toThrow();
+
+    const login = await cloudjobs(['login', '--url', runtime.url], { profileOnly: true, stdin: `${BOB}\n` });
+    expect(login.code, login.stderr).toBe(0);
+    const profile = path.join(dir, 'login', 'profile.json');
+    expect((await stat(profile)).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(await readFile(profile, 'utf8'))).toEqual({ url: runtime.url, token: BOB });
+    // No URL, no token given: the login's, so Bob sees his own jobs.
+    const submitted = await cloudjobs(['submit', 'examples/hello.json', '--json'], { profileOnly: true });
+    expect(submitted.code, submitted.stderr).toBe(0);
+    expect(JSON.parse(submitted.stdout)).toMatchObject({ owner: 'bob' });
   });
 
   it('should offer help with an example on each command, and completion for bash and zsh', async () => {
