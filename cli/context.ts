@@ -34,3 +34,12 @@ export async function contextOf(command: Command, terminal: Terminal): Promise<C
     },
   };
 }
+
+/** Registers a command's action: the context is made from the global options when it runs. */
+export type Run = (
+  command: Command,
+  action: (context: Context, ...args: string[]) => Promise<number | void>,
+) => void;
+
+/** Where commands read and write: the terminal, and standard input. */
+export type Io = Terminal & { in: NodeJS.ReadableStream };

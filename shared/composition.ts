@@ -116,10 +116,7 @@ function wire(config: AppConfig): Services {
     tables: account.table,
     tablePrefix: config.tablePrefix,
     specs: blobs.getContainerClient(CONTAINERS.jobs),
-    changed: (jobId) => {
-      feeds.nudge(jobId);
-      ownerStreams.wake();
-    },
+    changed: (jobId) => live.changed(jobId),
   });
   const subscriptionStore = new TableSubscriptionStore({
     tables: account.table,
@@ -127,22 +124,6 @@ function wire(config: AppConfig): Services {
   });
   const interest = new TaskEventInterest({ subscriptions: subscriptionStore, watches: store });
   const logTaskEvents = (job: { id: string; owner: string }) => interest.wanted(job.owner, job.id);
-  const ownerStreams = new OwnerStreams({
-    store,
-    heartbeatMs: config.streams.heartbeatMs,
-    maxStreamMs: config.streams.maxMs,
-    pollMs: config.streams.pollMs,
-  });
-  const feeds = new JobFeeds({
-    store,
-    pollMs: config.streams.pollMs,
-    // Someone follows the job: its task changes are logged for the stream from now on.
-    watch: async (jobId) => {
-      const until = new Date(Date.now() + WATCH_MARK_MS).toISOString();
-      interest.watching(jobId, until);
-      await store.watch(jobId, until);
-    },
-  });
   const jobs = new JobsApi({
     store,
     limits: config.limits,
@@ -156,6 +137,7 @@ function wire(config: AppConfig): Services {
     forgetNotifications: (owner, jobId) => subscriptions.forgetJob(owner, jobId),
     telemetry,
   });
+  const live = openStreams(config, store, interest, jobs);
   const runner = new JobRunner({
     store,
     compute,
@@ -189,9 +171,6 @@ function wire(config: AppConfig): Services {
     email: emailConfigured,
     changed: (owner) => interest.forget(owner),
   });
-  // The notifier takes the delivery settings; the senders are chosen here.
-  const { smtp: _smtp, acs: _acs, ...notifierSettings } = config.notifications;
-  const email = openEmail(config.notifications);
   return {
     config,
     telemetry,
@@ -201,18 +180,7 @@ function wire(config: AppConfig): Services {
     jobs,
     pools: new PoolsApi(compute),
     subscriptions,
-    notifier: new Notifier({
-      jobs: store,
-      subscriptions: subscriptionStore,
-      deliveries,
-      webhooks: new UndiciWebhookSender({
-        policy: config.webhooks,
-        timeoutMs: config.notifications.attemptTimeoutMs,
-      }),
-      ...(email ? { email } : {}),
-      settings: notifierSettings,
-      telemetry,
-    }),
+    notifier: openNotifier(config, { jobs: store, subscriptions: subscriptionStore, deliveries, telemetry }),
     inbox: new InboxApi(new InboxSigner(blobs, CONTAINERS.inbox), config.inboxSasMinutes),
     runner,
     statuses,
@@ -237,14 +205,8 @@ function wire(config: AppConfig): Services {
     }),
     orchestrations: (context) =>
       durableOrchestrations(df.getClient(context), config.blockedRetry, config.chunksPerSubOrchestration),
-    ownerStreams,
-    streams: new JobStreams({
-      job: (caller, id) => jobs.job(caller, id),
-      store,
-      feeds,
-      heartbeatMs: config.streams.heartbeatMs,
-      maxStreamMs: config.streams.maxMs,
-    }),
+    ownerStreams: live.ownerStreams,
+    streams: live.streams,
     files: new JobFiles({
       jobs,
       compute,
@@ -253,6 +215,65 @@ function wire(config: AppConfig): Services {
       jobsContainer: CONTAINERS.jobs,
     }),
   };
+}
+
+/**
+ * The live event streams: a feed per watched job shared by its streams, and the owners' streams.
+ * `changed` is told of every change this process records, so they read it at once.
+ */
+function openStreams(config: AppConfig, store: TableJobStore, interest: TaskEventInterest, jobs: JobsApi) {
+  const ownerStreams = new OwnerStreams({
+    store,
+    heartbeatMs: config.streams.heartbeatMs,
+    maxStreamMs: config.streams.maxMs,
+    pollMs: config.streams.pollMs,
+  });
+  const feeds = new JobFeeds({
+    store,
+    pollMs: config.streams.pollMs,
+    // Someone follows the job: its task changes are logged for the stream from now on.
+    watch: async (jobId) => {
+      const until = new Date(Date.now() + WATCH_MARK_MS).toISOString();
+      interest.watching(jobId, until);
+      await store.watch(jobId, until);
+    },
+  });
+  const streams = new JobStreams({
+    job: (caller, id) => jobs.job(caller, id),
+    store,
+    feeds,
+    heartbeatMs: config.streams.heartbeatMs,
+    maxStreamMs: config.streams.maxMs,
+  });
+  return {
+    ownerStreams,
+    streams,
+    changed: (jobId: string) => {
+      feeds.nudge(jobId);
+      ownerStreams.wake();
+    },
+  };
+}
+
+/** The notifier, with the delivery settings and the senders the configuration chooses. */
+function openNotifier(
+  config: AppConfig,
+  stores: Pick<
+    ConstructorParameters<typeof Notifier>[0],
+    'jobs' | 'subscriptions' | 'deliveries' | 'telemetry'
+  >,
+): Notifier {
+  const { smtp: _smtp, acs: _acs, ...settings } = config.notifications;
+  const email = openEmail(config.notifications);
+  return new Notifier({
+    ...stores,
+    webhooks: new UndiciWebhookSender({
+      policy: config.webhooks,
+      timeoutMs: config.notifications.attemptTimeoutMs,
+    }),
+    ...(email ? { email } : {}),
+    settings,
+  });
 }
 
 function openCompute(batch: AppConfig['batch']): AzureBatch {

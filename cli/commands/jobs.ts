@@ -4,9 +4,9 @@ import { text } from 'node:stream/consumers';
 import { Option, type Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import type { Job, JobSpec, JobStatus, Task, TaskStatus } from '../../client/index.js';
-import type { Context } from '../context.js';
+import type { Context, Io, Run } from '../context.js';
 import { exitForStatus, UsageError } from '../exit.js';
-import { followJob, outcomeLines, type Terminal } from '../follow.js';
+import { followJob, outcomeLines } from '../follow.js';
 import { bytes, doneCount, duration, runTime, stamp, stateSummary, table } from '../format.js';
 import { downloadWithProgress } from '../download.js';
 
@@ -34,11 +34,6 @@ const TASK_STATES: TaskStatus[] = [
   'SKIPPED',
   'CANCELLED',
 ];
-
-type Run = (
-  command: Command,
-  action: (context: Context, ...args: string[]) => Promise<number | void>,
-) => void;
 
 /** Reads a job spec from a file or standard input: JSON or YAML. */
 async function readSpec(file: string, stdin: NodeJS.ReadableStream): Promise<JobSpec> {
@@ -72,11 +67,16 @@ function collectParam(value: string, previous: Record<string, string>): Record<s
 const jobLine = (job: Job) => `job ${job.id} ${job.status}: ${job.message}`;
 
 /** The job commands: submit, ls, status, history, tasks, watch, logs, outputs and the controls. */
-export function jobCommands(
-  program: Command,
-  run: Run,
-  terminal: Terminal & { in: NodeJS.ReadableStream },
-): void {
+export function jobCommands(program: Command, run: Run, terminal: Io): void {
+  submitCommand(program, run, terminal);
+  queryCommands(program, run);
+  followCommands(program, run, terminal);
+  outputsCommand(program, run);
+  controlCommands(program, run);
+}
+
+/** Submit: read a spec, send it, and follow it when asked. */
+function submitCommand(program: Command, run: Run, terminal: Io): void {
   const submit = program
     .command('submit')
     .description('submit a job from a JSON or YAML file (- reads standard input)')
@@ -118,7 +118,10 @@ export function jobCommands(
       }),
     );
   });
+}
 
+/** Ls, status, history and tasks: what the service knows of your jobs. */
+function queryCommands(program: Command, run: Run): void {
   const ls = program
     .command('ls')
     .description('your jobs, newest first')
@@ -228,7 +231,10 @@ export function jobCommands(
           ),
     );
   });
+}
 
+/** Watch and logs: a job or a task as it happens. */
+function followCommands(program: Command, run: Run, terminal: Io): void {
   const watch = program
     .command('watch')
     .description(
@@ -284,7 +290,10 @@ export function jobCommands(
       terminal.out.write(chunk);
     }
   });
+}
 
+/** Outputs: list a job’s files, or download them all. */
+function outputsCommand(program: Command, run: Run): void {
   const outputs = program
     .command('outputs')
     .description("a job's output files; --download fetches them all")
@@ -315,7 +324,10 @@ export function jobCommands(
           )}\n${listing.files.length} file(s), ${bytes(listing.bytes)}${listing.archived ? '' : ' so far (the job has not ended)'}`,
     );
   });
+}
 
+/** Cancel, pause, resume, complete and delete. */
+function controlCommands(program: Command, run: Run): void {
   for (const [name, describe] of [
     ['cancel', 'cancel a job: running tasks are stopped, it ends CANCELLED'],
     ['pause', 'hold a job: running tasks go back to the queue'],

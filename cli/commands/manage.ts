@@ -4,17 +4,11 @@ import { text } from 'node:stream/consumers';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { CloudJobsClient, type Subscription, type TemplateVersionInput } from '../../client/index.js';
-import type { Context } from '../context.js';
+import type { Io, Run } from '../context.js';
 import { UsageError } from '../exit.js';
 import { table } from '../format.js';
 import { resolveTarget, writeProfile } from '../profile.js';
-import type { Terminal } from '../follow.js';
 import { completionScript } from '../completion.js';
-
-type Run = (
-  command: Command,
-  action: (context: Context, ...args: string[]) => Promise<number | void>,
-) => void;
 
 const subscriptionRow = (s: Subscription) => [
   s.id,
@@ -34,11 +28,17 @@ async function readDocument(file: string): Promise<unknown> {
 }
 
 /** Templates, subscriptions and deliveries, pools, the inbox, login and shell completion. */
-export function manageCommands(
-  program: Command,
-  run: Run,
-  terminal: Terminal & { in: NodeJS.ReadableStream },
-): void {
+export function manageCommands(program: Command, run: Run, terminal: Io): void {
+  templatesCommands(program, run);
+  subscriptionsCommands(program, run);
+  deliveriesCommand(program, run);
+  poolsCommands(program, run);
+  inboxCommand(program, run);
+  accountCommands(program, run, terminal);
+}
+
+/** Templates: ls, show and put. */
+function templatesCommands(program: Command, run: Run): void {
   const templates = program.command('templates').description('job templates: ls, show, put');
   run(templates.command('ls').description('templates you may use'), async (context) => {
     const items = await context.client.templates.list();
@@ -77,7 +77,10 @@ export function manageCommands(
     const template = await context.client.templates.put(name, version, body);
     context.print(template, () => `template ${template.name} ${template.version} registered`);
   });
+}
 
+/** Subscriptions: ls, show, create, enable, disable, delete, rotate-secret, redeliver. */
+function subscriptionsCommands(program: Command, run: Run): void {
   const subscriptions = program.command('subscriptions').description('webhook and email subscriptions');
   run(subscriptions.command('ls').description('your subscriptions'), async (context) => {
     const items = await context.client.subscriptions.list();
@@ -179,7 +182,10 @@ export function manageCommands(
         `${result.delivered.length} delivered${result.failed ? `; ${result.failed.id} failed again` : ''}${result.more ? '; more remain' : ''}`,
     );
   });
+}
 
+/** Deliveries: a subscription's deliveries with their attempts. */
+function deliveriesCommand(program: Command, run: Run): void {
   const deliveries = program
     .command('deliveries')
     .description("a subscription's deliveries, each with its attempts")
@@ -213,7 +219,10 @@ export function manageCommands(
           ),
     );
   });
+}
 
+/** Pools: ls, create, resize and delete. */
+function poolsCommands(program: Command, run: Run): void {
   const pools = program.command('pools').description('compute pools (changes: admins)');
   run(pools.command('ls').description('the pools'), async (context) => {
     const items = await context.client.pools.list();
@@ -266,7 +275,10 @@ export function manageCommands(
     await context.client.pools.delete(id);
     context.print({ id, deleted: true }, () => `pool ${id} deleting`);
   });
+}
 
+/** Inbox: upload a manifest into your blob inbox. */
+function inboxCommand(program: Command, run: Run): void {
   const inbox = program
     .command('inbox')
     .description('upload a job manifest into your blob inbox; the job starts when it lands')
@@ -285,7 +297,10 @@ export function manageCommands(
       () => `uploaded to ${target.container}/${target.blobName}`,
     );
   });
+}
 
+/** Login and shell completion. */
+function accountCommands(program: Command, run: Run, terminal: Io): void {
   const login = program
     .command('login')
     .description('keep a URL and token in your config directory for the next commands')

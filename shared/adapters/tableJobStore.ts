@@ -15,6 +15,7 @@ import {
 } from './tables.js';
 import { emptyCounts, TableTaskRows } from './tableTaskRows.js';
 import { TableTemplates } from './tableTemplates.js';
+import { ownerLogActions, TableOwnerLog } from './tableOwnerLog.js';
 import type { TableSource } from './storageAccount.js';
 import { TABLES } from '../storageLayout.js';
 import { jobLayout } from '../domain/jobLayout.js';
@@ -69,10 +70,6 @@ const ABANDONED_KEY_MS = 60_000;
 const invertedTime = (iso: string) => String(8_640_000_000_000_000 - Date.parse(iso)).padStart(16, '0');
 const jobRowKey = (createdAt: string, id: string) => `job|${invertedTime(createdAt)}|${id}`;
 const historyRowKey = (id: string, sequence: number) => `hist|${id}|${String(sequence).padStart(8, '0')}`;
-/** The owner's change log shares the owner's partition: `oev|<position>`, and its counter after them. */
-const OWNER_LOG_PREFIX = 'oev|';
-const ownerLogRowKey = (position: number) => `${OWNER_LOG_PREFIX}${String(position).padStart(12, '0')}`;
-const OWNER_LOG_COUNTER = 'oev|~';
 /**
  * The job store on Azure Table storage. A job's record and its history share a partition (the
  * owner's), so a status change and its history entry are written in one transaction; an index by
@@ -89,6 +86,7 @@ export class TableJobStore implements JobStore {
   readonly #taskRows: TableTaskRows;
   readonly #templateRows: TableTemplates;
   readonly #locations = new Map<string, { owner: string; rowKey: string }>();
+  readonly #ownerLog: TableOwnerLog;
   readonly #changed: ((jobId: string) => void) | undefined;
 
   constructor(options: TableJobStoreOptions) {
@@ -103,6 +101,7 @@ export class TableJobStore implements JobStore {
     this.#changed = options.changed;
     this.#taskRows = new TableTaskRows(this.#tasks, this.#specs, () => this.ready());
     this.#templateRows = new TableTemplates(this.#templates, () => this.ready());
+    this.#ownerLog = new TableOwnerLog(this.#jobs, () => this.ready());
   }
 
   /** Creates the tables and the spec container if they are missing; once per process. */
@@ -175,7 +174,7 @@ export class TableJobStore implements JobStore {
       taskCounts: { ...emptyCounts(), PENDING: job.taskCount },
     });
     for (let attempt = 0; ; attempt++) {
-      const ownerLog = await this.#ownerCounter(job.owner);
+      const ownerLog = await this.#ownerLog.counter(job.owner);
       try {
         await this.#jobs.submitTransaction([
           ['create', entity],
@@ -321,7 +320,7 @@ export class TableJobStore implements JobStore {
       ]);
       if (!entity) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
       const job = toJob(entity);
-      const ownerLog = await this.#ownerCounter(job.owner);
+      const ownerLog = await this.#ownerLog.counter(job.owner);
       // The same status reported again is a duplicate signal, not a new change.
       if (job.status === change.to) return { job, changed: false };
       const next = transitionJob(
@@ -387,41 +386,12 @@ export class TableJobStore implements JobStore {
     });
   }
 
-  async ownerChanges(owner: string, options: { after: number; limit: number }): Promise<OwnerChange[]> {
-    await this.ready();
-    const filter =
-      `PartitionKey eq ${odata(owner)} and RowKey gt ${odata(ownerLogRowKey(options.after))}` +
-      ` and RowKey lt ${odata(OWNER_LOG_COUNTER)}`;
-    const changes: OwnerChange[] = [];
-    const pages = this.#jobs
-      .listEntities<Entity>({ queryOptions: { filter, select: ['RowKey', 'JobId', 'Sequence'] } })
-      .byPage({ maxPageSize: Math.min(options.limit, 1000) });
-    for await (const page of pages) {
-      for (const entity of page) {
-        changes.push({
-          position: Number(entity.rowKey.slice(OWNER_LOG_PREFIX.length)),
-          jobId: entity.JobId as string,
-          sequence: entity.Sequence as number,
-        });
-        if (changes.length >= options.limit) return changes;
-      }
-    }
-    return changes;
+  ownerChanges(owner: string, options: { after: number; limit: number }): Promise<OwnerChange[]> {
+    return this.#ownerLog.changes(owner, options);
   }
 
-  async ownerHead(owner: string): Promise<number> {
-    await this.ready();
-    return (await this.#ownerCounter(owner)).position;
-  }
-
-  async #ownerCounter(owner: string): Promise<{ position: number; etag?: string }> {
-    try {
-      const entity = await this.#jobs.getEntity<Entity>(owner, OWNER_LOG_COUNTER);
-      return { position: entity.Position as number, etag: entity.etag };
-    } catch (error) {
-      if (isStatus(error, 404)) return { position: 0 };
-      throw error;
-    }
+  ownerHead(owner: string): Promise<number> {
+    return this.#ownerLog.head(owner);
   }
 
   async listInFlight(): Promise<Array<{ id: string; owner: string }>> {
@@ -564,21 +534,6 @@ const JOB_SUMMARY_PROPERTIES = [
   'CreatedAt',
   'UpdatedAt',
 ];
-
-/** The next entry of an owner's change log and its moved counter, for a change's transaction. */
-function ownerLogActions(
-  owner: string,
-  counter: { position: number; etag?: string },
-  jobId: string,
-  sequence: number,
-): TransactionAction[] {
-  const position = counter.position + 1;
-  const moved = { partitionKey: owner, rowKey: OWNER_LOG_COUNTER, Position: position };
-  return [
-    ['create', { partitionKey: owner, rowKey: ownerLogRowKey(position), JobId: jobId, Sequence: sequence }],
-    counter.etag ? ['update', moved, 'Replace', { etag: counter.etag }] : ['create', moved],
-  ];
-}
 
 function historyEntity(owner: string, id: string, entry: HistoryEntry): Entity {
   return {
