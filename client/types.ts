@@ -62,3 +62,38 @@ export interface Page<T> {
 
 /** The final statuses: a job in one never changes again. */
 export const FINAL_STATUSES: readonly JobStatus[] = ['FINISHED', 'FAILED', 'CANCELLED'];
+
+/**
+ * Every job status and task state, for choices and filters. The client may not load the
+ * service's modules, so the lists are written here; the checks below fail the build if one
+ * misses a status the API has or names one it does not.
+ */
+export const JOB_STATUS_NAMES = [
+  'PENDING',
+  'PROCESSING_INPUTS',
+  'STAGING_INPUTS',
+  'STAGING_JOB',
+  'SUBMITTING_JOB',
+  'QUEUED',
+  'RUNNING',
+  'ARCHIVING',
+  'BLOCKED',
+  'PAUSED',
+  'FINISHED',
+  'CANCELLED',
+  'FAILED',
+] as const satisfies readonly JobStatus[];
+export const TASK_STATUS_NAMES = [
+  'PENDING',
+  'QUEUED',
+  'RUNNING',
+  'SUCCEEDED',
+  'FAILED',
+  'SKIPPED',
+  'CANCELLED',
+] as const satisfies readonly TaskStatus[];
+type Complete<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : false;
+const jobStatusesComplete: Complete<JobStatus, (typeof JOB_STATUS_NAMES)[number]> = true;
+const taskStatusesComplete: Complete<TaskStatus, (typeof TASK_STATUS_NAMES)[number]> = true;
+void jobStatusesComplete;
+void taskStatusesComplete;

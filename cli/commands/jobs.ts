@@ -3,37 +3,23 @@ import { Writable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { Option, type Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import type { Job, JobSpec, JobStatus, Task, TaskStatus } from '../../client/index.js';
+import {
+  JOB_STATUS_NAMES,
+  TASK_STATUS_NAMES,
+  type Job,
+  type JobSpec,
+  type JobStatus,
+  type Task,
+  type TaskStatus,
+} from '../../client/index.js';
 import type { Context, Io, Run } from '../context.js';
 import { exitForStatus, UsageError } from '../exit.js';
 import { followJob, outcomeLines } from '../follow.js';
 import { bytes, doneCount, duration, runTime, stamp, stateSummary, table } from '../format.js';
 import { downloadWithProgress } from '../download.js';
 
-const JOB_STATUSES: JobStatus[] = [
-  'PENDING',
-  'PROCESSING_INPUTS',
-  'STAGING_INPUTS',
-  'STAGING_JOB',
-  'SUBMITTING_JOB',
-  'QUEUED',
-  'RUNNING',
-  'ARCHIVING',
-  'BLOCKED',
-  'PAUSED',
-  'FINISHED',
-  'CANCELLED',
-  'FAILED',
-];
-const TASK_STATES: TaskStatus[] = [
-  'PENDING',
-  'QUEUED',
-  'RUNNING',
-  'SUCCEEDED',
-  'FAILED',
-  'SKIPPED',
-  'CANCELLED',
-];
+const JOB_STATUSES = [...JOB_STATUS_NAMES];
+const TASK_STATES = [...TASK_STATUS_NAMES];
 
 /** Reads a job spec from a file or standard input: JSON or YAML. */
 async function readSpec(file: string, stdin: NodeJS.ReadableStream): Promise<JobSpec> {

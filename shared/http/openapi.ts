@@ -217,6 +217,13 @@ const streamEventSchema = z
     'One Server-Sent Event (`id:`, `event:` and `data:` lines). The stream starts with `retry:`, sends `: heartbeat` comments while nothing happens, ends after the job’s final status, and may end sooner (reconnect with Last-Event-ID).',
   );
 
+/** The header an event stream resumes from; `pattern` is the shape of that stream's ids. */
+const lastEventIdHeader = (pattern: string) => ({
+  name: 'Last-Event-ID',
+  description: 'the id of the last event read: the stream resumes after it',
+  schema: { type: 'string', pattern },
+});
+
 type Operation = {
   summary: string;
   query?: z.ZodObject;
@@ -312,13 +319,7 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
           .optional()
           .describe('where to resume, for clients that cannot send the Last-Event-ID header'),
       }),
-      headers: [
-        {
-          name: 'Last-Event-ID',
-          description: 'the id of the last event read: the stream resumes after it',
-          schema: { type: 'string', pattern: '^\\d+\\.\\d+$' },
-        },
-      ],
+      headers: [lastEventIdHeader('^\\d+\\.\\d+$')],
       mediaType: 'text/event-stream',
       responses: { 200: streamEventSchema },
     },
@@ -328,13 +329,7 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
       summary:
         'Every job of yours as Server-Sent Events: each status change as it is recorded (from Last-Event-ID when given, else from now)',
       query: ownerEventsQuerySchema,
-      headers: [
-        {
-          name: 'Last-Event-ID',
-          description: 'the id of the last event read: the stream resumes after it',
-          schema: { type: 'string', pattern: '^\\d+$' },
-        },
-      ],
+      headers: [lastEventIdHeader('^\\d+$')],
       mediaType: 'text/event-stream',
       responses: { 200: streamEventSchema },
     },

@@ -48,13 +48,7 @@ export async function* followTaskLog(
       return;
     }
     if (task?.state === 'running' || task?.state === 'preparing') {
-      const stream = await sources.compute.readTaskFile(
-        sources.jobId,
-        sources.taskId,
-        sources.file,
-        sent,
-        timing.signal,
-      );
+      const stream = await fromNode(sources, sent, timing.signal);
       if (stream) {
         for await (const chunk of stream as AsyncIterable<Buffer>) {
           sent += chunk.length;
@@ -85,12 +79,11 @@ async function* finish(
     );
   }
   // Batch could not upload it (a storage failure is the task's failure to upload): the node's copy.
-  const stream = await sources.compute.readTaskFile(
-    sources.jobId,
-    sources.taskId,
-    sources.file,
-    sent,
-    timing.signal,
-  );
+  const stream = await fromNode(sources, sent, timing.signal);
   if (stream) yield* stream as AsyncIterable<Buffer>;
+}
+
+/** The task's file on its node from byte `from`, if the node has it. */
+function fromNode(sources: TaskLogSources, from: number, signal?: AbortSignal) {
+  return sources.compute.readTaskFile(sources.jobId, sources.taskId, sources.file, from, signal);
 }

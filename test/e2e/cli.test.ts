@@ -33,6 +33,14 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  /** The environment of a command run by Alice against the runtime, for commands spawned by hand. */
+  const aliceEnv = () => ({
+    ...process.env,
+    CLOUDJOBS_URL: runtime.url,
+    CLOUDJOBS_TOKEN: ALICE,
+    CLOUDJOBS_CONFIG_DIR: path.join(dir, 'config'),
+  });
+
   /**
    * Runs `npx cloudjobs ...` as a user would, in the clone. With `tty`, inside a pseudo-terminal
    * (util-linux `script`), so the CLI sees a terminal; its output then comes back on stdout.
@@ -196,12 +204,7 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
     // Follow from before the task starts: the stream waits for it.
     const child = spawn('npx', ['--no-install', 'cloudjobs', 'logs', id, 'tick', '--follow'], {
       cwd: ROOT,
-      env: {
-        ...process.env,
-        CLOUDJOBS_URL: runtime.url,
-        CLOUDJOBS_TOKEN: ALICE,
-        CLOUDJOBS_CONFIG_DIR: path.join(dir, 'config'),
-      },
+      env: aliceEnv(),
     });
     const arrivals: Array<{ line: string; at: number }> = [];
     let buffer = '';
@@ -232,12 +235,7 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
     // The command itself, not npx, so the interrupt reaches it as a user's Ctrl-C would.
     const child = spawn(process.execPath, ['dist/cli/main.js', 'watch', '--name', name], {
       cwd: ROOT,
-      env: {
-        ...process.env,
-        CLOUDJOBS_URL: runtime.url,
-        CLOUDJOBS_TOKEN: ALICE,
-        CLOUDJOBS_CONFIG_DIR: path.join(dir, 'config'),
-      },
+      env: aliceEnv(),
     });
     let out = '';
     let err = '';

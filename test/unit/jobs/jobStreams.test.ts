@@ -3,7 +3,7 @@ import { JobFeeds } from '../../../shared/jobs/jobFeeds.js';
 import { JobStreams } from '../../../shared/jobs/jobStreams.js';
 import { NotFoundError } from '../../../shared/errors.js';
 import type { Caller } from '../../../shared/identity.js';
-import type { JobStatus, TaskStatus } from '../../../shared/domain/lifecycle.js';
+import { ACTIVE_PATH, type JobStatus, type TaskStatus } from '../../../shared/domain/lifecycle.js';
 import { STREAM_START, type StreamCursor } from '../../../shared/domain/jobStream.js';
 import { MemoryJobStore } from '../../support/memoryStores.js';
 import { waitFor } from '../../support/waitFor.js';
@@ -113,7 +113,7 @@ describe('job event streams', () => {
     await status('PROCESSING_INPUTS');
     const stream = reader(await open());
     await waitFor(() => (stream.events().length >= 2 ? true : undefined));
-    for (const to of ['STAGING_INPUTS', 'STAGING_JOB', 'SUBMITTING_JOB', 'QUEUED', 'RUNNING'] as const) {
+    for (const to of ACTIVE_PATH.slice(2, 7)) {
       await status(to);
     }
     await tasks(['a', 'b'], 'RUNNING');
@@ -155,13 +155,7 @@ describe('job event streams', () => {
 
   it('should resume after any event with exactly what followed it', async () => {
     const { status, tasks, open } = await setup();
-    for (const to of [
-      'PROCESSING_INPUTS',
-      'STAGING_INPUTS',
-      'STAGING_JOB',
-      'SUBMITTING_JOB',
-      'QUEUED',
-    ] as const) {
+    for (const to of ACTIVE_PATH.slice(1, 6)) {
       await status(to);
     }
     await tasks(['a'], 'RUNNING');
@@ -182,14 +176,7 @@ describe('job event streams', () => {
 
   it('should read a reader far behind from the store, page by page, in order', async () => {
     const { status, open, store } = await setup({ windowEntries: 2 });
-    for (const to of [
-      'PROCESSING_INPUTS',
-      'STAGING_INPUTS',
-      'STAGING_JOB',
-      'SUBMITTING_JOB',
-      'QUEUED',
-      'RUNNING',
-    ] as const) {
+    for (const to of ACTIVE_PATH.slice(1, 7)) {
       await status(to);
     }
     // Attempts count up, so each round is a new change of every task: 3,000 log entries.
