@@ -1,6 +1,4 @@
-#!/usr/bin/env node
-import { readFileSync, realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { contextOf, type Context } from './context.js';
 import { describeError, EXIT } from './exit.js';
@@ -54,7 +52,3 @@ export async function main(
   }
   return code;
 }
-
-// Run when started as the `cloudjobs` command (through npm's link or not), not when imported.
-const invoked = process.argv[1] ? realpathSync(process.argv[1]) : undefined;
-if (invoked === fileURLToPath(import.meta.url)) process.exitCode = await main(process.argv.slice(2));

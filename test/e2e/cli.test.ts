@@ -233,7 +233,7 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
   it('should watch every job of the user until interrupted, without an id', async () => {
     const name = uniqueName('watched');
     // The command itself, not npx, so the interrupt reaches it as a user's Ctrl-C would.
-    const child = spawn(process.execPath, ['dist/cli/main.js', 'watch', '--name', name], {
+    const child = spawn(process.execPath, ['cli/cloudjobs.js', 'watch', '--name', name], {
       cwd: ROOT,
       env: aliceEnv(),
     });
