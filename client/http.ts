@@ -67,6 +67,8 @@ export class Transport {
     const idempotent = options.idempotent ?? method !== 'POST';
     const retries = this.#o.retries ?? 4;
     for (let attempt = 0; ; attempt++) {
+      // Outside the retry's reach: a credential that cannot give a token is not a lost connection.
+      const authorization = await this.#authorization();
       let response: Response;
       try {
         response = await this.#fetch(url, {
@@ -74,7 +76,7 @@ export class Transport {
           headers: {
             accept: 'application/json',
             ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
-            ...(await this.#authorization()),
+            ...authorization,
             ...options.headers,
           },
           ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),

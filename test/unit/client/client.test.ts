@@ -64,6 +64,29 @@ describe('the typed client', () => {
     expect(api.seen.every((s) => s.headers.authorization === 'Bearer tok')).toBe(true);
   });
 
+  it('should sign in with a Microsoft Entra credential for the app’s scope, or a token function', async () => {
+    const api = await service([json(200, { items: [] })]);
+    const scopes: Array<string | string[]> = [];
+    const credential = {
+      getToken: (scope: string | string[]) => {
+        scopes.push(scope);
+        return Promise.resolve({ token: `entra-${scopes.length}` });
+      },
+    };
+    const entra = new CloudJobsClient({ url: api.url, credential, scope: 'api://cloudjobs/.default' });
+    await entra.jobs.list();
+    await entra.jobs.list();
+    expect(scopes).toEqual(['api://cloudjobs/.default', 'api://cloudjobs/.default']);
+    expect(api.seen.map((s) => s.headers.authorization)).toEqual(['Bearer entra-1', 'Bearer entra-2']);
+
+    let calls = 0;
+    await new CloudJobsClient({ url: api.url, token: () => `fresh-${++calls}` }).jobs.list();
+    expect(api.seen.at(-1)!.headers.authorization).toBe('Bearer fresh-1');
+    await expect(new CloudJobsClient({ url: api.url, credential }).jobs.list()).rejects.toThrow(
+      /needs the scope of the app registration/,
+    );
+  });
+
   it('should throw the problem document, typed, with each field at fault', async () => {
     const problem = {
       type: 'urn:cloudjobs:problem:VALIDATION_FAILED',
