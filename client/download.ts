@@ -39,6 +39,8 @@ export async function downloadOutputs(
   const root = path.resolve(dir);
   const targets = listing.files.map((file) => ({ file, target: inside(root, file.path) }));
   const result: DownloadResult = { downloaded: [], kept: [], bytes: 0 };
+  // Files finish in any order; the answer lists them in the listing's.
+  const outcome: Array<'kept' | 'downloaded'> = [];
   let bytes = 0;
   let files = 0;
   const totalBytes = listing.files.reduce((n, f) => n + f.size, 0);
@@ -46,9 +48,10 @@ export async function downloadOutputs(
   let next = 0;
   const worker = async () => {
     while (next < targets.length) {
-      const { file, target } = targets[next++]!;
+      const index = next++;
+      const { file, target } = targets[index]!;
       if ((await sizeOf(target)) === file.size) {
-        result.kept.push(file.path);
+        outcome[index] = 'kept';
         bytes += file.size;
       } else {
         await fetchOne(
@@ -62,7 +65,7 @@ export async function downloadOutputs(
           },
           options.signal,
         );
-        result.downloaded.push(file.path);
+        outcome[index] = 'downloaded';
         result.bytes += file.size;
       }
       files++;
@@ -72,6 +75,7 @@ export async function downloadOutputs(
   await Promise.all(
     Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 4, targets.length)) }, worker),
   );
+  targets.forEach(({ file }, i) => result[outcome[i]!].push(file.path));
   return result;
 }
 
