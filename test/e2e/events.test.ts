@@ -58,7 +58,8 @@ describe('a job’s event stream on the embedded runtime', () => {
       name: 'live',
       tasks: [
         { id: 'first', command: 'sleep 1' },
-        { id: 'second', command: 'sleep 1', dependsOn: ['first'] },
+        // Three quiet seconds while it runs: nothing changes, so the stream sends heartbeats.
+        { id: 'second', command: 'sleep 3', dependsOn: ['first'] },
         { id: 'third', command: 'exit 3', dependsOn: ['second'] },
       ],
     });
