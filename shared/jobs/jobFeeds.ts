@@ -131,8 +131,10 @@ export class JobFeed {
     }
   }
 
-  /** Resolves at the next change, or after `ms`; tells which. */
-  next(ms: number): Promise<'changed' | 'timeout'> {
+  /** Resolves at the first change after version `seen` (at once if there is one), or after `ms`. */
+  next(ms: number, seen: number): Promise<'changed' | 'timeout'> {
+    // A change made after the reader looked and before it waits must not wait for the next one.
+    if (this.version !== seen) return Promise.resolve('changed');
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);

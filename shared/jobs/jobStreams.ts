@@ -67,6 +67,8 @@ export class JobStreams {
       yield sseRetry();
       await feed.ready;
       for (;;) {
+        // What the feed held when this round read it: a change after that is waited for by no one.
+        const seen = feed.version;
         const caught = await this.#catchUp(facts, feed, cursor);
         cursor = caught.cursor;
         if (caught.text) yield caught.text;
@@ -80,7 +82,7 @@ export class JobStreams {
         if (!caught.caughtUp) continue;
         const left = deadline - Date.now();
         if (left <= 0) return;
-        if ((await feed.next(Math.min(this.o.heartbeatMs, left))) === 'timeout') {
+        if ((await feed.next(Math.min(this.o.heartbeatMs, left), seen)) === 'timeout') {
           if (Date.now() >= deadline) return;
           yield sseHeartbeat();
         }

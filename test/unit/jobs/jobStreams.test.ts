@@ -269,6 +269,25 @@ describe('job event streams', () => {
       );
   });
 
+  it('should send a change that came while its reader was slow to take the last one', async () => {
+    const { status, open, feeds: hub } = await setup({ pollMs: 60_000, heartbeatMs: 60_000 });
+    const stream = (await open())[Symbol.asyncIterator]();
+    // Up to the progress event: the last chunk before the stream waits for news.
+    for (let chunk = ''; !chunk.includes('event: job.progress');)
+      chunk = (await stream.next()).value as string;
+    // The stream is parked at that chunk, not yet waiting, when the change is recorded and read.
+    const feed = hub.acquire('job1');
+    const before = feed.version;
+    await status('PROCESSING_INPUTS');
+    hub.nudge('job1');
+    await waitFor(() => (feed.version > before ? true : undefined));
+    hub.release(feed);
+    const started = Date.now();
+    expect((await stream.next()).value).toContain('id: 2.0\nevent: job.status.changed');
+    expect(Date.now() - started).toBeLessThan(1000);
+    await stream.return?.(undefined);
+  });
+
   it('should refuse another owner’s job before sending anything', async () => {
     const { streams } = await setup();
     await expect(
