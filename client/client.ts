@@ -1,5 +1,6 @@
 import { Transport, type ClientOptions } from './http.js';
 import { CloudJobsError } from './errors.js';
+import { bodyChunks } from './body.js';
 import { readSse, toJobEvent, type JobEvent, type JobStatusEvent } from './events.js';
 import type { DownloadOptions, DownloadResult } from './download.js';
 import {
@@ -231,7 +232,7 @@ export class CloudJobsClient {
       });
       // 204: the task has ended and every byte of its log has been read.
       if (response.status === 204 || !response.body) return;
-      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      for await (const chunk of bodyChunks(response.body, options.signal)) {
         offset += chunk.length;
         yield chunk;
       }
@@ -257,7 +258,7 @@ export class CloudJobsClient {
           headers: { accept: 'text/event-stream', ...(last ? { 'last-event-id': last } : {}) },
           ...(options.signal ? { signal: options.signal } : {}),
         });
-        for await (const block of readSse(response.body as unknown as AsyncIterable<Uint8Array>)) {
+        for await (const block of readSse(bodyChunks(response.body, options.signal))) {
           if (block.id) {
             // The stream's first id says where it starts: from here on, nothing is missed.
             if (!opened) options.onOpen?.();
@@ -288,7 +289,7 @@ export class CloudJobsClient {
           headers: { accept: 'text/event-stream', ...(last ? { 'last-event-id': last } : {}) },
           ...(options.signal ? { signal: options.signal } : {}),
         });
-        for await (const block of readSse(response.body as unknown as AsyncIterable<Uint8Array>)) {
+        for await (const block of readSse(bodyChunks(response.body, options.signal))) {
           if (block.retry !== undefined) retryMs = block.retry;
           if (block.id) last = block.id;
           const event = toJobEvent(block);

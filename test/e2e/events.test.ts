@@ -125,11 +125,15 @@ describe('a job’s event stream on the embedded runtime', () => {
       });
       connections++;
       let taken = 0;
-      const ended = await readEventStream(response, (event) => {
-        if (event.event === 'job.progress') return;
-        received.push(event);
-        if (++taken === 3) controller.abort();
-      }).done;
+      const ended = await readEventStream(
+        response,
+        (event) => {
+          if (event.event === 'job.progress') return;
+          received.push(event);
+          if (++taken === 3) controller.abort();
+        },
+        controller.signal,
+      ).done;
       if (ended === 'ended') break;
     }
     expect(connections).toBeGreaterThan(2);
@@ -159,7 +163,7 @@ describe('a job’s event stream on the embedded runtime', () => {
     });
     expect(opened.status).toBe(200);
     const seen: SseEvent[] = [];
-    const live = readEventStream(opened, (event) => seen.push(event));
+    const live = readEventStream(opened, (event) => seen.push(event), controller.signal);
     const mine = [
       await api().submit({ name: 'all-1', tasks: [{ id: 'a', command: 'true' }] }),
       await api().submit({ name: 'all-2', tasks: [{ id: 'a', command: 'exit 2' }] }),
@@ -196,7 +200,7 @@ describe('a job’s event stream on the embedded runtime', () => {
       headers: { authorization: `Bearer ${ALICE}`, 'last-event-id': middle.id },
       signal: resumed.signal,
     });
-    const reading = readEventStream(again, (event) => rest.push(event));
+    const reading = readEventStream(again, (event) => rest.push(event), resumed.signal);
     const expected = seen.filter((e) => Number(e.id) > Number(middle.id) && e.data.data.name === 'all-1');
     await waitFor(() => (rest.length >= expected.length ? true : undefined), {
       what: 'the rest of the stream',

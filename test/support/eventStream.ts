@@ -1,3 +1,4 @@
+import { bodyChunks } from '../../client/body.js';
 /** One Server-Sent Event as read off the wire. */
 export interface SseEvent {
   id: string;
@@ -8,10 +9,12 @@ export interface SseEvent {
 /**
  * Reads a `text/event-stream` body as a user's client would: events as they arrive, comments
  * counted, until the server ends the stream or the connection breaks (which `done` reports).
+ * Pass the request's `signal` when the test cuts the connection itself.
  */
 export function readEventStream(
   response: Response,
   onEvent?: (event: SseEvent) => void,
+  signal?: AbortSignal,
 ): {
   events: SseEvent[];
   comments: string[];
@@ -25,7 +28,7 @@ export function readEventStream(
     const decoder = new TextDecoder();
     let buffer = '';
     try {
-      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      for await (const chunk of bodyChunks(response.body, signal)) {
         buffer += decoder.decode(chunk, { stream: true });
         let end: number;
         while ((end = buffer.indexOf('\n\n')) >= 0) {
