@@ -207,7 +207,7 @@ export class CloudJobsClient {
      * Uploads a manifest (JSON or YAML text) through an upload URL; the job starts when it lands.
      * Answers where it went.
      */
-    upload: async (content: string | Uint8Array, file?: string): Promise<UploadUrl> => {
+    upload: async (content: string | Uint8Array<ArrayBuffer>, file?: string): Promise<UploadUrl> => {
       const target = await this.inbox.uploadUrl(file);
       const response = await fetch(target.url, {
         method: target.method,

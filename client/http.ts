@@ -49,7 +49,8 @@ export class Transport {
   constructor(options: ClientOptions = {}) {
     this.#o = options;
     this.baseUrl = (options.url ?? 'http://127.0.0.1:7071').replace(/\/+$/, '');
-    this.#fetch = options.fetch ?? fetch;
+    // Called as a method of this object, a browser's own fetch throws "Illegal invocation".
+    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
   }
 
   /** The URL of an API path (`/jobs/...`) with its query. */
