@@ -103,6 +103,8 @@ const program = new Command()
     '--event-grid-retry-delays <ms,...>',
     "Event Grid retry delays in milliseconds (default: Azure's schedule)",
   )
+  .option('--web <dir>', 'a built static site to serve at / (default: dist/web of the app, when built)')
+  .option('--no-web', 'serve no static site, only the API')
   .option('--ready-file <file>', "write the runtime's URLs here (JSON) once it is ready")
   .addOption(
     new Option('--log-level <level>', 'trace, debug, information, warning, error').env('CLOUDJOBS_LOG_LEVEL'),
@@ -128,6 +130,7 @@ const opts = program.opts<{
   eventGridRetryDelays?: string;
   readyFile?: string;
   logLevel?: string;
+  web?: string | false;
 }>();
 
 function parseConnectionString(text: string): StorageOption {
@@ -172,6 +175,7 @@ const runtime = new Runtime({
       }
     : false,
   smtp: { port: opts.smtpPort },
+  ...(opts.web === false ? { web: false } : opts.web ? { web: path.resolve(opts.web) } : {}),
   ...(opts.namespace ? { namespace: opts.namespace } : {}),
   ...(opts.deliveryFaults ? { deliveryFaults: opts.deliveryFaults } : {}),
   ...(logLevel ? { logLevel } : {}),

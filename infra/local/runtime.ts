@@ -1,5 +1,6 @@
 import type { DeliveryFaults } from './deliveryFaults.js';
 import { cpus } from 'node:os';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { rename, writeFile } from 'node:fs/promises';
 import { describeApp, importEntryPoints, type AppDescription } from './host/appLoader.js';
@@ -9,6 +10,7 @@ import { resolveHostSettings, type HostSettings } from './host/hostConfig.js';
 import { Logger, parseLogLevel, describeError } from './host/logger.js';
 import type { RpcLogLevel } from './host/coreTypes.js';
 import { HttpServer } from './http/httpServer.js';
+import { staticSite } from './http/staticSite.js';
 import { DurableRuntime } from './durable/durableRuntime.js';
 import {
   accountUrl,
@@ -54,6 +56,11 @@ export interface RuntimeOptions {
   smtp?: { port: number } | false;
   /** Written (JSON) once the runtime is ready: its URLs and storage endpoints. */
   readyFile?: string;
+  /**
+   * A built static site served at `/` beside the API, as Azure Static Web Apps serves one with a
+   * linked Functions backend: `dist/web` of the app when it has one, unless given or false.
+   */
+  web?: string | false;
   logWrite?: (line: string) => void;
 }
 
@@ -197,6 +204,7 @@ export class Runtime {
     this.#announce(logger, {
       directory: app.directory,
       api: `${http.url}/${settings.routePrefix}`,
+      site: http.site && `${http.url}/ (from ${path.relative(process.cwd(), http.site.root) || '.'})`,
       storage: `blob ${publicEndpoints.blob} (Event Grid proxy), queue ${direct.queue}, table ${direct.table}`,
       hubName: durable.hubName,
       batchUrl,
@@ -277,6 +285,7 @@ export class Runtime {
     started: {
       directory: string;
       api: string;
+      site: string | undefined;
       storage: string;
       hubName: string;
       batchUrl: string | undefined;
@@ -294,6 +303,7 @@ export class Runtime {
     const lines = [
       `cloudjobs embedded runtime for ${started.directory}`,
       `  API         ${started.api}`,
+      ...(started.site ? [`  dashboard   ${started.site}`] : []),
       `  storage     ${started.storage}`,
       `  task hub    ${started.hubName}`,
       `  batch       ${batchUrl ? `${batchUrl} (local Batch service, account ${process.env.BATCH_ACCOUNT_NAME})` : (process.env.BATCH_ACCOUNT_URL ?? '(none)')}`,
@@ -338,6 +348,8 @@ export class Runtime {
       functionHost,
       logger: logger.child('http'),
     });
+    const site = this.#options.web ?? path.join(app.directory, 'dist', 'web');
+    if (site && existsSync(path.join(site, 'index.html'))) http.serveSite(staticSite(site));
     await http.listen();
     this.#stops.push(() => http.close());
     return http;

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import type { StaticSite } from './staticSite.js';
 import type { RpcHttpCookie, RpcHttpData, RpcTypedData } from '../host/coreTypes.js';
 import type { FunctionHost, RegisteredFunction } from '../host/functionHost.js';
 import type { ComponentLogger } from '../host/logger.js';
@@ -132,6 +133,7 @@ function bodyBytes(data: RpcTypedData | null | undefined): Buffer {
 export class HttpServer {
   readonly #options: HttpServerOptions;
   readonly #internal: Array<{ prefix: string; handler: InternalHandler }> = [];
+  #site: StaticSite | undefined;
   #routes: HttpRoute[] = [];
   #ready = false;
   #streamTarget: URL | undefined;
@@ -159,6 +161,19 @@ export class HttpServer {
     // The worker listens on every interface; "localhost" may resolve to an address family it lacks.
     if (target.hostname === 'localhost') target.hostname = '127.0.0.1';
     this.#streamTarget = target;
+  }
+
+  /**
+   * Serves `site` for GET and HEAD outside the route prefix, as Static Web Apps serves a site
+   * whose `/api` goes to a linked Function App. Not with an empty route prefix: every path is
+   * the app's then.
+   */
+  serveSite(site: StaticSite): void {
+    if (this.#options.routePrefix) this.#site = site;
+  }
+
+  get site(): StaticSite | undefined {
+    return this.#site;
   }
 
   addInternal(prefix: string, handler: InternalHandler): void {
@@ -271,6 +286,16 @@ export class HttpServer {
           return;
         }
       }
+    }
+
+    const api = `/${this.#options.routePrefix}`;
+    if (
+      this.#site &&
+      (method === 'GET' || method === 'HEAD') &&
+      path !== api &&
+      !path.startsWith(`${api}/`)
+    ) {
+      if (await this.#site.serve(req, res)) return;
     }
 
     const routePath = path.replace(/^\/+/, '');
