@@ -150,6 +150,11 @@ export default tseslint.config(
     rules: restrict(NOT_THE_RUNTIME, NOT_FUNCTIONS, NOT_THE_CLI, TYPES_OF_THE_API_ONLY),
   },
   {
+    // The dashboard, like the CLI, is a user of the API: it goes through the client.
+    files: ['web/**/*.{ts,tsx}'],
+    rules: restrict(NOT_THE_RUNTIME, NOT_FUNCTIONS, NOT_THE_CLI, TYPES_OF_THE_API_ONLY),
+  },
+  {
     // The CLI is a user of the API like any other: it goes through the client.
     files: ['cli/**/*.ts'],
     rules: restrict(NOT_THE_RUNTIME, NOT_FUNCTIONS, TYPES_OF_THE_API_ONLY),

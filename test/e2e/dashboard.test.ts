@@ -1,0 +1,131 @@
+import { describe, expect, inject, it } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
+import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
+import { jobClient } from '../support/jobClient.js';
+import { accessibilityViolations, useBrowser } from '../support/browser.js';
+
+const ALICE = 'alice-token-0123456789abcdef';
+const BOB = 'bob-token-0123456789abcdef';
+
+describe('the dashboard in a real browser, on the embedded runtime', () => {
+  const runtime = useRuntime({
+    app: ROOT,
+    storage: inject('azurite'),
+    env: {
+      CLOUDJOBS_API_TOKENS: `alice=${ALICE},bob=${BOB}`,
+      CLOUDJOBS_TABLE_PREFIX: uniqueName('dash'),
+    },
+  });
+  const browser = useBrowser();
+  const api = () => jobClient(runtime, ALICE);
+
+  /** A tab signed in as `token`, as a user does it: the sign-in form the service's 401 brings up. */
+  async function signedIn(token: string, path = '/'): Promise<{ page: Page; context: BrowserContext }> {
+    // Axe is injected into pages under test; the site's CSP would refuse it.
+    const context = await browser().newContext({ baseURL: runtime.url, bypassCSP: true });
+    const page = await context.newPage();
+    await page.goto(path);
+    await page.getByLabel('API token').fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByLabel('API token').waitFor({ state: 'detached' });
+    return { page, context };
+  }
+
+  it('should submit a job from the form and show it reach FINISHED without a reload', async () => {
+    const { page, context } = await signedIn(ALICE, '/submit');
+    const name = uniqueName('form');
+    await page
+      .getByLabel('Job spec (JSON or YAML)')
+      .fill(
+        [
+          `name: ${name}`,
+          'tasks:',
+          '  - id: first',
+          '    command: sleep 1 && echo one',
+          '  - id: second',
+          '    command: echo two',
+          '    dependsOn: [first]',
+        ].join('\n'),
+      );
+    await page.getByRole('button', { name: 'Submit', exact: true }).click();
+    await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
+    const id = page.url().split('/').at(-1)!;
+    await expect
+      .poll(() => page.locator('section.job').getAttribute('data-status'), { timeout: 60_000 })
+      .toBe('FINISHED');
+    // Everything arrived over the stream: both tasks succeeded, in the table and the history.
+    await expect
+      .poll(() => page.locator('[data-task] .badge').allTextContents())
+      .toEqual(['succeeded', 'succeeded']);
+    const history = await page.locator('.timeline .badge').allTextContents();
+    expect(history.at(0)).toBe('pending');
+    expect(history.at(-1)).toBe('finished');
+    expect((await api().job(id)).status).toBe('FINISHED');
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await context.close();
+  });
+
+  it('should show a running task’s new log lines as they are written', async () => {
+    const id = await api().submit({
+      name: 'ticker',
+      tasks: [{ id: 'tick', command: 'for i in 1 2 3 4 5; do echo "line $i"; sleep 1; done' }],
+    });
+    const { page, context } = await signedIn(ALICE, `/jobs/${id}`);
+    await page.locator('[data-task="tick"] button').click();
+    const log = page.locator('pre[data-log="stdout"]');
+    // A line arrives while the task still runs, and the rest follow in the same view.
+    await expect.poll(() => log.textContent(), { timeout: 30_000 }).toContain('line 1');
+    const first = Date.now();
+    expect((await api().tasks(id)).tick!.status).not.toBe('SUCCEEDED');
+    await expect.poll(() => log.textContent(), { timeout: 30_000 }).toContain('line 5');
+    expect(Date.now() - first).toBeGreaterThan(2000);
+    expect((await log.textContent())!.match(/line \d/g)).toEqual([
+      'line 1',
+      'line 2',
+      'line 3',
+      'line 4',
+      'line 5',
+    ]);
+    await context.close();
+  });
+
+  it('should cancel a running job from its row', async () => {
+    const id = await api().submit({ name: uniqueName('long'), tasks: [{ id: 'wait', command: 'sleep 60' }] });
+    await api().until(id, ['RUNNING']);
+    const { page, context } = await signedIn(ALICE);
+    const row = page.locator(`tr[data-job="${id}"]`);
+    await row.getByRole('button', { name: /^Cancel/ }).click();
+    await expect.poll(() => row.getAttribute('data-status'), { timeout: 60_000 }).toBe('CANCELLED');
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await context.close();
+  });
+
+  it('should show a bad spec’s error at its field and store nothing', async () => {
+    const { page, context } = await signedIn(ALICE, '/submit');
+    const name = uniqueName('bad');
+    await page
+      .getByLabel('Job spec (JSON or YAML)')
+      .fill(JSON.stringify({ name, tasks: [{ id: 'a', command: 'true', dependsOn: ['missing'] }] }));
+    await page.getByRole('button', { name: 'Submit', exact: true }).click();
+    const alert = page.getByRole('alert');
+    await expect.poll(() => alert.textContent()).toContain('tasks[0].dependsOn[0]');
+    expect(page.url()).toMatch(/\/submit$/);
+    // Text that is not YAML at all is caught as it is typed, before anything is sent.
+    await page.getByLabel('Job spec (JSON or YAML)').fill('{ "name": ');
+    expect(await page.getByRole('button', { name: 'Submit', exact: true }).isDisabled()).toBe(true);
+    expect((await api().json<{ items: unknown[] }>('GET', `/jobs?name=${name}`)).body.items).toEqual([]);
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await context.close();
+  });
+
+  it('should not show another user’s job, even by its address', async () => {
+    const theirs = await jobClient(runtime, BOB).submit({
+      name: 'private',
+      tasks: [{ id: 'a', command: 'true' }],
+    });
+    const { page, context } = await signedIn(ALICE, `/jobs/${theirs}`);
+    await page.getByRole('heading', { name: 'No such job' }).waitFor();
+    expect(await page.content()).not.toContain('private');
+    await context.close();
+  });
+});

@@ -1,0 +1,93 @@
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useState, useSyncExternalStore, type FormEvent } from 'react';
+import { NavLink, Outlet } from 'react-router';
+import { client, signIn, token } from '../api.js';
+
+/** The frame of every page: where you are, where you can go, and signing in when asked. */
+export function Layout() {
+  const session = useSyncExternalStore(signIn.subscribe, signIn.session);
+  // Whether this service wants a token is asked once up front, so every page (even one that
+  // reads nothing, such as Submit) offers to sign in before it is used.
+  useQuery({ queryKey: ['signed-in', session], queryFn: () => client.jobs.list({ limit: 1 }) });
+  return (
+    <>
+      <a className="skip" href="#main">
+        Skip to content
+      </a>
+      <header className="top">
+        <NavLink to="/" className="brand" end>
+          cloudjobs
+        </NavLink>
+        <nav aria-label="Main">
+          <NavLink to="/" end>
+            Jobs
+          </NavLink>
+          <NavLink to="/submit">Submit</NavLink>
+        </nav>
+        <SignOut />
+      </header>
+      <main id="main" tabIndex={-1}>
+        <SignIn />
+        <Outlet key={session} />
+      </main>
+    </>
+  );
+}
+
+function SignOut() {
+  const queries = useQueryClient();
+  const asked = useSyncExternalStore(signIn.subscribe, signIn.asked);
+  if (asked || !token.get()) return null;
+  return (
+    <button
+      type="button"
+      className="link"
+      onClick={() => {
+        token.clear();
+        queries.clear();
+        signIn.set(true);
+      }}
+    >
+      Sign out
+    </button>
+  );
+}
+
+/**
+ * Asks for an API token when the service refused the tab's requests; on Azure Static Web Apps
+ * the platform's own sign-in is offered instead.
+ */
+function SignIn() {
+  const queries = useQueryClient();
+  const asked = useSyncExternalStore(signIn.subscribe, signIn.asked);
+  const [value, setValue] = useState('');
+  if (!asked) return null;
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    token.set(value);
+    setValue('');
+    signIn.set(false);
+    void queries.invalidateQueries();
+  };
+  return (
+    <section className="panel signin" aria-labelledby="signin-title">
+      <h2 id="signin-title">Sign in</h2>
+      <p>
+        This service asks for an API token (one of its <code>CLOUDJOBS_API_TOKENS</code>). It is kept in this
+        tab only. On Azure, <a href="/.auth/login/aad">sign in with Microsoft</a>.
+      </p>
+      <form onSubmit={submit} className="row">
+        <label htmlFor="token">API token</label>
+        <input
+          id="token"
+          type="password"
+          autoComplete="off"
+          required
+          value={value}
+          onChange={(event) => setValue(event.target.value)}
+        />
+        <button type="submit">Sign in</button>
+      </form>
+    </section>
+  );
+}

@@ -1,0 +1,112 @@
+import { useQuery } from '@tanstack/react-query';
+import { useState } from 'react';
+import { useNavigate, useParams } from 'react-router';
+import { FINAL_STATUSES } from '../../../client/index.js';
+import { CloudJobsError, client } from '../api.js';
+import { ErrorPanel, ProgressBar, StatusBadge, useNow } from '../components/bits.js';
+import { between, when } from '../format.js';
+import { JobActions } from './JobsPage.js';
+import { LogViewer } from './LogViewer.js';
+import { Outputs } from './Outputs.js';
+import { TasksTable } from './TasksTable.js';
+import { useJobLive } from './useJobLive.js';
+
+/** One job: its state, its history, its tasks and their logs, its outputs, its spec; all live. */
+export function JobPage() {
+  const id = useParams().id ?? '';
+  const navigate = useNavigate();
+  const job = useQuery({ queryKey: ['job', id], queryFn: () => client.jobs.get(id) });
+  const history = useQuery({ queryKey: ['job', id, 'history'], queryFn: () => client.jobs.history(id) });
+  const live = useJobLive(id);
+  const [selected, setSelected] = useState<string | undefined>();
+  const final = job.data ? FINAL_STATUSES.includes(job.data.status) : true;
+  const now = useNow(!final);
+
+  if (job.isError) {
+    const missing = job.error instanceof CloudJobsError && job.error.status === 404;
+    return (
+      <section aria-labelledby="job-title">
+        <h1 id="job-title">{missing ? 'No such job' : 'Job'}</h1>
+        <ErrorPanel
+          error={job.error}
+          title={missing ? 'There is no job of yours with this id' : 'The job could not be read'}
+        />
+      </section>
+    );
+  }
+  if (!job.data) return <p className="muted">Loading…</p>;
+  const j = job.data;
+  const task = selected ? live.tasks.find((t) => t.id === selected) : undefined;
+  return (
+    <section aria-labelledby="job-title" className="job" data-status={j.status}>
+      <div className="heading">
+        <div>
+          <h1 id="job-title">{j.name}</h1>
+          <div className="muted small mono">{j.id}</div>
+        </div>
+        <JobActions job={j} onDeleted={() => void navigate('/')} />
+      </div>
+      <div className="panel summary">
+        <div>
+          <StatusBadge status={j.status} />
+          {j.condition && <span className="muted"> {j.condition.toLowerCase().replaceAll('_', ' ')}</span>}
+        </div>
+        <p className="message" aria-live="polite">
+          {j.message}
+        </p>
+        <ProgressBar counts={j.taskCounts} total={j.taskCount} />
+        <dl className="facts">
+          <dt>Submitted</dt>
+          <dd>{when(j.createdAt)}</dd>
+          <dt>Run time</dt>
+          <dd>{between(j.createdAt, final ? j.updatedAt : undefined, now)}</dd>
+          <dt>Pool</dt>
+          <dd>{j.pool}</dd>
+          {j.template && (
+            <>
+              <dt>Template</dt>
+              <dd>{j.template}</dd>
+            </>
+          )}
+          {Object.entries(j.tags).map(([k, v]) => (
+            <span key={k} className="tag">
+              <dt>{k}</dt>
+              <dd>{v}</dd>
+            </span>
+          ))}
+        </dl>
+      </div>
+
+      <h2>History</h2>
+      {history.isError && <ErrorPanel error={history.error} />}
+      <ol className="timeline">
+        {(history.data ?? []).map((entry) => (
+          <li key={entry.sequence}>
+            <StatusBadge status={entry.status} /> <time dateTime={entry.at}>{when(entry.at)}</time>
+            <div className="muted">{entry.message}</div>
+          </li>
+        ))}
+      </ol>
+
+      <h2>Tasks</h2>
+      {live.error !== undefined && <ErrorPanel error={live.error} title="The tasks could not be read" />}
+      <TasksTable
+        tasks={live.tasks}
+        complete={live.complete}
+        total={j.taskCount}
+        selected={selected}
+        onSelect={setSelected}
+        now={now}
+      />
+      {task && <LogViewer jobId={j.id} task={task} />}
+
+      <h2>Outputs</h2>
+      <Outputs jobId={j.id} final={final} />
+
+      <details className="spec">
+        <summary>The spec as submitted</summary>
+        <pre>{JSON.stringify(j.spec, null, 2)}</pre>
+      </details>
+    </section>
+  );
+}

@@ -1,0 +1,91 @@
+import { useEffect, useMemo, useRef, useState } from 'react';
+import type { Task } from '../../../client/index.js';
+import { client } from '../api.js';
+import { ErrorPanel } from '../components/bits.js';
+
+/** The most of a log kept in the page: the end of a huge log is what a reader wants. */
+const KEEP = 2 * 1024 * 1024;
+
+/**
+ * A task's stdout or stderr. A running task's log is followed as it grows and the view stays at
+ * its end while the reader is there; a search keeps only the lines that match.
+ */
+export function LogViewer({ jobId, task }: { jobId: string; task: Task }) {
+  const [stream, setStream] = useState<'stdout' | 'stderr'>('stdout');
+  const [text, setText] = useState('');
+  const [error, setError] = useState<unknown>();
+  const [following, setFollowing] = useState(false);
+  const [search, setSearch] = useState('');
+  const view = useRef<HTMLPreElement>(null);
+  const running = task.status === 'RUNNING' || task.status === 'QUEUED' || task.status === 'PENDING';
+
+  useEffect(() => {
+    const stop = new AbortController();
+    setText('');
+    setError(undefined);
+    setFollowing(running);
+    void (async () => {
+      const decoder = new TextDecoder();
+      try {
+        for await (const chunk of client.jobs.log(jobId, task.id, {
+          stream,
+          follow: running,
+          signal: stop.signal,
+        })) {
+          const piece = decoder.decode(chunk, { stream: true });
+          setText((old) => (old + piece).slice(-KEEP));
+        }
+      } catch (caught) {
+        if (!stop.signal.aborted) setError(caught);
+      } finally {
+        if (!stop.signal.aborted) setFollowing(false);
+      }
+    })();
+    return () => stop.abort();
+    // A task that ends keeps its stream; one that starts is followed from then.
+  }, [jobId, task.id, stream, running]);
+
+  useEffect(() => {
+    const pre = view.current;
+    if (pre && following && !search) pre.scrollTop = pre.scrollHeight;
+  }, [text, following, search]);
+
+  const shown = useMemo(() => {
+    if (!search) return text;
+    const needle = search.toLowerCase();
+    return text
+      .split('\n')
+      .filter((line) => line.toLowerCase().includes(needle))
+      .join('\n');
+  }, [text, search]);
+
+  return (
+    <section className="panel log" aria-labelledby="log-title">
+      <div className="heading">
+        <h3 id="log-title">
+          Log of task <span className="mono">{task.id}</span>
+        </h3>
+        <div role="group" aria-label="Stream" className="toggle">
+          {(['stdout', 'stderr'] as const).map((s) => (
+            <button key={s} type="button" aria-pressed={stream === s} onClick={() => setStream(s)}>
+              {s}
+            </button>
+          ))}
+        </div>
+      </div>
+      <div className="filters">
+        <label>
+          Search
+          <input type="search" value={search} onChange={(event) => setSearch(event.target.value)} />
+        </label>
+        <span className="muted small" aria-live="polite">
+          {following ? 'following the running task' : text ? '' : 'empty so far'}
+        </span>
+      </div>
+      {error !== undefined && <ErrorPanel error={error} title="The log could not be read" />}
+      <pre ref={view} tabIndex={0} aria-label={`${stream} of ${task.id}`} data-log={stream}>
+        {shown}
+      </pre>
+    </section>
+  );
+}

@@ -1,0 +1,171 @@
+import { useQueryClient } from '@tanstack/react-query';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import type { HistoryEntry, Job, JobEvent, Task, TaskStatus } from '../../../client/index.js';
+import { client } from '../api.js';
+
+/** Every task of a job, read page by page, then kept current by the job's event stream. */
+export interface LiveTasks {
+  tasks: Task[];
+  /** All pages have been read. */
+  complete: boolean;
+  error: unknown;
+}
+
+/**
+ * Follows job `id` live: its record and history in the query cache, its tasks in state, all moved
+ * by the job's event stream (no polling). The stream replays from the start, so nothing that
+ * happened between the first reads and the stream opening is missed; replayed changes already
+ * read are applied again, which leaves them as they were.
+ */
+export function useJobLive(id: string): LiveTasks {
+  const queries = useQueryClient();
+  const byId = useRef(new Map<string, Task>());
+  const [state, setState] = useState<LiveTasks>({ tasks: [], complete: false, error: undefined });
+  const publish = useCallback(
+    (complete?: boolean, error?: unknown) =>
+      setState((old) => ({
+        tasks: [...byId.current.values()],
+        complete: complete ?? old.complete,
+        error: error ?? old.error,
+      })),
+    [],
+  );
+
+  useEffect(() => {
+    const apply = (event: JobEvent) => {
+      if (event.event === 'task.status.changed') {
+        const change = event.data.data;
+        const at = event.data.time;
+        const old = byId.current.get(change.taskId);
+        byId.current.set(change.taskId, {
+          id: change.taskId,
+          status: change.status,
+          attempt: change.attempt,
+          ...(change.exitCode !== undefined ? { exitCode: change.exitCode } : {}),
+          ...(change.failure ? { failure: change.failure } : {}),
+          ...(old?.startedAt ? { startedAt: old.startedAt } : {}),
+          ...(change.status === 'RUNNING' ? { startedAt: at } : {}),
+          ...(['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED'].includes(change.status) ? { endedAt: at } : {}),
+          updatedAt: at,
+        });
+        return;
+      }
+      const change = event.data.data;
+      reconcile(change.taskCounts);
+      queries.setQueryData<Job>(['job', id], (job) =>
+        job
+          ? {
+              ...job,
+              status: change.status,
+              taskCounts: { ...job.taskCounts, ...change.taskCounts },
+              ...('message' in change ? { message: change.message, condition: change.condition } : {}),
+              updatedAt: event.data.time,
+            }
+          : job,
+      );
+      if (event.event === 'job.status.changed') {
+        const entry = event.data.data;
+        queries.setQueryData<HistoryEntry[]>(['job', id, 'history'], (history) =>
+          history && !history.some((h) => h.sequence === entry.sequence)
+            ? [
+                ...history,
+                {
+                  sequence: entry.sequence,
+                  status: entry.status,
+                  ...(entry.previousStatus ? { previousStatus: entry.previousStatus } : {}),
+                  ...(entry.condition ? { condition: entry.condition } : {}),
+                  message: entry.message,
+                  at: event.data.time,
+                  taskCounts: entry.taskCounts,
+                },
+              ]
+            : history,
+        );
+      }
+    };
+    const stop = new AbortController();
+    byId.current = new Map();
+    setState({ tasks: [], complete: false, error: undefined });
+    // A task read is kept unless the map already holds a newer word on it (from the stream).
+    const keep = (task: Task) => {
+      const old = byId.current.get(task.id);
+      if (!old || old.updatedAt <= task.updatedAt) byId.current.set(task.id, task);
+    };
+    let reading: Promise<void> | undefined;
+    let lastRead = 0;
+    const readAll = () =>
+      (reading ??= (async () => {
+        try {
+          let shown = performance.now();
+          for await (const task of client.jobs.allTasks(id)) {
+            if (stop.signal.aborted) return;
+            keep(task);
+            // The first rows show at once; the rest arrive in batches, not one render per task.
+            if (byId.current.size === 100 || performance.now() - shown > 250) {
+              shown = performance.now();
+              publish();
+            }
+          }
+          publish(true);
+        } catch (error) {
+          if (!stop.signal.aborted) publish(false, error);
+        } finally {
+          lastRead = performance.now();
+          reading = undefined;
+        }
+      })());
+    /**
+     * Task changes made before the job was watched were not logged, so the stream cannot tell
+     * them; its counts can. While the tasks shown disagree with the latest counts, read the tasks
+     * again, waiting twice as long each time they still disagree (2 s, 4 s, … a minute).
+     */
+    let latest: Partial<Record<TaskStatus, number>> | undefined;
+    let backoff = 2000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const disagree = () => {
+      if (!latest) return false;
+      const shown: Partial<Record<TaskStatus, number>> = {};
+      for (const task of byId.current.values()) shown[task.status] = (shown[task.status] ?? 0) + 1;
+      return Object.entries(latest).some(([status, n]) => (shown[status as TaskStatus] ?? 0) !== n);
+    };
+    const reconcile = (counts?: Partial<Record<TaskStatus, number>>) => {
+      if (counts) latest = counts;
+      if (reading || timer || stop.signal.aborted) return;
+      if (!disagree()) {
+        backoff = 2000;
+        return;
+      }
+      timer = setTimeout(
+        () => {
+          timer = undefined;
+          void readAll().then(() => reconcile());
+        },
+        Math.max(0, backoff - (performance.now() - lastRead)),
+      );
+      backoff = Math.min(60_000, backoff * 2);
+    };
+    stop.signal.addEventListener('abort', () => clearTimeout(timer));
+    void readAll();
+    void (async () => {
+      try {
+        let queued = false;
+        for await (const event of client.jobs.events(id, { signal: stop.signal })) {
+          apply(event);
+          if (!queued) {
+            queued = true;
+            // Changes come in bursts: one render for each burst.
+            requestAnimationFrame(() => {
+              queued = false;
+              publish();
+            });
+          }
+        }
+      } catch {
+        // Stopped by leaving the page, or refused: the job's own query says why.
+      }
+    })();
+    return () => stop.abort();
+  }, [id, queries, publish]);
+
+  return state;
+}
