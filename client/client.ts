@@ -1,7 +1,7 @@
 import { Transport, type ClientOptions } from './http.js';
 import { CloudJobsError } from './errors.js';
 import { bodyChunks } from './body.js';
-import { readSse, toJobEvent, type JobEvent, type JobStatusEvent } from './events.js';
+import { readSse, toJobEvent, type JobEvent, type JobStatusEvent, type ProgressEvent } from './events.js';
 import type { DownloadOptions, DownloadResult } from './download.js';
 import {
   FINAL_STATUSES,
@@ -39,6 +39,20 @@ export interface LogOptions {
 }
 
 /** How to follow a job's events. */
+/** Options of {@link CloudJobsClient.events}: every job of yours. */
+export interface OwnerEventsOptions {
+  /** Only changes into this status (no progress then). */
+  status?: JobStatus;
+  /** Only jobs of this name. */
+  name?: string;
+  lastEventId?: string;
+  signal?: AbortSignal;
+  /** Told when the stream is open: changes from then on will come. */
+  onOpen?: () => void;
+  /** Also each unfinished job's task counts when they move. */
+  progress?: boolean;
+}
+
 export interface EventsOptions {
   /** Resume after this event id (from an earlier stream). */
   lastEventId?: string;
@@ -133,18 +147,12 @@ export class CloudJobsClient {
 
   /**
    * Every job of yours: each status change as it is recorded, from now (or after `lastEventId`),
-   * until `signal` stops it. Reconnects with the last event id as EventSource does.
+   * until `signal` stops it. Reconnects with the last event id as EventSource does. With
+   * `progress`, also each unfinished job's task counts when they move (`job.progress`).
    */
-  events(
-    options: {
-      status?: JobStatus;
-      name?: string;
-      lastEventId?: string;
-      signal?: AbortSignal;
-      /** Told when the stream is open: changes from then on will come. */
-      onOpen?: () => void;
-    } = {},
-  ): AsyncGenerator<JobStatusEvent> {
+  events(options: OwnerEventsOptions & { progress: true }): AsyncGenerator<JobStatusEvent | ProgressEvent>;
+  events(options?: OwnerEventsOptions): AsyncGenerator<JobStatusEvent>;
+  events(options: OwnerEventsOptions = {}): AsyncGenerator<JobStatusEvent | ProgressEvent> {
     return this.#ownerEvents(options);
   }
 
@@ -241,13 +249,7 @@ export class CloudJobsClient {
     }
   }
 
-  async *#ownerEvents(options: {
-    status?: JobStatus;
-    name?: string;
-    lastEventId?: string;
-    signal?: AbortSignal;
-    onOpen?: () => void;
-  }): AsyncGenerator<JobStatusEvent> {
+  async *#ownerEvents(options: OwnerEventsOptions): AsyncGenerator<JobStatusEvent | ProgressEvent> {
     let last = options.lastEventId;
     let failures = 0;
     let opened = false;
@@ -267,7 +269,8 @@ export class CloudJobsClient {
           }
           const event = toJobEvent(block);
           failures = 0;
-          if (event?.event === 'job.status.changed') yield event;
+          if (event?.event === 'job.status.changed' || (options.progress && event?.event === 'job.progress'))
+            yield event;
         }
       } catch (error) {
         if (options.signal?.aborted || error instanceof CloudJobsError) throw error;

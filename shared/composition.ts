@@ -227,6 +227,8 @@ function openStreams(config: AppConfig, store: TableJobStore, interest: TaskEven
     heartbeatMs: config.streams.heartbeatMs,
     maxStreamMs: config.streams.maxMs,
     pollMs: config.streams.pollMs,
+    // Counts move with every task; a dashboard's bars need them every few seconds, not at once.
+    progressMs: Math.max(2000, 2 * config.streams.pollMs),
   });
   const feeds = new JobFeeds({
     store,

@@ -394,11 +394,13 @@ export class TableJobStore implements JobStore {
     return this.#ownerLog.head(owner);
   }
 
-  async listInFlight(): Promise<Array<{ id: string; owner: string }>> {
+  async listInFlight(owner?: string): Promise<Array<{ id: string; owner: string }>> {
     await this.ready();
     const found: Array<{ id: string; owner: string }> = [];
+    const filter =
+      owner === undefined ? `PartitionKey eq ''` : `PartitionKey eq '' and Owner eq ${odata(owner)}`;
     for await (const entity of this.#inflight.listEntities<Entity>({
-      queryOptions: { filter: `PartitionKey eq ''`, select: ['RowKey', 'Owner'] },
+      queryOptions: { filter, select: ['RowKey', 'Owner'] },
     })) {
       found.push({ id: entity.rowKey, owner: entity.Owner as string });
     }

@@ -142,12 +142,12 @@ export interface ProgressData {
 }
 
 /**
- * The `job.progress` event: the job's task counts as they stood when the stream caught up with
- * both logs, for progress bars. Its id is the cursor it was read at, so a reader that resumes
- * from it misses no change, and is told the counts again when it catches up.
+ * The `job.progress` event: the job's task counts as they stood when the stream caught up, for
+ * progress bars. Its id is the stream's position when it was read (a job stream's cursor, an
+ * owner stream's log position), so a reader that resumes from it misses no change, and is told
+ * the counts again when it catches up.
  */
-export function progressEvent(job: JobFacts, cursor: StreamCursor, progress: Progress): StreamEvent {
-  const id = formatCursor(cursor);
+export function progressEvent(job: JobFacts, id: string, progress: Progress): StreamEvent {
   return {
     id,
     event: 'job.progress',

@@ -327,7 +327,7 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   '/events': {
     get: {
       summary:
-        'Every job of yours as Server-Sent Events: each status change as it is recorded (from Last-Event-ID when given, else from now)',
+        'Every job of yours as Server-Sent Events: each status change as it is recorded (from Last-Event-ID when given, else from now) and, without ?status=, each unfinished job’s task counts when they move (job.progress)',
       query: ownerEventsQuerySchema,
       headers: [lastEventIdHeader('^\\d+$')],
       mediaType: 'text/event-stream',

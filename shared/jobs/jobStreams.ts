@@ -1,5 +1,6 @@
 import type { Caller } from '../identity.js';
 import {
+  formatCursor,
   formatSse,
   nextEvents,
   progressEvent,
@@ -77,7 +78,7 @@ export class JobStreams {
         const key = progress && `${progress.status}|${JSON.stringify(progress.taskCounts)}`;
         if (progress && key !== told && caught.caughtUp) {
           told = key!;
-          yield formatSse(progressEvent(facts, cursor, progress));
+          yield formatSse(progressEvent(facts, formatCursor(cursor), progress));
         }
         if (!caught.caughtUp) continue;
         const left = deadline - Date.now();

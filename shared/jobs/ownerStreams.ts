@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 import type { Caller } from '../identity.js';
-import { JOB_STATUSES, type JobStatus } from '../domain/lifecycle.js';
-import { formatSse, sseHeartbeat, sseRetry } from '../domain/jobStream.js';
-import { jobStatusEvent, toCloudEvent } from '../domain/notifications.js';
+import { isFinal, JOB_STATUSES, type JobStatus } from '../domain/lifecycle.js';
+import { formatSse, progressEvent, sseHeartbeat, sseRetry, type Progress } from '../domain/jobStream.js';
+import { jobStatusEvent, toCloudEvent, type JobFacts } from '../domain/notifications.js';
 import type { HistoryEntry, JobRecord, JobStore, OwnerChange } from '../store/jobStore.js';
 
 /** Query of `GET /events`. */
@@ -29,15 +29,23 @@ export function parseOwnerCursor(value: string | null | undefined, field: string
 }
 
 export interface OwnerStreamsOptions {
-  store: Pick<JobStore, 'ownerChanges' | 'ownerHead' | 'getJob' | 'history'>;
+  store: Pick<JobStore, 'ownerChanges' | 'ownerHead' | 'getJob' | 'history' | 'listInFlight' | 'taskCounts'>;
   heartbeatMs: number;
   maxStreamMs: number;
   /** How often a stream looks for changes recorded by other instances. */
   pollMs: number;
+  /** How often the task counts of the owner's unfinished jobs are read for `job.progress`. */
+  progressMs: number;
 }
 
 /** Changes read per request of the owner's log. */
 const PAGE = 500;
+
+/** Unfinished jobs of one owner whose progress is told: past this many, the rest are not. */
+export const PROGRESS_JOBS = 100;
+
+/** The progress of an owner's unfinished jobs, as last read. */
+type OwnerProgress = Array<{ facts: JobFacts; progress: Progress }>;
 
 /**
  * Every job of a caller as one Server-Sent Event stream (`GET /events`), for dashboards and
@@ -47,6 +55,8 @@ const PAGE = 500;
  */
 export class OwnerStreams {
   #waiting = new Set<() => void>();
+  /** One read of an owner's progress serves every stream of that owner while it is fresh. */
+  readonly #progress = new Map<string, { at: number; read: Promise<OwnerProgress> }>();
 
   constructor(private readonly o: OwnerStreamsOptions) {}
 
@@ -57,6 +67,10 @@ export class OwnerStreams {
     for (const resolve of waiting) resolve();
   }
 
+  /**
+   * Opens the caller's stream after `cursor` (or from now). Without a status filter it also tells
+   * `job.progress` for each unfinished job whose counts moved, read every `progressMs`.
+   */
   async open(
     caller: Caller,
     filters: { status?: JobStatus; name?: string },
@@ -73,8 +87,10 @@ export class OwnerStreams {
   ): AsyncGenerator<string> {
     const deadline = Date.now() + this.o.maxStreamMs;
     const jobs = new Map<string, { job: JobRecord | undefined; history: HistoryEntry[] }>();
+    const told = new Map<string, string>();
     let position = from;
     let quietSince = Date.now();
+    let progressAt = -Infinity;
     // An id alone names where the stream starts: a client that reconnects before any change
     // comes resumes from here rather than from whenever it comes back (EventSource keeps it too).
     yield `${sseRetry()}id: ${from}\n\n`;
@@ -88,6 +104,23 @@ export class OwnerStreams {
           yield text;
         }
         if (changes.length === PAGE) continue;
+      }
+      // Caught up with the log: the counts now, of the jobs whose counts moved since last told.
+      if (!filters.status && Date.now() - progressAt >= this.o.progressMs) {
+        progressAt = Date.now();
+        const all = await this.#ownerProgress(owner);
+        // A read made before a job ended must not follow its final status with older counts.
+        const ended = (id: string) => isFinal(jobs.get(id)?.history.at(-1)?.status ?? 'PENDING');
+        const text = this.#progressEvents(
+          all.filter((entry) => !ended(entry.facts.id)),
+          told,
+          filters,
+          position,
+        );
+        if (text) {
+          quietSince = Date.now();
+          yield text;
+        }
       }
       const left = deadline - Date.now();
       if (left <= 0) return;
@@ -139,6 +172,50 @@ export class OwnerStreams {
       });
     }
     return text;
+  }
+
+  /** `job.progress` for each job whose counts differ from what this stream last told of it. */
+  #progressEvents(
+    all: OwnerProgress,
+    told: Map<string, string>,
+    filters: { name?: string },
+    position: number,
+  ): string {
+    let text = '';
+    for (const { facts, progress } of all) {
+      if (filters.name && facts.name !== filters.name) continue;
+      const key = `${progress.status}|${JSON.stringify(progress.taskCounts)}`;
+      if (told.get(facts.id) === key) continue;
+      told.set(facts.id, key);
+      text += formatSse(progressEvent(facts, String(position), progress));
+    }
+    return text;
+  }
+
+  /** The owner's unfinished jobs and their counts, read at most once per `progressMs`. */
+  #ownerProgress(owner: string): Promise<OwnerProgress> {
+    const cached = this.#progress.get(owner);
+    if (cached && Date.now() - cached.at < this.o.progressMs) return cached.read;
+    const read = (async (): Promise<OwnerProgress> => {
+      const inFlight = (await this.o.store.listInFlight(owner)).slice(0, PROGRESS_JOBS);
+      const found = await Promise.all(
+        inFlight.map(async ({ id }) => {
+          const [job, counts] = await Promise.all([this.o.store.getJob(id), this.o.store.taskCounts(id)]);
+          if (!job) return undefined;
+          const facts: JobFacts = { id: job.id, name: job.name, owner: job.owner, taskCount: job.taskCount };
+          return {
+            facts,
+            progress: { status: job.status, taskCounts: counts ?? job.taskCounts, at: job.updatedAt },
+          };
+        }),
+      );
+      return found.filter((entry) => entry !== undefined);
+    })().catch((): OwnerProgress => []);
+    this.#progress.set(owner, { at: Date.now(), read });
+    // Owners stop watching; their entries go with the next read of anyone's.
+    for (const [key, entry] of this.#progress)
+      if (Date.now() - entry.at > 10 * this.o.progressMs) this.#progress.delete(key);
+    return read;
   }
 
   #wait(ms: number): Promise<boolean> {

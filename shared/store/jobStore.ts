@@ -232,8 +232,8 @@ export interface JobStore {
    * until the job's tasks are recorded.
    */
   taskCounts(id: string): Promise<TaskCounts | undefined>;
-  /** Jobs not yet final, whoever owns them: what the reconciler looks after. */
-  listInFlight(): Promise<Array<{ id: string; owner: string }>>;
+  /** Jobs not yet final, whoever owns them (or of `owner` only): what the reconciler looks after. */
+  listInFlight(owner?: string): Promise<Array<{ id: string; owner: string }>>;
   /**
    * Drops a job from the in-flight list if it has ended or is gone (a status write that was cut
    * off may leave it there); returns whether it did.

@@ -89,6 +89,32 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     await context.close();
   });
 
+  it('should move a running job’s progress bar as its tasks end, without a reload', async () => {
+    const { page, context } = await signedIn(ALICE);
+    const id = await api().submit({
+      name: uniqueName('bars'),
+      tasks: [1, 3, 5, 7].map((s) => ({ id: `t${s}`, command: `sleep ${s}` })),
+    });
+    const row = page.locator(`tr[data-job="${id}"]`);
+    const seen = new Set<string>();
+    await expect
+      .poll(
+        async () => {
+          seen.add(`${await row.getAttribute('data-status')} ${await row.locator('.count').textContent()}`);
+          return row.getAttribute('data-status');
+        },
+        { timeout: 60_000, interval: 100 },
+      )
+      .toBe('FINISHED');
+    // Counts between none and all were shown while the job ran: the bar moved on its own.
+    expect(
+      [...seen].some((s) => /^(QUEUED|RUNNING) [123]\/4$/.test(s)),
+      [...seen].join(', '),
+    ).toBe(true);
+    expect(await row.locator('.count').textContent()).toBe('4/4');
+    await context.close();
+  });
+
   it('should cancel a running job from its row', async () => {
     const id = await api().submit({ name: uniqueName('long'), tasks: [{ id: 'wait', command: 'sleep 60' }] });
     await api().until(id, ['RUNNING']);
@@ -115,6 +141,24 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     expect(await page.getByRole('button', { name: 'Submit', exact: true }).isDisabled()).toBe(true);
     expect((await api().json<{ items: unknown[] }>('GET', `/jobs?name=${name}`)).body.items).toEqual([]);
     expect(await accessibilityViolations(page)).toEqual([]);
+    await context.close();
+  });
+
+  it('should ask again for a token the service refuses, and keep the one it accepts', async () => {
+    const context = await browser().newContext({ baseURL: runtime.url });
+    const page = await context.newPage();
+    await page.goto('/');
+    await page.getByLabel('API token').fill('not-a-token-of-this-service');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    // Refused: the form comes back, and nothing of anyone's is shown.
+    await page.getByLabel('API token').waitFor();
+    await page.getByLabel('API token').fill(ALICE);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Jobs' }).waitFor();
+    await page.getByLabel('API token').waitFor({ state: 'detached' });
+    await page.reload();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    expect(await page.getByLabel('API token').count()).toBe(0);
     await context.close();
   });
 

@@ -261,9 +261,9 @@ export class MemoryJobStore implements JobStore {
     return counts;
   }
 
-  async listInFlight(): Promise<Array<{ id: string; owner: string }>> {
+  async listInFlight(owner?: string): Promise<Array<{ id: string; owner: string }>> {
     return [...this.jobs.values()]
-      .filter((e) => !isFinal(e.job.status))
+      .filter((e) => !isFinal(e.job.status) && (owner === undefined || e.job.owner === owner))
       .map((e) => ({ id: e.job.id, owner: e.job.owner }));
   }
 

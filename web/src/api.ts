@@ -12,32 +12,6 @@ export const token = {
   clear: (): void => sessionStorage.removeItem(TOKEN_KEY),
 };
 
-/** The typed client, on the origin that served the dashboard (the API is at `/api` beside it). */
-export const client = new CloudJobsClient({
-  url: window.location.origin,
-  retries: 2,
-  fetch: (input, init) => {
-    const value = token.get();
-    if (!value) return fetch(input, init);
-    const headers = new Headers(init?.headers);
-    headers.set('authorization', `Bearer ${value}`);
-    return fetch(input, { ...init, headers });
-  },
-});
-
-/** Whether an error means "sign in": the service wants a token the tab does not have (or has wrong). */
-export const needsSignIn = (error: unknown): boolean =>
-  error instanceof CloudJobsError && error.status === 401;
-
-/** One line for a failure, as the problem document words it. */
-export function describe(error: unknown): string {
-  if (error instanceof CloudJobsError) return `${error.problem.title}: ${error.message} (${error.code})`;
-  if (error instanceof CloudJobsUnreachableError) return 'The service cannot be reached. Is it running?';
-  return error instanceof Error ? error.message : String(error);
-}
-
-export { CloudJobsError };
-
 type Listener = () => void;
 const listeners = new Set<Listener>();
 let signInAsked = false;
@@ -45,7 +19,7 @@ let session = 0;
 
 /**
  * Whether the service has asked this tab to sign in (an answer was 401). Pages read it with
- * `useSyncExternalStore`; the query cache raises it.
+ * `useSyncExternalStore`; the client raises it when the token it sent is refused.
  */
 export const signIn = {
   subscribe: (listener: Listener): (() => void) => {
@@ -62,3 +36,32 @@ export const signIn = {
     for (const listener of listeners) listener();
   },
 };
+
+/** The typed client, on the origin that served the dashboard (the API is at `/api` beside it). */
+export const client = new CloudJobsClient({
+  url: window.location.origin,
+  retries: 2,
+  fetch: async (input, init) => {
+    const used = token.get();
+    const headers = new Headers(init?.headers);
+    if (used) headers.set('authorization', `Bearer ${used}`);
+    const response = await fetch(input, { ...init, headers });
+    // Only a refusal of the token the tab holds now asks to sign in: an answer to a request sent
+    // before the last sign-in says nothing of the new token.
+    if (response.status === 401 && token.get() === used) signIn.set(true);
+    return response;
+  },
+});
+
+/** Whether an error means "sign in": the service wants a token the tab does not have (or has wrong). */
+export const needsSignIn = (error: unknown): boolean =>
+  error instanceof CloudJobsError && error.status === 401;
+
+/** One line for a failure, as the problem document words it. */
+export function describe(error: unknown): string {
+  if (error instanceof CloudJobsError) return `${error.problem.title}: ${error.message} (${error.code})`;
+  if (error instanceof CloudJobsUnreachableError) return 'The service cannot be reached. Is it running?';
+  return error instanceof Error ? error.message : String(error);
+}
+
+export { CloudJobsError };

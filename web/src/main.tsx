@@ -1,8 +1,8 @@
-import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { BrowserRouter, Route, Routes } from 'react-router';
-import { needsSignIn, signIn } from './api.js';
+import { needsSignIn } from './api.js';
 import { Layout } from './components/Layout.js';
 import { JobPage } from './pages/JobPage.js';
 import { JobsPage } from './pages/JobsPage.js';
@@ -10,13 +10,7 @@ import { NotFoundPage } from './pages/NotFoundPage.js';
 import { SubmitPage } from './pages/SubmitPage.js';
 import './styles.css';
 
-const onError = (error: unknown) => {
-  if (needsSignIn(error)) signIn.set(true);
-};
-
 const queries = new QueryClient({
-  queryCache: new QueryCache({ onError }),
-  mutationCache: new MutationCache({ onError }),
   defaultOptions: {
     queries: {
       // Live pages are kept fresh by the event stream, not by refetching on a timer.

@@ -108,7 +108,7 @@ describe('a job’s event stream', () => {
     >;
     counts.SUCCEEDED = 2;
     counts.RUNNING = 1;
-    const event = progressEvent(job, { job: 3, tasks: 2 }, { status: 'RUNNING', taskCounts: counts, at });
+    const event = progressEvent(job, '3.2', { status: 'RUNNING', taskCounts: counts, at });
     expect(event).toMatchObject({
       id: '3.2',
       event: 'job.progress',

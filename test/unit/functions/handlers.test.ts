@@ -147,7 +147,13 @@ beforeEach(() => {
       heartbeatMs: 1000,
       maxStreamMs: 5000,
     }),
-    ownerStreams: new OwnerStreams({ store, heartbeatMs: 1000, maxStreamMs: 300, pollMs: 20 }),
+    ownerStreams: new OwnerStreams({
+      store,
+      heartbeatMs: 1000,
+      maxStreamMs: 300,
+      pollMs: 20,
+      progressMs: 100,
+    }),
     runner: undefined as unknown as JobRunner,
     files: undefined as unknown as JobFiles,
     intake: undefined as unknown as InboxIntake,
@@ -346,14 +352,16 @@ describe('HTTP handlers in process', () => {
       message: 'stop',
       at: new Date().toISOString(),
     });
-    const read = async (response: HttpResponseInit) => {
+    const read = async (response: HttpResponseInit, kind = 'job.status.changed') => {
       let text = '';
       for await (const chunk of response.body as AsyncIterable<Uint8Array>)
         text += Buffer.from(chunk).toString();
-      return [...text.matchAll(/^id: (.*)\nevent: .*\ndata: (.*)$/gm)].map(([, id, data]) => {
-        const event = JSON.parse(data!) as { data: { jobId: string; status: string } };
-        return `${id} ${event.data.jobId === first ? 'one' : event.data.jobId === second ? 'two' : 'other'} ${event.data.status}`;
-      });
+      return [...text.matchAll(/^id: (.*)\nevent: (.*)\ndata: (.*)$/gm)]
+        .filter(([, , event]) => event === kind)
+        .map(([, id, , data]) => {
+          const event = JSON.parse(data!) as { data: { jobId: string; status: string } };
+          return `${id} ${event.data.jobId === first ? 'one' : event.data.jobId === second ? 'two' : 'other'} ${event.data.status}`;
+        });
     };
     // From the start of the log; the stream ends at its deadline (300 ms here).
     const all = await read(await eventsStream(request('GET', '/events?lastEventId=0', ALICE), context()));
@@ -370,8 +378,19 @@ describe('HTTP handlers in process', () => {
       await eventsStream(request('GET', '/events?lastEventId=0&status=CANCELLED', ALICE), context()),
     );
     expect(cancelled).toEqual(['3 one CANCELLED']);
-    // Without a cursor: from now on, so nothing of the past.
+    // Without a cursor: from now on, so nothing of the past; but the counts of each unfinished
+    // job of the caller's, once (they do not move here), at the position the stream is at.
+    const now = await eventsStream(request('GET', '/events', ALICE), context());
+    const text = await read(now, 'job.progress');
+    expect(text).toEqual(['3 two PENDING']);
     expect(await read(await eventsStream(request('GET', '/events', ALICE), context()))).toEqual([]);
+    // A status filter asks for changes into that status: no counts.
+    expect(
+      await read(
+        await eventsStream(request('GET', '/events?status=RUNNING', ALICE), context()),
+        'job.progress',
+      ),
+    ).toEqual([]);
     const bad = await eventsStream(request('GET', '/events?lastEventId=x&colour=red', ALICE), context());
     expect(bad.status).toBe(400);
     expect(

@@ -8,6 +8,7 @@ import {
   type JobStatus,
   type JobStatusEvent,
   type Page,
+  type ProgressEvent,
 } from '../../../client/index.js';
 import { client } from '../api.js';
 import { ErrorPanel, ProgressBar, StatusBadge, useNow } from '../components/bits.js';
@@ -19,8 +20,8 @@ type Pages = InfiniteData<Page<Job>, string | undefined>;
 const isStatus = (value: string | null): value is JobStatus =>
   value !== null && (JOB_STATUS_NAMES as readonly string[]).includes(value);
 
-/** Applies one status change to the rows shown; answers false when the job is not among them. */
-function patch(pages: Pages, event: JobStatusEvent): { pages: Pages; found: boolean } {
+/** Applies one change (or new counts) to the rows shown; answers false when the job is not among them. */
+function patch(pages: Pages, event: JobStatusEvent | ProgressEvent): { pages: Pages; found: boolean } {
   const change = event.data.data;
   let found = false;
   const next = pages.pages.map((page) => ({
@@ -28,11 +29,12 @@ function patch(pages: Pages, event: JobStatusEvent): { pages: Pages; found: bool
     items: page.items.map((job) => {
       if (job.id !== change.jobId) return job;
       found = true;
+      // Counts are a summary read a moment ago: they never take back a final status.
+      if (event.event === 'job.progress' && FINAL_STATUSES.includes(job.status)) return job;
       return {
         ...job,
         status: change.status,
-        condition: change.condition,
-        message: change.message,
+        ...('message' in change ? { condition: change.condition, message: change.message } : {}),
         taskCounts: { ...job.taskCounts, ...change.taskCounts },
         updatedAt: event.data.time,
       };
@@ -43,7 +45,8 @@ function patch(pages: Pages, event: JobStatusEvent): { pages: Pages; found: bool
 
 /**
  * Your jobs, newest first, kept live by your event stream: a status change moves its row at once,
- * a new job appears at the top; filters live in the address, so a filtered view can be shared.
+ * a running job's bar moves with its counts, a new job appears at the top; filters live in the
+ * address, so a filtered view can be shared.
  */
 export function JobsPage() {
   const [params, setParams] = useSearchParams();
@@ -65,13 +68,13 @@ export function JobsPage() {
     const stop = new AbortController();
     void (async () => {
       try {
-        for await (const event of client.events({ signal: stop.signal })) {
+        for await (const event of client.events({ signal: stop.signal, progress: true })) {
           const current = queries.getQueryData<Pages>(key);
           if (!current) continue;
           const { pages, found } = patch(current, event);
           if (found) queries.setQueryData(key, pages);
           // A job this view has not seen: a new one, or one that now matches the filter.
-          else void queries.invalidateQueries({ queryKey: key });
+          else if (event.event === 'job.status.changed') void queries.invalidateQueries({ queryKey: key });
         }
       } catch {
         // Stopped by leaving the page, or refused (the page's own query shows why).
