@@ -64,11 +64,19 @@ export interface HeaderSource {
   get(name: string): string | null;
 }
 
+/**
+ * The signed-in principal as the platform passes it, in either of its two shapes: App Service
+ * authentication's (claims, with the name and role claim types) or, behind a Static Web App whose
+ * linked backend this app is, the Static Web App's (`userDetails`, `userRoles`; no claims).
+ */
 const principalSchema = z.object({
   auth_typ: z.string().optional(),
   name_typ: z.string().optional(),
   role_typ: z.string().optional(),
   claims: z.array(z.object({ typ: z.string(), val: z.string() })).default([]),
+  identityProvider: z.string().optional(),
+  userDetails: z.string().optional(),
+  userRoles: z.array(z.string()).default([]),
 });
 
 /**
@@ -105,13 +113,17 @@ export function identify(mode: IdentityMode, headers: HeaderSource): Caller {
       const name =
         headers.get('x-ms-client-principal-name') ??
         claim(principal.name_typ ?? '', 'preferred_username', 'email', 'name') ??
+        principal.userDetails ??
         headers.get('x-ms-client-principal-id');
       const owner = name?.toLowerCase();
       if (!owner || !ownerSchema.safeParse(owner).success) {
         throw new UnauthenticatedError('the authenticated principal has no usable name');
       }
       const roleType = principal.role_typ ?? 'roles';
-      const roles = principal.claims.filter((c) => c.typ === roleType || c.typ === 'roles').map((c) => c.val);
+      const roles = [
+        ...principal.claims.filter((c) => c.typ === roleType || c.typ === 'roles').map((c) => c.val),
+        ...principal.userRoles,
+      ];
       return { owner, admin: roles.includes(mode.adminRole), via: 'appServiceAuth' };
     }
   }

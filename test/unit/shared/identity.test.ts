@@ -80,6 +80,38 @@ describe('identity', () => {
     );
   });
 
+  it('should take the principal a Static Web App passes its linked backend, with its roles', () => {
+    const mode: IdentityMode = { kind: 'appServiceAuth', adminRole: 'cloudjobs.admin' };
+    const swa = (principal: Record<string, unknown>) => ({
+      'x-ms-client-principal': Buffer.from(JSON.stringify(principal)).toString('base64'),
+    });
+    expect(
+      identify(
+        mode,
+        headers(
+          swa({
+            identityProvider: 'aad',
+            userId: 'd75b260a64504067bfc5b2905e3b8182',
+            userDetails: 'Carol@Contoso.com',
+            userRoles: ['anonymous', 'authenticated', 'cloudjobs.admin'],
+          }),
+        ),
+      ),
+    ).toEqual({ owner: 'carol@contoso.com', admin: true, via: 'appServiceAuth' });
+    expect(
+      identify(
+        mode,
+        headers(
+          swa({ identityProvider: 'aad', userDetails: 'dave@contoso.com', userRoles: ['authenticated'] }),
+        ),
+      ),
+    ).toMatchObject({ owner: 'dave@contoso.com', admin: false });
+    // A principal with no name in either shape is no one.
+    expect(() =>
+      identify(mode, headers(swa({ identityProvider: 'aad', userRoles: ['authenticated'] }))),
+    ).toThrow(/no usable name/);
+  });
+
   it.each([
     ['a missing token', 'alice', /entry 1/],
     ['a short token', 'alice=short', /shorter than 16/],
