@@ -3,6 +3,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
 import { jobClient } from '../support/jobClient.js';
 import { accessibilityViolations, useBrowser } from '../support/browser.js';
+import { verifies, WebhookReceiver } from '../support/webhookReceiver.js';
 
 const ALICE = 'alice-token-0123456789abcdef';
 const BOB = 'bob-token-0123456789abcdef';
@@ -142,6 +143,44 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     expect((await api().json<{ items: unknown[] }>('GET', `/jobs?name=${name}`)).body.items).toEqual([]);
     expect(await accessibilityViolations(page)).toEqual([]);
     await context.close();
+  });
+
+  it('should subscribe a webhook, show its secret once, and show each delivery and its attempts', async () => {
+    const receiver = new WebhookReceiver();
+    await receiver.start();
+    // The receiver refuses the first attempt at each event: the log shows a retry, then success.
+    receiver.answer('/hook', [503], 204);
+    const { page, context } = await signedIn(ALICE, '/subscriptions');
+    await page.getByLabel('Webhook URL').fill(receiver.url('/hook'));
+    await page.getByLabel('only when a job ends').check();
+    await page.getByRole('button', { name: 'Subscribe' }).click();
+    const secret = (await page.locator('[data-secret]').textContent())!;
+    expect(secret).toMatch(/^whsec_/);
+    await page.getByRole('button', { name: 'I have kept it' }).click();
+    expect(await page.locator('[data-secret]').count()).toBe(0);
+    const item = page.locator('li[data-subscription]').filter({ hasText: receiver.url('/hook') });
+    expect(await item.locator('.badge').textContent()).toBe('on');
+
+    const id = await api().submit({ name: uniqueName('told'), tasks: [{ id: 'a', command: 'true' }] });
+    await api().until(id, ['FINISHED']);
+    await expect.poll(() => receiver.acceptedAt('/hook').length, { timeout: 60_000 }).toBe(1);
+    // What arrived is signed with the secret the page showed.
+    expect(verifies(secret, receiver.acceptedAt('/hook')[0]!)).toBe(true);
+    await item.getByRole('button', { name: 'Deliveries' }).click();
+    const delivery = item.locator(`tr[data-delivery^="${id}:"]`);
+    await expect.poll(() => delivery.getAttribute('data-status'), { timeout: 10_000 }).toBe('delivered');
+    await delivery.locator('summary').click();
+    const attempts = await delivery.locator('details li').allTextContents();
+    expect(attempts.map((a) => a.replace(/^.*?: /, '').split(' in ')[0])).toEqual([
+      'failed (503)',
+      'delivered (204)',
+    ]);
+    expect(await accessibilityViolations(page)).toEqual([]);
+
+    await item.getByRole('button', { name: 'Turn off' }).click();
+    await expect.poll(() => item.locator('.badge').first().textContent()).toBe('off');
+    await context.close();
+    await receiver.stop();
   });
 
   it('should ask again for a token the service refuses, and keep the one it accepts', async () => {

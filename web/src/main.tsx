@@ -8,6 +8,7 @@ import { JobPage } from './pages/JobPage.js';
 import { JobsPage } from './pages/JobsPage.js';
 import { NotFoundPage } from './pages/NotFoundPage.js';
 import { SubmitPage } from './pages/SubmitPage.js';
+import { SubscriptionsPage } from './pages/SubscriptionsPage.js';
 import './styles.css';
 
 const queries = new QueryClient({
@@ -31,6 +32,7 @@ createRoot(document.getElementById('root')!).render(
             <Route index element={<JobsPage />} />
             <Route path="jobs/:id" element={<JobPage />} />
             <Route path="submit" element={<SubmitPage />} />
+            <Route path="subscriptions" element={<SubscriptionsPage />} />
             <Route path="*" element={<NotFoundPage />} />
           </Route>
         </Routes>

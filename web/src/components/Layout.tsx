@@ -23,6 +23,7 @@ export function Layout() {
             Jobs
           </NavLink>
           <NavLink to="/submit">Submit</NavLink>
+          <NavLink to="/subscriptions">Subscriptions</NavLink>
         </nav>
         <SignOut />
       </header>
