@@ -1,3 +1,5 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
@@ -199,6 +201,74 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
     expect(await page.getByLabel('API token').count()).toBe(0);
     await context.close();
+  });
+
+  it('should show pools and templates to anyone, and a refused resize as the service words it', async () => {
+    const { page, context } = await signedIn(ALICE, '/pools');
+    const pool = page.locator('tr[data-pool="local"]');
+    await pool.waitFor();
+    await pool.getByLabel('Dedicated nodes of local').fill('3');
+    await pool.getByRole('button', { name: 'Resize' }).click();
+    // Alice is no admin: the problem document's words, not a generic failure.
+    await expect.poll(() => pool.getByRole('alert').textContent()).toMatch(/Not resized.*admin/i);
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await context.close();
+  });
+
+  it('should look right on each page, light and dark, on a desk and a phone', async () => {
+    const id = await api().submit({
+      name: 'screenshot',
+      tasks: [
+        { id: 'prepare', command: 'echo ready' },
+        ...[1, 2, 3].map((n) => ({ id: `work-${n}`, command: `echo part ${n}`, dependsOn: ['prepare'] })),
+      ],
+    });
+    await api().until(id, ['FINISHED']);
+    const dir = path.join(ROOT, 'test-results', 'screenshots');
+    await mkdir(dir, { recursive: true });
+    const pages = {
+      jobs: '/',
+      job: `/jobs/${id}`,
+      submit: '/submit',
+      subscriptions: '/subscriptions',
+      pools: '/pools',
+    };
+    for (const colorScheme of ['light', 'dark'] as const) {
+      for (const [size, viewport] of [
+        ['desk', { width: 1280, height: 800 }],
+        ['phone', { width: 360, height: 780 }],
+      ] as const) {
+        const context = await browser().newContext({
+          baseURL: runtime.url,
+          bypassCSP: true,
+          colorScheme,
+          viewport,
+        });
+        // Signed in as the sign-in form leaves it (that form has its own test).
+        await context.addInitScript({
+          content: `sessionStorage.setItem('cloudjobs.token', ${JSON.stringify(ALICE)})`,
+        });
+        const page = await context.newPage();
+        for (const [name, address] of Object.entries(pages)) {
+          await page.goto(address);
+          await page.locator('main h1').first().waitFor();
+          // Whatever the page reads has arrived (a live page never goes quiet on the network).
+          await page.getByText('Loading…').first().waitFor({ state: 'detached' });
+          await page.screenshot({
+            path: path.join(dir, `${name}-${colorScheme}-${size}.png`),
+            fullPage: true,
+          });
+          // Nothing is wider than the screen: no sideways scrolling of the page itself.
+          const overflow = Number(
+            await page.evaluate('document.documentElement.scrollWidth - window.innerWidth'),
+          );
+          expect(overflow, `${name} ${colorScheme} ${size}`).toBeLessThanOrEqual(0);
+          if (size === 'desk')
+            expect(await accessibilityViolations(page), `${name} ${colorScheme}`).toEqual([]);
+        }
+        await context.close();
+      }
+    }
   });
 
   it('should not show another user’s job, even by its address', async () => {

@@ -7,6 +7,7 @@ import { Layout } from './components/Layout.js';
 import { JobPage } from './pages/JobPage.js';
 import { JobsPage } from './pages/JobsPage.js';
 import { NotFoundPage } from './pages/NotFoundPage.js';
+import { PoolsPage } from './pages/PoolsPage.js';
 import { SubmitPage } from './pages/SubmitPage.js';
 import { SubscriptionsPage } from './pages/SubscriptionsPage.js';
 import './styles.css';
@@ -33,6 +34,7 @@ createRoot(document.getElementById('root')!).render(
             <Route path="jobs/:id" element={<JobPage />} />
             <Route path="submit" element={<SubmitPage />} />
             <Route path="subscriptions" element={<SubscriptionsPage />} />
+            <Route path="pools" element={<PoolsPage />} />
             <Route path="*" element={<NotFoundPage />} />
           </Route>
         </Routes>

@@ -1,6 +1,6 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, useSyncExternalStore, type FormEvent } from 'react';
-import { NavLink, Outlet } from 'react-router';
+import { Link, NavLink, Outlet } from 'react-router';
 import { client, signIn, token } from '../api.js';
 
 /** The frame of every page: where you are, where you can go, and signing in when asked. */
@@ -15,15 +15,16 @@ export function Layout() {
         Skip to content
       </a>
       <header className="top">
-        <NavLink to="/" className="brand" end>
+        <Link to="/" className="brand">
           cloudjobs
-        </NavLink>
+        </Link>
         <nav aria-label="Main">
           <NavLink to="/" end>
             Jobs
           </NavLink>
           <NavLink to="/submit">Submit</NavLink>
           <NavLink to="/subscriptions">Subscriptions</NavLink>
+          <NavLink to="/pools">Pools and templates</NavLink>
         </nav>
         <SignOut />
       </header>
