@@ -131,6 +131,26 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
 
   it('should show a bad spec’s error at its field and store nothing', async () => {
     const { page, context } = await signedIn(ALICE, '/submit');
+    // As it is typed, against the API's own JSON Schema: each field at fault, on its line.
+    await page
+      .getByLabel('Job spec (JSON or YAML)')
+      .fill(
+        [
+          'name: typo',
+          'tasks:',
+          '  - id: a',
+          '    command: echo hi',
+          '    colour: red',
+          '    dependsOn: b',
+        ].join('\n'),
+      );
+    const issues = page.locator('#spec-status li');
+    await expect
+      .poll(() => issues.allTextContents())
+      .toEqual([
+        'line 5: tasks[0].colour is not a field here',
+        'line 6: tasks[0].dependsOn must be an array',
+      ]);
     const name = uniqueName('bad');
     await page
       .getByLabel('Job spec (JSON or YAML)')

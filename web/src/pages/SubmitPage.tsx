@@ -1,10 +1,11 @@
-import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useMemo, useState, type ChangeEvent, type FormEvent } from 'react';
 import { useNavigate } from 'react-router';
 import { parse } from 'yaml';
 import type { JobSpec } from '../../../client/index.js';
 import { CloudJobsError, client } from '../api.js';
 import { ErrorPanel } from '../components/bits.js';
+import { specIssues, specValidator } from '../specCheck.js';
 
 const EXAMPLE = `name: hello
 tasks:
@@ -35,6 +36,11 @@ function read(text: string): { spec?: JobSpec; error?: string } {
 export function SubmitPage() {
   const [text, setText] = useState(EXAMPLE);
   const parsed = useMemo(() => read(text), [text]);
+  const schema = useQuery({ queryKey: ['spec-schema'], queryFn: specValidator, staleTime: Infinity });
+  const issues = useMemo(
+    () => (parsed.spec && schema.data ? specIssues(schema.data, parsed.spec, text) : []),
+    [parsed.spec, schema.data, text],
+  );
   const navigate = useNavigate();
   const queries = useQueryClient();
   const submit = useMutation({
@@ -64,7 +70,7 @@ export function SubmitPage() {
           spellCheck={false}
           rows={18}
           value={text}
-          aria-invalid={parsed.error !== undefined || fields.length > 0}
+          aria-invalid={parsed.error !== undefined || issues.length > 0 || fields.length > 0}
           aria-describedby="spec-status"
           onChange={(event) => {
             setText(event.target.value);
@@ -74,8 +80,19 @@ export function SubmitPage() {
         <div id="spec-status" aria-live="polite">
           {parsed.error ? (
             <p className="invalid">{parsed.error}</p>
+          ) : issues.length > 0 ? (
+            <ul className="invalid issues">
+              {issues.map((issue) => (
+                <li key={`${issue.path}|${issue.message}`}>
+                  {issue.line !== undefined && <span className="muted">line {issue.line}: </span>}
+                  <code>{issue.path || '(the whole spec)'}</code> {issue.message}
+                </li>
+              ))}
+            </ul>
           ) : (
-            <p className="muted small">Reads as a spec.</p>
+            <p className="muted small">
+              {schema.data ? 'A valid job spec, as far as its shape goes.' : 'Reads as a spec.'}
+            </p>
           )}
         </div>
         <div className="row">
