@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it, onTestFailed } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
 import { jobClient } from '../support/jobClient.js';
@@ -27,6 +27,17 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     // Axe is injected into pages under test; the site's CSP would refuse it.
     const context = await browser().newContext({ baseURL: runtime.url, bypassCSP: true });
     const page = await context.newPage();
+    // When a test fails, what the page and the runtime said is what explains it.
+    const said: string[] = [];
+    page.on('pageerror', (error) => said.push(`page error: ${error.message}`));
+    page.on('console', (message) => said.push(`console ${message.type()}: ${message.text()}`));
+    page.on('requestfailed', (request) =>
+      said.push(`failed: ${request.url()} ${request.failure()?.errorText}`),
+    );
+    page.on('response', (response) => said.push(`${response.status()} ${response.url()}`));
+    onTestFailed(() => {
+      console.log(`the page:\n${said.join('\n')}\n\nthe runtime (its end):\n${runtime.output.slice(-6000)}`);
+    });
     await page.goto(path);
     await page.getByLabel('API token').fill(token);
     await page.getByRole('button', { name: 'Sign in' }).click();
