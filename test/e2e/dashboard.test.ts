@@ -79,6 +79,31 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     await context.close();
   });
 
+  it('should submit from a template with its parameters filled in', async () => {
+    const name = uniqueName('tpl');
+    const put = await api().json('PUT', `/templates/${name}/versions/1.0.0`, {
+      description: 'counts to rows',
+      spec: { name: 'counting', parameters: { rows: 3 }, tasks: [{ id: 'count', command: 'seq 1 ${rows}' }] },
+    });
+    expect(put.status, put.text).toBeLessThan(300);
+    const { page, context } = await signedIn(ALICE, '/submit');
+    await page.getByLabel('Template').selectOption(name);
+    const rows = page.getByRole('textbox', { name: 'rows' });
+    expect(await rows.getAttribute('placeholder')).toBe('3');
+    await rows.fill('5');
+    await page.getByRole('button', { name: 'Use this template' }).click();
+    const spec = await page.getByLabel('Job spec (JSON or YAML)').inputValue();
+    expect(spec).toContain(`template: ${name}@1.0.0`);
+    expect(spec).toMatch(/rows: "?5"?\n/);
+    await page.getByRole('button', { name: 'Submit', exact: true }).click();
+    await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
+    const id = page.url().split('/').at(-1)!;
+    await api().until(id, ['FINISHED']);
+    const log = await api().call('GET', `/jobs/${id}/tasks/count/logs/stdout`);
+    expect(log.text.trim().split('\n')).toEqual(['1', '2', '3', '4', '5']);
+    await context.close();
+  });
+
   it('should show a running task’s new log lines as they are written', async () => {
     const id = await api().submit({
       name: 'ticker',

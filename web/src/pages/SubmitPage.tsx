@@ -6,6 +6,7 @@ import type { JobSpec } from '../../../client/index.js';
 import { CloudJobsError, client } from '../api.js';
 import { ErrorPanel } from '../components/bits.js';
 import { specIssues, specValidator } from '../specCheck.js';
+import { TemplatePicker } from './TemplatePicker.js';
 
 const EXAMPLE = `name: hello
 tasks:
@@ -62,6 +63,12 @@ export function SubmitPage() {
   return (
     <section aria-labelledby="submit-title">
       <h1 id="submit-title">Submit a job</h1>
+      <TemplatePicker
+        onSpec={(spec) => {
+          setText(spec);
+          submit.reset();
+        }}
+      />
       <form onSubmit={onSubmit} className="submit">
         <label htmlFor="spec">Job spec (JSON or YAML)</label>
         <textarea
