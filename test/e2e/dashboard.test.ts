@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { strFromU8, unzipSync } from 'fflate';
 import path from 'node:path';
 import { describe, expect, inject, it, onTestFailed } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -24,8 +25,7 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
 
   /** A tab signed in as `token`, as a user does it: the sign-in form the service's 401 brings up. */
   async function signedIn(token: string, path = '/'): Promise<{ page: Page; context: BrowserContext }> {
-    // Axe is injected into pages under test; the site's CSP would refuse it.
-    const context = await browser().newContext({ baseURL: runtime.url, bypassCSP: true });
+    const context = await browser().newContext({ baseURL: runtime.url });
     const page = await context.newPage();
     // When a test fails, what the page and the runtime said is what explains it.
     const said: string[] = [];
@@ -101,6 +101,31 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     await api().until(id, ['FINISHED']);
     const log = await api().call('GET', `/jobs/${id}/tasks/count/logs/stdout`);
     expect(log.text.trim().split('\n')).toEqual(['1', '2', '3', '4', '5']);
+    await context.close();
+  });
+
+  it('should list a job’s outputs by task and download them all as one zip', async () => {
+    const id = await api().submit({
+      name: uniqueName('outputs'),
+      tasks: [
+        { id: 'a', command: 'mkdir -p r && echo alpha > r/one.txt', outputs: ['r/*.txt'] },
+        { id: 'b', command: 'echo beta > two.txt', outputs: ['two.txt'] },
+      ],
+    });
+    await api().until(id, ['FINISHED']);
+    const { page, context } = await signedIn(ALICE, `/jobs/${id}`);
+    await page.getByRole('button', { name: 'r/one.txt' }).waitFor();
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download all (.zip)' }).click(),
+    ]);
+    const entries = unzipSync(new Uint8Array(await readFile(await download.path())));
+    expect(
+      Object.fromEntries(Object.entries(entries).map(([name, bytes]) => [name, strFromU8(bytes)])),
+    ).toEqual({
+      'a/r/one.txt': 'alpha\n',
+      'b/two.txt': 'beta\n',
+    });
     await context.close();
   });
 
@@ -296,7 +321,6 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
       ] as const) {
         const context = await browser().newContext({
           baseURL: runtime.url,
-          bypassCSP: true,
           colorScheme,
           viewport,
         });

@@ -1,4 +1,4 @@
-import { Validator, type Schema } from '@cfworker/json-schema';
+import type { Schema, Validator } from '@cfworker/json-schema';
 import { parseDocument } from 'yaml';
 
 /** One thing wrong with a spec: where (as the API names fields, and the line), and why. */
@@ -23,7 +23,10 @@ export function specValidator(): Promise<Validator | undefined> {
       paths?: Record<string, { post?: { requestBody?: { content?: Record<string, { schema?: Schema }> } } }>;
     };
     const schema = document.paths?.['/jobs']?.post?.requestBody?.content?.['application/json']?.schema;
-    return schema ? new Validator(schema, '2020-12', false) : undefined;
+    if (!schema) return undefined;
+    // Loaded with the schema, on the page that checks specs, not with every page.
+    const { Validator } = await import('@cfworker/json-schema');
+    return new Validator(schema, '2020-12', false);
   })().catch(() => undefined);
   return validator;
 }
