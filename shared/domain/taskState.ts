@@ -66,31 +66,37 @@ function* dependencies(task: GraphTask): Generator<string> {
 
 /**
  * Tasks that will never run because a dependency failed (without run-dependents-on-failure), was
- * skipped or cancelled: Batch leaves them `active` forever, so cloudjobs marks them SKIPPED itself,
- * transitively. `order` must put every task after its dependencies (the expansion's order).
+ * skipped or cancelled: Batch leaves them `active` forever, so cloudjobs settles them itself,
+ * transitively. Behind a failure they are SKIPPED; behind a cancelled task they are CANCELLED
+ * too, so a cancelled job's unrun tasks read the same whichever signal comes first (Batch ending
+ * them with the job, or this). `order` must put every task after its dependencies.
  */
 export function tasksToSkip(
   tasks: readonly GraphTask[],
   order: readonly string[],
   statuses: ReadonlyMap<string, TaskStatus>,
-): string[] {
+): Array<{ id: string; status: 'SKIPPED' | 'CANCELLED' }> {
   const byId = new Map(tasks.map((task) => [task.id, task]));
   const effective = new Map(statuses);
-  const skipped: string[] = [];
+  const settled: Array<{ id: string; status: 'SKIPPED' | 'CANCELLED' }> = [];
   for (const id of order) {
     const task = byId.get(id);
     const current = effective.get(id);
     if (!task || (current && isFinalTask(current))) continue;
     if (current === 'RUNNING') continue;
+    let status: 'SKIPPED' | 'CANCELLED' | undefined;
     for (const dependency of dependencies(task)) {
-      if (dependencyOutcome(byId.get(dependency), effective.get(dependency)) === 'blocked') {
-        effective.set(id, 'SKIPPED');
-        skipped.push(id);
-        break;
-      }
+      const outcome = effective.get(dependency);
+      if (dependencyOutcome(byId.get(dependency), outcome) !== 'blocked') continue;
+      status = outcome === 'CANCELLED' ? 'CANCELLED' : 'SKIPPED';
+      if (status === 'CANCELLED') break;
+    }
+    if (status) {
+      effective.set(id, status);
+      settled.push({ id, status });
     }
   }
-  return skipped;
+  return settled;
 }
 
 /** Whether an `active` task waits on dependencies (PENDING) or only for a slot (QUEUED). */

@@ -272,7 +272,7 @@ export class TaskSignals {
     }
   }
 
-  /** Marks SKIPPED the tasks that a failed, skipped or cancelled dependency keeps from running. */
+  /** Settles the tasks a failed, skipped or cancelled dependency keeps from running (see tasksToSkip). */
   async #skipUnreachable(jobId: string, log: boolean): Promise<TaskUpdateResult> {
     const graph = await this.#graph(jobId);
     const statuses = new Map<string, TaskStatus>();
@@ -289,12 +289,12 @@ export class TaskSignals {
       }
       continuation = page.continuation;
     } while (continuation);
-    const skip = tasksToSkip(graph.tasks, graph.order, statuses);
-    if (skip.length === 0) return { changes: [], unfinishedNearby: 0 };
+    const settle = tasksToSkip(graph.tasks, graph.order, statuses);
+    if (settle.length === 0) return { changes: [], unfinishedNearby: 0 };
     const at = this.#now().toISOString();
     return this.#o.store.updateTasks(
       jobId,
-      skip.map((id) => ({ id, status: 'SKIPPED', attempt: attempts.get(id) ?? 1, at })),
+      settle.map(({ id, status }) => ({ id, status, attempt: attempts.get(id) ?? 1, at })),
       { log },
     );
   }

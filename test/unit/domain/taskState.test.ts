@@ -96,7 +96,11 @@ describe('skipping what can never run', () => {
       ['report', 'QUEUED'],
       ['cleanup', 'QUEUED'],
     ]);
-    expect(tasksToSkip(graph, order, statuses)).toEqual(['train', 'report', 'cleanup']);
+    expect(tasksToSkip(graph, order, statuses)).toEqual([
+      { id: 'train', status: 'SKIPPED' },
+      { id: 'report', status: 'SKIPPED' },
+      { id: 'cleanup', status: 'SKIPPED' },
+    ]);
   });
 
   it('should let dependents run when the failed task allows it', () => {
@@ -136,7 +140,28 @@ describe('skipping what can never run', () => {
           ['2', 'CANCELLED'],
         ]),
       ),
-    ).toEqual(['3']);
+    ).toEqual([{ id: '3', status: 'CANCELLED' }]);
+  });
+
+  it('should cancel what a cancelled task kept from running, transitively, and skip behind a failure', () => {
+    const statuses = new Map<string, TaskStatus>([
+      ['prep', 'CANCELLED'],
+      ['train', 'QUEUED'],
+      ['report', 'QUEUED'],
+      ['cleanup', 'QUEUED'],
+    ]);
+    expect(tasksToSkip(graph, order, statuses)).toEqual([
+      { id: 'train', status: 'CANCELLED' },
+      { id: 'report', status: 'CANCELLED' },
+      { id: 'cleanup', status: 'CANCELLED' },
+    ]);
+    const both = [task('a'), task('b'), task('c', ['a', 'b'])];
+    const mixed = new Map<string, TaskStatus>([
+      ['a', 'FAILED'],
+      ['b', 'CANCELLED'],
+    ]);
+    // Behind both a failure and a cancellation, the cancellation says why it never ran.
+    expect(tasksToSkip(both, ['a', 'b', 'c'], mixed)).toEqual([{ id: 'c', status: 'CANCELLED' }]);
   });
 
   it('should tell a task waiting on dependencies from one waiting for a slot', () => {
