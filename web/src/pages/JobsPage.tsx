@@ -13,6 +13,7 @@ import {
 import { client } from '../api.js';
 import { ErrorPanel, ProgressBar, StatusBadge, useNow } from '../components/bits.js';
 import { between, when } from '../format.js';
+import { withEvent } from '../jobEvents.js';
 
 type Filters = { status?: JobStatus; name?: string };
 type Pages = InfiniteData<Page<Job>, string | undefined>;
@@ -22,22 +23,13 @@ const isStatus = (value: string | null): value is JobStatus =>
 
 /** Applies one change (or new counts) to the rows shown; answers false when the job is not among them. */
 function patch(pages: Pages, event: JobStatusEvent | ProgressEvent): { pages: Pages; found: boolean } {
-  const change = event.data.data;
   let found = false;
   const next = pages.pages.map((page) => ({
     ...page,
     items: page.items.map((job) => {
-      if (job.id !== change.jobId) return job;
+      if (job.id !== event.data.data.jobId) return job;
       found = true;
-      // Counts are a summary read a moment ago: they never take back a final status.
-      if (event.event === 'job.progress' && FINAL_STATUSES.includes(job.status)) return job;
-      return {
-        ...job,
-        status: change.status,
-        ...('message' in change ? { condition: change.condition, message: change.message } : {}),
-        taskCounts: { ...job.taskCounts, ...change.taskCounts },
-        updatedAt: event.data.time,
-      };
+      return withEvent(job, event);
     }),
   }));
   return { pages: { ...pages, pages: next }, found };

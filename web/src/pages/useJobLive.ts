@@ -2,6 +2,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { HistoryEntry, Job, JobEvent, Task, TaskStatus } from '../../../client/index.js';
 import { client } from '../api.js';
+import { withEvent } from '../jobEvents.js';
 
 /** Every task of a job, read page by page, then kept current by the job's event stream. */
 export interface LiveTasks {
@@ -52,17 +53,7 @@ export function useJobLive(id: string): LiveTasks {
       }
       const change = event.data.data;
       reconcile(change.taskCounts);
-      queries.setQueryData<Job>(['job', id], (job) =>
-        job
-          ? {
-              ...job,
-              status: change.status,
-              taskCounts: { ...job.taskCounts, ...change.taskCounts },
-              ...('message' in change ? { message: change.message, condition: change.condition } : {}),
-              updatedAt: event.data.time,
-            }
-          : job,
-      );
+      queries.setQueryData<Job>(['job', id], (job) => job && withEvent(job, event));
       if (event.event === 'job.status.changed') {
         const entry = event.data.data;
         queries.setQueryData<HistoryEntry[]>(['job', id, 'history'], (history) =>
