@@ -11,6 +11,7 @@ import {
   type Job,
   type JobSpec,
   type JobStatus,
+  type Caller,
   type JobsQuery,
   type OutputListing,
   type Page,
@@ -82,6 +83,11 @@ export class CloudJobsClient {
   /** Whether the service reaches its storage and Batch. */
   health(): Promise<{ status: string; checks: Record<string, unknown> }> {
     return this.http.json('GET', '/health');
+  }
+
+  /** Who the service takes you to be, and whether you are an admin. */
+  me(): Promise<Caller> {
+    return this.http.json('GET', '/me');
   }
 
   readonly jobs = {

@@ -12,6 +12,7 @@ import type {
   templateViewSchema,
   uploadUrlSchema,
 } from '../shared/http/openapi.js';
+import type { callerViewSchema } from '../shared/identity.js';
 import type { listJobsQuerySchema, listTasksQuerySchema, templatePutSchema } from '../shared/jobs/jobsApi.js';
 import type { poolCreateSchema, poolResizeSchema } from '../shared/jobs/poolsApi.js';
 import type {
@@ -51,6 +52,8 @@ export type DeliveriesQuery = Partial<z.output<typeof deliveriesQuerySchema>>;
 export type UploadUrl = z.output<typeof uploadUrlSchema>;
 /** An RFC 9457 problem document, as every error is answered. */
 export type Problem = z.output<typeof problemSchema>;
+/** Who the service takes you to be (`GET /me`). */
+export type Caller = z.output<typeof callerViewSchema>;
 export type JobsQuery = Partial<z.output<typeof listJobsQuerySchema>>;
 export type TasksQuery = Partial<z.output<typeof listTasksQuerySchema>>;
 

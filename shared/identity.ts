@@ -10,6 +10,15 @@ export interface Caller {
   via: 'appServiceAuth' | 'token' | 'local' | 'inbox';
 }
 
+/** What `GET /me` answers: who the service takes the caller to be. */
+export const callerViewSchema = z.object({
+  owner: z.string().describe('the owner of the jobs you submit'),
+  admin: z.boolean().describe('whether you may see and manage everyone’s jobs and change pools'),
+  via: z
+    .enum(['appServiceAuth', 'token', 'local', 'inbox'])
+    .describe('how you were recognised: signed in, an API token, or single-user mode'),
+});
+
 /** An owner name: it becomes part of blob paths (`job-inbox/<owner>/`) and table keys. */
 export const ownerSchema = z
   .string()

@@ -113,15 +113,38 @@ function queryCommands(program: Command, run: Run): void {
     .description('your jobs, newest first')
     .addOption(new Option('-s, --status <status>', 'only jobs in this status').choices(JOB_STATUSES))
     .option('-n, --name <name>', 'only jobs of this name')
+    .option('-t, --tag <tag>', 'only jobs with this tag: key, or key=value')
+    .option('--since <time>', 'only jobs submitted at or after this time (ISO 8601, or e.g. 2h, 3d)', (v) =>
+      since(v),
+    )
+    .option('--until <time>', 'only jobs submitted before this time (ISO 8601, or e.g. 2h, 3d)', (v) =>
+      since(v),
+    )
+    .option('--owner <owner>', "admins: another owner's jobs")
     .option('-l, --limit <n>', 'at most this many', (v) => positive(v, '--limit'), 20)
-    .addHelpText('after', '\nExample:\n  cloudjobs ls --status RUNNING');
+    .addHelpText(
+      'after',
+      '\nExamples:\n  cloudjobs ls --status RUNNING\n  cloudjobs ls --tag project=alpha --since 7d',
+    );
   run(ls, async (context) => {
-    const options = ls.opts<{ status?: JobStatus; name?: string; limit: number }>();
+    const options = ls.opts<{
+      status?: JobStatus;
+      name?: string;
+      tag?: string;
+      since?: string;
+      until?: string;
+      owner?: string;
+      limit: number;
+    }>();
     const jobs: Job[] = [];
     for await (const job of context.client.jobs.all({
       limit: Math.min(options.limit, 1000),
       ...(options.status ? { status: options.status } : {}),
       ...(options.name ? { name: options.name } : {}),
+      ...(options.tag ? { tag: options.tag } : {}),
+      ...(options.since ? { createdAfter: options.since } : {}),
+      ...(options.until ? { createdBefore: options.until } : {}),
+      ...(options.owner ? { owner: options.owner } : {}),
     })) {
       jobs.push(job);
       if (jobs.length >= options.limit) break;
@@ -341,6 +364,22 @@ function finish(context: Context, job: Job): number {
   if (context.json) context.terminal.out.write(`${JSON.stringify(job)}\n`);
   else for (const line of outcomeLines(job)) context.terminal.err.write(`${line}\n`);
   return exitForStatus(job.status);
+}
+
+const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
+
+/**
+ * A time as the user writes it: an ISO 8601 instant, a date (midnight, local time), or an age
+ * (`90m`, `2h`, `3d`, `1w` ago); always sent on as an ISO instant.
+ */
+export function since(value: string, now = Date.now()): string {
+  const age = /^(\d+)([mhdw])$/.exec(value.trim());
+  if (age) return new Date(now - Number(age[1]) * UNIT_MS[age[2] as keyof typeof UNIT_MS]).toISOString();
+  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(value.trim());
+  const parsed = Date.parse(dateOnly ? `${value.trim()}T00:00` : value);
+  if (Number.isNaN(parsed))
+    throw new UsageError(`${value} is not a time: give an ISO 8601 time, a date, or an age such as 2h or 3d`);
+  return new Date(parsed).toISOString();
 }
 
 function positive(value: string, flag: string): number {

@@ -315,9 +315,18 @@ function accountCommands(program: Command, run: Run, terminal: Io): void {
       options.token ?? (process.stdin.isTTY ? undefined : (await text(terminal.in)).trim()) ?? target.token;
     const client = new CloudJobsClient({ url: target.url, ...(token ? { token } : {}) });
     // A token that does not work is not kept.
-    await client.jobs.list({ limit: 1 });
+    const caller = await client.me();
     const file = await writeProfile({ url: target.url, ...(token ? { token } : {}) });
-    context.print({ url: target.url, profile: file }, () => `logged in to ${target.url} (kept in ${file})`);
+    context.print(
+      { url: target.url, profile: file, owner: caller.owner, admin: caller.admin },
+      () =>
+        `logged in to ${target.url} as ${caller.owner}${caller.admin ? ' (admin)' : ''} (kept in ${file})`,
+    );
+  });
+
+  run(program.command('whoami').description('who the service takes you to be'), async (context) => {
+    const caller = await context.client.me();
+    context.print(caller, () => `${caller.owner}${caller.admin ? ' (admin)' : ''} at ${context.client.url}`);
   });
 
   const completion = program

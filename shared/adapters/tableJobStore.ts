@@ -32,6 +32,7 @@ import {
   type CreateResult,
   type HistoryEntry,
   type JobRecord,
+  type JobListOptions,
   type JobStore,
   type NewJob,
   type Page,
@@ -68,6 +69,13 @@ const ABANDONED_KEY_MS = 60_000;
 
 /** Row keys sort ascending; an inverted time puts the newest job first. */
 const invertedTime = (iso: string) => String(8_640_000_000_000_000 - Date.parse(iso)).padStart(16, '0');
+/**
+ * Tags are also kept one property each, so a listing can filter on one in the query. Tag keys may
+ * hold any character and property names may not, so the property is named by the key's hash.
+ */
+const tagProperty = (key: string) => `Tag_${createHash('sha256').update(key).digest('hex').slice(0, 24)}`;
+const tagProperties = (tags: Record<string, string>): Record<string, string> =>
+  Object.fromEntries(Object.entries(tags).map(([key, value]) => [tagProperty(key), value]));
 const jobRowKey = (createdAt: string, id: string) => `job|${invertedTime(createdAt)}|${id}`;
 const historyRowKey = (id: string, sequence: number) => `hist|${id}|${String(sequence).padStart(8, '0')}`;
 /**
@@ -157,6 +165,7 @@ export class TableJobStore implements JobStore {
       ...(job.template ? { Template: job.template } : {}),
       Pool: job.pool,
       Tags: JSON.stringify(job.tags),
+      ...tagProperties(job.tags),
       Status: 'PENDING',
       Message: message,
       Sequence: 1,
@@ -291,14 +300,25 @@ export class TableJobStore implements JobStore {
     return joinJson<JobSpec>(entity, 'Spec')!;
   }
 
-  async listJobs(
-    owner: string,
-    options: { status?: JobStatus; name?: string; limit: number; continuation?: string },
-  ): Promise<Page<JobRecord>> {
+  async listJobs(owner: string, options: JobListOptions): Promise<Page<JobRecord>> {
     await this.ready();
-    const filters = [`PartitionKey eq ${odata(owner)}`, `RowKey ge 'job|'`, `RowKey lt 'job}'`];
+    // Row keys hold the inverted submission time, so a date range is a row-key range.
+    const newest = options.createdBefore ? `job|${invertedTime(options.createdBefore)}}` : 'job|';
+    const oldest = options.createdAfter ? `job|${invertedTime(options.createdAfter)}}` : 'job}';
+    const filters = [
+      `PartitionKey eq ${odata(owner)}`,
+      `RowKey ge ${odata(newest)}`,
+      `RowKey lt ${odata(oldest)}`,
+    ];
     if (options.status) filters.push(`Status eq ${odata(options.status)}`);
     if (options.name) filters.push(`Name eq ${odata(options.name)}`);
+    if (options.tag) {
+      const property = tagProperty(options.tag.key);
+      // A row without the property fails any comparison, so `ge ''` asks only that the tag is there.
+      filters.push(
+        `${property} ${options.tag.value === undefined ? "ge ''" : `eq ${odata(options.tag.value)}`}`,
+      );
+    }
     return tablePage(
       this.#jobs,
       filters.join(' and '),

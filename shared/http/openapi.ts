@@ -6,6 +6,7 @@ import { uploadUrlQuerySchema } from '../jobs/inboxApi.js';
 import { taskLogQuerySchema } from '../jobs/jobFiles.js';
 import { ownerEventsQuerySchema } from '../jobs/ownerStreams.js';
 import { poolCreateSchema, poolResizeSchema } from '../jobs/poolsApi.js';
+import { callerViewSchema } from '../identity.js';
 import {
   deliveriesQuerySchema,
   redeliverDeadLettersQuerySchema,
@@ -443,6 +444,12 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
       summary: 'A write-only URL to put a job manifest in your inbox folder',
       query: uploadUrlQuerySchema,
       responses: { 200: uploadUrlSchema },
+    },
+  },
+  '/me': {
+    get: {
+      summary: 'Who you are to the service, and whether you are an admin',
+      responses: { 200: callerViewSchema },
     },
   },
   '/health': {

@@ -55,13 +55,38 @@ export interface JobsApiOptions {
 const limitSchema = z.coerce.number().int().min(1).max(1000);
 
 /** Query of `GET /jobs`. */
-export const listJobsQuerySchema = z.strictObject({
-  status: z.enum(JOB_STATUSES).optional(),
-  name: nameSchema.optional(),
-  limit: limitSchema.default(50),
-  continuation: z.string().max(4096).optional(),
-  owner: ownerSchema.optional().describe('admins only: list this owner’s jobs'),
-});
+const instantSchema = z.iso.datetime({ offset: true });
+
+export const listJobsQuerySchema = z
+  .strictObject({
+    status: z.enum(JOB_STATUSES).optional(),
+    name: nameSchema.optional(),
+    tag: z
+      .string()
+      .min(1)
+      .max(64 + 1 + 256)
+      .regex(/^[^=]{1,64}(=.{0,256})?$/s, 'must be a tag key, or key=value')
+      .optional()
+      .describe('only jobs with this tag: `key`, or `key=value` for that value'),
+    createdAfter: instantSchema.optional().describe('only jobs submitted at or after this instant'),
+    createdBefore: instantSchema.optional().describe('only jobs submitted before this instant'),
+    limit: limitSchema.default(50),
+    continuation: z.string().max(4096).optional(),
+    owner: ownerSchema.optional().describe('admins only: list this owner’s jobs'),
+  })
+  .refine(
+    (query) =>
+      !query.createdAfter ||
+      !query.createdBefore ||
+      Date.parse(query.createdAfter) < Date.parse(query.createdBefore),
+    { path: ['createdBefore'], message: 'must be later than createdAfter' },
+  );
+
+/** `key` or `key=value` of a tag filter. */
+const parseTagFilter = (tag: string): { key: string; value?: string } => {
+  const eq = tag.indexOf('=');
+  return eq === -1 ? { key: tag } : { key: tag.slice(0, eq), value: tag.slice(eq + 1) };
+};
 
 /** Query of `GET /jobs/{id}/tasks`. */
 export const listTasksQuerySchema = z.strictObject({
@@ -199,6 +224,9 @@ export class JobsApi {
       limit: query.limit,
       ...(query.status ? { status: query.status } : {}),
       ...(query.name ? { name: query.name } : {}),
+      ...(query.tag ? { tag: parseTagFilter(query.tag) } : {}),
+      ...(query.createdAfter ? { createdAfter: query.createdAfter } : {}),
+      ...(query.createdBefore ? { createdBefore: query.createdBefore } : {}),
       ...(query.continuation ? { continuation: query.continuation } : {}),
     });
   }

@@ -167,6 +167,20 @@ export interface TemplateRecord {
  * Where jobs, their history and tasks, and templates live. Every write that can race uses
  * optimistic concurrency; a status changes only through the lifecycle rules.
  */
+/** Which of an owner's jobs a listing returns; every filter given must hold. */
+export interface JobListOptions {
+  status?: JobStatus;
+  name?: string;
+  /** Jobs carrying this tag (with this value, when one is given). */
+  tag?: { key: string; value?: string };
+  /** Jobs submitted at or after this instant (ISO 8601). */
+  createdAfter?: string;
+  /** Jobs submitted before this instant (ISO 8601). */
+  createdBefore?: string;
+  limit: number;
+  continuation?: string;
+}
+
 export interface JobStore {
   /**
    * Stores a new job (status PENDING, with its first history entry and a record per task). With
@@ -178,11 +192,8 @@ export interface JobStore {
   getJob(id: string): Promise<JobRecord | undefined>;
   /** The spec a job was submitted with. */
   getSpec(id: string): Promise<JobSpec>;
-  /** An owner's jobs, newest first. */
-  listJobs(
-    owner: string,
-    options: { status?: JobStatus; name?: string; limit: number; continuation?: string },
-  ): Promise<Page<JobRecord>>;
+  /** An owner's jobs, newest first, narrowed by `options`. */
+  listJobs(owner: string, options: JobListOptions): Promise<Page<JobRecord>>;
   /**
    * Moves a job to a new status through the lifecycle rules and appends the history entry, in one
    * atomic write. Reporting the status the job already has changes nothing (`changed: false`):

@@ -147,6 +147,24 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
       id: string;
     }>;
     expect(listed.map((j) => j.id)).toContain(job.id);
+    const recent = await cloudjobs([
+      'ls',
+      '--json',
+      '--since',
+      '1h',
+      '--status',
+      'FINISHED',
+      '--name',
+      'hello',
+    ]);
+    expect((JSON.parse(recent.stdout) as Array<{ id: string }>).map((j) => j.id)).toContain(job.id);
+    const future = await cloudjobs(['ls', '--json', '--since', '2999-01-01']);
+    expect(JSON.parse(future.stdout)).toEqual([]);
+    const untagged = await cloudjobs(['ls', '--json', '--tag', 'nobody-tags-this']);
+    expect(JSON.parse(untagged.stdout)).toEqual([]);
+    const badTime = await cloudjobs(['ls', '--since', 'last tuesday']);
+    expect(badTime.code).toBe(2);
+    expect(badTime.stderr).toMatch(/last tuesday is not a time/);
     const table = (await cloudjobs(['ls'])).stdout.split('\n');
     expect(table[0]).toMatch(/^ID\s+NAME\s+STATUS\s+TASKS\s+CREATED\s+RUN TIME$/);
     for (const command of [['status'], ['history'], ['tasks']]) {
@@ -283,6 +301,9 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
     const submitted = await cloudjobs(['submit', 'examples/hello.json', '--json'], { profileOnly: true });
     expect(submitted.code, submitted.stderr).toBe(0);
     expect(JSON.parse(submitted.stdout)).toMatchObject({ owner: 'bob' });
+    expect(login.stdout).toMatch(/logged in to .* as bob /);
+    const whoami = await cloudjobs(['whoami'], { profileOnly: true });
+    expect(whoami.stdout.trim()).toBe(`bob at ${runtime.url}`);
   });
 
   it('should offer help with an example on each command, and completion for bash and zsh', async () => {

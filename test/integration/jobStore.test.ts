@@ -4,7 +4,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { tablesOf } from '../support/storage.js';
 import { TableJobStore } from '../../shared/adapters/tableJobStore.js';
 import type { JobSpec } from '../../shared/domain/jobSpec.js';
-import type { NewJob } from '../../shared/store/jobStore.js';
+import type { JobListOptions, NewJob } from '../../shared/store/jobStore.js';
 import { isAppError } from '../../shared/errors.js';
 import { taskViewSchema } from '../../shared/http/openapi.js';
 
@@ -263,6 +263,40 @@ describe('job store on Azure Tables', () => {
     expect(await failure(() => store.listJobs('alice', { limit: 3, continuation: 'forged' }))).toMatchObject({
       status: 400,
     });
+  });
+
+  it('should list by tag and by submission time in the query, paging through the matches', async () => {
+    const store = freshStore();
+    const base = Date.parse('2026-03-01T00:00:00Z');
+    const at = (i: number) => new Date(base + i * 60_000).toISOString();
+    for (let i = 0; i < 9; i++) {
+      const tags: Record<string, string> =
+        i % 3 === 0 ? { 'team/α b': 'x' } : i % 3 === 1 ? { 'team/α b': "y'z" } : { other: 'x' };
+      await store.createJob(newJob({ id: `t-${i}`, at: at(i), tags }));
+    }
+    const ids = async (options: Omit<JobListOptions, 'limit' | 'continuation'>) => {
+      const seen: string[] = [];
+      let continuation: string | undefined;
+      do {
+        const page = await store.listJobs('alice', {
+          ...options,
+          limit: 2,
+          ...(continuation ? { continuation } : {}),
+        });
+        seen.push(...page.items.map((j) => j.id));
+        continuation = page.continuation;
+      } while (continuation);
+      return seen;
+    };
+    expect(await ids({ tag: { key: 'team/α b' } })).toEqual(['t-7', 't-6', 't-4', 't-3', 't-1', 't-0']);
+    expect(await ids({ tag: { key: 'team/α b', value: "y'z" } })).toEqual(['t-7', 't-4', 't-1']);
+    expect(await ids({ tag: { key: 'team/α b', value: 'y' } })).toEqual([]);
+    expect(await ids({ tag: { key: 'missing' } })).toEqual([]);
+    // At or after the first bound, before the second: minute 2 is in, minute 6 is out.
+    expect(await ids({ createdAfter: at(2), createdBefore: at(6) })).toEqual(['t-5', 't-4', 't-3', 't-2']);
+    expect(await ids({ createdAfter: at(7) })).toEqual(['t-8', 't-7']);
+    expect(await ids({ createdBefore: at(1) })).toEqual(['t-0']);
+    expect(await ids({ createdAfter: at(3), tag: { key: 'other', value: 'x' } })).toEqual(['t-8', 't-5']);
   });
 
   it('should hold 100,000 task records and page through them in order', async () => {

@@ -14,6 +14,7 @@ import {
   type CreateResult,
   type HistoryEntry,
   type JobRecord,
+  type JobListOptions,
   type JobStore,
   type NewJob,
   type Page,
@@ -119,17 +120,19 @@ export class MemoryJobStore implements JobStore {
     return structuredClone(entry.spec);
   }
 
-  async listJobs(
-    owner: string,
-    options: { status?: JobRecord['status']; name?: string; limit: number; continuation?: string },
-  ): Promise<Page<JobRecord>> {
+  async listJobs(owner: string, options: JobListOptions): Promise<Page<JobRecord>> {
+    const { tag, createdAfter, createdBefore } = options;
     const items = [...this.jobs.values()]
       .map((e) => e.job)
       .filter(
         (j) =>
           j.owner === owner &&
           (!options.status || j.status === options.status) &&
-          (!options.name || j.name === options.name),
+          (!options.name || j.name === options.name) &&
+          (!tag ||
+            (Object.hasOwn(j.tags, tag.key) && (tag.value === undefined || j.tags[tag.key] === tag.value))) &&
+          (!createdAfter || Date.parse(j.createdAt) >= Date.parse(createdAfter)) &&
+          (!createdBefore || Date.parse(j.createdAt) < Date.parse(createdBefore)),
       )
       .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
     return page(items, options.limit, options.continuation);

@@ -17,6 +17,7 @@ import { jobsPause } from '../../../functions/jobsPause.js';
 import { jobsResume } from '../../../functions/jobsResume.js';
 import { poolsCreate } from '../../../functions/poolsCreate.js';
 import { inboxUploadUrl } from '../../../functions/inboxUploadUrl.js';
+import { me } from '../../../functions/me.js';
 import type { JobOrchestrations } from '../../../shared/adapters/durableOrchestrations.js';
 import type { JobFiles } from '../../../shared/jobs/jobFiles.js';
 import type { InboxIntake } from '../../../shared/jobs/inboxIntake.js';
@@ -408,6 +409,62 @@ describe('HTTP handlers in process', () => {
         .errors!.map((e) => e.path)
         .sort(),
     ).toEqual(['limit', 'status']);
+  });
+
+  it('should refuse bad tag and date filters naming each', async () => {
+    const response = await jobsList(
+      request(
+        'GET',
+        '/jobs?tag=%3Dx&createdAfter=2026-12-02T00:00:00Z&createdBefore=2026-12-01T00:00:00Z',
+        ALICE,
+      ),
+      context(),
+    );
+    expect(response.status).toBe(400);
+    expect(
+      bodyOf(response)
+        .errors!.map((e) => e.path)
+        .sort(),
+    ).toEqual(['createdBefore', 'tag']);
+    const notATime = await jobsList(request('GET', '/jobs?createdAfter=yesterday', ALICE), context());
+    expect(bodyOf(notATime).errors!.map((e) => e.path)).toEqual(['createdAfter']);
+  });
+
+  it('should list only the jobs carrying a tag, or a tag with a value', async () => {
+    const submit = async (name: string, tags: Record<string, string>) =>
+      jobsSubmit(
+        request(
+          'POST',
+          '/jobs',
+          ALICE,
+          JSON.stringify({ name, tags, tasks: [{ id: 'a', command: 'echo' }] }),
+        ),
+        context(),
+      );
+    await submit('a', { project: 'alpha', 'a b=c': 'x' });
+    await submit('b', { project: 'beta' });
+    await submit('c', {});
+    const names = async (query: string) =>
+      (
+        bodyOf(await jobsList(request('GET', `/jobs?${query}`, ALICE), context())).items as Array<{
+          name: string;
+        }>
+      )
+        .map((job) => job.name)
+        .sort();
+    expect(await names('tag=project')).toEqual(['a', 'b']);
+    expect(await names('tag=project%3Dbeta')).toEqual(['b']);
+    expect(await names(`tag=${encodeURIComponent('a b')}`)).toEqual([]);
+    expect(await names('tag=toString')).toEqual([]);
+  });
+
+  it('should say who the caller is', async () => {
+    expect(bodyOf(await me(request('GET', '/me', BOB), context()))).toEqual({
+      owner: 'bob',
+      admin: false,
+      via: 'token',
+    });
+    expect((await me(request('GET', '/me', 'not-a-token-at-all'), context())).status).toBe(401);
   });
 
   it('should keep pool changes to admins', async () => {
