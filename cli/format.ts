@@ -22,11 +22,7 @@ export function duration(ms: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
-/** Tasks that will not run again. */
-export const DONE_STATES: readonly TaskStatus[] = ['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED'];
-
-export const doneCount = (counts: Record<TaskStatus, number>): number =>
-  DONE_STATES.reduce((n, state) => n + (counts[state] ?? 0), 0);
+export { doneCount } from '../client/index.js';
 
 /** `succeeded 8, running 2`: the states with tasks in them. */
 export function stateSummary(counts: Record<TaskStatus, number>): string {

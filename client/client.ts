@@ -46,6 +46,8 @@ export interface OwnerEventsOptions {
   status?: JobStatus;
   /** Only jobs of this name. */
   name?: string;
+  /** Admins: another owner's jobs. */
+  owner?: string;
   lastEventId?: string;
   signal?: AbortSignal;
   /** Told when the stream is open: changes from then on will come. */
@@ -262,7 +264,7 @@ export class CloudJobsClient {
     while (!options.signal?.aborted) {
       try {
         const response = await this.http.send('GET', '/events', {
-          query: { status: options.status, name: options.name },
+          query: { status: options.status, name: options.name, owner: options.owner },
           headers: { accept: 'text/event-stream', ...(last ? { 'last-event-id': last } : {}) },
           ...(options.signal ? { signal: options.signal } : {}),
         });

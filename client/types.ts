@@ -66,6 +66,13 @@ export interface Page<T> {
 /** The final statuses: a job in one never changes again. */
 export const FINAL_STATUSES: readonly JobStatus[] = ['FINISHED', 'FAILED', 'CANCELLED'];
 
+/** Task states a task does not leave: it will not run again. */
+export const DONE_TASK_STATUSES: readonly TaskStatus[] = ['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED'];
+
+/** How many of a job's tasks are done, whichever way they ended. */
+export const doneCount = (counts: Partial<Record<TaskStatus, number>>): number =>
+  DONE_TASK_STATUSES.reduce((n, state) => n + (counts[state] ?? 0), 0);
+
 /**
  * Every job status and task state, for choices and filters. The client may not load the
  * service's modules, so the lists are written here; the checks below fail the build if one

@@ -13,7 +13,11 @@ export const eventsStream = apiHandler(async ({ request, caller, services }) => 
       : parseOwnerCursor(query.lastEventId, 'lastEventId');
   const events = await services.ownerStreams.open(
     caller,
-    { ...(query.status ? { status: query.status } : {}), ...(query.name ? { name: query.name } : {}) },
+    {
+      ...(query.status ? { status: query.status } : {}),
+      ...(query.name ? { name: query.name } : {}),
+      ...(query.owner ? { owner: query.owner } : {}),
+    },
     cursor,
   );
   return eventStreamResponse(events);

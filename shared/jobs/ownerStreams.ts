@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
-import type { Caller } from '../identity.js';
+import { ownerSchema, type Caller } from '../identity.js';
 import { isFinal, JOB_STATUSES, type JobStatus } from '../domain/lifecycle.js';
 import { formatSse, progressEvent, sseHeartbeat, sseRetry, type Progress } from '../domain/jobStream.js';
 import { jobStatusEvent, toCloudEvent, type JobFacts } from '../domain/notifications.js';
@@ -10,6 +10,7 @@ import type { HistoryEntry, JobRecord, JobStore, OwnerChange } from '../store/jo
 export const ownerEventsQuerySchema = z.strictObject({
   status: z.enum(JOB_STATUSES).optional().describe('only changes into this status'),
   name: z.string().min(1).max(128).optional().describe('only jobs of this name'),
+  owner: ownerSchema.optional().describe('admins only: this owner’s jobs'),
   lastEventId: z
     .string()
     .regex(/^\d{1,15}$/, 'must be an event id this stream sent')
@@ -73,11 +74,17 @@ export class OwnerStreams {
    */
   async open(
     caller: Caller,
-    filters: { status?: JobStatus; name?: string },
+    filters: { status?: JobStatus; name?: string; owner?: string },
     cursor: number | undefined,
   ): Promise<AsyncIterable<string>> {
-    const from = cursor ?? (await this.o.store.ownerHead(caller.owner));
-    return this.#stream(caller.owner, filters, from);
+    const { owner = caller.owner, ...rest } = filters;
+    if (owner !== caller.owner && !caller.admin) {
+      throw new ValidationError('the request is invalid: 1 problem', [
+        { path: 'owner', message: 'only admins may follow other owners’ jobs' },
+      ]);
+    }
+    const from = cursor ?? (await this.o.store.ownerHead(owner));
+    return this.#stream(owner, rest, from);
   }
 
   async *#stream(

@@ -10,13 +10,14 @@ import { verifies, WebhookReceiver } from '../support/webhookReceiver.js';
 
 const ALICE = 'alice-token-0123456789abcdef';
 const BOB = 'bob-token-0123456789abcdef';
+const OPS = 'ops-token-0123456789abcdef';
 
 describe('the dashboard in a real browser, on the embedded runtime', () => {
   const runtime = useRuntime({
     app: ROOT,
     storage: inject('azurite'),
     env: {
-      CLOUDJOBS_API_TOKENS: `alice=${ALICE},bob=${BOB}`,
+      CLOUDJOBS_API_TOKENS: `alice=${ALICE},bob=${BOB},ops:admin=${OPS}`,
       CLOUDJOBS_TABLE_PREFIX: uniqueName('dash'),
     },
   });
@@ -349,6 +350,47 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
         await context.close();
       }
     }
+  });
+
+  it('should filter by tag and day, sort the rows, and show admins whose jobs they are', async () => {
+    const project = uniqueName('proj');
+    for (const [name, tags] of [
+      ['b-second', { project }],
+      ['a-first', { project, stage: 'x' }],
+      ['c-untagged', {}],
+    ] as const) {
+      await api().submit({ name: `${project}-${name}`, tags, tasks: [{ id: 't', command: 'true' }] });
+    }
+    const { page, context } = await signedIn(ALICE, `/?tag=${encodeURIComponent(`project=${project}`)}`);
+    const names = () => page.locator('tr[data-job] td:first-child a').allTextContents();
+    await expect.poll(names).toEqual([`${project}-a-first`, `${project}-b-second`]);
+    await page.getByRole('button', { name: 'Name' }).click();
+    await expect.poll(names).toEqual([`${project}-a-first`, `${project}-b-second`]);
+    expect(await page.getByRole('columnheader', { name: 'Name' }).getAttribute('aria-sort')).toBe(
+      'ascending',
+    );
+    await page.getByRole('button', { name: 'Name' }).click();
+    await expect.poll(names).toEqual([`${project}-b-second`, `${project}-a-first`]);
+    expect(new URL(page.url()).searchParams.get('order')).toBe('desc');
+    // A tag with a value, typed in; then a day range that ends before today: nothing.
+    const tag = page.getByRole('searchbox', { name: 'Tag' });
+    await tag.fill('stage=x');
+    await tag.press('Enter');
+    await expect.poll(names).toEqual([`${project}-a-first`]);
+    await page.getByLabel('to', { exact: true }).fill('2020-01-31');
+    await page.getByText('No jobs match these filters').waitFor();
+    // Alice is no admin: no owner to choose, no owner column.
+    expect(await page.getByRole('searchbox', { name: 'Owner' }).count()).toBe(0);
+    expect(await page.getByRole('columnheader', { name: 'Owner' }).count()).toBe(0);
+    await context.close();
+
+    const admin = await signedIn(OPS, `/?owner=alice&tag=${encodeURIComponent(`project=${project}`)}`);
+    await admin.page.getByTestId('whoami').filter({ hasText: 'ops (admin)' }).waitFor();
+    await admin.page.getByRole('heading', { name: 'Jobs of alice' }).waitFor();
+    const owners = () => admin.page.locator('tr[data-job] td:nth-child(2)').allTextContents();
+    await expect.poll(owners).toEqual(['alice', 'alice']);
+    expect(await accessibilityViolations(admin.page)).toEqual([]);
+    await admin.context.close();
   });
 
   it('should not show another user’s job, even by its address', async () => {

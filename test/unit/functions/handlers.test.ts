@@ -35,6 +35,7 @@ import { Notifier } from '../../../shared/notifications/notifier.js';
 
 const ALICE = 'alice-token-0123456789';
 const BOB = 'bob-token-0123456789';
+const OPS = 'ops-token-0123456789';
 
 /** Pools in memory: the only part of the compute backend these handlers reach. */
 class MemoryPools implements Pick<
@@ -91,7 +92,7 @@ beforeEach(() => {
   const config = loadConfig({
     AzureWebJobsStorage: 'UseDevelopmentStorage=true',
     BATCH_ACCOUNT_URL: 'http://127.0.0.1:1',
-    CLOUDJOBS_API_TOKENS: `alice=${ALICE},bob=${BOB}`,
+    CLOUDJOBS_API_TOKENS: `alice=${ALICE},bob=${BOB},ops:admin=${OPS}`,
     CLOUDJOBS_MAX_BODY_BYTES: '4096',
   });
   store = new MemoryJobStore();
@@ -392,6 +393,15 @@ describe('HTTP handlers in process', () => {
         'job.progress',
       ),
     ).toEqual([]);
+    // Another owner's stream: an admin's to follow, nobody else's.
+    expect(
+      await read(await eventsStream(request('GET', '/events?lastEventId=0&owner=alice', OPS), context())),
+    ).toEqual(all);
+    const nosy = await eventsStream(request('GET', '/events?owner=alice', BOB), context());
+    expect(nosy.status).toBe(400);
+    expect(bodyOf(nosy).errors).toEqual([
+      { path: 'owner', message: 'only admins may follow other owners’ jobs' },
+    ]);
     const bad = await eventsStream(request('GET', '/events?lastEventId=x&colour=red', ALICE), context());
     expect(bad.status).toBe(400);
     expect(
@@ -463,6 +473,10 @@ describe('HTTP handlers in process', () => {
       owner: 'bob',
       admin: false,
       via: 'token',
+    });
+    expect(bodyOf(await me(request('GET', '/me', OPS), context()))).toMatchObject({
+      owner: 'ops',
+      admin: true,
     });
     expect((await me(request('GET', '/me', 'not-a-token-at-all'), context())).status).toBe(401);
   });

@@ -1,14 +1,15 @@
-import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useQueryClient } from '@tanstack/react-query';
 import { useState, useSyncExternalStore, type FormEvent } from 'react';
 import { Link, NavLink, Outlet } from 'react-router';
-import { client, signIn, token } from '../api.js';
+import { signIn, token } from '../api.js';
+import { useMe } from '../me.js';
 
 /** The frame of every page: where you are, where you can go, and signing in when asked. */
 export function Layout() {
   const session = useSyncExternalStore(signIn.subscribe, signIn.session);
-  // Whether this service wants a token is asked once up front, so every page (even one that
-  // reads nothing, such as Submit) offers to sign in before it is used.
-  useQuery({ queryKey: ['signed-in', session], queryFn: () => client.jobs.list({ limit: 1 }) });
+  // Who this tab is, asked once up front, so every page (even one that reads nothing, such as
+  // Submit) offers to sign in before it is used.
+  const me = useMe();
   return (
     <>
       <a className="skip" href="#main">
@@ -26,7 +27,15 @@ export function Layout() {
           <NavLink to="/subscriptions">Subscriptions</NavLink>
           <NavLink to="/pools">Pools and templates</NavLink>
         </nav>
-        <SignOut />
+        <div className="whoami">
+          {me.data && (
+            <span className="muted small" data-testid="whoami">
+              {me.data.owner}
+              {me.data.admin ? ' (admin)' : ''}
+            </span>
+          )}
+          <SignOut platform={me.data?.via === 'appServiceAuth'} />
+        </div>
       </header>
       <main id="main" tabIndex={-1}>
         <SignIn />
@@ -36,9 +45,11 @@ export function Layout() {
   );
 }
 
-function SignOut() {
+function SignOut({ platform }: { platform: boolean }) {
   const queries = useQueryClient();
   const asked = useSyncExternalStore(signIn.subscribe, signIn.asked);
+  // Signed in through Static Web Apps: the platform holds the session, so it signs out.
+  if (platform) return <a href="/.auth/logout">Sign out</a>;
   if (asked || !token.get()) return null;
   return (
     <button

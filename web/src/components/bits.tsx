@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import type { JobStatus, TaskStatus } from '../../../client/index.js';
-import { TASK_STATUS_NAMES } from '../../../client/index.js';
+import { doneCount, TASK_STATUS_NAMES } from '../../../client/index.js';
 import { CloudJobsError, describe } from '../api.js';
 import { tone } from '../format.js';
 
@@ -17,8 +17,7 @@ export function ProgressBar({
   counts: Partial<Record<TaskStatus, number>>;
   total: number;
 }) {
-  const done =
-    (counts.SUCCEEDED ?? 0) + (counts.FAILED ?? 0) + (counts.SKIPPED ?? 0) + (counts.CANCELLED ?? 0);
+  const done = doneCount(counts);
   const label = TASK_STATUS_NAMES.filter((s) => (counts[s] ?? 0) > 0)
     .map((s) => `${counts[s]} ${s.toLowerCase()}`)
     .join(', ');

@@ -3,9 +3,7 @@ import { useEffect } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import {
   FINAL_STATUSES,
-  JOB_STATUS_NAMES,
   type Job,
-  type JobStatus,
   type JobStatusEvent,
   type Page,
   type ProgressEvent,
@@ -14,12 +12,19 @@ import { client } from '../api.js';
 import { ErrorPanel, ProgressBar, StatusBadge, useNow } from '../components/bits.js';
 import { between, when } from '../format.js';
 import { withEvent } from '../jobEvents.js';
+import { useMe } from '../me.js';
+import {
+  DEFAULT_SORT,
+  hasFilters,
+  JobFilters,
+  readFilters,
+  readSort,
+  sortJobs,
+  toQuery,
+  type SortKey,
+} from './JobFilters.js';
 
-type Filters = { status?: JobStatus; name?: string };
 type Pages = InfiniteData<Page<Job>, string | undefined>;
-
-const isStatus = (value: string | null): value is JobStatus =>
-  value !== null && (JOB_STATUS_NAMES as readonly string[]).includes(value);
 
 /** Applies one change (or new counts) to the rows shown; answers false when the job is not among them. */
 function patch(pages: Pages, event: JobStatusEvent | ProgressEvent): { pages: Pages; found: boolean } {
@@ -35,23 +40,33 @@ function patch(pages: Pages, event: JobStatusEvent | ProgressEvent): { pages: Pa
   return { pages: { ...pages, pages: next }, found };
 }
 
+const COLUMNS: Array<{ key: SortKey; label: string; className?: string; admin?: boolean }> = [
+  { key: 'name', label: 'Name' },
+  { key: 'owner', label: 'Owner', admin: true },
+  { key: 'status', label: 'Status' },
+  { key: 'progress', label: 'Progress' },
+  { key: 'submitted', label: 'Submitted', className: 'col-submitted' },
+  { key: 'runTime', label: 'Run time' },
+];
+
 /**
- * Your jobs, newest first, kept live by your event stream: a status change moves its row at once,
- * a running job's bar moves with its counts, a new job appears at the top; filters live in the
- * address, so a filtered view can be shared.
+ * Your jobs (an admin: anyone's), newest first, kept live by the event stream: a status change
+ * moves its row at once, a running job's bar moves with its counts, a new job appears at the
+ * top. Filters are the service's (so paging stays cheap at 10,000 jobs); sorting orders the rows
+ * loaded so far. Both live in the address, so a view can be shared.
  */
 export function JobsPage() {
   const [params, setParams] = useSearchParams();
-  const filters: Filters = {
-    ...(isStatus(params.get('status')) ? { status: params.get('status') as JobStatus } : {}),
-    ...(params.get('name') ? { name: params.get('name')! } : {}),
-  };
+  const filters = readFilters(params);
+  const sort = readSort(params);
+  const me = useMe();
+  const admin = me.data?.admin ?? false;
   const key = ['jobs', filters] as const;
   const queries = useQueryClient();
   const jobs = useInfiniteQuery({
     queryKey: key,
     queryFn: ({ pageParam }) =>
-      client.jobs.list({ ...filters, limit: 50, ...(pageParam ? { continuation: pageParam } : {}) }),
+      client.jobs.list({ ...toQuery(filters), limit: 50, ...(pageParam ? { continuation: pageParam } : {}) }),
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (last) => last.continuation,
   });
@@ -60,7 +75,8 @@ export function JobsPage() {
     const stop = new AbortController();
     void (async () => {
       try {
-        for await (const event of client.events({ signal: stop.signal, progress: true })) {
+        const owner = filters.owner ? { owner: filters.owner } : {};
+        for await (const event of client.events({ signal: stop.signal, progress: true, ...owner })) {
           const current = queries.getQueryData<Pages>(key);
           if (!current) continue;
           const { pages, found } = patch(current, event);
@@ -73,62 +89,61 @@ export function JobsPage() {
       }
     })();
     return () => stop.abort();
-    // The key is the filters: a new filter is a new stream.
-  }, [filters.status, filters.name]);
+    // The key is the filters: new filters are a new stream.
+  }, [JSON.stringify(filters)]);
 
-  const rows = jobs.data?.pages.flatMap((page) => page.items) ?? [];
-  const live = rows.some((job) => !FINAL_STATUSES.includes(job.status));
+  const loaded = jobs.data?.pages.flatMap((page) => page.items) ?? [];
+  const live = loaded.some((job) => !FINAL_STATUSES.includes(job.status));
   const now = useNow(live);
-  const setFilter = (name: keyof Filters, value: string) => {
+  const rows = sortJobs(loaded, sort, now);
+  const change = (updates: Record<string, string>) => {
     const next = new URLSearchParams(params);
-    if (value) next.set(name, value);
-    else next.delete(name);
+    for (const [name, value] of Object.entries(updates)) {
+      if (value) next.set(name, value);
+      else next.delete(name);
+    }
     setParams(next, { replace: true });
   };
+  const sortBy = (column: SortKey) => {
+    const descending =
+      column === sort.key ? !sort.descending : column === 'submitted' || column === 'runTime';
+    const isDefault = column === DEFAULT_SORT.key && descending === DEFAULT_SORT.descending;
+    change({ sort: isDefault ? '' : column, order: isDefault ? '' : descending ? 'desc' : 'asc' });
+  };
+  const columns = COLUMNS.filter((column) => !column.admin || admin);
+  const span = columns.length + 1;
 
   return (
     <section aria-labelledby="jobs-title">
       <div className="heading">
-        <h1 id="jobs-title">Jobs</h1>
+        <h1 id="jobs-title">{filters.owner ? `Jobs of ${filters.owner}` : 'Jobs'}</h1>
         <Link className="button" to="/submit">
           Submit a job
         </Link>
       </div>
-      <form className="filters" role="search" onSubmit={(event) => event.preventDefault()}>
-        <label>
-          Status
-          <select value={filters.status ?? ''} onChange={(event) => setFilter('status', event.target.value)}>
-            <option value="">any</option>
-            {JOB_STATUS_NAMES.map((status) => (
-              <option key={status} value={status}>
-                {status.toLowerCase().replaceAll('_', ' ')}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Name
-          <input
-            type="search"
-            defaultValue={filters.name ?? ''}
-            placeholder="exact name"
-            onKeyDown={(event) => {
-              if (event.key === 'Enter') setFilter('name', event.currentTarget.value.trim());
-            }}
-            onBlur={(event) => setFilter('name', event.currentTarget.value.trim())}
-          />
-        </label>
-      </form>
-      {jobs.isError && <ErrorPanel error={jobs.error} title="Your jobs could not be listed" />}
+      <JobFilters filters={filters} admin={admin} onChange={(name, value) => change({ [name]: value })} />
+      {jobs.isError && <ErrorPanel error={jobs.error} title="The jobs could not be listed" />}
       <div className="table-wrap">
         <table className="jobs">
           <thead>
             <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Status</th>
-              <th scope="col">Progress</th>
-              <th scope="col">Submitted</th>
-              <th scope="col">Run time</th>
+              {columns.map((column) => (
+                <th
+                  key={column.key}
+                  scope="col"
+                  className={column.className}
+                  aria-sort={
+                    sort.key === column.key ? (sort.descending ? 'descending' : 'ascending') : undefined
+                  }
+                >
+                  <button type="button" className="sort" onClick={() => sortBy(column.key)}>
+                    {column.label}
+                    <span aria-hidden="true">
+                      {sort.key === column.key ? (sort.descending ? ' ↓' : ' ↑') : ''}
+                    </span>
+                  </button>
+                </th>
+              ))}
               <th scope="col">
                 <span className="visually-hidden">Actions</span>
               </th>
@@ -137,21 +152,21 @@ export function JobsPage() {
           <tbody>
             {jobs.isPending && (
               <tr>
-                <td colSpan={6} className="muted">
+                <td colSpan={span} className="muted">
                   Loading…
                 </td>
               </tr>
             )}
             {jobs.isSuccess && rows.length === 0 && (
               <tr>
-                <td colSpan={6} className="muted">
-                  No jobs{filters.status || filters.name ? ' match these filters' : ' yet'}.{' '}
+                <td colSpan={span} className="muted">
+                  No jobs{hasFilters(filters) ? ' match these filters' : ' yet'}.{' '}
                   <Link to="/submit">Submit one</Link>.
                 </td>
               </tr>
             )}
             {rows.map((job) => (
-              <JobRow key={job.id} job={job} now={now} />
+              <JobRow key={job.id} job={job} now={now} showOwner={admin} />
             ))}
           </tbody>
         </table>
@@ -165,7 +180,7 @@ export function JobsPage() {
   );
 }
 
-function JobRow({ job, now }: { job: Job; now: number }) {
+function JobRow({ job, now, showOwner }: { job: Job; now: number; showOwner: boolean }) {
   const final = FINAL_STATUSES.includes(job.status);
   return (
     <tr data-job={job.id} data-status={job.status}>
@@ -173,6 +188,7 @@ function JobRow({ job, now }: { job: Job; now: number }) {
         <Link to={`/jobs/${encodeURIComponent(job.id)}`}>{job.name}</Link>
         <div className="muted small mono">{job.id.slice(0, 8)}</div>
       </td>
+      {showOwner && <td>{job.owner}</td>}
       <td>
         <StatusBadge status={job.status} />
         {job.condition && (
@@ -182,7 +198,7 @@ function JobRow({ job, now }: { job: Job; now: number }) {
       <td>
         <ProgressBar counts={job.taskCounts} total={job.taskCount} />
       </td>
-      <td>{when(job.createdAt)}</td>
+      <td className="col-submitted">{when(job.createdAt)}</td>
       <td>{between(job.createdAt, final ? job.updatedAt : undefined, now)}</td>
       <td>
         <JobActions job={job} />
