@@ -104,7 +104,8 @@ export const DEPLOYMENT: Readonly<Record<ConfigKey, DeploymentUse>> = {
   [CONFIG_KEYS.maxDependencyEdges]: 'default',
   [CONFIG_KEYS.inboxSasMinutes]: 'default',
   [CONFIG_KEYS.streamHeartbeatSeconds]: 'default',
-  [CONFIG_KEYS.streamMaxSeconds]: 'default',
+  // Set shorter behind the dashboard, whose proxy cuts requests at 45 s.
+  [CONFIG_KEYS.streamMaxSeconds]: 'option',
   [CONFIG_KEYS.streamPollMs]: 'default',
   [CONFIG_KEYS.blockedRetryInitialSeconds]: 'default',
   [CONFIG_KEYS.blockedRetryMaxSeconds]: 'default',

@@ -118,6 +118,10 @@ export function identify(mode: IdentityMode, headers: HeaderSource): Caller {
       } catch {
         throw new UnauthenticatedError('the authenticated principal header is malformed');
       }
+      // A Static Web App passes a principal for anonymous visitors too; only signed-in ones count.
+      if (principal.identityProvider !== undefined && !principal.userRoles.includes('authenticated')) {
+        throw new UnauthenticatedError('sign in: the request carries no authenticated principal');
+      }
       const claim = (...types: string[]) => principal.claims.find((c) => types.includes(c.typ))?.val;
       const name =
         headers.get('x-ms-client-principal-name') ??
@@ -136,4 +140,33 @@ export function identify(mode: IdentityMode, headers: HeaderSource): Caller {
       return { owner, admin: roles.includes(mode.adminRole), via: 'appServiceAuth' };
     }
   }
+}
+
+/** Claim types Microsoft Entra ID gives app roles under (v2 tokens, and as App Service maps them). */
+const ROLE_CLAIMS = ['roles', 'http://schemas.microsoft.com/ws/2008/06/identity/claims/role'];
+
+/**
+ * What a Static Web App's `rolesSource` sends after someone signs in: their claims (it passes
+ * none on to the API later, so app roles reach the app only as the roles this answers).
+ */
+export const rolesSourceRequestSchema = z.looseObject({
+  identityProvider: z.string().optional(),
+  userId: z.string().optional(),
+  userDetails: z.string().optional(),
+  claims: z
+    .array(z.looseObject({ typ: z.string(), val: z.string() }))
+    .max(1000)
+    .default([]),
+});
+
+/**
+ * The Static Web App roles of someone with these claims: the admin role when the app registration
+ * gave them that app role. Nothing else is passed on: the app knows no other role.
+ */
+export function rolesFromClaims(
+  claims: ReadonlyArray<{ typ: string; val: string }>,
+  adminRole: string | undefined,
+): string[] {
+  if (!adminRole) return [];
+  return claims.some((c) => ROLE_CLAIMS.includes(c.typ) && c.val === adminRole) ? [adminRole] : [];
 }

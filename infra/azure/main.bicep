@@ -42,6 +42,17 @@ param entraClientId string = ''
 @description('Tenant of that app registration.')
 param entraTenantId string = tenant().tenantId
 
+@secure()
+@description('Client secret of that app registration: the dashboard signs people in with it (kept in Key Vault).')
+param entraClientSecret string = ''
+
+@description('Deploy the dashboard, a Static Web App in front of the API; needs entraClientId and entraClientSecret.')
+param dashboard bool = false
+
+@description('Region of the dashboard\'s Static Web App (its content is served worldwide).')
+@allowed(['westus2', 'centralus', 'eastus2', 'westeurope', 'eastasia'])
+param dashboardLocation string = 'westeurope'
+
 @description('App role (in the app registration) whose holders are cloudjobs admins.')
 param adminRole string = 'cloudjobs.admin'
 
@@ -124,7 +135,10 @@ var names = {
   communication: 'acs-${token}'
   emailService: 'ecs-${token}'
   alerts: 'cloudjobs-${token}'
+  dashboard: 'stapp-${token}'
 }
+var dashboardOn = dashboard && !empty(entraClientId) && !empty(entraClientSecret)
+var openIdIssuer = '${environment().authentication.loginEndpoint}${entraTenantId}/v2.0'
 
 // The app's containers and tables (shared/storageLayout.ts); the drift test holds these to it.
 var appContainers = ['jobs', 'job-logs', 'job-inbox', 'job-inbox-rejected']
@@ -137,6 +151,7 @@ var serviceBusQueues = loadJsonContent('../local/servicebus.json').UserConfig.Na
 var secretNames = {
   apiTokens: 'cloudjobs-api-tokens'
   smtpUrl: 'cloudjobs-smtp-url'
+  entraClientSecret: 'cloudjobs-entra-client-secret'
 }
 var keyVaultReference = '@Microsoft.KeyVault(VaultName=${names.keyVault};SecretName={0})'
 
@@ -204,6 +219,8 @@ module keyVault 'modules/keyVault.bicep' = {
     apiTokens: apiTokens
     smtpUrlSecretName: secretNames.smtpUrl
     smtpUrl: smtpUrl
+    entraClientSecretName: secretNames.entraClientSecret
+    entraClientSecret: dashboardOn ? entraClientSecret : ''
   }
 }
 
@@ -261,7 +278,10 @@ var appSettings = union(
         CLOUDJOBS_EMAIL_FROM: email!.outputs.sender
       }
     : {},
-  poolDataAccess == 'identity' ? { CLOUDJOBS_BATCH_NODE_IDENTITY: batch.outputs.poolIdentityId } : {}
+  poolDataAccess == 'identity' ? { CLOUDJOBS_BATCH_NODE_IDENTITY: batch.outputs.poolIdentityId } : {},
+  // The dashboard's proxy ends a request at 45 s: a stream that ends itself first is resumed
+  // cleanly by its client, rather than cut.
+  dashboardOn ? { CLOUDJOBS_STREAM_MAX_SECONDS: '40' } : {}
 )
 
 module functionApp 'modules/functionApp.bicep' = {
@@ -280,10 +300,43 @@ module functionApp 'modules/functionApp.bicep' = {
     httpPerInstanceConcurrency: httpPerInstanceConcurrency
     durableAlwaysReady: durableAlwaysReady
     appSettings: appSettings
-    entraClientId: entraClientId
-    entraTenantId: entraTenantId
   }
   dependsOn: [storage, keyVault]
+}
+
+module staticWebApp 'modules/staticWebApp.bicep' = if (dashboardOn) {
+  scope: rg
+  params: {
+    name: names.dashboard
+    location: dashboardLocation
+    tags: tags
+    serviceName: 'web'
+    entraClientId: entraClientId
+    clientSecretReference: format(keyVaultReference, secretNames.entraClientSecret)
+  }
+}
+
+module dashboardLink 'modules/dashboardLink.bicep' = if (dashboardOn) {
+  scope: rg
+  params: {
+    siteName: names.dashboard
+    functionAppId: functionApp.outputs.id
+    functionAppLocation: location
+  }
+  dependsOn: [staticWebApp]
+}
+
+module appAuth 'modules/appAuth.bicep' = if (!empty(entraClientId)) {
+  scope: rg
+  params: {
+    appName: names.functionApp
+    entraClientId: entraClientId
+    entraTenantId: entraTenantId
+    dashboard: dashboardOn
+    dashboardHostName: dashboardOn ? staticWebApp!.outputs.hostName : ''
+  }
+  // After the link, which writes this configuration too: this deployment's has the last word.
+  dependsOn: [functionApp, dashboardLink]
 }
 
 module roles 'modules/roles.bicep' = {
@@ -295,6 +348,7 @@ module roles 'modules/roles.bicep' = {
     serviceBusName: names.serviceBus
     batchAccountName: names.batch
     keyVaultName: names.keyVault
+    appReadsSecrets: !empty(apiTokens) || !empty(smtpUrl)
     appInsightsName: names.appInsights
     communicationName: emailEnabled ? names.communication : ''
     poolIdentityReachesStorage: poolDataAccess == 'identity'
@@ -304,6 +358,10 @@ module roles 'modules/roles.bicep' = {
     poolReadContainers: inputContainers
     deployerPrincipalId: principalId
     deployerPrincipalType: principalType
+    dashboard: dashboardOn
+    dashboardPrincipalId: dashboardOn ? staticWebApp!.outputs.principalId : ''
+    dashboardName: names.dashboard
+    dashboardSecretName: secretNames.entraClientSecret
   }
   // The resources the roles are on, named rather than referenced, must exist first.
   dependsOn: [storage, keyVault]
@@ -337,6 +395,12 @@ output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 
 @description('The API\'s base URL.')
 output CLOUDJOBS_URL string = 'https://${functionApp.outputs.hostName}'
+
+@description('The dashboard\'s address (empty without one); add <this>/.auth/login/aad/callback as a redirect URI of the app registration.')
+output CLOUDJOBS_DASHBOARD_URL string = dashboardOn ? 'https://${staticWebApp!.outputs.hostName}' : ''
+
+@description('Issuer the dashboard signs people in with; the dashboard\'s build writes it into staticwebapp.config.json.')
+output CLOUDJOBS_DASHBOARD_OPENID_ISSUER string = dashboardOn ? openIdIssuer : ''
 
 @description('Name of the Event Grid system topic the postdeploy hook subscribes the functions to.')
 output AZURE_EVENT_GRID_TOPIC string = eventGridTopic.outputs.name

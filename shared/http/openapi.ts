@@ -6,7 +6,7 @@ import { uploadUrlQuerySchema } from '../jobs/inboxApi.js';
 import { taskLogQuerySchema } from '../jobs/jobFiles.js';
 import { ownerEventsQuerySchema } from '../jobs/ownerStreams.js';
 import { poolCreateSchema, poolResizeSchema } from '../jobs/poolsApi.js';
-import { callerViewSchema } from '../identity.js';
+import { callerViewSchema, rolesSourceRequestSchema } from '../identity.js';
 import {
   deliveriesQuerySchema,
   redeliverDeadLettersQuerySchema,
@@ -450,6 +450,14 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
     get: {
       summary: 'Who you are to the service, and whether you are an admin',
       responses: { 200: callerViewSchema },
+    },
+  },
+  '/dashboard/roles': {
+    post: {
+      summary:
+        'For the dashboard’s Static Web App (its rolesSource): the roles of someone with these claims, the admin role if they hold it',
+      body: rolesSourceRequestSchema,
+      responses: { 200: z.object({ roles: z.array(z.string()) }) },
     },
   },
   '/health': {

@@ -285,6 +285,26 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     await context.close();
   });
 
+  it('should offer the platform’s sign-in where Static Web Apps answers /.auth/me, and no token field', async () => {
+    // The embedded runtime is not Static Web Apps: it has no /.auth (the fallback page must not answer for it).
+    expect((await fetch(`${runtime.url}/.auth/me`)).status).toBe(404);
+    const context = await browser().newContext({ baseURL: runtime.url });
+    const page = await context.newPage();
+    // What Static Web Apps answers for someone not signed in; the API's 401 is the runtime's own.
+    await page.route('**/.auth/me', (route) =>
+      route.fulfill({ status: 200, contentType: 'application/json', body: '{"clientPrincipal":null}' }),
+    );
+    await page.goto('/pools?x=1');
+    const link = page.getByRole('link', { name: 'Sign in with Microsoft' });
+    await link.waitFor();
+    expect(await link.getAttribute('href')).toBe(
+      `/.auth/login/aad?post_login_redirect_uri=${encodeURIComponent('/pools?x=1')}`,
+    );
+    expect(await page.getByLabel('API token').count()).toBe(0);
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await context.close();
+  });
+
   it('should show pools and templates to anyone, and a refused resize as the service words it', async () => {
     const { page, context } = await signedIn(ALICE, '/pools');
     const pool = page.locator('tr[data-pool="local"]');

@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig, type DeploymentUse } from '../../shared/config.js';
+import { checkDashboard } from './driftDashboard.js';
 import {
   deployTemplate,
   Unknown,
@@ -105,7 +106,7 @@ const BROAD_ROLES = [
   '18d7d88d-d35e-4fb5-a5c3-7773c20a72d9',
 ];
 
-const text = (value: Value | undefined): string =>
+export const text = (value: Value | undefined): string =>
   value instanceof Unknown ? value.text : typeof value === 'string' ? value : JSON.stringify(value ?? null);
 
 const lastSegment = (name: string) => name.split('/').pop()!;
@@ -169,7 +170,7 @@ interface RoleNeed {
 }
 
 /** One drift check under way: the app, the deployment, and what the checks have found so far. */
-class DriftCheck {
+export class DriftCheck {
   readonly problems: string[] = [];
   /** Roles the app's identity needs, as the checks find reasons for them. */
   readonly needed: RoleNeed[] = [];
@@ -237,6 +238,7 @@ export function driftProblems(
     checkServiceBus,
     checkBatch,
     checkTelemetryAndEmail,
+    checkDashboard,
     checkRoles,
     checkDurable,
   ])

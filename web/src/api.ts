@@ -37,6 +37,19 @@ export const signIn = {
   },
 };
 
+/**
+ * Whether sign-in is the platform's: behind Azure Static Web Apps, `/.auth/me` answers who is
+ * signed in (as JSON, even for no one); the embedded runtime has no such path.
+ */
+export async function platformSignIn(): Promise<boolean> {
+  try {
+    const response = await fetch('/.auth/me', { headers: { accept: 'application/json' } });
+    return response.ok && (response.headers.get('content-type') ?? '').includes('json');
+  } catch {
+    return false;
+  }
+}
+
 /** The typed client, on the origin that served the dashboard (the API is at `/api` beside it). */
 export const client = new CloudJobsClient({
   url: window.location.origin,

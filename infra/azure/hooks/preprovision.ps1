@@ -1,6 +1,14 @@
 # azd preprovision hook (Windows): see preprovision.sh.
 $ErrorActionPreference = 'Stop'
 
+if (@('true', '1', 'yes') -contains "$env:CLOUDJOBS_DASHBOARD".ToLower()) {
+  if (-not $env:CLOUDJOBS_ENTRA_CLIENT_ID -or -not $env:CLOUDJOBS_ENTRA_CLIENT_SECRET) {
+    Write-Error ("cloudjobs: CLOUDJOBS_DASHBOARD needs Microsoft Entra sign-in: set CLOUDJOBS_ENTRA_CLIENT_ID and " +
+      "CLOUDJOBS_ENTRA_CLIENT_SECRET (azd env set ...), or turn the dashboard off. See docs/deploy.md.")
+    exit 1
+  }
+}
+
 if ($env:CLOUDJOBS_ENTRA_CLIENT_ID -or $env:CLOUDJOBS_API_TOKENS) { exit 0 }
 
 $bytes = New-Object byte[] 32

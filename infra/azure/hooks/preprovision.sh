@@ -4,6 +4,17 @@
 # keep it in the azd environment (.azure/<env>/.env); provisioning stores it in Key Vault.
 set -eu
 
+# The dashboard signs people in with the app registration: without it there would be no way in.
+case "${CLOUDJOBS_DASHBOARD:-false}" in
+  true | True | TRUE | 1 | yes)
+    if [ -z "${CLOUDJOBS_ENTRA_CLIENT_ID:-}" ] || [ -z "${CLOUDJOBS_ENTRA_CLIENT_SECRET:-}" ]; then
+      echo "cloudjobs: CLOUDJOBS_DASHBOARD needs Microsoft Entra sign-in: set CLOUDJOBS_ENTRA_CLIENT_ID and" >&2
+      echo "  CLOUDJOBS_ENTRA_CLIENT_SECRET (azd env set ...), or turn the dashboard off. See docs/deploy.md." >&2
+      exit 1
+    fi
+    ;;
+esac
+
 if [ -n "${CLOUDJOBS_ENTRA_CLIENT_ID:-}" ] || [ -n "${CLOUDJOBS_API_TOKENS:-}" ]; then
   exit 0
 fi

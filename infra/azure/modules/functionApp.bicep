@@ -1,5 +1,5 @@
 // The Function App on the Flex Consumption plan: Node, a system-assigned identity, the app's
-// settings, and optionally App Service authentication with Microsoft Entra ID.
+// settings. Its authentication, when on, is appAuth.bicep's.
 import { stringMap } from '../types.bicep'
 
 @description('Name of the Function App.')
@@ -48,12 +48,6 @@ param durableAlwaysReady int
 @description('The app settings but CLOUDJOBS_PUBLIC_URL, which is added here: they replace whatever the app had.')
 param appSettings stringMap
 
-@description('Client id of the Microsoft Entra app registration for App Service authentication; empty leaves it off.')
-param entraClientId string
-
-@description('Tenant of that app registration.')
-param entraTenantId string
-
 resource plan 'Microsoft.Web/serverfarms@2025-03-01' = {
   name: planName
   location: location
@@ -100,35 +94,6 @@ resource settings 'Microsoft.Web/sites/config@2025-03-01' = {
   name: 'appsettings'
   // Links in emails point at the app; its host name is known only once it exists.
   properties: union(appSettings, { CLOUDJOBS_PUBLIC_URL: 'https://${site.properties.defaultHostName}' })
-}
-
-// With authentication on, App Service sets WEBSITE_AUTH_ENABLED and passes the signed-in principal
-// in x-ms-client-principal, which the app then trusts; unauthenticated calls get 401.
-resource auth 'Microsoft.Web/sites/config@2025-03-01' = if (!empty(entraClientId)) {
-  parent: site
-  name: 'authsettingsV2'
-  properties: {
-    platform: { enabled: true }
-    globalValidation: {
-      requireAuthentication: true
-      unauthenticatedClientAction: 'Return401'
-      // Health answers load balancers and probes; Event Grid delivers with the extension's own key.
-      excludedPaths: ['/api/health', '/runtime/webhooks/eventgrid']
-    }
-    identityProviders: {
-      azureActiveDirectory: {
-        enabled: true
-        registration: {
-          clientId: entraClientId
-          openIdIssuer: '${environment().authentication.loginEndpoint}${entraTenantId}/v2.0'
-        }
-        validation: {
-          allowedAudiences: ['api://${entraClientId}', entraClientId]
-        }
-      }
-    }
-    login: { tokenStore: { enabled: false } }
-  }
 }
 
 @description('Name of the Function App.')

@@ -25,6 +25,13 @@ param smtpUrlSecretName string
 @description('CLOUDJOBS_SMTP_URL; empty stores nothing.')
 param smtpUrl string
 
+@description('Name of the secret that holds the dashboard\'s sign-in client secret.')
+param entraClientSecretName string
+
+@secure()
+@description('Client secret of the Microsoft Entra app registration the dashboard signs people in with; empty stores nothing.')
+param entraClientSecret string
+
 resource vault 'Microsoft.KeyVault/vaults@2026-05-15' = {
   name: name
   location: location
@@ -49,6 +56,12 @@ resource smtpUrlSecret 'Microsoft.KeyVault/vaults/secrets@2026-05-15' = if (!emp
   parent: vault
   name: smtpUrlSecretName
   properties: { value: smtpUrl }
+}
+
+resource entraClientSecretSecret 'Microsoft.KeyVault/vaults/secrets@2026-05-15' = if (!empty(entraClientSecret)) {
+  parent: vault
+  name: entraClientSecretName
+  properties: { value: entraClientSecret }
 }
 
 @description('Resource id of the vault.')

@@ -18,6 +18,9 @@ param batchAccountName string
 @description('Name of the Key Vault.')
 param keyVaultName string
 
+@description('Whether any app setting is a Key Vault reference (API tokens, SMTP URL): only then may the app read secrets.')
+param appReadsSecrets bool
+
 @description('Name of the Application Insights component.')
 param appInsightsName string
 
@@ -38,6 +41,18 @@ param poolWriteContainers string[]
 
 @description('Containers the pools\' identity reads (inputs).')
 param poolReadContainers string[]
+
+@description('Whether there is a dashboard (a Static Web App) reading a Key Vault secret.')
+param dashboard bool
+
+@description('Principal id of the dashboard\'s identity.')
+param dashboardPrincipalId string
+
+@description('Name of the dashboard\'s Static Web App; names its role assignment.')
+param dashboardName string
+
+@description('Name of the Key Vault secret the dashboard reads (its sign-in client secret).')
+param dashboardSecretName string
 
 @description('Object id of the person or pipeline deploying, who may then manage the vault\'s secrets; empty grants nothing.')
 param deployerPrincipalId string
@@ -129,11 +144,27 @@ resource batchRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-resource vaultRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+resource vaultRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (appReadsSecrets) {
   scope: vault
   name: guid(vault.id, appName, roles.keyVaultSecretsUser)
   properties: {
     principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+  }
+}
+
+// The dashboard resolves one Key Vault reference, its sign-in client secret: that secret alone.
+resource dashboardSecret 'Microsoft.KeyVault/vaults/secrets@2026-05-15' existing = if (dashboard) {
+  parent: vault
+  name: dashboardSecretName
+}
+
+resource dashboardSecretRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (dashboard) {
+  scope: dashboardSecret
+  name: guid(vault.id, dashboardName, dashboardSecretName, roles.keyVaultSecretsUser)
+  properties: {
+    principalId: dashboardPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
   }

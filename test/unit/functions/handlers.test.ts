@@ -3,7 +3,7 @@ import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/fu
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../shared/config.js';
 import type { ComputeBackend, PoolInfo, PoolSpec } from '../../../shared/compute/compute.js';
-import { setServices } from '../../../shared/composition.js';
+import { getServices, setServices } from '../../../shared/composition.js';
 import { noTelemetry } from '../../../shared/telemetry.js';
 import { InboxApi } from '../../../shared/jobs/inboxApi.js';
 import { JobsApi } from '../../../shared/jobs/jobsApi.js';
@@ -18,6 +18,7 @@ import { jobsResume } from '../../../functions/jobsResume.js';
 import { poolsCreate } from '../../../functions/poolsCreate.js';
 import { inboxUploadUrl } from '../../../functions/inboxUploadUrl.js';
 import { me } from '../../../functions/me.js';
+import { dashboardRoles } from '../../../functions/dashboardRoles.js';
 import type { JobOrchestrations } from '../../../shared/adapters/durableOrchestrations.js';
 import type { JobFiles } from '../../../shared/jobs/jobFiles.js';
 import type { InboxIntake } from '../../../shared/jobs/inboxIntake.js';
@@ -479,6 +480,68 @@ describe('HTTP handlers in process', () => {
       admin: true,
     });
     expect((await me(request('GET', '/me', 'not-a-token-at-all'), context())).status).toBe(401);
+  });
+
+  it('should take the dashboard’s signed-in people as they are passed, their app roles mapped once', async () => {
+    const current = getServices();
+    setServices({
+      ...current,
+      config: loadConfig({
+        AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+        BATCH_ACCOUNT_URL: 'http://127.0.0.1:1',
+        WEBSITE_AUTH_ENABLED: 'True',
+      }),
+    });
+    try {
+      const call = (body: unknown) =>
+        dashboardRoles(
+          new HttpRequest({
+            method: 'POST',
+            url: 'http://localhost/api/dashboard/roles',
+            headers: { 'content-type': 'application/json' },
+            body: { string: JSON.stringify(body) },
+          }),
+          context(),
+        );
+      const signedIn = {
+        identityProvider: 'aad',
+        userId: 'u1',
+        userDetails: 'carol@contoso.com',
+        claims: [
+          { typ: 'roles', val: 'cloudjobs.admin' },
+          { typ: 'name', val: 'Carol' },
+        ],
+        accessToken: 'eyJ...',
+      };
+      expect(bodyOf(await call(signedIn))).toEqual({ roles: ['cloudjobs.admin'] });
+      expect(bodyOf(await call({ ...signedIn, claims: [{ typ: 'roles', val: 'reader' }] }))).toEqual({
+        roles: [],
+      });
+      const bad = await call({ claims: 'all of them' });
+      expect(bad.status).toBe(400);
+      expect(bodyOf(bad).errors!.map((e) => e.path)).toEqual(['claims']);
+      // What the Static Web App then passes with each call: those roles, which make an admin.
+      const principal = Buffer.from(
+        JSON.stringify({
+          identityProvider: 'aad',
+          userId: 'u1',
+          userDetails: 'Carol@Contoso.com',
+          userRoles: ['anonymous', 'authenticated', 'cloudjobs.admin'],
+        }),
+      ).toString('base64');
+      const asCarol = new HttpRequest({
+        method: 'GET',
+        url: 'http://localhost/api/me',
+        headers: { 'x-ms-client-principal': principal },
+      });
+      expect(bodyOf(await me(asCarol, context()))).toEqual({
+        owner: 'carol@contoso.com',
+        admin: true,
+        via: 'appServiceAuth',
+      });
+    } finally {
+      setServices(current);
+    }
   });
 
   it('should keep pool changes to admins', async () => {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { DASHBOARD_SERVICE } from '../../support/driftDashboard.js';
 
 /**
  * azure.yaml and main.parameters.json, checked offline as azd would read them. The schema below
@@ -71,6 +72,8 @@ const service = z
     image: z.string().optional(),
     language: z.string().optional(),
     remoteBuild: z.boolean().optional(),
+    dist: z.string().optional(),
+    condition: z.union([z.string(), z.boolean()]).optional(),
     hooks: hooks(SERVICE_HOOKS).optional(),
   })
   .superRefine((value, context) => {
@@ -78,6 +81,11 @@ const service = z
       context.addIssue({
         code: 'custom',
         message: 'a function service takes exactly one of project and image',
+      });
+    if (value.host === 'staticwebapp' && (value.dist === undefined || /^\.?\/?$/.test(value.dist)))
+      context.addIssue({
+        code: 'custom',
+        message: 'a static web app service needs a dist folder other than its project root',
       });
     if (value.remoteBuild !== undefined && value.host !== 'function')
       context.addIssue({ code: 'custom', message: 'remoteBuild is for function services only' });
@@ -125,6 +133,19 @@ describe('azure.yaml and the deployment parameters', () => {
     expect(pkg.scripts.build).toBeTruthy();
     // A remote build installs the packages itself: they must stay out of the uploaded package.
     if (api.remoteBuild) expect(read('.funcignore').split('\n')).toContain('node_modules');
+  });
+
+  it('should deploy the dashboard from where Vite builds it, only when the deployment has one', () => {
+    const web = config.services[DASHBOARD_SERVICE]!;
+    expect(web).toMatchObject({ host: 'staticwebapp', project: '.', dist: 'dist/web' });
+    expect(read('web/vite.config.ts')).toContain("new URL('../dist/web', import.meta.url)");
+    // The same variable turns the site on in the templates and its deployment in azd.
+    const parameters = JSON.parse(read('infra/azure/main.parameters.json')) as {
+      parameters: Record<string, { value: string }>;
+    };
+    const variable = /^\$\{([A-Z_]+)=false\}$/.exec(parameters.parameters.dashboard!.value)?.[1];
+    expect(variable).toBeDefined();
+    expect(web.condition).toBe(`\${${variable}}`);
   });
 
   it('should name hook scripts that exist', () => {

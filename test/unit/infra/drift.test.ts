@@ -54,6 +54,17 @@ const VARIANTS: Variant[] = [
     },
     options: ['CLOUDJOBS_EMAIL_FROM'],
   },
+  {
+    name: 'the dashboard (a Static Web App signing people in with Microsoft Entra ID)',
+    parameters: {
+      environmentName: 'jobs-dash',
+      location: 'northeurope',
+      entraClientId: '0e3c2f6a-0000-4000-8000-00000000c11e',
+      entraClientSecret: 'client-secret-value-from-entra',
+      dashboard: true,
+    },
+    options: ['CLOUDJOBS_STREAM_MAX_SECONDS'],
+  },
 ];
 
 let app: AppShape;
@@ -161,6 +172,44 @@ describe('the Azure templates against the app (drift)', () => {
 
   it.each(VARIANTS)('should agree with the app when deployed as $name', (variant) => {
     expect(driftProblems(app, templates, variant)).toEqual([]);
+  });
+
+  it.each([
+    [
+      "the link's backend left out",
+      'the dashboard is linked to something other than the Function App',
+      (t: unknown) => removeProperty(t, 'backendResourceId'),
+    ],
+    [
+      "the dashboard's provider left out of the app's authentication",
+      'does not take the dashboard',
+      (t: unknown) => rewriteExpressions(t, 'azureStaticWebApps', 'staticWebAppsUnlinked'),
+    ],
+    [
+      'a sign-in setting renamed',
+      'AZURE_CLIENT_ID, AZURE_CLIENT_SECRET',
+      (t: unknown) =>
+        JSON.parse(JSON.stringify(t).replace('"AZURE_CLIENT_SECRET":', '"CLIENT_SECRET":')) as unknown,
+    ],
+    [
+      'the client secret not stored',
+      'which the templates do not store',
+      (t: unknown) =>
+        rewriteExpressions(
+          t,
+          "createObject('value', parameters('entraClientSecret'))",
+          "createObject('value', '')",
+        ),
+    ],
+    [
+      'a region Static Web Apps lack',
+      'where Static Web Apps cannot be created',
+      (t: unknown) => rewriteExpressions(t, "parameters('dashboardLocation')", "'northeurope'"),
+    ],
+  ])('should name the dashboard drift: %s', (_what, named, mutate) => {
+    const variant = VARIANTS.find((v) => v.parameters.dashboard === true)!;
+    const problems = driftProblems(app, { ...templates, main: mutate(templates.main) }, variant);
+    expect(problems.join('\n')).toContain(named);
   });
 
   it.each([

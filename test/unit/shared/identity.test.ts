@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   identify,
   parseApiTokens,
+  rolesFromClaims,
   UnauthenticatedError,
   type IdentityMode,
 } from '../../../shared/identity.js';
@@ -110,6 +111,38 @@ describe('identity', () => {
     expect(() =>
       identify(mode, headers(swa({ identityProvider: 'aad', userRoles: ['authenticated'] }))),
     ).toThrow(/no usable name/);
+    // The Static Web App's principal for a visitor who has not signed in is no one either.
+    expect(() =>
+      identify(
+        mode,
+        headers(
+          swa({
+            identityProvider: 'azureStaticWebApps',
+            userId: 'anonymous',
+            userDetails: 'anonymous',
+            userRoles: ['anonymous'],
+          }),
+        ),
+      ),
+    ).toThrow(/no authenticated principal/);
+  });
+
+  it('should give the admin role, and only it, to holders of the admin app role', () => {
+    const claims = (...roles: Array<[string, string]>) => roles.map(([typ, val]) => ({ typ, val }));
+    expect(
+      rolesFromClaims(claims(['roles', 'cloudjobs.admin'], ['roles', 'other']), 'cloudjobs.admin'),
+    ).toEqual(['cloudjobs.admin']);
+    expect(
+      rolesFromClaims(
+        claims(['http://schemas.microsoft.com/ws/2008/06/identity/claims/role', 'cloudjobs.admin']),
+        'cloudjobs.admin',
+      ),
+    ).toEqual(['cloudjobs.admin']);
+    // A name or group that happens to read like the role is not the role.
+    expect(
+      rolesFromClaims(claims(['name', 'cloudjobs.admin'], ['groups', 'cloudjobs.admin']), 'cloudjobs.admin'),
+    ).toEqual([]);
+    expect(rolesFromClaims(claims(['roles', 'cloudjobs.admin']), undefined)).toEqual([]);
   });
 
   it.each([

@@ -1,7 +1,7 @@
-import { useQueryClient } from '@tanstack/react-query';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, useSyncExternalStore, type FormEvent } from 'react';
 import { Link, NavLink, Outlet } from 'react-router';
-import { signIn, token } from '../api.js';
+import { platformSignIn, signIn, token } from '../api.js';
 import { useMe } from '../me.js';
 
 /** The frame of every page: where you are, where you can go, and signing in when asked. */
@@ -74,7 +74,20 @@ function SignIn() {
   const queries = useQueryClient();
   const asked = useSyncExternalStore(signIn.subscribe, signIn.asked);
   const [value, setValue] = useState('');
-  if (!asked) return null;
+  const platform = useQuery({ queryKey: ['platform-sign-in'], queryFn: platformSignIn, staleTime: Infinity });
+  if (!asked || platform.isPending) return null;
+  if (platform.data) {
+    const back = encodeURIComponent(window.location.pathname + window.location.search);
+    return (
+      <section className="panel signin" aria-labelledby="signin-title">
+        <h2 id="signin-title">Sign in</h2>
+        <p>Sign in with your organisation’s Microsoft account to see your jobs.</p>
+        <a className="button" href={`/.auth/login/aad?post_login_redirect_uri=${back}`}>
+          Sign in with Microsoft
+        </a>
+      </section>
+    );
+  }
   const submit = (event: FormEvent) => {
     event.preventDefault();
     token.set(value);
@@ -87,7 +100,7 @@ function SignIn() {
       <h2 id="signin-title">Sign in</h2>
       <p>
         This service asks for an API token (one of its <code>CLOUDJOBS_API_TOKENS</code>). It is kept in this
-        tab only. On Azure, <a href="/.auth/login/aad">sign in with Microsoft</a>.
+        tab only.
       </p>
       <form onSubmit={submit} className="row">
         <label htmlFor="token">API token</label>
