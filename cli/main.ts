@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { contextOf, type Context } from './context.js';
 import { describeError, EXIT } from './exit.js';
+import { graphCommand } from './commands/graph.js';
 import { jobCommands } from './commands/jobs.js';
 import { manageCommands } from './commands/manage.js';
 
@@ -40,6 +41,7 @@ export async function main(
     });
   };
   jobCommands(program, run, terminal);
+  graphCommand(program, run);
   manageCommands(program, run, terminal);
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -21,6 +21,7 @@ import {
   type Subscription,
   type SubscriptionCreate,
   type Task,
+  type TaskGraph,
   type TasksQuery,
   type Template,
   type TemplateVersionInput,
@@ -116,6 +117,8 @@ export class CloudJobsClient {
       this.http.json('GET', `/jobs/${enc(id)}/tasks`, { query }),
     allTasks: (id: string, query: TasksQuery = {}): AsyncGenerator<Task> =>
       pages((continuation) => this.jobs.tasks(id, { limit: 1000, ...query, continuation })),
+    /** The task graph: each task and the tasks it waits for (`planned` false until it is known). */
+    graph: (id: string): Promise<TaskGraph> => this.http.json('GET', `/jobs/${enc(id)}/graph`),
     cancel: (id: string): Promise<Job> =>
       this.http.json('POST', `/jobs/${enc(id)}/cancel`, { idempotent: true }),
     pause: (id: string): Promise<Job> =>

@@ -8,3 +8,4 @@ export type { ClientOptions, TokenSource } from './http.js';
 export type { JobEvent, JobStatusEvent, TaskStatusEvent, ProgressEvent, CloudEventOf } from './events.js';
 export type { DownloadOptions, DownloadResult } from './download.js';
 export * from './types.js';
+export { graphEdges } from './graph.js';

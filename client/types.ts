@@ -7,6 +7,7 @@ import type {
   outputListingSchema,
   poolViewSchema,
   problemSchema,
+  taskGraphSchema,
   subscriptionViewSchema,
   taskViewSchema,
   templateViewSchema,
@@ -36,6 +37,8 @@ export type HistoryEntry = z.output<typeof historyEntrySchema>;
 export type Task = z.output<typeof taskViewSchema>;
 /** A task's state. */
 export type TaskStatus = Task['status'];
+/** A job's task graph: each task and the tasks it waits for. */
+export type TaskGraph = z.output<typeof taskGraphSchema>;
 /** A job's output files. */
 export type OutputListing = z.output<typeof outputListingSchema>;
 /** One output file. */

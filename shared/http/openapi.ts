@@ -68,6 +68,20 @@ export const taskViewSchema = z.object({
   updatedAt: z.string(),
 });
 
+export const taskGraphSchema = z.object({
+  planned: z.boolean().describe('false until the job’s inputs are processed and its tasks planned'),
+  tasks: z.array(
+    z.object({
+      id: z.string(),
+      dependsOn: z.array(z.string()).describe('the tasks this one waits for'),
+      dependsOnRanges: z
+        .array(z.tuple([z.number().int(), z.number().int()]))
+        .describe('and every task whose id is a whole number in one of these ranges (inclusive)'),
+      runDependentsOnFailure: z.boolean().describe('whether tasks waiting for this one run even if it fails'),
+    }),
+  ),
+});
+
 export const outputListingSchema = z.object({
   archived: z.boolean().describe('true once the job has ended and its outputs were archived'),
   bytes: z.number().int().min(0),
@@ -293,6 +307,12 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
         'A task’s stdout or stderr (text/plain): a running task’s as it is now, or with follow=true as it grows until the task ends; 204 when a follow has nothing left',
       query: taskLogQuerySchema,
       responses: { 200: null, 204: null },
+    },
+  },
+  '/jobs/{id}/graph': {
+    get: {
+      summary: 'A job’s task graph: each task and the tasks it waits for',
+      responses: { 200: taskGraphSchema },
     },
   },
   '/jobs/{id}/outputs': {

@@ -7,6 +7,7 @@ import { jobLayout, type JobFilesLayout } from '../domain/jobLayout.js';
 import type { BlobContainer, BlobContainers } from '../store/blobStore.js';
 import type { ComputeBackend } from '../compute/compute.js';
 import { isFinal } from '../domain/lifecycle.js';
+import type { GraphTask } from '../domain/taskState.js';
 import { followTaskLog } from './taskLogs.js';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
@@ -35,6 +36,17 @@ export interface OutputListing {
   archived: boolean;
   files: OutputFile[];
   bytes: number;
+}
+
+/** A job's task graph, as `GET /jobs/{id}/graph` answers it. */
+export interface TaskGraph {
+  planned: boolean;
+  tasks: Array<{
+    id: string;
+    dependsOn: string[];
+    dependsOnRanges: Array<[number, number]>;
+    runDependentsOnFailure: boolean;
+  }>;
 }
 
 export interface JobFilesOptions {
@@ -123,6 +135,28 @@ export class JobFiles {
     if (manifest) return { archived: true, files: manifest.files, bytes: manifest.bytes };
     const { files, bytes } = await listTaskOutputs(jobs, jobId);
     return { archived: false, files, bytes };
+  }
+
+  /**
+   * The job's task graph as planned: each task with the tasks it waits for (`dependsOnRanges` are
+   * Batch's ranges of numeric task ids, kept as ranges because a sweep's can name thousands).
+   * Empty and not `planned` until the job's inputs have been processed.
+   */
+  async graph(caller: Caller, jobId: string): Promise<TaskGraph> {
+    await this.o.jobs.job(caller, jobId);
+    const stored = await this.o
+      .blobs(this.o.jobsContainer)
+      .readJson<{ tasks: GraphTask[] }>(jobLayout.graph(jobId));
+    if (!stored) return { planned: false, tasks: [] };
+    return {
+      planned: true,
+      tasks: stored.tasks.map((task) => ({
+        id: task.id,
+        dependsOn: [...task.dependsOn],
+        dependsOnRanges: task.dependsOnRanges.map(([start, end]) => [start, end] as [number, number]),
+        runDependentsOnFailure: task.runDependentsOnFailure,
+      })),
+    };
   }
 
   /** One output file, `<taskId>/<path>` as the listing names it. */

@@ -173,9 +173,22 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
       expect(() => JSON.parse(ran.stdout) as unknown).not.toThrow();
     }
 
+    const dot = await cloudjobs(['graph', job.id]);
+    expect(dot.code, dot.stderr).toBe(0);
+    expect(dot.stdout).toMatch(/^digraph "hello" \{/);
+    expect(dot.stdout).toContain('"hello" [label="hello\\nsucceeded"');
+    const graph = JSON.parse((await cloudjobs(['graph', job.id, '--json'])).stdout) as { planned: boolean };
+    expect(graph).toEqual({
+      planned: true,
+      tasks: [{ id: 'hello', dependsOn: [], dependsOnRanges: [], runDependentsOnFailure: false }],
+    });
+
     const theirs = await cloudjobs(['status', job.id], { token: BOB });
     expect(theirs.code).toBe(2);
     expect(theirs.stderr).toMatch(/does not exist \(JOB_NOT_FOUND\)/);
+    const theirGraph = await cloudjobs(['graph', job.id], { token: BOB });
+    expect(theirGraph.code).toBe(2);
+    expect(theirGraph.stderr).toMatch(/JOB_NOT_FOUND/);
   });
 
   it('should download every output file with its content, and keep what is there on a second run', async () => {

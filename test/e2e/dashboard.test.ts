@@ -355,6 +355,7 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
           await page.locator('main h1').first().waitFor();
           // Whatever the page reads has arrived (a live page never goes quiet on the network).
           await page.getByText('Loading…').first().waitFor({ state: 'detached' });
+          await page.getByText('Drawing…').waitFor({ state: 'detached' });
           await page.screenshot({
             path: path.join(dir, `${name}-${colorScheme}-${size}.png`),
             fullPage: true,
@@ -411,6 +412,43 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     await expect.poll(owners).toEqual(['alice', 'alice']);
     expect(await accessibilityViolations(admin.page)).toEqual([]);
     await admin.context.close();
+  });
+
+  it('should draw the task graph in the tasks’ states as they change, and open a task’s log from it', async () => {
+    const id = await api().submit({
+      name: uniqueName('graph'),
+      tasks: [
+        { id: 'prep', command: 'sleep 4 && echo prepared' },
+        { id: 'left', command: 'echo left', dependsOn: ['prep'] },
+        { id: 'right', command: 'echo right', dependsOn: ['prep'] },
+        { id: 'join', command: 'echo joined', dependsOn: ['left', 'right'] },
+      ],
+    });
+    const { page, context } = await signedIn(ALICE, `/jobs/${id}`);
+    const graph = page.getByRole('group', { name: 'Task dependencies' });
+    await graph.waitFor();
+    expect(await graph.locator('svg').getAttribute('data-edges')).toBe('4');
+    const nodes = async () =>
+      Promise.all(
+        (await graph.locator('[data-task-node]').all()).map((node) => node.getAttribute('data-status')),
+      );
+    // Drawn while prep still runs: join waits.
+    const first = await nodes();
+    expect(first.length).toBe(4);
+    expect(first[3]).not.toBe('SUCCEEDED');
+    // Live, without a reload: every node ends succeeded.
+    await expect
+      .poll(nodes, { timeout: 60_000 })
+      .toEqual(['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED']);
+    const join = graph.getByRole('button', { name: 'join, succeeded' });
+    await join.focus();
+    await page.keyboard.press('Enter');
+    expect(await join.getAttribute('aria-pressed')).toBe('true');
+    await expect
+      .poll(() => page.getByLabel('stdout of join').textContent(), { timeout: 30_000 })
+      .toContain('joined');
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await context.close();
   });
 
   it('should not show another user’s job, even by its address', async () => {

@@ -1,5 +1,5 @@
 import { useQuery } from '@tanstack/react-query';
-import { useState } from 'react';
+import { lazy, Suspense, useEffect, useState } from 'react';
 import { useNavigate, useParams } from 'react-router';
 import { FINAL_STATUSES } from '../../../client/index.js';
 import { CloudJobsError, client } from '../api.js';
@@ -11,6 +11,11 @@ import { Outputs } from './Outputs.js';
 import { TasksTable } from './TasksTable.js';
 import { useJobLive } from './useJobLive.js';
 
+// dagre is only needed for a graph, and only on a job's page: it loads when one is drawn.
+const TaskGraphView = lazy(() => import('./TaskGraph.js'));
+/** Larger graphs are no longer readable as a drawing; `cloudjobs graph` gives them to Graphviz. */
+const MAX_DRAWN_TASKS = 300;
+
 /** One job: its state, its history, its tasks and their logs, its outputs, its spec; all live. */
 export function JobPage() {
   const id = useParams().id ?? '';
@@ -21,6 +26,18 @@ export function JobPage() {
   const [selected, setSelected] = useState<string | undefined>();
   const final = job.data ? FINAL_STATUSES.includes(job.data.status) : true;
   const now = useNow(!final);
+  const drawable = job.data !== undefined && job.data.taskCount <= MAX_DRAWN_TASKS;
+  const graph = useQuery({
+    queryKey: ['job', id, 'graph'],
+    queryFn: () => client.jobs.graph(id),
+    enabled: drawable,
+    staleTime: Infinity,
+  });
+  // The graph is known once the job's inputs are processed: ask again as its state moves on.
+  const status = job.data?.status;
+  useEffect(() => {
+    if (graph.data && !graph.data.planned) void graph.refetch();
+  }, [status]);
 
   if (job.isError) {
     const missing = job.error instanceof CloudJobsError && job.error.status === 404;
@@ -99,6 +116,24 @@ export function JobPage() {
         now={now}
       />
       {task && <LogViewer jobId={j.id} task={task} />}
+
+      <h2>Dependencies</h2>
+      {!drawable ? (
+        <p className="muted">
+          The graph is drawn for jobs of up to {MAX_DRAWN_TASKS} tasks. <code>cloudjobs graph {j.id}</code>{' '}
+          gives this one’s for Graphviz.
+        </p>
+      ) : graph.isError ? (
+        <ErrorPanel error={graph.error} title="The task graph could not be read" />
+      ) : !graph.data?.planned ? (
+        <p className="muted">Planned once the job’s inputs are processed.</p>
+      ) : graph.data.tasks.every((t) => t.dependsOn.length === 0 && t.dependsOnRanges.length === 0) ? (
+        <p className="muted">No task waits for another.</p>
+      ) : (
+        <Suspense fallback={<p className="muted">Drawing…</p>}>
+          <TaskGraphView graph={graph.data} tasks={live.tasks} selected={selected} onSelect={setSelected} />
+        </Suspense>
+      )}
 
       <h2>Outputs</h2>
       <Outputs jobId={j.id} final={final} />
