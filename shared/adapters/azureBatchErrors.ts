@@ -106,6 +106,9 @@ export function mapBatchError(error: unknown, what: string): AppError {
       ...(wait !== undefined ? { retryAfterMs: wait } : {}),
     });
   }
+  // A 404 Batch gives no code for (a file on a node, read as a stream, comes back without a body
+  // to carry one): the thing is not there, as with the codes above.
+  if (status === 404) return new NotFoundError(message, 'BATCH_NOT_FOUND', options);
   if (status === 413 || code === 'RequestBodyTooLarge') {
     return new ValidationError(message, [], 'BATCH_REQUEST_TOO_LARGE', options);
   }

@@ -129,6 +129,9 @@ describe('Batch errors as typed errors', () => {
     [rest(500, 'InternalError'), 'BATCH_UNAVAILABLE', 'backoff'],
     [rest(undefined, 'ECONNRESET'), 'BATCH_UNAVAILABLE', 'backoff'],
     [rest(404, 'JobNotFound'), 'BATCH_JOB_NOT_FOUND', 'none'],
+    // A file read as a stream: the SDK has no body to take a code from.
+    [rest(404), 'BATCH_NOT_FOUND', 'none'],
+    [rest(404, 'FileNotFound'), 'BATCH_NOT_FOUND', 'none'],
     [rest(409, 'JobExists'), 'BATCH_JOB_EXISTS', 'none'],
     [rest(409, 'JobCompleted'), 'BATCH_JOB_COMPLETED', 'none'],
     [rest(403, 'AuthenticationFailed'), 'BATCH_AUTH_FAILED', 'none'],
