@@ -14,6 +14,7 @@ import { jobBenchmarks } from './jobBenchmarks.js';
 import { notifyBenchmark } from './notifyBenchmark.js';
 import { taskEventsBenchmark } from './taskEventsBenchmark.js';
 import { eventsBenchmark } from './eventsBenchmark.js';
+import { dashboardBenchmark } from './dashboardBenchmark.js';
 
 export type Figures = Record<string, number>;
 
@@ -280,4 +281,5 @@ export const benchmarks: Benchmark[] = [
   notifyBenchmark,
   taskEventsBenchmark,
   eventsBenchmark,
+  dashboardBenchmark,
 ];

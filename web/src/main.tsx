@@ -1,5 +1,5 @@
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { StrictMode } from 'react';
+import { lazy, StrictMode, Suspense, type ReactNode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { BrowserRouter, Route, Routes } from 'react-router';
 import { needsSignIn } from './api.js';
@@ -7,10 +7,22 @@ import { Layout } from './components/Layout.js';
 import { JobPage } from './pages/JobPage.js';
 import { JobsPage } from './pages/JobsPage.js';
 import { NotFoundPage } from './pages/NotFoundPage.js';
-import { PoolsPage } from './pages/PoolsPage.js';
-import { SubmitPage } from './pages/SubmitPage.js';
-import { SubscriptionsPage } from './pages/SubscriptionsPage.js';
 import './styles.css';
+
+/**
+ * The pages but the jobs list and a job's load when first visited, so those two, the pages people
+ * open from links and notifications, do not wait for the submit form's YAML parser and schema
+ * checker. Those two are not split off: a page that suspends is shown no sooner than 300 ms after
+ * its fallback (React batches reveals), which would cost more than their code does to load.
+ */
+function page(load: () => Promise<() => ReactNode>) {
+  const Page = lazy(async () => ({ default: await load() }));
+  return (
+    <Suspense fallback={<p className="muted">Loading…</p>}>
+      <Page />
+    </Suspense>
+  );
+}
 
 const queries = new QueryClient({
   defaultOptions: {
@@ -32,9 +44,18 @@ createRoot(document.getElementById('root')!).render(
           <Route element={<Layout />}>
             <Route index element={<JobsPage />} />
             <Route path="jobs/:id" element={<JobPage />} />
-            <Route path="submit" element={<SubmitPage />} />
-            <Route path="subscriptions" element={<SubscriptionsPage />} />
-            <Route path="pools" element={<PoolsPage />} />
+            <Route
+              path="submit"
+              element={page(async () => (await import('./pages/SubmitPage.js')).SubmitPage)}
+            />
+            <Route
+              path="subscriptions"
+              element={page(async () => (await import('./pages/SubscriptionsPage.js')).SubscriptionsPage)}
+            />
+            <Route
+              path="pools"
+              element={page(async () => (await import('./pages/PoolsPage.js')).PoolsPage)}
+            />
             <Route path="*" element={<NotFoundPage />} />
           </Route>
         </Routes>

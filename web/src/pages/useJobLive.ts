@@ -88,16 +88,24 @@ export function useJobLive(id: string): LiveTasks {
       (reading ??= (async () => {
         try {
           let shown = performance.now();
-          for await (const task of client.jobs.allTasks(id)) {
+          let continuation: string | undefined;
+          let first = true;
+          do {
+            // A small first page puts rows on screen soonest; the rest come 1,000 at a time, shown
+            // in batches rather than one render per page.
+            const page = await client.jobs.tasks(id, {
+              limit: first ? 100 : 1000,
+              ...(continuation ? { continuation } : {}),
+            });
             if (stop.signal.aborted) return;
-            keep(task);
-            // The first rows show at once; the rest arrive in batches, not one render per task.
-            if (byId.current.size === 100 || performance.now() - shown > 250) {
+            page.items.forEach(keep);
+            continuation = page.continuation;
+            if (first || !continuation || performance.now() - shown > 250) {
               shown = performance.now();
-              publish();
+              publish(!continuation);
             }
-          }
-          publish(true);
+            first = false;
+          } while (continuation);
         } catch (error) {
           if (!stop.signal.aborted) publish(false, error);
         } finally {
