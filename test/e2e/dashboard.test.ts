@@ -105,16 +105,21 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     await context.close();
   });
 
-  it('should list a job’s outputs by task and download them all as one zip', async () => {
+  it('should list a job’s outputs by task, from its row, and download them all as one zip', async () => {
+    const name = uniqueName('outputs');
     const id = await api().submit({
-      name: uniqueName('outputs'),
+      name,
       tasks: [
         { id: 'a', command: 'mkdir -p r && echo alpha > r/one.txt', outputs: ['r/*.txt'] },
         { id: 'b', command: 'echo beta > two.txt', outputs: ['two.txt'] },
       ],
     });
     await api().until(id, ['FINISHED']);
-    const { page, context } = await signedIn(ALICE, `/jobs/${id}`);
+    const { page, context } = await signedIn(ALICE, `/?name=${name}`);
+    await page.getByRole('link', { name: `Outputs of ${name}` }).click();
+    await page.waitForURL(`**/jobs/${id}#outputs`);
+    // The outputs are where the reader lands (and where the keyboard is).
+    await page.locator('h2#outputs:focus').waitFor();
     await page.getByRole('button', { name: 'r/one.txt' }).waitFor();
     const [download] = await Promise.all([
       page.waitForEvent('download'),
@@ -282,6 +287,34 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     await page.reload();
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
     expect(await page.getByLabel('API token').count()).toBe(0);
+    await context.close();
+  });
+
+  it('should read again what was on its way when the user signed in, with the new token', async () => {
+    const context = await browser().newContext({ baseURL: runtime.url });
+    const page = await context.newPage();
+    // The pools request is held until the user has signed in: it then reaches the service
+    // without a token, as a slow one would have.
+    let release: () => void = () => undefined;
+    const signedInNow = new Promise<void>((resolve) => (release = resolve));
+    let held = 0;
+    let asked: () => void = () => undefined;
+    const poolsAsked = new Promise<void>((resolve) => (asked = resolve));
+    await page.route('**/api/pools', async (route) => {
+      if (held++ === 0) {
+        asked();
+        await signedInNow;
+      }
+      await route.continue();
+    });
+    await page.goto('/pools');
+    await poolsAsked;
+    await page.getByLabel('API token').fill(ALICE);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByLabel('API token').waitFor({ state: 'detached' });
+    release();
+    await page.locator('tr[data-pool="local"]').waitFor();
+    expect(held).toBeGreaterThanOrEqual(2);
     await context.close();
   });
 

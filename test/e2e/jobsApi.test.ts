@@ -408,8 +408,10 @@ describe('jobs API on the embedded runtime', () => {
     expect(document.openapi).toBe('3.1.0');
     expect(Object.keys(document.paths).sort()).toEqual(
       [
+        '/dashboard/roles',
         '/events',
         '/health',
+        '/me',
         '/inbox/upload-url',
         '/jobs',
         '/jobs/{id}',
@@ -418,6 +420,7 @@ describe('jobs API on the embedded runtime', () => {
         '/jobs/{id}/cancel',
         '/jobs/{id}/complete',
         '/jobs/{id}/events',
+        '/jobs/{id}/graph',
         '/jobs/{id}/pause',
         '/jobs/{id}/resume',
         '/jobs/{id}/tasks/{taskId}/logs/{stream}',

@@ -55,13 +55,20 @@ export const client = new CloudJobsClient({
   url: window.location.origin,
   retries: 2,
   fetch: async (input, init) => {
+    const send = (bearer: string | null) => {
+      const headers = new Headers(init?.headers);
+      if (bearer) headers.set('authorization', `Bearer ${bearer}`);
+      return fetch(input, { ...init, headers });
+    };
     const used = token.get();
-    const headers = new Headers(init?.headers);
-    if (used) headers.set('authorization', `Bearer ${used}`);
-    const response = await fetch(input, { ...init, headers });
-    // Only a refusal of the token the tab holds now asks to sign in: an answer to a request sent
-    // before the last sign-in says nothing of the new token.
-    if (response.status === 401 && token.get() === used) signIn.set(true);
+    const response = await send(used);
+    if (response.status !== 401) return response;
+    const now = token.get();
+    // Only a refusal of the token the tab holds now asks to sign in. A request sent before the
+    // last sign-in (a page that started reading while the form was up) goes again with the new
+    // token: refused, it was not acted on, and its answer says nothing of the new token.
+    if (now === used) signIn.set(true);
+    else if (now && !(init?.body instanceof ReadableStream)) return send(now);
     return response;
   },
 });

@@ -1,6 +1,6 @@
 import { useQuery } from '@tanstack/react-query';
 import { lazy, Suspense, useEffect, useState } from 'react';
-import { useNavigate, useParams } from 'react-router';
+import { useLocation, useNavigate, useParams } from 'react-router';
 import { FINAL_STATUSES } from '../../../client/index.js';
 import { CloudJobsError, client } from '../api.js';
 import { ErrorPanel, ProgressBar, StatusBadge, useNow } from '../components/bits.js';
@@ -38,6 +38,13 @@ export function JobPage() {
   useEffect(() => {
     if (graph.data && !graph.data.planned) void graph.refetch();
   }, [status]);
+
+  // A link to #outputs (the jobs list's row action) lands there once the page has it.
+  const { hash } = useLocation();
+  const loaded = job.data !== undefined;
+  useEffect(() => {
+    if (loaded && hash === '#outputs') document.getElementById('outputs')?.focus();
+  }, [loaded, hash]);
 
   if (job.isError) {
     const missing = job.error instanceof CloudJobsError && job.error.status === 404;
@@ -135,7 +142,9 @@ export function JobPage() {
         </Suspense>
       )}
 
-      <h2>Outputs</h2>
+      <h2 id="outputs" tabIndex={-1}>
+        Outputs
+      </h2>
       <Outputs jobId={j.id} final={final} />
 
       <details className="spec">

@@ -245,6 +245,11 @@ export function JobActions({ job, onDeleted }: { job: Job; onDeleted?: () => voi
         </button>
       )}
       {final && (
+        <Link className="button" to={`/jobs/${encodeURIComponent(job.id)}#outputs`}>
+          Outputs<span className="visually-hidden"> of {job.name}</span>
+        </Link>
+      )}
+      {final && (
         <button
           type="button"
           className="danger"
