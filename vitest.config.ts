@@ -1,7 +1,12 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // Vitest's default on two cores is one file at a time, yet most of the time goes to waiting on
+    // runtimes and browsers, not to the CPU: two files at once take about half as long. More than
+    // eight would only crowd the one Azurite the files share.
+    maxWorkers: Math.min(8, Math.max(2, availableParallelism() - 1)),
     projects: [
       {
         test: {
