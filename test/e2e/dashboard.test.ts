@@ -35,9 +35,21 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     page.on('requestfailed', (request) =>
       said.push(`failed: ${request.url()} ${request.failure()?.errorText}`),
     );
-    page.on('response', (response) => said.push(`${response.status()} ${response.url()}`));
-    onTestFailed(() => {
-      console.log(`the page:\n${said.join('\n')}\n\nthe runtime (its end):\n${runtime.output.slice(-6000)}`);
+    const missing: string[] = [];
+    page.on('response', (response) => {
+      said.push(`${response.status()} ${response.url()}`);
+      if (response.status() === 404 && response.url().includes('/assets/')) missing.push(response.url());
+    });
+    onTestFailed(async () => {
+      // An asset the page was refused: asked again from here, is it the server or the browser?
+      const again = await Promise.all(
+        missing.map(
+          async (url) => `${(await fetch(url).catch(() => undefined))?.status ?? 'unreachable'} ${url}`,
+        ),
+      );
+      console.log(
+        `the page:\n${said.join('\n')}\n\nits missing assets asked again:\n${again.join('\n')}\n\nthe runtime (its end):\n${runtime.output.slice(-6000)}`,
+      );
     });
     await page.goto(path);
     await page.getByLabel('API token').fill(token);
@@ -298,15 +310,11 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     let release: () => void = () => undefined;
     const signedInNow = new Promise<void>((resolve) => (release = resolve));
     let held = 0;
-    let asked: () => void = () => undefined;
-    const poolsAsked = new Promise<void>((resolve) => (asked = resolve));
     await page.route('**/api/pools', async (route) => {
-      if (held++ === 0) {
-        asked();
-        await signedInNow;
-      }
+      if (held++ === 0) await signedInNow;
       await route.continue();
     });
+    const poolsAsked = page.waitForRequest('**/api/pools');
     await page.goto('/pools');
     await poolsAsked;
     await page.getByLabel('API token').fill(ALICE);
