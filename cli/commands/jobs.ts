@@ -106,8 +106,14 @@ function submitCommand(program: Command, run: Run, terminal: Io): void {
   });
 }
 
-/** Ls, status, history and tasks: what the service knows of your jobs. */
+/** Status, history and tasks (and ls): what the service knows of your jobs. */
 function queryCommands(program: Command, run: Run): void {
+  lsCommand(program, run);
+  statusCommands(program, run);
+}
+
+/** `cloudjobs ls`: your jobs (an admin's: anyone's), newest first, filtered. */
+function lsCommand(program: Command, run: Run): void {
   const ls = program
     .command('ls')
     .description('your jobs, newest first')
@@ -165,7 +171,10 @@ function queryCommands(program: Command, run: Run): void {
           ),
     );
   });
+}
 
+/** Status, history and tasks of one job. */
+function statusCommands(program: Command, run: Run): void {
   const status = program.command('status').description('a job: status, why, task counts').argument('<id>');
   run(status, async (context, id) => {
     const job = await context.client.jobs.get(id);

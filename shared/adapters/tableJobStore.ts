@@ -18,6 +18,7 @@ import { TableTemplates } from './tableTemplates.js';
 import { ownerLogActions, TableOwnerLog } from './tableOwnerLog.js';
 import type { TableSource } from './storageAccount.js';
 import { TABLES } from '../storageLayout.js';
+import { jobListFilter, jobRowKey, tagProperties } from './tableJobQuery.js';
 import { jobLayout } from '../domain/jobLayout.js';
 import type { JobSpec } from '../domain/jobSpec.js';
 import {
@@ -68,15 +69,6 @@ const MAX_WRITE_ATTEMPTS = 20;
 const ABANDONED_KEY_MS = 60_000;
 
 /** Row keys sort ascending; an inverted time puts the newest job first. */
-const invertedTime = (iso: string) => String(8_640_000_000_000_000 - Date.parse(iso)).padStart(16, '0');
-/**
- * Tags are also kept one property each, so a listing can filter on one in the query. Tag keys may
- * hold any character and property names may not, so the property is named by the key's hash.
- */
-const tagProperty = (key: string) => `Tag_${createHash('sha256').update(key).digest('hex').slice(0, 24)}`;
-const tagProperties = (tags: Record<string, string>): Record<string, string> =>
-  Object.fromEntries(Object.entries(tags).map(([key, value]) => [tagProperty(key), value]));
-const jobRowKey = (createdAt: string, id: string) => `job|${invertedTime(createdAt)}|${id}`;
 const historyRowKey = (id: string, sequence: number) => `hist|${id}|${String(sequence).padStart(8, '0')}`;
 /**
  * The job store on Azure Table storage. A job's record and its history share a partition (the
@@ -302,26 +294,9 @@ export class TableJobStore implements JobStore {
 
   async listJobs(owner: string, options: JobListOptions): Promise<Page<JobRecord>> {
     await this.ready();
-    // Row keys hold the inverted submission time, so a date range is a row-key range.
-    const newest = options.createdBefore ? `job|${invertedTime(options.createdBefore)}}` : 'job|';
-    const oldest = options.createdAfter ? `job|${invertedTime(options.createdAfter)}}` : 'job}';
-    const filters = [
-      `PartitionKey eq ${odata(owner)}`,
-      `RowKey ge ${odata(newest)}`,
-      `RowKey lt ${odata(oldest)}`,
-    ];
-    if (options.status) filters.push(`Status eq ${odata(options.status)}`);
-    if (options.name) filters.push(`Name eq ${odata(options.name)}`);
-    if (options.tag) {
-      const property = tagProperty(options.tag.key);
-      // A row without the property fails any comparison, so `ge ''` asks only that the tag is there.
-      filters.push(
-        `${property} ${options.tag.value === undefined ? "ge ''" : `eq ${odata(options.tag.value)}`}`,
-      );
-    }
     return tablePage(
       this.#jobs,
-      filters.join(' and '),
+      jobListFilter(owner, options),
       options.limit,
       options.continuation,
       (entity) => toJob(entity),

@@ -1,7 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { lazy, Suspense, useEffect, useState } from 'react';
 import { useLocation, useNavigate, useParams } from 'react-router';
-import { FINAL_STATUSES } from '../../../client/index.js';
+import { FINAL_STATUSES, type Job, type Task } from '../../../client/index.js';
 import { CloudJobsError, client } from '../api.js';
 import { ErrorPanel, ProgressBar, StatusBadge, useNow } from '../components/bits.js';
 import { between, when } from '../format.js';
@@ -26,18 +26,6 @@ export function JobPage() {
   const [selected, setSelected] = useState<string | undefined>();
   const final = job.data ? FINAL_STATUSES.includes(job.data.status) : true;
   const now = useNow(!final);
-  const drawable = job.data !== undefined && job.data.taskCount <= MAX_DRAWN_TASKS;
-  const graph = useQuery({
-    queryKey: ['job', id, 'graph'],
-    queryFn: () => client.jobs.graph(id),
-    enabled: drawable,
-    staleTime: Infinity,
-  });
-  // The graph is known once the job's inputs are processed: ask again as its state moves on.
-  const status = job.data?.status;
-  useEffect(() => {
-    if (graph.data && !graph.data.planned) void graph.refetch();
-  }, [status]);
 
   // A link to #outputs (the jobs list's row action) lands there once the page has it.
   const { hash } = useLocation();
@@ -70,36 +58,7 @@ export function JobPage() {
         </div>
         <JobActions job={j} onDeleted={() => void navigate('/')} />
       </div>
-      <div className="panel summary">
-        <div>
-          <StatusBadge status={j.status} />
-          {j.condition && <span className="muted"> {j.condition.toLowerCase().replaceAll('_', ' ')}</span>}
-        </div>
-        <p className="message" aria-live="polite">
-          {j.message}
-        </p>
-        <ProgressBar counts={j.taskCounts} total={j.taskCount} />
-        <dl className="facts">
-          <dt>Submitted</dt>
-          <dd>{when(j.createdAt)}</dd>
-          <dt>Run time</dt>
-          <dd>{between(j.createdAt, final ? j.updatedAt : undefined, now)}</dd>
-          <dt>Pool</dt>
-          <dd>{j.pool}</dd>
-          {j.template && (
-            <>
-              <dt>Template</dt>
-              <dd>{j.template}</dd>
-            </>
-          )}
-          {Object.entries(j.tags).map(([k, v]) => (
-            <span key={k} className="tag">
-              <dt>{k}</dt>
-              <dd>{v}</dd>
-            </span>
-          ))}
-        </dl>
-      </div>
+      <JobSummary job={j} final={final} now={now} />
 
       <h2>History</h2>
       {history.isError && <ErrorPanel error={history.error} />}
@@ -125,22 +84,7 @@ export function JobPage() {
       {task && <LogViewer jobId={j.id} task={task} />}
 
       <h2>Dependencies</h2>
-      {!drawable ? (
-        <p className="muted">
-          The graph is drawn for jobs of up to {MAX_DRAWN_TASKS} tasks. <code>cloudjobs graph {j.id}</code>{' '}
-          gives this one’s for Graphviz.
-        </p>
-      ) : graph.isError ? (
-        <ErrorPanel error={graph.error} title="The task graph could not be read" />
-      ) : !graph.data?.planned ? (
-        <p className="muted">Planned once the job’s inputs are processed.</p>
-      ) : graph.data.tasks.every((t) => t.dependsOn.length === 0 && t.dependsOnRanges.length === 0) ? (
-        <p className="muted">No task waits for another.</p>
-      ) : (
-        <Suspense fallback={<p className="muted">Drawing…</p>}>
-          <TaskGraphView graph={graph.data} tasks={live.tasks} selected={selected} onSelect={setSelected} />
-        </Suspense>
-      )}
+      <Dependencies job={j} tasks={live.tasks} selected={selected} onSelect={setSelected} />
 
       <h2 id="outputs" tabIndex={-1}>
         Outputs
@@ -152,5 +96,84 @@ export function JobPage() {
         <pre>{JSON.stringify(j.spec, null, 2)}</pre>
       </details>
     </section>
+  );
+}
+
+/** The job's state, condition, message, progress and facts. */
+function JobSummary({ job: j, final, now }: { job: Job; final: boolean; now: number }) {
+  return (
+    <div className="panel summary">
+      <div>
+        <StatusBadge status={j.status} />
+        {j.condition && <span className="muted"> {j.condition.toLowerCase().replaceAll('_', ' ')}</span>}
+      </div>
+      <p className="message" aria-live="polite">
+        {j.message}
+      </p>
+      <ProgressBar counts={j.taskCounts} total={j.taskCount} />
+      <dl className="facts">
+        <dt>Submitted</dt>
+        <dd>{when(j.createdAt)}</dd>
+        <dt>Run time</dt>
+        <dd>{between(j.createdAt, final ? j.updatedAt : undefined, now)}</dd>
+        <dt>Pool</dt>
+        <dd>{j.pool}</dd>
+        {j.template && (
+          <>
+            <dt>Template</dt>
+            <dd>{j.template}</dd>
+          </>
+        )}
+        {Object.entries(j.tags).map(([k, v]) => (
+          <span key={k} className="tag">
+            <dt>{k}</dt>
+            <dd>{v}</dd>
+          </span>
+        ))}
+      </dl>
+    </div>
+  );
+}
+
+/**
+ * The dependency graph, for jobs small enough to read as a drawing; asked for again as the job
+ * moves on until it is planned (once the inputs are processed).
+ */
+function Dependencies({
+  job: j,
+  tasks,
+  selected,
+  onSelect,
+}: {
+  job: Job;
+  tasks: Task[];
+  selected: string | undefined;
+  onSelect: (id: string) => void;
+}) {
+  const drawable = j.taskCount <= MAX_DRAWN_TASKS;
+  const graph = useQuery({
+    queryKey: ['job', j.id, 'graph'],
+    queryFn: () => client.jobs.graph(j.id),
+    enabled: drawable,
+    staleTime: Infinity,
+  });
+  useEffect(() => {
+    if (graph.data && !graph.data.planned) void graph.refetch();
+  }, [j.status]);
+  if (!drawable)
+    return (
+      <p className="muted">
+        The graph is drawn for jobs of up to {MAX_DRAWN_TASKS} tasks. <code>cloudjobs graph {j.id}</code>{' '}
+        gives this one’s for Graphviz.
+      </p>
+    );
+  if (graph.isError) return <ErrorPanel error={graph.error} title="The task graph could not be read" />;
+  if (!graph.data?.planned) return <p className="muted">Planned once the job’s inputs are processed.</p>;
+  if (graph.data.tasks.every((t) => t.dependsOn.length === 0 && t.dependsOnRanges.length === 0))
+    return <p className="muted">No task waits for another.</p>;
+  return (
+    <Suspense fallback={<p className="muted">Drawing…</p>}>
+      <TaskGraphView graph={graph.data} tasks={tasks} selected={selected} onSelect={onSelect} />
+    </Suspense>
   );
 }

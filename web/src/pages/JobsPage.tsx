@@ -21,6 +21,7 @@ import {
   readSort,
   sortJobs,
   toQuery,
+  type Sort,
   type SortKey,
 } from './JobFilters.js';
 
@@ -125,30 +126,7 @@ export function JobsPage() {
       {jobs.isError && <ErrorPanel error={jobs.error} title="The jobs could not be listed" />}
       <div className="table-wrap">
         <table className="jobs">
-          <thead>
-            <tr>
-              {columns.map((column) => (
-                <th
-                  key={column.key}
-                  scope="col"
-                  className={column.className}
-                  aria-sort={
-                    sort.key === column.key ? (sort.descending ? 'descending' : 'ascending') : undefined
-                  }
-                >
-                  <button type="button" className="sort" onClick={() => sortBy(column.key)}>
-                    {column.label}
-                    <span aria-hidden="true">
-                      {sort.key === column.key ? (sort.descending ? ' ↓' : ' ↑') : ''}
-                    </span>
-                  </button>
-                </th>
-              ))}
-              <th scope="col">
-                <span className="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <JobsTableHead columns={columns} sort={sort} onSort={sortBy} />
           <tbody>
             {jobs.isPending && (
               <tr>
@@ -177,6 +155,39 @@ export function JobsPage() {
         </button>
       )}
     </section>
+  );
+}
+
+function JobsTableHead({
+  columns,
+  sort,
+  onSort,
+}: {
+  columns: typeof COLUMNS;
+  sort: Sort;
+  onSort: (column: SortKey) => void;
+}) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((column) => (
+          <th
+            key={column.key}
+            scope="col"
+            className={column.className}
+            aria-sort={sort.key === column.key ? (sort.descending ? 'descending' : 'ascending') : undefined}
+          >
+            <button type="button" className="sort" onClick={() => onSort(column.key)}>
+              {column.label}
+              <span aria-hidden="true">{sort.key === column.key ? (sort.descending ? ' ↓' : ' ↑') : ''}</span>
+            </button>
+          </th>
+        ))}
+        <th scope="col">
+          <span className="visually-hidden">Actions</span>
+        </th>
+      </tr>
+    </thead>
   );
 }
 

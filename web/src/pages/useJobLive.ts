@@ -12,6 +12,67 @@ export interface LiveTasks {
   error: unknown;
 }
 
+/** A task as an event tells it, from what was known of it. */
+function withTaskEvent(
+  old: Task | undefined,
+  event: Extract<JobEvent, { event: 'task.status.changed' }>,
+): Task {
+  const change = event.data.data;
+  const at = event.data.time;
+  return {
+    id: change.taskId,
+    status: change.status,
+    attempt: change.attempt,
+    ...(change.exitCode !== undefined ? { exitCode: change.exitCode } : {}),
+    ...(change.failure ? { failure: change.failure } : {}),
+    ...(old?.startedAt ? { startedAt: old.startedAt } : {}),
+    ...(change.status === 'RUNNING' ? { startedAt: at } : {}),
+    ...(['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED'].includes(change.status) ? { endedAt: at } : {}),
+    updatedAt: at,
+  };
+}
+
+/** The history with a status change added, once. */
+function withHistoryEvent(
+  history: HistoryEntry[] | undefined,
+  event: Extract<JobEvent, { event: 'job.status.changed' }>,
+): HistoryEntry[] | undefined {
+  const entry = event.data.data;
+  if (!history || history.some((h) => h.sequence === entry.sequence)) return history;
+  return [
+    ...history,
+    {
+      sequence: entry.sequence,
+      status: entry.status,
+      ...(entry.previousStatus ? { previousStatus: entry.previousStatus } : {}),
+      ...(entry.condition ? { condition: entry.condition } : {}),
+      message: entry.message,
+      at: event.data.time,
+      taskCounts: entry.taskCounts,
+    },
+  ];
+}
+
+/** Every task of a job, page by page: a small first page puts rows on screen soonest. */
+async function readTaskPages(
+  id: string,
+  signal: AbortSignal,
+  onPage: (tasks: Task[], last: boolean) => void,
+): Promise<void> {
+  let continuation: string | undefined;
+  let first = true;
+  do {
+    const page = await client.jobs.tasks(id, {
+      limit: first ? 100 : 1000,
+      ...(continuation ? { continuation } : {}),
+    });
+    if (signal.aborted) return;
+    continuation = page.continuation;
+    onPage(page.items, !continuation);
+    first = false;
+  } while (continuation);
+}
+
 /**
  * Follows job `id` live: its record and history in the query cache, its tasks in state, all moved
  * by the job's event stream (no polling). The stream replays from the start, so nothing that
@@ -36,41 +97,15 @@ export function useJobLive(id: string): LiveTasks {
     const apply = (event: JobEvent) => {
       if (event.event === 'task.status.changed') {
         const change = event.data.data;
-        const at = event.data.time;
-        const old = byId.current.get(change.taskId);
-        byId.current.set(change.taskId, {
-          id: change.taskId,
-          status: change.status,
-          attempt: change.attempt,
-          ...(change.exitCode !== undefined ? { exitCode: change.exitCode } : {}),
-          ...(change.failure ? { failure: change.failure } : {}),
-          ...(old?.startedAt ? { startedAt: old.startedAt } : {}),
-          ...(change.status === 'RUNNING' ? { startedAt: at } : {}),
-          ...(['SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED'].includes(change.status) ? { endedAt: at } : {}),
-          updatedAt: at,
-        });
+        byId.current.set(change.taskId, withTaskEvent(byId.current.get(change.taskId), event));
         return;
       }
       const change = event.data.data;
       reconcile(change.taskCounts);
       queries.setQueryData<Job>(['job', id], (job) => job && withEvent(job, event));
       if (event.event === 'job.status.changed') {
-        const entry = event.data.data;
         queries.setQueryData<HistoryEntry[]>(['job', id, 'history'], (history) =>
-          history && !history.some((h) => h.sequence === entry.sequence)
-            ? [
-                ...history,
-                {
-                  sequence: entry.sequence,
-                  status: entry.status,
-                  ...(entry.previousStatus ? { previousStatus: entry.previousStatus } : {}),
-                  ...(entry.condition ? { condition: entry.condition } : {}),
-                  message: entry.message,
-                  at: event.data.time,
-                  taskCounts: entry.taskCounts,
-                },
-              ]
-            : history,
+          withHistoryEvent(history, event),
         );
       }
     };
@@ -87,25 +122,15 @@ export function useJobLive(id: string): LiveTasks {
     const readAll = () =>
       (reading ??= (async () => {
         try {
-          let shown = performance.now();
-          let continuation: string | undefined;
-          let first = true;
-          do {
-            // A small first page puts rows on screen soonest; the rest come 1,000 at a time, shown
-            // in batches rather than one render per page.
-            const page = await client.jobs.tasks(id, {
-              limit: first ? 100 : 1000,
-              ...(continuation ? { continuation } : {}),
-            });
-            if (stop.signal.aborted) return;
-            page.items.forEach(keep);
-            continuation = page.continuation;
-            if (first || !continuation || performance.now() - shown > 250) {
+          let shown = -Infinity;
+          await readTaskPages(id, stop.signal, (tasks, last) => {
+            tasks.forEach(keep);
+            // Shown in batches rather than one render per page.
+            if (last || performance.now() - shown > 250) {
               shown = performance.now();
-              publish(!continuation);
+              publish(last);
             }
-            first = false;
-          } while (continuation);
+          });
         } catch (error) {
           if (!stop.signal.aborted) publish(false, error);
         } finally {
