@@ -12,6 +12,7 @@ import {
   type JobSpec,
   type JobStatus,
   type Caller,
+  type JobPatch,
   type JobsQuery,
   type OutputListing,
   type Page,
@@ -119,6 +120,9 @@ export class CloudJobsClient {
       pages((continuation) => this.jobs.tasks(id, { limit: 1000, ...query, continuation })),
     /** The task graph: each task and the tasks it waits for (`planned` false until it is known). */
     graph: (id: string): Promise<TaskGraph> => this.http.json('GET', `/jobs/${enc(id)}/graph`),
+    /** Changes a job that has not ended: its priority. */
+    update: (id: string, patch: JobPatch): Promise<Job> =>
+      this.http.json('PATCH', `/jobs/${enc(id)}`, { body: patch, idempotent: true }),
     cancel: (id: string): Promise<Job> =>
       this.http.json('POST', `/jobs/${enc(id)}/cancel`, { idempotent: true }),
     pause: (id: string): Promise<Job> =>

@@ -14,7 +14,12 @@ import type {
   uploadUrlSchema,
 } from '../shared/http/openapi.js';
 import type { callerViewSchema } from '../shared/identity.js';
-import type { listJobsQuerySchema, listTasksQuerySchema, templatePutSchema } from '../shared/jobs/jobsApi.js';
+import type {
+  jobPatchSchema,
+  listJobsQuerySchema,
+  listTasksQuerySchema,
+  templatePutSchema,
+} from '../shared/jobs/jobsApi.js';
 import type { poolCreateSchema, poolResizeSchema } from '../shared/jobs/poolsApi.js';
 import type {
   deliveriesQuerySchema,
@@ -55,6 +60,8 @@ export type DeliveriesQuery = Partial<z.output<typeof deliveriesQuerySchema>>;
 export type UploadUrl = z.output<typeof uploadUrlSchema>;
 /** An RFC 9457 problem document, as every error is answered. */
 export type Problem = z.output<typeof problemSchema>;
+/** What may change while a job runs (`PATCH /jobs/{id}`). */
+export type JobPatch = z.input<typeof jobPatchSchema>;
 /** Who the service takes you to be (`GET /me`). */
 export type Caller = z.output<typeof callerViewSchema>;
 export type JobsQuery = Partial<z.output<typeof listJobsQuerySchema>>;

@@ -187,6 +187,7 @@ function statusCommands(program: Command, run: Run): void {
         `message:   ${job.message}`,
         `tasks:     ${doneCount(job.taskCounts)}/${job.taskCount} done (${stateSummary(job.taskCounts)})`,
         `pool:      ${job.pool}`,
+        `priority:  ${job.priority}`,
         `created:   ${job.createdAt}`,
         `run time:  ${runTime(job)}`,
         ...(job.exitCodes
@@ -344,7 +345,7 @@ function outputsCommand(program: Command, run: Run): void {
   });
 }
 
-/** Cancel, pause, resume, complete and delete. */
+/** Cancel, pause, resume, complete, priority and delete. */
 function controlCommands(program: Command, run: Run): void {
   for (const [name, describe] of [
     ['cancel', 'cancel a job: running tasks are stopped, it ends CANCELLED'],
@@ -358,6 +359,20 @@ function controlCommands(program: Command, run: Run): void {
       context.print(job, () => jobLine(job));
     });
   }
+  const priority = program
+    .command('priority')
+    .description("change a running job's priority on Batch (-1000 to 1000; higher runs first)")
+    .argument('<id>')
+    .argument('<priority>', 'a whole number from -1000 to 1000', (value) => {
+      const n = Number(value);
+      if (!Number.isInteger(n)) throw new UsageError(`priority must be a whole number, not ${value}`);
+      return n;
+    })
+    .addHelpText('after', '\nExample:\n  cloudjobs priority <id> 500');
+  run(priority, async (context, id, value) => {
+    const job = await context.client.jobs.update(id, { priority: Number(value) });
+    context.print(job, () => `job ${job.id} ${job.status}: priority ${job.priority}`);
+  });
   const remove = program
     .command('delete')
     .description('forget an ended job and everything kept of it')

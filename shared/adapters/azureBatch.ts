@@ -384,6 +384,16 @@ export class AzureBatch implements ComputeBackend {
     }
   }
 
+  async setJobPriority(jobId: string, priority: number): Promise<boolean> {
+    try {
+      await this.#call(`set the priority of job ${jobId}`, () => this.#client.job.patch(jobId, { priority }));
+      return true;
+    } catch (error) {
+      if (error instanceof NotFoundError) return false;
+      throw error;
+    }
+  }
+
   async listPools(): Promise<PoolInfo[]> {
     const pools: PoolInfo[] = [];
     let page = await this.#call('list pools', () => this.#client.pool.list());

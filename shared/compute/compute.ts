@@ -170,6 +170,8 @@ export interface ComputeBackend {
   disableJob(jobId: string): Promise<void>;
   enableJob(jobId: string): Promise<void>;
   deleteJob(jobId: string): Promise<void>;
+  /** Changes a job's priority; false when Batch has no such job (yet). */
+  setJobPriority(jobId: string, priority: number): Promise<boolean>;
   listPools(): Promise<PoolInfo[]>;
   /** One cheap, unretried request that proves the account answers with our credentials. */
   ping(signal: AbortSignal): Promise<void>;

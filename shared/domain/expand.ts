@@ -50,6 +50,8 @@ export interface ExpandedJob {
   inputs: ExpandedInput[];
   outputs: string[];
   logs: { container: string; folder: string };
+  /** Batch job priority, -1000 to 1000. */
+  priority: number;
   timeoutMinutes?: number;
   completeWhenTasksFinish: boolean;
   taskIdStyle: 'string' | 'int';
@@ -113,6 +115,7 @@ export function expandJob(submitted: JobSpec, context: ExpandContext): ExpandedJ
     outputs: jobOutputs,
     logs,
     ...(spec.timeoutMinutes !== undefined ? { timeoutMinutes: spec.timeoutMinutes } : {}),
+    priority: spec.priority ?? 0,
     completeWhenTasksFinish: spec.completeWhenTasksFinish ?? true,
     taskIdStyle: intIds ? 'int' : 'string',
     notifications: spec.notifications ?? [],

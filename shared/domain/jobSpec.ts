@@ -214,6 +214,14 @@ export const notificationSchema = z
   ])
   .superRefine(checkStatusFilter);
 
+/** A job's priority on Batch: higher runs first when jobs share a pool. */
+export const jobPrioritySchema = z
+  .number()
+  .int('must be a whole number')
+  .min(-1000)
+  .max(1000)
+  .describe('Batch job priority, -1000 to 1000 (default 0): higher runs first on a shared pool');
+
 const specFields = {
   name: nameSchema,
   description: z.string().max(4096),
@@ -229,6 +237,7 @@ const specFields = {
   }),
   retries,
   timeoutMinutes: minutes,
+  priority: jobPrioritySchema,
   completeWhenTasksFinish: z.boolean(),
   taskIdStyle: z.enum(['string', 'int']),
   tasks: z.array(taskSchema).min(1),

@@ -1,7 +1,12 @@
 import { z } from 'zod';
 import { jobSpecSchema, notifiableStatusSchema } from '../domain/jobSpec.js';
 import { JOB_CONDITIONS, JOB_STATUSES, TASK_STATUSES } from '../domain/lifecycle.js';
-import { listJobsQuerySchema, listTasksQuerySchema, templatePutSchema } from '../jobs/jobsApi.js';
+import {
+  jobPatchSchema,
+  listJobsQuerySchema,
+  listTasksQuerySchema,
+  templatePutSchema,
+} from '../jobs/jobsApi.js';
 import { uploadUrlQuerySchema } from '../jobs/inboxApi.js';
 import { taskLogQuerySchema } from '../jobs/jobFiles.js';
 import { ownerEventsQuerySchema } from '../jobs/ownerStreams.js';
@@ -28,6 +33,7 @@ export const jobViewSchema = z.object({
   template: z.string().optional(),
   pool: z.string(),
   tags: z.record(z.string(), z.string()),
+  priority: z.number().int().describe('Batch job priority, -1000 to 1000'),
   status: z.enum(JOB_STATUSES),
   condition: z.enum(JOB_CONDITIONS).optional(),
   message: z.string(),
@@ -273,6 +279,11 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   },
   '/jobs/{id}': {
     get: { summary: 'A job, with its spec and task counts', responses: { 200: jobViewSchema } },
+    patch: {
+      summary: 'Change a job that has not ended: its priority (on Batch at once once the job is there)',
+      body: jobPatchSchema,
+      responses: { 200: jobViewSchema },
+    },
     delete: {
       summary:
         'Forget an ended job and its records, its own subscriptions and every delivery of its events (409 while it runs)',

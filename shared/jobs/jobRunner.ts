@@ -192,9 +192,14 @@ export class JobRunner {
       }
     }
     try {
-      const result = await this.#o.compute.ensureJob(
-        await this.#readJson<ComputeJobSpec>(jobLayout.batchJob(jobId)),
-      );
+      // The priority is the record's: it may have changed since the plan was written.
+      const priority = (await this.#o.store.getJob(jobId))?.priority ?? 0;
+      const plan = await this.#readJson<ComputeJobSpec>(jobLayout.batchJob(jobId));
+      const result = await this.#o.compute.ensureJob({ ...plan, priority });
+      // A change made while the Batch job was being made found no job to change; the record has
+      // the last word (and a job made by an earlier try may have an older priority).
+      const now = (await this.#o.store.getJob(jobId))?.priority ?? priority;
+      if (result === 'exists' || now !== priority) await this.#o.compute.setJobPriority(jobId, now);
       return { outcome: 'done', created: result === 'created' };
     } catch (error) {
       return stepFailure(error, 'BATCH_ERROR');

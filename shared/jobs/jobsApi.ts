@@ -4,6 +4,7 @@ import { AppError, ConflictError, NotFoundError, ValidationError } from '../erro
 import { expandSpec } from './expansion.js';
 import { parseInput } from '../domain/issues.js';
 import {
+  jobPrioritySchema,
   jobSpecSchema,
   nameSchema,
   templateBodySchema,
@@ -13,6 +14,7 @@ import {
   type SpecLimits,
 } from '../domain/jobSpec.js';
 import { isFinal, JOB_STATUSES, TASK_STATUSES } from '../domain/lifecycle.js';
+import type { ComputeBackend } from '../compute/compute.js';
 import type { Caller } from '../identity.js';
 import { webhookUrlProblem, type WebhookPolicy } from '../domain/webhooks.js';
 import type { JobSignal } from '../orchestration/signals.js';
@@ -87,6 +89,9 @@ const parseTagFilter = (tag: string): { key: string; value?: string } => {
   const eq = tag.indexOf('=');
   return eq === -1 ? { key: tag } : { key: tag.slice(0, eq), value: tag.slice(eq + 1) };
 };
+
+/** Body of `PATCH /jobs/{id}`: what may change while a job runs. */
+export const jobPatchSchema = z.strictObject({ priority: jobPrioritySchema });
 
 /** Query of `GET /jobs/{id}/tasks`. */
 export const listTasksQuerySchema = z.strictObject({
@@ -165,6 +170,7 @@ export class JobsApi {
       ...(expanded.template ? { template: expanded.template } : {}),
       pool: expanded.pool,
       tags: expanded.tags,
+      priority: expanded.priority,
       taskCount: expanded.tasks.length,
       ...(idempotencyKey
         ? {
@@ -302,6 +308,28 @@ export class JobsApi {
     }
     await orchestrations.raise(id, { type: action, by: caller.owner });
     return job;
+  }
+
+  /**
+   * Changes a job that has not ended. The priority is stored first, then set on the Batch job if
+   * Batch has it yet; if not, the job is made with the stored one (see `JobRunner.ensureBatchJob`).
+   */
+  async update(
+    caller: Caller,
+    id: string,
+    body: unknown,
+    compute: Pick<ComputeBackend, 'setJobPriority'>,
+  ): Promise<JobRecord> {
+    const patch = parseInput(jobPatchSchema, body);
+    const job = await this.job(caller, id);
+    if (isFinal(job.status)) {
+      throw new ConflictError(`job ${id} has ended (${job.status}); it cannot change`, 'JOB_ENDED', {
+        details: { status: job.status },
+      });
+    }
+    const updated = await this.#o.store.setPriority(id, patch.priority);
+    await compute.setJobPriority(id, patch.priority);
+    return updated;
   }
 
   /**

@@ -14,6 +14,8 @@ export interface JobRecord {
   template?: string;
   pool: string;
   tags: Record<string, string>;
+  /** Batch job priority, -1000 to 1000; changeable while the job runs. */
+  priority: number;
   status: JobStatus;
   resumeStatus?: ActiveStatus;
   condition?: JobCondition;
@@ -132,6 +134,8 @@ export interface NewJob {
   template?: string;
   pool: string;
   tags: Record<string, string>;
+  /** Batch job priority; 0 unless given. */
+  priority?: number;
   taskCount: number;
   /** The caller's Idempotency-Key and a digest of the request it came with. */
   idempotency?: { key: string; requestDigest: string };
@@ -257,6 +261,8 @@ export interface JobStore {
   ): Promise<Page<TaskRecord>>;
   /** Forgets a job: its record, history, tasks and spec. */
   deleteJob(id: string): Promise<void>;
+  /** Sets a job's priority; answers the job as it now is. */
+  setPriority(id: string, priority: number): Promise<JobRecord>;
 
   /**
    * Registers a template version. Versions are immutable: the same body again is fine, a

@@ -247,7 +247,15 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
         buffer = buffer.slice(end + 1);
       }
     });
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    // While it runs (and is followed), its priority can change (the job's record and its Batch job).
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const raised = await cloudjobs(['priority', id, '7']);
+    expect(raised.code, raised.stderr).toBe(0);
+    expect(raised.stdout).toMatch(new RegExp(`^job ${id} \\w+: priority 7$`, 'm'));
+    const notANumber = await cloudjobs(['priority', id, 'high']);
+    expect(notANumber.code).toBe(2);
+    expect(notANumber.stderr).toMatch(/priority must be a whole number, not high/);
+    const code = await closed;
     const ended = Date.now();
     expect(code).toBe(0);
     expect(arrivals.map((a) => a.line)).toEqual(['line 1', 'line 2', 'line 3', 'line 4', 'line 5', 'line 6']);

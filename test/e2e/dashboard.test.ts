@@ -492,6 +492,25 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     await context.close();
   });
 
+  it('should change a running job’s priority from its page, and refuse one out of range as the service says', async () => {
+    const id = await api().submit({ name: uniqueName('prio'), tasks: [{ id: 'wait', command: 'sleep 60' }] });
+    await api().until(id, ['RUNNING']);
+    const { page, context } = await signedIn(ALICE, `/jobs/${id}`);
+    const priority = page.getByRole('spinbutton', { name: 'Priority' });
+    await priority.fill('250');
+    await page.getByRole('button', { name: 'Set', exact: true }).click();
+    await expect.poll(async () => (await api().job(id)).priority).toBe(250);
+    // The browser's own range check is not the only one: the service's refusal is shown as it words it.
+    await priority.evaluate((input: { removeAttribute(name: string): void }) => input.removeAttribute('max'));
+    await priority.fill('5000');
+    await page.getByRole('button', { name: 'Set', exact: true }).click();
+    await page.getByText('The priority was not changed').waitFor();
+    expect((await api().job(id)).priority).toBe(250);
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await api().call('POST', `/jobs/${id}/cancel`);
+    await context.close();
+  });
+
   it('should not show another user’s job, even by its address', async () => {
     const theirs = await jobClient(runtime, BOB).submit({
       name: 'private',

@@ -1,6 +1,8 @@
 import { describe, expect, inject, it } from 'vitest';
 import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
 import { waitFor } from '../support/waitFor.js';
+import { BatchServiceClient, BatchSharedKeyCredentials } from '@azure/batch';
+import { LOCAL_BATCH_ACCOUNT, LOCAL_BATCH_KEY } from '../../infra/local/batch/localBatch.js';
 import {
   historyEntrySchema,
   jobViewSchema,
@@ -154,8 +156,8 @@ describe('jobs API on the embedded runtime', () => {
     ['a wrong type', { name: 'x', tasks: [{ id: 'a', command: 42 }] }, 'tasks[0].command', /string/],
     [
       'an unknown field',
-      { name: 'x', tasks: [{ id: 'a', command: 'x' }], priority: 5 },
-      'priority',
+      { name: 'x', tasks: [{ id: 'a', command: 'x' }], urgency: 5 },
+      'urgency',
       /not a known field/,
     ],
     [
@@ -475,5 +477,55 @@ describe('jobs API on the embedded runtime', () => {
       },
     );
     expect((await call(ALICE, 'DELETE', `/jobs/${id}`)).status).toBe(204);
+  });
+
+  it('should run a job at the priority it asks for, and change it on Batch while it runs', async () => {
+    const batch = new BatchServiceClient(
+      new BatchSharedKeyCredentials(LOCAL_BATCH_ACCOUNT, LOCAL_BATCH_KEY),
+      runtime.info.batchUrl!,
+    );
+    const submitted = await call(ALICE, 'POST', '/jobs', {
+      name: uniqueName('prio'),
+      priority: 300,
+      tasks: [{ id: 'wait', command: 'sleep 30' }],
+    });
+    expect(submitted.status).toBe(202);
+    const id = String(submitted.body.id);
+    expect(submitted.body.priority).toBe(300);
+    await waitFor(
+      async () => ((await call(ALICE, 'GET', `/jobs/${id}`)).body.status === 'RUNNING' ? true : undefined),
+      {
+        timeoutMs: 60_000,
+        what: 'the job to run',
+      },
+    );
+    expect((await batch.job.get(id)).priority).toBe(300);
+
+    const changed = await call(ALICE, 'PATCH', `/jobs/${id}`, { priority: -20 });
+    expect(changed.status).toBe(200);
+    expect(changed.body.priority).toBe(-20);
+    expect((await batch.job.get(id)).priority).toBe(-20);
+    expect((await call(ALICE, 'GET', `/jobs/${id}`)).body.priority).toBe(-20);
+
+    // Bad input names the field; someone else's job is missing; nothing changes.
+    const tooHigh = await call(ALICE, 'PATCH', `/jobs/${id}`, { priority: 5000 });
+    expect(tooHigh.status).toBe(400);
+    expect((tooHigh.body as Problem).errors!.map((e) => e.path)).toEqual(['priority']);
+    expect((await call(ALICE, 'PATCH', `/jobs/${id}`, { priority: 1, owner: 'bob' })).status).toBe(400);
+    expect((await call(ALICE, 'PATCH', `/jobs/${id}`, '{"priority":')).status).toBe(400);
+    expect((await call(BOB, 'PATCH', `/jobs/${id}`, { priority: 999 })).status).toBe(404);
+    expect((await batch.job.get(id)).priority).toBe(-20);
+
+    await call(ALICE, 'POST', `/jobs/${id}/cancel`);
+    await waitFor(
+      async () => ((await call(ALICE, 'GET', `/jobs/${id}`)).body.status === 'CANCELLED' ? true : undefined),
+      {
+        timeoutMs: 60_000,
+        what: 'the job to be cancelled',
+      },
+    );
+    const ended = await call(ALICE, 'PATCH', `/jobs/${id}`, { priority: 1 });
+    expect(ended.status).toBe(409);
+    expect((ended.body as Problem).code).toBe('JOB_ENDED');
   });
 });

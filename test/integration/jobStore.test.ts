@@ -299,6 +299,28 @@ describe('job store on Azure Tables', () => {
     expect(await ids({ createdAfter: at(3), tag: { key: 'other', value: 'x' } })).toEqual(['t-8', 't-5']);
   });
 
+  it('should keep a job’s priority, change it, and list it', async () => {
+    const store = freshStore();
+    await store.createJob(newJob({ id: 'urgent', priority: 12 }));
+    await store.createJob(newJob({ id: 'plain' }));
+    expect((await store.getJob('urgent'))?.priority).toBe(12);
+    expect((await store.getJob('plain'))?.priority).toBe(0);
+    expect((await store.setPriority('urgent', -3)).priority).toBe(-3);
+    expect(
+      (await store.listJobs('alice', { limit: 10 })).items.map((j) => [j.id, j.priority]).sort(),
+    ).toEqual([
+      ['plain', 0],
+      ['urgent', -3],
+    ]);
+    // The rest of the record is as it was.
+    expect(await store.getJob('urgent')).toMatchObject({
+      status: 'PENDING',
+      name: 'demo',
+      tags: { project: 'x' },
+    });
+    expect(await failure(() => store.setPriority('nobody', 1))).toMatchObject({ code: 'JOB_NOT_FOUND' });
+  });
+
   it('should hold 100,000 task records and page through them in order', async () => {
     const store = freshStore();
     const job = newJob({ taskCount: 100_000 });

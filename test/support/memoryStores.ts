@@ -94,6 +94,7 @@ export class MemoryJobStore implements JobStore {
       ...(input.template ? { template: input.template } : {}),
       pool: input.pool,
       tags: input.tags,
+      priority: input.priority ?? 0,
       status: 'PENDING',
       message: 'submitted',
       sequence: 1,
@@ -281,6 +282,13 @@ export class MemoryJobStore implements JobStore {
   ): Promise<Page<TaskRecord>> {
     const items = (this.tasks.get(id) ?? []).filter((t) => !options.status || t.status === options.status);
     return page(items, options.limit, options.continuation);
+  }
+
+  async setPriority(id: string, priority: number): Promise<JobRecord> {
+    const entry = this.jobs.get(id);
+    if (!entry) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
+    entry.job = { ...entry.job, priority };
+    return entry.job;
   }
 
   async deleteJob(id: string): Promise<void> {

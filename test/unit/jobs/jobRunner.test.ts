@@ -33,6 +33,12 @@ class FakeBatch {
         this.jobs.set(spec.id, spec);
         return 'created';
       },
+      setJobPriority: async (jobId: string, priority: number) => {
+        const job = this.jobs.get(jobId);
+        if (!job) return false;
+        this.jobs.set(jobId, { ...job, priority });
+        return true;
+      },
       submitTasks: async (_job: string, tasks: ComputeTaskSpec[]): Promise<SubmitReport> => {
         const fresh = tasks.filter((t) => !this.tasks.has(t.id));
         for (const task of fresh) this.tasks.set(task.id, task);
@@ -143,6 +149,45 @@ describe('the job runner on fakes (store, blobs, Batch)', () => {
     // Batch reads inputs and writes logs with the URLs it was handed.
     const task = batch.tasks.get('1')!;
     expect(task.logs).toMatchObject({ containerUrl: expect.stringContaining('/job-logs?sig=') as unknown });
+  });
+
+  it('should make the Batch job with the priority the record has then, and keep it in step', async () => {
+    const id = await submit({ name: 'urgent', priority: 200, tasks: [{ id: 'a', command: 'true' }] });
+    await runner.processInputs(id);
+    await runner.stageInputs(id);
+    // Changed before Batch has the job: stored, and the job is made with it.
+    await jobs.update(alice, id, { priority: 700 }, batch.backend());
+    expect(batch.jobs.has(id)).toBe(false);
+    await runner.ensureBatchJob(id);
+    expect(batch.jobs.get(id)?.priority).toBe(700);
+    // Changed while Batch already has it: set there at once.
+    await jobs.update(alice, id, { priority: -5 }, batch.backend());
+    expect(batch.jobs.get(id)?.priority).toBe(-5);
+    // A retry of the step finds the job there and leaves it as the record says.
+    await store.setPriority(id, 42);
+    expect(await runner.ensureBatchJob(id)).toEqual({ outcome: 'done', created: false });
+    expect(batch.jobs.get(id)?.priority).toBe(42);
+    // Refused: out of range (naming the field), an unknown field, an ended job.
+    await expect(jobs.update(alice, id, { priority: 1001 }, batch.backend())).rejects.toMatchObject({
+      status: 400,
+      issues: [expect.objectContaining({ path: 'priority' })],
+    });
+    await expect(
+      jobs.update(alice, id, { priority: 1, colour: 'red' }, batch.backend()),
+    ).rejects.toMatchObject({
+      status: 400,
+    });
+    await store.recordStatus(id, {
+      to: 'CANCELLED',
+      condition: 'CANCELLED_BY_USER',
+      message: 'x',
+      at: new Date().toISOString(),
+    });
+    await expect(jobs.update(alice, id, { priority: 1 }, batch.backend())).rejects.toMatchObject({
+      status: 409,
+      code: 'JOB_ENDED',
+    });
+    expect(batch.jobs.get(id)?.priority).toBe(42);
   });
 
   it('should hold the job BLOCKED on what Batch cannot do yet, retry passing faults, and fail on the rest', async () => {

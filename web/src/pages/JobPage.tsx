@@ -1,4 +1,4 @@
-import { useQuery } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { lazy, Suspense, useEffect, useState } from 'react';
 import { useLocation, useNavigate, useParams } from 'react-router';
 import { FINAL_STATUSES, type Job, type Task } from '../../../client/index.js';
@@ -118,6 +118,8 @@ function JobSummary({ job: j, final, now }: { job: Job; final: boolean; now: num
         <dd>{between(j.createdAt, final ? j.updatedAt : undefined, now)}</dd>
         <dt>Pool</dt>
         <dd>{j.pool}</dd>
+        <dt>Priority</dt>
+        <dd>{final ? j.priority : <PriorityControl job={j} />}</dd>
         {j.template && (
           <>
             <dt>Template</dt>
@@ -175,5 +177,40 @@ function Dependencies({
     <Suspense fallback={<p className="muted">Drawing…</p>}>
       <TaskGraphView graph={graph.data} tasks={tasks} selected={selected} onSelect={onSelect} />
     </Suspense>
+  );
+}
+
+/** The job's priority on Batch, changeable while it runs: higher runs first on a shared pool. */
+function PriorityControl({ job }: { job: Job }) {
+  const queries = useQueryClient();
+  const [value, setValue] = useState(String(job.priority));
+  const change = useMutation({
+    mutationFn: (priority: number) => client.jobs.update(job.id, { priority }),
+    onSuccess: (updated) =>
+      queries.setQueryData<Job>(['job', job.id], (old) => old && { ...old, priority: updated.priority }),
+  });
+  return (
+    <form
+      className="row priority"
+      onSubmit={(event) => {
+        event.preventDefault();
+        change.mutate(Number(value));
+      }}
+    >
+      <input
+        type="number"
+        aria-label="Priority"
+        min={-1000}
+        max={1000}
+        step={1}
+        required
+        value={value}
+        onChange={(event) => setValue(event.target.value)}
+      />
+      <button type="submit" disabled={change.isPending || Number(value) === job.priority}>
+        Set
+      </button>
+      {change.isError && <ErrorPanel error={change.error} title="The priority was not changed" />}
+    </form>
   );
 }
