@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { AppError } from './errors.js';
+import { AppError, ValidationError } from './errors.js';
 
 /** Who is calling: the owner of what they create, and whether they may see everyone's jobs. */
 export interface Caller {
@@ -33,6 +33,19 @@ export interface ApiToken {
   admin: boolean;
   /** SHA-256 of the token: compared in constant time, never kept in the clear. */
   digest: Buffer;
+}
+
+/**
+ * Whose jobs a request is about: the caller's own, or, for an admin, the owner it names. Anyone
+ * else naming another owner is refused at the `owner` field; `verb` says what they tried.
+ */
+export function requestedOwner(caller: Caller, owner: string | undefined, verb: 'list' | 'follow'): string {
+  if (owner && owner !== caller.owner && !caller.admin) {
+    throw new ValidationError('the request is invalid: 1 problem', [
+      { path: 'owner', message: `only admins may ${verb} other owners’ jobs` },
+    ]);
+  }
+  return owner ?? caller.owner;
 }
 
 /** The request is not from a known caller (401). */

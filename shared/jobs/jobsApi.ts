@@ -18,7 +18,7 @@ import type { ComputeBackend } from '../compute/compute.js';
 import type { Caller } from '../identity.js';
 import { webhookUrlProblem, type WebhookPolicy } from '../domain/webhooks.js';
 import type { JobSignal } from '../orchestration/signals.js';
-import { ownerSchema } from '../identity.js';
+import { ownerSchema, requestedOwner } from '../identity.js';
 import type {
   HistoryEntry,
   JobRecord,
@@ -221,12 +221,7 @@ export class JobsApi {
   }
 
   async list(caller: Caller, query: z.infer<typeof listJobsQuerySchema>): Promise<Page<JobRecord>> {
-    if (query.owner && query.owner !== caller.owner && !caller.admin) {
-      throw new ValidationError('the request is invalid: 1 problem', [
-        { path: 'owner', message: 'only admins may list other owners’ jobs' },
-      ]);
-    }
-    return this.#o.store.listJobs(query.owner ?? caller.owner, {
+    return this.#o.store.listJobs(requestedOwner(caller, query.owner, 'list'), {
       limit: query.limit,
       ...(query.status ? { status: query.status } : {}),
       ...(query.name ? { name: query.name } : {}),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
-import { ownerSchema, type Caller } from '../identity.js';
+import { ownerSchema, requestedOwner, type Caller } from '../identity.js';
 import { isFinal, JOB_STATUSES, type JobStatus } from '../domain/lifecycle.js';
 import { formatSse, progressEvent, sseHeartbeat, sseRetry, type Progress } from '../domain/jobStream.js';
 import { jobStatusEvent, toCloudEvent, type JobFacts } from '../domain/notifications.js';
@@ -77,12 +77,8 @@ export class OwnerStreams {
     filters: { status?: JobStatus; name?: string; owner?: string },
     cursor: number | undefined,
   ): Promise<AsyncIterable<string>> {
-    const { owner = caller.owner, ...rest } = filters;
-    if (owner !== caller.owner && !caller.admin) {
-      throw new ValidationError('the request is invalid: 1 problem', [
-        { path: 'owner', message: 'only admins may follow other owners’ jobs' },
-      ]);
-    }
+    const { owner: requested, ...rest } = filters;
+    const owner = requestedOwner(caller, requested, 'follow');
     const from = cursor ?? (await this.o.store.ownerHead(owner));
     return this.#stream(owner, rest, from);
   }

@@ -16,9 +16,13 @@ export function duration(ms: number): string {
 export const when = (iso: string | undefined): string =>
   iso ? new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' }) : '';
 
+/** Milliseconds between two instants, or until now when the second is missing. */
+export const elapsedMs = (from: string, to: string | undefined, now = Date.now()): number =>
+  (to ? Date.parse(to) : now) - Date.parse(from);
+
 /** How long between two instants, or until now when the second is missing. */
 export const between = (from: string | undefined, to: string | undefined, now = Date.now()): string =>
-  from ? duration((to ? Date.parse(to) : now) - Date.parse(from)) : '';
+  from ? duration(elapsedMs(from, to, now)) : '';
 
 /** The tone a state is shown in: it also carries a word, so colour is never the only signal. */
 export function tone(status: JobStatus | TaskStatus): 'ok' | 'bad' | 'busy' | 'idle' | 'off' {

@@ -6,6 +6,7 @@ import {
   type JobStatus,
   type JobsQuery,
 } from '../../../client/index.js';
+import { elapsedMs } from '../format.js';
 
 /** The filters of the jobs list, as they are kept in the address (so a view can be shared). */
 export interface Filters {
@@ -79,8 +80,9 @@ export interface Sort {
 /** Newest first, as the service lists them. */
 export const DEFAULT_SORT: Sort = { key: 'submitted', descending: true };
 
+/** A job's run time so far, as the Run time column shows it. */
 const runMs = (job: Job, now: number) =>
-  (FINAL_STATUSES.includes(job.status) ? Date.parse(job.updatedAt) : now) - Date.parse(job.createdAt);
+  elapsedMs(job.createdAt, FINAL_STATUSES.includes(job.status) ? job.updatedAt : undefined, now);
 
 export function readSort(params: Pick<URLSearchParams, 'get'>): Sort {
   const key = params.get('sort');
