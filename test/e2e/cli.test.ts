@@ -259,9 +259,11 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
     const ended = Date.now();
     expect(code).toBe(0);
     expect(arrivals.map((a) => a.line)).toEqual(['line 1', 'line 2', 'line 3', 'line 4', 'line 5', 'line 6']);
-    // Lines came as they were written, a second apart, not all at the end.
+    // Lines came as they were written, a second apart, not all at the end. Each line waits up
+    // to a poll and a read before it shows, so only spans much longer than that are measured:
+    // lines 1 and 6 are written five seconds apart.
     expect(ended - arrivals[0]!.at).toBeGreaterThan(3000);
-    expect(arrivals[3]!.at - arrivals[1]!.at).toBeGreaterThan(1000);
+    expect(arrivals[5]!.at - arrivals[0]!.at).toBeGreaterThan(2500);
     // Every byte once: the same as the whole log read after the task ended.
     const whole = await cloudjobs(['logs', id, 'tick']);
     expect(whole.stdout).toBe(arrivals.map((a) => `${a.line}\n`).join(''));
