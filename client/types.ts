@@ -112,8 +112,15 @@ export const TASK_STATUS_NAMES = [
   'SKIPPED',
   'CANCELLED',
 ] as const satisfies readonly TaskStatus[];
+/** The orders `jobs.list` can answer in (`sort`): newest first, or highest priority first. */
+export const JOB_SORT_NAMES = ['submitted', 'priority'] as const satisfies ReadonlyArray<
+  NonNullable<JobsQuery['sort']>
+>;
+export type JobSort = (typeof JOB_SORT_NAMES)[number];
 type Complete<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : false;
 const jobStatusesComplete: Complete<JobStatus, (typeof JOB_STATUS_NAMES)[number]> = true;
 const taskStatusesComplete: Complete<TaskStatus, (typeof TASK_STATUS_NAMES)[number]> = true;
+const jobSortsComplete: Complete<NonNullable<JobsQuery['sort']>, JobSort> = true;
 void jobStatusesComplete;
+void jobSortsComplete;
 void taskStatusesComplete;

@@ -4,9 +4,11 @@ import { text } from 'node:stream/consumers';
 import { Option, type Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import {
+  JOB_SORT_NAMES,
   JOB_STATUS_NAMES,
   TASK_STATUS_NAMES,
   type Job,
+  type JobSort,
   type JobSpec,
   type JobStatus,
   type Task,
@@ -127,10 +129,15 @@ function lsCommand(program: Command, run: Run): void {
       since(v),
     )
     .option('--owner <owner>', "admins: another owner's jobs")
+    .addOption(
+      new Option('--sort <order>', 'submitted: newest first; priority: highest first, then newest')
+        .choices(JOB_SORT_NAMES)
+        .default('submitted'),
+    )
     .option('-l, --limit <n>', 'at most this many', (v) => positive(v, '--limit'), 20)
     .addHelpText(
       'after',
-      '\nExamples:\n  cloudjobs ls --status RUNNING\n  cloudjobs ls --tag project=alpha --since 7d',
+      '\nExamples:\n  cloudjobs ls --status RUNNING --sort priority\n  cloudjobs ls --tag project=alpha --since 7d',
     );
   run(ls, async (context) => {
     const options = ls.opts<{
@@ -140,11 +147,13 @@ function lsCommand(program: Command, run: Run): void {
       since?: string;
       until?: string;
       owner?: string;
+      sort: JobSort;
       limit: number;
     }>();
     const jobs: Job[] = [];
     for await (const job of context.client.jobs.all({
       limit: Math.min(options.limit, 1000),
+      sort: options.sort,
       ...(options.status ? { status: options.status } : {}),
       ...(options.name ? { name: options.name } : {}),
       ...(options.tag ? { tag: options.tag } : {}),
@@ -155,16 +164,19 @@ function lsCommand(program: Command, run: Run): void {
       jobs.push(job);
       if (jobs.length >= options.limit) break;
     }
+    // Priorities are shown when they order the list or tell jobs apart.
+    const priorities = options.sort === 'priority' || jobs.some((job) => job.priority !== 0);
     context.print(jobs, () =>
       jobs.length === 0
         ? 'no jobs'
         : table(
-            ['ID', 'NAME', 'STATUS', 'TASKS', 'CREATED', 'RUN TIME'],
+            ['ID', 'NAME', 'STATUS', 'TASKS', ...(priorities ? ['PRIORITY'] : []), 'CREATED', 'RUN TIME'],
             jobs.map((job) => [
               job.id,
               job.name,
               job.status + (job.condition ? ` (${job.condition})` : ''),
               `${doneCount(job.taskCounts)}/${job.taskCount}`,
+              ...(priorities ? [String(job.priority)] : []),
               job.createdAt.replace(/\.\d{3}Z$/, 'Z'),
               runTime(job),
             ]),

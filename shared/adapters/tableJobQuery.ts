@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { JobListOptions } from '../store/jobStore.js';
-import { odata } from './tables.js';
+import type { TableClient, TableEntityResult } from '@azure/data-tables';
+import { ValidationError } from '../errors.js';
+import type { JobListOptions, Page } from '../store/jobStore.js';
+import { isStatus, odata, type Entity } from './tables.js';
 
 /** A time as a fixed-width count that sorts newest first, for row keys. */
 export const invertedTime = (iso: string): string =>
@@ -22,7 +24,7 @@ export const tagProperties = (tags: Record<string, string>): Record<string, stri
 /** The table query for an owner's jobs narrowed by `options`. */
 export function jobListFilter(
   owner: string,
-  options: Omit<JobListOptions, 'limit' | 'continuation'>,
+  options: Omit<JobListOptions, 'limit' | 'continuation' | 'sort'>,
 ): string {
   // Row keys hold the inverted submission time, so a date range is a row-key range.
   const newest = options.createdBefore ? `job|${invertedTime(options.createdBefore)}}` : 'job|';
@@ -40,4 +42,78 @@ export function jobListFilter(
     filters.push(`${tagProperty(key)} ${value === undefined ? "ge ''" : `eq ${odata(value)}`}`);
   }
   return filters.join(' and ');
+}
+
+/** Where a priority-ordered page ends: the last job's priority and row key. */
+interface PriorityCursor {
+  p: number;
+  k: string;
+}
+
+const invalidContinuation = () =>
+  new ValidationError('the continuation token is not valid', [
+    { path: 'continuation', message: 'is not a token this API returned for this order' },
+  ]);
+
+function decodeCursor(value: string | undefined): PriorityCursor | undefined {
+  if (!value) return undefined;
+  try {
+    const parsed = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as Partial<PriorityCursor>;
+    if (Number.isInteger(parsed.p) && typeof parsed.k === 'string' && parsed.k.startsWith('job|')) {
+      return { p: parsed.p!, k: parsed.k };
+    }
+  } catch {
+    // falls through to the error below
+  }
+  throw invalidContinuation();
+}
+
+/** Highest priority first; among equals, the row-key order (newest first). */
+const byPriority = (a: PriorityCursor, b: PriorityCursor) =>
+  b.p - a.p || (a.k < b.k ? -1 : a.k > b.k ? 1 : 0);
+
+/**
+ * One page of an owner's jobs, highest priority first. Tables keep rows in key order only, so the
+ * keys and priorities of every job matching the filter are read (two properties a row), sorted,
+ * and the page's rows read one by one. The continuation is the last job's place in that order, so
+ * a job submitted or reprioritised between pages lands where it now belongs.
+ */
+export async function priorityPage<T>(
+  table: TableClient,
+  owner: string,
+  options: Omit<JobListOptions, 'sort'>,
+  select: string[],
+  map: (entity: TableEntityResult<Entity>) => T,
+): Promise<Page<T>> {
+  const after = decodeCursor(options.continuation);
+  const keys: PriorityCursor[] = [];
+  const rows = table.listEntities<Entity>({
+    queryOptions: { filter: jobListFilter(owner, options), select: ['RowKey', 'Priority'] },
+  });
+  for await (const row of rows) {
+    // Rows stored before priorities existed have none: they ran at the default.
+    const key = { p: typeof row.Priority === 'number' ? row.Priority : 0, k: row.rowKey };
+    if (!after || byPriority(after, key) < 0) keys.push(key);
+  }
+  keys.sort(byPriority);
+  const page = keys.slice(0, options.limit);
+  const entities = await Promise.all(
+    page.map(async ({ k }) => {
+      try {
+        return await table.getEntity<Entity>(owner, k, { queryOptions: { select } });
+      } catch (error) {
+        // Deleted since its key was read: the page is one shorter, not an error.
+        if (isStatus(error, 404)) return undefined;
+        throw error;
+      }
+    }),
+  );
+  const result: Page<T> = {
+    items: entities.filter((entity) => entity !== undefined).map(map),
+  };
+  const last = page.at(-1);
+  if (keys.length > page.length && last) {
+    result.continuation = Buffer.from(JSON.stringify(last)).toString('base64url');
+  }
+  return result;
 }

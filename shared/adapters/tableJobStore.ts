@@ -18,7 +18,7 @@ import { TableTemplates } from './tableTemplates.js';
 import { ownerLogActions, TableOwnerLog } from './tableOwnerLog.js';
 import type { TableSource } from './storageAccount.js';
 import { TABLES } from '../storageLayout.js';
-import { jobListFilter, jobRowKey, tagProperties } from './tableJobQuery.js';
+import { jobListFilter, jobRowKey, priorityPage, tagProperties } from './tableJobQuery.js';
 import { jobLayout } from '../domain/jobLayout.js';
 import type { JobSpec } from '../domain/jobSpec.js';
 import {
@@ -308,6 +308,9 @@ export class TableJobStore implements JobStore {
 
   async listJobs(owner: string, options: JobListOptions): Promise<Page<JobRecord>> {
     await this.ready();
+    if (options.sort === 'priority') {
+      return priorityPage(this.#jobs, owner, options, JOB_SUMMARY_PROPERTIES, (entity) => toJob(entity));
+    }
     return tablePage(
       this.#jobs,
       jobListFilter(owner, options),

@@ -19,13 +19,14 @@ import type { Caller } from '../identity.js';
 import { webhookUrlProblem, type WebhookPolicy } from '../domain/webhooks.js';
 import type { JobSignal } from '../orchestration/signals.js';
 import { ownerSchema, requestedOwner } from '../identity.js';
-import type {
-  HistoryEntry,
-  JobRecord,
-  JobStore,
-  Page,
-  TaskRecord,
-  TemplateRecord,
+import {
+  JOB_LIST_SORTS,
+  type HistoryEntry,
+  type JobRecord,
+  type JobStore,
+  type Page,
+  type TaskRecord,
+  type TemplateRecord,
 } from '../store/jobStore.js';
 import { METRICS, type Telemetry } from '../telemetry.js';
 
@@ -72,6 +73,12 @@ export const listJobsQuerySchema = z
       .describe('only jobs with this tag: `key`, or `key=value` for that value'),
     createdAfter: instantSchema.optional().describe('only jobs submitted at or after this instant'),
     createdBefore: instantSchema.optional().describe('only jobs submitted before this instant'),
+    sort: z
+      .enum(JOB_LIST_SORTS)
+      .default('submitted')
+      .describe(
+        '`submitted`: newest first. `priority`: highest priority first, then newest (reads every matching job’s key per page, so narrow big listings with a filter)',
+      ),
     limit: limitSchema.default(50),
     continuation: z.string().max(4096).optional(),
     owner: ownerSchema.optional().describe('admins only: list this owner’s jobs'),
@@ -223,6 +230,7 @@ export class JobsApi {
   async list(caller: Caller, query: z.infer<typeof listJobsQuerySchema>): Promise<Page<JobRecord>> {
     return this.#o.store.listJobs(requestedOwner(caller, query.owner, 'list'), {
       limit: query.limit,
+      sort: query.sort,
       ...(query.status ? { status: query.status } : {}),
       ...(query.name ? { name: query.name } : {}),
       ...(query.tag ? { tag: parseTagFilter(query.tag) } : {}),

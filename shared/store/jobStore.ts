@@ -181,9 +181,18 @@ export interface JobListOptions {
   createdAfter?: string;
   /** Jobs submitted before this instant (ISO 8601). */
   createdBefore?: string;
+  /**
+   * `submitted` (the default): newest first, read page by page. `priority`: highest first, then
+   * newest; every matching job's key is read for each page, so this costs more on big listings.
+   */
+  sort?: JobListSort;
   limit: number;
   continuation?: string;
 }
+
+/** The orders a job listing can come in. */
+export const JOB_LIST_SORTS = ['submitted', 'priority'] as const;
+export type JobListSort = (typeof JOB_LIST_SORTS)[number];
 
 export interface JobStore {
   /**

@@ -252,6 +252,13 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
     const raised = await cloudjobs(['priority', id, '7']);
     expect(raised.code, raised.stderr).toBe(0);
     expect(raised.stdout).toMatch(new RegExp(`^job ${id} \\w+: priority 7$`, 'm'));
+    // No other job of this file asks for more, so it now heads the list by priority.
+    const top = await cloudjobs(['ls', '--sort', 'priority', '--limit', '1']);
+    expect(top.stdout).toMatch(/^ID\s+NAME\s+STATUS\s+TASKS\s+PRIORITY\s+CREATED/);
+    expect(top.stdout.split('\n')[1]).toMatch(new RegExp(`^${id}\\s+ticker\\s+\\w+\\s+\\d+/1\\s+7\\s`));
+    const sideways = await cloudjobs(['ls', '--sort', 'sideways']);
+    expect(sideways.code).toBe(2);
+    expect(sideways.stderr).toMatch(/Allowed choices are submitted, priority/);
     const notANumber = await cloudjobs(['priority', id, 'high']);
     expect(notANumber.code).toBe(2);
     expect(notANumber.stderr).toMatch(/priority must be a whole number, not high/);

@@ -507,6 +507,16 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     await page.getByText('The priority was not changed').waitFor();
     expect((await api().job(id)).priority).toBe(250);
     expect(await accessibilityViolations(page)).toEqual([]);
+    // Sorted by priority, the list asks the service for that order: this job comes first.
+    await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+    const ordered = page.waitForRequest((request) => request.url().includes('sort=priority'));
+    await page.getByRole('button', { name: 'Priority' }).click();
+    await ordered;
+    expect(await page.getByRole('columnheader', { name: 'Priority' }).getAttribute('aria-sort')).toBe(
+      'descending',
+    );
+    await expect.poll(() => page.locator('tr[data-job]').first().getAttribute('data-job')).toBe(id);
+    expect(await page.locator(`tr[data-job="${id}"] td.col-priority`).textContent()).toBe('250');
     await api().call('POST', `/jobs/${id}/cancel`);
     await context.close();
   });

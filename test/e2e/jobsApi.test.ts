@@ -484,14 +484,27 @@ describe('jobs API on the embedded runtime', () => {
       new BatchSharedKeyCredentials(LOCAL_BATCH_ACCOUNT, LOCAL_BATCH_KEY),
       runtime.info.batchUrl!,
     );
+    const run = uniqueName('prio');
     const submitted = await call(ALICE, 'POST', '/jobs', {
-      name: uniqueName('prio'),
+      name: run,
+      tags: { run },
       priority: 300,
       tasks: [{ id: 'wait', command: 'sleep 30' }],
     });
     expect(submitted.status).toBe(202);
     const id = String(submitted.body.id);
     expect(submitted.body.priority).toBe(300);
+    const later = await call(ALICE, 'POST', '/jobs', {
+      name: run,
+      tags: { run },
+      tasks: [{ id: 'quick', command: 'true' }],
+    });
+    const byPriority = async () =>
+      (await call(ALICE, 'GET', `/jobs?sort=priority&tag=${encodeURIComponent(`run=${run}`)}`)).body
+        .items as Array<{
+        id: string;
+      }>;
+    expect((await byPriority()).map((j) => j.id)).toEqual([id, later.body.id]);
     await waitFor(
       async () => ((await call(ALICE, 'GET', `/jobs/${id}`)).body.status === 'RUNNING' ? true : undefined),
       {
@@ -506,6 +519,10 @@ describe('jobs API on the embedded runtime', () => {
     expect(changed.body.priority).toBe(-20);
     expect((await batch.job.get(id)).priority).toBe(-20);
     expect((await call(ALICE, 'GET', `/jobs/${id}`)).body.priority).toBe(-20);
+    expect((await byPriority()).map((j) => j.id)).toEqual([later.body.id, id]);
+    const sideways = await call(ALICE, 'GET', '/jobs?sort=sideways');
+    expect(sideways.status).toBe(400);
+    expect((sideways.body as Problem).errors!.map((e) => e.path)).toEqual(['sort']);
 
     // Bad input names the field; someone else's job is missing; nothing changes.
     const tooHigh = await call(ALICE, 'PATCH', `/jobs/${id}`, { priority: 5000 });

@@ -321,6 +321,57 @@ describe('job store on Azure Tables', () => {
     expect(await failure(() => store.setPriority('nobody', 1))).toMatchObject({ code: 'JOB_NOT_FOUND' });
   });
 
+  it('should list by priority, highest first then newest, in pages that follow changes', async () => {
+    const store = freshStore();
+    const base = Date.parse('2026-03-01T00:00:00Z');
+    const at = (i: number) => new Date(base + i * 60_000).toISOString();
+    const priorities = [0, 5, -2, 5, 0, 1000, -1000];
+    for (const [i, priority] of priorities.entries()) {
+      await store.createJob(newJob({ id: `p-${i}`, at: at(i), priority }));
+    }
+    const pages = async (options: Omit<JobListOptions, 'limit' | 'continuation' | 'sort'>, limit = 2) => {
+      const seen: string[][] = [];
+      let continuation: string | undefined;
+      do {
+        const page = await store.listJobs('alice', {
+          ...options,
+          sort: 'priority',
+          limit,
+          ...(continuation ? { continuation } : {}),
+        });
+        seen.push(page.items.map((j) => j.id));
+        continuation = page.continuation;
+      } while (continuation);
+      return seen;
+    };
+    expect(await pages({})).toEqual([['p-5', 'p-3'], ['p-1', 'p-4'], ['p-0', 'p-2'], ['p-6']]);
+    // Filters narrow what is ordered; the last page carries no continuation.
+    expect(await pages({ createdAfter: at(3) }, 10)).toEqual([['p-5', 'p-3', 'p-4', 'p-6']]);
+    // A job reprioritised between pages is found where it now belongs, not twice.
+    const first = await store.listJobs('alice', { sort: 'priority', limit: 3 });
+    expect(first.items.map((j) => j.id)).toEqual(['p-5', 'p-3', 'p-1']);
+    await store.setPriority('p-2', 7);
+    await store.setPriority('p-6', 1);
+    const rest = await store.listJobs('alice', {
+      sort: 'priority',
+      limit: 10,
+      continuation: first.continuation!,
+    });
+    expect(rest.items.map((j) => [j.id, j.priority])).toEqual([
+      ['p-6', 1],
+      ['p-4', 0],
+      ['p-0', 0],
+    ]);
+    expect(rest.continuation).toBeUndefined();
+    // The other order's tokens are not this one's, and a forged one is refused naming the field.
+    const newest = await store.listJobs('alice', { limit: 2 });
+    for (const continuation of [newest.continuation!, 'e30', 'not a token']) {
+      expect(
+        await failure(() => store.listJobs('alice', { sort: 'priority', limit: 2, continuation })),
+      ).toMatchObject({ code: 'VALIDATION_FAILED', status: 400 });
+    }
+  });
+
   it('should hold 100,000 task records and page through them in order', async () => {
     const store = freshStore();
     const job = newJob({ taskCount: 100_000 });

@@ -135,7 +135,11 @@ export class MemoryJobStore implements JobStore {
           (!createdAfter || Date.parse(j.createdAt) >= Date.parse(createdAfter)) &&
           (!createdBefore || Date.parse(j.createdAt) < Date.parse(createdBefore)),
       )
-      .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+      .sort(
+        (a, b) =>
+          (options.sort === 'priority' ? b.priority - a.priority : 0) ||
+          b.createdAt.localeCompare(a.createdAt),
+      );
     return page(items, options.limit, options.continuation);
   }
 

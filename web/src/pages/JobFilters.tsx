@@ -69,6 +69,7 @@ export const SORTS = {
   progress: (a: Job, b: Job) =>
     doneCount(a.taskCounts) / (a.taskCount || 1) - doneCount(b.taskCounts) / (b.taskCount || 1),
   owner: (a: Job, b: Job) => a.owner.localeCompare(b.owner),
+  priority: (a: Job, b: Job) => a.priority - b.priority,
   submitted: (a: Job, b: Job) => a.createdAt.localeCompare(b.createdAt),
   runTime: (a: Job, b: Job, now: number) => runMs(a, now) - runMs(b, now),
 } satisfies Record<string, (a: Job, b: Job, now: number) => number>;
@@ -90,7 +91,13 @@ export function readSort(params: Pick<URLSearchParams, 'get'>): Sort {
   return { key: key as SortKey, descending: params.get('order') === 'desc' };
 }
 
-/** The rows in the chosen order; ties keep the service's order (newest first). */
+/**
+ * The order to ask the service for. Sorting by priority is the service's, so that paging goes
+ * through every job in that order; other columns order the rows loaded so far.
+ */
+export const serviceSort = (sort: Sort): JobsQuery => (sort.key === 'priority' ? { sort: 'priority' } : {});
+
+/** The rows in the chosen order; ties keep the service's order. */
 export function sortJobs(rows: Job[], sort: Sort, now: number): Job[] {
   if (sort.key === DEFAULT_SORT.key && sort.descending) return rows;
   const compare = SORTS[sort.key];

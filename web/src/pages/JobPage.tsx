@@ -186,8 +186,11 @@ function PriorityControl({ job }: { job: Job }) {
   const [value, setValue] = useState(String(job.priority));
   const change = useMutation({
     mutationFn: (priority: number) => client.jobs.update(job.id, { priority }),
-    onSuccess: (updated) =>
-      queries.setQueryData<Job>(['job', job.id], (old) => old && { ...old, priority: updated.priority }),
+    onSuccess: (updated) => {
+      queries.setQueryData<Job>(['job', job.id], (old) => old && { ...old, priority: updated.priority });
+      // Listings show priorities and may be ordered by them.
+      void queries.invalidateQueries({ queryKey: ['jobs'] });
+    },
   });
   return (
     <form

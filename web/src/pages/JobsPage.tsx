@@ -19,6 +19,7 @@ import {
   JobFilters,
   readFilters,
   readSort,
+  serviceSort,
   sortJobs,
   toQuery,
   type Sort,
@@ -46,6 +47,7 @@ const COLUMNS: Array<{ key: SortKey; label: string; className?: string; admin?: 
   { key: 'owner', label: 'Owner', admin: true },
   { key: 'status', label: 'Status' },
   { key: 'progress', label: 'Progress' },
+  { key: 'priority', label: 'Priority', className: 'col-priority' },
   { key: 'submitted', label: 'Submitted', className: 'col-submitted' },
   { key: 'runTime', label: 'Run time' },
 ];
@@ -62,12 +64,18 @@ export function JobsPage() {
   const sort = readSort(params);
   const me = useMe();
   const admin = me.data?.admin ?? false;
-  const key = ['jobs', filters] as const;
+  const order = serviceSort(sort);
+  const key = ['jobs', filters, order] as const;
   const queries = useQueryClient();
   const jobs = useInfiniteQuery({
     queryKey: key,
     queryFn: ({ pageParam }) =>
-      client.jobs.list({ ...toQuery(filters), limit: 50, ...(pageParam ? { continuation: pageParam } : {}) }),
+      client.jobs.list({
+        ...toQuery(filters),
+        ...order,
+        limit: 50,
+        ...(pageParam ? { continuation: pageParam } : {}),
+      }),
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (last) => last.continuation,
   });
@@ -90,8 +98,8 @@ export function JobsPage() {
       }
     })();
     return () => stop.abort();
-    // The key is the filters: new filters are a new stream.
-  }, [JSON.stringify(filters)]);
+    // The key is the filters and the service's order: either new is a new stream.
+  }, [JSON.stringify(key)]);
 
   const loaded = jobs.data?.pages.flatMap((page) => page.items) ?? [];
   const live = loaded.some((job) => !FINAL_STATUSES.includes(job.status));
@@ -107,7 +115,9 @@ export function JobsPage() {
   };
   const sortBy = (column: SortKey) => {
     const descending =
-      column === sort.key ? !sort.descending : column === 'submitted' || column === 'runTime';
+      column === sort.key
+        ? !sort.descending
+        : column === 'submitted' || column === 'runTime' || column === 'priority';
     const isDefault = column === DEFAULT_SORT.key && descending === DEFAULT_SORT.descending;
     change({ sort: isDefault ? '' : column, order: isDefault ? '' : descending ? 'desc' : 'asc' });
   };
@@ -209,6 +219,7 @@ function JobRow({ job, now, showOwner }: { job: Job; now: number; showOwner: boo
       <td>
         <ProgressBar counts={job.taskCounts} total={job.taskCount} />
       </td>
+      <td className="col-priority num">{job.priority}</td>
       <td className="col-submitted">{when(job.createdAt)}</td>
       <td>{between(job.createdAt, final ? job.updatedAt : undefined, now)}</td>
       <td>
