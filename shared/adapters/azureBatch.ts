@@ -384,6 +384,22 @@ export class AzureBatch implements ComputeBackend {
     }
   }
 
+  async terminateTask(jobId: string, taskId: string): Promise<boolean> {
+    try {
+      await this.#call(`terminate task ${taskId}`, () => this.#client.task.terminate(jobId, taskId));
+      return true;
+    } catch (error) {
+      if (error instanceof NotFoundError) return false;
+      // Already over, with the task or with its job: what terminating asks for.
+      if (
+        error instanceof ConflictError &&
+        (error.code === 'BATCH_TASK_COMPLETED' || error.code === 'BATCH_JOB_COMPLETED')
+      )
+        return true;
+      throw error;
+    }
+  }
+
   async setJobPriority(jobId: string, priority: number): Promise<boolean> {
     try {
       await this.#call(`set the priority of job ${jobId}`, () => this.#client.job.patch(jobId, { priority }));

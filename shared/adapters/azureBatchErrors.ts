@@ -81,6 +81,8 @@ export function mapBatchError(error: unknown, what: string): AppError {
     case 'JobBeingDeleted':
     case 'JobBeingTerminated':
       return new ConflictError(message, 'BATCH_JOB_COMPLETED', options);
+    case 'TaskCompleted':
+      return new ConflictError(message, 'BATCH_TASK_COMPLETED', options);
     case 'AuthenticationFailed':
     case 'AuthorizationFailure':
     case 'InsufficientAccountPermissions':

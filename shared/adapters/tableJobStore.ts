@@ -18,6 +18,7 @@ import { TableTemplates } from './tableTemplates.js';
 import { ownerLogActions, TableOwnerLog } from './tableOwnerLog.js';
 import type { TableSource } from './storageAccount.js';
 import { TABLES } from '../storageLayout.js';
+import { TableTaskCancels } from './tableTaskCancels.js';
 import { jobListFilter, jobRowKey, priorityPage, tagProperties } from './tableJobQuery.js';
 import { jobLayout } from '../domain/jobLayout.js';
 import type { JobSpec } from '../domain/jobSpec.js';
@@ -84,6 +85,7 @@ export class TableJobStore implements JobStore {
   readonly #inflight: TableClient;
   readonly #specs: ContainerClient;
   readonly #taskRows: TableTaskRows;
+  readonly #cancels: TableTaskCancels;
   readonly #templateRows: TableTemplates;
   readonly #locations = new Map<string, { owner: string; rowKey: string }>();
   readonly #ownerLog: TableOwnerLog;
@@ -100,6 +102,7 @@ export class TableJobStore implements JobStore {
     this.#specs = options.specs;
     this.#changed = options.changed;
     this.#taskRows = new TableTaskRows(this.#tasks, this.#specs, () => this.ready());
+    this.#cancels = new TableTaskCancels(this.#tasks, () => this.ready());
     this.#templateRows = new TableTemplates(this.#templates, () => this.ready());
     this.#ownerLog = new TableOwnerLog(this.#jobs, () => this.ready());
   }
@@ -485,6 +488,22 @@ export class TableJobStore implements JobStore {
     options: { status?: TaskStatus; limit: number; continuation?: string },
   ): Promise<Page<TaskRecord>> {
     return this.#taskRows.list(id, options);
+  }
+
+  getTask(id: string, taskId: string): Promise<TaskRecord | undefined> {
+    return this.#taskRows.get(id, taskId);
+  }
+
+  markTaskCancelled(id: string, taskId: string, by: string, at: string): Promise<void> {
+    return this.#cancels.mark(id, taskId, by, at);
+  }
+
+  unmarkTaskCancelled(id: string, taskId: string): Promise<void> {
+    return this.#cancels.unmark(id, taskId);
+  }
+
+  tasksCancelledAlone(id: string): Promise<Set<string>> {
+    return this.#cancels.list(id);
   }
 
   async deleteJob(id: string): Promise<void> {

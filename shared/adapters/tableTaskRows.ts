@@ -429,6 +429,19 @@ export class TableTaskRows {
     return out;
   }
 
+  /** One task, read from its block; undefined when the job has no such task. */
+  async get(id: string, taskId: string): Promise<TaskRecord | undefined> {
+    await this.ready();
+    const position = (await this.#positionsOf(id)).get(taskId);
+    if (position === undefined) return undefined;
+    const entity = await this.#tasks.getEntity<Entity>(
+      id,
+      blockRowKey(Math.floor(position / TASKS_PER_BLOCK)),
+    );
+    const record = (joinJson<StoredTask[]>(entity, 'Tasks') ?? []).find((task) => task.i === taskId);
+    return record ? fromStored(record) : undefined;
+  }
+
   async list(
     id: string,
     options: { status?: TaskStatus; limit: number; continuation?: string },

@@ -170,6 +170,12 @@ export interface ComputeBackend {
   disableJob(jobId: string): Promise<void>;
   enableJob(jobId: string): Promise<void>;
   deleteJob(jobId: string): Promise<void>;
+  /**
+   * Stops one task: a running one is killed, a waiting one never starts; either way it completes
+   * with Batch's `TaskEnded` failure, and its dependents are then treated as after any failure.
+   * A task that has already completed is left as it ended. False when Batch has no such task (yet).
+   */
+  terminateTask(jobId: string, taskId: string): Promise<boolean>;
   /** Changes a job's priority; false when Batch has no such job (yet). */
   setJobPriority(jobId: string, priority: number): Promise<boolean>;
   listPools(): Promise<PoolInfo[]>;

@@ -54,6 +54,8 @@ export interface ExpandedJob {
   priority: number;
   timeoutMinutes?: number;
   completeWhenTasksFinish: boolean;
+  /** Whether tasks cancelled one by one leave the job able to finish. */
+  allowCancelledTasks: boolean;
   taskIdStyle: 'string' | 'int';
   notifications: NotificationSpec[];
   tags: Record<string, string>;
@@ -117,6 +119,7 @@ export function expandJob(submitted: JobSpec, context: ExpandContext): ExpandedJ
     ...(spec.timeoutMinutes !== undefined ? { timeoutMinutes: spec.timeoutMinutes } : {}),
     priority: spec.priority ?? 0,
     completeWhenTasksFinish: spec.completeWhenTasksFinish ?? true,
+    allowCancelledTasks: spec.allowCancelledTasks ?? false,
     taskIdStyle: intIds ? 'int' : 'string',
     notifications: spec.notifications ?? [],
     tags: spec.tags ?? {},

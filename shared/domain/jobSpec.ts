@@ -239,6 +239,11 @@ const specFields = {
   timeoutMinutes: minutes,
   priority: jobPrioritySchema,
   completeWhenTasksFinish: z.boolean(),
+  allowCancelledTasks: z
+    .boolean()
+    .describe(
+      'a task cancelled on its own does not fail the job: it finishes if every other task succeeded (default false)',
+    ),
   taskIdStyle: z.enum(['string', 'int']),
   tasks: z.array(taskSchema).min(1),
   sweep: sweepSchema,

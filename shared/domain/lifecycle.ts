@@ -71,6 +71,7 @@ export function isActiveStatus(status: string | undefined): status is ActiveStat
 export const JOB_CONDITIONS = [
   'NORMAL_COMPLETION',
   'TASK_FAILED',
+  'TASK_CANCELLED',
   'CANCELLED_BY_USER',
   'TIMEOUT',
   'INVALID_INPUT',

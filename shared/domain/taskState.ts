@@ -1,4 +1,4 @@
-import { isFinalTask, TASK_STATUSES, type TaskStatus } from './lifecycle.js';
+import { isFinalTask, TASK_STATUSES, type JobCondition, type TaskStatus } from './lifecycle.js';
 
 /** What Batch reports of one task (its states, not cloudjobs'). */
 export interface BatchTaskView {
@@ -48,13 +48,17 @@ export interface GraphTask {
 /**
  * Whether each dependency lets a task run: SUCCEEDED does; FAILED does only when the failed task
  * allows its dependents to run (run-dependents-on-failure), as Batch's dependency action does.
+ * A task cancelled on its own counts as FAILED: Batch ends it with a failure, which its
+ * dependency action then applies to. One cancelled with its job lets nothing run.
  */
 function dependencyOutcome(
   dependency: GraphTask | undefined,
   status: TaskStatus | undefined,
+  cancelledAlone: boolean,
 ): 'satisfied' | 'waiting' | 'blocked' {
   if (status === 'SUCCEEDED') return 'satisfied';
-  if (status === 'FAILED') return dependency?.runDependentsOnFailure ? 'satisfied' : 'blocked';
+  if (status === 'FAILED' || (status === 'CANCELLED' && cancelledAlone))
+    return dependency?.runDependentsOnFailure ? 'satisfied' : 'blocked';
   if (status === 'SKIPPED' || status === 'CANCELLED') return 'blocked';
   return 'waiting';
 }
@@ -67,14 +71,16 @@ function* dependencies(task: GraphTask): Generator<string> {
 /**
  * Tasks that will never run because a dependency failed (without run-dependents-on-failure), was
  * skipped or cancelled: Batch leaves them `active` forever, so cloudjobs settles them itself,
- * transitively. Behind a failure they are SKIPPED; behind a cancelled task they are CANCELLED
- * too, so a cancelled job's unrun tasks read the same whichever signal comes first (Batch ending
- * them with the job, or this). `order` must put every task after its dependencies.
+ * transitively. Behind a failure, or a task the user cancelled on its own (`cancelledAlone`),
+ * they are SKIPPED; behind a task cancelled with its job they are CANCELLED too, so a cancelled
+ * job's unrun tasks read the same whichever signal comes first (Batch ending them with the job,
+ * or this). `order` must put every task after its dependencies.
  */
 export function tasksToSkip(
   tasks: readonly GraphTask[],
   order: readonly string[],
   statuses: ReadonlyMap<string, TaskStatus>,
+  cancelledAlone: ReadonlySet<string> = new Set(),
 ): Array<{ id: string; status: 'SKIPPED' | 'CANCELLED' }> {
   const byId = new Map(tasks.map((task) => [task.id, task]));
   const effective = new Map(statuses);
@@ -87,8 +93,9 @@ export function tasksToSkip(
     let status: 'SKIPPED' | 'CANCELLED' | undefined;
     for (const dependency of dependencies(task)) {
       const outcome = effective.get(dependency);
-      if (dependencyOutcome(byId.get(dependency), outcome) !== 'blocked') continue;
-      status = outcome === 'CANCELLED' ? 'CANCELLED' : 'SKIPPED';
+      const alone = cancelledAlone.has(dependency);
+      if (dependencyOutcome(byId.get(dependency), outcome, alone) !== 'blocked') continue;
+      status = outcome === 'CANCELLED' && !alone ? 'CANCELLED' : 'SKIPPED';
       if (status === 'CANCELLED') break;
     }
     if (status) {
@@ -104,9 +111,15 @@ export function pendingOrQueued(
   task: GraphTask,
   byId: ReadonlyMap<string, GraphTask>,
   statuses: ReadonlyMap<string, TaskStatus>,
+  cancelledAlone: ReadonlySet<string> = new Set(),
 ): 'PENDING' | 'QUEUED' {
   for (const dependency of dependencies(task)) {
-    if (dependencyOutcome(byId.get(dependency), statuses.get(dependency)) !== 'satisfied') return 'PENDING';
+    const outcome = dependencyOutcome(
+      byId.get(dependency),
+      statuses.get(dependency),
+      cancelledAlone.has(dependency),
+    );
+    if (outcome !== 'satisfied') return 'PENDING';
   }
   return 'QUEUED';
 }
@@ -134,5 +147,51 @@ export function progressOf(
     started: counts.RUNNING > 0 || final > 0,
     allDone: taskCount > 0 && final >= taskCount,
     failed: counts.FAILED > 0,
+  };
+}
+
+/** How a job whose tasks have all ended comes out: see {@link judgeTasks}. */
+export interface TasksVerdict {
+  status: 'FINISHED' | 'FAILED';
+  condition: JobCondition;
+  message: string;
+}
+
+/**
+ * How a job whose tasks have all ended comes out. It FINISHES when every task succeeded, or when
+ * the rest succeeded and the job allows tasks cancelled on their own (`cancelledAlone` of the
+ * CANCELLED ones were). Otherwise it FAILS: TASK_FAILED when a task failed, BATCH_ERROR when
+ * Batch ended tasks nobody cancelled, TASK_CANCELLED when a cancelled task (and what it kept
+ * from running) is all that went wrong.
+ */
+export function judgeTasks(
+  counts: StatusCounts,
+  cancelledAlone: number,
+  allowCancelled: boolean,
+): TasksVerdict {
+  const alone = Math.min(cancelledAlone, counts.CANCELLED);
+  const byBatch = counts.CANCELLED - alone;
+  const parts = [
+    counts.FAILED > 0 ? `${counts.FAILED} failed` : '',
+    counts.SKIPPED > 0 ? `${counts.SKIPPED} skipped` : '',
+    alone > 0 ? `${alone} cancelled` : '',
+    byBatch > 0 ? `${byBatch} ended by Batch` : '',
+  ].filter(Boolean);
+  const total = counts.SUCCEEDED + counts.FAILED + counts.SKIPPED + counts.CANCELLED;
+  if (counts.FAILED > 0 || counts.SKIPPED > 0 || byBatch > 0 || (alone > 0 && !allowCancelled)) {
+    const condition: JobCondition =
+      counts.FAILED > 0
+        ? 'TASK_FAILED'
+        : byBatch > 0
+          ? 'BATCH_ERROR'
+          : alone > 0
+            ? 'TASK_CANCELLED'
+            : 'TASK_FAILED';
+    return { status: 'FAILED', condition, message: `${parts.join(', ')} of ${total} task(s)` };
+  }
+  return {
+    status: 'FINISHED',
+    condition: 'NORMAL_COMPLETION',
+    message: `${counts.SUCCEEDED} task(s) succeeded${alone > 0 ? `, ${alone} cancelled` : ''}`,
   };
 }

@@ -320,6 +320,13 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
       responses: { 200: null, 204: null },
     },
   },
+  '/jobs/{id}/tasks/{taskId}/cancel': {
+    post: {
+      summary:
+        'Cancel one task: it is stopped on Batch and ends CANCELLED, its dependents are SKIPPED unless it lets them run, and the job carries on (409 TASK_ENDED once the task has ended, TASK_NOT_SUBMITTED before the job has put it on Batch)',
+      responses: { 200: taskViewSchema },
+    },
+  },
   '/jobs/{id}/graph': {
     get: {
       summary: 'A job’s task graph: each task and the tasks it waits for',

@@ -140,6 +140,7 @@ export class JobRunner {
         pool: job.pool,
         ...(job.timeoutMinutes !== undefined ? { timeoutMinutes: job.timeoutMinutes } : {}),
         completeWhenTasksFinish: job.completeWhenTasksFinish,
+        allowCancelledTasks: job.allowCancelledTasks,
       },
     };
   }
@@ -277,6 +278,8 @@ export class JobRunner {
 
     const remaining: TaskUpdate[] = [];
     const exitCodes: Record<string, number> = {};
+    const cancelNotes = await this.#o.store.tasksCancelledAlone(jobId);
+    let cancelledAlone = 0;
     let listing: string | undefined;
     do {
       const page = await this.#o.store.listTasks(jobId, {
@@ -288,6 +291,8 @@ export class JobRunner {
           remaining.push({ id: task.id, status: leftover, attempt: task.attempt, at });
         } else if (task.status === 'FAILED' && Object.keys(exitCodes).length < MAX_EXIT_CODES) {
           exitCodes[task.id] = task.exitCode ?? -1;
+        } else if (task.status === 'CANCELLED' && cancelNotes.has(task.id)) {
+          cancelledAlone++;
         }
       }
       listing = page.continuation;
@@ -297,7 +302,7 @@ export class JobRunner {
     }
     const counts = await this.#o.store.taskCounts(jobId);
     if (!counts) throw new NotFoundError(`job ${jobId} has no tasks recorded`, 'TASKS_NOT_FOUND');
-    return { counts, exitCodes };
+    return { counts, exitCodes, cancelledAlone };
   }
 
   /**

@@ -7,13 +7,16 @@ import {
   jobPrioritySchema,
   jobSpecSchema,
   nameSchema,
+  taskIdSchema,
   templateBodySchema,
   versionSchema,
   type JobSpec,
   type NotificationSpec,
   type SpecLimits,
 } from '../domain/jobSpec.js';
-import { isFinal, JOB_STATUSES, TASK_STATUSES } from '../domain/lifecycle.js';
+import { isFinal, JOB_STATUSES, TASK_STATUSES, type JobStatus } from '../domain/lifecycle.js';
+import type { TaskChangesLogged } from '../domain/events.js';
+import type { RaiseSignal, TaskSignals } from './taskSignals.js';
 import type { ComputeBackend } from '../compute/compute.js';
 import type { Caller } from '../identity.js';
 import { webhookUrlProblem, type WebhookPolicy } from '../domain/webhooks.js';
@@ -56,6 +59,9 @@ export interface JobsApiOptions {
 }
 
 const limitSchema = z.coerce.number().int().min(1).max(1000);
+
+/** The statuses (or, held, the status left) in which a job's tasks are on Batch. */
+const TASKS_ON_BATCH: readonly JobStatus[] = ['SUBMITTING_JOB', 'QUEUED', 'RUNNING', 'ARCHIVING'];
 
 /** Query of `GET /jobs`. */
 const instantSchema = z.iso.datetime({ offset: true });
@@ -311,6 +317,42 @@ export class JobsApi {
     }
     await orchestrations.raise(id, { type: action, by: caller.owner });
     return job;
+  }
+
+  /**
+   * Cancels one task of the caller's job; the job carries on (see `TaskSignals.cancelTask`, and
+   * `judgeTasks` for how the job then ends). Only tasks on Batch can be: before its job has
+   * submitted them, the caller is asked to try again.
+   */
+  async cancelTask(
+    caller: Caller,
+    id: string,
+    taskId: string,
+    signals: Pick<TaskSignals, 'cancelTask'>,
+    raise: RaiseSignal,
+  ): Promise<{ task: TaskRecord; logged: TaskChangesLogged[] }> {
+    const parsedTaskId = parseInput(taskIdSchema, taskId, 'taskId');
+    const job = await this.job(caller, id);
+    if (isFinal(job.status)) {
+      throw new ConflictError(
+        `job ${id} has ended (${job.status}); its tasks cannot be cancelled`,
+        'JOB_ENDED',
+        {
+          details: { status: job.status },
+        },
+      );
+    }
+    const stage = job.status === 'BLOCKED' || job.status === 'PAUSED' ? job.resumeStatus : job.status;
+    if (!stage || !TASKS_ON_BATCH.includes(stage)) {
+      throw new AppError(
+        'TASK_NOT_SUBMITTED',
+        `job ${id} is ${job.status}: its tasks are not on Batch yet; try again once it is QUEUED`,
+        409,
+        'backoff',
+        { retryAfterMs: 5000, details: { status: job.status } },
+      );
+    }
+    return signals.cancelTask(job, parsedTaskId, caller.owner, raise);
   }
 
   /**

@@ -4,7 +4,15 @@ import type { StatusRecorder } from './statusRecorder.js';
 import { isFinal, isFinalTask, type JobStatus, type TaskStatus } from '../domain/lifecycle.js';
 import { METRICS, type Telemetry } from '../telemetry.js';
 import { progressOf, tasksToSkip } from '../domain/taskState.js';
-import type { JobRecord, JobStore, TaskChange, TaskUpdate, TaskUpdateResult } from '../store/jobStore.js';
+import type {
+  JobRecord,
+  JobStore,
+  TaskChange,
+  TaskRecord,
+  TaskUpdate,
+  TaskUpdateResult,
+} from '../store/jobStore.js';
+import { AppError, ConflictError, NotFoundError } from '../errors.js';
 import type { JobSignal } from '../orchestration/signals.js';
 import { taskUpdate, type StoredGraph } from './jobRunner.js';
 import { mapLimited } from '../concurrency.js';
@@ -102,6 +110,52 @@ export class TaskSignals {
       );
     }
     return logged;
+  }
+
+  /**
+   * Cancels one task of a job whose tasks are on Batch. It is noted as cancelled on its own first
+   * (whoever records its end then treats it as a failure: its dependents are SKIPPED unless it
+   * lets them run), then stopped on Batch, then recorded from what Batch says, as a signal would
+   * be, so the answer shows it ended and the job hears of any milestone (its last task ending).
+   * Returns the task as recorded and the news for subscribers.
+   */
+  async cancelTask(
+    job: JobRecord,
+    taskId: string,
+    by: string,
+    raise: RaiseSignal,
+  ): Promise<{ task: TaskRecord; logged: TaskChangesLogged[] }> {
+    const ended = (task: TaskRecord) =>
+      new ConflictError(`task ${taskId} has ended (${task.status}); it cannot be cancelled`, 'TASK_ENDED', {
+        details: { status: task.status },
+      });
+    const task = await this.#o.store.getTask(job.id, taskId);
+    if (!task) throw new NotFoundError(`job ${job.id} has no task ${taskId}`, 'TASK_NOT_FOUND');
+    if (isFinalTask(task.status)) throw ended(task);
+    const at = this.#now().toISOString();
+    await this.#o.store.markTaskCancelled(job.id, taskId, by, at);
+    if (!(await this.#o.compute.terminateTask(job.id, taskId))) {
+      await this.#o.store.unmarkTaskCancelled(job.id, taskId);
+      throw new AppError(
+        'TASK_NOT_SUBMITTED',
+        `task ${taskId} is not on Batch yet (its job is still submitting tasks); try again in a moment`,
+        409,
+        'backoff',
+        { retryAfterMs: 5000 },
+      );
+    }
+    const logged: TaskChangesLogged[] = [];
+    const states = await this.#readSettled(job.id, [taskId]);
+    await this.#apply(
+      job,
+      states.map((state) => taskUpdate(state, this.#now().toISOString())),
+      raise,
+      logged,
+    );
+    const recorded = (await this.#o.store.getTask(job.id, taskId)) ?? task;
+    // It ended on its own before the request reached it: say so rather than claim a cancel.
+    if (isFinalTask(recorded.status) && recorded.status !== 'CANCELLED') throw ended(recorded);
+    return { task: recorded, logged };
   }
 
   /**
@@ -289,7 +343,12 @@ export class TaskSignals {
       }
       continuation = page.continuation;
     } while (continuation);
-    const settle = tasksToSkip(graph.tasks, graph.order, statuses);
+    const settle = tasksToSkip(
+      graph.tasks,
+      graph.order,
+      statuses,
+      await this.#o.store.tasksCancelledAlone(jobId),
+    );
     if (settle.length === 0) return { changes: [], unfinishedNearby: 0 };
     const at = this.#now().toISOString();
     return this.#o.store.updateTasks(

@@ -55,6 +55,8 @@ export interface PreparedJob {
   pool: string;
   timeoutMinutes?: number;
   completeWhenTasksFinish: boolean;
+  /** Absent in jobs prepared before tasks could be cancelled one by one. */
+  allowCancelledTasks?: boolean;
 }
 
 /** A step that could not be done, and why, in the job's terms. */
@@ -81,4 +83,9 @@ export interface SettledTasks {
   counts: TaskCounts;
   /** Exit codes of failed tasks (the first hundred), by task id. */
   exitCodes: Record<string, number>;
+  /**
+   * How many CANCELLED tasks someone cancelled on their own (`POST .../tasks/{taskId}/cancel`);
+   * absent in results recorded before that existed, which replay as none.
+   */
+  cancelledAlone?: number;
 }

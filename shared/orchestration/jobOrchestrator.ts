@@ -11,6 +11,7 @@ import {
   type SubmitSummary,
 } from './activities.js';
 import { foldSignal, initialJobState, nextWhileRunning, type JobState } from './jobState.js';
+import { judgeTasks } from '../domain/taskState.js';
 import { jobSignalSchema, orchestrationInputSchema, SIGNAL_EVENT, type JobSignal } from './signals.js';
 import {
   activityRetry,
@@ -192,24 +193,16 @@ class JobLifecycle {
     yield this.#call(ACTIVITY.archiveOutputs, { jobId });
     this.#cancelDeadline();
     const { counts, exitCodes } = settled;
-    if (counts.FAILED > 0 || counts.SKIPPED > 0 || counts.CANCELLED > 0) {
-      const parts = [
-        counts.FAILED > 0 ? `${counts.FAILED} failed` : '',
-        counts.SKIPPED > 0 ? `${counts.SKIPPED} skipped` : '',
-        counts.CANCELLED > 0 ? `${counts.CANCELLED} ended by Batch` : '',
-      ].filter(Boolean);
-      const total = counts.SUCCEEDED + counts.FAILED + counts.SKIPPED + counts.CANCELLED;
-      const condition: JobCondition = counts.FAILED > 0 || counts.SKIPPED > 0 ? 'TASK_FAILED' : 'BATCH_ERROR';
-      yield* this.#record('FAILED', `${parts.join(', ')} of ${total} task(s)`, {
-        condition,
-        ...(Object.keys(exitCodes).length > 0 ? { exitCodes } : {}),
-      });
-      return { status: 'FAILED', condition };
-    }
-    yield* this.#record('FINISHED', `${counts.SUCCEEDED} task(s) succeeded`, {
-      condition: 'NORMAL_COMPLETION',
+    const verdict = judgeTasks(
+      counts,
+      settled.cancelledAlone ?? 0,
+      this.#prepared.allowCancelledTasks ?? false,
+    );
+    yield* this.#record(verdict.status, verdict.message, {
+      condition: verdict.condition,
+      ...(verdict.status === 'FAILED' && Object.keys(exitCodes).length > 0 ? { exitCodes } : {}),
     });
-    return { status: 'FINISHED', condition: 'NORMAL_COMPLETION' };
+    return { status: verdict.status, condition: verdict.condition };
   }
 
   /**

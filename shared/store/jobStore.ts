@@ -268,6 +268,17 @@ export interface JobStore {
     id: string,
     options: { status?: TaskStatus; limit: number; continuation?: string },
   ): Promise<Page<TaskRecord>>;
+  /** One of a job's tasks; undefined if it has none of that id. */
+  getTask(id: string, taskId: string): Promise<TaskRecord | undefined>;
+  /**
+   * Notes that `by` cancelled a task on its own, before Batch is asked to stop it, so whoever
+   * records its end knows it was not cancelled with its job. A repeat keeps the first note.
+   */
+  markTaskCancelled(id: string, taskId: string, by: string, at: string): Promise<void>;
+  /** Takes back a note whose cancel never reached the task. */
+  unmarkTaskCancelled(id: string, taskId: string): Promise<void>;
+  /** The ids of a job's tasks cancelled on their own. */
+  tasksCancelledAlone(id: string): Promise<Set<string>>;
   /** Forgets a job: its record, history, tasks and spec. */
   deleteJob(id: string): Promise<void>;
   /** Sets a job's priority; answers the job as it now is. */

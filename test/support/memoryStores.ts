@@ -288,6 +288,27 @@ export class MemoryJobStore implements JobStore {
     return page(items, options.limit, options.continuation);
   }
 
+  async getTask(id: string, taskId: string): Promise<TaskRecord | undefined> {
+    const task = this.tasks.get(id)?.find((t) => t.id === taskId);
+    return task ? { ...task } : undefined;
+  }
+
+  readonly cancelNotes = new Map<string, Map<string, { by: string; at: string }>>();
+
+  async markTaskCancelled(id: string, taskId: string, by: string, at: string): Promise<void> {
+    const notes = this.cancelNotes.get(id) ?? new Map<string, { by: string; at: string }>();
+    if (!notes.has(taskId)) notes.set(taskId, { by, at });
+    this.cancelNotes.set(id, notes);
+  }
+
+  async unmarkTaskCancelled(id: string, taskId: string): Promise<void> {
+    this.cancelNotes.get(id)?.delete(taskId);
+  }
+
+  async tasksCancelledAlone(id: string): Promise<Set<string>> {
+    return new Set(this.cancelNotes.get(id)?.keys());
+  }
+
   async setPriority(id: string, priority: number): Promise<JobRecord> {
     const entry = this.jobs.get(id);
     if (!entry) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
@@ -300,6 +321,7 @@ export class MemoryJobStore implements JobStore {
     this.histories.delete(id);
     this.tasks.delete(id);
     this.taskLogs.delete(id);
+    this.cancelNotes.delete(id);
   }
 
   async putTemplate(template: TemplateRecord): Promise<{ template: TemplateRecord; created: boolean }> {

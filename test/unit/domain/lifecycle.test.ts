@@ -52,6 +52,7 @@ const ACTIVE: ActiveStatus[] = [
 const CONDITIONS: JobCondition[] = [
   'NORMAL_COMPLETION',
   'TASK_FAILED',
+  'TASK_CANCELLED',
   'CANCELLED_BY_USER',
   'TIMEOUT',
   'INVALID_INPUT',
@@ -310,6 +311,7 @@ describe('job conditions', () => {
     CANCELLED: ['CANCELLED_BY_USER'],
     FAILED: [
       'TASK_FAILED',
+      'TASK_CANCELLED',
       'TIMEOUT',
       'INVALID_INPUT',
       'STAGING_FAILED',

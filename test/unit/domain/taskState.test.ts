@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { TaskStatus } from '../../../shared/domain/lifecycle.js';
 import {
   countStatuses,
+  judgeTasks,
   pendingOrQueued,
   progressOf,
   statusFromBatch,
@@ -164,6 +165,36 @@ describe('skipping what can never run', () => {
     expect(tasksToSkip(both, ['a', 'b', 'c'], mixed)).toEqual([{ id: 'c', status: 'CANCELLED' }]);
   });
 
+  it('should skip behind a task cancelled on its own, and run its dependents when it allows it', () => {
+    const statuses = new Map<string, TaskStatus>([
+      ['prep', 'SUCCEEDED'],
+      ['train', 'CANCELLED'],
+      ['report', 'QUEUED'],
+      ['cleanup', 'QUEUED'],
+    ]);
+    const alone = new Set(['train']);
+    expect(tasksToSkip(graph, order, statuses, alone)).toEqual([
+      { id: 'report', status: 'SKIPPED' },
+      { id: 'cleanup', status: 'SKIPPED' },
+    ]);
+    const lenient = [
+      task('prep'),
+      task('train', ['prep'], true),
+      task('report', ['train']),
+      task('cleanup', ['train']),
+    ];
+    expect(tasksToSkip(lenient, order, statuses, alone)).toEqual([]);
+    // Cancelled with its job, the same task still lets nothing run, whatever it allows.
+    expect(tasksToSkip(lenient, order, statuses)).toEqual([
+      { id: 'report', status: 'CANCELLED' },
+      { id: 'cleanup', status: 'CANCELLED' },
+    ]);
+    // Its dependents no longer wait on it once it lets them run.
+    const byId = new Map(lenient.map((t) => [t.id, t]));
+    expect(pendingOrQueued(lenient[2]!, byId, statuses, alone)).toBe('QUEUED');
+    expect(pendingOrQueued(lenient[2]!, byId, statuses)).toBe('PENDING');
+  });
+
   it('should tell a task waiting on dependencies from one waiting for a slot', () => {
     const byId = new Map(graph.map((t) => [t.id, t]));
     expect(pendingOrQueued(graph[1]!, byId, new Map([['prep', 'RUNNING']]))).toBe('PENDING');
@@ -192,5 +223,51 @@ describe('job progress from task counts', () => {
     ['records not all written yet', ['SUCCEEDED'], 2, { started: true, allDone: false, failed: false }],
   ])('should read %s', (_case, statuses, taskCount, expected) => {
     expect(progressOf(countStatuses(statuses), taskCount)).toEqual(expected);
+  });
+});
+
+describe('how a job whose tasks have ended comes out', () => {
+  const counts = (partial: Partial<Record<TaskStatus, number>>) => ({ ...countStatuses([]), ...partial });
+
+  it('should finish when every task succeeded', () => {
+    expect(judgeTasks(counts({ SUCCEEDED: 3 }), 0, false)).toEqual({
+      status: 'FINISHED',
+      condition: 'NORMAL_COMPLETION',
+      message: '3 task(s) succeeded',
+    });
+  });
+
+  it('should fail with TASK_CANCELLED for a task cancelled on its own, unless the job allows it', () => {
+    expect(judgeTasks(counts({ SUCCEEDED: 2, CANCELLED: 1 }), 1, false)).toEqual({
+      status: 'FAILED',
+      condition: 'TASK_CANCELLED',
+      message: '1 cancelled of 3 task(s)',
+    });
+    expect(judgeTasks(counts({ SUCCEEDED: 2, CANCELLED: 1 }), 1, true)).toEqual({
+      status: 'FINISHED',
+      condition: 'NORMAL_COMPLETION',
+      message: '2 task(s) succeeded, 1 cancelled',
+    });
+    // What the cancelled task kept from running did not succeed: allowed or not, the job failed.
+    expect(judgeTasks(counts({ SUCCEEDED: 1, CANCELLED: 1, SKIPPED: 2 }), 1, true)).toMatchObject({
+      status: 'FAILED',
+      condition: 'TASK_CANCELLED',
+      message: '2 skipped, 1 cancelled of 4 task(s)',
+    });
+  });
+
+  it('should name a failure first, and blame Batch for tasks it ended that nobody cancelled', () => {
+    expect(judgeTasks(counts({ FAILED: 1, CANCELLED: 1, SKIPPED: 1 }), 1, true)).toMatchObject({
+      status: 'FAILED',
+      condition: 'TASK_FAILED',
+      message: '1 failed, 1 skipped, 1 cancelled of 3 task(s)',
+    });
+    expect(judgeTasks(counts({ SUCCEEDED: 1, CANCELLED: 2 }), 1, true)).toMatchObject({
+      status: 'FAILED',
+      condition: 'BATCH_ERROR',
+      message: '1 cancelled, 1 ended by Batch of 3 task(s)',
+    });
+    // A stale note for a task that did not end CANCELLED counts for nothing.
+    expect(judgeTasks(counts({ SUCCEEDED: 2 }), 1, false)).toMatchObject({ status: 'FINISHED' });
   });
 });

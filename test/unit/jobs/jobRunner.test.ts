@@ -94,7 +94,7 @@ describe('the job runner on fakes (store, blobs, Batch)', () => {
     });
     expect(await runner.processInputs(id)).toEqual({
       outcome: 'done',
-      job: { taskCount: 2, pool: 'cpu', completeWhenTasksFinish: true },
+      job: { taskCount: 2, pool: 'cpu', completeWhenTasksFinish: true, allowCancelledTasks: false },
     });
     const tasks = await store.listTasks(id, { limit: 10 });
     expect(Object.fromEntries(tasks.items.map((t) => [t.id, t.status]))).toEqual({

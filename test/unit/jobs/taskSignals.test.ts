@@ -45,6 +45,20 @@ class FakeBatch {
       terminateJob: async (job: string) => {
         this.terminated.push(job);
       },
+      terminateTask: async (_job: string, id: string) => {
+        const task = this.tasks.get(id);
+        if (!task) return false;
+        this.terminated.push(id);
+        // Batch leaves a completed task as it ended.
+        if (task.state !== 'completed') {
+          this.set(id, {
+            state: 'completed',
+            result: 'failure',
+            failure: { category: 'usererror', code: 'TaskEnded', message: 'terminated' },
+          });
+        }
+        return true;
+      },
     } as unknown as ComputeBackend;
   }
 }
@@ -397,6 +411,60 @@ describe('task signals and reconciliation', () => {
       expect(report.events).toEqual([
         { type: 'task.status.changed', jobId: id, owner: 'alice', statuses: ['SUCCEEDED'], through: 2 },
       ]);
+    });
+  });
+  describe('cancelling one task', () => {
+    it('should skip what it kept from running and tell the job once no task is left', async () => {
+      const id = await job('RUNNING');
+      batch.set('a', done());
+      batch.set('b', { state: 'running' });
+      batch.set('c', done());
+      batch.set('d', { state: 'active' });
+      await signals.onSignals(
+        [
+          { jobId: id, taskId: 'a' },
+          { jobId: id, taskId: 'c' },
+        ],
+        raise,
+      );
+      const { task } = await signals.cancelTask((await store.getJob(id))!, 'b', 'alice', raise);
+      expect(task).toMatchObject({ id: 'b', status: 'CANCELLED' });
+      expect(await statuses(id)).toEqual({ a: 'SUCCEEDED', b: 'CANCELLED', c: 'SUCCEEDED', d: 'SKIPPED' });
+      expect(await store.tasksCancelledAlone(id)).toEqual(new Set(['b']));
+      expect(raised.at(-1)).toEqual({ jobId: id, signal: { type: 'tasks', started: true, allDone: true } });
+    });
+
+    it('should refuse a task that has ended, also one that ended just before the cancel reached it', async () => {
+      const id = await job('RUNNING');
+      batch.set('a', done());
+      await signals.onSignals([{ jobId: id, taskId: 'a' }], raise);
+      const job1 = (await store.getJob(id))!;
+      await expect(signals.cancelTask(job1, 'a', 'alice', raise)).rejects.toMatchObject({
+        code: 'TASK_ENDED',
+      });
+      expect(batch.terminated).toEqual([]);
+      // Recorded as queued, but Batch had already finished it: it is recorded as it ended.
+      batch.set('c', done(3));
+      await expect(signals.cancelTask(job1, 'c', 'alice', raise)).rejects.toMatchObject({
+        code: 'TASK_ENDED',
+        details: { status: 'FAILED' },
+      });
+      expect((await statuses(id)).c).toBe('FAILED');
+      await expect(signals.cancelTask(job1, 'zz', 'alice', raise)).rejects.toMatchObject({
+        code: 'TASK_NOT_FOUND',
+        status: 404,
+      });
+    });
+
+    it('should ask to try again for a task Batch does not have yet, and keep no note of it', async () => {
+      const id = await job('SUBMITTING_JOB');
+      await expect(signals.cancelTask((await store.getJob(id))!, 'd', 'alice', raise)).rejects.toMatchObject({
+        code: 'TASK_NOT_SUBMITTED',
+        status: 409,
+        retry: 'backoff',
+      });
+      expect(await store.tasksCancelledAlone(id)).toEqual(new Set());
+      expect((await statuses(id)).d).toBe('PENDING');
     });
   });
 });

@@ -1,0 +1,137 @@
+import { rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, inject, it } from 'vitest';
+import { ENDED, jobClient, type TaskView } from '../support/jobClient.js';
+import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
+import { problemSchema, taskViewSchema } from '../../shared/http/openapi.js';
+import { waitFor } from '../support/waitFor.js';
+
+const ALICE = 'alice-token-0123456789abcdef';
+const BOB = 'bob-token-0123456789abcdef';
+
+// The controls a user has over a job while it runs; each test drives its own job, concurrently.
+describe.concurrent('job control on the embedded runtime', () => {
+  const runtime = useRuntime({
+    app: ROOT,
+    storage: inject('azurite'),
+    env: {
+      CLOUDJOBS_API_TOKENS: `alice=${ALICE},bob=${BOB}`,
+      CLOUDJOBS_TABLE_PREFIX: uniqueName('c'),
+    },
+    args: ['--batch-slots', '8'],
+  });
+  const alice = jobClient(runtime, ALICE);
+
+  const cancelTask = async (id: string, taskId: string, token = ALICE) => {
+    const answer = await alice.json<unknown>('POST', `/jobs/${id}/tasks/${taskId}/cancel`, undefined, token);
+    return {
+      status: answer.status,
+      retryAfter: answer.headers.get('retry-after'),
+      task: answer.status === 200 ? taskViewSchema.strict().parse(answer.body) : undefined,
+      problem: answer.status === 200 ? undefined : problemSchema.parse(answer.body),
+    };
+  };
+  // A task has started once its log says so (a running task's log is read from its node).
+  const started = (id: string, taskId: string) =>
+    waitFor(
+      async () => {
+        const log = await alice.call('GET', `/jobs/${id}/tasks/${taskId}/logs/stdout`);
+        return log.status === 200 && log.text === 'started\n' ? true : undefined;
+      },
+      { timeoutMs: 60_000, what: `task ${taskId} to start` },
+    );
+  const states = async (id: string) =>
+    Object.fromEntries(Object.values(await alice.tasks(id)).map((t: TaskView) => [t.id, t.status]));
+
+  it('should cancel one running task and one waiting task; the job carries on and fails TASK_CANCELLED', async () => {
+    const gate = path.join(tmpdir(), uniqueName('gate'));
+    const id = await alice.submit({
+      name: uniqueName('cancel-one'),
+      tasks: [
+        { id: 'long', command: 'echo started; sleep 120' },
+        { id: 'after', command: 'echo never', dependsOn: ['long'] },
+        { id: 'waiting', command: 'echo never', dependsOn: ['long'] },
+        // Runs until the test says the cancels are done (the local pool shares this machine).
+        { id: 'other', command: `while [ ! -e ${gate} ]; do sleep 0.1; done; echo other done` },
+      ],
+    });
+    await started(id, 'long');
+    // A waiting task never starts.
+    const waiting = await cancelTask(id, 'waiting');
+    expect(waiting.status, JSON.stringify(waiting.problem)).toBe(200);
+    expect(waiting.task).toMatchObject({ id: 'waiting', status: 'CANCELLED' });
+    const long = await cancelTask(id, 'long');
+    expect(long.status, JSON.stringify(long.problem)).toBe(200);
+    expect(long.task).toMatchObject({ id: 'long', status: 'CANCELLED' });
+    // The job did not stop: the independent task still runs, and then runs to its end.
+    expect((await alice.job(id)).status).toBe('RUNNING');
+    expect(['QUEUED', 'RUNNING']).toContain((await states(id)).other);
+    await writeFile(gate, '');
+
+    // Cancelling what has ended, or asking for a task that is not there, says so.
+    const again = await cancelTask(id, 'long');
+    expect([again.status, again.problem?.code]).toEqual([409, 'TASK_ENDED']);
+    const missing = await cancelTask(id, 'nope');
+    expect([missing.status, missing.problem?.code]).toEqual([404, 'TASK_NOT_FOUND']);
+    const malformed = await cancelTask(id, 'a%20b');
+    expect(malformed.status).toBe(400);
+    expect(malformed.problem?.errors?.map((e) => e.path)).toEqual(['taskId']);
+    // Someone else's job is not there at all.
+    const theirs = await cancelTask(id, 'other', BOB);
+    expect([theirs.status, theirs.problem?.code]).toEqual([404, 'JOB_NOT_FOUND']);
+
+    const done = await alice.until(id, ENDED);
+    expect(done).toMatchObject({ status: 'FAILED', condition: 'TASK_CANCELLED' });
+    expect(done.message).toBe('1 skipped, 2 cancelled of 4 task(s)');
+    expect(await states(id)).toEqual({
+      long: 'CANCELLED',
+      after: 'SKIPPED',
+      waiting: 'CANCELLED',
+      other: 'SUCCEEDED',
+    });
+    // The cancelled task's log ends where it was stopped.
+    const log = await alice.call('GET', `/jobs/${id}/tasks/long/logs/stdout`);
+    expect(log.text).toBe('started\n');
+    expect((await alice.call('GET', `/jobs/${id}/tasks/other/logs/stdout`)).text).toBe('other done\n');
+    const ended = await cancelTask(id, 'other');
+    expect([ended.status, ended.problem?.code]).toEqual([409, 'JOB_ENDED']);
+    await rm(gate, { force: true });
+  });
+
+  it('should finish a job that allows cancelled tasks, running the dependents a cancelled task lets run', async () => {
+    const id = await alice.submit({
+      name: uniqueName('cancel-allowed'),
+      allowCancelledTasks: true,
+      tasks: [
+        { id: 'long', command: 'echo started; sleep 120', runDependentsOnFailure: true },
+        { id: 'cleanup', command: 'echo cleaned up', dependsOn: ['long'] },
+      ],
+    });
+    await started(id, 'long');
+    expect((await cancelTask(id, 'long')).task?.status).toBe('CANCELLED');
+    const done = await alice.until(id, ENDED);
+    expect(done).toMatchObject({
+      status: 'FINISHED',
+      condition: 'NORMAL_COMPLETION',
+      message: '1 task(s) succeeded, 1 cancelled',
+    });
+    expect(await states(id)).toEqual({ long: 'CANCELLED', cleanup: 'SUCCEEDED' });
+    expect((await alice.call('GET', `/jobs/${id}/tasks/cleanup/logs/stdout`)).text).toBe('cleaned up\n');
+  });
+
+  it('should refuse to cancel a task before its job has put it on Batch, and say when to try again', async () => {
+    // A missing pool holds the job BLOCKED before it submits anything.
+    const id = await alice.submit({
+      name: uniqueName('cancel-early'),
+      pool: uniqueName('nopool').replace(/[^A-Za-z0-9_-]/g, ''),
+      tasks: [{ id: 'only', command: 'true' }],
+    });
+    await alice.until(id, ['BLOCKED']);
+    const early = await cancelTask(id, 'only');
+    expect([early.status, early.problem?.code]).toEqual([409, 'TASK_NOT_SUBMITTED']);
+    expect(Number(early.retryAfter)).toBeGreaterThan(0);
+    await alice.call('POST', `/jobs/${id}/cancel`);
+    await alice.until(id, ENDED);
+  });
+});
