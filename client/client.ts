@@ -125,6 +125,13 @@ export class CloudJobsClient {
       this.http.json('PATCH', `/jobs/${enc(id)}`, { body: patch, idempotent: true }),
     cancel: (id: string): Promise<Job> =>
       this.http.json('POST', `/jobs/${enc(id)}/cancel`, { idempotent: true }),
+    /**
+     * Cancels one task: it ends CANCELLED, its dependents are SKIPPED unless it lets them run, and
+     * the job carries on. A 409 `TASK_NOT_SUBMITTED` (with `retryAfterSeconds`) means the job has
+     * not put it on Batch yet.
+     */
+    cancelTask: (id: string, taskId: string): Promise<Task> =>
+      this.http.json('POST', `/jobs/${enc(id)}/tasks/${enc(taskId)}/cancel`, { idempotent: true }),
     pause: (id: string): Promise<Job> =>
       this.http.json('POST', `/jobs/${enc(id)}/pause`, { idempotent: true }),
     resume: (id: string): Promise<Job> =>

@@ -359,8 +359,22 @@ function outputsCommand(program: Command, run: Run): void {
 
 /** Cancel, pause, resume, complete, priority and delete. */
 function controlCommands(program: Command, run: Run): void {
+  const cancel = program
+    .command('cancel')
+    .description('cancel a job: running tasks are stopped, it ends CANCELLED; or cancel one task of it')
+    .argument('<id>')
+    .argument('[taskId]', 'only this task: it ends CANCELLED, its dependents are skipped, the job carries on')
+    .addHelpText('after', '\nExamples:\n  cloudjobs cancel <id>\n  cloudjobs cancel <id> train');
+  run(cancel, async (context, id, taskId) => {
+    if (typeof taskId === 'string') {
+      const task = await context.client.jobs.cancelTask(id, taskId);
+      context.print(task, () => `task ${task.id} of job ${id}: ${task.status}`);
+      return;
+    }
+    const job = await context.client.jobs.cancel(id);
+    context.print(job, () => jobLine(job));
+  });
   for (const [name, describe] of [
-    ['cancel', 'cancel a job: running tasks are stopped, it ends CANCELLED'],
     ['pause', 'hold a job: running tasks go back to the queue'],
     ['resume', 'release a paused job'],
     ['complete', 'say no more tasks are coming to a job that waits for that'],

@@ -278,6 +278,43 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
     expect(stderr.stdout).toBe('done\n');
   });
 
+  it('should cancel one task of a running job, and say why when it cannot', async () => {
+    const gate = path.join(dir, 'gate');
+    const submitted = await cloudjobs(['submit', '-', '--json'], {
+      stdin: JSON.stringify({
+        name: 'one-cancelled',
+        tasks: [
+          { id: 'long', command: 'echo started; sleep 120' },
+          { id: 'after', command: 'true', dependsOn: ['long'] },
+          // Keeps the job running until the test has cancelled (the local pool shares this machine).
+          { id: 'other', command: `while [ ! -e ${gate} ]; do sleep 0.1; done` },
+        ],
+      }),
+    });
+    const { id } = JSON.parse(submitted.stdout) as { id: string };
+    await waitFor(
+      async () => ((await cloudjobs(['logs', id, 'long'])).stdout === 'started\n' ? true : undefined),
+      {
+        timeoutMs: 60_000,
+        what: 'the task to start',
+      },
+    );
+    const cancelled = await cloudjobs(['cancel', id, 'long']);
+    expect(cancelled.code, cancelled.stderr).toBe(0);
+    expect(cancelled.stdout).toBe(`task long of job ${id}: CANCELLED\n`);
+    // Refused requests exit 2, as any the service turns down.
+    const again = await cloudjobs(['cancel', id, 'long', '--json']);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/task long has ended \(CANCELLED\); it cannot be cancelled \(TASK_ENDED\)/);
+    // The job went on without it, and ended saying why.
+    await writeFile(gate, '');
+    const waited = await cloudjobs(['watch', id]);
+    expect(waited.code).toBe(1);
+    const status = await cloudjobs(['status', id]);
+    expect(status.stdout).toMatch(/^status: +FAILED \(TASK_CANCELLED\)$/m);
+    expect(status.stdout).toMatch(/^message: +1 skipped, 1 cancelled of 3 task\(s\)$/m);
+  });
+
   it('should watch every job of the user until interrupted, without an id', async () => {
     const name = uniqueName('watched');
     // The command itself, not npx, so the interrupt reaches it as a user's Ctrl-C would.

@@ -150,7 +150,7 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
   it('should show a running task’s new log lines as they are written', async () => {
     const id = await api().submit({
       name: 'ticker',
-      tasks: [{ id: 'tick', command: 'for i in 1 2 3 4 5; do echo "line $i"; sleep 1; done' }],
+      tasks: [{ id: 'tick', command: 'for i in 1 2 3 4 5 6; do echo "line $i"; sleep 1; done' }],
     });
     const { page, context } = await signedIn(ALICE, `/jobs/${id}`);
     await page.locator('[data-task="tick"] button').click();
@@ -159,7 +159,8 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     await expect.poll(() => log.textContent(), { timeout: 30_000 }).toContain('line 1');
     const first = Date.now();
     expect((await api().tasks(id)).tick!.status).not.toBe('SUCCEEDED');
-    await expect.poll(() => log.textContent(), { timeout: 30_000 }).toContain('line 5');
+    // Lines 1 and 6 are written five seconds apart; each shows within a poll and a read.
+    await expect.poll(() => log.textContent(), { timeout: 30_000 }).toContain('line 6');
     expect(Date.now() - first).toBeGreaterThan(2000);
     expect((await log.textContent())!.match(/line \d/g)).toEqual([
       'line 1',
@@ -167,7 +168,43 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
       'line 3',
       'line 4',
       'line 5',
+      'line 6',
     ]);
+    await context.close();
+  });
+
+  it('should cancel one running task from its log panel; what depends on it is skipped, live', async () => {
+    const id = await api().submit({
+      name: uniqueName('cancel-task'),
+      tasks: [
+        { id: 'long', command: 'echo started; sleep 120' },
+        { id: 'after', command: 'true', dependsOn: ['long'] },
+      ],
+    });
+    const { page, context } = await signedIn(ALICE, `/jobs/${id}`);
+    await page.locator('[data-task="long"] button').click();
+    await expect
+      .poll(() => page.locator('pre[data-log="stdout"]').textContent(), { timeout: 30_000 })
+      .toContain('started');
+    const asked: string[] = [];
+    page.once('dialog', (dialog) => {
+      asked.push(dialog.message());
+      void dialog.accept();
+    });
+    await page.getByRole('button', { name: 'Cancel task long' }).click();
+    expect(asked).toEqual(['Cancel task “long”? Tasks that depend on it will be skipped.']);
+    // The table and the job's header change by themselves: no reload.
+    const state = (task: string) =>
+      page.locator(`[data-task="${task}"] [role="cell"]:nth-child(2)`).textContent();
+    await expect.poll(() => state('long'), { timeout: 30_000 }).toMatch(/cancelled/i);
+    await expect.poll(() => state('after'), { timeout: 30_000 }).toMatch(/skipped/i);
+    await expect
+      .poll(() => page.locator('section.job').getAttribute('data-status'), { timeout: 30_000 })
+      .toBe('FAILED');
+    await page.getByText('task cancelled', { exact: false }).first().waitFor();
+    // An ended task offers no cancel.
+    expect(await page.getByRole('button', { name: 'Cancel task long' }).count()).toBe(0);
+    expect(await accessibilityViolations(page)).toEqual([]);
     await context.close();
   });
 

@@ -81,7 +81,7 @@ export function JobPage() {
         onSelect={setSelected}
         now={now}
       />
-      {task && <LogViewer jobId={j.id} task={task} />}
+      {task && <LogViewer jobId={j.id} task={task} jobEnded={final} />}
 
       <h2>Dependencies</h2>
       <Dependencies job={j} tasks={live.tasks} selected={selected} onSelect={setSelected} />

@@ -1,5 +1,6 @@
+import { useMutation } from '@tanstack/react-query';
 import { useEffect, useMemo, useRef, useState } from 'react';
-import type { Task } from '../../../client/index.js';
+import { DONE_TASK_STATUSES, type Task } from '../../../client/index.js';
 import { client } from '../api.js';
 import { ErrorPanel } from '../components/bits.js';
 
@@ -10,7 +11,7 @@ const KEEP = 2 * 1024 * 1024;
  * A task's stdout or stderr. A running task's log is followed as it grows and the view stays at
  * its end while the reader is there; a search keeps only the lines that match.
  */
-export function LogViewer({ jobId, task }: { jobId: string; task: Task }) {
+export function LogViewer({ jobId, task, jobEnded }: { jobId: string; task: Task; jobEnded: boolean }) {
   const [stream, setStream] = useState<'stdout' | 'stderr'>('stdout');
   const [text, setText] = useState('');
   const [error, setError] = useState<unknown>();
@@ -18,6 +19,8 @@ export function LogViewer({ jobId, task }: { jobId: string; task: Task }) {
   const [search, setSearch] = useState('');
   const view = useRef<HTMLPreElement>(null);
   const running = task.status === 'RUNNING' || task.status === 'QUEUED' || task.status === 'PENDING';
+  // The task's new state arrives with the page's event stream; the job carries on without it.
+  const cancel = useMutation({ mutationFn: () => client.jobs.cancelTask(jobId, task.id) });
 
   useEffect(() => {
     const stop = new AbortController();
@@ -65,6 +68,20 @@ export function LogViewer({ jobId, task }: { jobId: string; task: Task }) {
         <h3 id="log-title">
           Log of task <span className="mono">{task.id}</span>
         </h3>
+        {!jobEnded && !DONE_TASK_STATUSES.includes(task.status) && (
+          <button
+            type="button"
+            className="danger"
+            disabled={cancel.isPending}
+            onClick={() => {
+              // A cancelled task does not come back, and what depends on it may be skipped.
+              if (window.confirm(`Cancel task “${task.id}”? Tasks that depend on it will be skipped.`))
+                cancel.mutate();
+            }}
+          >
+            Cancel task<span className="visually-hidden"> {task.id}</span>
+          </button>
+        )}
         <div role="group" aria-label="Stream" className="toggle">
           {(['stdout', 'stderr'] as const).map((s) => (
             <button key={s} type="button" aria-pressed={stream === s} onClick={() => setStream(s)}>
@@ -73,6 +90,7 @@ export function LogViewer({ jobId, task }: { jobId: string; task: Task }) {
           ))}
         </div>
       </div>
+      {cancel.isError && <ErrorPanel error={cancel.error} title="The task was not cancelled" />}
       <div className="filters">
         <label>
           Search
