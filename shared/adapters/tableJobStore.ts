@@ -20,12 +20,12 @@ import type { TableSource } from './storageAccount.js';
 import { TABLES } from '../storageLayout.js';
 import { TableTaskCancels } from './tableTaskCancels.js';
 import { jobListFilter, jobRowKey, priorityPage, tagProperties } from './tableJobQuery.js';
+import { historyEntity, JOB_SUMMARY_PROPERTIES, toJob } from './tableJobRows.js';
 import { jobLayout } from '../domain/jobLayout.js';
 import type { JobSpec } from '../domain/jobSpec.js';
 import {
   isFinal,
   transitionJob,
-  type ActiveStatus,
   type JobCondition,
   type JobStatus,
   type TaskStatus,
@@ -69,8 +69,6 @@ const MAX_WRITE_ATTEMPTS = 20;
 // An Idempotency-Key whose job never appeared (its creator died) may be taken over after this.
 const ABANDONED_KEY_MS = 60_000;
 
-/** Row keys sort ascending; an inverted time puts the newest job first. */
-const historyRowKey = (id: string, sequence: number) => `hist|${id}|${String(sequence).padStart(8, '0')}`;
 /**
  * The job store on Azure Table storage. A job's record and its history share a partition (the
  * owner's), so a status change and its history entry are written in one transaction; an index by
@@ -545,71 +543,4 @@ export class TableJobStore implements JobStore {
   listTemplates(caller: string): Promise<Array<{ name: string; owner: string; versions: string[] }>> {
     return this.#templateRows.list(caller);
   }
-}
-
-const JOB_SUMMARY_PROPERTIES = [
-  'PartitionKey',
-  'RowKey',
-  'JobId',
-  'Name',
-  'Description',
-  'Template',
-  'Pool',
-  'Tags',
-  'Priority',
-  'Status',
-  'ResumeStatus',
-  'Condition',
-  'Message',
-  'ExitCodes',
-  'Sequence',
-  'TaskCount',
-  'TaskCounts',
-  'CreatedAt',
-  'UpdatedAt',
-];
-
-function historyEntity(owner: string, id: string, entry: HistoryEntry): Entity {
-  return {
-    partitionKey: owner,
-    rowKey: historyRowKey(id, entry.sequence),
-    Sequence: entry.sequence,
-    Status: entry.status,
-    ...(entry.previousStatus ? { PreviousStatus: entry.previousStatus } : {}),
-    ...(entry.condition ? { Condition: entry.condition } : {}),
-    Message: entry.message,
-    At: entry.at,
-    ...(entry.taskCounts ? { TaskCounts: JSON.stringify(entry.taskCounts) } : {}),
-    ...(entry.exitCodes ? { ExitCodes: JSON.stringify(entry.exitCodes) } : {}),
-    ...(entry.taskSequence !== undefined ? { TaskSequence: entry.taskSequence } : {}),
-  };
-}
-
-function toJob(entity: TableEntityResult<Entity>): JobRecord {
-  const job: JobRecord = {
-    id: entity.JobId as string,
-    owner: entity.partitionKey,
-    name: entity.Name as string,
-    pool: entity.Pool as string,
-    tags: JSON.parse((entity.Tags as string) || '{}') as Record<string, string>,
-    // Jobs stored before priorities existed have none: Batch's default, 0.
-    priority: typeof entity.Priority === 'number' ? entity.Priority : 0,
-    status: entity.Status as JobStatus,
-    message: (entity.Message as string) ?? '',
-    sequence: entity.Sequence as number,
-    taskCount: entity.TaskCount as number,
-    taskCounts: {
-      ...emptyCounts(),
-      ...(JSON.parse((entity.TaskCounts as string) || '{}') as Partial<TaskCounts>),
-    },
-    createdAt: entity.CreatedAt as string,
-    updatedAt: entity.UpdatedAt as string,
-    etag: entity.etag,
-  };
-  if (entity.Description !== undefined) job.description = entity.Description as string;
-  if (entity.Template) job.template = entity.Template as string;
-  if (entity.ResumeStatus) job.resumeStatus = entity.ResumeStatus as ActiveStatus;
-  if (entity.Condition) job.condition = entity.Condition as JobCondition;
-  if (entity.ExitCodes) job.exitCodes = JSON.parse(entity.ExitCodes as string) as Record<string, number>;
-  return job;
 }
