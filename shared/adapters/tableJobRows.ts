@@ -5,8 +5,7 @@ import type { Entity } from './tables.js';
 import { emptyCounts } from './tableTaskRows.js';
 
 /** A history entry's row key in its owner's partition: the job's entries in order. */
-const historyRowKey = (id: string, sequence: number) =>
-  `hist|${id}|${String(sequence).padStart(8, '0')}`;
+const historyRowKey = (id: string, sequence: number) => `hist|${id}|${String(sequence).padStart(8, '0')}`;
 
 /** The properties of a job row that make its record: all but the spec, which may be 450 KB. */
 export const JOB_SUMMARY_PROPERTIES = [
@@ -19,6 +18,8 @@ export const JOB_SUMMARY_PROPERTIES = [
   'Pool',
   'Tags',
   'Priority',
+  'ResubmittedFrom',
+  'Resubmissions',
   'Status',
   'ResumeStatus',
   'Condition',
@@ -58,6 +59,7 @@ export function toJob(entity: TableEntityResult<Entity>): JobRecord {
     tags: JSON.parse((entity.Tags as string) || '{}') as Record<string, string>,
     // Jobs stored before priorities existed have none: Batch's default, 0.
     priority: typeof entity.Priority === 'number' ? entity.Priority : 0,
+    resubmissions: JSON.parse((entity.Resubmissions as string | undefined) || '[]') as string[],
     status: entity.Status as JobStatus,
     message: (entity.Message as string) ?? '',
     sequence: entity.Sequence as number,
@@ -72,6 +74,7 @@ export function toJob(entity: TableEntityResult<Entity>): JobRecord {
   };
   if (entity.Description !== undefined) job.description = entity.Description as string;
   if (entity.Template) job.template = entity.Template as string;
+  if (entity.ResubmittedFrom) job.resubmittedFrom = entity.ResubmittedFrom as string;
   if (entity.ResumeStatus) job.resumeStatus = entity.ResumeStatus as ActiveStatus;
   if (entity.Condition) job.condition = entity.Condition as JobCondition;
   if (entity.ExitCodes) job.exitCodes = JSON.parse(entity.ExitCodes as string) as Record<string, number>;

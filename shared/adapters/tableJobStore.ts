@@ -160,6 +160,7 @@ export class TableJobStore implements JobStore {
       Tags: JSON.stringify(job.tags),
       ...tagProperties(job.tags),
       Priority: job.priority ?? 0,
+      ...(job.resubmittedFrom ? { ResubmittedFrom: job.resubmittedFrom } : {}),
       Status: 'PENDING',
       Message: message,
       Sequence: 1,
@@ -295,6 +296,31 @@ export class TableJobStore implements JobStore {
     const job = await this.getJob(id);
     if (!job) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
     return job;
+  }
+
+  async addResubmission(id: string, resubmission: string): Promise<void> {
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      const entity = await this.#read(id, ['PartitionKey', 'RowKey', 'Resubmissions']);
+      if (!entity) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
+      const list = JSON.parse((entity.Resubmissions as string | undefined) || '[]') as string[];
+      if (list.includes(resubmission)) return;
+      try {
+        // Only this property, and only over the version read: two resubmissions at once both land.
+        await this.#jobs.updateEntity(
+          {
+            partitionKey: entity.partitionKey,
+            rowKey: entity.rowKey,
+            Resubmissions: JSON.stringify([...list, resubmission]),
+          },
+          'Merge',
+          { etag: entity.etag },
+        );
+        return;
+      } catch (error) {
+        if (!isStatus(error, 412)) throw error;
+      }
+    }
+    throw new TransientError('JOB_BUSY', `job ${id} is changing too often to record its resubmission`);
   }
 
   async getSpec(id: string): Promise<JobSpec> {

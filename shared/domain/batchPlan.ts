@@ -83,7 +83,7 @@ export function planBatchJob(
           source: {
             url: locations.blobUrl(
               layout.jobsContainer,
-              `${jobLayout.taskOutput(jobId, input.taskId)}/${input.path}`,
+              `${jobLayout.taskOutput(input.jobId ?? jobId, input.taskId)}/${input.path}`,
             ),
             ...identity,
           },

@@ -13,12 +13,20 @@ import {
   relativePathProblem,
 } from './paths.js';
 import { applyTemplate } from './templates.js';
+import { resumeTasks, type DoneTasks } from './resume.js';
 
 /** Where a task input comes from, resolved. */
 export type ExpandedInput =
   | { kind: 'blob'; container: string; path: string; target: string }
   | { kind: 'https'; url: string; target: string }
-  | { kind: 'fromTask'; taskId: string; path: string; target: string };
+  | {
+      kind: 'fromTask';
+      taskId: string;
+      path: string;
+      target: string;
+      /** The job whose task wrote it, when not this one (a resumed job reads a done task's). */
+      jobId?: string;
+    };
 
 /** One concrete task, with the job's defaults applied and every macro expanded. */
 export interface ExpandedTask {
@@ -59,6 +67,8 @@ export interface ExpandedJob {
   taskIdStyle: 'string' | 'int';
   notifications: NotificationSpec[];
   tags: Record<string, string>;
+  /** The job this one resumes from, and how many of the spec's tasks it takes as done there. */
+  resumedFrom?: { job: string; done: number };
   tasks: ExpandedTask[];
   /** Task ids in an order where each follows everything it depends on. */
   order: string[];
@@ -77,6 +87,8 @@ export interface ExpandContext {
   limits: SpecLimits;
   /** The template the spec names, already looked up (absent if it names none). */
   template?: { ref: string; body: TemplateBody };
+  /** For a spec with `resumeFrom`: the tasks done already, looked up (see {@link resumeTasks}). */
+  resume?: { from: string; done: DoneTasks };
 }
 
 const MAX_ISSUES = 100;
@@ -104,7 +116,19 @@ export function expandJob(submitted: JobSpec, context: ExpandContext): ExpandedJ
   const expansion = new Expansion(spec, context);
   const tasks = spec.tasks ? expansion.listedTasks(spec.tasks) : expansion.sweepTasks(spec.sweep!);
   expansion.linkFromTaskInputs(tasks);
-  const order = expansion.order();
+  // The whole graph is checked as written; only then are the done tasks left out.
+  const planned = { tasks, order: expansion.order() };
+  const { tasks: left, order } = context.resume
+    ? resumeTasks(tasks, planned.order, context.resume.done)
+    : planned;
+  if (left.length === 0) {
+    throw new ValidationError('the job spec is invalid: 1 problem', [
+      {
+        path: 'resumeFrom',
+        message: `every task succeeded in job ${context.resume!.from} already: nothing is left to run`,
+      },
+    ]);
+  }
   const { intIds, parameters, jobInputs, jobOutputs, logs } = expansion;
   return {
     name: spec.name!,
@@ -123,7 +147,10 @@ export function expandJob(submitted: JobSpec, context: ExpandContext): ExpandedJ
     taskIdStyle: intIds ? 'int' : 'string',
     notifications: spec.notifications ?? [],
     tags: spec.tags ?? {},
-    tasks,
+    ...(context.resume
+      ? { resumedFrom: { job: context.resume.from, done: tasks.length - left.length } }
+      : {}),
+    tasks: left,
     order,
   };
 }

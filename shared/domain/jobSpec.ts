@@ -214,6 +214,11 @@ export const notificationSchema = z
   ])
   .superRefine(checkStatusFilter);
 
+/** A job's id, as cloudjobs gives them out. */
+export const jobIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a job id: 1-64 of letters, digits and "-"');
+
 /** A job's priority on Batch: higher runs first when jobs share a pool. */
 export const jobPrioritySchema = z
   .number()
@@ -239,6 +244,9 @@ const specFields = {
   timeoutMinutes: minutes,
   priority: jobPrioritySchema,
   completeWhenTasksFinish: z.boolean(),
+  resumeFrom: jobIdSchema.describe(
+    'an ended job of yours with the same tasks: those that succeeded there (or in the jobs it resumed from) are not run again, and their outputs are read from where they were written',
+  ),
   allowCancelledTasks: z
     .boolean()
     .describe(
@@ -250,6 +258,23 @@ const specFields = {
   notifications: z.array(notificationSchema).max(20),
   tags: z.record(z.string().min(1).max(64), z.string().max(256)),
 };
+
+/**
+ * Body of `POST /jobs/{id}/resubmit`: which tasks to run again, and what to change for the new
+ * job. Parameters and env are merged over the original's; the rest replace it.
+ */
+export const resubmitSchema = z.strictObject({
+  tasks: z
+    .enum(['all', 'failed'])
+    .describe(
+      '`all`: run the whole job again. `failed`: only the tasks that did not succeed (failed, skipped, cancelled or never run); the rest count as done and their outputs are read from the original',
+    ),
+  parameters: specFields.parameters.optional(),
+  env: specFields.env.optional(),
+  pool: specFields.pool.optional(),
+  retries: specFields.retries.optional(),
+  timeoutMinutes: specFields.timeoutMinutes.optional(),
+});
 
 const optionalFields = Object.fromEntries(
   Object.entries(specFields).map(([key, schema]) => [key, schema.optional()]),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { jobSpecSchema, notifiableStatusSchema } from '../domain/jobSpec.js';
+import { jobSpecSchema, notifiableStatusSchema, resubmitSchema } from '../domain/jobSpec.js';
 import { JOB_CONDITIONS, JOB_STATUSES, TASK_STATUSES } from '../domain/lifecycle.js';
 import {
   jobPatchSchema,
@@ -34,6 +34,8 @@ export const jobViewSchema = z.object({
   pool: z.string(),
   tags: z.record(z.string(), z.string()),
   priority: z.number().int().describe('Batch job priority, -1000 to 1000'),
+  resubmittedFrom: z.string().optional().describe('the job this one was resubmitted from'),
+  resubmissions: z.array(z.string()).describe('jobs resubmitted from this one, oldest first'),
   status: z.enum(JOB_STATUSES),
   condition: z.enum(JOB_CONDITIONS).optional(),
   message: z.string(),
@@ -293,6 +295,21 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   '/jobs/{id}/cancel': {
     post: {
       summary: 'Cancel a job: running tasks are stopped and it ends CANCELLED (watch its history)',
+      responses: { 202: jobViewSchema },
+    },
+  },
+  '/jobs/{id}/resubmit': {
+    post: {
+      summary:
+        'Submit an ended job again as a new one: all its tasks, or only those that did not succeed (the rest count as done, their outputs read from the original); 409 while it runs',
+      headers: [
+        {
+          name: 'Idempotency-Key',
+          description: 'the same key and body again answer with the same new job',
+          schema: { type: 'string', maxLength: 255 },
+        },
+      ],
+      body: resubmitSchema,
       responses: { 202: jobViewSchema },
     },
   },

@@ -7,6 +7,7 @@ import {
   jobPrioritySchema,
   jobSpecSchema,
   nameSchema,
+  resubmitSchema,
   taskIdSchema,
   templateBodySchema,
   versionSchema,
@@ -145,6 +146,7 @@ export class JobsApi {
     body: unknown,
     raw: Buffer,
     idempotencyKey?: string,
+    origin: { resubmittedFrom?: string } = {},
   ): Promise<{ job: JobRecord; created: boolean }> {
     const spec = parseInput(jobSpecSchema, body);
     const policy = this.#o.webhooks ?? { allowHttp: false, allowLoopback: false };
@@ -184,6 +186,7 @@ export class JobsApi {
       pool: expanded.pool,
       tags: expanded.tags,
       priority: expanded.priority,
+      ...(origin.resubmittedFrom ? { resubmittedFrom: origin.resubmittedFrom } : {}),
       taskCount: expanded.tasks.length,
       ...(idempotencyKey
         ? {
@@ -215,6 +218,57 @@ export class JobsApi {
       telemetry?.metric(METRICS.jobsSubmitted, 1, { via: caller.via });
     }
     return stored;
+  }
+
+  /**
+   * Submits an ended job again as a new one, from the spec it was submitted with (so a template's
+   * version and an inbox manifest come along), with `parameters` and `env` merged over its own and
+   * `pool`, `retries` and `timeoutMinutes` replaced. `failed` resumes from it: only the tasks
+   * that did not succeed run, the others' outputs are read where they were written. The new job
+   * names the original (`resubmittedFrom`) and the original lists it (`resubmissions`).
+   */
+  async resubmit(
+    caller: Caller,
+    id: string,
+    body: unknown,
+    raw: Buffer,
+    idempotencyKey?: string,
+  ): Promise<{ job: JobRecord; created: boolean }> {
+    const request = parseInput(resubmitSchema, body);
+    const original = await this.job(caller, id);
+    if (original.owner !== caller.owner) {
+      // An admin may read anyone's job, but a job runs as its owner: resubmitting is theirs to do.
+      throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
+    }
+    if (!isFinal(original.status)) {
+      throw new ConflictError(
+        `job ${id} is ${original.status}; resubmit it once it has ended (or cancel it first)`,
+        'JOB_NOT_FINAL',
+        { details: { status: original.status } },
+      );
+    }
+    const { resumeFrom: _earlier, ...spec } = await this.#o.store.getSpec(id);
+    const next: JobSpec = { ...spec };
+    if (request.tasks === 'failed') {
+      const counts = (await this.#o.store.taskCounts(id)) ?? original.taskCounts;
+      if (original.taskCount > 0 && counts.SUCCEEDED >= original.taskCount) {
+        throw new ValidationError('nothing is left to run', [
+          { path: 'tasks', message: `every task of job ${id} succeeded; ask for "all" to run them again` },
+        ]);
+      }
+      next.resumeFrom = id;
+    }
+    if (request.parameters) next.parameters = { ...spec.parameters, ...request.parameters };
+    if (request.env) next.env = { ...spec.env, ...request.env };
+    if (request.pool !== undefined) next.pool = request.pool;
+    if (request.retries !== undefined) next.retries = request.retries;
+    if (request.timeoutMinutes !== undefined) next.timeoutMinutes = request.timeoutMinutes;
+    // The key is the caller's for this request: the same key resubmitting another job is a reuse.
+    const digestOf = Buffer.concat([Buffer.from(`resubmit ${id}\n`), raw]);
+    const submitted = await this.submit(caller, next, digestOf, idempotencyKey, { resubmittedFrom: id });
+    // Also on a replay: the first request may have stored the job and died before this.
+    await this.#o.store.addResubmission(id, submitted.job.id);
+    return submitted;
   }
 
   /** A job the caller may see, or JOB_NOT_FOUND. */

@@ -16,6 +16,10 @@ export interface JobRecord {
   tags: Record<string, string>;
   /** Batch job priority, -1000 to 1000; changeable while the job runs. */
   priority: number;
+  /** The job this one was resubmitted from. */
+  resubmittedFrom?: string;
+  /** Jobs resubmitted from this one, oldest first. */
+  resubmissions: string[];
   status: JobStatus;
   resumeStatus?: ActiveStatus;
   condition?: JobCondition;
@@ -136,6 +140,8 @@ export interface NewJob {
   tags: Record<string, string>;
   /** Batch job priority; 0 unless given. */
   priority?: number;
+  /** The job this one is a resubmission of. */
+  resubmittedFrom?: string;
   taskCount: number;
   /** The caller's Idempotency-Key and a digest of the request it came with. */
   idempotency?: { key: string; requestDigest: string };
@@ -283,6 +289,8 @@ export interface JobStore {
   deleteJob(id: string): Promise<void>;
   /** Sets a job's priority; answers the job as it now is. */
   setPriority(id: string, priority: number): Promise<JobRecord>;
+  /** Adds `resubmission` to job `id`'s resubmissions, once however often it is told. */
+  addResubmission(id: string, resubmission: string): Promise<void>;
 
   /**
    * Registers a template version. Versions are immutable: the same body again is fine, a

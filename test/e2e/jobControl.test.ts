@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { ENDED, jobClient, type TaskView } from '../support/jobClient.js';
 import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
-import { problemSchema, taskViewSchema } from '../../shared/http/openapi.js';
+import { jobViewSchema, problemSchema, taskViewSchema } from '../../shared/http/openapi.js';
 import { waitFor } from '../support/waitFor.js';
 
 const ALICE = 'alice-token-0123456789abcdef';
@@ -133,5 +133,106 @@ describe.concurrent('job control on the embedded runtime', () => {
     expect(Number(early.retryAfter)).toBeGreaterThan(0);
     await alice.call('POST', `/jobs/${id}/cancel`);
     await alice.until(id, ENDED);
+  });
+  it('should resubmit the tasks that did not succeed, twice over, reading done tasks’ outputs where they were written', async () => {
+    const resubmit = (id: string, body: unknown, token = ALICE, key?: string) =>
+      runtime
+        .fetch(`/api/jobs/${id}/resubmit`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${token}`,
+            'content-type': 'application/json',
+            ...(key ? { 'idempotency-key': key } : {}),
+          },
+          body: JSON.stringify(body),
+        })
+        .then(async (r) => ({
+          status: r.status,
+          headers: r.headers,
+          body: JSON.parse(await r.text()) as never,
+        }));
+    const first = await alice.submit({
+      name: uniqueName('resubmit'),
+      parameters: { mode: 'bad' },
+      tasks: [
+        { id: 'prep', command: 'echo made > model.txt; echo prep ran', outputs: ['model.txt'] },
+        {
+          id: 'work',
+          command: 'cat model.txt; test "${mode}" = ok',
+          inputs: [{ fromTask: 'prep', path: 'model.txt' }],
+        },
+        { id: 'report', command: 'echo reported', dependsOn: ['work'] },
+      ],
+    });
+    // Not while it runs.
+    const early = await resubmit(first, { tasks: 'failed' });
+    expect([early.status, problemSchema.parse(early.body).code]).toEqual([409, 'JOB_NOT_FINAL']);
+    expect(await alice.until(first, ENDED)).toMatchObject({ status: 'FAILED', condition: 'TASK_FAILED' });
+
+    // Again with the same parameters: prep is done, so only work and report run, and work fails again.
+    const second = await resubmit(first, { tasks: 'failed' });
+    expect(second.status).toBe(202);
+    const secondJob = jobViewSchema.strict().parse(second.body);
+    expect(secondJob).toMatchObject({ resubmittedFrom: first, taskCount: 2, resubmissions: [] });
+    expect(await alice.until(secondJob.id, ENDED)).toMatchObject({
+      status: 'FAILED',
+      condition: 'TASK_FAILED',
+    });
+    expect(Object.keys(await alice.tasks(secondJob.id)).sort()).toEqual(['report', 'work']);
+
+    // Then with the parameter fixed, from the second: prep, done two jobs back, still counts.
+    const key = uniqueName('key');
+    const third = await resubmit(secondJob.id, { tasks: 'failed', parameters: { mode: 'ok' } }, ALICE, key);
+    expect(third.status).toBe(202);
+    const thirdJob = jobViewSchema.strict().parse(third.body);
+    const replayed = await resubmit(
+      secondJob.id,
+      { tasks: 'failed', parameters: { mode: 'ok' } },
+      ALICE,
+      key,
+    );
+    expect(replayed.headers.get('idempotent-replayed')).toBe('true');
+    expect((replayed.body as { id: string }).id).toBe(thirdJob.id);
+    const done = await alice.until(thirdJob.id, ENDED);
+    expect(done).toMatchObject({ status: 'FINISHED', resubmittedFrom: secondJob.id, taskCount: 2 });
+    expect(done.spec).toMatchObject({ resumeFrom: secondJob.id, parameters: { mode: 'ok' } });
+    expect(await states(thirdJob.id)).toEqual({ work: 'SUCCEEDED', report: 'SUCCEEDED' });
+    // work read the file prep wrote in the first job.
+    expect((await alice.call('GET', `/jobs/${thirdJob.id}/tasks/work/logs/stdout`)).text).toBe('made\n');
+    expect((await alice.job(first)).resubmissions).toEqual([secondJob.id]);
+    expect((await alice.job(secondJob.id)).resubmissions).toEqual([thirdJob.id]);
+
+    // Nothing failed in the third: "failed" has nothing to run, "all" runs everything.
+    const nothing = await resubmit(thirdJob.id, { tasks: 'failed' });
+    expect(nothing.status).toBe(400);
+    expect(problemSchema.parse(nothing.body).errors?.map((e) => e.path)).toEqual(['tasks']);
+    const all = await resubmit(first, { tasks: 'all', parameters: { mode: 'ok' }, retries: 1 });
+    const allJob = jobViewSchema.strict().parse(all.body);
+    expect(allJob.taskCount).toBe(3);
+    expect(await alice.until(allJob.id, ENDED)).toMatchObject({ status: 'FINISHED' });
+    expect((await alice.job(first)).resubmissions).toEqual([secondJob.id, allJob.id]);
+
+    // Bad requests name the field; someone else's job is not there.
+    const bad = await resubmit(first, { tasks: 'some', owner: 'bob' });
+    expect(bad.status).toBe(400);
+    expect(
+      problemSchema
+        .parse(bad.body)
+        .errors?.map((e) => e.path)
+        .sort(),
+    ).toEqual(['owner', 'tasks']);
+    expect((await resubmit(first, { tasks: 'all' }, BOB)).status).toBe(404);
+    // A spec naming someone else's job (or a running one) to resume from is refused at the field.
+    const bobs = await alice.json<unknown>(
+      'POST',
+      '/jobs',
+      { name: 'x', resumeFrom: first, tasks: [{ id: 'a', command: 'true' }] },
+      BOB,
+    );
+    expect(bobs.status).toBe(400);
+    expect(problemSchema.parse(bobs.body).errors).toEqual([
+      { path: 'resumeFrom', message: `there is no job ${first} of yours` },
+    ]);
+    expect((await alice.job(first)).resubmissions).toEqual([secondJob.id, allJob.id]);
   });
 });

@@ -372,6 +372,37 @@ describe('job store on Azure Tables', () => {
     }
   });
 
+  it('should link resubmissions both ways, racing or repeated, and keep notes of tasks cancelled alone', async () => {
+    const store = freshStore();
+    await store.createJob(newJob({ id: 'orig' }));
+    await store.createJob(newJob({ id: 'again', resubmittedFrom: 'orig' }));
+    expect(await store.getJob('again')).toMatchObject({ resubmittedFrom: 'orig', resubmissions: [] });
+    await Promise.all(['r1', 'r2', 'r3', 'r1'].map((id) => store.addResubmission('orig', id)));
+    expect((await store.getJob('orig'))!.resubmissions.sort()).toEqual(['r1', 'r2', 'r3']);
+    expect((await store.getJob('orig'))!.resubmittedFrom).toBeUndefined();
+    expect(await failure(() => store.addResubmission('nobody', 'x'))).toMatchObject({
+      code: 'JOB_NOT_FOUND',
+    });
+
+    await store.putTasks('orig', [
+      { id: 'a', status: 'QUEUED' },
+      { id: 'b', status: 'PENDING' },
+    ]);
+    expect(await store.getTask('orig', 'b')).toMatchObject({ id: 'b', status: 'PENDING', attempt: 1 });
+    expect(await store.getTask('orig', 'zz')).toBeUndefined();
+    await store.markTaskCancelled('orig', 'a', 'alice', new Date().toISOString());
+    await store.markTaskCancelled('orig', 'a', 'alice', new Date().toISOString());
+    await store.markTaskCancelled('orig', 'b', 'alice', new Date().toISOString());
+    await store.unmarkTaskCancelled('orig', 'b');
+    await store.unmarkTaskCancelled('orig', 'b');
+    expect(await store.tasksCancelledAlone('orig')).toEqual(new Set(['a']));
+    // The notes sit beside the tasks without being taken for any.
+    expect((await store.listTasks('orig', { limit: 10 })).items.map((t) => t.id)).toEqual(['a', 'b']);
+    expect(await store.taskCounts('orig')).toMatchObject({ QUEUED: 1, PENDING: 1 });
+    await store.deleteJob('orig');
+    expect(await store.tasksCancelledAlone('orig')).toEqual(new Set());
+  });
+
   it('should hold 100,000 task records and page through them in order', async () => {
     const store = freshStore();
     const job = newJob({ taskCount: 100_000 });

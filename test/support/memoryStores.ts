@@ -95,6 +95,8 @@ export class MemoryJobStore implements JobStore {
       pool: input.pool,
       tags: input.tags,
       priority: input.priority ?? 0,
+      ...(input.resubmittedFrom ? { resubmittedFrom: input.resubmittedFrom } : {}),
+      resubmissions: [],
       status: 'PENDING',
       message: 'submitted',
       sequence: 1,
@@ -307,6 +309,13 @@ export class MemoryJobStore implements JobStore {
 
   async tasksCancelledAlone(id: string): Promise<Set<string>> {
     return new Set(this.cancelNotes.get(id)?.keys());
+  }
+
+  async addResubmission(id: string, resubmission: string): Promise<void> {
+    const entry = this.jobs.get(id);
+    if (!entry) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
+    if (!entry.job.resubmissions.includes(resubmission))
+      entry.job = { ...entry.job, resubmissions: [...entry.job.resubmissions, resubmission] };
   }
 
   async setPriority(id: string, priority: number): Promise<JobRecord> {
