@@ -14,6 +14,7 @@ import {
   type Caller,
   type JobPatch,
   type JobsQuery,
+  type ResubmitRequest,
   type OutputListing,
   type Page,
   type Pool,
@@ -102,6 +103,22 @@ export class CloudJobsClient {
     submit: (spec: JobSpec, options: { idempotencyKey?: string; signal?: AbortSignal } = {}): Promise<Job> =>
       this.http.json('POST', '/jobs', {
         body: spec,
+        headers: { 'idempotency-key': options.idempotencyKey ?? crypto.randomUUID() },
+        idempotent: true,
+        ...(options.signal ? { signal: options.signal } : {}),
+      }),
+    /**
+     * Runs an ended job again as a new job: `tasks: 'all'`, or `'failed'` for only the tasks that
+     * did not succeed (the others count as done, their outputs read from the original). With an
+     * `Idempotency-Key`, fresh unless given, as for a submit.
+     */
+    resubmit: (
+      id: string,
+      request: ResubmitRequest,
+      options: { idempotencyKey?: string; signal?: AbortSignal } = {},
+    ): Promise<Job> =>
+      this.http.json('POST', `/jobs/${enc(id)}/resubmit`, {
+        body: request,
         headers: { 'idempotency-key': options.idempotencyKey ?? crypto.randomUUID() },
         idempotent: true,
         ...(options.signal ? { signal: options.signal } : {}),

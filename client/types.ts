@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { jobSpecSchema } from '../shared/domain/jobSpec.js';
+import type { jobSpecSchema, resubmitSchema } from '../shared/domain/jobSpec.js';
 import type {
   deliveryViewSchema,
   historyEntrySchema,
@@ -62,6 +62,8 @@ export type UploadUrl = z.output<typeof uploadUrlSchema>;
 export type Problem = z.output<typeof problemSchema>;
 /** What may change while a job runs (`PATCH /jobs/{id}`). */
 export type JobPatch = z.input<typeof jobPatchSchema>;
+/** What `POST /jobs/{id}/resubmit` takes: which tasks to run again, and what to change. */
+export type ResubmitRequest = z.input<typeof resubmitSchema>;
 /** Who the service takes you to be (`GET /me`). */
 export type Caller = z.output<typeof callerViewSchema>;
 export type JobsQuery = Partial<z.output<typeof listJobsQuerySchema>>;

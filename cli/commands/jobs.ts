@@ -45,12 +45,15 @@ async function readSpec(file: string, stdin: NodeJS.ReadableStream): Promise<Job
   return spec;
 }
 
-/** `--param k=v`, repeatable. */
-function collectParam(value: string, previous: Record<string, string>): Record<string, string> {
-  const at = value.indexOf('=');
-  if (at <= 0) throw new UsageError(`--param ${value}: expected name=value`);
-  return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
-}
+/** `--param k=v` (or another such flag), repeatable. */
+const collectPairs =
+  (flag: string) =>
+  (value: string, previous: Record<string, string>): Record<string, string> => {
+    const at = value.indexOf('=');
+    if (at <= 0) throw new UsageError(`${flag} ${value}: expected name=value`);
+    return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
+  };
+const collectParam = collectPairs('--param');
 
 const jobLine = (job: Job) => `job ${job.id} ${job.status}: ${job.message}`;
 
@@ -93,18 +96,81 @@ function submitCommand(program: Command, run: Run, terminal: Io): void {
       spec,
       options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {},
     );
-    if (!options.wait) {
-      context.print(job, () => `${jobLine(job)}\nfollow it: cloudjobs watch ${job.id}`);
-      return;
-    }
-    if (!context.json) terminal.err.write(`submitted job ${job.id} (${job.name}, ${job.taskCount} tasks)\n`);
-    return finish(
-      context,
-      await followJob(context.client, job.id, {
-        out: context.json ? nullStream : terminal.out,
-        err: terminal.err,
-      }),
+    return started(context, terminal, job, options.wait === true);
+  });
+  resubmitCommand(program, run, terminal);
+}
+
+/** A job just made: printed, or with `wait` followed to its end (the exit code says how). */
+async function started(context: Context, terminal: Io, job: Job, wait: boolean): Promise<number | void> {
+  if (!wait) {
+    context.print(job, () => `${jobLine(job)}\nfollow it: cloudjobs watch ${job.id}`);
+    return;
+  }
+  if (!context.json) terminal.err.write(`submitted job ${job.id} (${job.name}, ${job.taskCount} tasks)\n`);
+  return finish(
+    context,
+    await followJob(context.client, job.id, {
+      out: context.json ? nullStream : terminal.out,
+      err: terminal.err,
+    }),
+  );
+}
+
+/** `cloudjobs resubmit <id>`: an ended job again, whole or only what did not succeed. */
+function resubmitCommand(program: Command, run: Run, terminal: Io): void {
+  const resubmit = program
+    .command('resubmit')
+    .description(
+      'run an ended job again as a new job: all its tasks, or with --failed only those that did not succeed',
+    )
+    .argument('<id>', 'the ended job')
+    .option('-f, --failed', 'only the tasks that did not succeed; the others count as done, outputs and all')
+    .option('-w, --wait', 'follow the new job to its end; exit 0 finished, 1 failed, 3 cancelled')
+    .option(
+      '-p, --param <name=value>',
+      'set a parameter (repeatable; merged over the original’s)',
+      collectParam,
+      {},
+    )
+    .option(
+      '-e, --env <NAME=value>',
+      'set an environment variable (repeatable; merged)',
+      collectPairs('--env'),
+      {},
+    )
+    .option('--pool <pool>', 'run on this pool instead')
+    .option('--retries <n>', 'retries per task', (v) => whole(v, '--retries'))
+    .option('--timeout <minutes>', "the job's wall clock, in minutes", (v) => positive(v, '--timeout'))
+    .option('--idempotency-key <key>', 'send this key: the same key again answers the same job')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  cloudjobs resubmit <id> --failed --wait\n  cloudjobs resubmit <id> -p threshold=0.7',
     );
+  run(resubmit, async (context, id) => {
+    const options = resubmit.opts<{
+      failed?: boolean;
+      wait?: boolean;
+      param: Record<string, string>;
+      env: Record<string, string>;
+      pool?: string;
+      retries?: number;
+      timeout?: number;
+      idempotencyKey?: string;
+    }>();
+    const job = await context.client.jobs.resubmit(
+      id,
+      {
+        tasks: options.failed ? 'failed' : 'all',
+        ...(Object.keys(options.param).length > 0 ? { parameters: options.param } : {}),
+        ...(Object.keys(options.env).length > 0 ? { env: options.env } : {}),
+        ...(options.pool ? { pool: options.pool } : {}),
+        ...(options.retries !== undefined ? { retries: options.retries } : {}),
+        ...(options.timeout !== undefined ? { timeoutMinutes: options.timeout } : {}),
+      },
+      options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {},
+    );
+    return started(context, terminal, job, options.wait === true);
   });
 }
 
@@ -430,6 +496,12 @@ export function since(value: string, now = Date.now()): string {
   if (Number.isNaN(parsed))
     throw new UsageError(`${value} is not a time: give an ISO 8601 time, a date, or an age such as 2h or 3d`);
   return new Date(parsed).toISOString();
+}
+
+function whole(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} must be a whole number, not ${value}`);
+  return n;
 }
 
 function positive(value: string, flag: string): number {

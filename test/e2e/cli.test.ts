@@ -315,6 +315,41 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
     expect(status.stdout).toMatch(/^message: +1 skipped, 1 cancelled of 3 task\(s\)$/m);
   });
 
+  it('should resubmit only what failed, with a parameter changed, and follow the new job', async () => {
+    const failed = await cloudjobs(['submit', '-', '--wait', '--json', '-p', 'mode=bad'], {
+      stdin: JSON.stringify({
+        name: 'resubmitted',
+        tasks: [
+          { id: 'prep', command: 'echo prep > out.txt', outputs: ['out.txt'] },
+          {
+            id: 'check',
+            command: 'cat out.txt; test "${mode}" = ok',
+            inputs: [{ fromTask: 'prep', path: 'out.txt' }],
+          },
+        ],
+      }),
+    });
+    expect(failed.code).toBe(1);
+    const original = JSON.parse(failed.stdout.trim().split('\n').at(-1)!) as { id: string };
+    const again = await cloudjobs(['resubmit', original.id, '--failed', '-p', 'mode=ok', '--wait', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    const resubmitted = JSON.parse(again.stdout.trim().split('\n').at(-1)!) as {
+      id: string;
+      status: string;
+      taskCount: number;
+      resubmittedFrom: string;
+    };
+    expect(resubmitted).toMatchObject({ status: 'FINISHED', taskCount: 1, resubmittedFrom: original.id });
+    expect((await cloudjobs(['logs', resubmitted.id, 'check'])).stdout).toBe('prep\n');
+    // Everything succeeded now: --failed has nothing to run, and says so at the field.
+    const nothing = await cloudjobs(['resubmit', resubmitted.id, '--failed']);
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toMatch(/tasks: every task of job .* succeeded; ask for "all" to run them again/);
+    const badFlag = await cloudjobs(['resubmit', original.id, '--env', 'novalue']);
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.stderr).toMatch(/--env novalue: expected name=value/);
+  });
+
   it('should watch every job of the user until interrupted, without an id', async () => {
     const name = uniqueName('watched');
     // The command itself, not npx, so the interrupt reaches it as a user's Ctrl-C would.

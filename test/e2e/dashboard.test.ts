@@ -1,4 +1,5 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { strFromU8, unzipSync } from 'fflate';
 import path from 'node:path';
 import { describe, expect, inject, it, onTestFailed } from 'vitest';
@@ -205,6 +206,37 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     // An ended task offers no cancel.
     expect(await page.getByRole('button', { name: 'Cancel task long' }).count()).toBe(0);
     expect(await accessibilityViolations(page)).toEqual([]);
+    await context.close();
+  });
+
+  it('should rerun a failed job’s failed tasks from its page and land on the new job', async () => {
+    // Fails the first time it runs and succeeds after (the local pool shares this machine).
+    const marker = path.join(tmpdir(), uniqueName('flaky'));
+    const name = uniqueName('rerun');
+    const id = await api().submit({
+      name,
+      tasks: [
+        { id: 'prep', command: 'echo prepared' },
+        { id: 'flaky', command: `if [ -e ${marker} ]; then echo second; else touch ${marker}; exit 4; fi` },
+      ],
+    });
+    await api().until(id, ['FAILED']);
+    const { page, context } = await signedIn(ALICE, `/jobs/${id}`);
+    await page.getByRole('button', { name: `Rerun failed tasks of ${name}` }).click();
+    await page.waitForURL((url) => url.pathname.startsWith('/jobs/') && !url.pathname.endsWith(id));
+    const rerun = decodeURIComponent(new URL(page.url()).pathname.split('/').at(-1)!);
+    await expect
+      .poll(() => page.locator('section.job').getAttribute('data-status'), { timeout: 30_000 })
+      .toBe('FINISHED');
+    // Only the failed task ran again; the page says where it came from, and links back.
+    expect(
+      await page.locator('[data-task]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-task'))),
+    ).toEqual(['flaky']);
+    await page.getByRole('link', { name: id.slice(0, 8) }).click();
+    await page.waitForURL((url) => url.pathname.endsWith(id));
+    await page.getByRole('link', { name: rerun.slice(0, 8) }).waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await rm(marker, { force: true });
     await context.close();
   });
 

@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { lazy, Suspense, useEffect, useState } from 'react';
-import { useLocation, useNavigate, useParams } from 'react-router';
+import { Link, useLocation, useNavigate, useParams } from 'react-router';
 import { FINAL_STATUSES, type Job, type Task } from '../../../client/index.js';
 import { CloudJobsError, client } from '../api.js';
 import { ErrorPanel, ProgressBar, StatusBadge, useNow } from '../components/bits.js';
@@ -19,6 +19,11 @@ const MAX_DRAWN_TASKS = 300;
 /** One job: its state, its history, its tasks and their logs, its outputs, its spec; all live. */
 export function JobPage() {
   const id = useParams().id ?? '';
+  // Another job (a resubmission, a link between them) starts afresh: no task of the last chosen.
+  return <JobView key={id} id={id} />;
+}
+
+function JobView({ id }: { id: string }) {
   const navigate = useNavigate();
   const job = useQuery({ queryKey: ['job', id], queryFn: () => client.jobs.get(id) });
   const history = useQuery({ queryKey: ['job', id, 'history'], queryFn: () => client.jobs.history(id) });
@@ -124,6 +129,31 @@ function JobSummary({ job: j, final, now }: { job: Job; final: boolean; now: num
           <>
             <dt>Template</dt>
             <dd>{j.template}</dd>
+          </>
+        )}
+        {j.resubmittedFrom && (
+          <>
+            <dt>Resubmitted from</dt>
+            <dd>
+              <Link className="mono" to={`/jobs/${encodeURIComponent(j.resubmittedFrom)}`}>
+                {j.resubmittedFrom.slice(0, 8)}
+              </Link>
+            </dd>
+          </>
+        )}
+        {j.resubmissions.length > 0 && (
+          <>
+            <dt>Resubmissions</dt>
+            <dd>
+              {j.resubmissions.map((id, i) => (
+                <span key={id}>
+                  {i > 0 && ', '}
+                  <Link className="mono" to={`/jobs/${encodeURIComponent(id)}`}>
+                    {id.slice(0, 8)}
+                  </Link>
+                </span>
+              ))}
+            </dd>
           </>
         )}
         {Object.entries(j.tags).map(([k, v]) => (

@@ -1,6 +1,6 @@
 import { useInfiniteQuery, useMutation, useQueryClient, type InfiniteData } from '@tanstack/react-query';
 import { useEffect } from 'react';
-import { Link, useSearchParams } from 'react-router';
+import { Link, useNavigate, useSearchParams } from 'react-router';
 import {
   FINAL_STATUSES,
   type Job,
@@ -243,7 +243,18 @@ export function JobActions({ job, onDeleted }: { job: Job; onDeleted?: () => voi
       if (action === 'delete') onDeleted?.();
     },
   });
+  const navigate = useNavigate();
+  const again = useMutation({
+    mutationFn: (tasks: 'all' | 'failed') => client.jobs.resubmit(job.id, { tasks }),
+    onSuccess: (created) => {
+      void queries.invalidateQueries({ queryKey: ['jobs'] });
+      void queries.invalidateQueries({ queryKey: ['job', job.id] });
+      void navigate(`/jobs/${encodeURIComponent(created.id)}`);
+    },
+  });
   const final = FINAL_STATUSES.includes(job.status);
+  // Some task did not succeed: those can run again on their own.
+  const unfinished = final && job.taskCount > 0 && (job.taskCounts.SUCCEEDED ?? 0) < job.taskCount;
   return (
     <div className="actions">
       {!final && job.status !== 'PAUSED' && (
@@ -266,6 +277,26 @@ export function JobActions({ job, onDeleted }: { job: Job; onDeleted?: () => voi
           Cancel<span className="visually-hidden"> {job.name}</span>
         </button>
       )}
+      {unfinished && (
+        <button
+          type="button"
+          onClick={() => again.mutate('failed')}
+          disabled={again.isPending}
+          title="A new job of the tasks that did not succeed; the others count as done"
+        >
+          Rerun failed<span className="visually-hidden"> tasks of {job.name}</span>
+        </button>
+      )}
+      {final && (
+        <button
+          type="button"
+          onClick={() => again.mutate('all')}
+          disabled={again.isPending}
+          title="A new job of all its tasks, from the same spec"
+        >
+          Resubmit<span className="visually-hidden"> {job.name}</span>
+        </button>
+      )}
       {final && (
         <Link className="button" to={`/jobs/${encodeURIComponent(job.id)}#outputs`}>
           Outputs<span className="visually-hidden"> of {job.name}</span>
@@ -285,6 +316,7 @@ export function JobActions({ job, onDeleted }: { job: Job; onDeleted?: () => voi
         </button>
       )}
       {act.isError && <ErrorPanel error={act.error} title="The job refused" />}
+      {again.isError && <ErrorPanel error={again.error} title="The job was not resubmitted" />}
     </div>
   );
 }
