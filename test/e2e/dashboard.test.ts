@@ -229,9 +229,8 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
       .poll(() => page.locator('section.job').getAttribute('data-status'), { timeout: 30_000 })
       .toBe('FINISHED');
     // Only the failed task ran again; the page says where it came from, and links back.
-    expect(
-      await page.locator('[data-task]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-task'))),
-    ).toEqual(['flaky']);
+    expect(await page.locator('[data-task]').count()).toBe(1);
+    expect(await page.locator('[data-task="flaky"]').count()).toBe(1);
     await page.getByRole('link', { name: id.slice(0, 8) }).click();
     await page.waitForURL((url) => url.pathname.endsWith(id));
     await page.getByRole('link', { name: rerun.slice(0, 8) }).waitFor();
