@@ -131,6 +131,9 @@ function wire(config: AppConfig): Services {
     defaultLogsContainer: CONTAINERS.logs,
     dataContainer: CONTAINERS.jobs,
     webhooks: config.webhooks,
+    ...(config.poolsFixed
+      ? { fixedPools: async () => (await compute.listPools()).map((pool) => pool.id) }
+      : {}),
     emailConfigured,
     registerNotifications: (owner, jobId, notifications) =>
       subscriptions.registerForJob(owner, jobId, notifications),
@@ -204,7 +207,11 @@ function wire(config: AppConfig): Services {
       maxBytes: config.maxBodyBytes,
     }),
     orchestrations: (context) =>
-      durableOrchestrations(df.getClient(context), config.blockedRetry, config.chunksPerSubOrchestration),
+      durableOrchestrations(df.getClient(context), {
+        blockedRetry: config.blockedRetry,
+        guards: config.guards,
+        chunksPerSubOrchestration: config.chunksPerSubOrchestration,
+      }),
     ownerStreams: live.ownerStreams,
     streams: live.streams,
     files: new JobFiles({

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_LIMITS, type SpecLimits } from './domain/jobSpec.js';
+import { DEFAULT_LIMITS, MAX_JOB_MINUTES, type SpecLimits } from './domain/jobSpec.js';
 import { DEFAULT_RETRY_SCHEDULE_SECONDS, parseRetrySchedule } from './domain/notifications.js';
 import { parseApiTokens, type ApiToken, type IdentityMode } from './identity.js';
 import { CONFIG_KEYS } from './configKeys.js';
@@ -110,6 +110,20 @@ const configSchema = z
     [CONFIG_KEYS.inboxSasMinutes]: positiveInt(15, 24 * 60),
     [CONFIG_KEYS.blockedRetryInitialSeconds]: positiveInt(30, 3600),
     [CONFIG_KEYS.blockedRetryMaxSeconds]: positiveInt(600, 24 * 3600),
+    // A day, unless a job says otherwise; 0 waits for ever.
+    [CONFIG_KEYS.maxBlockedMinutes]: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_JOB_MINUTES)
+      .default(24 * 60),
+    [CONFIG_KEYS.maxQueuedMinutes]: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_JOB_MINUTES)
+      .default(24 * 60),
+    [CONFIG_KEYS.poolsFixed]: flag,
     [CONFIG_KEYS.maxRunningJobsPerUser]: z.coerce.number().int().min(0).max(100_000).default(0),
     [CONFIG_KEYS.chunksPerSubOrchestration]: positiveInt(1000, 100_000),
     [CONFIG_KEYS.streamHeartbeatSeconds]: positiveInt(15, 120),
@@ -346,6 +360,10 @@ export interface AppConfig {
   inboxSasMinutes: number;
   /** How a BLOCKED job retries: the first wait, doubling up to the longest. */
   blockedRetry: { initialSeconds: number; maxSeconds: number };
+  /** How long a job may wait BLOCKED, or QUEUED with no task started, before it fails (0: no limit). */
+  guards: { maxBlockedMinutes: number; maxQueuedMinutes: number };
+  /** Jobs must name a pool that exists: the deployment's pools are all there are. */
+  poolsFixed: boolean;
   /** Jobs one user may have on Batch at once (more wait BLOCKED); 0 for no limit. */
   maxRunningJobsPerUser: number;
   /** Containers blob inputs may come from, besides the owner's job files; empty for any. */
@@ -425,6 +443,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxDependencyEdges: values[CONFIG_KEYS.maxDependencyEdges],
     },
     inboxSasMinutes: values[CONFIG_KEYS.inboxSasMinutes],
+    guards: {
+      maxBlockedMinutes: values[CONFIG_KEYS.maxBlockedMinutes],
+      maxQueuedMinutes: values[CONFIG_KEYS.maxQueuedMinutes],
+    },
+    poolsFixed: values[CONFIG_KEYS.poolsFixed],
     blockedRetry: {
       initialSeconds: values[CONFIG_KEYS.blockedRetryInitialSeconds],
       maxSeconds: values[CONFIG_KEYS.blockedRetryMaxSeconds],

@@ -226,18 +226,25 @@ function poolsCommands(program: Command, run: Run): void {
   const pools = program.command('pools').description('compute pools (changes: admins)');
   run(pools.command('ls').description('the pools'), async (context) => {
     const items = await context.client.pools.list();
+    // Why a pool could not grow (no capacity, quota) is why jobs on it wait: said under the table.
+    const errors = items.flatMap((p) =>
+      p.resizeErrors.map((e) => `pool ${p.id} could not resize: ${e.code}: ${e.message}`),
+    );
     context.print(items, () =>
-      table(
-        ['ID', 'VM SIZE', 'STATE', 'NODES', 'TARGET', 'SLOTS/NODE'],
-        items.map((p) => [
-          p.id,
-          p.vmSize,
-          `${p.state}/${p.allocationState}`,
-          p.dedicatedNodes + p.lowPriorityNodes,
-          p.targetDedicatedNodes + p.targetLowPriorityNodes,
-          p.slotsPerNode,
-        ]),
-      ),
+      [
+        table(
+          ['ID', 'VM SIZE', 'STATE', 'NODES', 'TARGET', 'SLOTS/NODE'],
+          items.map((p) => [
+            p.id,
+            p.vmSize,
+            `${p.state}/${p.allocationState}`,
+            p.dedicatedNodes + p.lowPriorityNodes,
+            p.targetDedicatedNodes + p.targetLowPriorityNodes,
+            p.slotsPerNode,
+          ]),
+        ),
+        ...errors,
+      ].join('\n'),
     );
   });
   const createPool = pools

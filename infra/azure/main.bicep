@@ -81,6 +81,9 @@ param inputContainers string[] = ['inputs']
 @minValue(0)
 param maxRunningJobsPerUser int = 0
 
+@description('Refuse jobs naming a pool that does not exist, instead of holding them BLOCKED until an admin makes it.')
+param poolsFixed bool = false
+
 @description('Days after which task logs are deleted; 0 keeps them.')
 @minValue(0)
 param logRetentionDays int = 90
@@ -264,6 +267,7 @@ var appSettings = union(
     CLOUDJOBS_ADMIN_ROLE: adminRole
     CLOUDJOBS_MAX_RUNNING_JOBS_PER_USER: string(maxRunningJobsPerUser)
     CLOUDJOBS_INPUT_CONTAINERS: join(inputContainers, ',')
+    CLOUDJOBS_POOLS_FIXED: string(poolsFixed)
   },
   empty(apiTokens) ? {} : { CLOUDJOBS_API_TOKENS: format(keyVaultReference, secretNames.apiTokens) },
   empty(smtpUrl)

@@ -178,6 +178,10 @@ export function poolInfo(pool: BatchServiceModels.CloudPool): PoolInfo {
     lowPriorityNodes: pool.currentLowPriorityNodes ?? 0,
     targetLowPriorityNodes: pool.targetLowPriorityNodes ?? 0,
     slotsPerNode: pool.taskSlotsPerNode ?? 1,
+    resizeErrors: (pool.resizeErrors ?? []).map((error) => ({
+      code: error.code ?? 'ResizeError',
+      message: error.message ?? '',
+    })),
     ...(pool.creationTime ? { creationTime: new Date(pool.creationTime) } : {}),
   };
 }

@@ -3,12 +3,6 @@ import { JOB_ORCHESTRATOR } from '../orchestration/activities.js';
 import { SIGNAL_EVENT, type JobSignal, type OrchestrationInput } from '../orchestration/signals.js';
 import type { OrchestrationControl } from '../jobs/taskSignals.js';
 
-/** How fast a BLOCKED job retries; from config, handed to each orchestration as input. */
-export interface BlockedRetryPolicy {
-  initialSeconds: number;
-  maxSeconds: number;
-}
-
 /** Job orchestrations as the rest of the app uses them: start one, signal it, ask about it. */
 export interface JobOrchestrations extends OrchestrationControl {
   /** Starts the job's orchestration unless it already exists; safe to repeat. */
@@ -17,12 +11,16 @@ export interface JobOrchestrations extends OrchestrationControl {
 
 const RUNNING = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
 
-/** {@link JobOrchestrations} over a Durable Functions client (one per invocation). */
+/**
+ * {@link JobOrchestrations} over a Durable Functions client (one per invocation). The settings
+ * (how BLOCKED jobs retry, how long jobs may wait) come from config and go to each new
+ * orchestration as input, so a running one keeps what it started with.
+ */
 export function durableOrchestrations(
   client: DurableClient,
-  blockedRetry: BlockedRetryPolicy,
-  chunksPerSubOrchestration: number,
+  settings: Pick<OrchestrationInput, 'blockedRetry' | 'guards'> & { chunksPerSubOrchestration: number },
 ): JobOrchestrations {
+  const { blockedRetry, guards, chunksPerSubOrchestration } = settings;
   const state = async (jobId: string): Promise<'running' | 'ended' | 'missing'> => {
     try {
       const status = await client.getStatus(jobId, { showHistory: false, showInput: false });
@@ -36,7 +34,12 @@ export function durableOrchestrations(
     state,
     async start(jobId) {
       if ((await state(jobId)) !== 'missing') return;
-      const input: OrchestrationInput = { jobId, blockedRetry, submit: { chunksPerSubOrchestration } };
+      const input: OrchestrationInput = {
+        jobId,
+        ...(blockedRetry ? { blockedRetry } : {}),
+        ...(guards ? { guards } : {}),
+        submit: { chunksPerSubOrchestration },
+      };
       try {
         await client.startNew(JOB_ORCHESTRATOR, { instanceId: jobId, input });
       } catch (error) {

@@ -116,6 +116,8 @@ export interface PoolInfo {
   lowPriorityNodes: number;
   targetLowPriorityNodes: number;
   slotsPerNode: number;
+  /** Why the pool last failed to reach its target (no capacity, quota reached); none when it did. */
+  resizeErrors: Array<{ code: string; message: string }>;
   creationTime?: Date;
 }
 

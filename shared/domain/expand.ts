@@ -61,6 +61,9 @@ export interface ExpandedJob {
   /** Batch job priority, -1000 to 1000. */
   priority: number;
   timeoutMinutes?: number;
+  /** The job's own limits on waiting, when it sets them (else the deployment's). */
+  maxQueuedMinutes?: number;
+  maxBlockedMinutes?: number;
   completeWhenTasksFinish: boolean;
   /** Whether tasks cancelled one by one leave the job able to finish. */
   allowCancelledTasks: boolean;
@@ -141,6 +144,8 @@ export function expandJob(submitted: JobSpec, context: ExpandContext): ExpandedJ
     outputs: jobOutputs,
     logs,
     ...(spec.timeoutMinutes !== undefined ? { timeoutMinutes: spec.timeoutMinutes } : {}),
+    ...(spec.maxQueuedMinutes !== undefined ? { maxQueuedMinutes: spec.maxQueuedMinutes } : {}),
+    ...(spec.maxBlockedMinutes !== undefined ? { maxBlockedMinutes: spec.maxBlockedMinutes } : {}),
     priority: spec.priority ?? 0,
     completeWhenTasksFinish: spec.completeWhenTasksFinish ?? true,
     allowCancelledTasks: spec.allowCancelledTasks ?? false,

@@ -121,10 +121,9 @@ export const fromTaskInputSchema = z.strictObject({
 export const inputSchema = z.union([sourceInputSchema, fromTaskInputSchema]);
 
 const retries = z.number().int().min(0).max(100);
-const minutes = z
-  .number()
-  .positive()
-  .max(7 * 24 * 60 * 30, 'must be at most 30 weeks');
+/** The longest any of a job's time limits may be: 30 weeks, in minutes. */
+export const MAX_JOB_MINUTES = 7 * 24 * 60 * 30;
+const minutes = z.number().positive().max(MAX_JOB_MINUTES, 'must be at most 30 weeks');
 const range = z
   .tuple([z.number().int().min(1), z.number().int().min(1)])
   .refine(([start, end]) => start <= end, 'must be [start, end] with start ≤ end');
@@ -242,6 +241,12 @@ const specFields = {
   }),
   retries,
   timeoutMinutes: minutes,
+  maxQueuedMinutes: minutes.describe(
+    'fail the job (QUEUED_TOO_LONG) if none of its tasks has started this long after it was queued; the deployment sets a default',
+  ),
+  maxBlockedMinutes: minutes.describe(
+    'fail the job (BLOCKED_TOO_LONG) if it waits BLOCKED this long; the deployment sets a default',
+  ),
   priority: jobPrioritySchema,
   completeWhenTasksFinish: z.boolean(),
   resumeFrom: jobIdSchema.describe(

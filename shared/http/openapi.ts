@@ -125,6 +125,9 @@ export const poolViewSchema = z.object({
   lowPriorityNodes: z.number().int(),
   targetLowPriorityNodes: z.number().int(),
   slotsPerNode: z.number().int(),
+  resizeErrors: z
+    .array(z.object({ code: z.string(), message: z.string() }))
+    .describe('why the pool last failed to reach its target size (capacity, quota); empty when it did'),
   creationTime: z.string().optional(),
 });
 

@@ -139,6 +139,8 @@ export class JobRunner {
         taskCount: job.tasks.length,
         pool: job.pool,
         ...(job.timeoutMinutes !== undefined ? { timeoutMinutes: job.timeoutMinutes } : {}),
+        ...(job.maxQueuedMinutes !== undefined ? { maxQueuedMinutes: job.maxQueuedMinutes } : {}),
+        ...(job.maxBlockedMinutes !== undefined ? { maxBlockedMinutes: job.maxBlockedMinutes } : {}),
         completeWhenTasksFinish: job.completeWhenTasksFinish,
         allowCancelledTasks: job.allowCancelledTasks,
       },
@@ -309,6 +311,23 @@ export class JobRunner {
    * ARCHIVING: lists what the tasks uploaded (`<jobId>/tasks/<taskId>/...`) and writes the job's
    * outputs manifest, `<jobId>/outputs.json`, which the outputs API serves.
    */
+  /**
+   * The job's pool as a user waiting on it needs to hear it: missing, or how many nodes it has of
+   * those it asks for, and why it could not get more (Batch's resize errors).
+   */
+  async describePool(jobId: string): Promise<string> {
+    const job = await this.#o.store.getJob(jobId);
+    if (!job) throw new NotFoundError(`job ${jobId} does not exist`, 'JOB_NOT_FOUND');
+    const pool = await this.#o.compute.getPool(job.pool);
+    if (!pool) return `pool ${job.pool} does not exist`;
+    const nodes =
+      `pool ${pool.id} has ${pool.dedicatedNodes} of ${pool.targetDedicatedNodes} dedicated and ` +
+      `${pool.lowPriorityNodes} of ${pool.targetLowPriorityNodes} Spot node(s)` +
+      (pool.allocationState === 'steady' ? '' : ` (${pool.allocationState})`);
+    const errors = pool.resizeErrors.map((error) => `${error.code}: ${error.message}`);
+    return errors.length > 0 ? `${nodes}; resize failed: ${errors.join('; ')}` : nodes;
+  }
+
   async archiveOutputs(jobId: string): Promise<{ files: number; bytes: number }> {
     const { files, bytes } = await listTaskOutputs(this.#o.jobs, jobId);
     await this.#o.jobs.writeJson(jobLayout.outputsManifest(jobId), {

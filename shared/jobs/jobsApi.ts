@@ -54,6 +54,11 @@ export interface JobsApiOptions {
   emailConfigured?: boolean;
   /** Which webhook URLs a job spec's notifications may name. */
   webhooks?: WebhookPolicy;
+  /**
+   * When the deployment's pools are all there are (`CLOUDJOBS_POOLS_FIXED`): the pools, so that a
+   * job naming another is refused at submission instead of waiting BLOCKED for one to appear.
+   */
+  fixedPools?: () => Promise<string[]>;
   newId?: () => string;
   now?: () => Date;
   telemetry?: Telemetry;
@@ -176,6 +181,7 @@ export class JobsApi {
     }
     const id = this.#newId();
     const expanded = await expandSpec(this.#o, spec, id, caller.owner);
+    await this.#checkPool(expanded.pool, spec);
     const stored = await this.#o.store.createJob({
       id,
       owner: caller.owner,
@@ -269,6 +275,24 @@ export class JobsApi {
     // Also on a replay: the first request may have stored the job and died before this.
     await this.#o.store.addResubmission(id, submitted.job.id);
     return submitted;
+  }
+
+  /** With fixed pools, the job's pool must be one of them; the message says where it came from. */
+  async #checkPool(pool: string, spec: JobSpec): Promise<void> {
+    if (!this.#o.fixedPools) return;
+    const pools = await this.#o.fixedPools();
+    if (pools.includes(pool)) return;
+    const whose = spec.pool ? '' : spec.template ? ' (its template names it)' : ' (the deployment default)';
+    throw new ValidationError(
+      'the job spec is invalid: 1 problem',
+      [
+        {
+          path: 'pool',
+          message: `there is no pool "${pool}"${whose} in this deployment; its pools are ${pools.join(', ') || 'none'}`,
+        },
+      ],
+      'POOL_NOT_FOUND',
+    );
   }
 
   /** A job the caller may see, or JOB_NOT_FOUND. */

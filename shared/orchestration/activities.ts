@@ -16,6 +16,7 @@ export const ACTIVITY = {
   controlBatchJob: 'controlBatchJob',
   settleTasks: 'settleTasks',
   archiveOutputs: 'archiveOutputs',
+  describePool: 'describePool',
 } as const;
 
 const jobId = z.string().min(1).max(64);
@@ -54,6 +55,9 @@ export interface PreparedJob {
   taskCount: number;
   pool: string;
   timeoutMinutes?: number;
+  /** The job's own limits on waiting; absent: the deployment's (in the orchestration's input). */
+  maxQueuedMinutes?: number;
+  maxBlockedMinutes?: number;
   completeWhenTasksFinish: boolean;
   /** Absent in jobs prepared before tasks could be cancelled one by one. */
   allowCancelledTasks?: boolean;

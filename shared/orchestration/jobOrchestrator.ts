@@ -102,15 +102,28 @@ class JobLifecycle {
   /** STAGING_JOB: create the Batch job, waiting BLOCKED (with backoff) while Batch cannot. */
   *stageBatchJob(): Step {
     yield* this.#record('STAGING_JOB', `creating the Batch job on pool ${this.#prepared.pool}`);
+    const limit = this.#waitLimitMs('blocked');
+    let blockedSince: number | undefined;
     for (let attempt = 0; ; attempt++) {
       const result = (yield this.#call(ACTIVITY.ensureBatchJob, { jobId: this.#jobId })) as StepResult<{
         created: boolean;
       }>;
       if (result.outcome === 'done') break;
       if (result.outcome === 'failed') throw new JobEnding('fail', result.failure);
+      const now = this.context.df.currentUtcDateTime.getTime();
+      blockedSince ??= now;
+      if (limit !== undefined && now - blockedSince >= limit) {
+        throw new JobEnding('fail', {
+          condition: 'BLOCKED_TOO_LONG',
+          message: `blocked for ${minutesText(limit)}, waiting for ${result.code}: ${result.message}`,
+        });
+      }
       const { initialSeconds, maxSeconds } = this.input.blockedRetry;
-      const waitMs =
+      const backoffMs =
         result.retryAfterMs ?? Math.min(maxSeconds, initialSeconds * 2 ** Math.min(attempt, 20)) * 1000;
+      // The last try comes when the limit is up, not a whole backoff later.
+      const waitMs =
+        limit === undefined ? backoffMs : Math.max(1000, Math.min(backoffMs, blockedSince + limit - now));
       if (this.#state.status !== 'BLOCKED')
         yield* this.#record('BLOCKED', `${result.code}: ${result.message}`);
       const retry = this.context.df.createTimer(
@@ -122,6 +135,8 @@ class JobLifecycle {
         if (heard.kind === 'pause') {
           retry.cancel();
           yield* this.#hold(heard.by);
+          // Time on hold is the user's, not the wait's.
+          blockedSince = undefined;
           break;
         }
       }
@@ -163,9 +178,19 @@ class JobLifecycle {
     yield* this.#record('QUEUED', `${prepared.taskCount} task(s) queued on pool ${prepared.pool}`);
   }
 
-  /** QUEUED, RUNNING (and PAUSED): seal the Batch job once no more tasks come; wait for the tasks. */
+  /**
+   * QUEUED, RUNNING (and PAUSED): seal the Batch job once no more tasks come; wait for the tasks.
+   * A job whose tasks have not started within its limit of being queued fails QUEUED_TOO_LONG.
+   */
   *untilTasksEnd(): Step {
+    const limit = this.#waitLimitMs('queued');
+    let queuedSince = this.context.df.currentUtcDateTime.getTime();
+    let queued: TimerTask | undefined;
     for (;;) {
+      if (queued && (this.#state.started || this.#state.status !== 'QUEUED')) {
+        if (!queued.isCompleted) queued.cancel();
+        queued = undefined;
+      }
       switch (nextWhileRunning(this.#state)) {
         case 'seal':
           yield this.#call(ACTIVITY.sealBatchJob, { jobId: this.#jobId });
@@ -177,8 +202,17 @@ class JobLifecycle {
         case 'finish':
           return;
         case 'wait': {
-          const heard = yield* this.#wait();
-          if (heard.kind === 'pause') yield* this.#hold(heard.by);
+          if (!queued && limit !== undefined && this.#state.status === 'QUEUED' && !this.#state.started) {
+            queued = this.context.df.createTimer(new Date(queuedSince + limit));
+          }
+          const heard = yield* this.#wait(queued);
+          if (heard.kind === 'also') yield* this.#queuedTooLong(limit!);
+          if (heard.kind === 'pause') {
+            if (queued && !queued.isCompleted) queued.cancel();
+            queued = undefined;
+            yield* this.#hold(heard.by);
+            queuedSince = this.context.df.currentUtcDateTime.getTime();
+          }
         }
       }
     }
@@ -243,6 +277,23 @@ class JobLifecycle {
   }
 
   // ---- What the phases share.
+
+  /** How long the job may wait BLOCKED or QUEUED: its own limit, else the deployment's; or none. */
+  #waitLimitMs(kind: 'blocked' | 'queued'): number | undefined {
+    const own = kind === 'blocked' ? this.#prepared.maxBlockedMinutes : this.#prepared.maxQueuedMinutes;
+    const { maxBlockedMinutes, maxQueuedMinutes } = this.input.guards;
+    const minutes = own ?? (kind === 'blocked' ? maxBlockedMinutes : maxQueuedMinutes);
+    return minutes > 0 ? minutes * 60_000 : undefined;
+  }
+
+  /** Ends a job none of whose tasks started in time, saying what its pool looks like. */
+  *#queuedTooLong(limit: number): Step<never> {
+    const pool = (yield this.#call(ACTIVITY.describePool, { jobId: this.#jobId })) as string;
+    throw new JobEnding('fail', {
+      condition: 'QUEUED_TOO_LONG',
+      message: `no task started within ${minutesText(limit)} of being queued: ${pool}`,
+    });
+  }
 
   get #prepared(): PreparedJob {
     const prepared = this.#state.prepared;
@@ -326,3 +377,6 @@ class JobLifecycle {
     if (this.#deadline && !this.#deadline.isCompleted) this.#deadline.cancel();
   }
 }
+
+/** A limit for a message: `90 minute(s)`, `1.5 minute(s)`. */
+const minutesText = (ms: number) => `${Number((ms / 60_000).toFixed(2))} minute(s)`;

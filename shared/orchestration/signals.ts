@@ -31,6 +31,14 @@ export const orchestrationInputSchema = z.strictObject({
   submit: z
     .strictObject({ chunksPerSubOrchestration: z.number().int().min(1) })
     .default({ chunksPerSubOrchestration: 1000 }),
+  /** The deployment's limits on waiting, in minutes (0: none); a job's own replace them. */
+  guards: z
+    .strictObject({
+      maxBlockedMinutes: z.number().min(0),
+      maxQueuedMinutes: z.number().min(0),
+    })
+    // Orchestrations started before the limits existed replay without them.
+    .default({ maxBlockedMinutes: 0, maxQueuedMinutes: 0 }),
 });
 
 /** See {@link orchestrationInputSchema}. */

@@ -9,6 +9,7 @@ import { waitFor } from '../support/waitFor.js';
 
 const ALICE = 'alice-token-0123456789abcdef';
 const BOB = 'bob-token-0123456789abcdef';
+const OPS = 'ops-token-0123456789abcdef';
 
 // The controls a user has over a job while it runs; each test drives its own job, concurrently.
 describe.concurrent('job control on the embedded runtime', () => {
@@ -16,8 +17,10 @@ describe.concurrent('job control on the embedded runtime', () => {
     app: ROOT,
     storage: inject('azurite'),
     env: {
-      CLOUDJOBS_API_TOKENS: `alice=${ALICE},bob=${BOB}`,
+      CLOUDJOBS_API_TOKENS: `alice=${ALICE},bob=${BOB},ops:admin=${OPS}`,
       CLOUDJOBS_TABLE_PREFIX: uniqueName('c'),
+      CLOUDJOBS_BLOCKED_RETRY_INITIAL_SECONDS: '1',
+      CLOUDJOBS_BLOCKED_RETRY_MAX_SECONDS: '1',
     },
     args: ['--batch-slots', '8'],
   });
@@ -234,5 +237,46 @@ describe.concurrent('job control on the embedded runtime', () => {
       { path: 'resumeFrom', message: `there is no job ${first} of yours` },
     ]);
     expect((await alice.job(first)).resubmissions).toEqual([secondJob.id, allJob.id]);
+  });
+
+  it('should fail a job BLOCKED past its limit, naming what it waited for', async () => {
+    const pool = uniqueName('missing').replace(/[^A-Za-z0-9_-]/g, '');
+    const id = await alice.submit({
+      name: uniqueName('blocked'),
+      pool,
+      maxBlockedMinutes: 0.05,
+      tasks: [{ id: 'a', command: 'true' }],
+    });
+    const done = await alice.until(id, ENDED);
+    expect(done).toMatchObject({ status: 'FAILED', condition: 'BLOCKED_TOO_LONG' });
+    expect(done.message).toMatch(
+      new RegExp(`^blocked for 0\\.05 minute\\(s\\), waiting for BATCH_POOL_NOT_FOUND: .*${pool}`),
+    );
+    const history = (await alice.history(id)).map((h) => h.status);
+    expect(history.slice(-2)).toEqual(['BLOCKED', 'FAILED']);
+  });
+
+  it('should fail a job none of whose tasks starts within its limit, saying what its pool has', async () => {
+    const admin = jobClient(runtime, OPS);
+    const pool = uniqueName('empty').replace(/[^A-Za-z0-9_-]/g, '');
+    const made = await admin.call('POST', '/pools', {
+      id: pool,
+      vmSize: 'standard_d2s_v3',
+      dedicatedNodes: 0,
+    });
+    expect(made.status, made.text).toBe(201);
+    const id = await alice.submit({
+      name: uniqueName('queued'),
+      pool,
+      maxQueuedMinutes: 0.05,
+      tasks: [{ id: 'a', command: 'true' }],
+    });
+    const done = await alice.until(id, ENDED);
+    expect(done).toMatchObject({ status: 'FAILED', condition: 'QUEUED_TOO_LONG' });
+    expect(done.message).toBe(
+      `no task started within 0.05 minute(s) of being queued: pool ${pool} has 0 of 0 dedicated and 0 of 0 Spot node(s)`,
+    );
+    expect((await alice.tasks(id)).a!.status).toBe('CANCELLED');
+    await admin.call('DELETE', `/pools/${pool}`);
   });
 });

@@ -6,7 +6,7 @@ import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
 const ALICE = 'alice-token-0123456789abcdef';
 const BOB = 'bob-token-0123456789abcdef';
 
-describe('a per-user limit on jobs running at once', () => {
+describe('a deployment’s limits: jobs running at once per user, fixed pools', () => {
   const runtime = useRuntime({
     app: ROOT,
     storage: inject('azurite'),
@@ -17,6 +17,7 @@ describe('a per-user limit on jobs running at once', () => {
       CLOUDJOBS_BLOCKED_RETRY_INITIAL_SECONDS: '1',
       CLOUDJOBS_BLOCKED_RETRY_MAX_SECONDS: '2',
       CLOUDJOBS_CHUNKS_PER_SUB_ORCHESTRATION: '2',
+      CLOUDJOBS_POOLS_FIXED: 'true',
     },
   });
   const alice = jobClient(runtime, ALICE);
@@ -50,5 +51,21 @@ describe('a per-user limit on jobs running at once', () => {
       expect(status?.runtimeStatus, `sub-orchestration ${child}`).toBe('Completed');
     }
     expect(await readStatus(runtime, `${id}-submit-3`)).toBeUndefined();
+  });
+
+  it('should refuse a job naming a pool the deployment does not have, and store nothing', async () => {
+    const name = uniqueName('nopool');
+    const refused = await alice.json<{ code: string; errors: Array<{ path: string; message: string }> }>(
+      'POST',
+      '/jobs',
+      { name, pool: 'gpu-large', tasks: [{ id: 'a', command: 'true' }] },
+    );
+    expect(refused.status).toBe(400);
+    expect(refused.body.code).toBe('POOL_NOT_FOUND');
+    expect(refused.body.errors).toEqual([
+      { path: 'pool', message: 'there is no pool "gpu-large" in this deployment; its pools are local' },
+    ]);
+    const listed = await alice.json<{ items: unknown[] }>('GET', `/jobs?name=${name}`);
+    expect(listed.body.items).toEqual([]);
   });
 });

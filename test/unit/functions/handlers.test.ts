@@ -58,6 +58,7 @@ class MemoryPools implements Pick<
       allocationState: 'steady',
       dedicatedNodes: spec.dedicatedNodes,
       targetDedicatedNodes: spec.dedicatedNodes,
+      resizeErrors: [],
       lowPriorityNodes: 0,
       targetLowPriorityNodes: 0,
       slotsPerNode: spec.slotsPerNode ?? 1,

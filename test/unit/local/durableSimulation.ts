@@ -91,12 +91,25 @@ export class DurableSimulation {
   }
 
   /** Runs until nothing is left to do, moving the clock to each timer as it comes due. */
-  async run(maxSteps = 10_000): Promise<void> {
+  run(maxSteps = 10_000): Promise<void> {
+    return this.#runUntil(Infinity, maxSteps);
+  }
+
+  /** Runs what comes due in the next `ms` of the clock, then leaves the clock there. */
+  runFor(ms: number): Promise<void> {
+    return this.#runUntil(this.now + ms, 10_000);
+  }
+
+  async #runUntil(end: number, maxSteps: number): Promise<void> {
     for (let step = 0; step < maxSteps; step++) {
       const due = this.#pending.filter((p) => p.at <= this.now);
       if (due.length === 0) {
-        if (this.#pending.length === 0) return;
-        this.now = Math.min(...this.#pending.map((p) => p.at));
+        const next = Math.min(...this.#pending.map((p) => p.at));
+        if (this.#pending.length === 0 || next > end) {
+          if (end !== Infinity) this.now = end;
+          return;
+        }
+        this.now = next;
         continue;
       }
       const instanceId = due[0]!.message.instanceId;

@@ -74,6 +74,7 @@ activity(ACTIVITY.settleTasks, (): SettledTasks => ({
   exitCodes: world.exitCodes,
 }));
 activity(ACTIVITY.archiveOutputs, () => ({ files: 0, bytes: 0 }));
+activity(ACTIVITY.describePool, () => 'pool cpu has 0 of 2 dedicated and 0 of 0 Spot node(s) (resizing)');
 df.app.orchestration(JOB_ORCHESTRATOR, jobOrchestrator);
 df.app.orchestration(SUBMIT_ORCHESTRATOR, submitTasksOrchestrator);
 
@@ -238,6 +239,57 @@ describe('the job orchestration', () => {
     expect(controls()).toEqual([]);
     // The activities asked for, in order: what a replay of this history must ask for again.
     expect(sequence()).toMatchSnapshot();
+  });
+
+  it('should fail QUEUED_TOO_LONG when no task starts within the limit, saying what the pool has', async () => {
+    const id = start({ guards: { maxBlockedMinutes: 0, maxQueuedMinutes: 30 } });
+    await sim.run();
+    expect(statuses().slice(-2)).toEqual(['QUEUED', 'FAILED']);
+    const last = world.calls.filter((c) => c.name === ACTIVITY.recordStatus).at(-1)!.input;
+    expect(last).toMatchObject({
+      condition: 'QUEUED_TOO_LONG',
+      message:
+        'no task started within 30 minute(s) of being queued: pool cpu has 0 of 2 dedicated and 0 of 0 Spot node(s) (resizing)',
+    });
+    expect(controls()).toEqual(['terminate']);
+    expect(sim.status(id).output).toEqual({ status: 'FAILED', condition: 'QUEUED_TOO_LONG' });
+    expect(sequence()).toMatchSnapshot();
+  });
+
+  it('should not fail a queued job whose tasks start in time, and restart the clock after a pause', async () => {
+    // The job's own limit replaces the deployment's.
+    world.prepared = { ...world.prepared, maxQueuedMinutes: 10 };
+    const id = start({ guards: { maxBlockedMinutes: 0, maxQueuedMinutes: 1 } });
+    await sim.runFor(6 * 60_000);
+    signal(id, { type: 'pause', by: 'alice' });
+    await sim.runFor(60 * 60_000);
+    signal(id, { type: 'resume', by: 'alice' });
+    // Six minutes queued before the pause, nine after: fifteen in all, but never ten at once.
+    await sim.runFor(9 * 60_000);
+    signal(id, started);
+    await sim.runFor(1000);
+    expect(statuses().slice(-4)).toEqual(['QUEUED', 'PAUSED', 'QUEUED', 'RUNNING']);
+    signal(id, allDone);
+    await sim.run();
+    expect(statuses().at(-1)).toBe('FINISHED');
+  });
+
+  it('should fail BLOCKED_TOO_LONG once blocked past the limit, naming what it waited for', async () => {
+    world.blocked = 100;
+    world.prepared = { ...world.prepared, maxBlockedMinutes: 2 };
+    const id = start({ blockedRetry: { initialSeconds: 30, maxSeconds: 60 } });
+    const before = sim.now;
+    await sim.run();
+    expect(statuses().slice(-2)).toEqual(['BLOCKED', 'FAILED']);
+    // Tried at 0, 30 and 90 s, then at the limit rather than a whole backoff later.
+    expect(sim.now - before).toBe(120_000);
+    expect(world.calls.filter((c) => c.name === ACTIVITY.ensureBatchJob)).toHaveLength(4);
+    const last = world.calls.filter((c) => c.name === ACTIVITY.recordStatus).at(-1)!.input;
+    expect(last).toMatchObject({
+      condition: 'BLOCKED_TOO_LONG',
+      message: 'blocked for 2 minute(s), waiting for BATCH_POOL_NOT_FOUND: pool cpu does not exist',
+    });
+    expect(sim.status(id).output).toEqual({ status: 'FAILED', condition: 'BLOCKED_TOO_LONG' });
   });
 
   it('should fail with TIMEOUT once the job runs past its limit', async () => {

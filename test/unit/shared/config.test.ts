@@ -34,6 +34,8 @@ describe('configuration', () => {
       },
       inboxSasMinutes: 15,
       blockedRetry: { initialSeconds: 30, maxSeconds: 600 },
+      guards: { maxBlockedMinutes: 1440, maxQueuedMinutes: 1440 },
+      poolsFixed: false,
       maxRunningJobsPerUser: 0,
       inputContainers: [],
       chunksPerSubOrchestration: 1000,

@@ -73,6 +73,11 @@ function PoolRow({ pool }: { pool: Pool }) {
       <td className="mono">{pool.vmSize}</td>
       <td>
         {pool.state}, {pool.allocationState}
+        {pool.resizeErrors.map((error) => (
+          <div key={error.code} className="bad-text small">
+            could not resize: {error.code}: {error.message}
+          </div>
+        ))}
       </td>
       <td>
         {pool.dedicatedNodes} / {pool.targetDedicatedNodes} dedicated
