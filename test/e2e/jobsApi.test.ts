@@ -425,6 +425,8 @@ describe('jobs API on the embedded runtime', () => {
         '/jobs/{id}/graph',
         '/jobs/{id}/pause',
         '/jobs/{id}/resume',
+        '/jobs/{id}/resubmit',
+        '/jobs/{id}/tasks/{taskId}/cancel',
         '/jobs/{id}/tasks/{taskId}/logs/{stream}',
         '/jobs/{id}/outputs',
         '/jobs/{id}/outputs/{path}',
