@@ -18,6 +18,7 @@ import {
   type OutputListing,
   type Page,
   type Pool,
+  type Preset,
   type PoolCreate,
   type PoolResize,
   type Subscription,
@@ -234,6 +235,11 @@ export class CloudJobsClient {
       query: { jobId?: string; limit?: number } = {},
     ): Promise<{ delivered: Delivery[]; failed?: Delivery; more: boolean }> =>
       this.http.json('POST', `/subscriptions/${enc(id)}/deliveries/retry`, { query }),
+  };
+
+  readonly presets = {
+    /** The deployment's resource presets, which a job or task may name instead of a pool. */
+    list: async (): Promise<Preset[]> => (await this.http.json<{ items: Preset[] }>('GET', '/presets')).items,
   };
 
   readonly pools = {

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { jobSpecSchema, resubmitSchema } from '../shared/domain/jobSpec.js';
+import type { presetSchema } from '../shared/domain/presets.js';
 import type {
   deliveryViewSchema,
   historyEntrySchema,
@@ -51,6 +52,8 @@ export type OutputFile = OutputListing['files'][number];
 export type Template = z.output<typeof templateViewSchema>;
 export type TemplateVersionInput = z.input<typeof templatePutSchema>;
 export type Pool = z.output<typeof poolViewSchema>;
+/** A resource preset of the deployment: what a task gets, and the pool and slots behind it. */
+export type Preset = z.output<typeof presetSchema>;
 export type PoolCreate = z.input<typeof poolCreateSchema>;
 export type PoolResize = z.input<typeof poolResizeSchema>;
 export type Subscription = z.output<typeof subscriptionViewSchema>;

@@ -124,6 +124,7 @@ function wire(config: AppConfig): Services {
   });
   const interest = new TaskEventInterest({ subscriptions: subscriptionStore, watches: store });
   const logTaskEvents = (job: { id: string; owner: string }) => interest.wanted(job.owner, job.id);
+  const presets = new Map(config.presets.map((preset) => [preset.name, preset]));
   const jobs = new JobsApi({
     store,
     limits: config.limits,
@@ -131,9 +132,9 @@ function wire(config: AppConfig): Services {
     defaultLogsContainer: CONTAINERS.logs,
     dataContainer: CONTAINERS.jobs,
     webhooks: config.webhooks,
-    ...(config.poolsFixed
-      ? { fixedPools: async () => (await compute.listPools()).map((pool) => pool.id) }
-      : {}),
+    pools: compute,
+    poolsFixed: config.poolsFixed,
+    presets,
     emailConfigured,
     registerNotifications: (owner, jobId, notifications) =>
       subscriptions.registerForJob(owner, jobId, notifications),
@@ -153,6 +154,7 @@ function wire(config: AppConfig): Services {
     limits: config.limits,
     defaultPool: config.defaultPool,
     defaultLogsContainer: CONTAINERS.logs,
+    presets,
     locations: (expiresOn) =>
       batch.nodeIdentity
         ? Promise.resolve(new IdentityLocations(blobs, batch.nodeIdentity))

@@ -3,6 +3,7 @@ import { DEFAULT_LIMITS, MAX_JOB_MINUTES, type SpecLimits } from './domain/jobSp
 import { DEFAULT_RETRY_SCHEDULE_SECONDS, parseRetrySchedule } from './domain/notifications.js';
 import { parseApiTokens, type ApiToken, type IdentityMode } from './identity.js';
 import { CONFIG_KEYS } from './configKeys.js';
+import { presetsSchema, type Preset } from './domain/presets.js';
 
 export {
   CONFIG_KEYS,
@@ -146,6 +147,29 @@ const configSchema = z
         }
       }),
     [CONFIG_KEYS.deliveryBackstopSeconds]: positiveInt(60, 3600),
+    [CONFIG_KEYS.presets]: z
+      .string()
+      .optional()
+      .transform((value, context) => {
+        if (!value?.trim()) return [];
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(value);
+        } catch {
+          context.addIssue({ code: 'custom', message: 'must be a JSON array of presets' });
+          return z.NEVER;
+        }
+        const presets = presetsSchema.safeParse(parsed);
+        if (presets.success) return presets.data;
+        for (const issue of presets.error.issues) {
+          const where = issue.path
+            .map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`))
+            .join('')
+            .replace(/^\./, '');
+          context.addIssue({ code: 'custom', message: `${where || 'the list'}: ${issue.message}` });
+        }
+        return z.NEVER;
+      }),
     [CONFIG_KEYS.smtpUrl]: z
       .string()
       .optional()
@@ -378,6 +402,8 @@ export interface AppConfig {
   streams: { heartbeatMs: number; maxMs: number; pollMs: number };
   /** Which webhook URLs are accepted (https and public addresses only, unless these say more). */
   webhooks: { allowHttp: boolean; allowLoopback: boolean };
+  /** The resource presets jobs may name instead of a pool. */
+  presets: Preset[];
   notifications: {
     /** Waits between automatic delivery attempts, in seconds. */
     retryScheduleSeconds: number[];
@@ -460,6 +486,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxMs: values[CONFIG_KEYS.streamMaxSeconds] * 1000,
       pollMs: values[CONFIG_KEYS.streamPollMs],
     },
+    presets: values[CONFIG_KEYS.presets],
     webhooks: {
       allowHttp: values[CONFIG_KEYS.webhookAllowHttp],
       allowLoopback: values[CONFIG_KEYS.webhookAllowLoopback],

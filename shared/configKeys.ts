@@ -37,6 +37,7 @@ export const CONFIG_KEYS = {
   maxBlockedMinutes: 'CLOUDJOBS_MAX_BLOCKED_MINUTES',
   maxQueuedMinutes: 'CLOUDJOBS_MAX_QUEUED_MINUTES',
   poolsFixed: 'CLOUDJOBS_POOLS_FIXED',
+  presets: 'CLOUDJOBS_PRESETS',
   maxRunningJobsPerUser: 'CLOUDJOBS_MAX_RUNNING_JOBS_PER_USER',
   inputContainers: 'CLOUDJOBS_INPUT_CONTAINERS',
   chunksPerSubOrchestration: 'CLOUDJOBS_CHUNKS_PER_SUB_ORCHESTRATION',
@@ -116,6 +117,7 @@ export const DEPLOYMENT: Readonly<Record<ConfigKey, DeploymentUse>> = {
   [CONFIG_KEYS.maxQueuedMinutes]: 'default',
   // Pools on Azure are the deployment's (infra/azure makes them): a job naming another is a typo.
   [CONFIG_KEYS.poolsFixed]: 'set',
+  [CONFIG_KEYS.presets]: 'set',
   [CONFIG_KEYS.maxRunningJobsPerUser]: 'set',
   [CONFIG_KEYS.inputContainers]: 'set',
   [CONFIG_KEYS.chunksPerSubOrchestration]: 'default',

@@ -247,6 +247,29 @@ function poolsCommands(program: Command, run: Run): void {
       ].join('\n'),
     );
   });
+  run(
+    program.command('presets').description('resource presets a job or task may name instead of a pool'),
+    async (context) => {
+      const items = await context.client.presets.list();
+      context.print(items, () =>
+        items.length === 0
+          ? 'this deployment has no presets'
+          : table(
+              ['NAME', 'CPUS', 'MEMORY', 'GPUS', 'NODES', 'POOL', 'SLOTS', 'DESCRIPTION'],
+              items.map((p) => [
+                p.name,
+                p.cpus,
+                `${p.memoryGiB} GiB`,
+                p.gpus,
+                p.spot ? 'spot' : 'dedicated',
+                p.pool,
+                p.slots,
+                p.description,
+              ]),
+            ),
+      );
+    },
+  );
   const createPool = pools
     .command('create')
     .argument('<id>')

@@ -3,7 +3,7 @@
 // subscriptions (events.bicep), which need the deployed functions. docs/deploy.md explains it all.
 targetScope = 'subscription'
 
-import { poolSpec } from 'types.bicep'
+import { poolSpec, preset } from 'types.bicep'
 
 @minLength(1)
 @maxLength(64)
@@ -83,6 +83,9 @@ param maxRunningJobsPerUser int = 0
 
 @description('Refuse jobs naming a pool that does not exist, instead of holding them BLOCKED until an admin makes it.')
 param poolsFixed bool = false
+
+@description('Resource presets jobs may name instead of a pool: [{ name, description, cpus, memoryGiB, gpus, spot, pool, slots }], each on a pool of this deployment.')
+param presets preset[] = []
 
 @description('Days after which task logs are deleted; 0 keeps them.')
 @minValue(0)
@@ -268,6 +271,7 @@ var appSettings = union(
     CLOUDJOBS_MAX_RUNNING_JOBS_PER_USER: string(maxRunningJobsPerUser)
     CLOUDJOBS_INPUT_CONTAINERS: join(inputContainers, ',')
     CLOUDJOBS_POOLS_FIXED: string(poolsFixed)
+    CLOUDJOBS_PRESETS: string(presets)
   },
   empty(apiTokens) ? {} : { CLOUDJOBS_API_TOKENS: format(keyVaultReference, secretNames.apiTokens) },
   empty(smtpUrl)

@@ -80,3 +80,36 @@ type serviceBusQueue = {
     DeadLetteringOnMessageExpiration: bool?
   }
 }
+
+@export()
+@description('A resource preset: what a task gets and where; a job or a task names it instead of a pool.')
+type preset = {
+  @description('The name specs use (1-32 lowercase letters, digits and "-").')
+  @minLength(1)
+  @maxLength(32)
+  name: string
+
+  @description('What it is for, shown to users.')
+  description: string?
+
+  @description('CPUs a task gets.')
+  @minValue(1)
+  cpus: int
+
+  @description('Memory a task gets, in GiB.')
+  @minValue(1)
+  memoryGiB: int
+
+  @description('GPUs a task gets.')
+  gpus: int?
+
+  @description('Spot (low-priority) nodes, which Azure may take back.')
+  spot: bool?
+
+  @description('The pool it runs on: one of this deployment\'s.')
+  pool: string
+
+  @description('Task slots one task takes on a node of that pool.')
+  @minValue(1)
+  slots: int?
+}

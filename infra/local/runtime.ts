@@ -1,5 +1,5 @@
 import type { DeliveryFaults } from './deliveryFaults.js';
-import { cpus } from 'node:os';
+import { cpus, totalmem } from 'node:os';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { rename, writeFile } from 'node:fs/promises';
@@ -409,6 +409,7 @@ export class Runtime {
   async #startLocalBatch(logger: Logger): Promise<string | undefined> {
     const options = this.#options;
     if (options.batch === false || process.env.BATCH_ACCOUNT_URL) return undefined;
+    const localSlots = options.batch?.slots ?? Math.max(2, cpus().length * 2);
     const batch = new LocalBatch({
       host: options.host,
       port: options.batch?.port ?? 10100,
@@ -417,9 +418,7 @@ export class Runtime {
           ? path.join(options.home, 'batch-ephemeral')
           : path.join(options.home, 'batch'),
       storage: { accountName: DEV_ACCOUNT_NAME, accountKey: DEV_ACCOUNT_KEY },
-      pools: [
-        { id: 'local', nodes: 1, slotsPerNode: options.batch?.slots ?? Math.max(2, cpus().length * 2) },
-      ],
+      pools: [{ id: 'local', nodes: 1, slotsPerNode: localSlots }],
       ...(options.batch?.faults ? { faults: options.batch.faults } : {}),
       logger: logger.child('batch'),
     });
@@ -429,6 +428,8 @@ export class Runtime {
     process.env.BATCH_ACCOUNT_NAME = batch.accountName;
     process.env.BATCH_ACCOUNT_KEY = batch.accountKey;
     process.env.CLOUDJOBS_DEFAULT_POOL ??= 'local';
+    if (!process.env.CLOUDJOBS_PRESETS?.trim())
+      process.env.CLOUDJOBS_PRESETS = JSON.stringify(localPresets(localSlots));
     return batch.url;
   }
 
@@ -530,4 +531,32 @@ function describeTrigger(trigger: Record<string, unknown>): string {
   if (typeof trigger.queueName === 'string') parts.push(`queue ${trigger.queueName}`);
   if (typeof trigger.schedule === 'string') parts.push(`schedule ${trigger.schedule}`);
   return parts.length > 0 ? ` (${parts.join(', ')})` : '';
+}
+
+/**
+ * Presets on the local pool, one machine whose CPUs and memory its task slots share: a slot, half
+ * the machine, all of it.
+ */
+function localPresets(slots: number): Array<Record<string, unknown>> {
+  const cpuCount = cpus().length;
+  const memoryGiB = totalmem() / 2 ** 30;
+  const share = (n: number) => ({
+    slots: n,
+    cpus: Number(((cpuCount * n) / slots).toFixed(2)),
+    memoryGiB: Number(((memoryGiB * n) / slots).toFixed(1)),
+  });
+  return [
+    { name: 'small', description: 'one task slot of this machine', pool: 'local', ...share(1) },
+    ...(slots >= 4
+      ? [
+          {
+            name: 'medium',
+            description: 'half of this machine',
+            pool: 'local',
+            ...share(Math.floor(slots / 2)),
+          },
+        ]
+      : []),
+    { name: 'large', description: 'all of this machine', pool: 'local', ...share(slots) },
+  ];
 }

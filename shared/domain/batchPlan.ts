@@ -117,6 +117,7 @@ export function planBatchJob(
     if (dependsOn.length > 0) spec.dependsOn = dependsOn;
     if (task.runDependentsOnFailure) spec.runDependentsOnFailure = true;
     if (task.timeoutMinutes !== undefined) spec.maxWallClockMs = task.timeoutMinutes * 60_000;
+    if (task.slots !== undefined) spec.requiredSlots = task.slots;
     return spec;
   });
   return {

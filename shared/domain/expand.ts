@@ -14,6 +14,7 @@ import {
 } from './paths.js';
 import { applyTemplate } from './templates.js';
 import { resumeTasks, type DoneTasks } from './resume.js';
+import { jobPlacement, taskSlots, type Preset } from './presets.js';
 
 /** Where a task input comes from, resolved. */
 export type ExpandedInput =
@@ -42,6 +43,8 @@ export interface ExpandedTask {
   runDependentsOnFailure: boolean;
   retries: number;
   timeoutMinutes?: number;
+  /** Task slots it takes on its node, when more than one (Batch `requiredSlots`). */
+  slots?: number;
   /** The sweep index this task was made for. */
   index?: number;
 }
@@ -52,6 +55,8 @@ export interface ExpandedJob {
   description?: string;
   template?: string;
   pool: string;
+  /** The preset the job was placed by, if it named one. */
+  preset?: string;
   image?: string;
   parameters: Record<string, string>;
   /** Inputs every task receives. */
@@ -90,6 +95,8 @@ export interface ExpandContext {
   limits: SpecLimits;
   /** The template the spec names, already looked up (absent if it names none). */
   template?: { ref: string; body: TemplateBody };
+  /** The deployment's resource presets, by name. */
+  presets?: ReadonlyMap<string, Preset>;
   /** For a spec with `resumeFrom`: the tasks done already, looked up (see {@link resumeTasks}). */
   resume?: { from: string; done: DoneTasks };
 }
@@ -137,7 +144,8 @@ export function expandJob(submitted: JobSpec, context: ExpandContext): ExpandedJ
     name: spec.name!,
     ...(spec.description !== undefined ? { description: spec.description } : {}),
     ...(context.template ? { template: context.template.ref } : {}),
-    pool: spec.pool ?? context.defaultPool,
+    pool: expansion.placement.pool,
+    ...(spec.preset !== undefined ? { preset: spec.preset } : {}),
     ...(spec.image ? { image: spec.image } : {}),
     parameters,
     inputs: jobInputs,
@@ -193,6 +201,8 @@ interface TaskBase {
   outputs?: string[];
   retries?: number;
   timeoutMinutes?: number;
+  /** Slots it takes, resolved from its own slots or preset (absent: the job's). */
+  slots?: number;
 }
 
 /** A `fromTask` input, linked to its producer once every task exists. */
@@ -214,6 +224,9 @@ class Expansion {
   readonly jobInputs: ExpandedInput[];
   readonly jobOutputs: string[];
   readonly logs: { container: string; folder: string };
+  /** The job's pool, and the slots its tasks take unless they say otherwise. */
+  readonly placement: { pool: string; slots: number };
+  readonly #presets: ReadonlyMap<string, Preset>;
   readonly #cache = new TemplateCache();
   readonly #jobMacros: Record<string, string>;
   readonly #jobEnv: Record<string, string>;
@@ -228,6 +241,10 @@ class Expansion {
   ) {
     this.intIds = spec.taskIdStyle === 'int' || (!spec.tasks && !!spec.sweep);
     this.parameters = spec.parameters ?? {};
+    this.#presets = context.presets ?? new Map();
+    this.placement = jobPlacement(spec, this.#presets, context.defaultPool, (path, message) =>
+      this.issues.add(path, message),
+    );
     this.#jobMacros = {
       ...this.parameters,
       jobId: context.jobId,
@@ -272,7 +289,8 @@ class Expansion {
         }
         id = String(i + 1);
       }
-      const expanded = this.#task({ ...task, id }, pathOf);
+      const slots = taskSlots(task, this.placement, this.#presets, (p, m) => this.issues.add(p, m), pathOf);
+      const expanded = this.#task({ ...task, id, slots }, pathOf);
       if (!expanded) return;
       (task.inputs ?? []).forEach((input, j) => {
         const inputPath = pathOf(`inputs[${j}]`);
@@ -303,6 +321,8 @@ class Expansion {
     const pathOf = (field: string) => `sweep.${field}`;
     const noDependencies: readonly string[] = [];
     const noRanges: ReadonlyArray<readonly [number, number]> = [];
+    // The same for every task: resolved (and any problem said) once.
+    const slots = taskSlots(sweep, this.placement, this.#presets, (p, m) => this.issues.add(p, m), pathOf);
     for (let index = sweep.range[0]; index <= sweep.range[1] && !this.issues.full; index++) {
       const expanded = this.#task(
         {
@@ -314,6 +334,7 @@ class Expansion {
           ...(sweep.outputs ? { outputs: sweep.outputs } : {}),
           ...(sweep.retries !== undefined ? { retries: sweep.retries } : {}),
           ...(sweep.timeoutMinutes !== undefined ? { timeoutMinutes: sweep.timeoutMinutes } : {}),
+          slots,
         },
         pathOf,
       );
@@ -440,6 +461,8 @@ class Expansion {
     const image = base.image ?? this.spec.image;
     if (image) task.image = image;
     if (base.timeoutMinutes !== undefined) task.timeoutMinutes = base.timeoutMinutes;
+    const slots = base.slots ?? this.placement.slots;
+    if (slots > 1) task.slots = slots;
     if (base.index !== undefined) task.index = base.index;
     return task;
   }

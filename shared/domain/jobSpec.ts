@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { BUILTIN_MACROS, MACRO_NAME } from './macros.js';
 import { JOB_STATUSES, TASK_STATUSES } from './lifecycle.js';
 import { eventTypeMatches, type NotifiableStatus } from './subscriptionFilter.js';
+import { poolIdSchema, slotsSchema } from './presets.js';
 
 /**
  * The job spec: what `POST /api/jobs` takes and what a manifest in the blob inbox holds (the
@@ -128,6 +129,9 @@ const range = z
   .tuple([z.number().int().min(1), z.number().int().min(1)])
   .refine(([start, end]) => start <= end, 'must be [start, end] with start ≤ end');
 
+/** A preset's name, as a spec names it. */
+const presetNameSchema = z.string().min(1).max(32);
+
 /** One task of a job; its fields override the job's defaults. */
 export const taskSchema = z.strictObject({
   id: taskIdSchema.optional().describe('required unless taskIdStyle is "int"'),
@@ -141,6 +145,8 @@ export const taskSchema = z.strictObject({
   runDependentsOnFailure: z.boolean().optional(),
   retries: retries.optional(),
   timeoutMinutes: minutes.optional(),
+  preset: presetNameSchema.optional().describe("a preset on the job's pool: sets the task's slots"),
+  slots: slotsSchema.optional(),
 });
 
 /** Many tasks from one command: one per index of `range`, with `${index}` in its macros. */
@@ -153,6 +159,8 @@ export const sweepSchema = z.strictObject({
   outputs: z.array(z.string().min(1).max(1024)).max(100).optional(),
   retries: retries.optional(),
   timeoutMinutes: minutes.optional(),
+  preset: presetNameSchema.optional().describe("a preset on the job's pool: sets each task's slots"),
+  slots: slotsSchema.optional(),
 });
 
 /**
@@ -229,7 +237,10 @@ export const jobPrioritySchema = z
 const specFields = {
   name: nameSchema,
   description: z.string().max(4096),
-  pool: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a pool id: 1-64 of letters, digits, "_" and "-"'),
+  pool: poolIdSchema,
+  preset: presetNameSchema.describe(
+    'a resource preset of the deployment (GET /api/presets), instead of pool: its pool, and the slots each task takes',
+  ),
   image: z.string().min(1).max(512),
   parameters: parametersSchema,
   env: envSchema,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { jobSpecSchema, notifiableStatusSchema, resubmitSchema } from '../domain/jobSpec.js';
+import { presetSchema } from '../domain/presets.js';
 import { JOB_CONDITIONS, JOB_STATUSES, TASK_STATUSES } from '../domain/lifecycle.js';
 import {
   jobPatchSchema,
@@ -492,6 +493,12 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   '/pools': {
     get: { summary: 'Compute pools', responses: { 200: z.object({ items: z.array(poolViewSchema) }) } },
     post: { summary: 'Create a pool (admins)', body: poolCreateSchema, responses: { 201: poolViewSchema } },
+  },
+  '/presets': {
+    get: {
+      summary: 'Resource presets a job or task may name instead of a pool: what a task gets, and where',
+      responses: { 200: z.object({ items: z.array(presetSchema) }) },
+    },
   },
   '/pools/{id}': {
     patch: { summary: 'Resize a pool (admins)', body: poolResizeSchema, responses: { 202: null } },

@@ -4,6 +4,7 @@ import type { JobSpec, SpecLimits, TemplateBody } from '../domain/jobSpec.js';
 import type { JobStore } from '../store/jobStore.js';
 import { isFinal } from '../domain/lifecycle.js';
 import type { DoneTasks } from '../domain/resume.js';
+import type { Preset } from '../domain/presets.js';
 
 /** What expanding a job needs besides its spec: where its files go, the defaults, the limits. */
 export interface ExpansionSettings {
@@ -13,6 +14,8 @@ export interface ExpansionSettings {
   defaultPool: string;
   defaultLogsContainer: string;
   limits: SpecLimits;
+  /** The deployment's resource presets, by name. */
+  presets?: ReadonlyMap<string, Preset>;
 }
 
 /**
@@ -54,6 +57,7 @@ export async function expandSpec(
     defaultPool: settings.defaultPool,
     defaultLogsContainer: settings.defaultLogsContainer,
     limits: settings.limits,
+    ...(settings.presets ? { presets: settings.presets } : {}),
     ...(template ? { template } : {}),
   });
 }

@@ -10,6 +10,7 @@ import type { ExpandedInput, ExpandedJob } from '../domain/expand.js';
 import { expandSpec } from './expansion.js';
 import type { SpecLimits } from '../domain/jobSpec.js';
 import { isFinalTask, type JobCondition, type TaskStatus } from '../domain/lifecycle.js';
+import type { Preset } from '../domain/presets.js';
 import { pendingOrQueued, statusFromBatch, type GraphTask } from '../domain/taskState.js';
 import type { JobStore, TaskUpdate } from '../store/jobStore.js';
 import { planBatchJob, type DataLocations } from '../domain/batchPlan.js';
@@ -60,6 +61,8 @@ export interface JobRunnerOptions {
   limits: SpecLimits;
   defaultPool: string;
   defaultLogsContainer: string;
+  /** The deployment's resource presets, by name, as at submission. */
+  presets?: ReadonlyMap<string, Preset>;
   /** Storage URLs for Batch, valid until the given time. */
   locations: (expiresOn: Date) => Promise<DataLocations>;
   /** Jobs one owner may have on Batch at once; 0 for no limit. */

@@ -18,7 +18,9 @@ import {
 import { isFinal, JOB_STATUSES, TASK_STATUSES, type JobStatus } from '../domain/lifecycle.js';
 import type { TaskChangesLogged } from '../domain/events.js';
 import type { RaiseSignal, TaskSignals } from './taskSignals.js';
-import type { ComputeBackend } from '../compute/compute.js';
+import type { ComputeBackend, PoolInfo } from '../compute/compute.js';
+import type { ExpandedJob } from '../domain/expand.js';
+import type { Preset } from '../domain/presets.js';
 import type { Caller } from '../identity.js';
 import { webhookUrlProblem, type WebhookPolicy } from '../domain/webhooks.js';
 import type { JobSignal } from '../orchestration/signals.js';
@@ -54,11 +56,15 @@ export interface JobsApiOptions {
   emailConfigured?: boolean;
   /** Which webhook URLs a job spec's notifications may name. */
   webhooks?: WebhookPolicy;
+  /** The deployment's resource presets, by name (`GET /presets`). */
+  presets?: ReadonlyMap<string, Preset>;
+  /** The pools, to check a job against: slots per node, and whether its pool exists. */
+  pools?: Pick<ComputeBackend, 'getPool' | 'listPools'>;
   /**
-   * When the deployment's pools are all there are (`CLOUDJOBS_POOLS_FIXED`): the pools, so that a
-   * job naming another is refused at submission instead of waiting BLOCKED for one to appear.
+   * The deployment's pools are all there are (`CLOUDJOBS_POOLS_FIXED`): a job naming another is
+   * refused at submission instead of waiting BLOCKED for one to appear.
    */
-  fixedPools?: () => Promise<string[]>;
+  poolsFixed?: boolean;
   newId?: () => string;
   now?: () => Date;
   telemetry?: Telemetry;
@@ -132,6 +138,7 @@ export const templatePutSchema = z.strictObject({
  * missing one, so ids cannot be probed.
  */
 export class JobsApi {
+  readonly #pools = new Map<string, { at: number; pool: PoolInfo | undefined }>();
   readonly #o: JobsApiOptions;
   readonly #newId: () => string;
   readonly #now: () => Date;
@@ -181,7 +188,7 @@ export class JobsApi {
     }
     const id = this.#newId();
     const expanded = await expandSpec(this.#o, spec, id, caller.owner);
-    await this.#checkPool(expanded.pool, spec);
+    await this.#checkPool(expanded, spec);
     const stored = await this.#o.store.createJob({
       id,
       owner: caller.owner,
@@ -277,22 +284,61 @@ export class JobsApi {
     return submitted;
   }
 
-  /** With fixed pools, the job's pool must be one of them; the message says where it came from. */
-  async #checkPool(pool: string, spec: JobSpec): Promise<void> {
-    if (!this.#o.fixedPools) return;
-    const pools = await this.#o.fixedPools();
-    if (pools.includes(pool)) return;
-    const whose = spec.pool ? '' : spec.template ? ' (its template names it)' : ' (the deployment default)';
-    throw new ValidationError(
-      'the job spec is invalid: 1 problem',
-      [
+  /**
+   * The job's pool must exist when pools are fixed (the message says where the name came from),
+   * and, when it exists, give a node the slots its largest task takes.
+   */
+  async #checkPool(job: ExpandedJob, spec: JobSpec): Promise<void> {
+    const pools = this.#o.pools;
+    if (!pools) return;
+    let pool;
+    try {
+      pool = await this.#pool(job.pool, pools);
+    } catch {
+      // Batch is not answering: the job is taken, and waits BLOCKED later if its pool is wrong.
+      return;
+    }
+    if (!pool) {
+      if (!this.#o.poolsFixed) return;
+      const names = (await pools.listPools()).map((p) => p.id);
+      const whose = spec.preset
+        ? ' (its preset names it)'
+        : spec.pool
+          ? ''
+          : spec.template
+            ? ' (its template names it)'
+            : ' (the deployment default)';
+      throw new ValidationError(
+        'the job spec is invalid: 1 problem',
+        [
+          {
+            path: spec.preset ? 'preset' : 'pool',
+            message: `there is no pool "${job.pool}"${whose} in this deployment; its pools are ${names.join(', ') || 'none'}`,
+          },
+        ],
+        'POOL_NOT_FOUND',
+      );
+    }
+    const widest = job.tasks.reduce((most, task) => Math.max(most, task.slots ?? 1), 1);
+    if (widest > pool.slotsPerNode) {
+      const task = job.tasks.find((t) => (t.slots ?? 1) === widest)!;
+      throw new ValidationError('the job spec is invalid: 1 problem', [
         {
-          path: 'pool',
-          message: `there is no pool "${pool}"${whose} in this deployment; its pools are ${pools.join(', ') || 'none'}`,
+          path: spec.preset && !spec.tasks?.some((t) => t.slots || t.preset) ? 'preset' : 'tasks',
+          message: `task ${task.id} takes ${widest} slots, and a node of pool ${pool.id} has ${pool.slotsPerNode}`,
         },
-      ],
-      'POOL_NOT_FOUND',
-    );
+      ]);
+    }
+  }
+
+  /** A pool as Batch last described it, kept half a minute: submissions come in bursts. */
+  async #pool(id: string, pools: Pick<ComputeBackend, 'getPool'>): Promise<PoolInfo | undefined> {
+    const known = this.#pools.get(id);
+    if (known && this.#now().getTime() - known.at < 30_000) return known.pool;
+    const pool = await pools.getPool(id);
+    if (this.#pools.size >= 100) this.#pools.clear();
+    this.#pools.set(id, { at: this.#now().getTime(), pool });
+    return pool;
   }
 
   /** A job the caller may see, or JOB_NOT_FOUND. */

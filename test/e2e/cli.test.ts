@@ -350,6 +350,20 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
     expect(badFlag.stderr).toMatch(/--env novalue: expected name=value/);
   });
 
+  it('should list the deployment’s presets', async () => {
+    const listed = await cloudjobs(['presets']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toMatch(/^NAME\s+CPUS\s+MEMORY\s+GPUS\s+NODES\s+POOL\s+SLOTS\s+DESCRIPTION$/m);
+    expect(listed.stdout).toMatch(
+      /^small\s+[\d.]+\s+[\d.]+ GiB\s+0\s+dedicated\s+local\s+1\s+one task slot of this machine$/m,
+    );
+    const json = JSON.parse((await cloudjobs(['presets', '--json'])).stdout) as Array<{
+      name: string;
+      pool: string;
+    }>;
+    expect(json.map((p) => p.name)).toContain('large');
+  });
+
   it('should watch every job of the user until interrupted, without an id', async () => {
     const name = uniqueName('watched');
     // The command itself, not npx, so the interrupt reaches it as a user's Ctrl-C would.

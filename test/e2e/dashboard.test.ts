@@ -414,10 +414,16 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     await context.close();
   });
 
-  it('should show pools and templates to anyone, and a refused resize as the service words it', async () => {
+  it('should show pools, presets and templates to anyone, and a refused resize as the service words it', async () => {
     const { page, context } = await signedIn(ALICE, '/pools');
     const pool = page.locator('tr[data-pool="local"]');
     await pool.waitFor();
+    // The embedded runtime's presets share out the one local node.
+    const small = page.locator('tr[data-preset="small"]');
+    expect(await small.textContent()).toMatch(/one task slot of this machine.*local, 1 slot$/);
+    expect(await page.locator('tr[data-preset="large"] td').last().textContent()).toMatch(
+      /^local, \d+ slots$/,
+    );
     await pool.getByLabel('Dedicated nodes of local').fill('3');
     await pool.getByRole('button', { name: 'Resize' }).click();
     // Alice is no admin: the problem document's words, not a generic failure.

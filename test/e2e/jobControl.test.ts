@@ -6,6 +6,8 @@ import { ENDED, jobClient, type TaskView } from '../support/jobClient.js';
 import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
 import { jobViewSchema, problemSchema, taskViewSchema } from '../../shared/http/openapi.js';
 import { waitFor } from '../support/waitFor.js';
+import { BatchServiceClient, BatchSharedKeyCredentials } from '@azure/batch';
+import { LOCAL_BATCH_ACCOUNT, LOCAL_BATCH_KEY } from '../../infra/local/batch/localBatch.js';
 
 const ALICE = 'alice-token-0123456789abcdef';
 const BOB = 'bob-token-0123456789abcdef';
@@ -278,5 +280,52 @@ describe.concurrent('job control on the embedded runtime', () => {
     );
     expect((await alice.tasks(id)).a!.status).toBe('CANCELLED');
     await admin.call('DELETE', `/pools/${pool}`);
+  });
+
+  it('should run tasks on the slots their presets ask for, and refuse what the pool cannot give', async () => {
+    const presets = await alice.json<{ items: Array<{ name: string; pool: string; slots: number }> }>(
+      'GET',
+      '/presets',
+    );
+    expect(presets.body.items.map((p) => [p.name, p.pool, p.slots])).toEqual([
+      ['small', 'local', 1],
+      ['medium', 'local', 4],
+      ['large', 'local', 8],
+    ]);
+    const id = await alice.submit({
+      name: uniqueName('presets'),
+      preset: 'medium',
+      tasks: [
+        { id: 'default', command: 'true' },
+        { id: 'whole', command: 'true', preset: 'large' },
+        { id: 'two', command: 'true', slots: 2 },
+      ],
+    });
+    expect(await alice.until(id, ENDED)).toMatchObject({ status: 'FINISHED', pool: 'local' });
+    const batch = new BatchServiceClient(
+      new BatchSharedKeyCredentials(LOCAL_BATCH_ACCOUNT, LOCAL_BATCH_KEY),
+      runtime.info.batchUrl!,
+    );
+    const slots = Object.fromEntries(
+      await Promise.all(
+        ['default', 'whole', 'two'].map(async (t) => [t, (await batch.task.get(id, t)).requiredSlots ?? 1]),
+      ),
+    );
+    expect(slots).toEqual({ default: 4, whole: 8, two: 2 });
+    // More slots than a node has would never run: refused at submission, naming the task.
+    const tooWide = await alice.json<{ errors: unknown[] }>('POST', '/jobs', {
+      name: 'wide',
+      tasks: [{ id: 'w', command: 'true', slots: 9 }],
+    });
+    expect(tooWide.status).toBe(400);
+    expect(tooWide.body.errors).toEqual([
+      { path: 'tasks', message: 'task w takes 9 slots, and a node of pool local has 8' },
+    ]);
+    const unknown = await alice.json<{ errors: Array<{ path: string }> }>('POST', '/jobs', {
+      name: 'unknown',
+      preset: 'huge',
+      tasks: [{ id: 'a', command: 'true' }],
+    });
+    expect([unknown.status, unknown.body.errors.map((e) => e.path)]).toEqual([400, ['preset']]);
   });
 });

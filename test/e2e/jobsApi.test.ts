@@ -433,6 +433,7 @@ describe('jobs API on the embedded runtime', () => {
         '/openapi.json',
         '/pools',
         '/pools/{id}',
+        '/presets',
         '/subscriptions',
         '/subscriptions/{id}',
         '/subscriptions/{id}/deliveries',

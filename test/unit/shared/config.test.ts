@@ -36,6 +36,7 @@ describe('configuration', () => {
       blockedRetry: { initialSeconds: 30, maxSeconds: 600 },
       guards: { maxBlockedMinutes: 1440, maxQueuedMinutes: 1440 },
       poolsFixed: false,
+      presets: [],
       maxRunningJobsPerUser: 0,
       inputContainers: [],
       chunksPerSubOrchestration: 1000,
@@ -65,6 +66,25 @@ describe('configuration', () => {
     expect(() => loadConfig({ ...base, CLOUDJOBS_DELIVERY_RETRY_SCHEDULE: '5,soon' })).toThrow(
       /CLOUDJOBS_DELIVERY_RETRY_SCHEDULE/,
     );
+  });
+
+  it('should read resource presets, with their defaults, and name what is wrong with one', () => {
+    const presets = loadConfig({
+      ...base,
+      CLOUDJOBS_PRESETS: JSON.stringify([{ name: 'gpu', cpus: 6, memoryGiB: 56, gpus: 1, pool: 'nc6' }]),
+    }).presets;
+    expect(presets).toEqual([
+      { name: 'gpu', description: '', cpus: 6, memoryGiB: 56, gpus: 1, spot: false, pool: 'nc6', slots: 1 },
+    ]);
+    expect(() => loadConfig({ ...base, CLOUDJOBS_PRESETS: '[{' })).toThrow(
+      /CLOUDJOBS_PRESETS must be a JSON array of presets/,
+    );
+    const twice = JSON.stringify([
+      { name: 'a', cpus: 1, memoryGiB: 1, pool: 'p' },
+      { name: 'a', cpus: 1, memoryGiB: 1, pool: 'p b', slots: 0 },
+    ]);
+    expect(() => loadConfig({ ...base, CLOUDJOBS_PRESETS: twice })).toThrow(/\[1\]\.pool: must be a pool id/);
+    expect(() => loadConfig({ ...base, CLOUDJOBS_PRESETS: twice })).toThrow(/\[1\]\.name: a is named twice/);
   });
 
   it('should read Azure Communication Services email, with the access key or the managed identity', () => {

@@ -6,11 +6,12 @@ import { ErrorPanel } from '../components/bits.js';
 import { when } from '../format.js';
 
 /**
- * The Batch pools jobs run on, and the job templates there are: everyone sees them; resizing a
- * pool is for admins (the service says so when someone else tries).
+ * The Batch pools jobs run on, the presets that name them, and the job templates there are:
+ * everyone sees them; resizing a pool is for admins (the service says so when someone else tries).
  */
 export function PoolsPage() {
   const pools = useQuery({ queryKey: ['pools'], queryFn: () => client.pools.list() });
+  const presets = useQuery({ queryKey: ['presets'], queryFn: () => client.presets.list() });
   const templates = useQuery({ queryKey: ['templates'], queryFn: () => client.templates.list() });
   return (
     <section aria-labelledby="pools-title">
@@ -35,6 +36,47 @@ export function PoolsPage() {
           </tbody>
         </table>
       </div>
+
+      <h2>Presets</h2>
+      <p className="muted small">
+        A job or a task names a preset (<code>"preset": "name"</code>) instead of a pool.
+      </p>
+      {presets.isError && <ErrorPanel error={presets.error} title="The presets could not be listed" />}
+      {presets.data?.length === 0 && <p className="muted">This deployment has no presets.</p>}
+      {(presets.data?.length ?? 0) > 0 && (
+        <div className="table-wrap">
+          <table className="jobs presets">
+            <thead>
+              <tr>
+                <th scope="col">Preset</th>
+                <th scope="col">CPUs</th>
+                <th scope="col">Memory</th>
+                <th scope="col">GPUs</th>
+                <th scope="col">Nodes</th>
+                <th scope="col">Pool and slots</th>
+              </tr>
+            </thead>
+            <tbody>
+              {presets.data!.map((preset) => (
+                <tr key={preset.name} data-preset={preset.name}>
+                  <td>
+                    <strong className="mono">{preset.name}</strong>
+                    {preset.description && <div className="muted small">{preset.description}</div>}
+                  </td>
+                  <td className="num">{preset.cpus}</td>
+                  <td className="num">{preset.memoryGiB} GiB</td>
+                  <td className="num">{preset.gpus}</td>
+                  <td>{preset.spot ? 'Spot' : 'dedicated'}</td>
+                  <td>
+                    <span className="mono">{preset.pool}</span>, {preset.slots} slot
+                    {preset.slots === 1 ? '' : 's'}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
 
       <h2>Templates</h2>
       {templates.isError && <ErrorPanel error={templates.error} title="The templates could not be listed" />}
