@@ -308,7 +308,10 @@ describe.concurrent('job control on the embedded runtime', () => {
     );
     const slots = Object.fromEntries(
       await Promise.all(
-        ['default', 'whole', 'two'].map(async (t) => [t, (await batch.task.get(id, t)).requiredSlots ?? 1]),
+        ['default', 'whole', 'two'].map(async (t): Promise<[string, number]> => [
+          t,
+          (await batch.task.get(id, t)).requiredSlots ?? 1,
+        ]),
       ),
     );
     expect(slots).toEqual({ default: 4, whole: 8, two: 2 });
