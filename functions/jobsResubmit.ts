@@ -8,7 +8,7 @@ export const jobsResubmit = apiHandler(async (call) => {
   const { request, caller, services } = call;
   const key = idempotencyKey(request);
   const body = await readJson(request, services.config.maxBodyBytes);
-  const result = await services.jobs.resubmit(caller, request.params.id!, body.value, body.raw, key);
+  const result = await services.controls.resubmit(caller, request.params.id!, body.value, body.raw, key);
   return acceptedJob(call, result);
 });
 

@@ -7,7 +7,7 @@ const jobEvents = QUEUE_OUTPUTS.jobEvents;
 
 export const jobsTaskCancel = apiHandler(async ({ request, context, caller, services }) => {
   const { id, taskId } = request.params;
-  const { task, logged } = await services.jobs.cancelTask(
+  const { task, logged } = await services.controls.cancelTask(
     caller,
     id!,
     taskId!,

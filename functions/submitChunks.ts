@@ -4,8 +4,8 @@ import { ACTIVITY, submitChunksInputSchema } from '../shared/orchestration/activ
 import { parseInput } from '../shared/domain/issues.js';
 
 export function submitChunks(input: unknown) {
-  const { jobId, from, to } = parseInput(submitChunksInputSchema, input);
-  return getServices().runner.submitChunks(jobId, from, to);
+  const { jobId, from, to, set } = parseInput(submitChunksInputSchema, input);
+  return getServices().runner.submitChunks(jobId, from, to, set);
 }
 
 df.app.activity(ACTIVITY.submitChunks, { handler: submitChunks });

@@ -30,6 +30,8 @@ import { IdentityLocations } from './adapters/identityLocations.js';
 import { JobRunner } from './jobs/jobRunner.js';
 import { StatusRecorder } from './jobs/statusRecorder.js';
 import { TaskSignals } from './jobs/taskSignals.js';
+import { TaskAdditions } from './jobs/taskAdditions.js';
+import { JobControls } from './jobs/jobControls.js';
 import { JobFiles } from './jobs/jobFiles.js';
 import { JobFeeds } from './jobs/jobFeeds.js';
 import { JobStreams } from './jobs/jobStreams.js';
@@ -56,6 +58,10 @@ export interface Services {
   runner: JobRunner;
   statuses: StatusRecorder;
   signals: TaskSignals;
+  /** Tasks added to open jobs. */
+  additions: TaskAdditions;
+  /** Resubmitting, adding tasks, cancelling one task. */
+  controls: JobControls;
   files: JobFiles;
   /** Jobs' live event streams. */
   streams: JobStreams;
@@ -188,6 +194,8 @@ function wire(config: AppConfig): Services {
     notifier: openNotifier(config, { jobs: store, subscriptions: subscriptionStore, deliveries, telemetry }),
     inbox: new InboxApi(new InboxSigner(blobs, CONTAINERS.inbox), config.inboxSasMinutes),
     runner,
+    additions: new TaskAdditions({ store, runner, jobs: containers(CONTAINERS.jobs) }),
+    controls: new JobControls({ jobs, store }),
     statuses,
     signals: new TaskSignals({
       store,

@@ -20,6 +20,7 @@ export const JOB_SUMMARY_PROPERTIES = [
   'Priority',
   'ResubmittedFrom',
   'Resubmissions',
+  'Open',
   'Status',
   'ResumeStatus',
   'Condition',
@@ -60,6 +61,7 @@ export function toJob(entity: TableEntityResult<Entity>): JobRecord {
     // Jobs stored before priorities existed have none: Batch's default, 0.
     priority: typeof entity.Priority === 'number' ? entity.Priority : 0,
     resubmissions: JSON.parse((entity.Resubmissions as string | undefined) || '[]') as string[],
+    open: entity.Open === true,
     status: entity.Status as JobStatus,
     message: (entity.Message as string) ?? '',
     sequence: entity.Sequence as number,

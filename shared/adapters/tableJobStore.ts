@@ -3,16 +3,7 @@ import type { TableClient } from '@azure/data-tables';
 import { type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import type { ContainerClient } from '@azure/storage-blob';
 import { ConflictError, NotFoundError, TransientError } from '../errors.js';
-import {
-  isStatus,
-  joinJson,
-  lazily,
-  MAX_INLINE_JSON,
-  odata,
-  splitJson,
-  tablePage,
-  type Entity,
-} from './tables.js';
+import { isStatus, lazily, odata, tablePage, type Entity } from './tables.js';
 import { emptyCounts, TableTaskRows } from './tableTaskRows.js';
 import { TableTemplates } from './tableTemplates.js';
 import { ownerLogActions, TableOwnerLog } from './tableOwnerLog.js';
@@ -21,6 +12,7 @@ import { TABLES } from '../storageLayout.js';
 import { TableTaskCancels } from './tableTaskCancels.js';
 import { jobListFilter, jobRowKey, priorityPage, tagProperties } from './tableJobQuery.js';
 import { historyEntity, JOB_SUMMARY_PROPERTIES, toJob } from './tableJobRows.js';
+import { readSpec, specProperties } from './tableJobSpecs.js';
 import { jobLayout } from '../domain/jobLayout.js';
 import type { JobSpec } from '../domain/jobSpec.js';
 import {
@@ -31,6 +23,8 @@ import {
   type TaskStatus,
 } from '../domain/lifecycle.js';
 import {
+  type AppendedTasks,
+  type AppendTasksRequest,
   type CreateResult,
   type HistoryEntry,
   type JobRecord,
@@ -61,6 +55,13 @@ export interface TableJobStoreOptions {
    * it at once instead of at their next poll.
    */
   changed?: (jobId: string) => void;
+}
+
+/** One addition of tasks to an open job, as its row keeps them. */
+interface TaskSet {
+  first: number;
+  count: number;
+  key?: string;
 }
 
 // Writes that race on a job's row (its etag) try again this many times.
@@ -136,18 +137,7 @@ export class TableJobStore implements JobStore {
     }
     // Written before the job row, so no job is ever in flight without the reconciler seeing it.
     await this.#inflight.upsertEntity({ partitionKey: '', rowKey: job.id, Owner: job.owner }, 'Replace');
-    const specJson = JSON.stringify(job.spec);
-    let specProps: Record<string, string>;
-    if (specJson.length > MAX_INLINE_JSON) {
-      await this.#specs
-        .getBlockBlobClient(jobLayout.spec(job.id))
-        .upload(specJson, Buffer.byteLength(specJson), {
-          blobHTTPHeaders: { blobContentType: 'application/json' },
-        });
-      specProps = { SpecBlob: jobLayout.spec(job.id) };
-    } else {
-      specProps = splitJson(job.spec, 'Spec');
-    }
+    const specProps = await specProperties(this.#specs, job.id, job.spec);
     const message = 'submitted';
     const entity: Entity = {
       partitionKey: job.owner,
@@ -161,6 +151,7 @@ export class TableJobStore implements JobStore {
       ...tagProperties(job.tags),
       Priority: job.priority ?? 0,
       ...(job.resubmittedFrom ? { ResubmittedFrom: job.resubmittedFrom } : {}),
+      ...(job.open ? { Open: true } : {}),
       Status: 'PENDING',
       Message: message,
       Sequence: 1,
@@ -326,11 +317,63 @@ export class TableJobStore implements JobStore {
   async getSpec(id: string): Promise<JobSpec> {
     const entity = await this.#read(id);
     if (!entity) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
-    if (typeof entity.SpecBlob === 'string') {
-      const buffer = await this.#specs.getBlobClient(entity.SpecBlob).downloadToBuffer();
-      return JSON.parse(buffer.toString('utf8')) as JobSpec;
+    return readSpec(this.#specs, entity);
+  }
+
+  async appendTasks(id: string, request: AppendTasksRequest): Promise<AppendedTasks> {
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      const entity = await this.#read(id);
+      if (!entity) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
+      const job = toJob(entity);
+      const sets = JSON.parse((entity.TaskSets as string | undefined) || '[]') as TaskSet[];
+      const seen = request.key === undefined ? -1 : sets.findIndex((set) => set.key === request.key);
+      if (seen >= 0) return { job, set: seen + 1, ...sets[seen]!, replayed: true };
+      if (isFinal(job.status)) {
+        throw new ConflictError(`job ${id} has ended (${job.status}); it takes no more tasks`, 'JOB_ENDED');
+      }
+      if (!job.open) throw new ConflictError(`job ${id} takes no more tasks`, 'JOB_NOT_OPEN');
+      const spec = await readSpec(this.#specs, entity);
+      const next: JobSpec = { ...spec, tasks: [...(spec.tasks ?? []), ...request.tasks] };
+      await request.check(next);
+      const set: TaskSet = {
+        first: job.taskCount,
+        count: request.tasks.length,
+        ...(request.key !== undefined ? { key: request.key } : {}),
+      };
+      try {
+        // Under the etag: a completion, another addition or a status change in between is read anew.
+        await this.#jobs.updateEntity(
+          {
+            partitionKey: entity.partitionKey,
+            rowKey: entity.rowKey,
+            ...(await specProperties(this.#specs, id, next, true)),
+            TaskCount: job.taskCount + set.count,
+            TaskSets: JSON.stringify([...sets, set]),
+          },
+          'Merge',
+          { etag: entity.etag },
+        );
+      } catch (error) {
+        if (isStatus(error, 412)) continue;
+        throw error;
+      }
+      this.#changed?.(id);
+      return {
+        job: { ...job, taskCount: job.taskCount + set.count },
+        set: sets.length + 1,
+        first: set.first,
+        count: set.count,
+        replayed: false,
+      };
     }
-    return joinJson<JobSpec>(entity, 'Spec')!;
+    throw new TransientError('JOB_BUSY', `job ${id} is changing too often to add tasks to it`);
+  }
+
+  async closeJob(id: string): Promise<void> {
+    const where = await this.#locate(id);
+    if (!where) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
+    // One property, merged: it moves the etag, so an addition racing it is read again and refused.
+    await this.#jobs.updateEntity({ partitionKey: where.owner, rowKey: where.rowKey, Open: false }, 'Merge');
   }
 
   async listJobs(owner: string, options: JobListOptions): Promise<Page<JobRecord>> {
@@ -481,8 +524,8 @@ export class TableJobStore implements JobStore {
     return entries;
   }
 
-  putTasks(id: string, tasks: ReadonlyArray<{ id: string; status: TaskStatus }>): Promise<void> {
-    return this.#taskRows.put(id, tasks);
+  putTasks(id: string, tasks: ReadonlyArray<{ id: string; status: TaskStatus }>, first = 0): Promise<void> {
+    return this.#taskRows.put(id, tasks, first);
   }
 
   async updateTasks(

@@ -186,9 +186,17 @@ export class TableTaskRows {
     return blocks === 0 ? undefined : counts;
   }
 
-  async put(id: string, tasks: ReadonlyArray<{ id: string; status: TaskStatus }>): Promise<void> {
+  /**
+   * Records tasks at positions `first`.. (0 for a new job; the job's task count for tasks added
+   * later), each with its first status. Safe to repeat: a block already there keeps its tasks, and
+   * the tasks of a part-filled block are added to it once.
+   */
+  async put(id: string, tasks: ReadonlyArray<{ id: string; status: TaskStatus }>, first = 0): Promise<void> {
     await this.ready();
-    const ids = tasks.map((task) => task.id);
+    const earlier = first === 0 ? [] : [...(await this.#positionsOf(id, true)).keys()].slice(0, first);
+    if (earlier.length < first)
+      throw new NotFoundError(`job ${id} has fewer than ${first} tasks recorded`, 'TASKS_NOT_FOUND');
+    const ids = [...earlier, ...tasks.map((task) => task.id)];
     const blob = this.#specs.getBlockBlobClient(jobLayout.taskIds(id));
     const text = JSON.stringify(ids);
     await blob.upload(text, Buffer.byteLength(text), {
@@ -197,33 +205,60 @@ export class TableTaskRows {
     this.#positions.set(id, new Map(ids.map((taskId, i) => [taskId, i])));
     const now = new Date().toISOString();
     const blocks: number[] = [];
-    for (let i = 0; i < tasks.length; i += TASKS_PER_BLOCK) blocks.push(i / TASKS_PER_BLOCK);
+    const last = first + tasks.length - 1;
+    for (let b = Math.floor(first / TASKS_PER_BLOCK); b <= Math.floor(last / TASKS_PER_BLOCK); b++)
+      blocks.push(b);
     let next = 0;
     const worker = async () => {
       while (next < blocks.length) {
         const block = blocks[next++]!;
+        const from = Math.max(first, block * TASKS_PER_BLOCK);
         const records = tasks
-          .slice(block * TASKS_PER_BLOCK, (block + 1) * TASKS_PER_BLOCK)
+          .slice(from - first, (block + 1) * TASKS_PER_BLOCK - first)
           .map((task): StoredTask => ({ i: task.id, s: task.status, a: 1, u: now }));
-        try {
-          await this.#tasks.createEntity({
-            partitionKey: id,
-            rowKey: blockRowKey(block),
-            Counts: JSON.stringify(countStatuses(records.map((record) => record.s))),
-            ...splitJson(records, 'Tasks'),
-          });
-        } catch (error) {
-          // A repeat: the block exists and its tasks may have moved on since; keep them.
-          if (!isStatus(error, 409)) throw error;
-        }
+        if (from > block * TASKS_PER_BLOCK) await this.#extendBlock(id, block, records);
+        else await this.#createBlock(id, block, records);
       }
     };
     await Promise.all(Array.from({ length: Math.min(16, blocks.length) }, worker));
   }
 
-  /** Task positions by id, from the list written by putTasks; cached for the jobs in flight. */
-  async #positionsOf(id: string): Promise<Map<string, number>> {
-    let positions = this.#positions.get(id);
+  async #createBlock(id: string, block: number, records: StoredTask[]): Promise<void> {
+    try {
+      await this.#tasks.createEntity(blockEntity(id, block, records));
+    } catch (error) {
+      // A repeat: the block exists and its tasks may have moved on since; keep them.
+      if (!isStatus(error, 409)) throw error;
+    }
+  }
+
+  /** Adds tasks to a part-filled block, leaving those it has (they may have moved on). */
+  async #extendBlock(id: string, block: number, records: StoredTask[]): Promise<void> {
+    for (let attempt = 0; attempt < MAX_BLOCK_ATTEMPTS; attempt++) {
+      const entity = await this.#tasks.getEntity<Entity>(id, blockRowKey(block));
+      const stored = joinJson<StoredTask[]>(entity, 'Tasks') ?? [];
+      const have = new Set(stored.map((record) => record.i));
+      const added = records.filter((record) => !have.has(record.i));
+      if (added.length === 0) return;
+      try {
+        await this.#tasks.updateEntity(blockEntity(id, block, [...stored, ...added]), 'Replace', {
+          etag: entity.etag,
+        });
+        return;
+      } catch (error) {
+        if (!isStatus(error, 412)) throw error;
+        await backoff(attempt);
+      }
+    }
+    throw new TransientError('TASKS_BUSY', `block ${block} of job ${id} is changing too often`);
+  }
+
+  /**
+   * Task positions by id, from the list written by putTasks; cached for the jobs in flight, read
+   * again with `fresh` (tasks may have been added since, by another process).
+   */
+  async #positionsOf(id: string, fresh = false): Promise<Map<string, number>> {
+    let positions = fresh ? undefined : this.#positions.get(id);
     if (!positions) {
       const buffer = await this.#specs
         .getBlobClient(jobLayout.taskIds(id))
@@ -247,7 +282,9 @@ export class TableTaskRows {
     options: TaskUpdateOptions = {},
   ): Promise<TaskUpdateResult> {
     await this.ready();
-    const positions = await this.#positionsOf(id);
+    let positions = await this.#positionsOf(id);
+    // A task this process has not seen may have been added to the job since it last looked.
+    if (updates.some((update) => !positions.has(update.id))) positions = await this.#positionsOf(id, true);
     const byBlock = new Map<number, TaskUpdate[]>();
     for (const update of updates) {
       const position = positions.get(update.id);
@@ -432,7 +469,8 @@ export class TableTaskRows {
   /** One task, read from its block; undefined when the job has no such task. */
   async get(id: string, taskId: string): Promise<TaskRecord | undefined> {
     await this.ready();
-    const position = (await this.#positionsOf(id)).get(taskId);
+    let position = (await this.#positionsOf(id)).get(taskId);
+    position ??= (await this.#positionsOf(id, true)).get(taskId);
     if (position === undefined) return undefined;
     const entity = await this.#tasks.getEntity<Entity>(
       id,

@@ -17,6 +17,9 @@ export const jobLayout = {
   batchJob: (jobId: string) => `${jobId}/plan/job.json`,
   /** One submission's worth (100) of the Batch tasks. */
   chunk: (jobId: string, index: number) => `${jobId}/plan/chunk-${String(index).padStart(6, '0')}.json`,
+  /** One chunk of the `set`-th addition of tasks to an open job. */
+  addedChunk: (jobId: string, set: number, index: number) =>
+    `${jobId}/plan/added-${set}/chunk-${String(index).padStart(6, '0')}.json`,
   /** What the tasks uploaded: `<jobId>/tasks/<taskId>/<path in its working directory>`. */
   taskOutputs: (jobId: string) => `${jobId}/tasks/`,
   taskOutput: (jobId: string, taskId: string) => `${jobId}/tasks/${taskId}`,

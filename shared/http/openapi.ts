@@ -3,6 +3,7 @@ import { jobSpecSchema, notifiableStatusSchema, resubmitSchema } from '../domain
 import { presetSchema } from '../domain/presets.js';
 import { JOB_CONDITIONS, JOB_STATUSES, TASK_STATUSES } from '../domain/lifecycle.js';
 import {
+  addTasksSchema,
   jobPatchSchema,
   listJobsQuerySchema,
   listTasksQuerySchema,
@@ -37,6 +38,11 @@ export const jobViewSchema = z.object({
   priority: z.number().int().describe('Batch job priority, -1000 to 1000'),
   resubmittedFrom: z.string().optional().describe('the job this one was resubmitted from'),
   resubmissions: z.array(z.string()).describe('jobs resubmitted from this one, oldest first'),
+  open: z
+    .boolean()
+    .describe(
+      'takes more tasks (POST /jobs/{id}/tasks): submitted with completeWhenTasksFinish false, not yet completed',
+    ),
   status: z.enum(JOB_STATUSES),
   condition: z.enum(JOB_CONDITIONS).optional(),
   message: z.string(),
@@ -399,6 +405,19 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
       summary: 'A job’s tasks, in order',
       query: listTasksQuerySchema,
       responses: { 200: page(taskViewSchema) },
+    },
+    post: {
+      summary:
+        'Add tasks to an open job (submitted with completeWhenTasksFinish false) once it is QUEUED: ids unique across the job, dependencies on its tasks allowed; 409 once it is completed or has ended',
+      headers: [
+        {
+          name: 'Idempotency-Key',
+          description: 'the same key again adds nothing more and answers the same',
+          schema: { type: 'string', maxLength: 255 },
+        },
+      ],
+      body: addTasksSchema,
+      responses: { 202: z.object({ added: z.number().int(), job: jobViewSchema }) },
     },
   },
   '/templates': {

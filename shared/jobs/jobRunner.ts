@@ -7,7 +7,7 @@ import type {
 } from '../compute/compute.js';
 import { isAppError, NotFoundError, ValidationError } from '../errors.js';
 import type { ExpandedInput, ExpandedJob } from '../domain/expand.js';
-import { expandSpec } from './expansion.js';
+import { expandSpec, type ExpansionSettings } from './expansion.js';
 import type { SpecLimits } from '../domain/jobSpec.js';
 import { isFinalTask, type JobCondition, type TaskStatus } from '../domain/lifecycle.js';
 import type { Preset } from '../domain/presets.js';
@@ -168,17 +168,49 @@ export class JobRunner {
     await this.#o.containers(job.logs.container).createIfNotExists();
     const plan = planBatchJob(jobId, job, locations, { jobsContainer: this.#o.jobs.name });
     await this.#o.jobs.writeJson(jobLayout.batchJob(jobId), plan.job);
-    const chunks = Math.ceil(plan.tasks.length / TASKS_PER_CHUNK);
+    return { outcome: 'done', chunks: await this.#writeChunks(plan.tasks, (i) => jobLayout.chunk(jobId, i)) };
+  }
+
+  /** Writes a plan's tasks as chunks of at most 100, named by `name`; answers how many. */
+  async #writeChunks(tasks: readonly ComputeTaskSpec[], name: (index: number) => string): Promise<number> {
+    const chunks = Math.ceil(tasks.length / TASKS_PER_CHUNK);
     await forEachLimited(
       Array.from({ length: chunks }, (_, i) => i),
       16,
       (index) =>
         this.#o.jobs.writeJson(
-          jobLayout.chunk(jobId, index),
-          plan.tasks.slice(index * TASKS_PER_CHUNK, (index + 1) * TASKS_PER_CHUNK),
+          name(index),
+          tasks.slice(index * TASKS_PER_CHUNK, (index + 1) * TASKS_PER_CHUNK),
         ),
     );
-    return { outcome: 'done', chunks };
+    return chunks;
+  }
+
+  /**
+   * Writes the Batch plan of tasks added to an open job as the chunks of its `set`-th addition;
+   * answers how many.
+   */
+  async planAddedTasks(jobId: string, job: ExpandedJob, set: number): Promise<number> {
+    const locations = await this.#o.locations(new Date(this.#now().getTime() + DEFAULT_URL_LIFETIME_MS));
+    const plan = planBatchJob(jobId, job, locations, { jobsContainer: this.#o.jobs.name });
+    return this.#writeChunks(plan.tasks, (i) => jobLayout.addedChunk(jobId, set, i));
+  }
+
+  /** Blob inputs of `job`'s tasks that are missing or not the owner's, each with its problem. */
+  inputProblems(jobId: string, owner: string, job: ExpandedJob): Promise<string[]> {
+    return this.#inputProblems(jobId, owner, job);
+  }
+
+  /** The settings a job's spec is expanded with, as when it runs. */
+  get expansion(): ExpansionSettings {
+    return { ...this.#o, dataContainer: this.#o.jobs.name };
+  }
+
+  /** Whether every task of the job has ended, by its counts now. */
+  async tasksAllDone(jobId: string): Promise<boolean> {
+    const [job, counts] = await Promise.all([this.#o.store.getJob(jobId), this.#o.store.taskCounts(jobId)]);
+    if (!job || !counts) return false;
+    return counts.SUCCEEDED + counts.FAILED + counts.SKIPPED + counts.CANCELLED >= job.taskCount;
   }
 
   /**
@@ -216,13 +248,12 @@ export class JobRunner {
    * SUBMITTING_JOB: adds chunks `[from, to)`; repeating it adds nothing twice (a task Batch already
    * has counts as done). Tasks Batch refuses are reported, not thrown: they fail the job.
    */
-  async submitChunks(jobId: string, from: number, to: number): Promise<SubmitSummary> {
+  async submitChunks(jobId: string, from: number, to: number, set?: number): Promise<SubmitSummary> {
     const summary: SubmitSummary = { added: 0, existing: 0, rejected: [] };
     for (let index = from; index < to; index++) {
-      const report = await this.#o.compute.submitTasks(
-        jobId,
-        await this.#readJson<ComputeTaskSpec[]>(jobLayout.chunk(jobId, index)),
-      );
+      const chunk =
+        set === undefined ? jobLayout.chunk(jobId, index) : jobLayout.addedChunk(jobId, set, index);
+      const report = await this.#o.compute.submitTasks(jobId, await this.#readJson<ComputeTaskSpec[]>(chunk));
       summary.added += report.added;
       summary.existing += report.existing;
       summary.rejected.push(...report.rejected);

@@ -7,17 +7,14 @@ import {
   jobPrioritySchema,
   jobSpecSchema,
   nameSchema,
-  resubmitSchema,
-  taskIdSchema,
+  taskSchema,
   templateBodySchema,
   versionSchema,
   type JobSpec,
   type NotificationSpec,
   type SpecLimits,
 } from '../domain/jobSpec.js';
-import { isFinal, JOB_STATUSES, TASK_STATUSES, type JobStatus } from '../domain/lifecycle.js';
-import type { TaskChangesLogged } from '../domain/events.js';
-import type { RaiseSignal, TaskSignals } from './taskSignals.js';
+import { isFinal, JOB_STATUSES, TASK_STATUSES } from '../domain/lifecycle.js';
 import type { ComputeBackend, PoolInfo } from '../compute/compute.js';
 import type { ExpandedJob } from '../domain/expand.js';
 import type { Preset } from '../domain/presets.js';
@@ -72,9 +69,6 @@ export interface JobsApiOptions {
 
 const limitSchema = z.coerce.number().int().min(1).max(1000);
 
-/** The statuses (or, held, the status left) in which a job's tasks are on Batch. */
-const TASKS_ON_BATCH: readonly JobStatus[] = ['SUBMITTING_JOB', 'QUEUED', 'RUNNING', 'ARCHIVING'];
-
 /** Query of `GET /jobs`. */
 const instantSchema = z.iso.datetime({ offset: true });
 
@@ -114,6 +108,9 @@ const parseTagFilter = (tag: string): { key: string; value?: string } => {
   const eq = tag.indexOf('=');
   return eq === -1 ? { key: tag } : { key: tag.slice(0, eq), value: tag.slice(eq + 1) };
 };
+
+/** Body of `POST /jobs/{id}/tasks`: tasks for an open job, with the task schema of a spec. */
+export const addTasksSchema = z.strictObject({ tasks: z.array(taskSchema).min(1).max(1000) });
 
 /** Body of `PATCH /jobs/{id}`: what may change while a job runs. */
 export const jobPatchSchema = z.strictObject({ priority: jobPrioritySchema });
@@ -200,6 +197,7 @@ export class JobsApi {
       tags: expanded.tags,
       priority: expanded.priority,
       ...(origin.resubmittedFrom ? { resubmittedFrom: origin.resubmittedFrom } : {}),
+      ...(expanded.completeWhenTasksFinish ? {} : { open: true }),
       taskCount: expanded.tasks.length,
       ...(idempotencyKey
         ? {
@@ -231,57 +229,6 @@ export class JobsApi {
       telemetry?.metric(METRICS.jobsSubmitted, 1, { via: caller.via });
     }
     return stored;
-  }
-
-  /**
-   * Submits an ended job again as a new one, from the spec it was submitted with (so a template's
-   * version and an inbox manifest come along), with `parameters` and `env` merged over its own and
-   * `pool`, `retries` and `timeoutMinutes` replaced. `failed` resumes from it: only the tasks
-   * that did not succeed run, the others' outputs are read where they were written. The new job
-   * names the original (`resubmittedFrom`) and the original lists it (`resubmissions`).
-   */
-  async resubmit(
-    caller: Caller,
-    id: string,
-    body: unknown,
-    raw: Buffer,
-    idempotencyKey?: string,
-  ): Promise<{ job: JobRecord; created: boolean }> {
-    const request = parseInput(resubmitSchema, body);
-    const original = await this.job(caller, id);
-    if (original.owner !== caller.owner) {
-      // An admin may read anyone's job, but a job runs as its owner: resubmitting is theirs to do.
-      throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
-    }
-    if (!isFinal(original.status)) {
-      throw new ConflictError(
-        `job ${id} is ${original.status}; resubmit it once it has ended (or cancel it first)`,
-        'JOB_NOT_FINAL',
-        { details: { status: original.status } },
-      );
-    }
-    const { resumeFrom: _earlier, ...spec } = await this.#o.store.getSpec(id);
-    const next: JobSpec = { ...spec };
-    if (request.tasks === 'failed') {
-      const counts = (await this.#o.store.taskCounts(id)) ?? original.taskCounts;
-      if (original.taskCount > 0 && counts.SUCCEEDED >= original.taskCount) {
-        throw new ValidationError('nothing is left to run', [
-          { path: 'tasks', message: `every task of job ${id} succeeded; ask for "all" to run them again` },
-        ]);
-      }
-      next.resumeFrom = id;
-    }
-    if (request.parameters) next.parameters = { ...spec.parameters, ...request.parameters };
-    if (request.env) next.env = { ...spec.env, ...request.env };
-    if (request.pool !== undefined) next.pool = request.pool;
-    if (request.retries !== undefined) next.retries = request.retries;
-    if (request.timeoutMinutes !== undefined) next.timeoutMinutes = request.timeoutMinutes;
-    // The key is the caller's for this request: the same key resubmitting another job is a reuse.
-    const digestOf = Buffer.concat([Buffer.from(`resubmit ${id}\n`), raw]);
-    const submitted = await this.submit(caller, next, digestOf, idempotencyKey, { resubmittedFrom: id });
-    // Also on a replay: the first request may have stored the job and died before this.
-    await this.#o.store.addResubmission(id, submitted.job.id);
-    return submitted;
   }
 
   /**
@@ -439,44 +386,10 @@ export class JobsApi {
         },
       );
     }
+    // Closed first: an addition of tasks racing the completion is refused rather than lost.
+    if (action === 'complete' && job.open) await this.#o.store.closeJob(id);
     await orchestrations.raise(id, { type: action, by: caller.owner });
     return job;
-  }
-
-  /**
-   * Cancels one task of the caller's job; the job carries on (see `TaskSignals.cancelTask`, and
-   * `judgeTasks` for how the job then ends). Only tasks on Batch can be: before its job has
-   * submitted them, the caller is asked to try again.
-   */
-  async cancelTask(
-    caller: Caller,
-    id: string,
-    taskId: string,
-    signals: Pick<TaskSignals, 'cancelTask'>,
-    raise: RaiseSignal,
-  ): Promise<{ task: TaskRecord; logged: TaskChangesLogged[] }> {
-    const parsedTaskId = parseInput(taskIdSchema, taskId, 'taskId');
-    const job = await this.job(caller, id);
-    if (isFinal(job.status)) {
-      throw new ConflictError(
-        `job ${id} has ended (${job.status}); its tasks cannot be cancelled`,
-        'JOB_ENDED',
-        {
-          details: { status: job.status },
-        },
-      );
-    }
-    const stage = job.status === 'BLOCKED' || job.status === 'PAUSED' ? job.resumeStatus : job.status;
-    if (!stage || !TASKS_ON_BATCH.includes(stage)) {
-      throw new AppError(
-        'TASK_NOT_SUBMITTED',
-        `job ${id} is ${job.status}: its tasks are not on Batch yet; try again once it is QUEUED`,
-        409,
-        'backoff',
-        { retryAfterMs: 5000, details: { status: job.status } },
-      );
-    }
-    return signals.cancelTask(job, parsedTaskId, caller.owner, raise);
   }
 
   /**

@@ -328,7 +328,7 @@ export class TaskSignals {
 
   /** Settles the tasks a failed, skipped or cancelled dependency keeps from running (see tasksToSkip). */
   async #skipUnreachable(jobId: string, log: boolean): Promise<TaskUpdateResult> {
-    const graph = await this.#graph(jobId);
+    let graph = await this.#graph(jobId);
     const statuses = new Map<string, TaskStatus>();
     const attempts = new Map<string, number>();
     let continuation: string | undefined;
@@ -343,6 +343,11 @@ export class TaskSignals {
       }
       continuation = page.continuation;
     } while (continuation);
+    // Tasks were added to the job since its graph was read here: read it again.
+    if (statuses.size > graph.tasks.length) {
+      this.#graphs.delete(jobId);
+      graph = await this.#graph(jobId);
+    }
     const settle = tasksToSkip(
       graph.tasks,
       graph.order,

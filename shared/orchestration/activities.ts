@@ -17,6 +17,7 @@ export const ACTIVITY = {
   settleTasks: 'settleTasks',
   archiveOutputs: 'archiveOutputs',
   describePool: 'describePool',
+  tasksAllDone: 'tasksAllDone',
 } as const;
 
 const jobId = z.string().min(1).max(64);
@@ -26,7 +27,13 @@ export const jobInputSchema = z.strictObject({ jobId });
 
 /** Input of `submitChunks`: the chunks `[from, to)` of the job's plan. */
 export const submitChunksInputSchema = z
-  .strictObject({ jobId, from: z.number().int().min(0), to: z.number().int().min(1) })
+  .strictObject({
+    jobId,
+    from: z.number().int().min(0),
+    to: z.number().int().min(1),
+    /** The addition of tasks the chunks belong to; absent for the job's first tasks. */
+    set: z.number().int().min(1).optional(),
+  })
   .refine((input) => input.to > input.from, { message: 'to must be greater than from', path: ['to'] });
 
 /** Input of `controlBatchJob`. */

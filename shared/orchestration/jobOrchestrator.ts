@@ -164,17 +164,7 @@ class JobLifecycle {
       }
       summaries = ((yield this.context.df.Task.all(children)) as SubmitSummary[][]).flat();
     }
-    const rejected = summaries.flatMap((summary) => summary.rejected);
-    if (rejected.length > 0) {
-      const shown = rejected
-        .slice(0, 5)
-        .map((r) => `${r.taskId}: ${r.code} ${r.message}`)
-        .join('; ');
-      throw new JobEnding('fail', {
-        condition: 'BATCH_ERROR',
-        message: `Batch refused ${rejected.length} task(s): ${shown}`,
-      });
-    }
+    throwIfRejected(summaries);
     yield* this.#record('QUEUED', `${prepared.taskCount} task(s) queued on pool ${prepared.pool}`);
   }
 
@@ -192,6 +182,9 @@ class JobLifecycle {
         queued = undefined;
       }
       switch (nextWhileRunning(this.#state)) {
+        case 'submit-added':
+          yield* this.#submitAdded();
+          continue;
         case 'seal':
           yield this.#call(ACTIVITY.sealBatchJob, { jobId: this.#jobId });
           this.#state = { ...this.#state, sealed: true };
@@ -200,6 +193,14 @@ class JobLifecycle {
           yield* this.#record('RUNNING', 'tasks are running');
           continue;
         case 'finish':
+          // Tasks added to the job may have made a milestone heard before them stale.
+          if (this.#state.submittedSets.length > 0) {
+            const done = (yield this.#call(ACTIVITY.tasksAllDone, { jobId: this.#jobId })) as boolean;
+            if (!done) {
+              this.#state = { ...this.#state, allDone: false };
+              continue;
+            }
+          }
           return;
         case 'wait': {
           if (!queued && limit !== undefined && this.#state.status === 'QUEUED' && !this.#state.started) {
@@ -284,6 +285,21 @@ class JobLifecycle {
     const { maxBlockedMinutes, maxQueuedMinutes } = this.input.guards;
     const minutes = own ?? (kind === 'blocked' ? maxBlockedMinutes : maxQueuedMinutes);
     return minutes > 0 ? minutes * 60_000 : undefined;
+  }
+
+  /** Submits the chunks of the next addition of tasks; Batch refusing some fails the job. */
+  *#submitAdded(): Step {
+    const [next, ...rest] = this.#state.toSubmit;
+    const { set, chunks } = next!;
+    if (chunks > 0) {
+      const summaries = yield* submitRange(
+        this.context,
+        { jobId: this.#jobId, from: 0, to: chunks, set },
+        this.#retry,
+      );
+      throwIfRejected(summaries);
+    }
+    this.#state = { ...this.#state, toSubmit: rest, submittedSets: [...this.#state.submittedSets, set] };
   }
 
   /** Ends a job none of whose tasks started in time, saying what its pool looks like. */
@@ -380,3 +396,17 @@ class JobLifecycle {
 
 /** A limit for a message: `90 minute(s)`, `1.5 minute(s)`. */
 const minutesText = (ms: number) => `${Number((ms / 60_000).toFixed(2))} minute(s)`;
+
+/** Tasks Batch refused (a bad image, a bad resource file) fail the job, naming the first few. */
+function throwIfRejected(summaries: readonly SubmitSummary[]): void {
+  const rejected = summaries.flatMap((summary) => summary.rejected);
+  if (rejected.length === 0) return;
+  const shown = rejected
+    .slice(0, 5)
+    .map((r) => `${r.taskId}: ${r.code} ${r.message}`)
+    .join('; ');
+  throw new JobEnding('fail', {
+    condition: 'BATCH_ERROR',
+    message: `Batch refused ${rejected.length} task(s): ${shown}`,
+  });
+}

@@ -23,6 +23,10 @@ export interface JobState {
   allDone: boolean;
   /** The user has said no more tasks are coming (a job opened with completeWhenTasksFinish false). */
   completeRequested: boolean;
+  /** Additions of tasks heard of (by number), with their chunks, not yet submitted. */
+  toSubmit: Array<{ set: number; chunks: number }>;
+  /** Additions submitted: heard of again, they change nothing. */
+  submittedSets: number[];
 }
 
 /** A new job's state. */
@@ -35,6 +39,8 @@ export function initialJobState(): JobState {
     started: false,
     allDone: false,
     completeRequested: false,
+    toSubmit: [],
+    submittedSets: [],
   };
 }
 
@@ -64,6 +70,20 @@ export function foldSignal(state: JobState, signal: JobSignal): { state: JobStat
       };
     case 'complete':
       return { state: { ...state, completeRequested: true }, effect: 'none' };
+    case 'tasksAdded': {
+      const known =
+        state.submittedSets.includes(signal.set) || state.toSubmit.some((s) => s.set === signal.set);
+      if (known) return { state, effect: 'none' };
+      // More tasks: whatever was said of the job's tasks being all done no longer holds.
+      return {
+        state: {
+          ...state,
+          allDone: false,
+          toSubmit: [...state.toSubmit, { set: signal.set, chunks: signal.chunks }],
+        },
+        effect: 'none',
+      };
+    }
     case 'cancel':
       return { state, effect: 'cancel' };
     case 'pause':
@@ -79,7 +99,10 @@ export function tasksAreAllIn(state: JobState): boolean {
 }
 
 /** What the orchestration does next while its tasks run, in this order, one at a time. */
-export function nextWhileRunning(state: JobState): 'seal' | 'record-running' | 'finish' | 'wait' {
+export function nextWhileRunning(
+  state: JobState,
+): 'submit-added' | 'seal' | 'record-running' | 'finish' | 'wait' {
+  if (state.toSubmit.length > 0) return 'submit-added';
   if (!state.sealed && tasksAreAllIn(state)) return 'seal';
   if (state.started && state.status === 'QUEUED') return 'record-running';
   if (state.allDone && state.status === 'RUNNING' && tasksAreAllIn(state)) return 'finish';

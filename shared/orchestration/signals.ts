@@ -14,6 +14,12 @@ export const jobSignalSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('pause'), by: z.string().min(1) }),
   z.strictObject({ type: z.literal('resume'), by: z.string().min(1) }),
   z.strictObject({ type: z.literal('complete'), by: z.string().min(1) }),
+  // Tasks added to an open job, planned as `chunks` chunks of its `set`-th addition.
+  z.strictObject({
+    type: z.literal('tasksAdded'),
+    set: z.number().int().min(1),
+    chunks: z.number().int().min(0),
+  }),
 ]);
 
 /** See {@link jobSignalSchema}. */

@@ -11,6 +11,8 @@ export const submitRangeSchema = z.strictObject({
   jobId: z.string().min(1),
   from: z.number().int().min(0),
   to: z.number().int().min(1),
+  /** Chunks of the `set`-th addition of tasks to an open job; absent for its first tasks. */
+  set: z.number().int().min(1).optional(),
 });
 
 /** See {@link submitRangeSchema}. */
@@ -34,7 +36,7 @@ export function* submitRange(
   range: SubmitRange,
   retry: df.RetryOptions,
 ): Generator<Task, SubmitSummary[], unknown> {
-  const { jobId, from, to } = range;
+  const { jobId, from, to, set } = range;
   const chunks = to - from;
   const per = Math.ceil(chunks / Math.min(chunks, MAX_SUBMIT_ACTIVITIES));
   const calls: Task[] = [];
@@ -44,6 +46,7 @@ export function* submitRange(
         jobId,
         from: start,
         to: Math.min(to, start + per),
+        ...(set !== undefined ? { set } : {}),
       }),
     );
   }

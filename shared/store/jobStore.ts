@@ -1,4 +1,4 @@
-import type { JobSpec, TemplateBody } from '../domain/jobSpec.js';
+import type { JobSpec, TaskSpec, TemplateBody } from '../domain/jobSpec.js';
 import type { RecordedChange, RecordedTaskChange } from '../domain/notifications.js';
 import type { ActiveStatus, JobCondition, JobStatus, TaskStatus } from '../domain/lifecycle.js';
 
@@ -20,6 +20,8 @@ export interface JobRecord {
   resubmittedFrom?: string;
   /** Jobs resubmitted from this one, oldest first. */
   resubmissions: string[];
+  /** Takes more tasks: submitted with completeWhenTasksFinish false, and not yet completed. */
+  open: boolean;
   status: JobStatus;
   resumeStatus?: ActiveStatus;
   condition?: JobCondition;
@@ -128,6 +130,22 @@ export interface Page<T> {
   continuation?: string;
 }
 
+/** See {@link JobStore.appendTasks}. */
+export interface AppendTasksRequest {
+  tasks: TaskSpec[];
+  key?: string;
+  check: (spec: JobSpec) => Promise<void>;
+}
+
+/** Tasks added to a job: the `set`-th addition, at positions `first`.. of its tasks. */
+export interface AppendedTasks {
+  job: JobRecord;
+  set: number;
+  first: number;
+  count: number;
+  replayed: boolean;
+}
+
 /** What a new job starts with. */
 export interface NewJob {
   id: string;
@@ -142,6 +160,8 @@ export interface NewJob {
   priority?: number;
   /** The job this one is a resubmission of. */
   resubmittedFrom?: string;
+  /** It takes tasks after it is submitted (completeWhenTasksFinish false). */
+  open?: boolean;
   taskCount: number;
   /** The caller's Idempotency-Key and a digest of the request it came with. */
   idempotency?: { key: string; requestDigest: string };
@@ -231,10 +251,24 @@ export interface JobStore {
   /** The owner's change log's last position (0 before the first change). */
   ownerHead(owner: string): Promise<number>;
   /**
-   * Records a job's tasks, in the job's order, each with its first status; safe to repeat: tasks
-   * already recorded keep the state they have reached.
+   * Records a job's tasks, in the job's order, each with its first status, from position `first`
+   * (0, or the job's earlier task count for tasks added later); safe to repeat: tasks already
+   * recorded keep the state they have reached.
    */
-  putTasks(id: string, tasks: ReadonlyArray<{ id: string; status: TaskStatus }>): Promise<void>;
+  putTasks(
+    id: string,
+    tasks: ReadonlyArray<{ id: string; status: TaskStatus }>,
+    first?: number,
+  ): Promise<void>;
+  /**
+   * Adds tasks to the spec of a job that is open for them (see {@link JobRecord.open}) and counts
+   * them in its task count, in one write. `check` is shown the spec with them and throws to refuse;
+   * if the job changes meanwhile it is read and checked again. With `key`, a repeat of a request
+   * answers what the first did (`replayed`), changing nothing.
+   */
+  appendTasks(id: string, request: AppendTasksRequest): Promise<AppendedTasks>;
+  /** Closes an open job to more tasks (its owner said it is complete); safe to repeat. */
+  closeJob(id: string): Promise<void>;
   /**
    * Applies observed task states. Each is compared with what is stored (see
    * `compareTaskObservation`): a duplicate or older observation changes nothing, so signals

@@ -331,4 +331,82 @@ describe.concurrent('job control on the embedded runtime', () => {
     });
     expect([unknown.status, unknown.body.errors.map((e) => e.path)]).toEqual([400, ['preset']]);
   });
+
+  it('should take tasks into an open job while it runs, run them, and end once completed', async () => {
+    const add = (id: string, body: unknown, key?: string, token = ALICE) =>
+      runtime
+        .fetch(`/api/jobs/${id}/tasks`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${token}`,
+            'content-type': 'application/json',
+            ...(key ? { 'idempotency-key': key } : {}),
+          },
+          body: JSON.stringify(body),
+        })
+        .then(async (r) => ({
+          status: r.status,
+          replayed: r.headers.get('idempotent-replayed'),
+          body: JSON.parse(await r.text()) as {
+            added?: number;
+            job?: { taskCount: number; open: boolean };
+            code?: string;
+            errors?: Array<{ path: string; message: string }>;
+          },
+        }));
+    const id = await alice.submit({
+      name: uniqueName('open'),
+      completeWhenTasksFinish: false,
+      tasks: [{ id: 'first', command: 'echo from first > f.txt', outputs: ['f.txt'] }],
+    });
+    await alice.until(id, ['QUEUED', 'RUNNING']);
+    const more = {
+      tasks: [
+        { id: 'second', command: 'cat f.txt', inputs: [{ fromTask: 'first', path: 'f.txt' }] },
+        { id: 'third', command: 'echo third', dependsOn: ['second'] },
+      ],
+    };
+    const key = uniqueName('add');
+    const added = await add(id, more, key);
+    expect(added.status, JSON.stringify(added.body)).toBe(202);
+    expect(added.body).toMatchObject({ added: 2, job: { taskCount: 3, open: true } });
+    // The same request again (a retry after a lost answer) adds nothing more.
+    const again = await add(id, more, key);
+    expect([again.status, again.replayed, again.body.job?.taskCount]).toEqual([202, 'true', 3]);
+    // Ids are unique across the job, dependencies name tasks it has; each at the request's path.
+    const twice = await add(id, { tasks: [{ id: 'second', command: 'true' }] });
+    expect(twice.status).toBe(400);
+    expect(twice.body.errors?.map((e) => e.path)).toEqual(['tasks[0].id']);
+    const unknown = await add(id, { tasks: [{ id: 'fourth', command: 'true', dependsOn: ['nope'] }] });
+    expect(unknown.body.errors?.map((e) => e.path)).toEqual(['tasks[0].dependsOn[0]']);
+    expect((await add(id, more, undefined, BOB)).status).toBe(404);
+
+    await waitFor(
+      async () => {
+        const tasks = await states(id);
+        return tasks.second === 'SUCCEEDED' && tasks.third === 'SUCCEEDED' ? tasks : undefined;
+      },
+      { timeoutMs: 60_000, what: 'the added tasks to run' },
+    );
+    expect((await alice.call('GET', `/jobs/${id}/tasks/second/logs/stdout`)).text).toBe('from first\n');
+    // Its tasks are all done, but it is open: it waits for /complete.
+    expect((await alice.job(id)).status).toBe('RUNNING');
+    expect((await alice.call('POST', `/jobs/${id}/complete`)).status).toBe(202);
+    const late = await add(id, { tasks: [{ id: 'late', command: 'true' }] });
+    expect([late.status, late.body.code]).toEqual([409, expect.stringMatching(/^JOB_(NOT_OPEN|ENDED)$/)]);
+    const done = await alice.until(id, ENDED);
+    expect(done).toMatchObject({ status: 'FINISHED', taskCount: 3, open: false });
+    expect(done.taskCounts.SUCCEEDED).toBe(3);
+    expect((done.spec as { tasks: unknown[] }).tasks).toHaveLength(3);
+
+    // A job submitted to end with its tasks takes none.
+    const closed = await alice.submit({
+      name: uniqueName('closed'),
+      tasks: [{ id: 'a', command: 'sleep 5' }],
+    });
+    await alice.until(closed, ['QUEUED', 'RUNNING']);
+    const refused = await add(closed, { tasks: [{ id: 'b', command: 'true' }] });
+    expect([refused.status, refused.body.code]).toEqual([409, 'JOB_NOT_OPEN']);
+    await alice.call('POST', `/jobs/${closed}/cancel`);
+  });
 });

@@ -403,6 +403,63 @@ describe('job store on Azure Tables', () => {
     expect(await store.tasksCancelledAlone('orig')).toEqual(new Set());
   });
 
+  it('should add tasks to an open job once per key, racing or not, and refuse them once it is closed', async () => {
+    const store = freshStore();
+    await store.createJob(newJob({ id: 'open', open: true, taskCount: 150 }));
+    await store.putTasks(
+      'open',
+      Array.from({ length: 150 }, (_, i) => ({ id: `t${i}`, status: 'QUEUED' as const })),
+    );
+    const request = (key: string, ids: string[]) => ({
+      key,
+      tasks: ids.map((id) => ({ id, command: 'true' })),
+      // Shown the spec with the tasks added, read afresh after a lost race.
+      check: (spec: JobSpec) =>
+        ids.every((id) => spec.tasks!.some((t) => t.id === id))
+          ? Promise.resolve()
+          : Promise.reject(new Error('the tasks are not in the spec checked')),
+    });
+    // Two additions at once both land, one after the other; a repeat of one changes nothing.
+    const [a, b] = await Promise.all([
+      store.appendTasks('open', request('k1', ['a1', 'a2'])),
+      store.appendTasks('open', request('k2', ['b1'])),
+    ]);
+    expect([a.set, b.set].sort()).toEqual([1, 2]);
+    expect([a.first, b.first].sort()).toEqual([150, a.set === 1 ? 152 : 151].sort());
+    const again = await store.appendTasks('open', request('k1', ['a1', 'a2']));
+    expect(again).toMatchObject({ set: a.set, first: a.first, count: 2, replayed: true });
+    expect((await store.getJob('open'))!.taskCount).toBe(153);
+    expect((await store.getSpec('open')).tasks!.map((t) => t.id).sort()).toEqual(['a', 'a1', 'a2', 'b1']);
+    // Recorded after the first 150, into the part-filled second block and on: once, however often.
+    const first = a.first;
+    const ids = ['a1', 'a2'];
+    await store.putTasks(
+      'open',
+      ids.map((id) => ({ id, status: 'PENDING' as const })),
+      first,
+    );
+    await store.putTasks(
+      'open',
+      ids.map((id) => ({ id, status: 'PENDING' as const })),
+      first,
+    );
+    expect(await store.getTask('open', 'a2')).toMatchObject({ status: 'PENDING' });
+    expect(await store.taskCounts('open')).toMatchObject({ QUEUED: 150, PENDING: 2 });
+    await store.closeJob('open');
+    expect((await store.getJob('open'))!.open).toBe(false);
+    expect(await failure(() => store.appendTasks('open', request('k3', ['c1'])))).toMatchObject({
+      code: 'JOB_NOT_OPEN',
+    });
+    // A refusal by the check leaves the job as it was.
+    await store.createJob(newJob({ id: 'open2', open: true }));
+    const refused = store.appendTasks('open2', {
+      tasks: [{ id: 'x', command: 'x' }],
+      check: () => Promise.reject(new Error('no')),
+    });
+    await expect(refused).rejects.toThrow('no');
+    expect((await store.getJob('open2'))!.taskCount).toBe(1);
+  });
+
   it('should hold 100,000 task records and page through them in order', async () => {
     const store = freshStore();
     const job = newJob({ taskCount: 100_000 });

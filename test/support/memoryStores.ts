@@ -16,6 +16,8 @@ import {
   type JobRecord,
   type JobListOptions,
   type JobStore,
+  type AppendedTasks,
+  type AppendTasksRequest,
   type NewJob,
   type Page,
   type StatusChange,
@@ -97,6 +99,7 @@ export class MemoryJobStore implements JobStore {
       priority: input.priority ?? 0,
       ...(input.resubmittedFrom ? { resubmittedFrom: input.resubmittedFrom } : {}),
       resubmissions: [],
+      open: input.open ?? false,
       status: 'PENDING',
       message: 'submitted',
       sequence: 1,
@@ -309,6 +312,40 @@ export class MemoryJobStore implements JobStore {
 
   async tasksCancelledAlone(id: string): Promise<Set<string>> {
     return new Set(this.cancelNotes.get(id)?.keys());
+  }
+
+  readonly taskSets = new Map<string, Array<{ first: number; count: number; key?: string }>>();
+
+  async appendTasks(id: string, request: AppendTasksRequest): Promise<AppendedTasks> {
+    const entry = this.jobs.get(id);
+    if (!entry) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
+    const sets = this.taskSets.get(id) ?? [];
+    const seen = sets.findIndex((set) => request.key !== undefined && set.key === request.key);
+    if (seen >= 0) return { job: { ...entry.job }, set: seen + 1, ...sets[seen]!, replayed: true };
+    if (!entry.job.open) throw new ConflictError(`job ${id} takes no more tasks`, 'JOB_NOT_OPEN');
+    const next = { ...entry.spec, tasks: [...(entry.spec.tasks ?? []), ...request.tasks] };
+    await request.check(next);
+    const set = {
+      first: entry.job.taskCount,
+      count: request.tasks.length,
+      ...(request.key ? { key: request.key } : {}),
+    };
+    entry.spec = next;
+    entry.job = { ...entry.job, taskCount: entry.job.taskCount + set.count };
+    this.taskSets.set(id, [...sets, set]);
+    return {
+      job: { ...entry.job },
+      set: sets.length + 1,
+      first: set.first,
+      count: set.count,
+      replayed: false,
+    };
+  }
+
+  async closeJob(id: string): Promise<void> {
+    const entry = this.jobs.get(id);
+    if (!entry) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
+    entry.job = { ...entry.job, open: false };
   }
 
   async addResubmission(id: string, resubmission: string): Promise<void> {

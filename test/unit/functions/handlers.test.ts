@@ -25,6 +25,8 @@ import type { InboxIntake } from '../../../shared/jobs/inboxIntake.js';
 import type { JobRunner } from '../../../shared/jobs/jobRunner.js';
 import type { JobSignal } from '../../../shared/orchestration/signals.js';
 import { StatusRecorder } from '../../../shared/jobs/statusRecorder.js';
+import type { TaskAdditions } from '../../../shared/jobs/taskAdditions.js';
+import { JobControls } from '../../../shared/jobs/jobControls.js';
 import { TaskSignals } from '../../../shared/jobs/taskSignals.js';
 import { JobFeeds } from '../../../shared/jobs/jobFeeds.js';
 import { JobStreams } from '../../../shared/jobs/jobStreams.js';
@@ -159,6 +161,8 @@ beforeEach(() => {
       progressMs: 100,
     }),
     runner: undefined as unknown as JobRunner,
+    additions: undefined as unknown as TaskAdditions,
+    controls: new JobControls({ jobs, store }),
     files: undefined as unknown as JobFiles,
     intake: undefined as unknown as InboxIntake,
     ensureContainers: () => Promise.resolve(),

@@ -34,6 +34,8 @@ interface World {
   exitCodes: Record<string, number>;
   /** An activity that throws every time (past its retries). */
   broken?: string;
+  /** What tasksAllDone answers: the counts now, after tasks were added. */
+  allDoneNow?: boolean;
   /** What processInputs answers instead of done. */
   processed?: StepResult<{ job: PreparedJob }>;
   calls: Array<{ name: string; input: Record<string, unknown> }>;
@@ -74,6 +76,7 @@ activity(ACTIVITY.settleTasks, (): SettledTasks => ({
   exitCodes: world.exitCodes,
 }));
 activity(ACTIVITY.archiveOutputs, () => ({ files: 0, bytes: 0 }));
+activity(ACTIVITY.tasksAllDone, () => world.allDoneNow ?? true);
 activity(ACTIVITY.describePool, () => 'pool cpu has 0 of 2 dedicated and 0 of 0 Spot node(s) (resizing)');
 df.app.orchestration(JOB_ORCHESTRATOR, jobOrchestrator);
 df.app.orchestration(SUBMIT_ORCHESTRATOR, submitTasksOrchestrator);
@@ -290,6 +293,36 @@ describe('the job orchestration', () => {
       message: 'blocked for 2 minute(s), waiting for BATCH_POOL_NOT_FOUND: pool cpu does not exist',
     });
     expect(sim.status(id).output).toEqual({ status: 'FAILED', condition: 'BLOCKED_TOO_LONG' });
+  });
+
+  it('should submit tasks added to an open job once each, and finish only when they are done too', async () => {
+    world.prepared = { ...world.prepared, completeWhenTasksFinish: false };
+    const id = start();
+    signal(id, allDone);
+    await sim.run();
+    // Added after the first tasks were done: news of them being done is no longer true.
+    signal(id, { type: 'tasksAdded', set: 1, chunks: 2 });
+    signal(id, { type: 'tasksAdded', set: 1, chunks: 2 });
+    await sim.run();
+    const added = world.calls.filter((c) => c.name === ACTIVITY.submitChunks && c.input.set === 1);
+    expect(added.map((c) => [c.input.from, c.input.to])).toEqual([
+      [0, 1],
+      [1, 2],
+    ]);
+    signal(id, { type: 'complete', by: 'alice' });
+    await sim.run();
+    expect(statuses().at(-1)).toBe('RUNNING');
+    // A stale "all done" (counted before the addition) is checked against the counts now.
+    world.allDoneNow = false;
+    signal(id, allDone);
+    await sim.run();
+    expect(statuses().at(-1)).toBe('RUNNING');
+    world.allDoneNow = true;
+    signal(id, allDone);
+    await sim.run();
+    expect(statuses().slice(-2)).toEqual(['ARCHIVING', 'FINISHED']);
+    expect(world.calls.filter((c) => c.name === ACTIVITY.sealBatchJob)).toHaveLength(1);
+    expect(sequence()).toMatchSnapshot();
   });
 
   it('should fail with TIMEOUT once the job runs past its limit', async () => {
