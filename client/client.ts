@@ -15,6 +15,7 @@ import {
   type JobPatch,
   type JobsQuery,
   type ResubmitRequest,
+  type TaskSpec,
   type OutputListing,
   type Page,
   type Pool,
@@ -120,6 +121,22 @@ export class CloudJobsClient {
     ): Promise<Job> =>
       this.http.json('POST', `/jobs/${enc(id)}/resubmit`, {
         body: request,
+        headers: { 'idempotency-key': options.idempotencyKey ?? crypto.randomUUID() },
+        idempotent: true,
+        ...(options.signal ? { signal: options.signal } : {}),
+      }),
+    /**
+     * Adds tasks to an open job (submitted with `completeWhenTasksFinish: false`) that is queued
+     * or running. An `Idempotency-Key` goes with it (fresh unless given), so a retry after a lost
+     * answer adds nothing twice.
+     */
+    addTasks: (
+      id: string,
+      tasks: TaskSpec[],
+      options: { idempotencyKey?: string; signal?: AbortSignal } = {},
+    ): Promise<{ added: number; job: Job }> =>
+      this.http.json('POST', `/jobs/${enc(id)}/tasks`, {
+        body: { tasks },
         headers: { 'idempotency-key': options.idempotencyKey ?? crypto.randomUUID() },
         idempotent: true,
         ...(options.signal ? { signal: options.signal } : {}),

@@ -16,6 +16,7 @@ import type {
 } from '../shared/http/openapi.js';
 import type { callerViewSchema } from '../shared/identity.js';
 import type {
+  addTasksSchema,
   jobPatchSchema,
   listJobsQuerySchema,
   listTasksQuerySchema,
@@ -65,6 +66,8 @@ export type UploadUrl = z.output<typeof uploadUrlSchema>;
 export type Problem = z.output<typeof problemSchema>;
 /** What may change while a job runs (`PATCH /jobs/{id}`). */
 export type JobPatch = z.input<typeof jobPatchSchema>;
+/** A task of a job spec, as `POST /jobs/{id}/tasks` takes them. */
+export type TaskSpec = z.input<typeof addTasksSchema>['tasks'][number];
 /** What `POST /jobs/{id}/resubmit` takes: which tasks to run again, and what to change. */
 export type ResubmitRequest = z.input<typeof resubmitSchema>;
 /** Who the service takes you to be (`GET /me`). */

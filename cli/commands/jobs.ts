@@ -11,6 +11,7 @@ import {
   type JobSort,
   type JobSpec,
   type JobStatus,
+  type TaskSpec,
   type Task,
   type TaskStatus,
 } from '../../client/index.js';
@@ -23,8 +24,8 @@ import { downloadWithProgress } from '../download.js';
 const JOB_STATUSES = [...JOB_STATUS_NAMES];
 const TASK_STATES = [...TASK_STATUS_NAMES];
 
-/** Reads a job spec from a file or standard input: JSON or YAML. */
-async function readSpec(file: string, stdin: NodeJS.ReadableStream): Promise<JobSpec> {
+/** Reads a JSON or YAML document from a file or standard input. */
+async function readDocument(file: string, stdin: NodeJS.ReadableStream): Promise<unknown> {
   let source: string;
   try {
     source = file === '-' ? await text(stdin) : await readFile(file, 'utf8');
@@ -39,6 +40,12 @@ async function readSpec(file: string, stdin: NodeJS.ReadableStream): Promise<Job
       (error as Error).message.split('\n')[0]!,
     ]);
   }
+  return spec;
+}
+
+/** Reads a job spec from a file or standard input: JSON or YAML. */
+async function readSpec(file: string, stdin: NodeJS.ReadableStream): Promise<JobSpec> {
+  const spec = await readDocument(file, stdin);
   if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
     throw new UsageError(`${file} is not a job: a job is an object with a name and tasks`);
   }
@@ -99,6 +106,34 @@ function submitCommand(program: Command, run: Run, terminal: Io): void {
     return started(context, terminal, job, options.wait === true);
   });
   resubmitCommand(program, run, terminal);
+  addTasksCommand(program, run, terminal);
+}
+
+/** `cloudjobs add-tasks <id> <file>`: more tasks for an open job. */
+function addTasksCommand(program: Command, run: Run, terminal: Io): void {
+  const addTasks = program
+    .command('add-tasks')
+    .description('add tasks to an open job (submitted with completeWhenTasksFinish false) while it runs')
+    .argument('<id>', 'the open job')
+    .argument('<file>', 'JSON or YAML: a list of tasks, or { "tasks": [...] }; - reads standard input')
+    .option('--idempotency-key <key>', 'send this key: the same key again adds nothing more')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  cloudjobs add-tasks <id> more.yaml\n  cloudjobs complete <id>   # no more tasks: it ends with them',
+    );
+  run(addTasks, async (context, id, file) => {
+    const options = addTasks.opts<{ idempotencyKey?: string }>();
+    const read = await readDocument(file, terminal.in);
+    const tasks = Array.isArray(read) ? read : (read as { tasks?: unknown }).tasks;
+    if (!Array.isArray(tasks))
+      throw new UsageError(`${file} holds no tasks: give a list, or { "tasks": [...] }`);
+    const result = await context.client.jobs.addTasks(
+      id,
+      tasks as TaskSpec[],
+      options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {},
+    );
+    context.print(result, () => `added ${result.added} task(s) to job ${id}: it has ${result.job.taskCount}`);
+  });
 }
 
 /** A job just made: printed, or with `wait` followed to its end (the exit code says how). */

@@ -350,6 +350,37 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
     expect(badFlag.stderr).toMatch(/--env novalue: expected name=value/);
   });
 
+  it('should add tasks from a YAML file to an open job, and complete it', async () => {
+    const submitted = await cloudjobs(['submit', '-', '--json'], {
+      stdin: JSON.stringify({
+        name: 'opened',
+        completeWhenTasksFinish: false,
+        tasks: [{ id: 'first', command: 'echo first' }],
+      }),
+    });
+    const { id } = JSON.parse(submitted.stdout) as { id: string };
+    await waitFor(
+      async () => {
+        const status = JSON.parse((await cloudjobs(['status', id, '--json'])).stdout) as { status: string };
+        return ['QUEUED', 'RUNNING'].includes(status.status) ? true : undefined;
+      },
+      { timeoutMs: 60_000, what: 'the job to be queued' },
+    );
+    const file = path.join(dir, 'more.yaml');
+    await writeFile(file, '- id: second\n  command: echo second\n  dependsOn: [first]\n');
+    const added = await cloudjobs(['add-tasks', id, file]);
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stdout).toBe(`added 1 task(s) to job ${id}: it has 2\n`);
+    await writeFile(file, 'tasks: [{ id: third, command: "true", dependsOn: [nope] }]\n');
+    const refused = await cloudjobs(['add-tasks', id, file]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/tasks\[0\]\.dependsOn\[0\]: /);
+    expect((await cloudjobs(['complete', id])).code).toBe(0);
+    const watched = await cloudjobs(['watch', id]);
+    expect(watched.code, watched.stderr).toBe(0);
+    expect((await cloudjobs(['logs', id, 'second'])).stdout).toBe('second\n');
+  });
+
   it('should list the deployment’s presets', async () => {
     const listed = await cloudjobs(['presets']);
     expect(listed.code, listed.stderr).toBe(0);

@@ -209,6 +209,35 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     await context.close();
   });
 
+  it('should add tasks to an open job from its page, show them live, and complete it', async () => {
+    const name = uniqueName('open');
+    const id = await api().submit({
+      name,
+      completeWhenTasksFinish: false,
+      tasks: [{ id: 'first', command: 'echo first' }],
+    });
+    await api().until(id, ['QUEUED', 'RUNNING']);
+    const { page, context } = await signedIn(ALICE, `/jobs/${id}`);
+    const text = page.getByLabel('Tasks to add');
+    // The service's refusal is shown at its field; nothing is added.
+    await text.fill('- id: bad\n  command: "true"\n  dependsOn: [nope]\n');
+    await page.getByRole('button', { name: 'Add tasks' }).click();
+    await page.getByText('The tasks were not added').waitFor();
+    expect(await page.locator('.add-tasks').textContent()).toMatch(/tasks\[0\]\.dependsOn\[0\]/);
+    await text.fill('- id: second\n  command: echo second\n  dependsOn: [first]\n');
+    await page.getByRole('button', { name: 'Add tasks' }).click();
+    await page.getByText('Added 1 task(s); the job has 2.').waitFor();
+    await page.locator('[data-task="second"]').waitFor({ timeout: 30_000 });
+    await page.getByRole('button', { name: `Complete ${name}` }).click();
+    await expect
+      .poll(() => page.locator('section.job').getAttribute('data-status'), { timeout: 30_000 })
+      .toBe('FINISHED');
+    expect(await page.getByLabel('Tasks to add').count()).toBe(0);
+    expect((await api().tasks(id)).second!.status).toBe('SUCCEEDED');
+    expect(await accessibilityViolations(page)).toEqual([]);
+    await context.close();
+  });
+
   it('should rerun a failed job’s failed tasks from its page and land on the new job', async () => {
     // Fails the first time it runs and succeeds after (the local pool shares this machine).
     const marker = path.join(tmpdir(), uniqueName('flaky'));

@@ -7,6 +7,7 @@ import { ErrorPanel, ProgressBar, StatusBadge, useNow } from '../components/bits
 import { between, when } from '../format.js';
 import { JobActions } from './JobsPage.js';
 import { LogViewer } from './LogViewer.js';
+import { AddTasks } from './AddTasks.js';
 import { Outputs } from './Outputs.js';
 import { TasksTable } from './TasksTable.js';
 import { useJobLive } from './useJobLive.js';
@@ -87,6 +88,7 @@ function JobView({ id }: { id: string }) {
         now={now}
       />
       {task && <LogViewer jobId={j.id} task={task} jobEnded={final} />}
+      {j.open && !final && <AddTasks job={j} />}
 
       <h2>Dependencies</h2>
       <Dependencies job={j} tasks={live.tasks} selected={selected} onSelect={setSelected} />

@@ -233,7 +233,7 @@ function JobRow({ job, now, showOwner }: { job: Job; now: number; showOwner: boo
 export function JobActions({ job, onDeleted }: { job: Job; onDeleted?: () => void }) {
   const queries = useQueryClient();
   const act = useMutation({
-    mutationFn: async (action: 'cancel' | 'pause' | 'resume' | 'delete') => {
+    mutationFn: async (action: 'cancel' | 'pause' | 'resume' | 'complete' | 'delete') => {
       if (action === 'delete') return client.jobs.delete(job.id);
       return client.jobs[action](job.id);
     },
@@ -265,6 +265,16 @@ export function JobActions({ job, onDeleted }: { job: Job; onDeleted?: () => voi
       {job.status === 'PAUSED' && (
         <button type="button" onClick={() => act.mutate('resume')} disabled={act.isPending}>
           Resume<span className="visually-hidden"> {job.name}</span>
+        </button>
+      )}
+      {job.open && !final && (
+        <button
+          type="button"
+          onClick={() => act.mutate('complete')}
+          disabled={act.isPending}
+          title="No more tasks are coming: it ends once its tasks have"
+        >
+          Complete<span className="visually-hidden"> {job.name}</span>
         </button>
       )}
       {!final && (
