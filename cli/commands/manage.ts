@@ -248,7 +248,13 @@ function poolsCommands(program: Command, run: Run): void {
     );
   });
   run(
-    program.command('presets').description('resource presets a job or task may name instead of a pool'),
+    program
+      .command('presets')
+      .description('resource presets a job or task may name instead of a pool')
+      .addHelpText(
+        'after',
+        '\nExample:\n  cloudjobs presets   # then "preset": "small" in a spec, or on a task',
+      ),
     async (context) => {
       const items = await context.client.presets.list();
       context.print(items, () =>

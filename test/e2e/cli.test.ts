@@ -459,7 +459,9 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
     expect(help.stdout).toMatch(/Examples?:\n {2}cloudjobs submit/);
     const bash = await cloudjobs(['completion', 'bash']);
     expect(bash.stdout).toMatch(/complete -F _cloudjobs cloudjobs/);
-    expect(bash.stdout).toMatch(/submit ls status history tasks watch logs outputs/);
+    expect(bash.stdout).toMatch(
+      /submit resubmit add-tasks ls status history tasks watch logs outputs cancel/,
+    );
     const zsh = await cloudjobs(['completion', 'zsh']);
     expect(zsh.stdout).toMatch(/^autoload -U \+X bashcompinit && bashcompinit/);
   });
