@@ -93,9 +93,17 @@ export function toBatchTask(task: ComputeTaskSpec): BatchServiceModels.TaskAddPa
     ...(task.resourceFiles?.length ? { resourceFiles: task.resourceFiles.map(resourceFile) } : {}),
     ...(outputFiles.length > 0 ? { outputFiles } : {}),
     ...(dependsOn ? { dependsOn } : {}),
-    ...(task.runDependentsOnFailure !== undefined
+    ...(task.runDependentsOnFailure !== undefined || task.exitCodeActions
       ? {
           exitConditions: {
+            ...(task.exitCodeActions
+              ? {
+                  exitCodes: task.exitCodeActions.map(({ code, dependencyAction: action }) => ({
+                    code,
+                    exitOptions: { dependencyAction: action },
+                  })),
+                }
+              : {}),
             default: { dependencyAction },
             preProcessingError: { dependencyAction },
             fileUploadError: { dependencyAction },

@@ -43,6 +43,8 @@ export interface ComputeTaskSpec {
   dependsOn?: string[];
   /** If this task fails, its dependents still run. */
   runDependentsOnFailure?: boolean;
+  /** Exit codes whose effect on dependents differs from the task's default (Batch exitCodes). */
+  exitCodeActions?: Array<{ code: number; dependencyAction: 'satisfy' | 'block' }>;
   maxRetries?: number;
   maxWallClockMs?: number;
   requiredSlots?: number;

@@ -1,5 +1,5 @@
 import type { ComputeJobSpec, ComputeTaskSpec, ResourceFileSpec } from '../compute/compute.js';
-import type { ExpandedInput, ExpandedJob, ExpandedTask } from './expand.js';
+import type { ExitCodeRules, ExpandedInput, ExpandedJob, ExpandedTask } from './expand.js';
 import { jobLayout } from './jobLayout.js';
 
 /**
@@ -26,6 +26,38 @@ export interface JobLayout {
  */
 export function shellCommandLine(command: string): string {
   return `/bin/sh -c '${command.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The command line of a task whose exit codes have meanings of their own. Batch retries every
+ * non-zero exit and counts only 0 as success, so the shell around the command does what Batch
+ * cannot: a success code leaves as 0 (said on stderr), and when some codes must fail the job
+ * without a retry, the retries happen here (Batch is given none) and stop at such a code.
+ */
+export function exitRulesCommandLine(command: string, rules: ExitCodeRules, retries: number): string {
+  const lines = ['(', command, ')', 'c=$?', 'case $c in', '  0) exit 0 ;;'];
+  if (rules.success.length > 0) {
+    lines.push(
+      `  ${rules.success.join('|')}) echo "cloudjobs: exit code $c counts as success" >&2; exit 0 ;;`,
+    );
+  }
+  if (rules.failJob.length > 0) {
+    lines.push(`  ${rules.failJob.join('|')}) echo "cloudjobs: exit code $c fails the job" >&2; exit $c ;;`);
+  }
+  lines.push('esac');
+  const body = lines.join('\n');
+  if (rules.failJob.length === 0 || retries === 0) return shellCommandLine(`${body}\nexit $c`);
+  // The same case, in a loop that retries what is neither: attempt 1 is the first run.
+  const loop = [
+    'attempt=1',
+    'while :; do',
+    body.replace(/^/gm, '  '),
+    `  [ "$attempt" -gt ${retries} ] && exit $c`,
+    `  echo "cloudjobs: exit code $c; trying again ($attempt of ${retries} retries)" >&2`,
+    '  attempt=$((attempt + 1))',
+    'done',
+  ].join('\n');
+  return shellCommandLine(loop);
 }
 
 /**
@@ -95,9 +127,14 @@ export function planBatchJob(
   const outputsUrl = locations.containerUrl(layout.jobsContainer);
   const logsUrl = locations.containerUrl(job.logs.container);
   const tasks = job.tasks.map((task): ComputeTaskSpec => {
+    const rules = task.exitCodes;
+    // With codes that fail the job, the command's shell does the retries (see exitRulesCommandLine).
+    const retriesInShell = rules !== undefined && rules.failJob.length > 0 && task.retries > 0;
     const spec: ComputeTaskSpec = {
       id: task.id,
-      commandLine: shellCommandLine(task.command),
+      commandLine: rules
+        ? exitRulesCommandLine(task.command, rules, task.retries)
+        : shellCommandLine(task.command),
       environment: task.env,
       resourceFiles: [...jobInputs, ...task.inputs.map(resource)],
       outputs: task.outputs.map((pattern) => ({
@@ -110,7 +147,7 @@ export function planBatchJob(
         when: 'completion',
       })),
       logs: { containerUrl: logsUrl, path: jobLayout.taskLogs(jobId, job.logs.folder, task.id), ...identity },
-      maxRetries: task.retries,
+      maxRetries: retriesInShell ? 0 : task.retries,
     };
     if (task.image) spec.image = task.image;
     const dependsOn = dependencyIds(task);
@@ -118,6 +155,12 @@ export function planBatchJob(
     if (task.runDependentsOnFailure) spec.runDependentsOnFailure = true;
     if (task.timeoutMinutes !== undefined) spec.maxWallClockMs = task.timeoutMinutes * 60_000;
     if (task.slots !== undefined) spec.requiredSlots = task.slots;
+    if (rules && (rules.runDependents.length > 0 || rules.failJob.length > 0)) {
+      spec.exitCodeActions = [
+        ...rules.runDependents.map((code) => ({ code, dependencyAction: 'satisfy' as const })),
+        ...rules.failJob.map((code) => ({ code, dependencyAction: 'block' as const })),
+      ];
+    }
     return spec;
   });
   return {

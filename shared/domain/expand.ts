@@ -29,6 +29,13 @@ export type ExpandedInput =
       jobId?: string;
     };
 
+/** Exit codes with a meaning of their own (see `exitCodesSchema`); each list may be empty. */
+export interface ExitCodeRules {
+  success: number[];
+  failJob: number[];
+  runDependents: number[];
+}
+
 /** One concrete task, with the job's defaults applied and every macro expanded. */
 export interface ExpandedTask {
   id: string;
@@ -45,6 +52,8 @@ export interface ExpandedTask {
   timeoutMinutes?: number;
   /** Task slots it takes on its node, when more than one (Batch `requiredSlots`). */
   slots?: number;
+  /** What its exit codes mean beyond 0 and failure, when the task or its job says. */
+  exitCodes?: ExitCodeRules;
   /** The sweep index this task was made for. */
   index?: number;
 }
@@ -203,6 +212,7 @@ interface TaskBase {
   timeoutMinutes?: number;
   /** Slots it takes, resolved from its own slots or preset (absent: the job's). */
   slots?: number;
+  exitCodes?: JobSpec['exitCodes'];
 }
 
 /** A `fromTask` input, linked to its producer once every task exists. */
@@ -334,6 +344,7 @@ class Expansion {
           ...(sweep.outputs ? { outputs: sweep.outputs } : {}),
           ...(sweep.retries !== undefined ? { retries: sweep.retries } : {}),
           ...(sweep.timeoutMinutes !== undefined ? { timeoutMinutes: sweep.timeoutMinutes } : {}),
+          ...(sweep.exitCodes ? { exitCodes: sweep.exitCodes } : {}),
           slots,
         },
         pathOf,
@@ -463,6 +474,14 @@ class Expansion {
     if (base.timeoutMinutes !== undefined) task.timeoutMinutes = base.timeoutMinutes;
     const slots = base.slots ?? this.placement.slots;
     if (slots > 1) task.slots = slots;
+    const rules = base.exitCodes ?? this.spec.exitCodes;
+    if (rules) {
+      task.exitCodes = {
+        success: (rules.success ?? []).filter((code) => code !== 0),
+        failJob: rules.failJob ?? [],
+        runDependents: rules.runDependents ?? [],
+      };
+    }
     if (base.index !== undefined) task.index = base.index;
     return task;
   }

@@ -129,6 +129,47 @@ const range = z
   .tuple([z.number().int().min(1), z.number().int().min(1)])
   .refine(([start, end]) => start <= end, 'must be [start, end] with start ≤ end');
 
+const exitCode = z.number().int().min(-2147483648).max(2147483647);
+
+/**
+ * What a task's exit codes mean besides 0 (success) and the rest (failure, retried as the task
+ * says): codes that count as success, codes that fail the whole job at once (not retried), and
+ * codes after which the task has failed but its dependents run.
+ */
+export const exitCodesSchema = z
+  .strictObject({
+    success: z.array(exitCode).max(64).optional().describe('count as success (0 always does)'),
+    failJob: z
+      .array(exitCode)
+      .max(64)
+      .optional()
+      .describe('fail the whole job at once, without retrying the task'),
+    runDependents: z
+      .array(exitCode)
+      .max(64)
+      .optional()
+      .describe("the task has failed, but its dependents run (Batch's dependency action: satisfy)"),
+  })
+  .superRefine((rules, context) => {
+    const seen = new Map<number, string>();
+    for (const list of ['success', 'failJob', 'runDependents'] as const) {
+      (rules[list] ?? []).forEach((code, i) => {
+        const earlier = seen.get(code);
+        if (earlier !== undefined && earlier !== list) {
+          context.addIssue({ code: 'custom', path: [list, i], message: `${code} is also in ${earlier}` });
+        }
+        if (list === 'failJob' && code === 0) {
+          context.addIssue({
+            code: 'custom',
+            path: [list, i],
+            message: '0 is success; it cannot fail the job',
+          });
+        }
+        seen.set(code, list);
+      });
+    }
+  });
+
 /** A preset's name, as a spec names it. */
 const presetNameSchema = z.string().min(1).max(32);
 
@@ -147,6 +188,7 @@ export const taskSchema = z.strictObject({
   timeoutMinutes: minutes.optional(),
   preset: presetNameSchema.optional().describe("a preset on the job's pool: sets the task's slots"),
   slots: slotsSchema.optional(),
+  exitCodes: exitCodesSchema.optional().describe("what its exit codes mean (instead of the job's)"),
 });
 
 /** Many tasks from one command: one per index of `range`, with `${index}` in its macros. */
@@ -161,6 +203,7 @@ export const sweepSchema = z.strictObject({
   timeoutMinutes: minutes.optional(),
   preset: presetNameSchema.optional().describe("a preset on the job's pool: sets each task's slots"),
   slots: slotsSchema.optional(),
+  exitCodes: exitCodesSchema.optional(),
 });
 
 /**
@@ -251,6 +294,7 @@ const specFields = {
     folder: z.string().min(1).max(1024).optional(),
   }),
   retries,
+  exitCodes: exitCodesSchema.describe("what tasks' exit codes mean, for tasks that do not say"),
   timeoutMinutes: minutes,
   maxQueuedMinutes: minutes.describe(
     'fail the job (QUEUED_TOO_LONG) if none of its tasks has started this long after it was queued; the deployment sets a default',

@@ -43,6 +43,10 @@ export interface GraphTask {
   dependsOn: readonly string[];
   dependsOnRanges: ReadonlyArray<readonly [number, number]>;
   runDependentsOnFailure: boolean;
+  /** Exit codes after which its dependents run though it failed. */
+  runDependents?: readonly number[];
+  /** Exit codes that fail the whole job. */
+  failJob?: readonly number[];
 }
 
 /**
@@ -55,8 +59,11 @@ function dependencyOutcome(
   dependency: GraphTask | undefined,
   status: TaskStatus | undefined,
   cancelledAlone: boolean,
+  exitCode?: number,
 ): 'satisfied' | 'waiting' | 'blocked' {
   if (status === 'SUCCEEDED') return 'satisfied';
+  if (status === 'FAILED' && exitCode !== undefined && dependency?.runDependents?.includes(exitCode))
+    return 'satisfied';
   if (status === 'FAILED' || (status === 'CANCELLED' && cancelledAlone))
     return dependency?.runDependentsOnFailure ? 'satisfied' : 'blocked';
   if (status === 'SKIPPED' || status === 'CANCELLED') return 'blocked';
@@ -69,7 +76,8 @@ function* dependencies(task: GraphTask): Generator<string> {
 }
 
 /**
- * Tasks that will never run because a dependency failed (without run-dependents-on-failure), was
+ * Tasks that will never run because a dependency failed (without run-dependents-on-failure, or
+ * with an exit code that lets them run, `exitCodes` having each failed task's), was
  * skipped or cancelled: Batch leaves them `active` forever, so cloudjobs settles them itself,
  * transitively. Behind a failure, or a task the user cancelled on its own (`cancelledAlone`),
  * they are SKIPPED; behind a task cancelled with its job they are CANCELLED too, so a cancelled
@@ -81,6 +89,7 @@ export function tasksToSkip(
   order: readonly string[],
   statuses: ReadonlyMap<string, TaskStatus>,
   cancelledAlone: ReadonlySet<string> = new Set(),
+  exitCodes: ReadonlyMap<string, number> = new Map(),
 ): Array<{ id: string; status: 'SKIPPED' | 'CANCELLED' }> {
   const byId = new Map(tasks.map((task) => [task.id, task]));
   const effective = new Map(statuses);
@@ -94,7 +103,8 @@ export function tasksToSkip(
     for (const dependency of dependencies(task)) {
       const outcome = effective.get(dependency);
       const alone = cancelledAlone.has(dependency);
-      if (dependencyOutcome(byId.get(dependency), outcome, alone) !== 'blocked') continue;
+      const code = exitCodes.get(dependency);
+      if (dependencyOutcome(byId.get(dependency), outcome, alone, code) !== 'blocked') continue;
       status = outcome === 'CANCELLED' && !alone ? 'CANCELLED' : 'SKIPPED';
       if (status === 'CANCELLED') break;
     }

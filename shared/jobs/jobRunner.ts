@@ -6,7 +6,7 @@ import type {
   TaskPage,
 } from '../compute/compute.js';
 import { isAppError, NotFoundError, ValidationError } from '../errors.js';
-import type { ExpandedInput, ExpandedJob } from '../domain/expand.js';
+import type { ExpandedInput, ExpandedJob, ExpandedTask } from '../domain/expand.js';
 import { expandSpec, type ExpansionSettings } from './expansion.js';
 import type { SpecLimits } from '../domain/jobSpec.js';
 import { isFinalTask, type JobCondition, type TaskStatus } from '../domain/lifecycle.js';
@@ -124,15 +124,7 @@ export class JobRunner {
       jobId,
       job.tasks.map((task) => ({ id: task.id, status: pendingOrQueued(task, byId, new Map()) })),
     );
-    const graph: StoredGraph = {
-      tasks: job.tasks.map(({ id, dependsOn, dependsOnRanges, runDependentsOnFailure }) => ({
-        id,
-        dependsOn,
-        dependsOnRanges,
-        runDependentsOnFailure,
-      })),
-      order: job.order,
-    };
+    const graph: StoredGraph = { tasks: job.tasks.map(graphTask), order: job.order };
     await this.#o.jobs.writeJson(jobLayout.graph(jobId), graph);
     const layout: JobFilesLayout = { logs: job.logs };
     await this.#o.jobs.writeJson(jobLayout.files(jobId), layout);
@@ -540,4 +532,17 @@ function stepFailure(error: unknown, condition: JobCondition): StepResult<never>
 function summarize(what: string, problems: string[]): string {
   const shown = problems.slice(0, 10).join('; ');
   return `${what}: ${shown}${problems.length > 10 ? `; and ${problems.length - 10} more` : ''}`;
+}
+
+/** A task as the graph keeps it: what deciding who waits, who is skipped and what fails the job needs. */
+export function graphTask(task: ExpandedTask): GraphTask {
+  const { id, dependsOn, dependsOnRanges, runDependentsOnFailure, exitCodes } = task;
+  return {
+    id,
+    dependsOn,
+    dependsOnRanges,
+    runDependentsOnFailure,
+    ...(exitCodes?.runDependents.length ? { runDependents: exitCodes.runDependents } : {}),
+    ...(exitCodes?.failJob.length ? { failJob: exitCodes.failJob } : {}),
+  };
 }

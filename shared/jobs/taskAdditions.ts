@@ -7,7 +7,7 @@ import { jobLayout } from '../domain/jobLayout.js';
 import type { BlobContainer } from '../store/blobStore.js';
 import type { JobStore } from '../store/jobStore.js';
 import { expandSpec } from './expansion.js';
-import type { JobRunner, StoredGraph } from './jobRunner.js';
+import { graphTask, type JobRunner, type StoredGraph } from './jobRunner.js';
 
 /**
  * Tasks added to an open job (one submitted with `completeWhenTasksFinish: false`), after it was
@@ -81,20 +81,23 @@ export class TaskAdditions {
     const known = new Set(graph.tasks.map((task) => task.id));
     for (const task of tasks) {
       if (known.has(task.id)) continue;
-      const { id, dependsOn, dependsOnRanges, runDependentsOnFailure } = task;
-      graph.tasks.push({ id, dependsOn, dependsOnRanges, runDependentsOnFailure });
-      graph.order.push(id);
+      graph.tasks.push(graphTask(task));
+      graph.order.push(task.id);
     }
     await this.o.jobs.writeJson(jobLayout.graph(jobId), graph);
 
     const statuses = new Map<string, TaskStatus>();
+    const exitCodes = new Map<string, number>();
     let continuation: string | undefined;
     do {
       const page = await this.o.store.listTasks(jobId, {
         limit: 1000,
         ...(continuation ? { continuation } : {}),
       });
-      for (const task of page.items) statuses.set(task.id, task.status);
+      for (const task of page.items) {
+        statuses.set(task.id, task.status);
+        if (task.exitCode !== undefined) exitCodes.set(task.id, task.exitCode);
+      }
       continuation = page.continuation;
     } while (continuation);
     const byId = new Map(graph.tasks.map((task) => [task.id, task]));
@@ -110,6 +113,7 @@ export class TaskAdditions {
       graph.order,
       statuses,
       await this.o.store.tasksCancelledAlone(jobId),
+      exitCodes,
     );
     if (skip.length > 0) {
       const at = (this.o.now?.() ?? new Date()).toISOString();

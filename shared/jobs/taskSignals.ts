@@ -278,6 +278,7 @@ export class TaskSignals {
       if (skipped.changes.length > 0) mayBeDone = skipped.unfinishedNearby === 0;
     }
     this.#report(job, changes);
+    await this.#failJobOn(job, changes, raise);
     // The orchestration records RUNNING and ARCHIVING itself; a job past a milestone is not told
     // again. Reading the counts is a query over the whole job, so it is made only when a milestone
     // can be news: the first tasks of a queued job, or no unfinished task left near these.
@@ -290,6 +291,21 @@ export class TaskSignals {
     if (newsToIt)
       await raise(job.id, { type: 'tasks', started: progress.started, allDone: progress.allDone });
     return changes;
+  }
+
+  /** A task that failed with an exit code its spec says fails the job tells the orchestration. */
+  async #failJobOn(job: JobRecord, changes: readonly TaskChange[], raise: RaiseSignal): Promise<void> {
+    const failed = changes.filter(
+      (change) => change.task.status === 'FAILED' && change.task.exitCode !== undefined,
+    );
+    if (failed.length === 0) return;
+    const graph = await this.#graph(job.id);
+    const byId = new Map(graph.tasks.map((task) => [task.id, task]));
+    for (const { task } of failed) {
+      if (!byId.get(task.id)?.failJob?.includes(task.exitCode!)) continue;
+      await raise(job.id, { type: 'failJob', taskId: task.id, exitCode: task.exitCode! });
+      return;
+    }
   }
 
   /** Tasks that ended count in a metric; each failed one is also a line (a few per batch). */
@@ -331,6 +347,7 @@ export class TaskSignals {
     let graph = await this.#graph(jobId);
     const statuses = new Map<string, TaskStatus>();
     const attempts = new Map<string, number>();
+    const exitCodes = new Map<string, number>();
     let continuation: string | undefined;
     do {
       const page = await this.#o.store.listTasks(jobId, {
@@ -340,6 +357,7 @@ export class TaskSignals {
       for (const task of page.items) {
         statuses.set(task.id, task.status);
         attempts.set(task.id, task.attempt);
+        if (task.exitCode !== undefined) exitCodes.set(task.id, task.exitCode);
       }
       continuation = page.continuation;
     } while (continuation);
@@ -353,6 +371,7 @@ export class TaskSignals {
       graph.order,
       statuses,
       await this.#o.store.tasksCancelledAlone(jobId),
+      exitCodes,
     );
     if (settle.length === 0) return { changes: [], unfinishedNearby: 0 };
     const at = this.#now().toISOString();

@@ -367,6 +367,13 @@ class JobLifecycle {
         also?.cancel();
         throw new JobEnding('cancel');
       }
+      if (signal.type === 'failJob') {
+        also?.cancel();
+        throw new JobEnding('fail', {
+          condition: 'TASK_FAILED',
+          message: `task ${signal.taskId} exited with ${signal.exitCode}, which fails the job`,
+        });
+      }
       if (effect === 'pause' || effect === 'resume')
         return { kind: effect, by: (signal as { by: string }).by };
       return { kind: 'news' };

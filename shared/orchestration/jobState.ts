@@ -48,7 +48,7 @@ export function initialJobState(): JobState {
  * What a signal asks of the orchestration beyond the state it leaves: end the job (`cancel`),
  * hold it (`pause`), release it (`resume`), or nothing more.
  */
-export type SignalEffect = 'none' | 'cancel' | 'pause' | 'resume';
+export type SignalEffect = 'none' | 'cancel' | 'fail' | 'pause' | 'resume';
 
 /**
  * Folds a signal into the job's state, the same way wherever the orchestration waits. Milestones
@@ -86,6 +86,8 @@ export function foldSignal(state: JobState, signal: JobSignal): { state: JobStat
     }
     case 'cancel':
       return { state, effect: 'cancel' };
+    case 'failJob':
+      return { state, effect: 'fail' };
     case 'pause':
       return { state, effect: state.status === 'PAUSED' ? 'none' : 'pause' };
     case 'resume':

@@ -14,6 +14,8 @@ export const jobSignalSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('pause'), by: z.string().min(1) }),
   z.strictObject({ type: z.literal('resume'), by: z.string().min(1) }),
   z.strictObject({ type: z.literal('complete'), by: z.string().min(1) }),
+  // A task ended with an exit code its spec says fails the whole job.
+  z.strictObject({ type: z.literal('failJob'), taskId: z.string().min(1), exitCode: z.number().int() }),
   // Tasks added to an open job, planned as `chunks` chunks of its `set`-th addition.
   z.strictObject({
     type: z.literal('tasksAdded'),

@@ -1,4 +1,4 @@
-import { rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
@@ -408,5 +408,44 @@ describe.concurrent('job control on the embedded runtime', () => {
     const refused = await add(closed, { tasks: [{ id: 'b', command: 'true' }] });
     expect([refused.status, refused.body.code]).toEqual([409, 'JOB_NOT_OPEN']);
     await alice.call('POST', `/jobs/${closed}/cancel`);
+  });
+
+  it('should read exit codes as the spec says: success, run dependents, and fail the job at once', async () => {
+    const counter = path.join(tmpdir(), uniqueName('runs'));
+    const soft = await alice.submit({
+      name: uniqueName('codes'),
+      exitCodes: { success: [3] },
+      tasks: [
+        { id: 'soft', command: 'echo soft; exit 3' },
+        { id: 'partial', command: 'exit 4', exitCodes: { runDependents: [4] } },
+        { id: 'after', command: 'echo after', dependsOn: ['partial'] },
+      ],
+    });
+    const softly = await alice.until(soft, ENDED);
+    // partial failed (so the job did), but let its dependent run; soft's 3 was a success.
+    expect(softly).toMatchObject({ status: 'FAILED', condition: 'TASK_FAILED', exitCodes: { partial: 4 } });
+    expect(await states(soft)).toEqual({ soft: 'SUCCEEDED', partial: 'FAILED', after: 'SUCCEEDED' });
+    expect((await alice.call('GET', `/jobs/${soft}/tasks/soft/logs/stderr`)).text).toBe(
+      'cloudjobs: exit code 3 counts as success\n',
+    );
+
+    const fatal = await alice.submit({
+      name: uniqueName('fatal'),
+      retries: 3,
+      tasks: [
+        { id: 'fatal', command: `echo x >> ${counter}; exit 2`, exitCodes: { failJob: [2] } },
+        { id: 'long', command: 'sleep 120' },
+      ],
+    });
+    const failed = await alice.until(fatal, ENDED);
+    expect(failed).toMatchObject({
+      status: 'FAILED',
+      condition: 'TASK_FAILED',
+      message: 'task fatal exited with 2, which fails the job',
+    });
+    // Not retried, and the job did not wait for its other task.
+    expect(await readFile(counter, 'utf8')).toBe('x\n');
+    expect(await states(fatal)).toEqual({ fatal: 'FAILED', long: 'CANCELLED' });
+    await rm(counter, { force: true });
   });
 });
