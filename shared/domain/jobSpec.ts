@@ -362,3 +362,13 @@ export type TaskSpec = z.infer<typeof taskSchema>;
 export type SweepSpec = z.infer<typeof sweepSchema>;
 export type InputSpec = z.infer<typeof inputSchema>;
 export type NotificationSpec = z.infer<typeof notificationSchema>;
+
+/**
+ * A stored spec as its author wrote it: stored as parsed, its template reference is
+ * `{ name, version }`, which a spec writes `name@version`. What the API shows, and what a
+ * resubmission parses again.
+ */
+export function specAsWritten(spec: JobSpec): Omit<JobSpec, 'template'> & { template?: string } {
+  const { template, ...rest } = spec;
+  return template ? { ...rest, template: `${template.name}@${template.version}` } : rest;
+}

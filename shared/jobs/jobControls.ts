@@ -1,6 +1,6 @@
 import { AppError, ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { parseInput } from '../domain/issues.js';
-import { resubmitSchema, taskIdSchema, type JobSpec } from '../domain/jobSpec.js';
+import { resubmitSchema, specAsWritten, taskIdSchema, type JobSpec } from '../domain/jobSpec.js';
 import { isFinal, type JobStatus } from '../domain/lifecycle.js';
 import type { TaskChangesLogged } from '../domain/events.js';
 import type { Caller } from '../identity.js';
@@ -71,7 +71,7 @@ export class JobControls {
     if (request.timeoutMinutes !== undefined) next.timeoutMinutes = request.timeoutMinutes;
     // The key is the caller's for this request: the same key resubmitting another job is a reuse.
     const digestOf = Buffer.concat([Buffer.from(`resubmit ${id}\n`), raw]);
-    const submitted = await this.#jobs.submit(caller, next, digestOf, idempotencyKey, {
+    const submitted = await this.#jobs.submit(caller, specAsWritten(next), digestOf, idempotencyKey, {
       resubmittedFrom: id,
     });
     // Also on a replay: the first request may have stored the job and died before this.

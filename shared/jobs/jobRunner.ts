@@ -232,7 +232,13 @@ export class JobRunner {
       if (result === 'exists' || now !== priority) await this.#o.compute.setJobPriority(jobId, now);
       return { outcome: 'done', created: result === 'created' };
     } catch (error) {
-      return stepFailure(error, 'BATCH_ERROR');
+      const result = stepFailure(error, 'BATCH_ERROR');
+      // Waiting on the pool: what it has, and why it could not grow, is what the user needs.
+      if (result.outcome === 'blocked' && result.code.startsWith('BATCH_POOL_')) {
+        const pool = await this.describePool(jobId).catch(() => undefined);
+        if (pool) return { ...result, message: `${result.message} (${pool})` };
+      }
+      return result;
     }
   }
 

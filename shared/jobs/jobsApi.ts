@@ -7,6 +7,7 @@ import {
   jobPrioritySchema,
   jobSpecSchema,
   nameSchema,
+  specAsWritten,
   taskSchema,
   templateBodySchema,
   versionSchema,
@@ -471,6 +472,6 @@ export function jobView(job: JobRecord, spec?: JobSpec): Record<string, unknown>
       history: `/api/jobs/${job.id}/history`,
       tasks: `/api/jobs/${job.id}/tasks`,
     },
-    ...(spec ? { spec } : {}),
+    ...(spec ? { spec: specAsWritten(spec) } : {}),
   };
 }

@@ -56,6 +56,15 @@ describe.concurrent('the blob inbox', () => {
     });
     expect((await api.until(job!.id, ENDED)).status).toBe('FINISHED');
     expect(job!.taskCount).toBe(2);
+    // A job from the inbox is resubmitted from the manifest it came in, as any other.
+    const again = await api.json<{ id: string; resubmittedFrom: string; taskCount: number }>(
+      'POST',
+      `/jobs/${job!.id}/resubmit`,
+      { tasks: 'all' },
+    );
+    expect(again.status).toBe(202);
+    expect(again.body).toMatchObject({ resubmittedFrom: job!.id, taskCount: 2 });
+    expect((await api.until(again.body.id, ENDED)).status).toBe('FINISHED');
   });
 
   it('should move an invalid manifest aside with the problem document beside it, and start nothing', async () => {

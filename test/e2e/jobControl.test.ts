@@ -448,4 +448,39 @@ describe.concurrent('job control on the embedded runtime', () => {
     expect(await states(fatal)).toEqual({ fatal: 'FAILED', long: 'CANCELLED' });
     await rm(counter, { force: true });
   });
+
+  it('should resubmit a job made from a template at the template version it was made with', async () => {
+    const template = uniqueName('tpl').replace(/[^a-z0-9-]/g, '');
+    const put = (version: string, command: string) =>
+      alice.call('PUT', `/templates/${template}/versions/${version}`, {
+        spec: {
+          tasks: [
+            { id: 'step', command },
+            { id: 'then', command: 'echo then', dependsOn: ['step'] },
+          ],
+        },
+      });
+    expect((await put('1.0.0', 'test "${mode}" = ok && echo one')).status).toBe(201);
+    const id = await alice.submit({
+      name: uniqueName('fromtpl'),
+      template: `${template}@1.0.0`,
+      parameters: { mode: 'bad' },
+    });
+    expect(await alice.until(id, ENDED)).toMatchObject({ status: 'FAILED', template: `${template}@1.0.0` });
+    // The spec is shown as it was written, so it can be submitted again as it is.
+    expect((await alice.job(id)).spec).toMatchObject({ template: `${template}@1.0.0` });
+    // A newer version since changes nothing for the resubmission: it names the version it had.
+    expect((await put('2.0.0', 'echo two')).status).toBe(201);
+    const again = await alice.json<{ id: string }>('POST', `/jobs/${id}/resubmit`, {
+      tasks: 'failed',
+      parameters: { mode: 'ok' },
+    });
+    expect(again.status, JSON.stringify(again.body)).toBe(202);
+    expect(await alice.until(again.body.id, ENDED)).toMatchObject({
+      status: 'FINISHED',
+      template: `${template}@1.0.0`,
+      taskCount: 2,
+    });
+    expect((await alice.call('GET', `/jobs/${again.body.id}/tasks/step/logs/stdout`)).text).toBe('one\n');
+  });
 });
