@@ -250,6 +250,13 @@ const streamEventSchema = z
     'One Server-Sent Event (`id:`, `event:` and `data:` lines). The stream starts with `retry:`, sends `: heartbeat` comments while nothing happens, ends after the job’s final status, and may end sooner (reconnect with Last-Event-ID).',
   );
 
+/** The `Idempotency-Key` header of a request that makes something; `description` says what a repeat does. */
+const idempotencyKeyHeader = (description: string) => ({
+  name: 'Idempotency-Key',
+  description,
+  schema: { type: 'string', maxLength: 255 },
+});
+
 /** The header an event stream resumes from; `pattern` is the shape of that stream's ids. */
 const lastEventIdHeader = (pattern: string) => ({
   name: 'Last-Event-ID',
@@ -273,13 +280,7 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   '/jobs': {
     post: {
       summary: 'Submit a job (Idempotency-Key header makes a retry return the same job)',
-      headers: [
-        {
-          name: 'Idempotency-Key',
-          description: 'the same key and body again answer with the same job',
-          schema: { type: 'string', maxLength: 255 },
-        },
-      ],
+      headers: [idempotencyKeyHeader('the same key and body again answer with the same job')],
       body: jobSpecSchema,
       responses: { 202: jobViewSchema },
     },
@@ -312,13 +313,7 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
     post: {
       summary:
         'Submit an ended job again as a new one: all its tasks, or only those that did not succeed (the rest count as done, their outputs read from the original); 409 while it runs',
-      headers: [
-        {
-          name: 'Idempotency-Key',
-          description: 'the same key and body again answer with the same new job',
-          schema: { type: 'string', maxLength: 255 },
-        },
-      ],
+      headers: [idempotencyKeyHeader('the same key and body again answer with the same new job')],
       body: resubmitSchema,
       responses: { 202: jobViewSchema },
     },
@@ -409,13 +404,7 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
     post: {
       summary:
         'Add tasks to an open job (submitted with completeWhenTasksFinish false) once it is QUEUED: ids unique across the job, dependencies on its tasks allowed; 409 once it is completed or has ended',
-      headers: [
-        {
-          name: 'Idempotency-Key',
-          description: 'the same key again adds nothing more and answers the same',
-          schema: { type: 'string', maxLength: 255 },
-        },
-      ],
+      headers: [idempotencyKeyHeader('the same key again adds nothing more and answers the same')],
       body: addTasksSchema,
       responses: { 202: z.object({ added: z.number().int(), job: jobViewSchema }) },
     },

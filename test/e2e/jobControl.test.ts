@@ -46,6 +46,23 @@ describe.concurrent('job control on the embedded runtime', () => {
       },
       { timeoutMs: 60_000, what: `task ${taskId} to start` },
     );
+  /** A POST as a client sends it, with an Idempotency-Key when given; the answer parsed. */
+  const post = async <T>(path: string, body: unknown, options: { token?: string; key?: string } = {}) => {
+    const response = await runtime.fetch(`/api${path}`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${options.token ?? ALICE}`,
+        'content-type': 'application/json',
+        ...(options.key ? { 'idempotency-key': options.key } : {}),
+      },
+      body: JSON.stringify(body),
+    });
+    return {
+      status: response.status,
+      headers: response.headers,
+      body: JSON.parse(await response.text()) as T,
+    };
+  };
   const states = async (id: string) =>
     Object.fromEntries(Object.values(await alice.tasks(id)).map((t: TaskView) => [t.id, t.status]));
 
@@ -139,23 +156,10 @@ describe.concurrent('job control on the embedded runtime', () => {
     await alice.call('POST', `/jobs/${id}/cancel`);
     await alice.until(id, ENDED);
   });
+
   it('should resubmit the tasks that did not succeed, twice over, reading done tasks’ outputs where they were written', async () => {
     const resubmit = (id: string, body: unknown, token = ALICE, key?: string) =>
-      runtime
-        .fetch(`/api/jobs/${id}/resubmit`, {
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${token}`,
-            'content-type': 'application/json',
-            ...(key ? { 'idempotency-key': key } : {}),
-          },
-          body: JSON.stringify(body),
-        })
-        .then(async (r) => ({
-          status: r.status,
-          headers: r.headers,
-          body: JSON.parse(await r.text()) as never,
-        }));
+      post<never>(`/jobs/${id}/resubmit`, body, { token, ...(key ? { key } : {}) });
     const first = await alice.submit({
       name: uniqueName('resubmit'),
       parameters: { mode: 'bad' },
@@ -333,27 +337,15 @@ describe.concurrent('job control on the embedded runtime', () => {
   });
 
   it('should take tasks into an open job while it runs, run them, and end once completed', async () => {
-    const add = (id: string, body: unknown, key?: string, token = ALICE) =>
-      runtime
-        .fetch(`/api/jobs/${id}/tasks`, {
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${token}`,
-            'content-type': 'application/json',
-            ...(key ? { 'idempotency-key': key } : {}),
-          },
-          body: JSON.stringify(body),
-        })
-        .then(async (r) => ({
-          status: r.status,
-          replayed: r.headers.get('idempotent-replayed'),
-          body: JSON.parse(await r.text()) as {
-            added?: number;
-            job?: { taskCount: number; open: boolean };
-            code?: string;
-            errors?: Array<{ path: string; message: string }>;
-          },
-        }));
+    const add = async (id: string, body: unknown, key?: string, token = ALICE) => {
+      const answer = await post<{
+        added?: number;
+        job?: { taskCount: number; open: boolean };
+        code?: string;
+        errors?: Array<{ path: string; message: string }>;
+      }>(`/jobs/${id}/tasks`, body, { token, ...(key ? { key } : {}) });
+      return { ...answer, replayed: answer.headers.get('idempotent-replayed') };
+    };
     const id = await alice.submit({
       name: uniqueName('open'),
       completeWhenTasksFinish: false,
