@@ -12,7 +12,7 @@ import { TABLES } from '../storageLayout.js';
 import { TableTaskCancels } from './tableTaskCancels.js';
 import { jobListFilter, jobRowKey, priorityPage, tagProperties } from './tableJobQuery.js';
 import { historyEntity, JOB_SUMMARY_PROPERTIES, toJob } from './tableJobRows.js';
-import { readSpec, specProperties } from './tableJobSpecs.js';
+import { appendTasks, readSpec, specProperties } from './tableJobSpecs.js';
 import { jobLayout } from '../domain/jobLayout.js';
 import type { JobSpec } from '../domain/jobSpec.js';
 import {
@@ -55,13 +55,6 @@ export interface TableJobStoreOptions {
    * it at once instead of at their next poll.
    */
   changed?: (jobId: string) => void;
-}
-
-/** One addition of tasks to an open job, as its row keeps them. */
-interface TaskSet {
-  first: number;
-  count: number;
-  key?: string;
 }
 
 // Writes that race on a job's row (its etag) try again this many times.
@@ -321,52 +314,18 @@ export class TableJobStore implements JobStore {
   }
 
   async appendTasks(id: string, request: AppendTasksRequest): Promise<AppendedTasks> {
-    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-      const entity = await this.#read(id);
-      if (!entity) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
-      const job = toJob(entity);
-      const sets = JSON.parse((entity.TaskSets as string | undefined) || '[]') as TaskSet[];
-      const seen = request.key === undefined ? -1 : sets.findIndex((set) => set.key === request.key);
-      if (seen >= 0) return { job, set: seen + 1, ...sets[seen]!, replayed: true };
-      if (isFinal(job.status)) {
-        throw new ConflictError(`job ${id} has ended (${job.status}); it takes no more tasks`, 'JOB_ENDED');
-      }
-      if (!job.open) throw new ConflictError(`job ${id} takes no more tasks`, 'JOB_NOT_OPEN');
-      const spec = await readSpec(this.#specs, entity);
-      const next: JobSpec = { ...spec, tasks: [...(spec.tasks ?? []), ...request.tasks] };
-      await request.check(next);
-      const set: TaskSet = {
-        first: job.taskCount,
-        count: request.tasks.length,
-        ...(request.key !== undefined ? { key: request.key } : {}),
-      };
-      try {
-        // Under the etag: a completion, another addition or a status change in between is read anew.
-        await this.#jobs.updateEntity(
-          {
-            partitionKey: entity.partitionKey,
-            rowKey: entity.rowKey,
-            ...(await specProperties(this.#specs, id, next, true)),
-            TaskCount: job.taskCount + set.count,
-            TaskSets: JSON.stringify([...sets, set]),
-          },
-          'Merge',
-          { etag: entity.etag },
-        );
-      } catch (error) {
-        if (isStatus(error, 412)) continue;
-        throw error;
-      }
-      this.#changed?.(id);
-      return {
-        job: { ...job, taskCount: job.taskCount + set.count },
-        set: sets.length + 1,
-        first: set.first,
-        count: set.count,
-        replayed: false,
-      };
-    }
-    throw new TransientError('JOB_BUSY', `job ${id} is changing too often to add tasks to it`);
+    const appended = await appendTasks(
+      {
+        jobs: this.#jobs,
+        specs: this.#specs,
+        read: (jobId) => this.#read(jobId),
+        attempts: MAX_WRITE_ATTEMPTS,
+      },
+      id,
+      request,
+    );
+    if (!appended.replayed) this.#changed?.(id);
+    return appended;
   }
 
   async closeJob(id: string): Promise<void> {

@@ -82,16 +82,16 @@ export class JobControls {
   /**
    * Adds tasks to an open job (submitted with completeWhenTasksFinish false, not yet completed)
    * whose tasks are on Batch: checked with the job's own (ids unique across it, dependencies on
-   * tasks there or among these), counted in it, recorded and planned by `stage`, and then
-   * submitted by the job's orchestration, told by `raise`. A repeat with the same key changes
-   * nothing more and answers the same; a repeat whose staging a crash cut short finishes it.
+   * tasks there or among these) and counted in it; the job's orchestration, told by `raise`,
+   * records, plans and submits each addition in turn. A repeat with the same key changes nothing
+   * more and tells the orchestration again, so one whose telling a crash cut short goes on.
    */
   async addTasks(
     caller: Caller,
     id: string,
     body: unknown,
     key: string | undefined,
-    additions: Pick<TaskAdditions, 'check' | 'stage'>,
+    additions: Pick<TaskAdditions, 'check'>,
     raise: RaiseSignal,
   ): Promise<{ job: JobRecord; added: number; replayed: boolean }> {
     const request = parseInput(addTasksSchema, body);
@@ -131,8 +131,8 @@ export class JobControls {
         await additions.check(id, job.owner, spec, request.tasks.length);
       },
     });
-    const chunks = await additions.stage(id, appended);
-    await raise(id, { type: 'tasksAdded', set: appended.set, chunks });
+    // The orchestration records and submits them, one addition after another, in order.
+    await raise(id, { type: 'tasksAdded', set: appended.set, first: appended.first, count: appended.count });
     return { job: appended.job, added: appended.count, replayed: appended.replayed };
   }
 

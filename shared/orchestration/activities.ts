@@ -18,6 +18,7 @@ export const ACTIVITY = {
   archiveOutputs: 'archiveOutputs',
   describePool: 'describePool',
   tasksAllDone: 'tasksAllDone',
+  stageAddedTasks: 'stageAddedTasks',
 } as const;
 
 const jobId = z.string().min(1).max(64);
@@ -35,6 +36,14 @@ export const submitChunksInputSchema = z
     set: z.number().int().min(1).optional(),
   })
   .refine((input) => input.to > input.from, { message: 'to must be greater than from', path: ['to'] });
+
+/** Input of `stageAddedTasks`: the `set`-th addition of tasks, at positions `first`... */
+export const stageAddedTasksInputSchema = z.strictObject({
+  jobId,
+  set: z.number().int().min(1),
+  first: z.number().int().min(0),
+  count: z.number().int().min(1),
+});
 
 /** Input of `controlBatchJob`. */
 export const controlInputSchema = z.strictObject({

@@ -287,10 +287,19 @@ class JobLifecycle {
     return minutes > 0 ? minutes * 60_000 : undefined;
   }
 
-  /** Submits the chunks of the next addition of tasks; Batch refusing some fails the job. */
+  /**
+   * Records, plans and submits the next addition of tasks, one after another so each one's tasks
+   * follow the last; Batch refusing some fails the job.
+   */
   *#submitAdded(): Step {
     const [next, ...rest] = this.#state.toSubmit;
-    const { set, chunks } = next!;
+    const { set, first, count } = next!;
+    const chunks = (yield this.#call(ACTIVITY.stageAddedTasks, {
+      jobId: this.#jobId,
+      set,
+      first,
+      count,
+    })) as number;
     if (chunks > 0) {
       const summaries = yield* submitRange(
         this.context,

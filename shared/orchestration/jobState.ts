@@ -23,8 +23,8 @@ export interface JobState {
   allDone: boolean;
   /** The user has said no more tasks are coming (a job opened with completeWhenTasksFinish false). */
   completeRequested: boolean;
-  /** Additions of tasks heard of (by number), with their chunks, not yet submitted. */
-  toSubmit: Array<{ set: number; chunks: number }>;
+  /** Additions of tasks heard of, not yet submitted; they are submitted in order of `set`. */
+  toSubmit: Array<{ set: number; first: number; count: number }>;
   /** Additions submitted: heard of again, they change nothing. */
   submittedSets: number[];
 }
@@ -79,7 +79,9 @@ export function foldSignal(state: JobState, signal: JobSignal): { state: JobStat
         state: {
           ...state,
           allDone: false,
-          toSubmit: [...state.toSubmit, { set: signal.set, chunks: signal.chunks }],
+          toSubmit: [...state.toSubmit, { set: signal.set, first: signal.first, count: signal.count }].sort(
+            (a, b) => a.set - b.set,
+          ),
         },
         effect: 'none',
       };
@@ -104,7 +106,8 @@ export function tasksAreAllIn(state: JobState): boolean {
 export function nextWhileRunning(
   state: JobState,
 ): 'submit-added' | 'seal' | 'record-running' | 'finish' | 'wait' {
-  if (state.toSubmit.length > 0) return 'submit-added';
+  // Each addition's tasks follow the previous one's, so they are staged in order, none skipped.
+  if (state.toSubmit[0]?.set === state.submittedSets.length + 1) return 'submit-added';
   if (!state.sealed && tasksAreAllIn(state)) return 'seal';
   if (state.started && state.status === 'QUEUED') return 'record-running';
   if (state.allDone && state.status === 'RUNNING' && tasksAreAllIn(state)) return 'finish';

@@ -16,11 +16,12 @@ export const jobSignalSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('complete'), by: z.string().min(1) }),
   // A task ended with an exit code its spec says fails the whole job.
   z.strictObject({ type: z.literal('failJob'), taskId: z.string().min(1), exitCode: z.number().int() }),
-  // Tasks added to an open job, planned as `chunks` chunks of its `set`-th addition.
+  // The `set`-th addition of tasks to an open job: `count` of them, at positions `first`...
   z.strictObject({
     type: z.literal('tasksAdded'),
     set: z.number().int().min(1),
-    chunks: z.number().int().min(0),
+    first: z.number().int().min(0),
+    count: z.number().int().min(1),
   }),
 ]);
 

@@ -430,21 +430,25 @@ describe('job store on Azure Tables', () => {
     expect(again).toMatchObject({ set: a.set, first: a.first, count: 2, replayed: true });
     expect((await store.getJob('open'))!.taskCount).toBe(153);
     expect((await store.getSpec('open')).tasks!.map((t) => t.id).sort()).toEqual(['a', 'a1', 'a2', 'b1']);
-    // Recorded after the first 150, into the part-filled second block and on: once, however often.
-    const first = a.first;
-    const ids = ['a1', 'a2'];
-    await store.putTasks(
-      'open',
-      ids.map((id) => ({ id, status: 'PENDING' as const })),
-      first,
-    );
-    await store.putTasks(
-      'open',
-      ids.map((id) => ({ id, status: 'PENDING' as const })),
-      first,
+    // Recorded after the first 150, in the order they were counted (the orchestration stages
+    // additions one after another), into the part-filled second block: once, however often.
+    const added = [
+      { first: a.first, ids: ['a1', 'a2'] },
+      { first: b.first, ids: ['b1'] },
+    ].sort((x, y) => x.first - y.first);
+    for (const { first, ids } of [...added, ...added]) {
+      await store.putTasks(
+        'open',
+        ids.map((id) => ({ id, status: 'PENDING' as const })),
+        first,
+      );
+    }
+    // One out of order is refused rather than recorded at the wrong place.
+    await expect(store.putTasks('open', [{ id: 'z', status: 'PENDING' }], 160)).rejects.toThrow(
+      /fewer than 160/,
     );
     expect(await store.getTask('open', 'a2')).toMatchObject({ status: 'PENDING' });
-    expect(await store.taskCounts('open')).toMatchObject({ QUEUED: 150, PENDING: 2 });
+    expect(await store.taskCounts('open')).toMatchObject({ QUEUED: 150, PENDING: 3 });
     await store.closeJob('open');
     expect((await store.getJob('open'))!.open).toBe(false);
     expect(await failure(() => store.appendTasks('open', request('k3', ['c1'])))).toMatchObject({

@@ -77,6 +77,7 @@ activity(ACTIVITY.settleTasks, (): SettledTasks => ({
 }));
 activity(ACTIVITY.archiveOutputs, () => ({ files: 0, bytes: 0 }));
 activity(ACTIVITY.tasksAllDone, () => world.allDoneNow ?? true);
+activity(ACTIVITY.stageAddedTasks, (input) => Math.ceil((input.count as number) / 100));
 activity(ACTIVITY.describePool, () => 'pool cpu has 0 of 2 dedicated and 0 of 0 Spot node(s) (resizing)');
 df.app.orchestration(JOB_ORCHESTRATOR, jobOrchestrator);
 df.app.orchestration(SUBMIT_ORCHESTRATOR, submitTasksOrchestrator);
@@ -300,14 +301,22 @@ describe('the job orchestration', () => {
     const id = start();
     signal(id, allDone);
     await sim.run();
-    // Added after the first tasks were done: news of them being done is no longer true.
-    signal(id, { type: 'tasksAdded', set: 1, chunks: 2 });
-    signal(id, { type: 'tasksAdded', set: 1, chunks: 2 });
+    // Added after the first tasks were done: news of them being done is no longer true. The
+    // second addition is heard of first; it waits for the first, whose tasks come before its own.
+    signal(id, { type: 'tasksAdded', set: 2, first: 153, count: 1 });
     await sim.run();
-    const added = world.calls.filter((c) => c.name === ACTIVITY.submitChunks && c.input.set === 1);
-    expect(added.map((c) => [c.input.from, c.input.to])).toEqual([
-      [0, 1],
-      [1, 2],
+    expect(world.calls.filter((c) => c.name === ACTIVITY.stageAddedTasks)).toEqual([]);
+    signal(id, { type: 'tasksAdded', set: 1, first: 3, count: 150 });
+    signal(id, { type: 'tasksAdded', set: 1, first: 3, count: 150 });
+    await sim.run();
+    expect(world.calls.filter((c) => c.name === ACTIVITY.stageAddedTasks).map((c) => c.input.set)).toEqual([
+      1, 2,
+    ]);
+    const added = world.calls.filter((c) => c.name === ACTIVITY.submitChunks && c.input.set !== undefined);
+    expect(added.map((c) => [c.input.set, c.input.from, c.input.to])).toEqual([
+      [1, 0, 1],
+      [1, 1, 2],
+      [2, 0, 1],
     ]);
     signal(id, { type: 'complete', by: 'alice' });
     await sim.run();
