@@ -328,6 +328,15 @@ export class TableJobStore implements JobStore {
     return appended;
   }
 
+  async taskSets(id: string): Promise<Array<{ first: number; count: number }>> {
+    const entity = await this.#read(id, ['TaskSets']);
+    const sets = JSON.parse((entity?.TaskSets as string | undefined) || '[]') as Array<{
+      first: number;
+      count: number;
+    }>;
+    return sets.map(({ first, count }) => ({ first, count }));
+  }
+
   async closeJob(id: string): Promise<void> {
     const where = await this.#locate(id);
     if (!where) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');

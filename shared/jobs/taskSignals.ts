@@ -7,6 +7,7 @@ import { progressOf, tasksToSkip } from '../domain/taskState.js';
 import type {
   JobRecord,
   JobStore,
+  TaskCounts,
   TaskChange,
   TaskRecord,
   TaskUpdate,
@@ -228,6 +229,7 @@ export class TaskSignals {
     });
     const stored = await this.#o.store.taskCounts(job.id);
     if (!batch || !stored) return false;
+    await this.#retellAdditions(job, stored, raise);
     const storedCompleted = stored.SUCCEEDED + stored.FAILED + stored.CANCELLED;
     const differs =
       batch.running !== stored.RUNNING ||
@@ -291,6 +293,20 @@ export class TaskSignals {
     if (newsToIt)
       await raise(job.id, { type: 'tasks', started: progress.started, allDone: progress.allDone });
     return changes;
+  }
+
+  /**
+   * Tasks counted in an open job but not recorded: an addition whose news to the orchestration
+   * was lost (its request died in between), or is on its way. Told again; hearing of an addition
+   * twice changes nothing, so this is safe either way.
+   */
+  async #retellAdditions(job: JobRecord, stored: TaskCounts, raise: RaiseSignal): Promise<void> {
+    const recorded = Object.values(stored).reduce((sum, n) => sum + n, 0);
+    if (recorded >= job.taskCount) return;
+    for (const [i, set] of (await this.#o.store.taskSets(job.id)).entries()) {
+      if (set.first + set.count > recorded)
+        await raise(job.id, { type: 'tasksAdded', set: i + 1, first: set.first, count: set.count });
+    }
   }
 
   /** A task that failed with an exit code its spec says fails the job tells the orchestration. */

@@ -267,6 +267,8 @@ export interface JobStore {
    * answers what the first did (`replayed`), changing nothing.
    */
   appendTasks(id: string, request: AppendTasksRequest): Promise<AppendedTasks>;
+  /** The additions of tasks to an open job, in order: where each one's tasks start, and how many. */
+  taskSets(id: string): Promise<Array<{ first: number; count: number }>>;
   /** Closes an open job to more tasks (its owner said it is complete); safe to repeat. */
   closeJob(id: string): Promise<void>;
   /**

@@ -429,6 +429,9 @@ describe('job store on Azure Tables', () => {
     const again = await store.appendTasks('open', request('k1', ['a1', 'a2']));
     expect(again).toMatchObject({ set: a.set, first: a.first, count: 2, replayed: true });
     expect((await store.getJob('open'))!.taskCount).toBe(153);
+    expect(await store.taskSets('open')).toEqual(
+      [a, b].sort((x, y) => x.set - y.set).map(({ first, count }) => ({ first, count })),
+    );
     expect((await store.getSpec('open')).tasks!.map((t) => t.id).sort()).toEqual(['a', 'a1', 'a2', 'b1']);
     // Recorded after the first 150, in the order they were counted (the orchestration stages
     // additions one after another), into the part-filled second block: once, however often.

@@ -189,7 +189,12 @@ export class MemoryJobStore implements JobStore {
     return entries.map((e) => ({ ...e }));
   }
 
-  async putTasks(id: string, tasks: ReadonlyArray<{ id: string; status: TaskStatus }>): Promise<void> {
+  // Appends tasks it has not seen, so `first` (where the table store puts them) follows by itself.
+  async putTasks(
+    id: string,
+    tasks: ReadonlyArray<{ id: string; status: TaskStatus }>,
+    _first = 0,
+  ): Promise<void> {
     const existing = this.tasks.get(id) ?? [];
     const known = new Set(existing.map((t) => t.id));
     for (const task of tasks) {
@@ -314,12 +319,12 @@ export class MemoryJobStore implements JobStore {
     return new Set(this.cancelNotes.get(id)?.keys());
   }
 
-  readonly taskSets = new Map<string, Array<{ first: number; count: number; key?: string }>>();
+  readonly additions = new Map<string, Array<{ first: number; count: number; key?: string }>>();
 
   async appendTasks(id: string, request: AppendTasksRequest): Promise<AppendedTasks> {
     const entry = this.jobs.get(id);
     if (!entry) throw new NotFoundError(`job ${id} does not exist`, 'JOB_NOT_FOUND');
-    const sets = this.taskSets.get(id) ?? [];
+    const sets = this.additions.get(id) ?? [];
     const seen = sets.findIndex((set) => request.key !== undefined && set.key === request.key);
     if (seen >= 0) return { job: { ...entry.job }, set: seen + 1, ...sets[seen]!, replayed: true };
     if (!entry.job.open) throw new ConflictError(`job ${id} takes no more tasks`, 'JOB_NOT_OPEN');
@@ -332,7 +337,7 @@ export class MemoryJobStore implements JobStore {
     };
     entry.spec = next;
     entry.job = { ...entry.job, taskCount: entry.job.taskCount + set.count };
-    this.taskSets.set(id, [...sets, set]);
+    this.additions.set(id, [...sets, set]);
     return {
       job: { ...entry.job },
       set: sets.length + 1,
@@ -340,6 +345,10 @@ export class MemoryJobStore implements JobStore {
       count: set.count,
       replayed: false,
     };
+  }
+
+  async taskSets(id: string): Promise<Array<{ first: number; count: number }>> {
+    return (this.additions.get(id) ?? []).map(({ first, count }) => ({ first, count }));
   }
 
   async closeJob(id: string): Promise<void> {

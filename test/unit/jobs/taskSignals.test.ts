@@ -413,6 +413,28 @@ describe('task signals and reconciliation', () => {
       ]);
     });
   });
+  it('should tell the orchestration again of tasks counted in an open job but never recorded', async () => {
+    const id = await job('RUNNING');
+    const entry = store.jobs.get(id)!;
+    entry.job = { ...entry.job, open: true };
+    await store.appendTasks(id, {
+      tasks: [{ id: 'e', command: 'true' }],
+      check: () => Promise.resolve(),
+    });
+    const control: OrchestrationControl = {
+      raise,
+      state: async () => 'running',
+      start: async () => undefined,
+    };
+    await signals.reconcile(control);
+    expect(raised).toContainEqual({ jobId: id, signal: { type: 'tasksAdded', set: 1, first: 4, count: 1 } });
+    // Once recorded, nothing is said.
+    raised = [];
+    await store.putTasks(id, [{ id: 'e', status: 'PENDING' }], 4);
+    await signals.reconcile(control);
+    expect(raised.filter((r) => r.signal.type === 'tasksAdded')).toEqual([]);
+  });
+
   describe('cancelling one task', () => {
     it('should skip what it kept from running and tell the job once no task is left', async () => {
       const id = await job('RUNNING');
