@@ -12,6 +12,10 @@ import type { RaiseSignal, TaskSignals } from './taskSignals.js';
 /** The statuses (or, held, the status left) in which a job's tasks are on Batch. */
 const TASKS_ON_BATCH: readonly JobStatus[] = ['SUBMITTING_JOB', 'QUEUED', 'RUNNING', 'ARCHIVING'];
 
+/** Where a job stands on its way: its status, or, while held (BLOCKED, PAUSED), the one it left. */
+const stageOf = (job: JobRecord): JobStatus | undefined =>
+  job.status === 'BLOCKED' || job.status === 'PAUSED' ? job.resumeStatus : job.status;
+
 /**
  * What a job's owner does to its tasks and runs beyond cancel, pause and resume: resubmit an
  * ended job, add tasks to an open one, cancel one task. Each looks the job up as the rest of the
@@ -106,8 +110,8 @@ export class JobControls {
         'JOB_NOT_OPEN',
       );
     }
-    const stageOf = job.status === 'BLOCKED' || job.status === 'PAUSED' ? job.resumeStatus : job.status;
-    if (!isFinal(job.status) && (stageOf === undefined || !['QUEUED', 'RUNNING'].includes(stageOf))) {
+    const stage = stageOf(job);
+    if (!isFinal(job.status) && (stage === undefined || !['QUEUED', 'RUNNING'].includes(stage))) {
       throw new AppError(
         'JOB_NOT_READY',
         `job ${id} is ${job.status}: it takes tasks once its first ones are on Batch (QUEUED); try again then`,
@@ -159,7 +163,7 @@ export class JobControls {
         },
       );
     }
-    const stage = job.status === 'BLOCKED' || job.status === 'PAUSED' ? job.resumeStatus : job.status;
+    const stage = stageOf(job);
     if (!stage || !TASKS_ON_BATCH.includes(stage)) {
       throw new AppError(
         'TASK_NOT_SUBMITTED',

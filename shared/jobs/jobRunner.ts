@@ -11,7 +11,7 @@ import { expandSpec, type ExpansionSettings } from './expansion.js';
 import type { SpecLimits } from '../domain/jobSpec.js';
 import { isFinalTask, type JobCondition, type TaskStatus } from '../domain/lifecycle.js';
 import type { Preset } from '../domain/presets.js';
-import { pendingOrQueued, statusFromBatch, type GraphTask } from '../domain/taskState.js';
+import { pendingOrQueued, progressOf, statusFromBatch, type GraphTask } from '../domain/taskState.js';
 import type { JobStore, TaskUpdate } from '../store/jobStore.js';
 import { planBatchJob, type DataLocations } from '../domain/batchPlan.js';
 import { forEachLimited } from '../concurrency.js';
@@ -201,8 +201,7 @@ export class JobRunner {
   /** Whether every task of the job has ended, by its counts now. */
   async tasksAllDone(jobId: string): Promise<boolean> {
     const [job, counts] = await Promise.all([this.#o.store.getJob(jobId), this.#o.store.taskCounts(jobId)]);
-    if (!job || !counts) return false;
-    return counts.SUCCEEDED + counts.FAILED + counts.SKIPPED + counts.CANCELLED >= job.taskCount;
+    return job !== undefined && counts !== undefined && progressOf(counts, job.taskCount).allDone;
   }
 
   /**

@@ -29,9 +29,22 @@ export class TaskAdditions {
    * Checks tasks being added: `spec` is the job's with the `count` new ones at its end. The whole
    * job is expanded again, so ids must be unique across it and dependencies must name tasks in
    * it; the new tasks' blob inputs must exist and be the owner's. Problems are named at the paths
-   * the request has them. Answers the whole job, expanded, and its new tasks.
+   * the request has them.
    */
-  async check(
+  async check(jobId: string, owner: string, spec: JobSpec, count: number): Promise<void> {
+    const { job, added } = await this.#expand(jobId, owner, spec, count);
+    const problems = await this.o.runner.inputProblems(jobId, owner, { ...job, inputs: [], tasks: added });
+    if (problems.length > 0) {
+      throw new ValidationError(
+        `${problems.length} input(s) are not usable`,
+        problems.map((message) => ({ path: 'tasks', message })),
+        'INVALID_INPUT',
+      );
+    }
+  }
+
+  /** The job with `count` tasks added at the end of its spec, expanded, and those tasks. */
+  async #expand(
     jobId: string,
     owner: string,
     spec: JobSpec,
@@ -50,16 +63,7 @@ export class TaskAdditions {
       );
     }
     const ids = new Set(spec.tasks!.slice(earlier).map((task, i) => task.id ?? String(earlier + i + 1)));
-    const added = job.tasks.filter((task) => ids.has(task.id));
-    const problems = await this.o.runner.inputProblems(jobId, owner, { ...job, inputs: [], tasks: added });
-    if (problems.length > 0) {
-      throw new ValidationError(
-        `${problems.length} input(s) are not usable`,
-        problems.map((message) => ({ path: 'tasks', message })),
-        'INVALID_INPUT',
-      );
-    }
-    return { job, added };
+    return { job, added: job.tasks.filter((task) => ids.has(task.id)) };
   }
 
   /**
@@ -71,7 +75,8 @@ export class TaskAdditions {
     const record = await this.o.store.getJob(jobId);
     if (!record) throw new ValidationError(`job ${jobId} does not exist`, []);
     const spec = await this.o.store.getSpec(jobId);
-    const { job, added: tasks } = await this.check(
+    // Checked when they were added (inputs included); expanding again only rebuilds them.
+    const { job, added: tasks } = await this.#expand(
       jobId,
       record.owner,
       { ...spec, tasks: spec.tasks!.slice(0, added.first + added.count) },
