@@ -4,6 +4,7 @@ import { contextOf, type Context } from './context.js';
 import { describeError, EXIT } from './exit.js';
 import { graphCommand } from './commands/graph.js';
 import { jobCommands } from './commands/jobs.js';
+import { filesCommands } from './commands/files.js';
 import { manageCommands } from './commands/manage.js';
 
 const version = (
@@ -42,6 +43,7 @@ export async function main(
   };
   jobCommands(program, run, terminal);
   graphCommand(program, run);
+  filesCommands(program, run);
   manageCommands(program, run, terminal);
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -3,6 +3,7 @@ import { CloudJobsError } from './errors.js';
 import { bodyChunks } from './body.js';
 import { readSse, toJobEvent, type JobEvent, type JobStatusEvent, type ProgressEvent } from './events.js';
 import type { DownloadOptions, DownloadResult } from './download.js';
+import type { FileDownloadOptions, FileUploadOptions, FileUploadResult } from './files.js';
 import {
   FINAL_STATUSES,
   type DeliveriesQuery,
@@ -26,6 +27,8 @@ import {
   type SubscriptionCreate,
   type Task,
   type TaskGraph,
+  type FileUploadUrl,
+  type UserFile,
   type TasksQuery,
   type Template,
   type TemplateVersionInput,
@@ -269,6 +272,42 @@ export class CloudJobsClient {
     },
   };
 
+  readonly files = {
+    /** A URL that writes one of your files (create, write, and read of its block list). */
+    uploadUrl: (path: string): Promise<FileUploadUrl> =>
+      this.http.json('GET', '/files/upload-url', { query: { path } }),
+    /** A page of your files whose path begins with `prefix`, in path order. */
+    list: (
+      query: { prefix?: string; limit?: number; continuation?: string } = {},
+    ): Promise<{ items: UserFile[]; continuation?: string }> => this.http.json('GET', '/files', { query }),
+    /** Every file of yours under `prefix`, page after page. */
+    listAll: (prefix?: string): AsyncGenerator<UserFile> => this.#listFiles(prefix),
+    /** One of your files as a response to read; from byte `offset` with a 206 when one is given. */
+    download: (path: string, options: { offset?: number; signal?: AbortSignal } = {}): Promise<Response> =>
+      this.http.send('GET', `/files/${encodePath(path)}`, {
+        headers: { accept: '*/*', ...(options.offset ? { range: `bytes=${options.offset}-` } : {}) },
+        ...(options.signal ? { signal: options.signal } : {}),
+      }),
+    /** Removes one of your files, or with a path ending in `/` a folder of them. */
+    remove: (path: string): Promise<{ removed: number }> =>
+      this.http.json('DELETE', `/files/${encodePath(path)}`),
+    /** Uploads a local file in parallel blocks, resuming an upload of it that was cut short. */
+    upload: async (
+      localFile: string,
+      path: string,
+      options: FileUploadOptions = {},
+    ): Promise<FileUploadResult> => {
+      // Loaded when used: it reads local files, which a browser (the dashboard) cannot.
+      const { uploadFile } = await import('./files.js');
+      return uploadFile(this, localFile, path, options);
+    },
+    /** Downloads one of your files to `localFile`, resuming a download of it that was cut short. */
+    downloadTo: async (path: string, localFile: string, options: FileDownloadOptions = {}) => {
+      const { downloadFile } = await import('./files.js');
+      return downloadFile(this, path, localFile, options);
+    },
+  };
+
   readonly inbox = {
     /** A write-only URL for one manifest in your inbox folder. */
     uploadUrl: (file?: string): Promise<UploadUrl> =>
@@ -290,6 +329,18 @@ export class CloudJobsClient {
       return target;
     },
   };
+
+  async *#listFiles(prefix?: string): AsyncGenerator<UserFile> {
+    let continuation: string | undefined;
+    do {
+      const page = await this.files.list({
+        ...(prefix ? { prefix } : {}),
+        ...(continuation ? { continuation } : {}),
+      });
+      yield* page.items;
+      continuation = page.continuation;
+    } while (continuation);
+  }
 
   async *#log(id: string, taskId: string, options: LogOptions): AsyncGenerator<Uint8Array> {
     const path = `/jobs/${enc(id)}/tasks/${enc(taskId)}/logs/${options.stream ?? 'stdout'}`;

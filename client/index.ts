@@ -7,5 +7,6 @@ export { CloudJobsError, CloudJobsUnreachableError } from './errors.js';
 export type { ClientOptions, TokenSource } from './http.js';
 export type { JobEvent, JobStatusEvent, TaskStatusEvent, ProgressEvent, CloudEventOf } from './events.js';
 export type { DownloadOptions, DownloadResult } from './download.js';
+export type { FileDownloadOptions, FileUploadOptions, FileUploadResult } from './files.js';
 export * from './types.js';
 export { graphEdges } from './graph.js';

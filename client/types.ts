@@ -13,6 +13,8 @@ import type {
   taskViewSchema,
   templateViewSchema,
   uploadUrlSchema,
+  fileUploadUrlSchema,
+  userFileViewSchema,
 } from '../shared/http/openapi.js';
 import type { callerViewSchema } from '../shared/identity.js';
 import type {
@@ -62,6 +64,10 @@ export type SubscriptionCreate = z.input<typeof subscriptionCreateSchema>;
 export type Delivery = z.output<typeof deliveryViewSchema>;
 export type DeliveriesQuery = Partial<z.output<typeof deliveriesQuerySchema>>;
 export type UploadUrl = z.output<typeof uploadUrlSchema>;
+/** Where to put one of your files (`GET /files/upload-url`). */
+export type FileUploadUrl = z.output<typeof fileUploadUrlSchema>;
+/** One of your files, which a job takes as an input `files://<path>`. */
+export type UserFile = z.output<typeof userFileViewSchema>;
 /** An RFC 9457 problem document, as every error is answered. */
 export type Problem = z.output<typeof problemSchema>;
 /** What may change while a job runs (`PATCH /jobs/{id}`). */

@@ -15,7 +15,8 @@ import { JobsApi } from './jobs/jobsApi.js';
 import { PoolsApi } from './jobs/poolsApi.js';
 import { SubscriptionsApi } from './notifications/subscriptionsApi.js';
 import { InboxApi } from './jobs/inboxApi.js';
-import { InboxSigner } from './adapters/inboxSas.js';
+import { UserFiles } from './jobs/userFiles.js';
+import { UploadUrlSigner } from './adapters/uploadSas.js';
 import { TableSubscriptionStore } from './adapters/tableSubscriptionStore.js';
 import { TableDeliveryStore } from './adapters/tableDeliveryStore.js';
 import { UndiciWebhookSender } from './adapters/webhookSender.js';
@@ -55,6 +56,8 @@ export interface Services {
   /** Delivers job events to subscriptions. */
   notifier: Notifier;
   inbox: InboxApi;
+  /** Users' own files (`uploads/<owner>/`), which jobs take as `files://` inputs. */
+  userFiles: UserFiles;
   runner: JobRunner;
   statuses: StatusRecorder;
   signals: TaskSignals;
@@ -136,7 +139,6 @@ function wire(config: AppConfig): Services {
     limits: config.limits,
     defaultPool: config.defaultPool,
     defaultLogsContainer: CONTAINERS.logs,
-    dataContainer: CONTAINERS.jobs,
     webhooks: config.webhooks,
     pools: compute,
     poolsFixed: config.poolsFixed,
@@ -155,8 +157,9 @@ function wire(config: AppConfig): Services {
     containers,
     appContainers: {
       jobs: CONTAINERS.jobs,
-      others: [CONTAINERS.logs, CONTAINERS.inbox, CONTAINERS.rejected],
+      others: [CONTAINERS.logs, CONTAINERS.inbox, CONTAINERS.rejected, CONTAINERS.uploads],
     },
+    uploadsContainer: CONTAINERS.uploads,
     limits: config.limits,
     defaultPool: config.defaultPool,
     defaultLogsContainer: CONTAINERS.logs,
@@ -192,7 +195,12 @@ function wire(config: AppConfig): Services {
     pools: new PoolsApi(compute),
     subscriptions,
     notifier: openNotifier(config, { jobs: store, subscriptions: subscriptionStore, deliveries, telemetry }),
-    inbox: new InboxApi(new InboxSigner(blobs, CONTAINERS.inbox), config.inboxSasMinutes),
+    inbox: new InboxApi(new UploadUrlSigner(blobs, CONTAINERS.inbox), config.inboxSasMinutes),
+    userFiles: new UserFiles({
+      container: containers(CONTAINERS.uploads),
+      signer: new UploadUrlSigner(blobs, CONTAINERS.uploads, 'rcw'),
+      lifetimeMinutes: config.filesSasMinutes,
+    }),
     runner,
     additions: new TaskAdditions({ store, runner, jobs: containers(CONTAINERS.jobs) }),
     controls: new JobControls({ jobs, store }),

@@ -109,6 +109,8 @@ const configSchema = z
     [CONFIG_KEYS.maxEnvBytes]: positiveInt(DEFAULT_LIMITS.maxEnvBytes),
     [CONFIG_KEYS.maxDependencyEdges]: positiveInt(DEFAULT_LIMITS.maxDependencyEdges),
     [CONFIG_KEYS.inboxSasMinutes]: positiveInt(15, 24 * 60),
+    // A large file's blocks go up under one URL; an hour covers a gigabyte on a slow link.
+    [CONFIG_KEYS.filesSasMinutes]: positiveInt(60, 24 * 60),
     [CONFIG_KEYS.blockedRetryInitialSeconds]: positiveInt(30, 3600),
     [CONFIG_KEYS.blockedRetryMaxSeconds]: positiveInt(600, 24 * 3600),
     // A day, unless a job says otherwise; 0 waits for ever.
@@ -382,6 +384,8 @@ export interface AppConfig {
   limits: SpecLimits;
   /** Lifetime of an inbox upload SAS. */
   inboxSasMinutes: number;
+  /** Lifetime of a URL that uploads one of a user's files. */
+  filesSasMinutes: number;
   /** How a BLOCKED job retries: the first wait, doubling up to the longest. */
   blockedRetry: { initialSeconds: number; maxSeconds: number };
   /** How long a job may wait BLOCKED, or QUEUED with no task started, before it fails (0: no limit). */
@@ -469,6 +473,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxDependencyEdges: values[CONFIG_KEYS.maxDependencyEdges],
     },
     inboxSasMinutes: values[CONFIG_KEYS.inboxSasMinutes],
+    filesSasMinutes: values[CONFIG_KEYS.filesSasMinutes],
     guards: {
       maxBlockedMinutes: values[CONFIG_KEYS.maxBlockedMinutes],
       maxQueuedMinutes: values[CONFIG_KEYS.maxQueuedMinutes],

@@ -32,6 +32,7 @@ export const CONFIG_KEYS = {
   maxEnvBytes: 'CLOUDJOBS_MAX_ENV_BYTES',
   maxDependencyEdges: 'CLOUDJOBS_MAX_DEPENDENCY_EDGES',
   inboxSasMinutes: 'CLOUDJOBS_INBOX_SAS_MINUTES',
+  filesSasMinutes: 'CLOUDJOBS_FILES_SAS_MINUTES',
   blockedRetryInitialSeconds: 'CLOUDJOBS_BLOCKED_RETRY_INITIAL_SECONDS',
   blockedRetryMaxSeconds: 'CLOUDJOBS_BLOCKED_RETRY_MAX_SECONDS',
   maxBlockedMinutes: 'CLOUDJOBS_MAX_BLOCKED_MINUTES',
@@ -107,6 +108,7 @@ export const DEPLOYMENT: Readonly<Record<ConfigKey, DeploymentUse>> = {
   [CONFIG_KEYS.maxEnvBytes]: 'default',
   [CONFIG_KEYS.maxDependencyEdges]: 'default',
   [CONFIG_KEYS.inboxSasMinutes]: 'default',
+  [CONFIG_KEYS.filesSasMinutes]: 'default',
   [CONFIG_KEYS.streamHeartbeatSeconds]: 'default',
   // Set shorter behind the dashboard, whose proxy cuts requests at 45 s.
   [CONFIG_KEYS.streamMaxSeconds]: 'option',

@@ -10,6 +10,8 @@ export const CONTAINERS = {
   /** Tasks' stdout and stderr, under `<jobId>/<folder>/<taskId>/`, unless a spec names another. */
   logs: 'job-logs',
   inbox: 'job-inbox',
+  /** Users' own files, under `<owner>/`: inputs they uploaded (`files://`). */
+  uploads: 'uploads',
   rejected: 'job-inbox-rejected',
 } as const;
 

@@ -147,7 +147,7 @@ var dashboardOn = dashboard && !empty(entraClientId) && !empty(entraClientSecret
 var openIdIssuer = '${environment().authentication.loginEndpoint}${entraTenantId}/v2.0'
 
 // The app's containers and tables (shared/storageLayout.ts); the drift test holds these to it.
-var appContainers = ['jobs', 'job-logs', 'job-inbox', 'job-inbox-rejected']
+var appContainers = ['jobs', 'job-logs', 'job-inbox', 'job-inbox-rejected', 'uploads']
 var appTables = ['jobs', 'jobindex', 'idempotency', 'tasks', 'templates', 'inflight', 'subscriptions', 'deliveries']
 var eventGrid = loadJsonContent('../local/eventgrid.json')
 var deadLetterContainers = map(eventGrid.subscriptions, subscription => subscription.deadLetterDestination.containerName)
@@ -363,7 +363,7 @@ module roles 'modules/roles.bicep' = {
     poolPrincipalId: batch.outputs.poolIdentityPrincipalId
     poolIdentityName: names.poolIdentity
     poolWriteContainers: ['jobs', 'job-logs']
-    poolReadContainers: inputContainers
+    poolReadContainers: union(inputContainers, ['uploads'])
     deployerPrincipalId: principalId
     deployerPrincipalType: principalType
     dashboard: dashboardOn

@@ -86,7 +86,34 @@ export class AzureBlobContainer implements BlobContainer {
     }
   }
 
-  async download(name: string, offset = 0): Promise<BlobDownload | undefined> {
+  async listPage(
+    prefix: string,
+    limit: number,
+    continuation?: string,
+  ): Promise<{ items: BlobItem[]; continuation?: string }> {
+    const pages = this.#client
+      .listBlobsFlat({ prefix })
+      .byPage({ maxPageSize: limit, ...(continuation ? { continuationToken: continuation } : {}) });
+    let page;
+    try {
+      page = await pages.next();
+    } catch (error) {
+      if (isMissing(error)) return { items: [] };
+      throw error;
+    }
+    if (page.done) return { items: [] };
+    return {
+      items: page.value.segment.blobItems.map((blob) => ({
+        name: blob.name,
+        size: blob.properties.contentLength ?? 0,
+        ...(blob.properties.contentType ? { contentType: blob.properties.contentType } : {}),
+        lastModified: blob.properties.lastModified,
+      })),
+      ...(page.value.continuationToken ? { continuation: page.value.continuationToken } : {}),
+    };
+  }
+
+  async download(name: string, offset = 0, length?: number): Promise<BlobDownload | undefined> {
     try {
       if (offset > 0) {
         // Storage refuses a range that starts at or past the end (416): that is simply nothing left.
@@ -94,7 +121,7 @@ export class AzureBlobContainer implements BlobContainer {
         if (size === undefined) return undefined;
         if (offset >= size) return { stream: Readable.from([]), contentLength: 0 };
       }
-      const download = await this.#client.getBlobClient(name).download(offset);
+      const download = await this.#client.getBlobClient(name).download(offset, length);
       if (!download.readableStreamBody) return undefined;
       return {
         stream: download.readableStreamBody,

@@ -1,6 +1,7 @@
 import type { ComputeJobSpec, ComputeTaskSpec, ResourceFileSpec } from '../compute/compute.js';
 import type { ExitCodeRules, ExpandedInput, ExpandedJob, ExpandedTask } from './expand.js';
 import { jobLayout } from './jobLayout.js';
+import { OUTPUT_FOLDER, WORKING_DIR } from './macros.js';
 
 /**
  * How Batch reaches the job's storage: URLs that carry their own access (a SAS), or plain URLs
@@ -17,6 +18,8 @@ export interface DataLocations {
 export interface JobLayout {
   /** Holds `<jobId>/tasks/<taskId>/...`: what each task declared as output, uploaded as it ends. */
   jobsContainer: string;
+  /** Where the job owner's own files are, which `files://` inputs name. */
+  uploads: { container: string; folder: string };
 }
 
 /**
@@ -60,6 +63,27 @@ export function exitRulesCommandLine(command: string, rules: ExitCodeRules, retr
   return shellCommandLine(loop);
 }
 
+/** A shell word for `value`, literal except for the working directory variable, which expands. */
+function shellWord(value: string): string {
+  const literal = (text: string) => (text === '' ? '' : `'${text.replace(/'/g, `'\\''`)}'`);
+  const word = value.split(WORKING_DIR).map(literal).join(`"${WORKING_DIR}"`);
+  return word === '' ? "''" : word;
+}
+
+/**
+ * The task's command with what its working-directory macros need first: the `${outputDir}` folder
+ * made, and env values that name the working directory exported with it expanded (Batch passes
+ * environment values as they are, and only the shell knows the directory).
+ */
+export function commandWithPrelude(task: Pick<ExpandedTask, 'command' | 'env' | 'makesOutputDir'>): string {
+  const lines: string[] = [];
+  if (task.makesOutputDir) lines.push(`mkdir -p "${WORKING_DIR}/${OUTPUT_FOLDER}" || exit 1`);
+  for (const [name, value] of Object.entries(task.env)) {
+    if (value.includes(WORKING_DIR)) lines.push(`export ${name}=${shellWord(value)}`);
+  }
+  return lines.length === 0 ? task.command : `${lines.join('\n')}\n${task.command}`;
+}
+
 /**
  * The output destination that puts each matched file at `<prefix>/<its path in the working
  * directory>`. Batch names a file pattern's blob `path` itself, and a wildcard pattern's blobs
@@ -91,23 +115,24 @@ export function planBatchJob(
   layout: JobLayout,
 ): { job: ComputeJobSpec; tasks: ComputeTaskSpec[] } {
   const identity = locations.identity ? { identity: locations.identity } : {};
+  // A blob path ending in "/" (or the whole container) is a folder: everything under it.
+  const blob = (container: string, path: string, target: string): ResourceFileSpec =>
+    path === '' || path.endsWith('/')
+      ? {
+          source: {
+            containerUrl: locations.containerUrl(container),
+            ...(path ? { prefix: path } : {}),
+            ...identity,
+          },
+          target,
+        }
+      : { source: { url: locations.blobUrl(container, path), ...identity }, target };
   const resource = (input: ExpandedInput): ResourceFileSpec => {
     switch (input.kind) {
       case 'blob':
-        // A blob path ending in "/" (or the whole container) is a folder: everything under it.
-        return input.path === '' || input.path.endsWith('/')
-          ? {
-              source: {
-                containerUrl: locations.containerUrl(input.container),
-                ...(input.path ? { prefix: input.path } : {}),
-                ...identity,
-              },
-              target: input.target,
-            }
-          : {
-              source: { url: locations.blobUrl(input.container, input.path), ...identity },
-              target: input.target,
-            };
+        return blob(input.container, input.path, input.target);
+      case 'files':
+        return blob(layout.uploads.container, `${layout.uploads.folder}${input.path}`, input.target);
       case 'https':
         return { source: { url: input.url }, target: input.target };
       case 'fromTask':
@@ -130,11 +155,10 @@ export function planBatchJob(
     const rules = task.exitCodes;
     // With codes that fail the job, the command's shell does the retries (see exitRulesCommandLine).
     const retriesInShell = rules !== undefined && rules.failJob.length > 0 && task.retries > 0;
+    const command = commandWithPrelude(task);
     const spec: ComputeTaskSpec = {
       id: task.id,
-      commandLine: rules
-        ? exitRulesCommandLine(task.command, rules, task.retries)
-        : shellCommandLine(task.command),
+      commandLine: rules ? exitRulesCommandLine(command, rules, task.retries) : shellCommandLine(command),
       environment: task.env,
       resourceFiles: [...jobInputs, ...task.inputs.map(resource)],
       outputs: task.outputs.map((pattern) => ({

@@ -3,7 +3,7 @@ import { validateDag, type DagTask } from './dag.js';
 import type { FieldIssue } from './issues.js';
 import type { JobSpec, NotificationSpec, SpecLimits, TaskSpec, TemplateBody } from './jobSpec.js';
 import type { MacroSyntaxError } from './macros.js';
-import { TemplateCache } from './macros.js';
+import { OUTPUT_FOLDER, TemplateCache, WORKING_DIR } from './macros.js';
 import {
   defaultTarget,
   isContainerName,
@@ -20,6 +20,8 @@ import { jobPlacement, taskSlots, type Preset } from './presets.js';
 export type ExpandedInput =
   | { kind: 'blob'; container: string; path: string; target: string }
   | { kind: 'https'; url: string; target: string }
+  /** One of the job owner's files (`files://`); `path` is inside their folder, a folder if it ends in `/`. */
+  | { kind: 'files'; path: string; target: string }
   | {
       kind: 'fromTask';
       taskId: string;
@@ -52,6 +54,8 @@ export interface ExpandedTask {
   timeoutMinutes?: number;
   /** Task slots it takes on its node, when more than one (Batch `requiredSlots`). */
   slots?: number;
+  /** Whether it writes to `${outputDir}`: the folder is made before it runs and uploaded after. */
+  makesOutputDir?: boolean;
   /** What its exit codes mean beyond 0 and failure, when the task or its job says. */
   exitCodes?: ExitCodeRules;
   /** The sweep index this task was made for. */
@@ -95,10 +99,6 @@ export interface ExpandedJob {
 export interface ExpandContext {
   jobId: string;
   owner: string;
-  /** The job's input location (built-in macro `${inputDir}`). */
-  inputDir: string;
-  /** The job's output location (built-in macro `${outputDir}`). */
-  outputDir: string;
   defaultPool: string;
   defaultLogsContainer: string;
   limits: SpecLimits;
@@ -239,6 +239,8 @@ class Expansion {
   readonly #presets: ReadonlyMap<string, Preset>;
   readonly #cache = new TemplateCache();
   readonly #jobMacros: Record<string, string>;
+  /** Whether the task being expanded used `${outputDir}`: then its folder is made and uploaded. */
+  #usedOutputDir = false;
   readonly #jobEnv: Record<string, string>;
   // A sweep renders one pattern per task: its glob syntax is checked once, on the text as written.
   readonly #globProblems = new Map<string, string | undefined>();
@@ -260,8 +262,8 @@ class Expansion {
       jobId: context.jobId,
       jobName: spec.name!,
       owner: context.owner,
-      inputDir: context.inputDir,
-      outputDir: context.outputDir,
+      inputDir: WORKING_DIR,
+      outputDir: `${WORKING_DIR}/${OUTPUT_FOLDER}`,
     };
     const jobScope = {};
     this.jobInputs = (spec.inputs ?? []).flatMap((input, i) => {
@@ -424,7 +426,8 @@ class Expansion {
   #task(base: TaskBase, pathOf: (field: string) => string): ExpandedTask | undefined {
     const { limits } = this.context;
     const scope = base.index === undefined ? { id: base.id } : { id: base.id, index: base.index };
-    const command = this.#render(base.command, () => pathOf('command'), scope);
+    this.#usedOutputDir = false;
+    const command = this.#render(base.command, () => pathOf('command'), scope, 'shell');
     if (command !== undefined && command.length > limits.maxCommandLength) {
       this.issues.add(
         pathOf('command'),
@@ -441,6 +444,7 @@ class Expansion {
             value,
             () => (base.env && key in base.env ? pathOf(`env.${key}`) : `env.${key}`),
             scope,
+            'shell',
           )
         : value;
       if (rendered === undefined) continue;
@@ -457,6 +461,9 @@ class Expansion {
         if (value !== undefined && !outputs.includes(value)) outputs.push(value);
       }
     }
+    // What a task writes to ${outputDir} comes back without being declared.
+    const writesOutputDir = this.#usedOutputDir;
+    if (writesOutputDir && !outputs.includes(`${OUTPUT_FOLDER}/**`)) outputs.push(`${OUTPUT_FOLDER}/**`);
     if (command === undefined) return undefined;
     const task: ExpandedTask = {
       id: base.id,
@@ -483,11 +490,20 @@ class Expansion {
       };
     }
     if (base.index !== undefined) task.index = base.index;
+    if (writesOutputDir) task.makesOutputDir = true;
     return task;
   }
 
-  /** Renders `${...}` macros; an unknown one or bad syntax is a problem at `path`. */
-  #render(text: string, path: PathRef, task: { id?: string; index?: number }): string | undefined {
+  /**
+   * Renders `${...}` macros; an unknown one or bad syntax is a problem at `path`. The working
+   * directory macros render only where a shell will read them (`shell`: commands, env values).
+   */
+  #render(
+    text: string,
+    path: PathRef,
+    task: { id?: string; index?: number },
+    where: 'shell' | 'path' = 'path',
+  ): string | undefined {
     let compiled;
     try {
       compiled = this.#cache.compile(text);
@@ -513,6 +529,13 @@ class Expansion {
       if (replacement === undefined) {
         this.issues.add(at(path), unknownMacro(part.macro, task));
         return undefined;
+      }
+      if (part.macro === 'inputDir' || part.macro === 'outputDir') {
+        if (where !== 'shell') {
+          this.issues.add(at(path), workingDirMacro(part.macro));
+          return undefined;
+        }
+        if (part.macro === 'outputDir') this.#usedOutputDir = true;
       }
       value += replacement;
     }
@@ -545,7 +568,7 @@ class Expansion {
     return relativePathProblem(value) ?? glob;
   }
 
-  /** A blob or https input, its macros rendered and its target resolved. */
+  /** A files, blob or https input, its macros rendered and its target resolved. */
   #sourceInput(
     input: { source: string; target?: string },
     path: string,
@@ -571,10 +594,21 @@ class Expansion {
       );
       return undefined;
     }
-    return source.kind === 'blob'
-      ? { kind: 'blob', container: source.container, path: source.path, target }
-      : { kind: 'https', url: source.url, target };
+    switch (source.kind) {
+      case 'blob':
+        return { kind: 'blob', container: source.container, path: source.path, target };
+      case 'files':
+        return { kind: 'files', path: source.path, target };
+      case 'https':
+        return { kind: 'https', url: source.url, target };
+    }
   }
+}
+
+function workingDirMacro(name: 'inputDir' | 'outputDir'): string {
+  return name === 'inputDir'
+    ? 'uses ${inputDir}, the task’s working directory on its node, known only when it runs: it is for commands and env values; paths here are relative to it already'
+    : `uses \${outputDir}, a folder of the task’s working directory known only when it runs: it is for commands and env values; name its files here as ${OUTPUT_FOLDER}/...`;
 }
 
 function unknownMacro(name: string, task: { id?: string; index?: number }): string {

@@ -33,3 +33,9 @@ export const jobLayout = {
 export interface JobFilesLayout {
   logs: { container: string; folder: string };
 }
+
+/** Where users' own files are in the uploads container: a folder per owner. */
+export const userFilesLayout = {
+  folder: (owner: string) => `${owner}/`,
+  blob: (owner: string, path: string) => `${owner}/${path}`,
+} as const;

@@ -105,3 +105,14 @@ export class TemplateCache {
     return compiled;
   }
 }
+
+/**
+ * What `${inputDir}` means: the task's working directory on its node, where its inputs land (their
+ * targets are relative to it). A shell variable Batch sets, because the directory is known only
+ * once the task is placed; so the macro is for commands and environment values, which run under
+ * a shell, not for paths cloudjobs resolves itself.
+ */
+export const WORKING_DIR = '$AZ_BATCH_TASK_WORKING_DIR';
+
+/** The folder of the working directory `${outputDir}` names; everything in it is uploaded. */
+export const OUTPUT_FOLDER = 'outputs';

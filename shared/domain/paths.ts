@@ -51,7 +51,14 @@ export interface HttpsSource {
   url: string;
 }
 
-export type InputSource = BlobSource | HttpsSource;
+/** One of the job owner's own files (`files://<path>`, under their folder of the uploads container). */
+export interface FilesSource {
+  kind: 'files';
+  /** Path in the owner's files, or a folder ending in `/`. */
+  path: string;
+}
+
+export type InputSource = BlobSource | HttpsSource | FilesSource;
 
 const CONTAINER = /^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$/;
 
@@ -76,6 +83,17 @@ export function parseInputSource(value: string): InputSource | { problem: string
     }
     return { kind: 'blob', container, path };
   }
+  if (value.startsWith('files://')) {
+    const path = value.slice('files://'.length);
+    const trimmed = path.endsWith('/') ? path.slice(0, -1) : path;
+    const problem =
+      relativePathProblem(trimmed) ??
+      (trimmed.split('/').some((segment) => segment === '' || segment === '.')
+        ? 'must not have empty or "." segments'
+        : undefined);
+    if (problem) return { problem: `files path ${problem}` };
+    return { kind: 'files', path };
+  }
   if (value.startsWith('https://')) {
     let url: URL;
     try {
@@ -86,7 +104,7 @@ export function parseInputSource(value: string): InputSource | { problem: string
     if (url.username || url.password) return { problem: 'must not carry credentials in the URL' };
     return { kind: 'https', url: url.toString() };
   }
-  return { problem: 'must start with blob://<container>/ or https://' };
+  return { problem: 'must start with files://<path> (your files), blob://<container>/ or https://' };
 }
 
 /** Whether a name is a valid blob container name. */
@@ -99,6 +117,10 @@ export function defaultTarget(source: InputSource): string {
   if (source.kind === 'blob') {
     const trimmed = source.path.replace(/\/+$/, '');
     return trimmed === '' ? source.container : trimmed.slice(trimmed.lastIndexOf('/') + 1);
+  }
+  if (source.kind === 'files') {
+    const trimmed = source.path.replace(/\/+$/, '');
+    return trimmed.slice(trimmed.lastIndexOf('/') + 1);
   }
   const pathname = new URL(source.url).pathname.replace(/\/+$/, '');
   const raw = pathname.slice(pathname.lastIndexOf('/') + 1);

@@ -36,3 +36,36 @@ export function eventStreamResponse(events: AsyncIterable<string>): HttpResponse
     },
   };
 }
+
+/**
+ * The one byte range a `Range` header asks for (`bytes=N-` or `bytes=N-M`), or undefined for none
+ * or one this API does not serve (several ranges, suffix ranges, other units): those get the
+ * whole file, as HTTP allows.
+ */
+export function requestedRange(header: string | null): { offset: number; length?: number } | undefined {
+  const match = header ? /^bytes=(\d+)-(\d*)$/.exec(header.trim()) : null;
+  if (!match) return undefined;
+  const offset = Number(match[1]);
+  if (match[2] === '') return { offset };
+  const end = Number(match[2]);
+  return end < offset ? undefined : { offset, length: end - offset + 1 };
+}
+
+/** A file answer for a byte range of a file of `size` bytes: 206 with its `Content-Range`. */
+export function partialFileResponse(
+  file: FileBody,
+  range: { offset: number },
+  size: number,
+  disposition?: string,
+): HttpResponseInit {
+  const whole = fileResponse(file, disposition);
+  const length = file.contentLength ?? size - range.offset;
+  return {
+    ...whole,
+    status: 206,
+    headers: {
+      ...(whole.headers as Record<string, string>),
+      'Content-Range': `bytes ${range.offset}-${range.offset + length - 1}/${size}`,
+    },
+  };
+}

@@ -9,6 +9,7 @@ import {
   templatePutSchema,
 } from '../jobs/jobsApi.js';
 import { uploadUrlQuerySchema } from '../jobs/inboxApi.js';
+import { fileUploadQuerySchema, listFilesQuerySchema } from '../jobs/userFiles.js';
 import { taskLogQuerySchema } from '../jobs/jobFiles.js';
 import { ownerEventsQuerySchema } from '../jobs/ownerStreams.js';
 import { poolCreateSchema, poolResizeSchema } from '../jobs/poolsApi.js';
@@ -33,6 +34,8 @@ import {
   taskViewSchema,
   templateViewSchema,
   uploadUrlSchema,
+  fileUploadUrlSchema,
+  userFileViewSchema,
 } from './views.js';
 
 const page = <T extends z.ZodType>(item: T) =>
@@ -331,6 +334,34 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
       summary: 'A write-only URL to put a job manifest in your inbox folder',
       query: uploadUrlQuerySchema,
       responses: { 200: uploadUrlSchema },
+    },
+  },
+  '/files/upload-url': {
+    get: {
+      summary:
+        'A URL that writes one of your files (`uploads/<owner>/<path>`, nobody else’s): PUT it whole, or in blocks (Put Block, Put Block List) for large files; it may read that one blob’s block list to resume',
+      query: fileUploadQuerySchema,
+      responses: { 200: fileUploadUrlSchema },
+    },
+  },
+  '/files': {
+    get: {
+      summary:
+        'Your files, in path order; a job takes one as an input `files://<path>` (a folder ending in /)',
+      query: listFilesQuerySchema,
+      responses: { 200: page(userFileViewSchema) },
+    },
+  },
+  '/files/{path}': {
+    get: {
+      summary: 'One of your files; a `Range: bytes=N-` or `bytes=N-M` header answers 206 with that part',
+      headers: [{ name: 'Range', description: 'one byte range', schema: { type: 'string' } }],
+      mediaType: 'application/octet-stream',
+      responses: { 200: null, 206: null },
+    },
+    delete: {
+      summary: 'Remove one of your files, or with a path ending in / every file under that folder',
+      responses: { 200: z.object({ removed: z.number().int() }) },
     },
   },
   '/me': {

@@ -190,6 +190,26 @@ export const uploadUrlSchema = z.object({
   headers: z.record(z.string(), z.string()),
 });
 
+/** `GET /files/upload-url`: where to put one of your files. */
+export const fileUploadUrlSchema = uploadUrlSchema.extend({
+  path: z.string().describe('the file’s path in your files; a job names it `files://<path>`'),
+});
+
+/** The API path that downloads one of the caller's files. */
+export const fileLink = (path: string) => ({
+  download: `/api/files/${path.split('/').map(encodeURIComponent).join('/')}`,
+});
+
+/** One of your files, as `GET /files` lists it. */
+export const userFileViewSchema = z.object({
+  path: z.string(),
+  size: z.number().int().min(0),
+  contentType: z.string().optional(),
+  lastModified: z.iso.datetime(),
+  source: z.string().describe('what a job spec names it by: `files://<path>`'),
+  links: z.object({ download: z.string() }),
+});
+
 export const problemSchema = z.object({
   type: z.string(),
   title: z.string(),

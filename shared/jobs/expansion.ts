@@ -9,8 +9,6 @@ import type { Preset } from '../domain/presets.js';
 /** What expanding a job needs besides its spec: where its files go, the defaults, the limits. */
 export interface ExpansionSettings {
   store: Pick<JobStore, 'getTemplate' | 'getJob' | 'getSpec' | 'listTasks'>;
-  /** The container holding each job's files under `<jobId>/`. */
-  dataContainer: string;
   defaultPool: string;
   defaultLogsContainer: string;
   limits: SpecLimits;
@@ -52,8 +50,6 @@ export async function expandSpec(
     ...(resume ? { resume } : {}),
     jobId,
     owner,
-    inputDir: `blob://${settings.dataContainer}/${jobId}/inputs`,
-    outputDir: `blob://${settings.dataContainer}/${jobId}/outputs`,
     defaultPool: settings.defaultPool,
     defaultLogsContainer: settings.defaultLogsContainer,
     limits: settings.limits,

@@ -13,9 +13,9 @@ import { isFinalTask, type JobCondition, type TaskStatus } from '../domain/lifec
 import type { Preset } from '../domain/presets.js';
 import { pendingOrQueued, progressOf, statusFromBatch, type GraphTask } from '../domain/taskState.js';
 import type { JobStore, TaskUpdate } from '../store/jobStore.js';
-import { planBatchJob, type DataLocations } from '../domain/batchPlan.js';
+import { planBatchJob, type DataLocations, type JobLayout } from '../domain/batchPlan.js';
 import { forEachLimited } from '../concurrency.js';
-import { jobLayout, type JobFilesLayout } from '../domain/jobLayout.js';
+import { jobLayout, userFilesLayout, type JobFilesLayout } from '../domain/jobLayout.js';
 import type { BlobContainer, BlobContainers } from '../store/blobStore.js';
 import type {
   PreparedJob,
@@ -58,6 +58,8 @@ export interface JobRunnerOptions {
   /** The account's containers: the logs container, and input blobs to check they exist. */
   containers: BlobContainers;
   appContainers: AppContainers;
+  /** Users' own files, `<owner>/<path>`, which `files://` inputs name. */
+  uploadsContainer: string;
   limits: SpecLimits;
   defaultPool: string;
   defaultLogsContainer: string;
@@ -150,7 +152,7 @@ export class JobRunner {
   async stageInputs(jobId: string): Promise<StepResult<{ chunks: number }>> {
     const expanded = await this.#expand(jobId);
     if ('failure' in expanded) return { outcome: 'failed', failure: expanded.failure };
-    const { job } = expanded;
+    const { job, owner } = expanded;
     const lifetime =
       job.timeoutMinutes !== undefined
         ? job.timeoutMinutes * 60_000 * 2 + 24 * 60 * 60_000
@@ -158,7 +160,7 @@ export class JobRunner {
     const locations = await this.#o.locations(new Date(this.#now().getTime() + lifetime));
     // Batch does not create containers for output files: the upload would fail at the task's end.
     await this.#o.containers(job.logs.container).createIfNotExists();
-    const plan = planBatchJob(jobId, job, locations, { jobsContainer: this.#o.jobs.name });
+    const plan = planBatchJob(jobId, job, locations, this.#layout(owner));
     await this.#o.jobs.writeJson(jobLayout.batchJob(jobId), plan.job);
     return { outcome: 'done', chunks: await this.#writeChunks(plan.tasks, (i) => jobLayout.chunk(jobId, i)) };
   }
@@ -182,20 +184,28 @@ export class JobRunner {
    * Writes the Batch plan of tasks added to an open job as the chunks of its `set`-th addition;
    * answers how many.
    */
-  async planAddedTasks(jobId: string, job: ExpandedJob, set: number): Promise<number> {
+  async planAddedTasks(jobId: string, owner: string, job: ExpandedJob, set: number): Promise<number> {
     const locations = await this.#o.locations(new Date(this.#now().getTime() + DEFAULT_URL_LIFETIME_MS));
-    const plan = planBatchJob(jobId, job, locations, { jobsContainer: this.#o.jobs.name });
+    const plan = planBatchJob(jobId, job, locations, this.#layout(owner));
     return this.#writeChunks(plan.tasks, (i) => jobLayout.addedChunk(jobId, set, i));
   }
 
-  /** Blob inputs of `job`'s tasks that are missing or not the owner's, each with its problem. */
+  /** Where a job of `owner`'s keeps its files, for its Batch plan. */
+  #layout(owner: string): JobLayout {
+    return {
+      jobsContainer: this.#o.jobs.name,
+      uploads: { container: this.#o.uploadsContainer, folder: userFilesLayout.folder(owner) },
+    };
+  }
+
+  /** Blob and files inputs of `job`'s tasks that are missing or not the owner's, each with its problem. */
   inputProblems(jobId: string, owner: string, job: ExpandedJob): Promise<string[]> {
     return this.#inputProblems(jobId, owner, job);
   }
 
   /** The settings a job's spec is expanded with, as when it runs. */
   get expansion(): ExpansionSettings {
-    return { ...this.#o, dataContainer: this.#o.jobs.name };
+    return this.#o;
   }
 
   /** Whether every task of the job has ended, by its counts now. */
@@ -374,12 +384,7 @@ export class JobRunner {
     if (!record) throw new NotFoundError(`job ${jobId} does not exist`, 'JOB_NOT_FOUND');
     const spec = await this.#o.store.getSpec(jobId);
     try {
-      const job = await expandSpec(
-        { ...this.#o, dataContainer: this.#o.jobs.name },
-        spec,
-        jobId,
-        record.owner,
-      );
+      const job = await expandSpec(this.#o, spec, jobId, record.owner);
       return { job, owner: record.owner };
     } catch (error) {
       // The spec was valid when submitted; a template deleted or unshared since can break it.
@@ -408,12 +413,20 @@ export class JobRunner {
 
   async #inputProblems(jobId: string, owner: string, job: ExpandedJob): Promise<string[]> {
     const blobs = new Map<string, { container: string; path: string }>();
+    const files = new Set<string>();
     const add = (input: ExpandedInput) => {
       if (input.kind === 'blob') blobs.set(`${input.container}/${input.path}`, input);
+      if (input.kind === 'files') files.add(input.path);
     };
     job.inputs.forEach(add);
     for (const task of job.tasks) task.inputs.forEach(add);
     const problems: string[] = [];
+    // files:// names the owner's own folder: there is no spelling of another user's file.
+    await forEachLimited([...files], 16, async (path) => {
+      if (!(await this.#inputExists(this.#o.uploadsContainer, userFilesLayout.blob(owner, path)))) {
+        problems.push(`files://${path}: you have no such ${path.endsWith('/') ? 'folder' : 'file'}`);
+      }
+    });
     const owners = new Map<string, string | undefined>();
     await forEachLimited([...blobs.values()], 16, async ({ container, path }) => {
       const where = `blob://${container}/${path}`;

@@ -40,8 +40,6 @@ export interface JobsApiOptions {
   limits: SpecLimits;
   defaultPool: string;
   defaultLogsContainer: string;
-  /** The container that holds each job's inputs and outputs under `<jobId>/`. */
-  dataContainer: string;
   /** Makes the subscriptions a job spec declares, once the job is stored. */
   registerNotifications?: (
     owner: string,

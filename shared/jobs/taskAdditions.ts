@@ -127,7 +127,7 @@ export class TaskAdditions {
         skip.map(({ id, status }) => ({ id, status, attempt: 1, at })),
       );
     }
-    return this.o.runner.planAddedTasks(jobId, { ...job, tasks }, added.set);
+    return this.o.runner.planAddedTasks(jobId, record.owner, { ...job, tasks }, added.set);
   }
 }
 

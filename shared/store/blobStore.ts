@@ -32,8 +32,17 @@ export interface BlobContainer {
   /** Whether any blob's name begins with `prefix` (a container that does not exist has none). */
   hasAny(prefix: string): Promise<boolean>;
   list(prefix: string): AsyncIterable<BlobItem>;
-  /** The blob's bytes from `offset` (0 unless given) to its end; past the end, none. */
-  download(name: string, offset?: number): Promise<BlobDownload | undefined>;
+  /**
+   * One page of the blobs whose names begin with `prefix`, in name order: at most `limit`, and
+   * where the next page starts when there is more.
+   */
+  listPage(
+    prefix: string,
+    limit: number,
+    continuation?: string,
+  ): Promise<{ items: BlobItem[]; continuation?: string }>;
+  /** The blob's bytes from `offset` (0 unless given), `length` of them or to its end; past the end, none. */
+  download(name: string, offset?: number, length?: number): Promise<BlobDownload | undefined>;
   /** Copies a blob to another container, storage to storage, bytes exactly as they are. */
   copyTo(name: string, target: BlobContainer, targetName: string): Promise<void>;
   /** Deletes a blob; one that is already gone is fine. */

@@ -6,15 +6,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
 import { freePort } from '../support/freePort.js';
 import { waitFor } from '../support/waitFor.js';
+import { cliRunner } from '../support/cliProcess.js';
 
 const ALICE = 'alice-token-0123456789abcdef';
 const BOB = 'bob-token-0123456789abcdef';
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 describe('the cloudjobs CLI against the embedded runtime', () => {
   const runtime = useRuntime({
@@ -41,39 +36,7 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
     CLOUDJOBS_CONFIG_DIR: path.join(dir, 'config'),
   });
 
-  /**
-   * Runs `npx cloudjobs ...` as a user would, in the clone. With `tty`, inside a pseudo-terminal
-   * (util-linux `script`), so the CLI sees a terminal; its output then comes back on stdout.
-   */
-  const cloudjobs = (
-    args: string[],
-    options: { token?: string; url?: string; tty?: boolean; stdin?: string; profileOnly?: boolean } = {},
-  ): Promise<Ran> => {
-    const { CLOUDJOBS_URL: _url, CLOUDJOBS_TOKEN: _token, ...inherited } = process.env;
-    const env = {
-      ...inherited,
-      // With profileOnly, only what `cloudjobs login` kept says where to go and who is asking.
-      ...(options.profileOnly
-        ? {}
-        : { CLOUDJOBS_URL: options.url ?? runtime.url, CLOUDJOBS_TOKEN: options.token ?? ALICE }),
-      // A profile of the developer's own must not leak in.
-      CLOUDJOBS_CONFIG_DIR: options.profileOnly ? path.join(dir, 'login') : path.join(dir, 'config'),
-      NO_COLOR: '1',
-    };
-    const quoted = ['npx', '--no-install', 'cloudjobs', ...args]
-      .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
-      .join(' ');
-    const child = options.tty
-      ? spawn('script', ['-qfec', `stty cols 120; ${quoted}`, '/dev/null'], { cwd: ROOT, env })
-      : spawn('npx', ['--no-install', 'cloudjobs', ...args], { cwd: ROOT, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    if (options.stdin !== undefined) child.stdin.end(options.stdin);
-    else child.stdin.end();
-    return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-  };
+  const cloudjobs = cliRunner(runtime, ALICE, () => path.join(dir, 'config'));
 
   it('should submit and wait to FINISHED with a live progress bar on a terminal, exit 0', async () => {
     const ran = await cloudjobs(['submit', 'examples/workflow.json', '--wait'], { tty: true });

@@ -71,21 +71,30 @@ describe('a planned job on the local Batch service', () => {
           command: 'cat in/r.json; echo " from $AZ_BATCH_TASK_ID"',
           inputs: [{ fromTask: 'prep', path: 'results/r.json', target: 'in/r.json' }],
         },
+        {
+          // The working-directory macros are paths the command can use: inputs are in ${inputDir},
+          // and what lands in ${outputDir} comes back undeclared (env values included).
+          id: 'dirs',
+          command:
+            'cat ${inputDir}/greeting.txt > ${outputDir}/copy.txt && cd / && echo "$WHERE" > "${outputDir}/where.txt"',
+          env: { WHERE: "${outputDir}/it's here" },
+        },
       ],
     });
     const expanded = expandJob(spec, {
       jobId,
       owner: 'alice',
-      inputDir: 'blob://jobs/x/inputs',
-      outputDir: 'blob://jobs/x/outputs',
       defaultPool: pool,
       defaultLogsContainer: logsContainer,
       limits: DEFAULT_LIMITS,
     });
-    const plan = planBatchJob(jobId, expanded, locations, { jobsContainer });
+    const plan = planBatchJob(jobId, expanded, locations, {
+      jobsContainer,
+      uploads: { container: 'uploads', folder: 'alice/' },
+    });
     expect(plan.tasks[0]!.commandLine).toMatch(/^\/bin\/sh -c '/);
     await fixture.adapter.ensureJob(plan.job);
-    expect(await fixture.adapter.submitTasks(jobId, plan.tasks)).toMatchObject({ added: 2, rejected: [] });
+    expect(await fixture.adapter.submitTasks(jobId, plan.tasks)).toMatchObject({ added: 3, rejected: [] });
     await fixture.adapter.sealJob(jobId);
     await waitFor(
       async () => ((await fixture.adapter.getJob(jobId))?.state === 'completed' ? true : undefined),
@@ -97,9 +106,19 @@ describe('a planned job on the local Batch service', () => {
     const names: string[] = [];
     for await (const blob of service.getContainerClient(jobsContainer).listBlobsFlat({ prefix: `${jobId}/` }))
       names.push(blob.name);
-    expect(names.sort()).toEqual([`${jobId}/tasks/prep/done.txt`, `${jobId}/tasks/prep/results/r.json`]);
+    expect(names.sort()).toEqual([
+      `${jobId}/tasks/dirs/outputs/copy.txt`,
+      `${jobId}/tasks/dirs/outputs/where.txt`,
+      `${jobId}/tasks/prep/done.txt`,
+      `${jobId}/tasks/prep/results/r.json`,
+    ]);
     const text = async (container: string, name: string) =>
       (await service.getContainerClient(container).getBlobClient(name).downloadToBuffer()).toString();
+    expect(await text(jobsContainer, `${jobId}/tasks/dirs/outputs/copy.txt`)).toBe('hello');
+    // Absolute: the command had left its working directory when it wrote it.
+    expect(await text(jobsContainer, `${jobId}/tasks/dirs/outputs/where.txt`)).toMatch(
+      /^\/.+\/outputs\/it's here\n$/,
+    );
     expect(await text(jobsContainer, `${jobId}/tasks/prep/done.txt`)).toBe("it's done\n");
     expect(await text(logsContainer, `${jobId}/logs/train/stdout.txt`)).toBe('hello from train\n');
   });

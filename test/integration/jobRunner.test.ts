@@ -44,13 +44,14 @@ describe('running a stored job on the local Batch service', () => {
       specs: jobsContainer,
     });
     const options = { store, limits: DEFAULT_LIMITS, defaultPool: pool, defaultLogsContainer: logs };
-    const jobs = new JobsApi({ ...options, dataContainer: jobsContainer.containerName });
+    const jobs = new JobsApi({ ...options });
     const runner = new JobRunner({
       ...options,
       compute: fixture.adapter,
       jobs: azureBlobContainers(service)(jobsContainer.containerName),
       containers: azureBlobContainers(service),
       appContainers: { jobs: jobsContainer.containerName, others: [logs] },
+      uploadsContainer: `${prefix}-uploads`,
       locations: locations(service),
     });
     return { service, store, jobs, runner, jobsContainer, logs };

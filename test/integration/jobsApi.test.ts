@@ -23,7 +23,6 @@ function api(): { jobs: JobsApi; store: TableJobStore } {
       limits: DEFAULT_LIMITS,
       defaultPool: 'local',
       defaultLogsContainer: 'job-logs',
-      dataContainer: 'jobs',
     }),
   };
 }

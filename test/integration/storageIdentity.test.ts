@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStorageAccount, type StorageAccount } from '../../shared/adapters/storageAccount.js';
 import { storageProbes } from '../../shared/adapters/storageProbes.js';
 import { SasLocations } from '../../shared/adapters/sasLocations.js';
-import { InboxSigner } from '../../shared/adapters/inboxSas.js';
+import { UploadUrlSigner } from '../../shared/adapters/uploadSas.js';
 import { azureBlobContainers } from '../../shared/adapters/azureBlobs.js';
 import { TableJobStore } from '../../shared/adapters/tableJobStore.js';
 import { loadConfig } from '../../shared/config.js';
@@ -160,7 +160,7 @@ describe('storage through the app identity (Microsoft Entra tokens, no account k
 
   it('should sign inbox upload URLs with a user delegation key: create and write one blob only', async () => {
     const inbox = `inbox-${hex(4)}`;
-    const signer = new InboxSigner(account.blobs, inbox);
+    const signer = new UploadUrlSigner(account.blobs, inbox);
     const upload = await signer.uploadUrl('alice/job.json', new Date(Date.now() + 15 * 60_000));
     const url = new URL(upload.url);
     expect(url.searchParams.get('skoid')).toBeTruthy();

@@ -70,10 +70,25 @@ export class MemoryBlobContainer implements BlobContainer {
     }
   }
 
-  download(name: string, offset = 0): Promise<BlobDownload | undefined> {
+  async listPage(
+    prefix: string,
+    limit: number,
+    continuation?: string,
+  ): Promise<{ items: BlobItem[]; continuation?: string }> {
+    const items: BlobItem[] = [];
+    for await (const item of this.list(prefix)) {
+      if (continuation !== undefined && item.name <= continuation) continue;
+      if (items.length === limit) return { items, continuation: items.at(-1)!.name };
+      items.push(item);
+    }
+    return { items };
+  }
+
+  download(name: string, offset = 0, length?: number): Promise<BlobDownload | undefined> {
     const blob = this.blobs.get(name);
     if (!blob) return Promise.resolve(undefined);
-    const bytes = blob.bytes.subarray(Math.min(offset, blob.bytes.length));
+    const start = Math.min(offset, blob.bytes.length);
+    const bytes = blob.bytes.subarray(start, length === undefined ? undefined : start + length);
     return Promise.resolve({
       stream: Readable.from(bytes.length > 0 ? [bytes] : []),
       contentType: blob.contentType,

@@ -231,7 +231,6 @@ export class NotifierFixture {
       limits: config.limits,
       defaultPool: 'p',
       defaultLogsContainer: 'logs',
-      dataContainer: 'jobs',
       forgetNotifications: (owner, jobId) => subscriptionsApi.forgetJob(owner, jobId),
       now: () => this.now,
     });

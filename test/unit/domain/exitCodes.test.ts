@@ -12,8 +12,6 @@ import { tasksToSkip } from '../../../shared/domain/taskState.js';
 const context: ExpandContext = {
   jobId: 'job-1',
   owner: 'alice',
-  inputDir: 'blob://jobs/job-1/inputs',
-  outputDir: 'blob://jobs/job-1/outputs',
   defaultPool: 'cpu',
   defaultLogsContainer: 'job-logs',
   limits: DEFAULT_LIMITS,
@@ -89,6 +87,7 @@ describe('what exit codes mean', () => {
       { containerUrl: (c) => c, blobUrl: (c, p) => `${c}/${p}` },
       {
         jobsContainer: 'jobs',
+        uploads: { container: 'uploads', folder: 'alice/' },
       },
     );
     // Retried in the shell when a code fails the job; by Batch otherwise.

@@ -21,8 +21,6 @@ import { applyTemplate } from '../../../shared/domain/templates.js';
 const context: ExpandContext = {
   jobId: 'job-1',
   owner: 'alice',
-  inputDir: 'blob://jobs/job-1/inputs',
-  outputDir: 'blob://jobs/job-1/outputs',
   defaultPool: 'local',
   defaultLogsContainer: 'job-logs',
   limits: DEFAULT_LIMITS,
@@ -108,6 +106,8 @@ describe('paths', () => {
     ['blob://inputs/data/', { kind: 'blob', container: 'inputs', path: 'data/' }],
     ['blob://inputs', { kind: 'blob', container: 'inputs', path: '' }],
     ['https://example.org/f.zip?sig=1', { kind: 'https', url: 'https://example.org/f.zip?sig=1' }],
+    ['files://datasets/a.csv', { kind: 'files', path: 'datasets/a.csv' }],
+    ['files://datasets/', { kind: 'files', path: 'datasets/' }],
   ])('should parse source %j', (value, expected) => {
     expect(parseInputSource(value)).toEqual(expected);
   });
@@ -118,6 +118,10 @@ describe('paths', () => {
     ['blob://UPPER/x', /container name/],
     ['blob://inputs/../secrets/x', /\.\./],
     ['https://user:pw@example.org/f', /credentials/],
+    ['files://../bob/a.csv', /files path must not contain "\.\."/],
+    ['files:///etc/passwd', /files path must be relative/],
+    ['files://a//b', /empty or "\." segments/],
+    ['files://', /files path must not be empty/],
   ])('should refuse source %j', (value, message) => {
     const result = parseInputSource(value);
     expect('problem' in result && result.problem).toMatch(message);
@@ -332,11 +336,40 @@ describe('expanding a job', () => {
     );
     expect(job.tasks[0]).toMatchObject({
       command: 'python3 classify.py --t 0.5 --job job-1 --name classify --by alice',
-      env: { OUT: 'blob://jobs/job-1/outputs/run' },
+      env: { OUT: '$AZ_BATCH_TASK_WORKING_DIR/outputs/run' },
       inputs: [{ kind: 'blob', container: 'models', path: 'resnet.bin', target: 'models/resnet.bin' }],
-      outputs: ['out-run/**'],
+      // Writing to ${outputDir} (here through env) makes the folder an output.
+      outputs: ['out-run/**', 'outputs/**'],
+      makesOutputDir: true,
     });
   });
+
+  it.each([
+    [
+      'an input target',
+      { inputs: [{ source: 'blob://data/a', target: '${inputDir}/a' }] },
+      'tasks[0].inputs[0].target',
+      /inputDir.*relative to it already/,
+    ],
+    [
+      'an output pattern',
+      { outputs: ['${outputDir}/**'] },
+      'tasks[0].outputs[0]',
+      /name its files here as outputs\//,
+    ],
+    [
+      'an input source',
+      { inputs: [{ source: 'blob://data/${inputDir}' }] },
+      'tasks[0].inputs[0].source',
+      /working directory/,
+    ],
+  ])(
+    'should refuse the working-directory macros in %s, where no shell reads them',
+    (_what, task, path, message) => {
+      const issues = issuesOf({ name: 'x', tasks: [{ id: 'a', command: 'true', ...task }] });
+      expect(issues.find((issue) => issue.path === path)?.message).toMatch(message);
+    },
+  );
 
   it.each<[string, unknown, string, RegExp]>([
     [

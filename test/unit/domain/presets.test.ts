@@ -16,8 +16,6 @@ const presets = new Map(
 const context: ExpandContext = {
   jobId: 'job-1',
   owner: 'alice',
-  inputDir: 'blob://jobs/job-1/inputs',
-  outputDir: 'blob://jobs/job-1/outputs',
   defaultPool: 'default',
   defaultLogsContainer: 'job-logs',
   limits: DEFAULT_LIMITS,
@@ -58,6 +56,7 @@ describe('resource presets and task slots', () => {
       { containerUrl: (c) => c, blobUrl: (c, p) => `${c}/${p}` },
       {
         jobsContainer: 'jobs',
+        uploads: { container: 'uploads', folder: 'alice/' },
       },
     );
     expect(plan.tasks.map((t) => t.requiredSlots)).toEqual([undefined, 4, 2]);

@@ -8,8 +8,6 @@ import { zodIssues } from '../../../shared/domain/issues.js';
 const context = (done: Record<string, string>): ExpandContext => ({
   jobId: 'job-2',
   owner: 'alice',
-  inputDir: 'blob://jobs/job-2/inputs',
-  outputDir: 'blob://jobs/job-2/outputs',
   defaultPool: 'local',
   defaultLogsContainer: 'job-logs',
   limits: DEFAULT_LIMITS,
@@ -46,7 +44,7 @@ describe('resuming a job from one that ran before', () => {
       'job-2',
       job,
       { containerUrl: (c) => `https://acct/${c}`, blobUrl: (c, p) => `https://acct/${c}/${p}` },
-      { jobsContainer: 'jobs' },
+      { jobsContainer: 'jobs', uploads: { container: 'uploads', folder: 'alice/' } },
     );
     expect(plan.tasks[0]!.resourceFiles).toEqual([
       { source: { url: 'https://acct/jobs/job-0/tasks/prep/model.bin' }, target: 'model.bin' },

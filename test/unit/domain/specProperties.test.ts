@@ -10,8 +10,6 @@ import { parseInput } from '../../../shared/domain/issues.js';
 const context = {
   jobId: 'job-1',
   owner: 'alice',
-  inputDir: 'blob://jobs/job-1/inputs',
-  outputDir: 'blob://jobs/job-1/outputs',
   defaultPool: 'local',
   defaultLogsContainer: 'job-logs',
   limits: { ...DEFAULT_LIMITS, maxTasks: 2000 },

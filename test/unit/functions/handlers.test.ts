@@ -18,6 +18,12 @@ import { jobsResume } from '../../../functions/jobsResume.js';
 import { poolsCreate } from '../../../functions/poolsCreate.js';
 import { inboxUploadUrl } from '../../../functions/inboxUploadUrl.js';
 import { me } from '../../../functions/me.js';
+import { filesDelete } from '../../../functions/filesDelete.js';
+import { filesGet } from '../../../functions/filesGet.js';
+import { filesList } from '../../../functions/filesList.js';
+import { filesUploadUrl } from '../../../functions/filesUploadUrl.js';
+import { UserFiles } from '../../../shared/jobs/userFiles.js';
+import { MemoryBlobContainer } from '../../support/memoryBlobs.js';
 import { dashboardRoles } from '../../../functions/dashboardRoles.js';
 import type { JobOrchestrations } from '../../../shared/adapters/durableOrchestrations.js';
 import type { JobFiles } from '../../../shared/jobs/jobFiles.js';
@@ -90,9 +96,11 @@ class MemoryOrchestrations implements JobOrchestrations {
   }
 }
 let orchestrations: MemoryOrchestrations;
+let uploads: MemoryBlobContainer;
 
 beforeEach(() => {
   orchestrations = new MemoryOrchestrations();
+  uploads = new MemoryBlobContainer('uploads');
   const config = loadConfig({
     AzureWebJobsStorage: 'UseDevelopmentStorage=true',
     BATCH_ACCOUNT_URL: 'http://127.0.0.1:1',
@@ -106,7 +114,6 @@ beforeEach(() => {
     limits: config.limits,
     defaultPool: 'cpu',
     defaultLogsContainer: 'job-logs',
-    dataContainer: 'jobs',
   });
   const subscriptionStore = new MemorySubscriptionStore();
   const deliveries = new MemoryDeliveryStore();
@@ -137,6 +144,18 @@ beforeEach(() => {
       },
       15,
     ),
+    userFiles: new UserFiles({
+      container: uploads,
+      signer: {
+        uploadUrl: async (blobName, expiresOn) => ({
+          url: `https://acct.blob.core.windows.net/uploads/${blobName}?sig=x`,
+          container: 'uploads',
+          blobName,
+          expiresOn: expiresOn.toISOString(),
+        }),
+      },
+      lifetimeMinutes: 60,
+    }),
     // The HTTP handlers under test start orchestrations; the rest runs in activities, not here.
     orchestrations: () => orchestrations,
     statuses: new StatusRecorder(store),
@@ -186,7 +205,12 @@ function request(
       ...headers,
     },
     ...(body !== undefined ? { body: { string: body } } : {}),
-    params: Object.fromEntries([...path.matchAll(/\/jobs\/([^/?]+)/g)].map((m) => ['id', m[1]!])),
+    params: {
+      ...Object.fromEntries([...path.matchAll(/\/jobs\/([^/?]+)/g)].map((m) => ['id', m[1]!])),
+      ...(/^\/files\/(?!upload-url)/.test(path)
+        ? { path: decodeURIComponent(path.slice(7).split('?')[0]!) }
+        : {}),
+    },
   });
 }
 
@@ -196,6 +220,12 @@ const bodyOf = (response: HttpResponseInit) =>
   (response.jsonBody ?? JSON.parse(response.body as string)) as Record<string, unknown> & {
     errors?: Array<{ path: string }>;
   };
+
+const text = async (body: unknown) => {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body as AsyncIterable<Uint8Array>) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks).toString();
+};
 
 describe('HTTP handlers in process', () => {
   it('should submit a job as the token’s owner and answer 202 with its location', async () => {
@@ -565,6 +595,66 @@ describe('HTTP handlers in process', () => {
       (await inboxUploadUrl(request('GET', '/inbox/upload-url?file=../alice/run.yaml', BOB), context()))
         .status,
     ).toBe(400);
+  });
+
+  it('should sign a file URL inside the caller’s own files only, refusing paths that climb out', async () => {
+    const response = await filesUploadUrl(
+      request('GET', '/files/upload-url?path=datasets%2Fa.csv', BOB),
+      context(),
+    );
+    expect(bodyOf(response)).toMatchObject({ blobName: 'bob/datasets/a.csv', path: 'datasets/a.csv' });
+    for (const path of ['../alice/a.csv', '/etc/passwd', 'a//b', './a', 'dir/', 'a\\b', '']) {
+      const refused = await filesUploadUrl(
+        request('GET', `/files/upload-url?path=${encodeURIComponent(path)}`, BOB),
+        context(),
+      );
+      expect(refused.status, path).toBe(400);
+      expect(bodyOf(refused).errors?.[0]?.path).toBe('path');
+    }
+  });
+
+  it('should list, read (whole or a range) and remove only the caller’s own files', async () => {
+    await uploads.write('alice/data/a.csv', 'x,y\n1,2\n', 'text/csv');
+    await uploads.write('alice/data/b.csv', 'b', 'text/csv');
+    await uploads.write('bob/data/a.csv', 'bob’s', 'text/csv');
+    const listed = bodyOf(await filesList(request('GET', '/files?prefix=data/', ALICE), context()));
+    expect((listed.items as Array<{ path: string; source: string }>).map((f) => f.source)).toEqual([
+      'files://data/a.csv',
+      'files://data/b.csv',
+    ]);
+    const paged = bodyOf(await filesList(request('GET', '/files?limit=1', ALICE), context()));
+    expect(paged.items).toHaveLength(1);
+    expect(paged.continuation).toBeDefined();
+
+    const whole = await filesGet(request('GET', '/files/data/a.csv', ALICE), context());
+    expect(whole.status).toBe(200);
+    expect(await text(whole.body)).toBe('x,y\n1,2\n');
+    const part = await filesGet(
+      request('GET', '/files/data/a.csv', ALICE, undefined, { range: 'bytes=4-6' }),
+      context(),
+    );
+    expect(part.status).toBe(206);
+    expect((part.headers as Record<string, string>)['Content-Range']).toBe('bytes 4-6/8');
+    expect(await text(part.body)).toBe('1,2');
+    const past = await filesGet(
+      request('GET', '/files/data/a.csv', ALICE, undefined, { range: 'bytes=99-' }),
+      context(),
+    );
+    expect(past.status).toBe(416);
+
+    // Bob's path names his own folder: Alice's file of the same name is not his to read or remove.
+    expect(bodyOf(await filesList(request('GET', '/files', BOB), context())).items).toHaveLength(1);
+    expect((await filesGet(request('GET', '/files/data/b.csv', BOB), context())).status).toBe(404);
+    expect((await filesDelete(request('DELETE', '/files/data/b.csv', BOB), context())).status).toBe(404);
+    expect((await filesGet(request('GET', '/files/..%2Falice%2Fdata%2Fb.csv', BOB), context())).status).toBe(
+      400,
+    );
+
+    expect(bodyOf(await filesDelete(request('DELETE', '/files/data/', ALICE), context()))).toEqual({
+      removed: 2,
+    });
+    expect([...uploads.blobs.keys()]).toEqual(['bob/data/a.csv']);
+    expect((await filesDelete(request('DELETE', '/files/data/', ALICE), context())).status).toBe(404);
   });
 
   it('should turn an unexpected failure into a generic 500 with the invocation id', async () => {

@@ -69,13 +69,14 @@ describe('the job runner on fakes (store, blobs, Batch)', () => {
     blobs = memoryBlobContainers();
     batch = new FakeBatch();
     const options = { store, limits: DEFAULT_LIMITS, defaultPool: 'cpu', defaultLogsContainer: 'job-logs' };
-    jobs = new JobsApi({ ...options, dataContainer: 'jobs' });
+    jobs = new JobsApi({ ...options });
     runner = new JobRunner({
       ...options,
       compute: batch.backend(),
       jobs: blobs('jobs'),
       containers: blobs,
-      appContainers: { jobs: 'jobs', others: ['job-logs', 'job-inbox', 'job-inbox-rejected'] },
+      appContainers: { jobs: 'jobs', others: ['job-logs', 'job-inbox', 'job-inbox-rejected', 'uploads'] },
+      uploadsContainer: 'uploads',
       locations: async () => locations,
       inputContainers: ['data'],
       now: () => new Date('2026-12-01T10:00:00Z'),
@@ -121,7 +122,25 @@ describe('the job runner on fakes (store, blobs, Batch)', () => {
       'blob://jobs/someone-else/tasks/a/out.txt',
       /no job someone-else of yours holds it/,
     ],
+    [
+      'a file of theirs that is not there',
+      'files://data/missing.csv',
+      /files:\/\/data\/missing\.csv: you have no such file/,
+    ],
+    // Bob has this very path; files:// names only the job owner's folder, so it is not Alice's.
+    [
+      'a file only another owner has',
+      'files://shared/b.csv',
+      /files:\/\/shared\/b\.csv: you have no such file/,
+    ],
+    ['an empty folder of theirs', 'files://empty/', /files:\/\/empty\/: you have no such folder/],
+    [
+      "other owners' files by their container",
+      'blob://uploads/bob/shared/b.csv',
+      /the app's own container uploads/,
+    ],
   ])('should fail the job INVALID_INPUT, naming %s, and record nothing', async (_what, source, message) => {
+    await blobs('uploads').write('bob/shared/b.csv', 'b', 'text/csv');
     const id = await submit({
       name: 'bad',
       inputs: [{ source, target: 'x' }],
@@ -131,6 +150,29 @@ describe('the job runner on fakes (store, blobs, Batch)', () => {
     expect(result).toMatchObject({ outcome: 'failed', failure: { condition: 'INVALID_INPUT' } });
     expect(result.outcome === 'failed' && result.failure.message).toMatch(message);
     expect((await store.listTasks(id, { limit: 10 })).items).toEqual([]);
+  });
+
+  it('should hand Batch the owner’s own files, a file or a folder, where the task names them', async () => {
+    await blobs('uploads').write('alice/datasets/a.csv', 'x', 'text/csv');
+    await blobs('uploads').write('alice/refs/one.txt', '1', 'text/plain');
+    const id = await submit({
+      name: 'files',
+      inputs: [{ source: 'files://refs/' }],
+      tasks: [{ id: 'a', command: 'wc -l a.csv', inputs: [{ source: 'files://datasets/a.csv' }] }],
+    });
+    expect(await runner.processInputs(id)).toMatchObject({ outcome: 'done' });
+    await runner.stageInputs(id);
+    const [task] = (await blobs('jobs').readJson<ComputeTaskSpec[]>(jobLayout.chunk(id, 0)))!;
+    expect(task!.resourceFiles).toEqual([
+      {
+        source: { containerUrl: 'https://acct.blob.core.windows.net/uploads?sig=c', prefix: 'alice/refs/' },
+        target: 'refs',
+      },
+      {
+        source: { url: 'https://acct.blob.core.windows.net/uploads/alice/datasets/a.csv?sig=b' },
+        target: 'a.csv',
+      },
+    ]);
   });
 
   it('should write the Batch plan in chunks of 100, and submit each task once however often it runs', async () => {

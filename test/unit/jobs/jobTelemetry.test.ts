@@ -19,7 +19,6 @@ describe('a job as its operators see it', () => {
       limits: DEFAULT_LIMITS,
       defaultPool: 'default',
       defaultLogsContainer: 'job-logs',
-      dataContainer: 'jobs',
       telemetry,
     });
     const body = { name: 'demo', tasks: [{ id: 'a', command: 'true' }] };

@@ -76,7 +76,7 @@ describe('the lint rules that keep the layers and replay safe', () => {
     ['shared/domain/planted.ts', "import { readFile } from 'node:fs';", /does no I\/O/],
     [
       'shared/jobs/planted.ts',
-      "import { InboxSigner } from '../adapters/inboxSas.js';",
+      "import { UploadUrlSigner } from '../adapters/uploadSas.js';",
       /ports \(interfaces\), not adapters/,
     ],
     [

@@ -33,6 +33,7 @@ describe('configuration', () => {
         maxDependencyEdges: 2_000_000,
       },
       inboxSasMinutes: 15,
+      filesSasMinutes: 60,
       blockedRetry: { initialSeconds: 30, maxSeconds: 600 },
       guards: { maxBlockedMinutes: 1440, maxQueuedMinutes: 1440 },
       poolsFixed: false,

@@ -9,15 +9,17 @@ import {
 } from '@azure/storage-blob';
 
 /**
- * Signs upload URLs for the blob inbox. A container SAS cannot be limited to a prefix, so each URL
- * is a blob SAS for one name under the caller's folder, with create and write only: it can neither
- * read, list, nor reach another user's folder. Signed with the account key when the connection
+ * Signs upload URLs for one container (the blob inbox, users' own files). A container SAS cannot be
+ * limited to a prefix, so each URL is a blob SAS for one name under the caller's folder, with create
+ * and write (and, where resuming needs the uncommitted block list, read of that one blob): it can
+ * neither list nor reach another user's folder. Signed with the account key when the connection
  * string has one, else with a user delegation key from the app's identity.
  */
-export class InboxSigner implements UploadSigner {
+export class UploadUrlSigner implements UploadSigner {
   constructor(
     private readonly blobs: BlobServiceClient,
     private readonly container: string,
+    private readonly permissions: 'cw' | 'rcw' = 'cw',
   ) {}
 
   async uploadUrl(blobName: string, expiresOn: Date): Promise<UploadUrl> {
@@ -25,7 +27,7 @@ export class InboxSigner implements UploadSigner {
     const options = {
       containerName: this.container,
       blobName,
-      permissions: BlobSASPermissions.parse('cw'),
+      permissions: BlobSASPermissions.parse(this.permissions),
       version: SAS_VERSION,
       startsOn,
       expiresOn,

@@ -1,0 +1,145 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { jobClient } from '../support/jobClient.js';
+import { cliRunner } from '../support/cliProcess.js';
+import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
+import { waitFor } from '../support/waitFor.js';
+
+const ALICE = 'alice-token-0123456789abcdef';
+const BOB = 'bob-token-0123456789abcdef';
+
+const sha256 = async (file: string) => {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+};
+
+// Data in and out as a user moves it: their own files up, job outputs down.
+describe.concurrent('data in and out on the embedded runtime', () => {
+  const runtime = useRuntime({
+    app: ROOT,
+    storage: inject('azurite'),
+    env: {
+      CLOUDJOBS_API_TOKENS: `alice=${ALICE},bob=${BOB}`,
+      CLOUDJOBS_TABLE_PREFIX: uniqueName('f'),
+    },
+    args: ['--batch-slots', '8'],
+  });
+  const alice = jobClient(runtime, ALICE);
+  const bob = jobClient(runtime, BOB);
+  const uploads = () =>
+    BlobServiceClient.fromConnectionString(runtime.info.connectionString).getContainerClient('uploads');
+  let dir = '';
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'cloudjobs-files-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  const cloudjobs = cliRunner(runtime, ALICE, () => path.join(dir, 'config'));
+
+  it('should upload 200 MB through the CLI, resume it after a kill, and run a job on it as files://', async () => {
+    const local = path.join(dir, 'big.bin');
+    await writeFile(local, randomBytes(200 * 1024 * 1024));
+    const remote = `${uniqueName('e2e')}/big.bin`;
+    const blob = uploads().getBlockBlobClient(`alice/${remote}`);
+
+    // One block at a time, so the kill lands part way: once storage holds a few blocks.
+    let group = 0;
+    const cut = await cloudjobs(['files', 'put', local, remote, '--concurrency', '1', '--block-size', '4'], {
+      started: (child) => {
+        group = child.pid!;
+        void waitFor(
+          async () => {
+            const list = await blob.getBlockList('uncommitted').catch(() => undefined);
+            return (list?.uncommittedBlocks?.length ?? 0) >= 5 ? true : undefined;
+          },
+          { timeoutMs: 60_000, intervalMs: 50, what: 'blocks to land' },
+        ).then(() => process.kill(-group, 'SIGKILL'));
+      },
+    });
+    expect(cut.code).not.toBe(0);
+    expect(await blob.exists()).toBe(false);
+
+    const resumed = await cloudjobs(['files', 'put', local, remote, '--block-size', '4', '--json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const result = JSON.parse(resumed.stdout) as { source: string; blocks: number; resumedBlocks: number };
+    expect(result).toMatchObject({ source: `files://${remote}`, blocks: 50 });
+    expect(result.resumedBlocks).toBeGreaterThanOrEqual(5);
+
+    const listed = await cloudjobs(['files', 'ls', remote.split('/')[0]!]);
+    expect(listed.stdout).toContain(`${remote}  200.0 MiB`);
+
+    const id = await alice.submit({
+      name: uniqueName('files-input'),
+      tasks: [
+        {
+          id: 'sum',
+          command: 'sha256sum ${inputDir}/big.bin | cut -d" " -f1 > ${outputDir}/sum.txt',
+          inputs: [{ source: `files://${remote}` }],
+        },
+      ],
+    });
+    expect((await alice.until(id, ['FINISHED', 'FAILED'], 120_000)).status).toBe('FINISHED');
+    const sum = await alice.call('GET', `/jobs/${id}/outputs/sum/outputs/sum.txt`);
+    expect(sum.text.trim()).toBe(await sha256(local));
+
+    const back = path.join(dir, 'back.bin');
+    const got = await cloudjobs(['files', 'get', remote, back]);
+    expect(got.code, got.stderr).toBe(0);
+    expect(await sha256(back)).toBe(await sha256(local));
+  });
+
+  it('should keep each user’s files their own: not listed, read, removed, written or used by another', async () => {
+    const remote = `${uniqueName('mine')}/a.csv`;
+    const url = (await alice.json<{ url: string }>('GET', `/files/upload-url?path=${remote}`)).body.url;
+    expect(
+      (await fetch(url, { method: 'PUT', headers: { 'x-ms-blob-type': 'BlockBlob' }, body: 'x,y\n' })).status,
+    ).toBe(201);
+
+    const bobs = await alice.json<{ items: Array<{ path: string }> }>(
+      'GET',
+      `/files?prefix=${remote}`,
+      undefined,
+      BOB,
+    );
+    expect(bobs.body.items).toEqual([]);
+    expect((await alice.call('GET', `/files/${remote}`, undefined, BOB)).status).toBe(404);
+    expect((await alice.call('DELETE', `/files/${remote}`, undefined, BOB)).status).toBe(404);
+    expect(
+      (await alice.call('GET', `/files/..%2Falice%2F${encodeURIComponent(remote)}`, undefined, BOB)).status,
+    ).toBe(400);
+
+    // Bob's upload URL writes his one blob: pointed at Alice's, storage refuses it.
+    const his = (await alice.json<{ url: string }>('GET', `/files/upload-url?path=${remote}`, undefined, BOB))
+      .body.url;
+    expect(his).toContain(`/uploads/bob/${remote}?`);
+    const forged = his.replace(`/uploads/bob/`, `/uploads/alice/`);
+    expect(
+      (await fetch(forged, { method: 'PUT', headers: { 'x-ms-blob-type': 'BlockBlob' }, body: 'evil' }))
+        .status,
+    ).toBe(403);
+    expect((await alice.call('GET', `/files/${remote}`)).text).toBe('x,y\n');
+
+    // A job of Bob's naming the path reads his own files, where there is none; nor may he name Alice's folder.
+    for (const source of [`files://${remote}`, `blob://uploads/alice/${remote}`]) {
+      const id = await bob.submit({
+        name: uniqueName('not-his'),
+        inputs: [{ source }],
+        tasks: [{ id: 'a', command: 'true' }],
+      });
+      const ended = await bob.until(id, ['FAILED', 'FINISHED'], 60_000);
+      expect(ended).toMatchObject({ status: 'FAILED', condition: 'INVALID_INPUT' });
+      expect(ended.message).toContain(
+        source.startsWith('files')
+          ? `files://${remote}: you have no such file`
+          : "the app's own container uploads",
+      );
+    }
+  });
+});
