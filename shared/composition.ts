@@ -20,6 +20,7 @@ import { UploadUrlSigner } from './adapters/uploadSas.js';
 import { TableSubscriptionStore } from './adapters/tableSubscriptionStore.js';
 import { TableDeliveryStore } from './adapters/tableDeliveryStore.js';
 import { UndiciWebhookSender } from './adapters/webhookSender.js';
+import { HttpsInputProbe } from './adapters/httpsInputProbe.js';
 import { SmtpEmailSender } from './adapters/smtpSender.js';
 import { AcsEmailSender } from './adapters/acsEmailSender.js';
 import { Notifier } from './notifications/notifier.js';
@@ -170,6 +171,11 @@ function wire(config: AppConfig): Services {
         : SasLocations.create(blobs, expiresOn),
     maxRunningJobsPerUser: config.maxRunningJobsPerUser,
     inputContainers: config.inputContainers,
+    // The same address rules as webhooks: a job must not make the app probe its own network.
+    httpsInputs: new HttpsInputProbe({
+      policy: config.webhooks,
+      timeoutMs: config.notifications.attemptTimeoutMs,
+    }),
     logTaskEvents,
   });
   const statuses = new StatusRecorder(store, undefined, telemetry);

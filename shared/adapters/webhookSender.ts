@@ -15,16 +15,47 @@ const systemResolver: Resolver = (hostname) =>
     ),
   );
 
-/** A name that resolves to an address webhooks may not reach. */
-class RefusedAddressError extends Error {
+/** A name that resolves to an address webhooks (and input checks) may not reach. */
+export class RefusedAddressError extends Error {
   override readonly name = 'RefusedAddressError';
 }
 
 /**
- * Posts webhooks with undici. The address rules are applied where the socket connects: the
- * connection's own DNS lookup resolves the name, refuses it if any answer is not allowed, and
- * hands the socket exactly the addresses it checked, so an answer that changes between check and
- * connect cannot slip through. Redirects are never followed; a short timeout bounds every attempt.
+ * An undici agent that connects only to addresses the policy allows. The connection's own DNS
+ * lookup resolves the name, refuses it if any answer is not allowed, and hands the socket exactly
+ * the addresses it checked, so an answer that changes between check and connect cannot slip
+ * through. Literal IP addresses skip the lookup: callers judge those from the URL.
+ */
+export function guardedAgent(
+  policy: Pick<WebhookPolicy, 'allowLoopback'>,
+  timeoutMs: number,
+  resolve: Resolver = systemResolver,
+  tls: { ca?: string | Buffer } = {},
+): Agent {
+  const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
+    resolve(hostname)
+      .then((addresses) => {
+        const refused = addresses
+          .map((entry) => addressProblem(entry.address, policy))
+          .find((problem) => problem !== undefined);
+        if (refused) throw new RefusedAddressError(`${hostname} resolves to a refused address: ${refused}`);
+        if (addresses.length === 0) throw new Error(`${hostname} has no address`);
+        if (lookupOptions.all) callback(null, addresses);
+        else callback(null, addresses[0]!.address, addresses[0]!.family);
+      })
+      .catch((error: unknown) => callback(error as NodeJS.ErrnoException, '', 0));
+  };
+  return new Agent({
+    connect: { lookup, timeout: timeoutMs, ...tls },
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    keepAliveTimeout: 4_000,
+  });
+}
+
+/**
+ * Posts webhooks with undici. The address rules are applied where the socket connects (see
+ * {@link guardedAgent}). Redirects are never followed; a short timeout bounds every attempt.
  */
 export class UndiciWebhookSender implements WebhookSender {
   readonly #agent: Agent;
@@ -34,27 +65,7 @@ export class UndiciWebhookSender implements WebhookSender {
   constructor(options: { policy: WebhookPolicy; timeoutMs: number; resolve?: Resolver }) {
     this.#policy = options.policy;
     this.#timeoutMs = options.timeoutMs;
-    const resolve = options.resolve ?? systemResolver;
-    const policy = options.policy;
-    const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
-      resolve(hostname)
-        .then((addresses) => {
-          const refused = addresses
-            .map((entry) => addressProblem(entry.address, policy))
-            .find((problem) => problem !== undefined);
-          if (refused) throw new RefusedAddressError(`${hostname} resolves to a refused address: ${refused}`);
-          if (addresses.length === 0) throw new Error(`${hostname} has no address`);
-          if (lookupOptions.all) callback(null, addresses);
-          else callback(null, addresses[0]!.address, addresses[0]!.family);
-        })
-        .catch((error: unknown) => callback(error as NodeJS.ErrnoException, '', 0));
-    };
-    this.#agent = new Agent({
-      connect: { lookup, timeout: options.timeoutMs },
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      keepAliveTimeout: 4_000,
-    });
+    this.#agent = guardedAgent(options.policy, options.timeoutMs, options.resolve);
   }
 
   async post(webhook: WebhookRequest): Promise<SendResult> {
@@ -98,7 +109,8 @@ export class UndiciWebhookSender implements WebhookSender {
   }
 }
 
-function describe(error: unknown, timeoutMs: number): string {
+/** A failed request as one line for a person: a timeout, a refused address, or the error's own words. */
+export function describe(error: unknown, timeoutMs: number): string {
   if (!(error instanceof Error)) return String(error);
   if (error.name === 'TimeoutError' || error.name === 'AbortError' || /timeout/i.test(error.name)) {
     return `no answer within ${timeoutMs} ms`;

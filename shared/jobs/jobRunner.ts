@@ -50,6 +50,11 @@ export interface AppContainers {
   others: readonly string[];
 }
 
+/** Whether an `https://` input can be fetched; why not, or undefined when it can. */
+export interface InputProbe {
+  problem(url: string): Promise<string | undefined>;
+}
+
 export interface JobRunnerOptions {
   store: JobStore;
   compute: ComputeBackend;
@@ -71,6 +76,8 @@ export interface JobRunnerOptions {
   maxRunningJobsPerUser?: number;
   /** Whether a job's task changes should be logged for subscribers; never, when absent. */
   logTaskEvents?: (job: { id: string; owner: string }) => Promise<boolean>;
+  /** Checks `https://` inputs before a job runs; they are not checked without one. */
+  httpsInputs?: InputProbe;
   /** Containers blob inputs may come from (besides the owner's job files); empty for any. */
   inputContainers?: readonly string[];
   now?: () => Date;
@@ -414,13 +421,22 @@ export class JobRunner {
   async #inputProblems(jobId: string, owner: string, job: ExpandedJob): Promise<string[]> {
     const blobs = new Map<string, { container: string; path: string }>();
     const files = new Set<string>();
+    const urls = new Set<string>();
     const add = (input: ExpandedInput) => {
       if (input.kind === 'blob') blobs.set(`${input.container}/${input.path}`, input);
       if (input.kind === 'files') files.add(input.path);
+      if (input.kind === 'https') urls.add(input.url);
     };
     job.inputs.forEach(add);
     for (const task of job.tasks) task.inputs.forEach(add);
     const problems: string[] = [];
+    const probe = this.#o.httpsInputs;
+    if (probe) {
+      await forEachLimited([...urls], 8, async (url) => {
+        const problem = await probe.problem(url);
+        if (problem) problems.push(`${redactedUrl(url)}: ${problem}`);
+      });
+    }
     // files:// names the owner's own folder: there is no spelling of another user's file.
     await forEachLimited([...files], 16, async (path) => {
       if (!(await this.#inputExists(this.#o.uploadsContainer, userFilesLayout.blob(owner, path)))) {
@@ -563,4 +579,10 @@ export function graphTask(task: ExpandedTask): GraphTask {
     ...(exitCodes?.runDependents.length ? { runDependents: exitCodes.runDependents } : {}),
     ...(exitCodes?.failJob.length ? { failJob: exitCodes.failJob } : {}),
   };
+}
+
+/** A URL as a job's message may show it: a query string may carry a credential (a SAS). */
+function redactedUrl(url: string): string {
+  const parsed = new URL(url);
+  return parsed.search ? `${parsed.origin}${parsed.pathname}?…` : url;
 }

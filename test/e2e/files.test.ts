@@ -95,6 +95,21 @@ describe.concurrent('data in and out on the embedded runtime', () => {
     expect(await sha256(back)).toBe(await sha256(local));
   });
 
+  it('should check https inputs before anything runs, refusing addresses inside the network', async () => {
+    const id = await alice.submit({
+      name: uniqueName('https-inputs'),
+      inputs: [{ source: 'https://10.0.0.1/data.csv' }],
+      tasks: [{ id: 'a', command: 'true', inputs: [{ source: 'https://169.254.169.254/metadata?sig=x' }] }],
+    });
+    const ended = await alice.until(id, ['FAILED', 'FINISHED'], 60_000);
+    expect(ended).toMatchObject({ status: 'FAILED', condition: 'INVALID_INPUT' });
+    expect(ended.message).toContain('https://10.0.0.1/data.csv: is refused: 10.0.0.1 is a private address');
+    expect(ended.message).toContain('https://169.254.169.254/metadata?…: is refused');
+    const history = await alice.history(id);
+    expect(history.map((entry) => entry.status).slice(-2)).toEqual(['PROCESSING_INPUTS', 'FAILED']);
+    expect(Object.keys(await alice.tasks(id))).toEqual([]);
+  });
+
   it('should keep each user’s files their own: not listed, read, removed, written or used by another', async () => {
     const remote = `${uniqueName('mine')}/a.csv`;
     const url = (await alice.json<{ url: string }>('GET', `/files/upload-url?path=${remote}`)).body.url;

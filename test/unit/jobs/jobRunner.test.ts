@@ -152,6 +152,42 @@ describe('the job runner on fakes (store, blobs, Batch)', () => {
     expect((await store.listTasks(id, { limit: 10 })).items).toEqual([]);
   });
 
+  it('should check every https input once, failing the job naming each that cannot be fetched, credentials hidden', async () => {
+    const asked: string[] = [];
+    const checked = new JobRunner({
+      store,
+      limits: DEFAULT_LIMITS,
+      defaultPool: 'cpu',
+      defaultLogsContainer: 'job-logs',
+      compute: batch.backend(),
+      jobs: blobs('jobs'),
+      containers: blobs,
+      appContainers: { jobs: 'jobs', others: ['job-logs'] },
+      uploadsContainer: 'uploads',
+      locations: async () => locations,
+      httpsInputs: {
+        problem: async (url) => {
+          asked.push(url);
+          return url.includes('gone') ? 'does not exist (HTTP 404)' : undefined;
+        },
+      },
+    });
+    const id = await submit({
+      name: 'web',
+      inputs: [{ source: 'https://example.org/ok.csv' }],
+      tasks: [
+        { id: 'a', command: 'true', inputs: [{ source: 'https://example.org/gone.csv?sig=s3cret' }] },
+        { id: 'b', command: 'true', inputs: [{ source: 'https://example.org/gone.csv?sig=s3cret' }] },
+      ],
+    });
+    const result = await checked.processInputs(id);
+    expect(result).toMatchObject({ outcome: 'failed', failure: { condition: 'INVALID_INPUT' } });
+    const message = result.outcome === 'failed' ? result.failure.message : '';
+    expect(message).toContain('https://example.org/gone.csv?…: does not exist (HTTP 404)');
+    expect(message).not.toContain('s3cret');
+    expect(asked.sort()).toEqual(['https://example.org/gone.csv?sig=s3cret', 'https://example.org/ok.csv']);
+  });
+
   it('should hand Batch the owner’s own files, a file or a folder, where the task names them', async () => {
     await blobs('uploads').write('alice/datasets/a.csv', 'x', 'text/csv');
     await blobs('uploads').write('alice/refs/one.txt', '1', 'text/plain');
