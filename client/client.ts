@@ -192,6 +192,17 @@ export class CloudJobsClient {
         headers: { accept: '*/*' },
         ...(signal ? { signal } : {}),
       }),
+    /** The outputs as one zip (or one task's, or those under a prefix), as a response to read. */
+    outputsZip: (
+      id: string,
+      query: { task?: string; prefix?: string } = {},
+      signal?: AbortSignal,
+    ): Promise<Response> =>
+      this.http.send('GET', `/jobs/${enc(id)}/outputs.zip`, {
+        query,
+        headers: { accept: 'application/zip' },
+        ...(signal ? { signal } : {}),
+      }),
     /** Every output file into `dir`, keeping their paths; files already there whole are kept. */
     download: async (id: string, dir: string, options: DownloadOptions = {}): Promise<DownloadResult> => {
       // Loaded when used: it writes files, which a browser (the dashboard) cannot.

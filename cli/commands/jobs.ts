@@ -1,5 +1,7 @@
-import { readFile } from 'node:fs/promises';
-import { Writable } from 'node:stream';
+import { createWriteStream } from 'node:fs';
+import { readFile, rename } from 'node:fs/promises';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { text } from 'node:stream/consumers';
 import { Option, type Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
@@ -434,9 +436,22 @@ function outputsCommand(program: Command, run: Run): void {
       '-d, --download <dir>',
       'download every file into this folder (a second run fetches only what is missing)',
     )
-    .addHelpText('after', '\nExample:\n  cloudjobs outputs <id> --download ./results');
+    .option('-z, --zip <file>', 'download them as one zip (- for standard output)')
+    .option('--task <taskId>', 'with --zip: only this task’s outputs')
+    .option('--prefix <path>', 'with --zip: only outputs whose path begins with this')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  cloudjobs outputs <id> --download ./results\n  cloudjobs outputs <id> --zip results.zip --task train',
+    );
   run(outputs, async (context, id) => {
-    const options = outputs.opts<{ download?: string }>();
+    const options = outputs.opts<{ download?: string; zip?: string; task?: string; prefix?: string }>();
+    if (options.zip) {
+      const written = await zipTo(context, id, options.zip, { task: options.task, prefix: options.prefix });
+      if (options.zip !== '-')
+        context.print(written, () => `${bytes(written.bytes)} written to ${options.zip}`);
+      return;
+    }
+    if (options.task || options.prefix) throw new UsageError('--task and --prefix go with --zip');
     if (options.download) {
       const result = await downloadWithProgress(context, id, options.download);
       context.print(
@@ -456,6 +471,30 @@ function outputsCommand(program: Command, run: Run): void {
           )}\n${listing.files.length} file(s), ${bytes(listing.bytes)}${listing.archived ? '' : ' so far (the job has not ended)'}`,
     );
   });
+}
+
+/** Streams a job's outputs zip to a file (through `<file>.part`) or standard output. */
+async function zipTo(
+  context: Context,
+  id: string,
+  file: string,
+  query: { task?: string | undefined; prefix?: string | undefined },
+): Promise<{ file: string; bytes: number }> {
+  const response = await context.client.jobs.outputsZip(id, {
+    ...(query.task ? { task: query.task } : {}),
+    ...(query.prefix ? { prefix: query.prefix } : {}),
+  });
+  const body = Readable.fromWeb(response.body as Parameters<typeof Readable.fromWeb>[0]);
+  let bytes = 0;
+  body.on('data', (chunk: Buffer) => (bytes += chunk.length));
+  if (file === '-') {
+    await pipeline(body, context.terminal.out, { end: false });
+    return { file, bytes };
+  }
+  // The archive is made as it is sent, so its size is not known ahead: no bar, the total after.
+  await pipeline(body, createWriteStream(`${file}.part`));
+  await rename(`${file}.part`, file);
+  return { file, bytes };
 }
 
 /** Cancel, pause, resume, complete, priority and delete. */

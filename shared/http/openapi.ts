@@ -10,7 +10,7 @@ import {
 } from '../jobs/jobsApi.js';
 import { uploadUrlQuerySchema } from '../jobs/inboxApi.js';
 import { fileUploadQuerySchema, listFilesQuerySchema } from '../jobs/userFiles.js';
-import { taskLogQuerySchema } from '../jobs/jobFiles.js';
+import { outputsZipQuerySchema, taskLogQuerySchema } from '../jobs/jobFiles.js';
 import { ownerEventsQuerySchema } from '../jobs/ownerStreams.js';
 import { poolCreateSchema, poolResizeSchema } from '../jobs/poolsApi.js';
 import { callerViewSchema, rolesSourceRequestSchema } from '../identity.js';
@@ -176,6 +176,15 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
     get: {
       summary: 'A job’s output files: the archive once it has ended, else what its tasks uploaded so far',
       responses: { 200: outputListingSchema },
+    },
+  },
+  '/jobs/{id}/outputs.zip': {
+    get: {
+      summary:
+        'A job’s outputs (or one task’s, or those under a prefix) as one zip, streamed as it is made; entries keep their listed paths',
+      query: outputsZipQuerySchema,
+      mediaType: 'application/zip',
+      responses: { 200: null },
     },
   },
   '/jobs/{id}/outputs/{path}': {

@@ -9,7 +9,9 @@ import type { ComputeBackend } from '../compute/compute.js';
 import { isFinal } from '../domain/lifecycle.js';
 import type { GraphTask } from '../domain/taskState.js';
 import { followTaskLog } from './taskLogs.js';
+import { once } from 'node:events';
 import { Readable } from 'node:stream';
+import { ZipArchive } from 'archiver';
 import { z } from 'zod';
 
 const LOG_TYPE = 'text/plain; charset=utf-8';
@@ -21,6 +23,17 @@ export const taskLogQuerySchema = z.strictObject({
     .optional()
     .describe('stream a running task’s log as it grows, until it ends (ask again from `offset` if cut)'),
   offset: z.coerce.number().int().min(0).optional().describe('start at this byte: what a reader already has'),
+});
+
+/** Query of `GET /jobs/{id}/outputs.zip`. */
+export const outputsZipQuerySchema = z.strictObject({
+  task: z.string().min(1).max(64).optional().describe('only this task’s outputs'),
+  prefix: z
+    .string()
+    .min(1)
+    .max(1024)
+    .optional()
+    .describe('only outputs whose path (`<taskId>/<path>`, as listed) begins with this'),
 });
 
 /** A file to send: its bytes as a stream, and what to say about them. */
@@ -135,6 +148,61 @@ export class JobFiles {
     if (manifest) return { archived: true, files: manifest.files, bytes: manifest.bytes };
     const { files, bytes } = await listTaskOutputs(jobs, jobId);
     return { archived: false, files, bytes };
+  }
+
+  /**
+   * The job's outputs (or one task's, or those under a prefix) as one zip, streamed: each file is
+   * read from storage only when the archive reaches it, so neither the app nor storage holds more
+   * than a file's buffers at once, whatever the total. Entries keep their listed paths
+   * (`<taskId>/<path>`) and times; zip64 takes over past 4 GiB. Answers the file name to give it.
+   */
+  async outputsZip(
+    caller: Caller,
+    jobId: string,
+    query: { task?: string; prefix?: string },
+  ): Promise<FileBody & { fileName: string; files: number }> {
+    const problem =
+      query.prefix === undefined ? undefined : relativePathProblem(query.prefix.replace(/\/$/, ''));
+    if (problem) throw new ValidationError('the prefix is invalid', [{ path: 'prefix', message: problem }]);
+    const listing = await this.outputs(caller, jobId);
+    const files = listing.files.filter(
+      (file) =>
+        (query.task === undefined || file.taskId === query.task) &&
+        (query.prefix === undefined || file.path.startsWith(query.prefix)),
+    );
+    if (files.length === 0) {
+      const which = query.task ? ` of task ${query.task}` : query.prefix ? ` under ${query.prefix}` : '';
+      throw new NotFoundError(`job ${jobId} has no outputs${which}`, 'OUTPUT_NOT_FOUND');
+    }
+    const jobs = this.o.blobs(this.o.jobsContainer);
+    // Fast, not small: outputs are often compressed already, and the archive is made per request.
+    const archive = new ZipArchive({ zlib: { level: 1 } });
+    // A reader that goes away closes the archive: then stop reading storage too.
+    const gone = new AbortController();
+    archive.once('close', () => gone.abort());
+    const feed = async () => {
+      for (const file of files) {
+        if (gone.signal.aborted) return;
+        const download = await jobs.download(`${jobLayout.taskOutputs(jobId)}${file.path}`);
+        // A file removed since the listing is left out rather than failing what was sent so far.
+        if (!download) continue;
+        const source = download.stream as Readable;
+        const added = once(archive, 'entry', { signal: gone.signal });
+        archive.append(source, { name: file.path, date: new Date(file.lastModified) });
+        try {
+          await added;
+        } catch (error) {
+          source.destroy();
+          throw error;
+        }
+      }
+      await archive.finalize();
+    };
+    feed().catch((error: unknown) => {
+      if (!gone.signal.aborted) archive.destroy(error as Error);
+    });
+    const name = query.task ? `${jobId}-${query.task}` : `${jobId}-outputs`;
+    return { stream: archive, contentType: 'application/zip', fileName: `${name}.zip`, files: files.length };
   }
 
   /**

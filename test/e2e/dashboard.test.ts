@@ -118,7 +118,7 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     await context.close();
   });
 
-  it('should list a job’s outputs by task, from its row, and download them all as one zip', async () => {
+  it('should list a job’s outputs by task, from its row, and download them as one zip, or a task’s', async () => {
     const name = uniqueName('outputs');
     const id = await api().submit({
       name,
@@ -145,6 +145,14 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
       'a/r/one.txt': 'alpha\n',
       'b/two.txt': 'beta\n',
     });
+    const [taskZip] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download b (.zip)' }).click(),
+    ]);
+    expect(taskZip.suggestedFilename()).toBe(`${id}-b.zip`);
+    expect(Object.keys(unzipSync(new Uint8Array(await readFile(await taskZip.path()))))).toEqual([
+      'b/two.txt',
+    ]);
     await context.close();
   });
 

@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
+import { Unzip, UnzipInflate } from 'fflate';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { jobClient } from '../support/jobClient.js';
 import { cliRunner } from '../support/cliProcess.js';
@@ -18,6 +19,24 @@ const sha256 = async (file: string) => {
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   return hash.digest('hex');
 };
+
+/** The SHA-256 of each file in a zip, read as a stream (a 200 MB archive is not held whole). */
+async function zipDigests(file: string): Promise<Record<string, string>> {
+  const digests: Record<string, string> = {};
+  const unzip = new Unzip((entry) => {
+    const hash = createHash('sha256');
+    entry.ondata = (error, data, final) => {
+      if (error) throw error;
+      hash.update(data);
+      if (final) digests[entry.name] = hash.digest('hex');
+    };
+    entry.start();
+  });
+  unzip.register(UnzipInflate);
+  for await (const chunk of createReadStream(file)) unzip.push(chunk as Buffer);
+  unzip.push(new Uint8Array(0), true);
+  return digests;
+}
 
 // Data in and out as a user moves it: their own files up, job outputs down.
 describe.concurrent('data in and out on the embedded runtime', () => {
@@ -80,7 +99,8 @@ describe.concurrent('data in and out on the embedded runtime', () => {
       tasks: [
         {
           id: 'sum',
-          command: 'sha256sum ${inputDir}/big.bin | cut -d" " -f1 > ${outputDir}/sum.txt',
+          command:
+            'sha256sum ${inputDir}/big.bin | cut -d" " -f1 > ${outputDir}/sum.txt && mkdir -p ${outputDir}/deep && cp ${inputDir}/big.bin ${outputDir}/deep/copy.bin',
           inputs: [{ source: `files://${remote}` }],
         },
       ],
@@ -88,6 +108,20 @@ describe.concurrent('data in and out on the embedded runtime', () => {
     expect((await alice.until(id, ['FINISHED', 'FAILED'], 120_000)).status).toBe('FINISHED');
     const sum = await alice.call('GET', `/jobs/${id}/outputs/sum/outputs/sum.txt`);
     expect(sum.text.trim()).toBe(await sha256(local));
+
+    // The outputs whole: as one zip (streamed, checked entry by entry) and as a folder.
+    const zip = path.join(dir, 'outputs.zip');
+    const zipped = await cloudjobs(['outputs', id, '--zip', zip]);
+    expect(zipped.code, zipped.stderr).toBe(0);
+    expect(await zipDigests(zip)).toEqual({
+      'sum/outputs/deep/copy.bin': await sha256(local),
+      'sum/outputs/sum.txt': createHash('sha256')
+        .update(`${await sha256(local)}\n`)
+        .digest('hex'),
+    });
+    const folder = path.join(dir, 'outputs');
+    expect((await cloudjobs(['outputs', id, '--download', folder])).code).toBe(0);
+    expect(await sha256(path.join(folder, 'sum/outputs/deep/copy.bin'))).toBe(await sha256(local));
 
     const back = path.join(dir, 'back.bin');
     const got = await cloudjobs(['files', 'get', remote, back]);

@@ -21,20 +21,26 @@ function save(blob: Blob, name: string): void {
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
-/** Every file into one zip, under the paths the listing gives them (`<task>/<path>`). */
-async function zipAll(jobId: string, files: OutputFile[], progress: (done: number) => void): Promise<Blob> {
-  const entries: Record<string, Uint8Array> = {};
-  let done = 0;
-  for (const file of files) {
-    const response = await client.jobs.output(jobId, file.path);
-    entries[file.path] = new Uint8Array(await response.arrayBuffer());
-    progress(++done);
+/**
+ * The job's outputs (or one task's) as one zip, made by the service as it streams (entries at
+ * `<task>/<path>`, as listed); `progress` is told the bytes so far.
+ */
+async function zipOf(
+  jobId: string,
+  task: string | undefined,
+  progress: (bytes: number) => void,
+): Promise<Blob> {
+  const response = await client.jobs.outputsZip(jobId, task ? { task } : {});
+  const reader = response.body!.getReader();
+  const parts: Uint8Array<ArrayBuffer>[] = [];
+  let bytes = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    progress((bytes += value.length));
   }
-  // Loaded when asked for: most visits never zip anything. Synchronous: the asynchronous zip
-  // starts workers from blob: URLs, which the site's Content-Security-Policy refuses.
-  const { zipSync } = await import('fflate');
-  const bytes = zipSync(entries, { level: 6 });
-  return new Blob([bytes], { type: 'application/zip' });
+  return new Blob(parts, { type: 'application/zip' });
 }
 
 /**
@@ -64,11 +70,11 @@ export function Outputs({ jobId, final }: { jobId: string; final: boolean }) {
       setFailed(error);
     }
   };
-  const all = async () => {
+  const zip = async (task?: string) => {
     setFailed(undefined);
     setZipping(0);
     try {
-      save(await zipAll(jobId, files, setZipping), `${jobId}-outputs.zip`);
+      save(await zipOf(jobId, task, setZipping), `${jobId}-${task ?? 'outputs'}.zip`);
     } catch (error) {
       setFailed(error);
     } finally {
@@ -79,8 +85,8 @@ export function Outputs({ jobId, final }: { jobId: string; final: boolean }) {
     <div className="outputs">
       {failed !== undefined && <ErrorPanel error={failed} title="The download failed" />}
       <div className="row">
-        <button type="button" onClick={() => void all()} disabled={zipping !== undefined}>
-          {zipping === undefined ? 'Download all (.zip)' : `Fetching ${zipping} of ${files.length}…`}
+        <button type="button" onClick={() => void zip()} disabled={zipping !== undefined}>
+          {zipping === undefined ? 'Download all (.zip)' : `Fetching… ${size(zipping)}`}
         </button>
         <span className="muted small">
           {files.length} file(s), {size(outputs.data.bytes)}
@@ -91,7 +97,18 @@ export function Outputs({ jobId, final }: { jobId: string; final: boolean }) {
         {[...byTask].map(([taskId, taskFiles]) => (
           <li key={taskId}>
             <details open={byTask.size <= 10}>
-              <summary className="mono">{taskId}/</summary>
+              <summary className="mono">
+                {taskId}/{' '}
+                <button
+                  type="button"
+                  className="link small"
+                  aria-label={`Download ${taskId} (.zip)`}
+                  onClick={() => void zip(taskId)}
+                  disabled={zipping !== undefined}
+                >
+                  .zip
+                </button>
+              </summary>
               <ul>
                 {taskFiles.map((file) => (
                   <li key={file.path}>
