@@ -28,6 +28,7 @@ import {
   type Task,
   type TaskGraph,
   type FileUploadUrl,
+  type TaskAttempts,
   type UserFile,
   type TasksQuery,
   type Template,
@@ -44,6 +45,8 @@ export interface LogOptions {
   stream?: 'stdout' | 'stderr';
   /** Stream a running task's log as it grows, until the task ends. */
   follow?: boolean;
+  /** This attempt's log (1 is the first run), not the latest's. */
+  attempt?: number;
   signal?: AbortSignal;
 }
 
@@ -185,6 +188,9 @@ export class CloudJobsClient {
      */
     log: (id: string, taskId: string, options: LogOptions = {}): AsyncGenerator<Uint8Array> =>
       this.#log(id, taskId, options),
+    /** Each attempt of a task (a retried task runs more than once), with the size of its logs. */
+    attempts: (id: string, taskId: string): Promise<TaskAttempts> =>
+      this.http.json('GET', `/jobs/${enc(id)}/tasks/${enc(taskId)}/attempts`),
     outputs: (id: string): Promise<OutputListing> => this.http.json('GET', `/jobs/${enc(id)}/outputs`),
     /** One output file (`<taskId>/<path>`, as listed), as a response to read. */
     output: (id: string, path: string, signal?: AbortSignal): Promise<Response> =>
@@ -354,7 +360,8 @@ export class CloudJobsClient {
   }
 
   async *#log(id: string, taskId: string, options: LogOptions): AsyncGenerator<Uint8Array> {
-    const path = `/jobs/${enc(id)}/tasks/${enc(taskId)}/logs/${options.stream ?? 'stdout'}`;
+    const task = `/jobs/${enc(id)}/tasks/${enc(taskId)}`;
+    const path = `${task}${options.attempt ? `/attempts/${options.attempt}` : ''}/logs/${options.stream ?? 'stdout'}`;
     let offset = 0;
     for (;;) {
       const response = await this.http.send('GET', path, {

@@ -15,6 +15,7 @@ import type {
   uploadUrlSchema,
   fileUploadUrlSchema,
   userFileViewSchema,
+  taskAttemptsSchema,
 } from '../shared/http/openapi.js';
 import type { callerViewSchema } from '../shared/identity.js';
 import type {
@@ -66,6 +67,8 @@ export type DeliveriesQuery = Partial<z.output<typeof deliveriesQuerySchema>>;
 export type UploadUrl = z.output<typeof uploadUrlSchema>;
 /** Where to put one of your files (`GET /files/upload-url`). */
 export type FileUploadUrl = z.output<typeof fileUploadUrlSchema>;
+/** Each attempt of a task, with the size of its logs. */
+export type TaskAttempts = z.output<typeof taskAttemptsSchema>;
 /** One of your files, which a job takes as an input `files://<path>`. */
 export type UserFile = z.output<typeof userFileViewSchema>;
 /** An RFC 9457 problem document, as every error is answered. */

@@ -409,17 +409,42 @@ function followCommands(program: Command, run: Run, terminal: Io): void {
 
   const logs = program
     .command('logs')
-    .description("a task's stdout (or stderr)")
+    .description("a task's stdout (or stderr), of its latest attempt unless --attempt says")
     .argument('<id>')
     .argument('<taskId>')
     .option('-e, --stderr', 'stderr instead of stdout')
     .option('-f, --follow', 'keep printing as a running task writes, until it ends')
-    .addHelpText('after', '\nExample:\n  cloudjobs logs <id> render-7 --follow');
+    .option('-a, --attempt <n>', 'this attempt’s log (1 is the first run); --attempts lists them')
+    .option('--attempts', 'list the task’s attempts and the size of their logs')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  cloudjobs logs <id> render-7 --follow\n  cloudjobs logs <id> render-7 --attempts\n  cloudjobs logs <id> render-7 --attempt 1 --stderr',
+    );
   run(logs, async (context, id, taskId) => {
-    const options = logs.opts<{ stderr?: boolean; follow?: boolean }>();
+    const options = logs.opts<{ stderr?: boolean; follow?: boolean; attempt?: string; attempts?: boolean }>();
+    if (options.attempts) {
+      const attempts = await context.client.jobs.attempts(id, taskId);
+      context.print(attempts, () =>
+        table(
+          ['ATTEMPT', 'STDOUT', 'STDERR', ''],
+          attempts.items.map((a) => [
+            a.attempt,
+            a.stdoutBytes === undefined ? '' : bytes(a.stdoutBytes),
+            a.stderrBytes === undefined ? '' : bytes(a.stderrBytes),
+            a.running ? 'running' : '',
+          ]),
+        ),
+      );
+      return;
+    }
+    const attempt = options.attempt === undefined ? undefined : Number(options.attempt);
+    if (attempt !== undefined && !(Number.isInteger(attempt) && attempt >= 1)) {
+      throw new UsageError('--attempt must be a whole number from 1');
+    }
     for await (const chunk of context.client.jobs.log(id, taskId, {
       stream: options.stderr ? 'stderr' : 'stdout',
       ...(options.follow ? { follow: true } : {}),
+      ...(attempt ? { attempt } : {}),
     })) {
       terminal.out.write(chunk);
     }

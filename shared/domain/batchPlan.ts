@@ -32,12 +32,38 @@ export function shellCommandLine(command: string): string {
 }
 
 /**
+ * Lines that start a new attempt's logs. A task that may run more than once writes each run's
+ * stdout and stderr to `stdout-<n>.txt` and `stderr-<n>.txt` beside Batch's own (which stay
+ * empty), counting runs in a file of the task directory: Batch reruns a task in the same
+ * directory, and uploads every `std*.txt` when it ends, so each attempt's logs survive whether
+ * Batch truncates its own files between runs or not. Names start with `_cj_` to stay out of the
+ * command's way.
+ */
+export const ATTEMPT_LOG_LINES = [
+  '_cj_d=${AZ_BATCH_TASK_DIR:-.}',
+  '_cj_n=$(($(cat "$_cj_d/attempt" 2>/dev/null || echo 0) + 1))',
+  'echo $_cj_n > "$_cj_d/attempt"',
+  'exec >"$_cj_d/stdout-$_cj_n.txt" 2>"$_cj_d/stderr-$_cj_n.txt"',
+] as const;
+
+/** The Batch command line of a task: its command under a shell, each attempt logged apart when it may retry. */
+export function taskCommandLine(command: string, retries: number, rules?: ExitCodeRules): string {
+  if (rules) return exitRulesCommandLine(command, rules, retries, retries > 0);
+  return shellCommandLine(retries > 0 ? [...ATTEMPT_LOG_LINES, command].join('\n') : command);
+}
+
+/**
  * The command line of a task whose exit codes have meanings of their own. Batch retries every
  * non-zero exit and counts only 0 as success, so the shell around the command does what Batch
  * cannot: a success code leaves as 0 (said on stderr), and when some codes must fail the job
  * without a retry, the retries happen here (Batch is given none) and stop at such a code.
  */
-export function exitRulesCommandLine(command: string, rules: ExitCodeRules, retries: number): string {
+export function exitRulesCommandLine(
+  command: string,
+  rules: ExitCodeRules,
+  retries: number,
+  attemptLogs = false,
+): string {
   const lines = ['(', command, ')', 'c=$?', 'case $c in', '  0) exit 0 ;;'];
   if (rules.success.length > 0) {
     lines.push(
@@ -49,12 +75,15 @@ export function exitRulesCommandLine(command: string, rules: ExitCodeRules, retr
   }
   lines.push('esac');
   const body = lines.join('\n');
-  if (rules.failJob.length === 0 || retries === 0) return shellCommandLine(`${body}\nexit $c`);
+  const attempt = attemptLogs ? ATTEMPT_LOG_LINES : [];
+  if (rules.failJob.length === 0 || retries === 0) {
+    return shellCommandLine([...attempt, `${body}\nexit $c`].join('\n'));
+  }
   // The same case, in a loop that retries what is neither: attempt 1 is the first run.
   const loop = [
     'attempt=1',
     'while :; do',
-    body.replace(/^/gm, '  '),
+    [...attempt, body].join('\n').replace(/^/gm, '  '),
     `  [ "$attempt" -gt ${retries} ] && exit $c`,
     `  echo "cloudjobs: exit code $c; trying again ($attempt of ${retries} retries)" >&2`,
     '  attempt=$((attempt + 1))',
@@ -155,10 +184,9 @@ export function planBatchJob(
     const rules = task.exitCodes;
     // With codes that fail the job, the command's shell does the retries (see exitRulesCommandLine).
     const retriesInShell = rules !== undefined && rules.failJob.length > 0 && task.retries > 0;
-    const command = commandWithPrelude(task);
     const spec: ComputeTaskSpec = {
       id: task.id,
-      commandLine: rules ? exitRulesCommandLine(command, rules, task.retries) : shellCommandLine(command),
+      commandLine: taskCommandLine(commandWithPrelude(task), task.retries, rules),
       environment: task.env,
       resourceFiles: [...jobInputs, ...task.inputs.map(resource)],
       outputs: task.outputs.map((pattern) => ({

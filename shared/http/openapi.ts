@@ -36,6 +36,7 @@ import {
   uploadUrlSchema,
   fileUploadUrlSchema,
   userFileViewSchema,
+  taskAttemptsSchema,
 } from './views.js';
 
 const page = <T extends z.ZodType>(item: T) =>
@@ -154,7 +155,21 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   '/jobs/{id}/tasks/{taskId}/logs/{stream}': {
     get: {
       summary:
-        'A task’s stdout or stderr (text/plain): a running task’s as it is now, or with follow=true as it grows until the task ends; 204 when a follow has nothing left',
+        'A task’s stdout or stderr (text/plain), of its latest attempt: a running task’s as it is now, or with follow=true as it grows until the task ends; 204 when a follow has nothing left',
+      query: taskLogQuerySchema,
+      responses: { 200: null, 204: null },
+    },
+  },
+  '/jobs/{id}/tasks/{taskId}/attempts': {
+    get: {
+      summary:
+        'Each attempt of a task (a retried task runs more than once), with the size of its logs; one that runs once has one',
+      responses: { 200: taskAttemptsSchema },
+    },
+  },
+  '/jobs/{id}/tasks/{taskId}/attempts/{attempt}/logs/{stream}': {
+    get: {
+      summary: 'One attempt’s stdout or stderr (text/plain), as the plain logs endpoint serves the last',
       query: taskLogQuerySchema,
       responses: { 200: null, 204: null },
     },

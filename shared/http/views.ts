@@ -190,6 +190,21 @@ export const uploadUrlSchema = z.object({
   headers: z.record(z.string(), z.string()),
 });
 
+/** `GET /jobs/{id}/tasks/{taskId}/attempts`: each run of a task, with the size of its logs. */
+export const taskAttemptsSchema = z.object({
+  taskId: z.string(),
+  running: z.boolean(),
+  items: z.array(
+    z.object({
+      attempt: z.number().int().min(1).describe('1 is the first run'),
+      running: z.boolean().describe('whether this attempt is running now'),
+      stdoutBytes: z.number().int().min(0).optional().describe('once the task has ended'),
+      stderrBytes: z.number().int().min(0).optional(),
+      links: z.object({ stdout: z.string(), stderr: z.string() }),
+    }),
+  ),
+});
+
 /** `GET /files/upload-url`: where to put one of your files. */
 export const fileUploadUrlSchema = uploadUrlSchema.extend({
   path: z.string().describe('the file’s path in your files; a job names it `files://<path>`'),

@@ -25,6 +25,9 @@ export const taskLogQuerySchema = z.strictObject({
   offset: z.coerce.number().int().min(0).optional().describe('start at this byte: what a reader already has'),
 });
 
+/** The `{attempt}` of `.../attempts/{attempt}/logs/{stream}`: 1 is the first run. */
+export const attemptParamSchema = z.coerce.number().int().min(1).max(100_000).describe('attempt');
+
 /** Query of `GET /jobs/{id}/outputs.zip`. */
 export const outputsZipQuerySchema = z.strictObject({
   task: z.string().min(1).max(64).optional().describe('only this task’s outputs'),
@@ -42,6 +45,28 @@ export interface FileBody {
   contentType: string;
   contentLength?: number;
   lastModified?: Date;
+}
+
+/** A task's attempts, as `GET /jobs/{id}/tasks/{taskId}/attempts` answers them. */
+export interface TaskAttempts {
+  taskId: string;
+  running: boolean;
+  items: Array<{ attempt: number; running: boolean; stdoutBytes?: number; stderrBytes?: number }>;
+}
+
+/** The log file of an attempt: numbered when the task logs attempts apart, else Batch's own. */
+function attemptFile(stream: 'stdout' | 'stderr', attempt: number | undefined): string {
+  return attempt === undefined ? `${stream}.txt` : `${stream}-${attempt}.txt`;
+}
+
+/** The highest attempt among log names `stdout-<n>.txt`, or undefined when there are none. */
+function maxAttempt(names: readonly string[]): number | undefined {
+  let max: number | undefined;
+  for (const name of names) {
+    const n = /^std(?:out|err)-(\d+)\.txt$/.exec(name)?.[1];
+    if (n !== undefined) max = Math.max(max ?? 0, Number(n));
+  }
+  return max;
 }
 
 /** The outputs of a job: archived (the manifest) or, before archiving, as uploaded so far. */
@@ -90,17 +115,24 @@ export class JobFiles {
     jobId: string,
     taskId: string,
     stream: 'stdout' | 'stderr',
-    options: { follow?: boolean; offset?: number } = {},
+    options: { follow?: boolean; offset?: number; attempt?: number } = {},
   ): Promise<FileBody | undefined> {
     await this.o.jobs.job(caller, jobId);
     const layout = await this.#layout(jobId);
-    const uploaded = {
-      container: this.o.blobs(layout.logs.container),
-      name: `${jobLayout.taskLogs(jobId, layout.logs.folder, taskId)}/${stream}.txt`,
-    };
-    const offset = options.offset ?? 0;
+    const folder = jobLayout.taskLogs(jobId, layout.logs.folder, taskId);
+    const logs = this.o.blobs(layout.logs.container);
     const task = await this.o.compute.getTask(jobId, taskId);
     const running = task !== undefined && task.state !== 'completed';
+    const attempts = await this.#attemptCount(logs, folder, jobId, taskId, running);
+    if (options.attempt !== undefined && options.attempt > Math.max(1, attempts ?? 1)) {
+      throw new NotFoundError(
+        `task ${taskId} of job ${jobId} has no attempt ${options.attempt} (it has had ${Math.max(1, attempts ?? 0)})`,
+        'ATTEMPT_NOT_FOUND',
+      );
+    }
+    const file = attemptFile(stream, attempts === undefined ? undefined : (options.attempt ?? attempts));
+    const uploaded = { container: logs, name: `${folder}/${file}` };
+    const offset = options.offset ?? 0;
     const missing = () =>
       new NotFoundError(
         `task ${taskId} of job ${jobId} has no ${stream} yet: it has not started`,
@@ -118,8 +150,17 @@ export class JobFiles {
         uploaded,
         jobId,
         taskId,
-        file: `${stream}.txt`,
+        file,
         from: offset,
+        // Following the latest attempt goes on to the next; following a chosen one stays with it.
+        ...(attempts !== undefined && options.attempt === undefined
+          ? {
+              attempts: {
+                current: () => this.#nodeAttempts(jobId, taskId),
+                file: (n: number) => attemptFile(stream, n),
+              },
+            }
+          : {}),
       };
       return {
         stream: Readable.from(
@@ -129,7 +170,7 @@ export class JobFiles {
       };
     }
     if (running) {
-      const node = await this.o.compute.readTaskFile(jobId, taskId, `${stream}.txt`, offset);
+      const node = await this.o.compute.readTaskFile(jobId, taskId, file, offset);
       if (node) return { stream: node, contentType: LOG_TYPE };
     }
     // Batch uploads logs without a content type; they are text whatever the blob says.
@@ -137,6 +178,72 @@ export class JobFiles {
     if (!body) throw missing();
     if (options.follow && body.contentLength === 0) return undefined;
     return body;
+  }
+
+  /**
+   * A task's attempts, each with the size of its logs: a task that may retry logs each attempt
+   * apart (see `ATTEMPT_LOG_LINES`); one that runs once has one attempt, its plain logs.
+   * While it runs, what its node has; once it has ended, what was uploaded.
+   */
+  async attempts(caller: Caller, jobId: string, taskId: string): Promise<TaskAttempts> {
+    await this.o.jobs.job(caller, jobId);
+    const layout = await this.#layout(jobId);
+    const folder = jobLayout.taskLogs(jobId, layout.logs.folder, taskId);
+    const logs = this.o.blobs(layout.logs.container);
+    const task = await this.o.compute.getTask(jobId, taskId);
+    const running = task !== undefined && task.state !== 'completed';
+    const sizes = new Map<string, number>();
+    if (!running)
+      for await (const blob of logs.list(`${folder}/`))
+        sizes.set(blob.name.slice(folder.length + 1), blob.size);
+    const count = running ? await this.#nodeAttempts(jobId, taskId) : maxAttempt([...sizes.keys()]);
+    if (
+      count === undefined &&
+      !running &&
+      !sizes.has('stdout.txt') &&
+      !sizes.has('stderr.txt') &&
+      task === undefined
+    ) {
+      throw new NotFoundError(`task ${taskId} of job ${jobId} has not started`, 'LOG_NOT_FOUND');
+    }
+    const items = Array.from({ length: count ?? 1 }, (_, i) => {
+      const n = i + 1;
+      const size = (stream: 'stdout' | 'stderr') =>
+        sizes.get(attemptFile(stream, count === undefined ? undefined : n));
+      const stdout = size('stdout');
+      const stderr = size('stderr');
+      return {
+        attempt: n,
+        running: running && n === (count ?? 1),
+        ...(stdout !== undefined ? { stdoutBytes: stdout } : {}),
+        ...(stderr !== undefined ? { stderrBytes: stderr } : {}),
+      };
+    });
+    return { taskId, running, items };
+  }
+
+  /** How many attempts a task has logged apart: from its node while it runs, else from the uploads. */
+  async #attemptCount(
+    logs: BlobContainer,
+    folder: string,
+    jobId: string,
+    taskId: string,
+    running: boolean,
+  ): Promise<number | undefined> {
+    if (running) return this.#nodeAttempts(jobId, taskId);
+    const names: string[] = [];
+    for await (const blob of logs.list(`${folder}/stdout-`)) names.push(blob.name.slice(folder.length + 1));
+    return maxAttempt(names);
+  }
+
+  /** The attempt counter a retried task keeps on its node (see `ATTEMPT_LOG_LINES`). */
+  async #nodeAttempts(jobId: string, taskId: string): Promise<number | undefined> {
+    const stream = await this.o.compute.readTaskFile(jobId, taskId, 'attempt', 0);
+    if (!stream) return undefined;
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(Buffer.from(chunk));
+    const n = Number(Buffer.concat(chunks).toString('utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
   }
 
   async outputs(caller: Caller, jobId: string): Promise<OutputListing> {

@@ -9,8 +9,13 @@ export interface TaskLogSources {
   uploaded: { container: BlobContainer; name: string };
   jobId: string;
   taskId: string;
-  /** `stdout.txt` or `stderr.txt`. */
+  /** `stdout.txt` or `stderr.txt`, or an attempt's `stdout-<n>.txt`. */
   file: string;
+  /**
+   * For a task that logs each attempt apart: the attempt running now (read from its node), and
+   * the file of an attempt, so the follower goes on to each new attempt's log from its start.
+   */
+  attempts?: { current: () => Promise<number | undefined>; file: (attempt: number) => string };
   /** The byte to start at: what the reader already has (0 unless given). */
   from?: number;
 }
@@ -38,11 +43,28 @@ export async function* followTaskLog(
   const pollMs = timing.pollMs ?? 500;
   let sent = sources.from ?? 0;
   let attempt: number | undefined;
+  let logged = sources.attempts ? Number(/-(\d+)\.txt$/.exec(sources.file)?.[1] ?? 0) : undefined;
   for (;;) {
     if (timing.signal?.aborted) return;
     const task = await sources.compute.getTask(sources.jobId, sources.taskId);
-    if (task && attempt !== undefined && task.retryCount !== attempt) sent = 0;
-    if (task) attempt = task.retryCount;
+    if (sources.attempts && logged !== undefined) {
+      const now = await sources.attempts.current();
+      if (now !== undefined && now > logged) {
+        sources = {
+          ...sources,
+          file: sources.attempts.file(now),
+          uploaded: {
+            ...sources.uploaded,
+            name: sources.uploaded.name.replace(/[^/]+$/, sources.attempts.file(now)),
+          },
+        };
+        logged = now;
+        sent = 0;
+      }
+    } else {
+      if (task && attempt !== undefined && task.retryCount !== attempt) sent = 0;
+      if (task) attempt = task.retryCount;
+    }
     if (task?.state === 'completed') {
       yield* finish(sources, sent, timing);
       return;

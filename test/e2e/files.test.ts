@@ -129,6 +129,46 @@ describe.concurrent('data in and out on the embedded runtime', () => {
     expect(await sha256(back)).toBe(await sha256(local));
   });
 
+  it('should keep the logs of every attempt of a task that failed twice, the plain log the last', async () => {
+    const counter = path.join(dir, uniqueName('tries'));
+    const id = await alice.submit({
+      name: uniqueName('attempts'),
+      tasks: [
+        {
+          id: 'flaky',
+          retries: 2,
+          command: `n=$(( $(cat ${counter} 2>/dev/null || echo 0) + 1 )); echo $n > ${counter}; echo "try $n"; echo "oops $n" >&2; [ $n -ge 3 ]`,
+        },
+      ],
+    });
+    expect((await alice.until(id, ['FINISHED', 'FAILED'], 60_000)).status).toBe('FINISHED');
+    const attempts = await alice.json<{ items: Array<{ attempt: number; stdoutBytes: number }> }>(
+      'GET',
+      `/jobs/${id}/tasks/flaky/attempts`,
+    );
+    expect(attempts.body.items.map((a) => [a.attempt, a.stdoutBytes])).toEqual([
+      [1, 6],
+      [2, 6],
+      [3, 6],
+    ]);
+    for (const n of [1, 2, 3]) {
+      expect((await alice.call('GET', `/jobs/${id}/tasks/flaky/attempts/${n}/logs/stdout`)).text).toBe(
+        `try ${n}\n`,
+      );
+      expect((await alice.call('GET', `/jobs/${id}/tasks/flaky/attempts/${n}/logs/stderr`)).text).toBe(
+        `oops ${n}\n`,
+      );
+    }
+    expect((await alice.call('GET', `/jobs/${id}/tasks/flaky/logs/stdout`)).text).toBe('try 3\n');
+    expect((await alice.call('GET', `/jobs/${id}/tasks/flaky/attempts/4/logs/stdout`)).status).toBe(404);
+    expect((await alice.call('GET', `/jobs/${id}/tasks/flaky/attempts/0/logs/stdout`)).status).toBe(400);
+    expect((await alice.tasks(id)).flaky).toMatchObject({ status: 'SUCCEEDED', attempt: 3 });
+    const cli = await cloudjobs(['logs', id, 'flaky', '--attempt', '2', '--stderr']);
+    expect(cli.stdout).toBe('oops 2\n');
+    // Someone else's job's attempts are not theirs to see.
+    expect((await alice.call('GET', `/jobs/${id}/tasks/flaky/attempts`, undefined, BOB)).status).toBe(404);
+  });
+
   it('should check https inputs before anything runs, refusing addresses inside the network', async () => {
     const id = await alice.submit({
       name: uniqueName('https-inputs'),

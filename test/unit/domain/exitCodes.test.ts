@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { expandJob, type ExpandContext } from '../../../shared/domain/expand.js';
 import { DEFAULT_LIMITS, jobSpecSchema } from '../../../shared/domain/jobSpec.js';
-import { exitRulesCommandLine, planBatchJob } from '../../../shared/domain/batchPlan.js';
+import { exitRulesCommandLine, planBatchJob, taskCommandLine } from '../../../shared/domain/batchPlan.js';
 import { zodIssues } from '../../../shared/domain/issues.js';
 import { tasksToSkip } from '../../../shared/domain/taskState.js';
 
@@ -21,13 +21,17 @@ const dir = mkdtempSync(path.join(tmpdir(), 'exit-codes-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs a Batch command line as a Linux node would (it has no shell of its own: /bin/sh -c). */
-function run(commandLine: string): { code: number | null; stderr: string } {
+function run(commandLine: string, env: Record<string, string> = {}): { code: number | null; stderr: string } {
   const [shell, flag, script] = [
     '/bin/sh',
     '-c',
     commandLine.slice("/bin/sh -c '".length, -1).replace(/'\\''/g, "'"),
   ];
-  const result = spawnSync(shell, [flag, script], { cwd: dir, encoding: 'utf8' });
+  const result = spawnSync(shell, [flag, script], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
   return { code: result.status, stderr: result.stderr };
 }
 
@@ -60,6 +64,35 @@ describe('what exit codes mean', () => {
     const third = `echo x >> ${counter}; [ $(wc -l < ${counter}) -ge 3 ]`;
     expect(run(exitRulesCommandLine(third, rules, 5)).code).toBe(0);
     expect(readFileSync(counter, 'utf8')).toBe('x\nx\nx\n');
+  });
+
+  it('should keep each attempt’s logs apart, whether Batch reruns the task or its shell does', () => {
+    const flaky = (counter: string) =>
+      `n=$(( $(cat ${counter} 2>/dev/null || echo 0) + 1 )); echo $n > ${counter}; echo "try $n"; echo "err $n" >&2; [ $n -ge 3 ]`;
+    // Batch retries: the same command line run again in the same task directory.
+    const batchDir = mkdtempSync(path.join(dir, 'batch-'));
+    const line = taskCommandLine(flaky(path.join(batchDir, 'n')), 2);
+    const runs = [1, 2, 3].map(() => run(line, { AZ_BATCH_TASK_DIR: batchDir }).code);
+    expect(runs).toEqual([1, 1, 0]);
+    for (const n of [1, 2, 3]) {
+      expect(readFileSync(path.join(batchDir, `stdout-${n}.txt`), 'utf8')).toBe(`try ${n}\n`);
+      expect(readFileSync(path.join(batchDir, `stderr-${n}.txt`), 'utf8')).toBe(`err ${n}\n`);
+    }
+    // The shell's own retries (codes that fail the job): one run of the line, three attempts.
+    const shellDir = mkdtempSync(path.join(dir, 'shell-'));
+    const rules = { success: [], failJob: [9], runDependents: [] };
+    const looped = run(taskCommandLine(flaky(path.join(shellDir, 'n')), 2, rules), {
+      AZ_BATCH_TASK_DIR: shellDir,
+    });
+    expect(looped.code).toBe(0);
+    expect(looped.stderr).toBe('');
+    expect(readFileSync(path.join(shellDir, 'stdout-2.txt'), 'utf8')).toBe('try 2\n');
+    expect(readFileSync(path.join(shellDir, 'stderr-2.txt'), 'utf8')).toMatch(
+      /^err 2\ncloudjobs: exit code 1; trying again/,
+    );
+    expect(readFileSync(path.join(shellDir, 'attempt'), 'utf8')).toBe('3\n');
+    // A task that runs once logs as Batch does, to its own stdout.
+    expect(taskCommandLine('echo once', 0)).toBe(`/bin/sh -c 'echo once'`);
   });
 
   it('should take the job’s rules for tasks without their own, and plan them for Batch', () => {

@@ -1,4 +1,4 @@
-import { useMutation } from '@tanstack/react-query';
+import { useMutation, useQuery } from '@tanstack/react-query';
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { DONE_TASK_STATUSES, type Task } from '../../../client/index.js';
 import { client } from '../api.js';
@@ -13,6 +13,8 @@ const KEEP = 2 * 1024 * 1024;
  */
 export function LogViewer({ jobId, task, jobEnded }: { jobId: string; task: Task; jobEnded: boolean }) {
   const [stream, setStream] = useState<'stdout' | 'stderr'>('stdout');
+  // The latest attempt unless the reader picks an earlier one of a retried task.
+  const [attempt, setAttempt] = useState<number | undefined>();
   const [text, setText] = useState('');
   const [error, setError] = useState<unknown>();
   const [following, setFollowing] = useState(false);
@@ -21,18 +23,25 @@ export function LogViewer({ jobId, task, jobEnded }: { jobId: string; task: Task
   const running = task.status === 'RUNNING' || task.status === 'QUEUED' || task.status === 'PENDING';
   // The task's new state arrives with the page's event stream; the job carries on without it.
   const cancel = useMutation({ mutationFn: () => client.jobs.cancelTask(jobId, task.id) });
+  const attempts = useQuery({
+    queryKey: ['job', jobId, 'task', task.id, 'attempts', task.status],
+    queryFn: () => client.jobs.attempts(jobId, task.id),
+    enabled: task.status !== 'PENDING' && task.status !== 'QUEUED',
+  });
+  const earlier = attempt !== undefined && attempt < (attempts.data?.items.length ?? 0);
 
   useEffect(() => {
     const stop = new AbortController();
     setText('');
     setError(undefined);
-    setFollowing(running);
+    setFollowing(running && !earlier);
     void (async () => {
       const decoder = new TextDecoder();
       try {
         for await (const chunk of client.jobs.log(jobId, task.id, {
           stream,
-          follow: running,
+          follow: running && !earlier,
+          ...(attempt !== undefined ? { attempt } : {}),
           signal: stop.signal,
         })) {
           const piece = decoder.decode(chunk, { stream: true });
@@ -46,7 +55,7 @@ export function LogViewer({ jobId, task, jobEnded }: { jobId: string; task: Task
     })();
     return () => stop.abort();
     // A task that ends keeps its stream; one that starts is followed from then.
-  }, [jobId, task.id, stream, running]);
+  }, [jobId, task.id, stream, running, attempt, earlier]);
 
   useEffect(() => {
     const pre = view.current;
@@ -81,6 +90,22 @@ export function LogViewer({ jobId, task, jobEnded }: { jobId: string; task: Task
           >
             Cancel task<span className="visually-hidden"> {task.id}</span>
           </button>
+        )}
+        {(attempts.data?.items.length ?? 0) > 1 && (
+          <label>
+            Attempt{' '}
+            <select
+              value={attempt ?? attempts.data!.items.length}
+              onChange={(event) => setAttempt(Number(event.target.value))}
+            >
+              {attempts.data!.items.map((a) => (
+                <option key={a.attempt} value={a.attempt}>
+                  {a.attempt} of {attempts.data!.items.length}
+                  {a.running ? ' (running)' : ''}
+                </option>
+              ))}
+            </select>
+          </label>
         )}
         <div role="group" aria-label="Stream" className="toggle">
           {(['stdout', 'stderr'] as const).map((s) => (
