@@ -16,6 +16,7 @@ import { PoolsApi } from './jobs/poolsApi.js';
 import { SubscriptionsApi } from './notifications/subscriptionsApi.js';
 import { InboxApi } from './jobs/inboxApi.js';
 import { UserFiles } from './jobs/userFiles.js';
+import { JobCleanup } from './jobs/jobCleanup.js';
 import { UploadUrlSigner } from './adapters/uploadSas.js';
 import { TableSubscriptionStore } from './adapters/tableSubscriptionStore.js';
 import { TableDeliveryStore } from './adapters/tableDeliveryStore.js';
@@ -59,6 +60,8 @@ export interface Services {
   inbox: InboxApi;
   /** Users' own files (`uploads/<owner>/`), which jobs take as `files://` inputs. */
   userFiles: UserFiles;
+  /** Forgets ended jobs whole: on delete, and by age (`CLOUDJOBS_RETENTION_DAYS`). */
+  cleanup: JobCleanup;
   runner: JobRunner;
   statuses: StatusRecorder;
   signals: TaskSignals;
@@ -208,6 +211,17 @@ function wire(config: AppConfig): Services {
       lifetimeMinutes: config.filesSasMinutes,
     }),
     runner,
+    cleanup: new JobCleanup({
+      store,
+      blobs: containers,
+      jobsContainer: CONTAINERS.jobs,
+      defaultLogsContainer: CONTAINERS.logs,
+      compute,
+      chunksPerSubOrchestration: config.chunksPerSubOrchestration,
+      forgetNotifications: (owner, jobId) => subscriptions.forgetJob(owner, jobId),
+      subscriptions: subscriptionStore,
+      deliveries,
+    }),
     additions: new TaskAdditions({ store, runner, jobs: containers(CONTAINERS.jobs) }),
     controls: new JobControls({ jobs, store }),
     statuses,

@@ -128,6 +128,8 @@ const configSchema = z
       .default(24 * 60),
     [CONFIG_KEYS.poolsFixed]: flag,
     [CONFIG_KEYS.maxRunningJobsPerUser]: z.coerce.number().int().min(0).max(100_000).default(0),
+    // Fractions allowed (0.5 is twelve hours); 0 keeps ended jobs until someone deletes them.
+    [CONFIG_KEYS.retentionDays]: z.coerce.number().min(0).max(36_500).default(0),
     [CONFIG_KEYS.chunksPerSubOrchestration]: positiveInt(1000, 100_000),
     [CONFIG_KEYS.streamHeartbeatSeconds]: positiveInt(15, 120),
     // Under the 230 s a front end waits on a request, and the host's function timeout.
@@ -394,6 +396,8 @@ export interface AppConfig {
   poolsFixed: boolean;
   /** Jobs one user may have on Batch at once (more wait BLOCKED); 0 for no limit. */
   maxRunningJobsPerUser: number;
+  /** Days after it ends that a job is forgotten, blobs and history included; 0 for never. */
+  retentionDays: number;
   /** Containers blob inputs may come from, besides the owner's job files; empty for any. */
   inputContainers: string[];
   /** Chunks of 100 tasks one orchestration submits; a larger job's go to sub-orchestrations. */
@@ -484,6 +488,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxSeconds: values[CONFIG_KEYS.blockedRetryMaxSeconds],
     },
     maxRunningJobsPerUser: values[CONFIG_KEYS.maxRunningJobsPerUser],
+    retentionDays: values[CONFIG_KEYS.retentionDays],
     inputContainers: values[CONFIG_KEYS.inputContainers],
     chunksPerSubOrchestration: values[CONFIG_KEYS.chunksPerSubOrchestration],
     streams: {

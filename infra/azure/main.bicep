@@ -81,6 +81,10 @@ param inputContainers string[] = ['inputs']
 @minValue(0)
 param maxRunningJobsPerUser int = 0
 
+@description('Days after it ends that a job is forgotten with its logs, outputs, Batch job and orchestration history (checked hourly). 0 keeps jobs until deleted.')
+@minValue(0)
+param retentionDays int = 0
+
 @description('Refuse jobs naming a pool that does not exist, instead of holding them BLOCKED until an admin makes it.')
 param poolsFixed bool = false
 
@@ -269,6 +273,7 @@ var appSettings = union(
     CLOUDJOBS_DEFAULT_POOL: defaultPool
     CLOUDJOBS_ADMIN_ROLE: adminRole
     CLOUDJOBS_MAX_RUNNING_JOBS_PER_USER: string(maxRunningJobsPerUser)
+    CLOUDJOBS_RETENTION_DAYS: string(retentionDays)
     CLOUDJOBS_INPUT_CONTAINERS: join(inputContainers, ',')
     CLOUDJOBS_POOLS_FIXED: string(poolsFixed)
     CLOUDJOBS_PRESETS: string(presets)

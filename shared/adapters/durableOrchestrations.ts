@@ -2,9 +2,10 @@ import type { DurableClient } from 'durable-functions';
 import { JOB_ORCHESTRATOR } from '../orchestration/activities.js';
 import { SIGNAL_EVENT, type JobSignal, type OrchestrationInput } from '../orchestration/signals.js';
 import type { OrchestrationControl } from '../jobs/taskSignals.js';
+import type { OrchestrationHistory } from '../jobs/jobCleanup.js';
 
-/** Job orchestrations as the rest of the app uses them: start one, signal it, ask about it. */
-export interface JobOrchestrations extends OrchestrationControl {
+/** Job orchestrations as the rest of the app uses them: start one, signal it, ask about it, forget it. */
+export interface JobOrchestrations extends OrchestrationControl, OrchestrationHistory {
   /** Starts the job's orchestration unless it already exists; safe to repeat. */
   start(jobId: string): Promise<void>;
 }
@@ -46,6 +47,12 @@ export function durableOrchestrations(
         // Someone started it between the look and the start: that is what was wanted.
         if ((await state(jobId)) === 'missing') throw error;
       }
+    },
+    async running(jobId: string) {
+      return (await state(jobId)) === 'running';
+    },
+    async purge(instanceId: string) {
+      return (await client.purgeInstanceHistory(instanceId)).instancesDeleted > 0;
     },
     async raise(jobId: string, signal: JobSignal) {
       try {

@@ -6,7 +6,7 @@ import { ConflictError, NotFoundError, TransientError } from '../errors.js';
 import { isStatus, lazily, odata, tablePage, type Entity } from './tables.js';
 import { emptyCounts, TableTaskRows } from './tableTaskRows.js';
 import { TableTemplates } from './tableTemplates.js';
-import { ownerLogActions, TableOwnerLog } from './tableOwnerLog.js';
+import { ownerLogActions, ownerLogRowKey, TableOwnerLog } from './tableOwnerLog.js';
 import type { TableSource } from './storageAccount.js';
 import { TABLES } from '../storageLayout.js';
 import { TableTaskCancels } from './tableTaskCancels.js';
@@ -16,6 +16,7 @@ import { appendTasks, readSpec, specProperties } from './tableJobSpecs.js';
 import { jobLayout } from '../domain/jobLayout.js';
 import type { JobSpec } from '../domain/jobSpec.js';
 import {
+  FINAL_STATUSES,
   isFinal,
   transitionJob,
   type JobCondition,
@@ -166,7 +167,8 @@ export class TableJobStore implements JobStore {
       try {
         await this.#jobs.submitTransaction([
           ['create', entity],
-          ['create', first],
+          // Where its owner-log entry is, so deleting the job can take that too.
+          ['create', { ...first, OwnerPosition: ownerLog.position + 1 }],
           ...ownerLogActions(job.owner, ownerLog, job.id, 1),
         ]);
         break;
@@ -398,17 +400,20 @@ export class TableJobStore implements JobStore {
         ['update', update, 'Merge', { etag: entity.etag }],
         [
           'create',
-          historyEntity(job.owner, id, {
-            sequence,
-            status: next.status,
-            previousStatus: job.status,
-            ...(next.condition ? { condition: next.condition } : {}),
-            message: change.message,
-            at: change.at,
-            ...(change.taskCounts ? { taskCounts: change.taskCounts } : {}),
-            ...(change.exitCodes ? { exitCodes: change.exitCodes } : {}),
-            ...(taskLog.sequence > 0 ? { taskSequence: taskLog.sequence } : {}),
-          }),
+          {
+            OwnerPosition: ownerLog.position + 1,
+            ...historyEntity(job.owner, id, {
+              sequence,
+              status: next.status,
+              previousStatus: job.status,
+              ...(next.condition ? { condition: next.condition } : {}),
+              message: change.message,
+              at: change.at,
+              ...(change.taskCounts ? { taskCounts: change.taskCounts } : {}),
+              ...(change.exitCodes ? { exitCodes: change.exitCodes } : {}),
+              ...(taskLog.sequence > 0 ? { taskSequence: taskLog.sequence } : {}),
+            }),
+          },
         ],
         // The owner's change log moves in the same write, so it has exactly the changes recorded.
         ...ownerLogActions(job.owner, ownerLog, id, sequence),
@@ -546,12 +551,35 @@ export class TableJobStore implements JobStore {
     if (!where) return;
     const rows: TransactionAction[] = [];
     const filter = `PartitionKey eq ${odata(where.owner)} and RowKey ge ${odata(`hist|${id}|`)} and RowKey lt ${odata(`hist|${id}}`)}`;
+    let unplaced = false;
     for await (const entity of this.#jobs.listEntities<Entity>({
-      queryOptions: { filter, select: ['RowKey'] },
+      queryOptions: { filter, select: ['RowKey', 'OwnerPosition'] },
     })) {
       rows.push(['delete', { partitionKey: where.owner, rowKey: entity.rowKey }]);
+      if (typeof entity.OwnerPosition === 'number') {
+        rows.push(['delete', { partitionKey: where.owner, rowKey: ownerLogRowKey(entity.OwnerPosition) }]);
+      } else unplaced = true;
     }
-    for (let i = 0; i < rows.length; i += 100) await this.#jobs.submitTransaction(rows.slice(i, i + 100));
+    // Jobs recorded before history rows said where their owner-log entries are: found by scan.
+    if (unplaced) {
+      for (const rowKey of await this.#ownerLog.entriesOf(where.owner, id)) {
+        rows.push(['delete', { partitionKey: where.owner, rowKey }]);
+      }
+    }
+    for (let i = 0; i < rows.length; i += 100) {
+      const batch = rows.slice(i, i + 100);
+      try {
+        await this.#jobs.submitTransaction(batch);
+      } catch (error) {
+        // A delete cut short took some of them already: the rest one by one.
+        if (!isStatus(error, 404)) throw error;
+        for (const [, row] of batch) {
+          await this.#jobs.deleteEntity(row.partitionKey, row.rowKey).catch((missing: unknown) => {
+            if (!isStatus(missing, 404)) throw missing;
+          });
+        }
+      }
+    }
     await this.#taskRows.forget(id);
     this.#locations.delete(id);
     await this.#forgetInFlight(id);
@@ -563,6 +591,21 @@ export class TableJobStore implements JobStore {
     await this.#index.deleteEntity(id, '').catch((error: unknown) => {
       if (!isStatus(error, 404)) throw error;
     });
+  }
+
+  async listEndedBefore(cutoff: string, limit: number): Promise<Array<{ id: string; owner: string }>> {
+    await this.ready();
+    // Across owners: a scan, but a daily one, reading three properties of each job row.
+    const ended = FINAL_STATUSES.map((status) => `Status eq ${odata(status)}`).join(' or ');
+    const filter = `RowKey ge 'job|' and RowKey lt 'job}' and UpdatedAt lt ${odata(cutoff)} and (${ended})`;
+    const found: Array<{ id: string; owner: string }> = [];
+    for await (const entity of this.#jobs.listEntities<Entity>({
+      queryOptions: { filter, select: ['PartitionKey', 'JobId'] },
+    })) {
+      found.push({ id: entity.JobId as string, owner: entity.partitionKey });
+      if (found.length >= limit) break;
+    }
+    return found;
   }
 
   putTemplate(template: TemplateRecord): Promise<{ template: TemplateRecord; created: boolean }> {

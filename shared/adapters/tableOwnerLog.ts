@@ -8,7 +8,9 @@ import type { OwnerChange } from '../store/jobStore.js';
  * Entries are written by the job store in the transactions that record the changes.
  */
 const OWNER_LOG_PREFIX = 'oev|';
-const ownerLogRowKey = (position: number) => `${OWNER_LOG_PREFIX}${String(position).padStart(12, '0')}`;
+/** The row of an owner's change log entry at `position`. */
+export const ownerLogRowKey = (position: number) =>
+  `${OWNER_LOG_PREFIX}${String(position).padStart(12, '0')}`;
 const OWNER_LOG_COUNTER = 'oev|~';
 
 /** The next entry of an owner's change log and its moved counter, for a change's transaction. */
@@ -53,6 +55,20 @@ export class TableOwnerLog {
       }
     }
     return changes;
+  }
+
+  /** The row keys of an owner's change log entries about job `jobId` (a scan of the owner's log). */
+  async entriesOf(owner: string, jobId: string): Promise<string[]> {
+    const filter =
+      `PartitionKey eq ${odata(owner)} and RowKey ge ${odata(OWNER_LOG_PREFIX)}` +
+      ` and RowKey lt ${odata(OWNER_LOG_COUNTER)} and JobId eq ${odata(jobId)}`;
+    await this.ready();
+    const keys: string[] = [];
+    for await (const entity of this.jobs.listEntities<Entity>({
+      queryOptions: { filter, select: ['RowKey'] },
+    }))
+      keys.push(entity.rowKey);
+    return keys;
   }
 
   async head(owner: string): Promise<number> {

@@ -176,6 +176,18 @@ export class TableSubscriptionStore implements SubscriptionStore {
     return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
+  async listExpired(now: string, limit: number): Promise<Array<{ owner: string; id: string }>> {
+    await this.#ensure();
+    const found: Array<{ owner: string; id: string }> = [];
+    for await (const entity of this.#table.listEntities<Entity>({
+      queryOptions: { filter: `ExpiresAt lt ${odata(now)}`, select: ['PartitionKey', 'RowKey'] },
+    })) {
+      found.push({ owner: entity.partitionKey, id: entity.rowKey });
+      if (found.length >= limit) break;
+    }
+    return found;
+  }
+
   async delete(owner: string, id: string): Promise<boolean> {
     await this.#ensure();
     try {

@@ -338,7 +338,12 @@ export class JobsApi {
    * Forgets a job that has ended, with its history, tasks, spec, its own subscriptions and every
    * delivery of its events; a running job is a conflict.
    */
-  async delete(caller: Caller, id: string): Promise<void> {
+  /**
+   * Forgets an ended job of the caller's. `remove` does the forgetting (the app's wiring passes
+   * {@link JobCleanup.remove}, which takes the job's blobs, Batch job and orchestration history
+   * with it); without one, only its records and notifications go.
+   */
+  async delete(caller: Caller, id: string, remove?: (job: JobRecord) => Promise<unknown>): Promise<void> {
     let job: JobRecord;
     try {
       job = await this.job(caller, id);
@@ -352,6 +357,10 @@ export class JobsApi {
         `job ${id} is ${job.status}; cancel it and delete it once it has ended`,
         'JOB_NOT_FINISHED',
       );
+    }
+    if (remove) {
+      await remove(job);
+      return;
     }
     // The job first: a delivery woken meanwhile finds no job and sends nothing, where forgetting
     // its deliveries first would let that wake-up send the job's events again from the start.

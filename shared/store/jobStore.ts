@@ -323,6 +323,11 @@ export interface JobStore {
   tasksCancelledAlone(id: string): Promise<Set<string>>;
   /** Forgets a job: its record, history, tasks and spec. */
   deleteJob(id: string): Promise<void>;
+  /**
+   * Jobs of every owner that ended (FINISHED, FAILED or CANCELLED) and last changed before
+   * `cutoff` (ISO 8601): what retention forgets. At most `limit`, in no particular order.
+   */
+  listEndedBefore(cutoff: string, limit: number): Promise<Array<{ id: string; owner: string }>>;
   /** Sets a job's priority; answers the job as it now is. */
   setPriority(id: string, priority: number): Promise<JobRecord>;
   /** Adds `resubmission` to job `id`'s resubmissions, once however often it is told. */

@@ -50,6 +50,8 @@ export interface SubscriptionStore {
   listEnabled(owner: string): Promise<SubscriptionRecord[]>;
   /** Removes an owner's subscription; false if there was none. */
   delete(owner: string, id: string): Promise<boolean>;
+  /** Subscriptions of every owner whose `expiresAt` is before `now`: what retention removes. */
+  listExpired(now: string, limit: number): Promise<Array<{ owner: string; id: string }>>;
   /** Adds a subscription unless one with its id exists (per-job ones are created again on a replay). */
   createIfAbsent(subscription: SubscriptionRecord): Promise<void>;
   /** Stops a subscription receiving events, saying why; false if it no longer exists. */

@@ -8,7 +8,10 @@ import { Unzip, UnzipInflate } from 'fflate';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { jobClient } from '../support/jobClient.js';
 import { cliRunner } from '../support/cliProcess.js';
-import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
+import { ROOT, uniqueName, useRuntime, type RuntimeProcess } from '../support/runtimeProcess.js';
+import { TableClient, TableServiceClient } from '@azure/data-tables';
+import { BatchServiceClient, BatchSharedKeyCredentials } from '@azure/batch';
+import { LOCAL_BATCH_ACCOUNT, LOCAL_BATCH_KEY } from '../../infra/local/batch/localBatch.js';
 import { waitFor } from '../support/waitFor.js';
 
 const ALICE = 'alice-token-0123456789abcdef';
@@ -38,6 +41,48 @@ async function zipDigests(file: string): Promise<Record<string, string>> {
   return digests;
 }
 
+/**
+ * Everything the app and its services hold of job `id`: blobs under its folder in the app's
+ * containers, table rows naming it (any table of the runtime's prefix), its Batch job, and its
+ * Durable instance.
+ */
+async function leftBehind(runtime: RuntimeProcess, id: string) {
+  const service = BlobServiceClient.fromConnectionString(runtime.info.connectionString);
+  const blobs: string[] = [];
+  for (const container of ['jobs', 'job-logs']) {
+    for await (const blob of service.getContainerClient(container).listBlobsFlat({ prefix: `${id}/` }))
+      blobs.push(`${container}/${blob.name}`);
+  }
+  const tables = TableServiceClient.fromConnectionString(runtime.info.connectionString, {
+    allowInsecureConnection: true,
+  });
+  const prefix = runtime.options.env!.CLOUDJOBS_TABLE_PREFIX!;
+  const rows: string[] = [];
+  for await (const table of tables.listTables()) {
+    if (!table.name!.startsWith(prefix)) continue;
+    const client = TableClient.fromConnectionString(runtime.info.connectionString, table.name!, {
+      allowInsecureConnection: true,
+    });
+    for await (const row of client.listEntities<Record<string, unknown>>()) {
+      if ([row.partitionKey, row.rowKey, row.JobId].some((value) => String(value).includes(id)))
+        rows.push(`${table.name}/${row.partitionKey}/${row.rowKey}`);
+    }
+  }
+  const batch = new BatchServiceClient(
+    new BatchSharedKeyCredentials(LOCAL_BATCH_ACCOUNT, LOCAL_BATCH_KEY),
+    runtime.info.batchUrl!,
+  );
+  const batchJob = await batch.job.get(id).then(
+    () => true,
+    (error: { statusCode?: number }) => {
+      if (error.statusCode === 404) return false;
+      throw error;
+    },
+  );
+  const instance = await runtime.fetch(`/runtime/webhooks/durabletask/instances/${id}`);
+  return { blobs, rows, batchJob, history: instance.status === 200 };
+}
+
 // Data in and out as a user moves it: their own files up, job outputs down.
 describe.concurrent('data in and out on the embedded runtime', () => {
   const runtime = useRuntime({
@@ -61,6 +106,7 @@ describe.concurrent('data in and out on the embedded runtime', () => {
     await rm(dir, { recursive: true, force: true });
   });
   const cloudjobs = cliRunner(runtime, ALICE, () => path.join(dir, 'config'));
+  const leftOf = (id: string) => leftBehind(runtime, id);
 
   it('should upload 200 MB through the CLI, resume it after a kill, and run a job on it as files://', async () => {
     const local = path.join(dir, 'big.bin');
@@ -169,6 +215,26 @@ describe.concurrent('data in and out on the embedded runtime', () => {
     expect((await alice.call('GET', `/jobs/${id}/tasks/flaky/attempts`, undefined, BOB)).status).toBe(404);
   });
 
+  it('should leave no blob, row, Batch job or orchestration history of a deleted job', async () => {
+    const id = await alice.submit({
+      name: uniqueName('deleted'),
+      tasks: [
+        { id: 'a', command: 'echo hi; echo out > ${outputDir}/a.txt' },
+        { id: 'b', command: 'echo there', dependsOn: ['a'], retries: 1 },
+      ],
+    });
+    expect((await alice.until(id, ['FINISHED', 'FAILED'], 60_000)).status).toBe('FINISHED');
+    const before = await leftOf(id);
+    expect(before.blobs.length).toBeGreaterThan(3);
+    expect(before.rows.length).toBeGreaterThan(3);
+    expect(before).toMatchObject({ batchJob: true, history: true });
+
+    expect((await alice.call('DELETE', `/jobs/${id}`, undefined, BOB)).status).toBe(404);
+    expect((await alice.call('DELETE', `/jobs/${id}`)).status).toBe(204);
+    expect(await leftOf(id)).toEqual({ blobs: [], rows: [], batchJob: false, history: false });
+    expect((await alice.call('DELETE', `/jobs/${id}`)).status).toBe(404);
+  });
+
   it('should check https inputs before anything runs, refusing addresses inside the network', async () => {
     const id = await alice.submit({
       name: uniqueName('https-inputs'),
@@ -230,5 +296,50 @@ describe.concurrent('data in and out on the embedded runtime', () => {
           : "the app's own container uploads",
       );
     }
+  });
+});
+
+// Retention on a runtime of its own: its sweep must not reach the jobs of the tests above.
+describe('retention on the embedded runtime', () => {
+  // 0.0001 days is 8.64 seconds: old enough to be forgotten within a test.
+  const runtime = useRuntime({
+    app: ROOT,
+    storage: inject('azurite'),
+    env: {
+      CLOUDJOBS_API_TOKENS: `alice=${ALICE}`,
+      CLOUDJOBS_TABLE_PREFIX: uniqueName('r'),
+      CLOUDJOBS_RETENTION_DAYS: '0.0001',
+    },
+  });
+  const alice = jobClient(runtime, ALICE);
+
+  it('should forget a job past its age with all it left, and keep a younger and a running one', async () => {
+    const run = async (command: string) =>
+      alice.submit({
+        name: uniqueName('kept'),
+        tasks: [{ id: 'a', command: `${command}; echo x > \${outputDir}/x` }],
+      });
+    const old = await run('true');
+    const ended = await alice.until(old, ['FINISHED'], 60_000);
+    const running = await run('sleep 120');
+    // Past the retention age (measured by the job's own last change), then a young one.
+    await waitFor(() => (Date.now() - Date.parse(ended.updatedAt) > 9000 ? true : undefined), {
+      timeoutMs: 30_000,
+      what: 'the first job to age',
+    });
+    const young = await run('true');
+    await alice.until(young, ['FINISHED'], 60_000);
+    await alice.until(running, ['RUNNING'], 60_000);
+
+    expect((await runtime.fetch('/admin/functions/retentionSweep', { method: 'POST' })).status).toBe(202);
+    await waitFor(async () => ((await alice.call('GET', `/jobs/${old}`)).status === 404 ? true : undefined), {
+      timeoutMs: 30_000,
+      what: 'retention to forget the old job',
+    });
+    expect(await leftBehind(runtime, old)).toEqual({ blobs: [], rows: [], batchJob: false, history: false });
+    expect((await alice.job(young)).status).toBe('FINISHED');
+    expect((await alice.job(running)).status).toBe('RUNNING');
+    expect((await leftBehind(runtime, young)).blobs.length).toBeGreaterThan(0);
+    await alice.call('POST', `/jobs/${running}/cancel`);
   });
 });

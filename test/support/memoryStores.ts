@@ -371,6 +371,14 @@ export class MemoryJobStore implements JobStore {
     return entry.job;
   }
 
+  async listEndedBefore(cutoff: string, limit: number): Promise<Array<{ id: string; owner: string }>> {
+    return [...this.jobs.values()]
+      .map((entry) => entry.job)
+      .filter((job) => isFinal(job.status) && job.updatedAt < cutoff)
+      .slice(0, limit)
+      .map((job) => ({ id: job.id, owner: job.owner }));
+  }
+
   async deleteJob(id: string): Promise<void> {
     this.jobs.delete(id);
     this.histories.delete(id);
@@ -443,6 +451,13 @@ export class MemorySubscriptionStore implements SubscriptionStore {
 
   async delete(owner: string, id: string): Promise<boolean> {
     return this.items.delete(`${owner}|${id}`);
+  }
+
+  async listExpired(now: string, limit: number): Promise<Array<{ owner: string; id: string }>> {
+    return [...this.items.values()]
+      .filter((s) => s.expiresAt !== undefined && s.expiresAt < now)
+      .slice(0, limit)
+      .map((s) => ({ owner: s.owner, id: s.id }));
   }
 
   async createIfAbsent(subscription: SubscriptionRecord): Promise<void> {

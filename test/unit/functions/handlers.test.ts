@@ -27,6 +27,7 @@ import { MemoryBlobContainer } from '../../support/memoryBlobs.js';
 import { dashboardRoles } from '../../../functions/dashboardRoles.js';
 import type { JobOrchestrations } from '../../../shared/adapters/durableOrchestrations.js';
 import type { JobFiles } from '../../../shared/jobs/jobFiles.js';
+import type { JobCleanup } from '../../../shared/jobs/jobCleanup.js';
 import type { InboxIntake } from '../../../shared/jobs/inboxIntake.js';
 import type { JobRunner } from '../../../shared/jobs/jobRunner.js';
 import type { JobSignal } from '../../../shared/orchestration/signals.js';
@@ -93,6 +94,12 @@ class MemoryOrchestrations implements JobOrchestrations {
   }
   async state(jobId: string) {
     return this.started.includes(jobId) ? ('running' as const) : ('missing' as const);
+  }
+  async running() {
+    return false;
+  }
+  async purge() {
+    return false;
   }
 }
 let orchestrations: MemoryOrchestrations;
@@ -183,6 +190,7 @@ beforeEach(() => {
     additions: undefined as unknown as TaskAdditions,
     controls: new JobControls({ jobs, store }),
     files: undefined as unknown as JobFiles,
+    cleanup: undefined as unknown as JobCleanup,
     intake: undefined as unknown as InboxIntake,
     ensureContainers: () => Promise.resolve(),
   });

@@ -34,6 +34,7 @@ describe('configuration', () => {
       },
       inboxSasMinutes: 15,
       filesSasMinutes: 60,
+      retentionDays: 0,
       blockedRetry: { initialSeconds: 30, maxSeconds: 600 },
       guards: { maxBlockedMinutes: 1440, maxQueuedMinutes: 1440 },
       poolsFixed: false,
