@@ -195,6 +195,7 @@ module storage 'modules/storage.bicep' = {
     jobFilesRetentionDays: jobFilesRetentionDays
     logsContainer: 'job-logs'
     jobsContainer: 'jobs'
+    uploadOrigins: dashboardOn ? ['https://${staticWebApp!.outputs.hostName}'] : []
   }
 }
 

@@ -96,6 +96,8 @@ export class Runtime {
   readonly #stops: Array<() => Promise<void>> = [];
   #info: RuntimeInfo | undefined;
   #stopping: Promise<void> | undefined;
+  /** The origin of the blob endpoint the app and browsers use (the Event Grid proxy before Azurite). */
+  #blobOrigin: string | undefined;
 
   constructor(options: RuntimeOptions) {
     this.#options = options;
@@ -149,6 +151,7 @@ export class Runtime {
     // Then storage: everything else keeps its state there.
     const { direct, blobPort } = await this.#startStorage(logger);
     const internal = new StorageClients(connectionString(direct));
+    await allowBrowserUploads(internal, direct.blob);
     const eventGrid = new EventGridEmulator({
       host: options.host,
       port: blobPort,
@@ -163,6 +166,7 @@ export class Runtime {
     await eventGrid.listen();
     this.#stops.push(() => eventGrid.close());
     const publicEndpoints: StorageEndpoints = { ...direct, blob: eventGrid.blobEndpoint };
+    this.#blobOrigin = new URL(eventGrid.blobEndpoint).origin;
     const appConnection = connectionString(publicEndpoints);
     pointDevelopmentStorageAt(appConnection);
 
@@ -349,7 +353,10 @@ export class Runtime {
       logger: logger.child('http'),
     });
     const site = this.#options.web ?? path.join(app.directory, 'dist', 'web');
-    if (site && existsSync(path.join(site, 'index.html'))) http.serveSite(staticSite(site));
+    if (site && existsSync(path.join(site, 'index.html'))) {
+      // Storage starts after the site is served: its address is looked up as pages are.
+      http.serveSite(staticSite(site, { blobOrigin: () => this.#blobOrigin }));
+    }
     await http.listen();
     this.#stops.push(() => http.close());
     return http;
@@ -559,4 +566,24 @@ function localPresets(slots: number): Array<Record<string, unknown>> {
       : []),
     { name: 'large', description: 'all of this machine', pool: 'local', ...share(slots) },
   ];
+}
+
+/**
+ * Lets the dashboard's pages send files straight to storage with an upload URL, as the Azure
+ * deployment lets its dashboard's origin (a CORS rule). Only a loopback emulator is touched, and
+ * with one rule for any origin: runtimes sharing an Azurite must not take each other's out.
+ */
+async function allowBrowserUploads(storage: StorageClients, blobEndpoint: string): Promise<void> {
+  const host = new URL(blobEndpoint).hostname;
+  if (host !== '127.0.0.1' && host !== 'localhost' && host !== '[::1]') return;
+  const rule = {
+    allowedOrigins: '*',
+    allowedMethods: 'PUT,GET,HEAD,OPTIONS',
+    allowedHeaders: '*',
+    exposedHeaders: '*',
+    maxAgeInSeconds: 3600,
+  };
+  const current = await storage.blobs.getProperties();
+  if (current.cors?.some((r) => r.allowedOrigins === '*' && r.allowedMethods.includes('PUT'))) return;
+  await storage.blobs.setProperties({ cors: [rule] });
 }

@@ -156,6 +156,40 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     await context.close();
   });
 
+  it('should upload a file in blocks straight to storage, list it, download it and delete it', async () => {
+    const { page, context } = await signedIn(ALICE, '/files');
+    const folder = uniqueName('dash-files');
+    // Over one 8 MiB block: the page sends blocks, then their list.
+    const bytes = Buffer.alloc(20 * 1024 * 1024 + 17, 7);
+    bytes.write('the first line\n');
+    await page.getByLabel('Folder').fill(`${folder}/`);
+    await page
+      .getByLabel('Files to upload')
+      .setInputFiles({ name: 'data.bin', mimeType: 'application/octet-stream', buffer: bytes });
+    await page.getByRole('button', { name: 'Upload', exact: true }).click();
+    const row = page.locator(`tr[data-file="${folder}/data.bin"]`);
+    await row.waitFor();
+    await expect.poll(() => row.textContent()).toContain('20.0 MiB');
+    expect(await accessibilityViolations(page)).toEqual([]);
+    const stored = await api().call('GET', `/files/${folder}/data.bin`);
+    expect(stored.text.length).toBe(bytes.length);
+    // Bob sees none of it.
+    expect((await api().call('GET', `/files?prefix=${folder}/`, undefined, BOB)).text).toBe('{"items":[]}');
+
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      row.getByRole('button', { name: /^Download/ }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe('data.bin');
+    expect((await readFile(await download.path())).equals(bytes)).toBe(true);
+
+    page.once('dialog', (dialog) => void dialog.accept());
+    await row.getByRole('button', { name: /^Delete/ }).click();
+    await row.waitFor({ state: 'detached' });
+    expect((await api().call('GET', `/files/${folder}/data.bin`)).status).toBe(404);
+    await context.close();
+  });
+
   it('should show a running task’s new log lines as they are written', async () => {
     const id = await api().submit({
       name: 'ticker',

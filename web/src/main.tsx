@@ -56,6 +56,10 @@ createRoot(document.getElementById('root')!).render(
               path="pools"
               element={page(async () => (await import('./pages/PoolsPage.js')).PoolsPage)}
             />
+            <Route
+              path="files"
+              element={page(async () => (await import('./pages/FilesPage.js')).FilesPage)}
+            />
             <Route path="*" element={<NotFoundPage />} />
           </Route>
         </Routes>

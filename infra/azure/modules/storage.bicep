@@ -54,10 +54,27 @@ resource account 'Microsoft.Storage/storageAccounts@2026-09-01' = {
   }
 }
 
+@description('Origins whose pages may send files straight to storage with an upload URL (the dashboard\'s).')
+param uploadOrigins string[] = []
+
 resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2026-09-01' = {
   parent: account
   name: 'default'
   properties: {
+    // The dashboard uploads users' files in blocks to a per-blob SAS URL: its origin must be let in.
+    cors: {
+      corsRules: empty(uploadOrigins)
+        ? []
+        : [
+            {
+              allowedOrigins: uploadOrigins
+              allowedMethods: ['PUT', 'GET', 'HEAD', 'OPTIONS']
+              allowedHeaders: ['*']
+              exposedHeaders: ['*']
+              maxAgeInSeconds: 3600
+            }
+          ]
+    }
     // Logs and outputs are written once; versions would only double what is stored.
     isVersioningEnabled: false
     deleteRetentionPolicy: { enabled: true, days: 7 }

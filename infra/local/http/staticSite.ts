@@ -32,7 +32,18 @@ export interface StaticSite {
  * the field, when that file is not a valid configuration: a site that would be served differently
  * on Azure must not start.
  */
-export function staticSite(root: string): StaticSite {
+const AZURE_BLOBS = 'https://*.blob.core.windows.net';
+
+export function staticSite(
+  root: string,
+  options: {
+    /**
+     * The origin of the blob endpoint that stands in for Azure Storage: a Content-Security-Policy
+     * that lets pages reach `https://*.blob.core.windows.net` lets them reach it too.
+     */
+    blobOrigin?: () => string | undefined;
+  } = {},
+): StaticSite {
   const configFile = path.join(root, 'staticwebapp.config.json');
   let config: z.infer<typeof configSchema> = {};
   if (existsSync(configFile)) {
@@ -52,7 +63,15 @@ export function staticSite(root: string): StaticSite {
     gzip: true,
     brotli: true,
     setHeaders: (res, pathname) => {
-      for (const [name, value] of Object.entries(config.globalHeaders ?? {})) res.setHeader(name, value);
+      const blob = options.blobOrigin?.();
+      for (const [name, value] of Object.entries(config.globalHeaders ?? {})) {
+        res.setHeader(
+          name,
+          blob && /^content-security-policy$/i.test(name)
+            ? value.replaceAll(AZURE_BLOBS, `${AZURE_BLOBS} ${blob}`)
+            : value,
+        );
+      }
       res.setHeader(
         'Cache-Control',
         pathname.startsWith('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache',

@@ -24,6 +24,7 @@ export function Layout() {
             Jobs
           </NavLink>
           <NavLink to="/submit">Submit</NavLink>
+          <NavLink to="/files">Files</NavLink>
           <NavLink to="/subscriptions">Subscriptions</NavLink>
           <NavLink to="/pools">Pools and templates</NavLink>
         </nav>

@@ -3,23 +3,7 @@ import { useState } from 'react';
 import type { OutputFile } from '../../../client/index.js';
 import { client } from '../api.js';
 import { ErrorPanel } from '../components/bits.js';
-
-const size = (bytes: number) =>
-  bytes < 1024
-    ? `${bytes} B`
-    : bytes < 1024 ** 2
-      ? `${(bytes / 1024).toFixed(1)} KiB`
-      : `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
-
-/** Hands `blob` to the browser as a download named `name`. */
-function save(blob: Blob, name: string): void {
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
-}
+import { save, size } from '../files.js';
 
 /**
  * The job's outputs (or one task's) as one zip, made by the service as it streams (entries at
