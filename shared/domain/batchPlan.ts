@@ -144,18 +144,13 @@ export function planBatchJob(
   layout: JobLayout,
 ): { job: ComputeJobSpec; tasks: ComputeTaskSpec[] } {
   const identity = locations.identity ? { identity: locations.identity } : {};
-  // A blob path ending in "/" (or the whole container) is a folder: everything under it.
-  const blob = (container: string, path: string, target: string): ResourceFileSpec =>
-    path === '' || path.endsWith('/')
-      ? {
-          source: {
-            containerUrl: locations.containerUrl(container),
-            ...(path ? { prefix: path } : {}),
-            ...identity,
-          },
-          target,
-        }
-      : { source: { url: locations.blobUrl(container, path), ...identity }, target };
+  const blob = (container: string, path: string, target: string): ResourceFileSpec => {
+    // A container URL would let the task list and read the whole container, not just the folder.
+    if (path === '' || path.endsWith('/')) {
+      throw new Error(`the folder input ${container}/${path} must be resolved to its files before planning`);
+    }
+    return { source: { url: locations.blobUrl(container, path), ...identity }, target };
+  };
   const resource = (input: ExpandedInput): ResourceFileSpec => {
     switch (input.kind) {
       case 'blob':

@@ -15,6 +15,7 @@ import { pendingOrQueued, progressOf, statusFromBatch, type GraphTask } from '..
 import type { JobStore, TaskUpdate } from '../store/jobStore.js';
 import { planBatchJob, type DataLocations, type JobLayout } from '../domain/batchPlan.js';
 import { forEachLimited } from '../concurrency.js';
+import { InputFolders, MAX_FOLDER_FILES } from './inputFolders.js';
 import { jobLayout, userFilesLayout, type JobFilesLayout } from '../domain/jobLayout.js';
 import type { BlobContainer, BlobContainers } from '../store/blobStore.js';
 import type {
@@ -98,10 +99,12 @@ const MAX_EXIT_CODES = 100;
 export class JobRunner {
   readonly #o: JobRunnerOptions;
   readonly #now: () => Date;
+  readonly #folders: InputFolders;
 
   constructor(options: JobRunnerOptions) {
     this.#o = options;
     this.#now = options.now ?? (() => new Date());
+    this.#folders = new InputFolders(options.containers, options.uploadsContainer);
   }
 
   /**
@@ -167,7 +170,7 @@ export class JobRunner {
     const locations = await this.#o.locations(new Date(this.#now().getTime() + lifetime));
     // Batch does not create containers for output files: the upload would fail at the task's end.
     await this.#o.containers(job.logs.container).createIfNotExists();
-    const plan = planBatchJob(jobId, job, locations, this.#layout(owner));
+    const plan = planBatchJob(jobId, await this.#folders.resolve(job, owner), locations, this.#layout(owner));
     await this.#o.jobs.writeJson(jobLayout.batchJob(jobId), plan.job);
     return { outcome: 'done', chunks: await this.#writeChunks(plan.tasks, (i) => jobLayout.chunk(jobId, i)) };
   }
@@ -193,7 +196,7 @@ export class JobRunner {
    */
   async planAddedTasks(jobId: string, owner: string, job: ExpandedJob, set: number): Promise<number> {
     const locations = await this.#o.locations(new Date(this.#now().getTime() + DEFAULT_URL_LIFETIME_MS));
-    const plan = planBatchJob(jobId, job, locations, this.#layout(owner));
+    const plan = planBatchJob(jobId, await this.#folders.resolve(job, owner), locations, this.#layout(owner));
     return this.#writeChunks(plan.tasks, (i) => jobLayout.addedChunk(jobId, set, i));
   }
 
@@ -439,9 +442,10 @@ export class JobRunner {
     }
     // files:// names the owner's own folder: there is no spelling of another user's file.
     await forEachLimited([...files], 16, async (path) => {
-      if (!(await this.#inputExists(this.#o.uploadsContainer, userFilesLayout.blob(owner, path)))) {
+      const missing = await this.#inputMissing(this.#o.uploadsContainer, userFilesLayout.blob(owner, path));
+      if (missing === 'missing') {
         problems.push(`files://${path}: you have no such ${path.endsWith('/') ? 'folder' : 'file'}`);
-      }
+      } else if (missing) problems.push(`files://${path}: ${missing}`);
     });
     const owners = new Map<string, string | undefined>();
     await forEachLimited([...blobs.values()], 16, async ({ container, path }) => {
@@ -467,15 +471,25 @@ export class JobRunner {
           return;
         }
       }
-      if (!(await this.#inputExists(container, path))) problems.push(`${where}: does not exist`);
+      const missing = await this.#inputMissing(container, path);
+      if (missing) problems.push(`${where}: ${missing === 'missing' ? 'does not exist' : missing}`);
     });
     return problems.sort();
   }
 
-  /** A blob, or for a folder (a path ending in `/`, or none) at least one blob under it. */
-  #inputExists(container: string, path: string): Promise<boolean> {
-    const blobs = this.#o.containers(container);
-    return path !== '' && !path.endsWith('/') ? blobs.exists(path) : blobs.hasAny(path);
+  /**
+   * Why a blob input cannot be read: missing, or for a folder (a path ending in `/`, or none),
+   * empty or holding more files than one folder input may. Undefined when it can.
+   */
+  async #inputMissing(container: string, path: string): Promise<string | undefined> {
+    if (path !== '' && !path.endsWith('/')) {
+      return (await this.#o.containers(container).exists(path)) ? undefined : 'missing';
+    }
+    const files = await this.#folders.count(container, path);
+    if (files === 0) return 'missing';
+    return files > MAX_FOLDER_FILES
+      ? `holds more than ${MAX_FOLDER_FILES} files, the most one folder input may (each is handed to Batch on its own): pack it into an archive, or split it`
+      : undefined;
   }
 
   /** A plan document an earlier step wrote; its absence means the steps ran out of order. */

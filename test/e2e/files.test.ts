@@ -281,6 +281,20 @@ describe.concurrent('data in and out on the embedded runtime', () => {
     ).toBe(403);
     expect((await alice.call('GET', `/files/${remote}`)).text).toBe('x,y\n');
 
+    // A folder of hers, as an input: every file under it, each handed over on its own.
+    const deeper = `${remote.split('/')[0]}/deep/b.csv`;
+    const second = (await alice.json<{ url: string }>('GET', `/files/upload-url?path=${deeper}`)).body.url;
+    await fetch(second, { method: 'PUT', headers: { 'x-ms-blob-type': 'BlockBlob' }, body: 'b\n' });
+    const folderJob = await alice.submit({
+      name: uniqueName('folder-input'),
+      inputs: [{ source: `files://${remote.split('/')[0]}/`, target: 'in' }],
+      tasks: [{ id: 'ls', command: 'cd in && find . -type f | sort && cat a.csv deep/b.csv' }],
+    });
+    expect((await alice.until(folderJob, ['FINISHED', 'FAILED'], 60_000)).status).toBe('FINISHED');
+    expect((await alice.call('GET', `/jobs/${folderJob}/tasks/ls/logs/stdout`)).text).toBe(
+      './a.csv\n./deep/b.csv\nx,y\nb\n',
+    );
+
     // A job of Bob's naming the path reads his own files, where there is none; nor may he name Alice's folder.
     for (const source of [`files://${remote}`, `blob://uploads/alice/${remote}`]) {
       const id = await bob.submit({

@@ -12,6 +12,7 @@ import type { DataLocations } from '../../../shared/domain/batchPlan.js';
 import { BlockedError, TransientError, ValidationError } from '../../../shared/errors.js';
 import type { Caller } from '../../../shared/identity.js';
 import { JobRunner } from '../../../shared/jobs/jobRunner.js';
+import { MAX_FOLDER_FILES } from '../../../shared/jobs/inputFolders.js';
 import { JobsApi } from '../../../shared/jobs/jobsApi.js';
 import { MemoryJobStore } from '../../support/memoryStores.js';
 import { memoryBlobContainers } from '../../support/memoryBlobs.js';
@@ -191,6 +192,8 @@ describe('the job runner on fakes (store, blobs, Batch)', () => {
   it('should hand Batch the owner’s own files, a file or a folder, where the task names them', async () => {
     await blobs('uploads').write('alice/datasets/a.csv', 'x', 'text/csv');
     await blobs('uploads').write('alice/refs/one.txt', '1', 'text/plain');
+    await blobs('uploads').write('alice/refs/deep/two.txt', '2', 'text/plain');
+    await blobs('uploads').write('bob/refs/not-alices.txt', 'b', 'text/plain');
     const id = await submit({
       name: 'files',
       inputs: [{ source: 'files://refs/' }],
@@ -199,16 +202,34 @@ describe('the job runner on fakes (store, blobs, Batch)', () => {
     expect(await runner.processInputs(id)).toMatchObject({ outcome: 'done' });
     await runner.stageInputs(id);
     const [task] = (await blobs('jobs').readJson<ComputeTaskSpec[]>(jobLayout.chunk(id, 0)))!;
+    // A folder is handed over file by file: a container URL would open every user's files.
     expect(task!.resourceFiles).toEqual([
       {
-        source: { containerUrl: 'https://acct.blob.core.windows.net/uploads?sig=c', prefix: 'alice/refs/' },
-        target: 'refs',
+        source: { url: 'https://acct.blob.core.windows.net/uploads/alice/refs/deep/two.txt?sig=b' },
+        target: 'refs/deep/two.txt',
+      },
+      {
+        source: { url: 'https://acct.blob.core.windows.net/uploads/alice/refs/one.txt?sig=b' },
+        target: 'refs/one.txt',
       },
       {
         source: { url: 'https://acct.blob.core.windows.net/uploads/alice/datasets/a.csv?sig=b' },
         target: 'a.csv',
       },
     ]);
+  });
+
+  it('should refuse a folder input of more files than one may hold, before anything runs', async () => {
+    for (let i = 0; i <= MAX_FOLDER_FILES; i++) await blobs('data').write(`many/${i}.txt`, 'x', 'text/plain');
+    const id = await submit({
+      name: 'many',
+      inputs: [{ source: 'blob://data/many/' }],
+      tasks: [{ id: 'a', command: 'true' }],
+    });
+    const result = await runner.processInputs(id);
+    expect(result.outcome === 'failed' && result.failure.message).toMatch(
+      /blob:\/\/data\/many\/: holds more than 1000 files/,
+    );
   });
 
   it('should write the Batch plan in chunks of 100, and submit each task once however often it runs', async () => {
