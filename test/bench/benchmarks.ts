@@ -12,6 +12,7 @@ import { AzureBatch } from '../../shared/adapters/azureBatch.js';
 import type { ComputeTaskSpec } from '../../shared/compute/compute.js';
 import { jobBenchmarks } from './jobBenchmarks.js';
 import { notifyBenchmark } from './notifyBenchmark.js';
+import { transferBenchmark } from './transferBenchmark.js';
 import { taskEventsBenchmark } from './taskEventsBenchmark.js';
 import { eventsBenchmark } from './eventsBenchmark.js';
 import { dashboardBenchmark } from './dashboardBenchmark.js';
@@ -279,6 +280,7 @@ export const benchmarks: Benchmark[] = [
   },
   ...jobBenchmarks,
   notifyBenchmark,
+  transferBenchmark,
   taskEventsBenchmark,
   eventsBenchmark,
   dashboardBenchmark,
