@@ -5,9 +5,12 @@
 
 /** Blob containers; `job-inbox` and its rejected twin are fixed by the contract. */
 export const CONTAINERS = {
-  /** Each job's spec, inputs and outputs, under `<jobId>/`. */
+  /**
+   * Each job's spec, plan and outputs manifest, under `<jobId>/` (and the outputs of jobs run
+   * before each job had a container of its own: see `dataContainer` in domain/jobLayout.ts).
+   */
   jobs: 'jobs',
-  /** Tasks' stdout and stderr, under `<jobId>/<folder>/<taskId>/`, unless a spec names another. */
+  /** Tasks' stdout and stderr of jobs run before each had a container of its own. */
   logs: 'job-logs',
   inbox: 'job-inbox',
   /** Users' own files, under `<owner>/`: inputs they uploaded (`files://`). */

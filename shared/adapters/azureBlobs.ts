@@ -76,14 +76,23 @@ export class AzureBlobContainer implements BlobContainer {
   }
 
   async *list(prefix: string): AsyncIterable<BlobItem> {
-    for await (const blob of this.#client.listBlobsFlat({ prefix })) {
-      yield {
-        name: blob.name,
-        size: blob.properties.contentLength ?? 0,
-        ...(blob.properties.contentType ? { contentType: blob.properties.contentType } : {}),
-        lastModified: blob.properties.lastModified,
-      };
+    try {
+      for await (const blob of this.#client.listBlobsFlat({ prefix })) {
+        yield {
+          name: blob.name,
+          size: blob.properties.contentLength ?? 0,
+          ...(blob.properties.contentType ? { contentType: blob.properties.contentType } : {}),
+          lastModified: blob.properties.lastModified,
+        };
+      }
+    } catch (error) {
+      // A container that does not exist (yet, or any more) holds nothing.
+      if (!isMissing(error)) throw error;
     }
+  }
+
+  async deleteContainer(): Promise<void> {
+    await this.#client.deleteIfExists();
   }
 
   async listPage(

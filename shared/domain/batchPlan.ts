@@ -1,6 +1,6 @@
 import type { ComputeJobSpec, ComputeTaskSpec, ResourceFileSpec } from '../compute/compute.js';
 import type { ExitCodeRules, ExpandedInput, ExpandedJob, ExpandedTask } from './expand.js';
-import { jobLayout } from './jobLayout.js';
+import { dataContainer, jobLayout } from './jobLayout.js';
 import { OUTPUT_FOLDER, WORKING_DIR } from './macros.js';
 
 /**
@@ -16,8 +16,13 @@ export interface DataLocations {
 
 /** Where cloudjobs keeps a job's files in storage. */
 export interface JobLayout {
-  /** Holds `<jobId>/tasks/<taskId>/...`: what each task declared as output, uploaded as it ends. */
-  jobsContainer: string;
+  /**
+   * The job's own container: it holds `<jobId>/tasks/<taskId>/...` (what each task declared as
+   * output, uploaded as it ends) and the logs; the only one tasks may write.
+   */
+  dataContainer: string;
+  /** Where another job's tasks wrote their outputs, for `fromTask` inputs of a resumed job. */
+  outputsOf?: (jobId: string) => string;
   /** Where the job owner's own files are, which `files://` inputs name. */
   uploads: { container: string; folder: string };
 }
@@ -163,7 +168,9 @@ export function planBatchJob(
         return {
           source: {
             url: locations.blobUrl(
-              layout.jobsContainer,
+              input.jobId && input.jobId !== jobId
+                ? (layout.outputsOf?.(input.jobId) ?? dataContainer(input.jobId))
+                : layout.dataContainer,
               `${jobLayout.taskOutput(input.jobId ?? jobId, input.taskId)}/${input.path}`,
             ),
             ...identity,
@@ -173,8 +180,9 @@ export function planBatchJob(
     }
   };
   const jobInputs = job.inputs.map(resource);
-  const outputsUrl = locations.containerUrl(layout.jobsContainer);
-  const logsUrl = locations.containerUrl(job.logs.container);
+  // One write URL, for the job's own container: outputs and logs both land there.
+  const outputsUrl = locations.containerUrl(layout.dataContainer);
+  const logsUrl = outputsUrl;
   const tasks = job.tasks.map((task): ComputeTaskSpec => {
     const rules = task.exitCodes;
     // With codes that fail the job, the command's shell does the retries (see exitRulesCommandLine).

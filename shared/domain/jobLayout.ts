@@ -29,9 +29,30 @@ export const jobLayout = {
   taskLogs: (jobId: string, folder: string, taskId: string) => `${jobId}/${folder}/${taskId}`,
 } as const;
 
+/**
+ * The container of everything a job's tasks write (outputs and logs, at the same paths as above):
+ * one per job, so the write URL Batch is handed for them reaches that job's data and nothing else
+ * (a container SAS cannot be limited to a prefix). Event Grid still sees its logs land: the task
+ * log subscription takes containers whose names begin with `job`.
+ */
+export const dataContainer = (jobId: string): string => `jobdata-${jobId}`;
+
 /** Where a job's files are beyond the fixed layout: kept beside the plan for the files API. */
 export interface JobFilesLayout {
+  /** The logs as the spec asked: copied to this container, if it is not the job's own, at ARCHIVING. */
   logs: { container: string; folder: string };
+  /**
+   * The job's own container ({@link dataContainer}), where its tasks write outputs and logs.
+   * Absent for jobs run before there was one: theirs are in the jobs and logs containers.
+   */
+  data?: string;
+}
+
+/** Where a job's tasks wrote their outputs and their logs, by its layout. */
+export function writtenTo(layout: JobFilesLayout, jobsContainer: string): { outputs: string; logs: string } {
+  return layout.data
+    ? { outputs: layout.data, logs: layout.data }
+    : { outputs: jobsContainer, logs: layout.logs.container };
 }
 
 /** Where users' own files are in the uploads container: a folder per owner. */

@@ -94,9 +94,16 @@ export class JobCleanup {
     await this.o.compute.deleteJob(job.id);
     const per = this.o.chunksPerSubOrchestration;
     await purgeOrchestration(history, job.id, chunks <= per ? 0 : Math.ceil(chunks / per));
+    // What its tasks wrote first (its own container; the logs copied out, or, for a job run
+    // before there was one, its logs): the layout that finds them is among the job's own files.
+    let blobs = 0;
+    if (layout?.data) {
+      const data = this.o.blobs(layout.data);
+      for await (const _blob of data.list('')) blobs++;
+      await data.deleteContainer();
+    }
     const logs = this.o.blobs(layout?.logs.container ?? this.o.defaultLogsContainer);
-    // The logs first: the layout that finds them is among the job's own files.
-    let blobs = await deleteUnder(logs, jobLayout.job(job.id));
+    blobs += await deleteUnder(logs, jobLayout.job(job.id));
     blobs += await deleteUnder(jobs, jobLayout.job(job.id));
     // The record before the deliveries: a delivery woken meanwhile finds no job and sends nothing.
     await this.o.store.deleteJob(job.id);

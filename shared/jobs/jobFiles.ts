@@ -3,7 +3,7 @@ import { relativePathProblem } from '../domain/paths.js';
 import type { Caller } from '../identity.js';
 import type { JobsApi } from './jobsApi.js';
 import { listTaskOutputs, type OutputFile } from './jobRunner.js';
-import { jobLayout, type JobFilesLayout } from '../domain/jobLayout.js';
+import { dataContainer, jobLayout, writtenTo, type JobFilesLayout } from '../domain/jobLayout.js';
 import type { BlobContainer, BlobContainers } from '../store/blobStore.js';
 import type { ComputeBackend } from '../compute/compute.js';
 import { isFinal } from '../domain/lifecycle.js';
@@ -120,7 +120,7 @@ export class JobFiles {
     await this.o.jobs.job(caller, jobId);
     const layout = await this.#layout(jobId);
     const folder = jobLayout.taskLogs(jobId, layout.logs.folder, taskId);
-    const logs = this.o.blobs(layout.logs.container);
+    const logs = this.o.blobs(writtenTo(layout, this.o.jobsContainer).logs);
     const task = await this.o.compute.getTask(jobId, taskId);
     const running = task !== undefined && task.state !== 'completed';
     const attempts = await this.#attemptCount(logs, folder, jobId, taskId, running);
@@ -189,7 +189,7 @@ export class JobFiles {
     await this.o.jobs.job(caller, jobId);
     const layout = await this.#layout(jobId);
     const folder = jobLayout.taskLogs(jobId, layout.logs.folder, taskId);
-    const logs = this.o.blobs(layout.logs.container);
+    const logs = this.o.blobs(writtenTo(layout, this.o.jobsContainer).logs);
     const task = await this.o.compute.getTask(jobId, taskId);
     const running = task !== undefined && task.state !== 'completed';
     const sizes = new Map<string, number>();
@@ -253,7 +253,7 @@ export class JobFiles {
       jobLayout.outputsManifest(jobId),
     );
     if (manifest) return { archived: true, files: manifest.files, bytes: manifest.bytes };
-    const { files, bytes } = await listTaskOutputs(jobs, jobId);
+    const { files, bytes } = await listTaskOutputs(await this.#outputs(jobId), jobId);
     return { archived: false, files, bytes };
   }
 
@@ -281,7 +281,7 @@ export class JobFiles {
       const which = query.task ? ` of task ${query.task}` : query.prefix ? ` under ${query.prefix}` : '';
       throw new NotFoundError(`job ${jobId} has no outputs${which}`, 'OUTPUT_NOT_FOUND');
     }
-    const jobs = this.o.blobs(this.o.jobsContainer);
+    const jobs = await this.#outputs(jobId);
     // Fast, not small: outputs are often compressed already, and the archive is made per request.
     const archive = new ZipArchive({ zlib: { level: 1 } });
     // A reader that goes away closes the archive: then stop reading storage too.
@@ -341,12 +341,18 @@ export class JobFiles {
       throw new ValidationError('the output path is invalid', [{ path: 'path', message: problem }]);
     await this.o.jobs.job(caller, jobId);
     const body = await this.#open(
-      this.o.blobs(this.o.jobsContainer),
+      await this.#outputs(jobId),
       `${jobLayout.taskOutputs(jobId)}${path}`,
       'application/octet-stream',
     );
     if (!body) throw new NotFoundError(`job ${jobId} has no output ${path}`, 'OUTPUT_NOT_FOUND');
     return body;
+  }
+
+  /** The container a job's tasks wrote their outputs to (none yet: its own, which is empty). */
+  async #outputs(jobId: string): Promise<BlobContainer> {
+    const layout = await this.o.blobs(this.o.jobsContainer).readJson<JobFilesLayout>(jobLayout.files(jobId));
+    return this.o.blobs(layout ? writtenTo(layout, this.o.jobsContainer).outputs : dataContainer(jobId));
   }
 
   async #layout(jobId: string): Promise<JobFilesLayout> {

@@ -16,7 +16,13 @@ import type { JobStore, TaskUpdate } from '../store/jobStore.js';
 import { planBatchJob, type DataLocations, type JobLayout } from '../domain/batchPlan.js';
 import { forEachLimited } from '../concurrency.js';
 import { InputFolders, MAX_FOLDER_FILES } from './inputFolders.js';
-import { jobLayout, userFilesLayout, type JobFilesLayout } from '../domain/jobLayout.js';
+import {
+  dataContainer,
+  jobLayout,
+  userFilesLayout,
+  writtenTo,
+  type JobFilesLayout,
+} from '../domain/jobLayout.js';
 import type { BlobContainer, BlobContainers } from '../store/blobStore.js';
 import type {
   PreparedJob,
@@ -125,6 +131,10 @@ export class JobRunner {
     ) {
       problems.push(`logs.container: the app's own container ${job.logs.container} cannot hold logs`);
     }
+    // Logs and outputs share the job's container: outputs are under tasks/.
+    if (job.logs.folder.split('/')[0] === 'tasks') {
+      problems.push('logs.folder: tasks/ is where outputs go; name another folder');
+    }
     if (problems.length > 0) {
       return {
         outcome: 'failed',
@@ -138,7 +148,7 @@ export class JobRunner {
     );
     const graph: StoredGraph = { tasks: job.tasks.map(graphTask), order: job.order };
     await this.#o.jobs.writeJson(jobLayout.graph(jobId), graph);
-    const layout: JobFilesLayout = { logs: job.logs };
+    const layout: JobFilesLayout = { logs: job.logs, data: dataContainer(jobId) };
     await this.#o.jobs.writeJson(jobLayout.files(jobId), layout);
     return {
       outcome: 'done',
@@ -168,9 +178,10 @@ export class JobRunner {
         ? job.timeoutMinutes * 60_000 * 2 + 24 * 60 * 60_000
         : DEFAULT_URL_LIFETIME_MS;
     const locations = await this.#o.locations(new Date(this.#now().getTime() + lifetime));
+    const layout = await this.#layout(jobId, owner, job);
     // Batch does not create containers for output files: the upload would fail at the task's end.
-    await this.#o.containers(job.logs.container).createIfNotExists();
-    const plan = planBatchJob(jobId, await this.#folders.resolve(job, owner), locations, this.#layout(owner));
+    await this.#o.containers(layout.dataContainer).createIfNotExists();
+    const plan = planBatchJob(jobId, await this.#folders.resolve(job, owner), locations, layout);
     await this.#o.jobs.writeJson(jobLayout.batchJob(jobId), plan.job);
     return { outcome: 'done', chunks: await this.#writeChunks(plan.tasks, (i) => jobLayout.chunk(jobId, i)) };
   }
@@ -196,14 +207,35 @@ export class JobRunner {
    */
   async planAddedTasks(jobId: string, owner: string, job: ExpandedJob, set: number): Promise<number> {
     const locations = await this.#o.locations(new Date(this.#now().getTime() + DEFAULT_URL_LIFETIME_MS));
-    const plan = planBatchJob(jobId, await this.#folders.resolve(job, owner), locations, this.#layout(owner));
+    const plan = planBatchJob(
+      jobId,
+      await this.#folders.resolve(job, owner),
+      locations,
+      await this.#layout(jobId, owner, job),
+    );
     return this.#writeChunks(plan.tasks, (i) => jobLayout.addedChunk(jobId, set, i));
   }
 
-  /** Where a job of `owner`'s keeps its files, for its Batch plan. */
-  #layout(owner: string): JobLayout {
+  /**
+   * Where a job of `owner`'s keeps its files, for its Batch plan: its own container (or, for a job
+   * run before there was one, where its files were), and where the jobs it resumes from wrote
+   * the outputs its `fromTask` inputs read.
+   */
+  async #layout(jobId: string, owner: string, job: ExpandedJob): Promise<JobLayout> {
+    const written = async (id: string) => {
+      const layout = await this.#o.jobs.readJson<JobFilesLayout>(jobLayout.files(id));
+      return layout ? writtenTo(layout, this.#o.jobs.name).outputs : dataContainer(id);
+    };
+    const others = new Set<string>();
+    for (const task of job.tasks) {
+      for (const input of task.inputs)
+        if (input.kind === 'fromTask' && input.jobId && input.jobId !== jobId) others.add(input.jobId);
+    }
+    const outputs = new Map<string, string>();
+    await forEachLimited([...others], 8, async (id) => void outputs.set(id, await written(id)));
     return {
-      jobsContainer: this.#o.jobs.name,
+      dataContainer: await written(jobId),
+      outputsOf: (id) => outputs.get(id) ?? dataContainer(id),
       uploads: { container: this.#o.uploadsContainer, folder: userFilesLayout.folder(owner) },
     };
   }
@@ -380,7 +412,22 @@ export class JobRunner {
   }
 
   async archiveOutputs(jobId: string): Promise<{ files: number; bytes: number }> {
-    const { files, bytes } = await listTaskOutputs(this.#o.jobs, jobId);
+    const layout = await this.#o.jobs.readJson<JobFilesLayout>(jobLayout.files(jobId));
+    const written = layout ? writtenTo(layout, this.#o.jobs.name) : undefined;
+    const { files, bytes } = await listTaskOutputs(
+      this.#o.containers(written?.outputs ?? this.#o.jobs.name),
+      jobId,
+    );
+    // Logs the spec sent to a container of its own: copied there by the app, not written by tasks,
+    // whose write URL reaches only the job's container. Safe to repeat (a copy overwrites).
+    if (layout?.data && layout.logs.container !== this.#o.defaultLogsContainer) {
+      const from = this.#o.containers(layout.data);
+      const to = this.#o.containers(layout.logs.container);
+      await to.createIfNotExists();
+      const names: string[] = [];
+      for await (const blob of from.list(`${jobId}/${layout.logs.folder}/`)) names.push(blob.name);
+      await forEachLimited(names, 16, (name) => from.copyTo(name, to, name));
+    }
     await this.#o.jobs.writeJson(jobLayout.outputsManifest(jobId), {
       files,
       bytes,

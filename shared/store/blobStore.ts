@@ -47,6 +47,8 @@ export interface BlobContainer {
   copyTo(name: string, target: BlobContainer, targetName: string): Promise<void>;
   /** Deletes a blob; one that is already gone is fine. */
   delete(name: string): Promise<void>;
+  /** Deletes the container and all in it; one that is already gone is fine. */
+  deleteContainer(): Promise<void>;
 }
 
 /** Opens a container of the app's storage account by name. */

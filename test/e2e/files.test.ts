@@ -49,8 +49,11 @@ async function zipDigests(file: string): Promise<Record<string, string>> {
 async function leftBehind(runtime: RuntimeProcess, id: string) {
   const service = BlobServiceClient.fromConnectionString(runtime.info.connectionString);
   const blobs: string[] = [];
-  for (const container of ['jobs', 'job-logs']) {
-    for await (const blob of service.getContainerClient(container).listBlobsFlat({ prefix: `${id}/` }))
+  for (const container of ['jobs', 'job-logs', `jobdata-${id}`]) {
+    const client = service.getContainerClient(container);
+    // The job's own container goes with it whole.
+    if (!(await client.exists())) continue;
+    for await (const blob of client.listBlobsFlat({ prefix: `${id}/` }))
       blobs.push(`${container}/${blob.name}`);
   }
   const tables = TableServiceClient.fromConnectionString(runtime.info.connectionString, {
@@ -80,7 +83,8 @@ async function leftBehind(runtime: RuntimeProcess, id: string) {
     },
   );
   const instance = await runtime.fetch(`/runtime/webhooks/durabletask/instances/${id}`);
-  return { blobs, rows, batchJob, history: instance.status === 200 };
+  const container = await service.getContainerClient(`jobdata-${id}`).exists();
+  return { blobs, rows, batchJob, history: instance.status === 200, container };
 }
 
 // Data in and out as a user moves it: their own files up, job outputs down.
@@ -227,12 +231,57 @@ describe.concurrent('data in and out on the embedded runtime', () => {
     const before = await leftOf(id);
     expect(before.blobs.length).toBeGreaterThan(3);
     expect(before.rows.length).toBeGreaterThan(3);
-    expect(before).toMatchObject({ batchJob: true, history: true });
+    expect(before).toMatchObject({ batchJob: true, history: true, container: true });
 
     expect((await alice.call('DELETE', `/jobs/${id}`, undefined, BOB)).status).toBe(404);
     expect((await alice.call('DELETE', `/jobs/${id}`)).status).toBe(204);
-    expect(await leftOf(id)).toEqual({ blobs: [], rows: [], batchJob: false, history: false });
+    expect(await leftOf(id)).toEqual({
+      blobs: [],
+      rows: [],
+      batchJob: false,
+      history: false,
+      container: false,
+    });
     expect((await alice.call('DELETE', `/jobs/${id}`)).status).toBe(404);
+  });
+
+  it('should hand each job a write URL that reaches its own data and nothing else', async () => {
+    const [a, b] = await Promise.all(
+      ['a', 'b'].map((which) =>
+        alice.submit({
+          name: uniqueName(`scoped-${which}`),
+          tasks: [{ id: 'w', command: `echo ${which} > \${outputDir}/mine.txt` }],
+        }),
+      ),
+    );
+    await Promise.all([a!, b!].map((id) => alice.until(id, ['FINISHED'], 60_000)));
+    // The URL Batch uploads job A's outputs and logs with: what a task of A could get hold of.
+    const batch = new BatchServiceClient(
+      new BatchSharedKeyCredentials(LOCAL_BATCH_ACCOUNT, LOCAL_BATCH_KEY),
+      runtime.info.batchUrl!,
+    );
+    const task = await batch.task.get(a!, 'w');
+    const urls = new Set((task.outputFiles ?? []).map((file) => file.destination.container!.containerUrl));
+    expect(urls.size).toBe(1);
+    const granted = new URL([...urls][0]!);
+    expect(granted.pathname).toBe(
+      `/${runtime.info.connectionString.includes('devstoreaccount1') ? 'devstoreaccount1/' : ''}jobdata-${a}`,
+    );
+    const put = (container: string, name: string) => {
+      const url = new URL(granted);
+      url.pathname = url.pathname.replace(`jobdata-${a}`, `${container}/${name}`);
+      return fetch(url, { method: 'PUT', headers: { 'x-ms-blob-type': 'BlockBlob' }, body: 'overwritten' });
+    };
+    expect((await put(`jobdata-${a}`, `${a}/tasks/w/outputs/extra.txt`)).status).toBe(201);
+    for (const [container, name] of [
+      [`jobdata-${b}`, `${b}/tasks/w/outputs/mine.txt`],
+      ['jobs', `${b}/spec.json`],
+      ['uploads', 'alice/anything.csv'],
+      ['job-inbox', 'alice/evil.json'],
+    ] as const) {
+      expect((await put(container, name)).status, `${container}/${name}`).toBe(403);
+    }
+    expect((await alice.call('GET', `/jobs/${b}/outputs/w/outputs/mine.txt`)).text).toBe('b\n');
   });
 
   it('should check https inputs before anything runs, refusing addresses inside the network', async () => {
@@ -350,7 +399,13 @@ describe('retention on the embedded runtime', () => {
       timeoutMs: 30_000,
       what: 'retention to forget the old job',
     });
-    expect(await leftBehind(runtime, old)).toEqual({ blobs: [], rows: [], batchJob: false, history: false });
+    expect(await leftBehind(runtime, old)).toEqual({
+      blobs: [],
+      rows: [],
+      batchJob: false,
+      history: false,
+      container: false,
+    });
     expect((await alice.job(young)).status).toBe('FINISHED');
     expect((await alice.job(running)).status).toBe('RUNNING');
     expect((await leftBehind(runtime, young)).blobs.length).toBeGreaterThan(0);

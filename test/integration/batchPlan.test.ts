@@ -89,7 +89,7 @@ describe('a planned job on the local Batch service', () => {
       limits: DEFAULT_LIMITS,
     });
     const plan = planBatchJob(jobId, expanded, locations, {
-      jobsContainer,
+      dataContainer: jobsContainer,
       uploads: { container: 'uploads', folder: 'alice/' },
     });
     expect(plan.tasks[0]!.commandLine).toMatch(/^\/bin\/sh -c '/);
@@ -104,7 +104,10 @@ describe('a planned job on the local Batch service', () => {
     const train = await fixture.adapter.getTask(jobId, 'train');
     expect(train).toMatchObject({ state: 'completed', result: 'success' });
     const names: string[] = [];
-    for await (const blob of service.getContainerClient(jobsContainer).listBlobsFlat({ prefix: `${jobId}/` }))
+    // The job's own container holds what its tasks wrote: outputs under tasks/, logs beside them.
+    for await (const blob of service
+      .getContainerClient(jobsContainer)
+      .listBlobsFlat({ prefix: `${jobId}/tasks/` }))
       names.push(blob.name);
     expect(names.sort()).toEqual([
       `${jobId}/tasks/dirs/outputs/copy.txt`,
@@ -120,6 +123,6 @@ describe('a planned job on the local Batch service', () => {
       /^\/.+\/outputs\/it's here\n$/,
     );
     expect(await text(jobsContainer, `${jobId}/tasks/prep/done.txt`)).toBe("it's done\n");
-    expect(await text(logsContainer, `${jobId}/logs/train/stdout.txt`)).toBe('hello from train\n');
+    expect(await text(jobsContainer, `${jobId}/logs/train/stdout.txt`)).toBe('hello from train\n');
   });
 });

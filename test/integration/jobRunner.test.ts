@@ -1,3 +1,4 @@
+import { dataContainer } from '../../shared/domain/jobLayout.js';
 import { randomBytes } from 'node:crypto';
 import { BatchServiceClient, BatchSharedKeyCredentials } from '@azure/batch';
 import { BlobServiceClient } from '@azure/storage-blob';
@@ -58,7 +59,7 @@ describe('running a stored job on the local Batch service', () => {
   }
 
   it('should record its tasks, submit its chunks (twice, harmlessly), and run it to the end', async () => {
-    const { store, jobs, runner, jobsContainer } = await setup(
+    const { service, store, jobs, runner } = await setup(
       (service) => (expiresOn) => SasLocations.create(service, expiresOn),
     );
     const body = {
@@ -102,7 +103,11 @@ describe('running a stored job on the local Batch service', () => {
     );
     const counts = await fixture.adapter.taskCounts(job.id);
     expect(counts).toMatchObject({ completed: 121, succeeded: 121, failed: 0 });
-    const output = await jobsContainer.getBlobClient(`${job.id}/tasks/57/n.txt`).downloadToBuffer();
+    // What the tasks wrote is in the job's own container.
+    const output = await service
+      .getContainerClient(dataContainer(job.id))
+      .getBlobClient(`${job.id}/tasks/57/n.txt`)
+      .downloadToBuffer();
     expect(output.toString()).toBe('57\n');
 
     const settled = await runner.settleTasks(job.id, 'SKIPPED');
@@ -114,7 +119,7 @@ describe('running a stored job on the local Batch service', () => {
   it("should run a workflow with the pools' identity, handing Batch no SAS at all", async () => {
     const identity =
       '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-jobs/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-pool';
-    const { service, jobs, runner, logs } = await setup(
+    const { service, jobs, runner } = await setup(
       (service) => () => Promise.resolve(new IdentityLocations(service, identity)),
     );
     const body = {
@@ -135,7 +140,9 @@ describe('running a stored job on the local Batch service', () => {
       { timeoutMs: 60_000 },
     );
     expect(await fixture.adapter.taskCounts(job.id)).toMatchObject({ succeeded: 2, failed: 0 });
-    const log = service.getContainerClient(logs).getBlobClient(`${job.id}/logs/take/stdout.txt`);
+    const log = service
+      .getContainerClient(dataContainer(job.id))
+      .getBlobClient(`${job.id}/logs/take/stdout.txt`);
     expect((await log.downloadToBuffer()).toString()).toBe('relayed\n');
 
     // What Batch was asked to do names the identity wherever it reaches storage, and holds no SAS.

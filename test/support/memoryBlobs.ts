@@ -107,6 +107,12 @@ export class MemoryBlobContainer implements BlobContainer {
     this.blobs.delete(name);
     return Promise.resolve();
   }
+
+  deleteContainer(): Promise<void> {
+    this.blobs.clear();
+    this.created = false;
+    return Promise.resolve();
+  }
 }
 
 /** Every container of an account in memory, each made on first use. */

@@ -220,6 +220,28 @@ resource poolWriteRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   }
 ]
 
+// Each job's tasks write to a container of the job's own (jobdata-<job id>), made as the job
+// starts: with an identity instead of SAS URLs, the pools may write any of those, by an ABAC
+// condition on the container's name (a role assignment per job is not something to make at run time).
+resource poolJobDataRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (poolIdentityReachesStorage) {
+  scope: storage
+  name: guid(storage.id, 'jobdata-', poolIdentityName, roles.storageBlobDataContributor)
+  properties: {
+    principalId: poolPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId(
+      'Microsoft.Authorization/roleDefinitions',
+      roles.storageBlobDataContributor
+    )
+    conditionVersion: '2.0'
+    condition: jobDataCondition
+  }
+}
+
+// Every data action of Storage Blob Data Contributor, each allowed only in a job's container.
+var blobDataActions = ['read', 'write', 'delete', 'add/action', 'move/action']
+var jobDataCondition = '((${join(map(blobDataActions, a => '!(ActionMatches{\'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/${a}\'})'), ' AND ')}) OR (@Resource[Microsoft.Storage/storageAccounts/blobServices/containers:name] StringStartsWith \'jobdata-\'))'
+
 resource poolReadContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-09-01' existing = [
   for container in poolReadContainers: {
     parent: blobService

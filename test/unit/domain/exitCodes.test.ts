@@ -119,7 +119,7 @@ describe('what exit codes mean', () => {
       job,
       { containerUrl: (c) => c, blobUrl: (c, p) => `${c}/${p}` },
       {
-        jobsContainer: 'jobs',
+        dataContainer: 'jobdata-job-1',
         uploads: { container: 'uploads', folder: 'alice/' },
       },
     );

@@ -55,7 +55,7 @@ describe('resource presets and task slots', () => {
       job,
       { containerUrl: (c) => c, blobUrl: (c, p) => `${c}/${p}` },
       {
-        jobsContainer: 'jobs',
+        dataContainer: 'jobdata-job-1',
         uploads: { container: 'uploads', folder: 'alice/' },
       },
     );

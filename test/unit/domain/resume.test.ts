@@ -44,10 +44,11 @@ describe('resuming a job from one that ran before', () => {
       'job-2',
       job,
       { containerUrl: (c) => `https://acct/${c}`, blobUrl: (c, p) => `https://acct/${c}/${p}` },
-      { jobsContainer: 'jobs', uploads: { container: 'uploads', folder: 'alice/' } },
+      { dataContainer: 'jobdata-job-1', uploads: { container: 'uploads', folder: 'alice/' } },
     );
     expect(plan.tasks[0]!.resourceFiles).toEqual([
-      { source: { url: 'https://acct/jobs/job-0/tasks/prep/model.bin' }, target: 'model.bin' },
+      // The done task's outputs are in the job that ran it: in that job's own container.
+      { source: { url: 'https://acct/jobdata-job-0/job-0/tasks/prep/model.bin' }, target: 'model.bin' },
     ]);
     expect(plan.tasks[0]!.dependsOn).toBeUndefined();
   });

@@ -1,6 +1,6 @@
 import { unzipSync, strFromU8 } from 'fflate';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { jobLayout } from '../../../shared/domain/jobLayout.js';
+import { dataContainer, jobLayout } from '../../../shared/domain/jobLayout.js';
 import { DEFAULT_LIMITS } from '../../../shared/domain/jobSpec.js';
 import { NotFoundError, ValidationError } from '../../../shared/errors.js';
 import type { Caller } from '../../../shared/identity.js';
@@ -47,7 +47,8 @@ describe('a job’s outputs as one zip', () => {
       ],
     };
     id = (await jobs.submit(alice, body, Buffer.from(JSON.stringify(body)))).job.id;
-    const outputs = blobs('jobs');
+    // Where the tasks of a job wrote: its own container.
+    const outputs = blobs(dataContainer(id));
     await outputs.write(`${jobLayout.taskOutputs(id)}a/one.txt`, 'alpha', 'text/plain');
     await outputs.write(`${jobLayout.taskOutputs(id)}b/deep/two.txt`, 'beta', 'text/plain');
     await outputs.write(
@@ -81,7 +82,7 @@ describe('a job’s outputs as one zip', () => {
       files: listed.files,
       bytes: listed.bytes,
     });
-    await blobs('jobs').delete(`${jobLayout.taskOutputs(id)}a/one.txt`);
+    await blobs(dataContainer(id)).delete(`${jobLayout.taskOutputs(id)}a/one.txt`);
     const zip = await files.outputsZip(alice, id, {});
     expect(Object.keys(unzipSync(await bytesOf(zip.stream))).sort()).toEqual([
       'b/deep/two.txt',

@@ -106,6 +106,7 @@ describe('the job runner on fakes (store, blobs, Batch)', () => {
     expect(await runner.readGraph(id)).toMatchObject({ order: ['a', 'b'] });
     expect(await blobs('jobs').readJson(jobLayout.files(id))).toEqual({
       logs: { container: 'job-logs', folder: 'logs' },
+      data: `jobdata-${id}`,
     });
   });
 
@@ -236,7 +237,8 @@ describe('the job runner on fakes (store, blobs, Batch)', () => {
     const id = await submit({ name: 'sweep', sweep: { command: 'echo ${index}', range: [1, 250] } });
     await runner.processInputs(id);
     expect(await runner.stageInputs(id)).toEqual({ outcome: 'done', chunks: 3 });
-    expect(blobs('job-logs').created).toBe(true);
+    // What the tasks write goes to the job's own container, the one their write URL reaches.
+    expect(blobs(`jobdata-${id}`).created).toBe(true);
     const plan = await blobs('jobs').readJson<ComputeJobSpec>(jobLayout.batchJob(id));
     expect(plan).toMatchObject({ id, poolId: 'cpu' });
     expect(await blobs('jobs').readJson<unknown[]>(jobLayout.chunk(id, 2))).toHaveLength(50);
@@ -247,7 +249,12 @@ describe('the job runner on fakes (store, blobs, Batch)', () => {
     expect(await runner.submitChunks(id, 1, 2)).toMatchObject({ added: 0, existing: 100 });
     // Batch reads inputs and writes logs with the URLs it was handed.
     const task = batch.tasks.get('1')!;
-    expect(task.logs).toMatchObject({ containerUrl: expect.stringContaining('/job-logs?sig=') as unknown });
+    expect(task.logs).toMatchObject({
+      containerUrl: expect.stringContaining(`/jobdata-${id}?sig=`) as unknown,
+    });
+    expect(task.outputs?.[0]?.destination.containerUrl ?? task.logs?.containerUrl).toBe(
+      task.logs?.containerUrl,
+    );
   });
 
   it('should make the Batch job with the priority the record has then, and keep it in step', async () => {
