@@ -1,6 +1,6 @@
 import { request, type Agent } from 'undici';
 import { webhookUrlProblem, type WebhookPolicy } from '../domain/webhooks.js';
-import type { InputProbe } from '../jobs/jobRunner.js';
+import type { InputProbe } from '../jobs/inputChecks.js';
 import { describe, guardedAgent, type Resolver } from './webhookSender.js';
 
 const MAX_REDIRECTS = 5;

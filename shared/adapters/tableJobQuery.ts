@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { TableClient, TableEntityResult } from '@azure/data-tables';
 import { ValidationError } from '../errors.js';
+import { FINAL_STATUSES } from '../domain/lifecycle.js';
 import type { JobListOptions, Page } from '../store/jobStore.js';
 import { isStatus, odata, type Entity } from './tables.js';
 
@@ -116,4 +117,25 @@ export async function priorityPage<T>(
     result.continuation = Buffer.from(JSON.stringify(last)).toString('base64url');
   }
   return result;
+}
+
+/**
+ * Jobs of every owner that ended before `cutoff`, at most `limit`: a scan across partitions,
+ * reading two properties of each job row (retention runs it once an hour).
+ */
+export async function endedBefore(
+  jobs: TableClient,
+  cutoff: string,
+  limit: number,
+): Promise<Array<{ id: string; owner: string }>> {
+  const ended = FINAL_STATUSES.map((status) => `Status eq ${odata(status)}`).join(' or ');
+  const filter = `RowKey ge 'job|' and RowKey lt 'job}' and UpdatedAt lt ${odata(cutoff)} and (${ended})`;
+  const found: Array<{ id: string; owner: string }> = [];
+  for await (const entity of jobs.listEntities<Entity>({
+    queryOptions: { filter, select: ['PartitionKey', 'JobId'] },
+  })) {
+    found.push({ id: entity.JobId as string, owner: entity.partitionKey });
+    if (found.length >= limit) break;
+  }
+  return found;
 }

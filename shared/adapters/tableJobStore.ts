@@ -3,20 +3,19 @@ import type { TableClient } from '@azure/data-tables';
 import { type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import type { ContainerClient } from '@azure/storage-blob';
 import { ConflictError, NotFoundError, TransientError } from '../errors.js';
-import { isStatus, lazily, odata, tablePage, type Entity } from './tables.js';
+import { deleteRows, isStatus, lazily, odata, tablePage, type Entity } from './tables.js';
 import { emptyCounts, TableTaskRows } from './tableTaskRows.js';
 import { TableTemplates } from './tableTemplates.js';
 import { ownerLogActions, ownerLogRowKey, TableOwnerLog } from './tableOwnerLog.js';
 import type { TableSource } from './storageAccount.js';
 import { TABLES } from '../storageLayout.js';
 import { TableTaskCancels } from './tableTaskCancels.js';
-import { jobListFilter, jobRowKey, priorityPage, tagProperties } from './tableJobQuery.js';
+import { endedBefore, jobListFilter, jobRowKey, priorityPage, tagProperties } from './tableJobQuery.js';
 import { historyEntity, JOB_SUMMARY_PROPERTIES, toJob } from './tableJobRows.js';
 import { appendTasks, readSpec, specProperties } from './tableJobSpecs.js';
 import { jobLayout } from '../domain/jobLayout.js';
 import type { JobSpec } from '../domain/jobSpec.js';
 import {
-  FINAL_STATUSES,
   isFinal,
   transitionJob,
   type JobCondition,
@@ -566,20 +565,7 @@ export class TableJobStore implements JobStore {
         rows.push(['delete', { partitionKey: where.owner, rowKey }]);
       }
     }
-    for (let i = 0; i < rows.length; i += 100) {
-      const batch = rows.slice(i, i + 100);
-      try {
-        await this.#jobs.submitTransaction(batch);
-      } catch (error) {
-        // A delete cut short took some of them already: the rest one by one.
-        if (!isStatus(error, 404)) throw error;
-        for (const [, row] of batch) {
-          await this.#jobs.deleteEntity(row.partitionKey, row.rowKey).catch((missing: unknown) => {
-            if (!isStatus(missing, 404)) throw missing;
-          });
-        }
-      }
-    }
+    await deleteRows(this.#jobs, rows);
     await this.#taskRows.forget(id);
     this.#locations.delete(id);
     await this.#forgetInFlight(id);
@@ -595,17 +581,7 @@ export class TableJobStore implements JobStore {
 
   async listEndedBefore(cutoff: string, limit: number): Promise<Array<{ id: string; owner: string }>> {
     await this.ready();
-    // Across owners: a scan, but a daily one, reading three properties of each job row.
-    const ended = FINAL_STATUSES.map((status) => `Status eq ${odata(status)}`).join(' or ');
-    const filter = `RowKey ge 'job|' and RowKey lt 'job}' and UpdatedAt lt ${odata(cutoff)} and (${ended})`;
-    const found: Array<{ id: string; owner: string }> = [];
-    for await (const entity of this.#jobs.listEntities<Entity>({
-      queryOptions: { filter, select: ['PartitionKey', 'JobId'] },
-    })) {
-      found.push({ id: entity.JobId as string, owner: entity.partitionKey });
-      if (found.length >= limit) break;
-    }
-    return found;
+    return endedBefore(this.#jobs, cutoff, limit);
   }
 
   putTemplate(template: TemplateRecord): Promise<{ template: TemplateRecord; created: boolean }> {

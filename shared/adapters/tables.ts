@@ -1,4 +1,9 @@
-import { RestError, type TableClient, type TableEntityResult } from '@azure/data-tables';
+import {
+  RestError,
+  type TableClient,
+  type TableEntityResult,
+  type TransactionAction,
+} from '@azure/data-tables';
 import { ValidationError } from '../errors.js';
 import type { Page } from '../store/jobStore.js';
 
@@ -111,4 +116,24 @@ export function joinJson<T>(entity: Record<string, unknown>, prefix: string): T 
   let text = '';
   for (let i = 0; typeof entity[`${prefix}${i}`] === 'string'; i++) text += entity[`${prefix}${i}`] as string;
   return text ? (JSON.parse(text) as T) : undefined;
+}
+
+/**
+ * Deletes rows of one partition, a hundred to a transaction; a transaction that meets a row
+ * already gone (a delete cut short took it) goes again row by row, so a retry finishes.
+ */
+export async function deleteRows(table: TableClient, rows: TransactionAction[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += 100) {
+    const batch = rows.slice(i, i + 100);
+    try {
+      await table.submitTransaction(batch);
+    } catch (error) {
+      if (!isStatus(error, 404)) throw error;
+      for (const [, row] of batch) {
+        await table.deleteEntity(row.partitionKey, row.rowKey).catch((missing: unknown) => {
+          if (!isStatus(missing, 404)) throw missing;
+        });
+      }
+    }
+  }
 }

@@ -117,12 +117,7 @@ export class JobFiles {
     stream: 'stdout' | 'stderr',
     options: { follow?: boolean; offset?: number; attempt?: number } = {},
   ): Promise<FileBody | undefined> {
-    await this.o.jobs.job(caller, jobId);
-    const layout = await this.#layout(jobId);
-    const folder = jobLayout.taskLogs(jobId, layout.logs.folder, taskId);
-    const logs = this.o.blobs(writtenTo(layout, this.o.jobsContainer).logs);
-    const task = await this.o.compute.getTask(jobId, taskId);
-    const running = task !== undefined && task.state !== 'completed';
+    const { folder, logs, task, running } = await this.#taskLogs(caller, jobId, taskId);
     const attempts = await this.#attemptCount(logs, folder, jobId, taskId, running);
     if (options.attempt !== undefined && options.attempt > Math.max(1, attempts ?? 1)) {
       throw new NotFoundError(
@@ -186,12 +181,7 @@ export class JobFiles {
    * While it runs, what its node has; once it has ended, what was uploaded.
    */
   async attempts(caller: Caller, jobId: string, taskId: string): Promise<TaskAttempts> {
-    await this.o.jobs.job(caller, jobId);
-    const layout = await this.#layout(jobId);
-    const folder = jobLayout.taskLogs(jobId, layout.logs.folder, taskId);
-    const logs = this.o.blobs(writtenTo(layout, this.o.jobsContainer).logs);
-    const task = await this.o.compute.getTask(jobId, taskId);
-    const running = task !== undefined && task.state !== 'completed';
+    const { folder, logs, task, running } = await this.#taskLogs(caller, jobId, taskId);
     const sizes = new Map<string, number>();
     if (!running)
       for await (const blob of logs.list(`${folder}/`))
@@ -220,6 +210,19 @@ export class JobFiles {
       };
     });
     return { taskId, running, items };
+  }
+
+  /** Where a task of the caller's job logs, and whether it runs now (Batch's word). */
+  async #taskLogs(caller: Caller, jobId: string, taskId: string) {
+    await this.o.jobs.job(caller, jobId);
+    const layout = await this.#layout(jobId);
+    const task = await this.o.compute.getTask(jobId, taskId);
+    return {
+      folder: jobLayout.taskLogs(jobId, layout.logs.folder, taskId),
+      logs: this.o.blobs(writtenTo(layout, this.o.jobsContainer).logs),
+      task,
+      running: task !== undefined && task.state !== 'completed',
+    };
   }
 
   /** How many attempts a task has logged apart: from its node while it runs, else from the uploads. */

@@ -6,7 +6,7 @@ import type {
   TaskPage,
 } from '../compute/compute.js';
 import { isAppError, NotFoundError, ValidationError } from '../errors.js';
-import type { ExpandedInput, ExpandedJob, ExpandedTask } from '../domain/expand.js';
+import type { ExpandedJob, ExpandedTask } from '../domain/expand.js';
 import { expandSpec, type ExpansionSettings } from './expansion.js';
 import type { SpecLimits } from '../domain/jobSpec.js';
 import { isFinalTask, type JobCondition, type TaskStatus } from '../domain/lifecycle.js';
@@ -15,7 +15,10 @@ import { pendingOrQueued, progressOf, statusFromBatch, type GraphTask } from '..
 import type { JobStore, TaskUpdate } from '../store/jobStore.js';
 import { planBatchJob, type DataLocations, type JobLayout } from '../domain/batchPlan.js';
 import { forEachLimited } from '../concurrency.js';
-import { InputFolders, MAX_FOLDER_FILES } from './inputFolders.js';
+import { InputFolders } from './inputFolders.js';
+import { InputChecks, type AppContainers, type InputProbe } from './inputChecks.js';
+
+export type { AppContainers, InputProbe } from './inputChecks.js';
 import {
   dataContainer,
   jobLayout,
@@ -49,17 +52,6 @@ export interface OutputFile {
 export interface StoredGraph {
   tasks: GraphTask[];
   order: string[];
-}
-
-/** The app's own containers: tasks may read from them only what belongs to the job's owner. */
-export interface AppContainers {
-  jobs: string;
-  others: readonly string[];
-}
-
-/** Whether an `https://` input can be fetched; why not, or undefined when it can. */
-export interface InputProbe {
-  problem(url: string): Promise<string | undefined>;
 }
 
 export interface JobRunnerOptions {
@@ -106,11 +98,13 @@ export class JobRunner {
   readonly #o: JobRunnerOptions;
   readonly #now: () => Date;
   readonly #folders: InputFolders;
+  readonly #checks: InputChecks;
 
   constructor(options: JobRunnerOptions) {
     this.#o = options;
     this.#now = options.now ?? (() => new Date());
     this.#folders = new InputFolders(options.containers, options.uploadsContainer);
+    this.#checks = new InputChecks({ ...options, folders: this.#folders });
   }
 
   /**
@@ -123,7 +117,7 @@ export class JobRunner {
     const expanded = await this.#expand(jobId);
     if ('failure' in expanded) return { outcome: 'failed', failure: expanded.failure };
     const { job, owner } = expanded;
-    const problems = await this.#inputProblems(jobId, owner, job);
+    const problems = await this.#checks.problems(jobId, owner, job);
     const { jobs, others } = this.#o.appContainers;
     if (
       job.logs.container !== this.#o.defaultLogsContainer &&
@@ -242,7 +236,7 @@ export class JobRunner {
 
   /** Blob and files inputs of `job`'s tasks that are missing or not the owner's, each with its problem. */
   inputProblems(jobId: string, owner: string, job: ExpandedJob): Promise<string[]> {
-    return this.#inputProblems(jobId, owner, job);
+    return this.#checks.problems(jobId, owner, job);
   }
 
   /** The settings a job's spec is expanded with, as when it runs. */
@@ -468,77 +462,6 @@ export class JobRunner {
     return running;
   }
 
-  async #inputProblems(jobId: string, owner: string, job: ExpandedJob): Promise<string[]> {
-    const blobs = new Map<string, { container: string; path: string }>();
-    const files = new Set<string>();
-    const urls = new Set<string>();
-    const add = (input: ExpandedInput) => {
-      if (input.kind === 'blob') blobs.set(`${input.container}/${input.path}`, input);
-      if (input.kind === 'files') files.add(input.path);
-      if (input.kind === 'https') urls.add(input.url);
-    };
-    job.inputs.forEach(add);
-    for (const task of job.tasks) task.inputs.forEach(add);
-    const problems: string[] = [];
-    const probe = this.#o.httpsInputs;
-    if (probe) {
-      await forEachLimited([...urls], 8, async (url) => {
-        const problem = await probe.problem(url);
-        if (problem) problems.push(`${redactedUrl(url)}: ${problem}`);
-      });
-    }
-    // files:// names the owner's own folder: there is no spelling of another user's file.
-    await forEachLimited([...files], 16, async (path) => {
-      const missing = await this.#inputMissing(this.#o.uploadsContainer, userFilesLayout.blob(owner, path));
-      if (missing === 'missing') {
-        problems.push(`files://${path}: you have no such ${path.endsWith('/') ? 'folder' : 'file'}`);
-      } else if (missing) problems.push(`files://${path}: ${missing}`);
-    });
-    const owners = new Map<string, string | undefined>();
-    await forEachLimited([...blobs.values()], 16, async ({ container, path }) => {
-      const where = `blob://${container}/${path}`;
-      const { jobs, others } = this.#o.appContainers;
-      if (others.includes(container) || isPlatformContainer(container)) {
-        problems.push(`${where}: the app's own container ${container} is not an input source`);
-        return;
-      }
-      const allowed = this.#o.inputContainers;
-      if (container !== jobs && allowed && allowed.length > 0 && !allowed.includes(container)) {
-        problems.push(`${where}: inputs may come only from ${allowed.join(', ')} (or your jobs' files)`);
-        return;
-      }
-      if (container === jobs) {
-        // Another job's files are inputs only for the same owner (a job chaining on an earlier one).
-        const source = path.slice(0, path.indexOf('/'));
-        if (!owners.has(source)) {
-          owners.set(source, source === jobId ? owner : (await this.#o.store.getJob(source))?.owner);
-        }
-        if (owners.get(source) !== owner) {
-          problems.push(`${where}: no job ${source || '(none)'} of yours holds it`);
-          return;
-        }
-      }
-      const missing = await this.#inputMissing(container, path);
-      if (missing) problems.push(`${where}: ${missing === 'missing' ? 'does not exist' : missing}`);
-    });
-    return problems.sort();
-  }
-
-  /**
-   * Why a blob input cannot be read: missing, or for a folder (a path ending in `/`, or none),
-   * empty or holding more files than one folder input may. Undefined when it can.
-   */
-  async #inputMissing(container: string, path: string): Promise<string | undefined> {
-    if (path !== '' && !path.endsWith('/')) {
-      return (await this.#o.containers(container).exists(path)) ? undefined : 'missing';
-    }
-    const files = await this.#folders.count(container, path);
-    if (files === 0) return 'missing';
-    return files > MAX_FOLDER_FILES
-      ? `holds more than ${MAX_FOLDER_FILES} files, the most one folder input may (each is handed to Batch on its own): pack it into an archive, or split it`
-      : undefined;
-  }
-
   /** A plan document an earlier step wrote; its absence means the steps ran out of order. */
   async #readJson<T>(name: string): Promise<T> {
     const value = await this.#o.jobs.readJson<T>(name);
@@ -573,21 +496,6 @@ export async function listTaskOutputs(
     });
   }
   return { files, bytes };
-}
-
-/**
- * Containers the Functions host, Durable Functions and the platform keep in the app's storage
- * account (keys, task hub payloads and leases, dead letters, logs): never a job's input, whatever
- * the allowed list says.
- */
-export function isPlatformContainer(name: string): boolean {
-  return (
-    name.startsWith('$') ||
-    name.startsWith('azure-webjobs') ||
-    /-(largemessages|leases|applease)$/.test(name) ||
-    name === 'eventgrid-deadletter' ||
-    name.endsWith('sb-large-messages')
-  );
 }
 
 /** A task state from Batch as an observation to record. */
@@ -640,10 +548,4 @@ export function graphTask(task: ExpandedTask): GraphTask {
     ...(exitCodes?.runDependents.length ? { runDependents: exitCodes.runDependents } : {}),
     ...(exitCodes?.failJob.length ? { failJob: exitCodes.failJob } : {}),
   };
-}
-
-/** A URL as a job's message may show it: a query string may carry a credential (a SAS). */
-function redactedUrl(url: string): string {
-  const parsed = new URL(url);
-  return parsed.search ? `${parsed.origin}${parsed.pathname}?…` : url;
 }

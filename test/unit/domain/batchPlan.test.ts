@@ -1,4 +1,4 @@
-import { isPlatformContainer } from '../../../shared/jobs/jobRunner.js';
+import { isPlatformContainer } from '../../../shared/jobs/inputChecks.js';
 import { describe, expect, it } from 'vitest';
 import { outputPath, shellCommandLine } from '../../../shared/domain/batchPlan.js';
 

@@ -125,6 +125,11 @@ describe('the job runner on fakes (store, blobs, Batch)', () => {
       /no job someone-else of yours holds it/,
     ],
     [
+      "another owner's job's own container",
+      'blob://jobdata-someone-else/someone-else/tasks/a/out.txt',
+      /no job someone-else of yours holds it/,
+    ],
+    [
       'a file of theirs that is not there',
       'files://data/missing.csv',
       /files:\/\/data\/missing\.csv: you have no such file/,

@@ -91,22 +91,12 @@ export function LogViewer({ jobId, task, jobEnded }: { jobId: string; task: Task
             Cancel task<span className="visually-hidden"> {task.id}</span>
           </button>
         )}
-        {(attempts.data?.items.length ?? 0) > 1 && (
-          <label>
-            Attempt{' '}
-            <select
-              value={attempt ?? attempts.data!.items.length}
-              onChange={(event) => setAttempt(Number(event.target.value))}
-            >
-              {attempts.data!.items.map((a) => (
-                <option key={a.attempt} value={a.attempt}>
-                  {a.attempt} of {attempts.data!.items.length}
-                  {a.running ? ' (running)' : ''}
-                </option>
-              ))}
-            </select>
-          </label>
-        )}
+        <AttemptPicker
+          count={attempts.data?.items.length ?? 0}
+          running={attempts.data?.items.find((a) => a.running)?.attempt}
+          value={attempt}
+          onChange={setAttempt}
+        />
         <div role="group" aria-label="Stream" className="toggle">
           {(['stdout', 'stderr'] as const).map((s) => (
             <button key={s} type="button" aria-pressed={stream === s} onClick={() => setStream(s)}>
@@ -130,5 +120,33 @@ export function LogViewer({ jobId, task, jobEnded }: { jobId: string; task: Task
         {shown}
       </pre>
     </section>
+  );
+}
+
+/** Which attempt of a retried task to read: shown only when there was more than one. */
+function AttemptPicker({
+  count,
+  running,
+  value,
+  onChange,
+}: {
+  count: number;
+  running: number | undefined;
+  value: number | undefined;
+  onChange: (attempt: number) => void;
+}) {
+  if (count <= 1) return null;
+  return (
+    <label>
+      Attempt{' '}
+      <select value={value ?? count} onChange={(event) => onChange(Number(event.target.value))}>
+        {Array.from({ length: count }, (_, i) => i + 1).map((n) => (
+          <option key={n} value={n}>
+            {n} of {count}
+            {n === running ? ' (running)' : ''}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }
