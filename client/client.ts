@@ -300,11 +300,22 @@ export class CloudJobsClient {
     /** Every file of yours under `prefix`, page after page. */
     listAll: (prefix?: string): AsyncGenerator<UserFile> => this.#listFiles(prefix),
     /** One of your files as a response to read; from byte `offset` with a 206 when one is given. */
-    download: (path: string, options: { offset?: number; signal?: AbortSignal } = {}): Promise<Response> =>
-      this.http.send('GET', `/files/${encodePath(path)}`, {
-        headers: { accept: '*/*', ...(options.offset ? { range: `bytes=${options.offset}-` } : {}) },
+    download: (
+      path: string,
+      options: { offset?: number; length?: number; signal?: AbortSignal } = {},
+    ): Promise<Response> => {
+      const { offset = 0, length } = options;
+      const range =
+        length !== undefined
+          ? `bytes=${offset}-${offset + length - 1}`
+          : offset > 0
+            ? `bytes=${offset}-`
+            : undefined;
+      return this.http.send('GET', `/files/${encodePath(path)}`, {
+        headers: { accept: '*/*', ...(range ? { range } : {}) },
         ...(options.signal ? { signal: options.signal } : {}),
-      }),
+      });
+    },
     /** Removes one of your files, or with a path ending in `/` a folder of them. */
     remove: (path: string): Promise<{ removed: number }> =>
       this.http.json('DELETE', `/files/${encodePath(path)}`),

@@ -8,9 +8,11 @@ export const filesGet = apiHandler(async ({ request, caller, services }) => {
   const file = await services.userFiles.download(caller, path, range);
   const name = path.slice(path.lastIndexOf('/') + 1);
   const disposition = `attachment; filename*=UTF-8''${encodeURIComponent(name)}`;
-  const answer = range
-    ? partialFileResponse(file, range, file.size, disposition)
-    : fileResponse(file, disposition);
+  // An empty file has no range to give: it is answered whole.
+  const answer =
+    range && file.size > 0
+      ? partialFileResponse(file, range, file.size, disposition)
+      : fileResponse(file, disposition);
   return { ...answer, headers: { ...(answer.headers as Record<string, string>), 'Accept-Ranges': 'bytes' } };
 });
 

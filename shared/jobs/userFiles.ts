@@ -133,6 +133,8 @@ export class UserFiles {
     const name = userFilesLayout.blob(caller.owner, path);
     const properties = await this.o.container.properties(name);
     if (!properties) throw missing(path);
+    // An empty file has no range to give: it comes whole (nothing), whatever was asked.
+    if (properties.size === 0) range = {};
     const offset = range.offset ?? 0;
     if (offset > 0 && offset >= properties.size) {
       throw new AppError(

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
@@ -177,6 +177,15 @@ describe.concurrent('data in and out on the embedded runtime', () => {
     const got = await cloudjobs(['files', 'get', remote, back]);
     expect(got.code, got.stderr).toBe(0);
     expect(await sha256(back)).toBe(await sha256(local));
+    // A download cut short leaves the file's first bytes in a part file: only the rest is asked for.
+    const again = path.join(dir, 'again.bin');
+    await writeFile(`${again}.part`, (await readFile(local)).subarray(0, 10 * 1024 * 1024));
+    const resumedGet = await cloudjobs(['files', 'get', remote, again, '--json']);
+    expect(JSON.parse(resumedGet.stdout)).toMatchObject({
+      resumedBytes: 10 * 1024 * 1024,
+      size: 200 * 1024 * 1024,
+    });
+    expect(await sha256(again)).toBe(await sha256(local));
   });
 
   it('should keep the logs of every attempt of a task that failed twice, the plain log the last', async () => {

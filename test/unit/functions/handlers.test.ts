@@ -649,6 +649,14 @@ describe('HTTP handlers in process', () => {
       context(),
     );
     expect(past.status).toBe(416);
+    // An empty file has no range to give: it comes whole, nothing, with a 200.
+    await uploads.write('alice/data/empty.csv', '', 'text/csv');
+    const empty = await filesGet(
+      request('GET', '/files/data/empty.csv', ALICE, undefined, { range: 'bytes=0-99' }),
+      context(),
+    );
+    expect(empty.status).toBe(200);
+    expect(await text(empty.body)).toBe('');
 
     // Bob's path names his own folder: Alice's file of the same name is not his to read or remove.
     expect(bodyOf(await filesList(request('GET', '/files', BOB), context())).items).toHaveLength(1);
@@ -659,7 +667,7 @@ describe('HTTP handlers in process', () => {
     );
 
     expect(bodyOf(await filesDelete(request('DELETE', '/files/data/', ALICE), context()))).toEqual({
-      removed: 2,
+      removed: 3,
     });
     expect([...uploads.blobs.keys()]).toEqual(['bob/data/a.csv']);
     expect((await filesDelete(request('DELETE', '/files/data/', ALICE), context())).status).toBe(404);
