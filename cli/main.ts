@@ -5,7 +5,6 @@ import { describeError, EXIT } from './exit.js';
 import { graphCommand } from './commands/graph.js';
 import { jobCommands } from './commands/jobs.js';
 import { filesCommands } from './commands/files.js';
-import { jobDataCommands } from './commands/jobData.js';
 import { manageCommands } from './commands/manage.js';
 
 const version = (
@@ -43,7 +42,6 @@ export async function main(
     });
   };
   jobCommands(program, run, terminal);
-  jobDataCommands(program, run, terminal);
   graphCommand(program, run);
   filesCommands(program, run);
   manageCommands(program, run, terminal);

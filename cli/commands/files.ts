@@ -59,7 +59,8 @@ export function filesCommands(program: Command, run: Run): void {
     files
       .command('ls')
       .description('your files, in path order')
-      .argument('[prefix]', 'only paths beginning with this'),
+      .argument('[prefix]', 'only paths beginning with this')
+      .addHelpText('after', '\nExample:\n  cloudjobs files ls datasets/'),
     async (context, prefix) => {
       const items: UserFile[] = [];
       for await (const file of context.client.files.listAll(prefix)) items.push(file);
@@ -79,7 +80,8 @@ export function filesCommands(program: Command, run: Run): void {
       .command('get')
       .description('download one of your files; run it again to resume one cut short')
       .argument('<remote>', 'its path in your files')
-      .argument('[local]', 'where to write it (a directory keeps its name); its name here by default'),
+      .argument('[local]', 'where to write it (a directory keeps its name); its name here by default')
+      .addHelpText('after', '\nExample:\n  cloudjobs files get datasets/reads.fastq.gz ./data/'),
     async (context, remote, local) => {
       const name = remote.slice(remote.lastIndexOf('/') + 1);
       let target = local ?? name;
@@ -101,7 +103,11 @@ export function filesCommands(program: Command, run: Run): void {
     files
       .command('rm')
       .description('remove one of your files, or every file under a folder ending in /')
-      .argument('<remote>', 'its path in your files'),
+      .argument('<remote>', 'its path in your files')
+      .addHelpText(
+        'after',
+        '\nExamples:\n  cloudjobs files rm datasets/old.csv\n  cloudjobs files rm datasets/',
+      ),
     async (context, remote) => {
       const result = await context.client.files.remove(remote);
       context.print(result, () => `removed ${result.removed} file${result.removed === 1 ? '' : 's'}`);

@@ -18,6 +18,7 @@ import {
 import type { Context, Io, Run } from '../context.js';
 import { exitForStatus, UsageError } from '../exit.js';
 import { followJob, outcomeLines } from '../follow.js';
+import { jobDataCommands } from './jobData.js';
 import { doneCount, duration, runTime, stamp, stateSummary, table } from '../format.js';
 
 const JOB_STATUSES = [...JOB_STATUS_NAMES];
@@ -68,6 +69,7 @@ export function jobCommands(program: Command, run: Run, terminal: Io): void {
   submitCommand(program, run, terminal);
   queryCommands(program, run);
   followCommands(program, run, terminal);
+  jobDataCommands(program, run, terminal);
   controlCommands(program, run);
 }
 
