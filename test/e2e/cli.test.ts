@@ -186,11 +186,17 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
   });
 
   it('should follow a running task’s log as it is written, and end when the task ends', async () => {
+    // The task says it is ready, then waits until the follower has read that: on a loaded runner
+    // the CLI can take seconds to start, and lines written before it reads arrive in one lump.
+    const gate = path.join(dir, uniqueName('gate'));
     const submitted = await cloudjobs(['submit', '-', '--json'], {
       stdin: JSON.stringify({
         name: 'ticker',
         tasks: [
-          { id: 'tick', command: 'for i in 1 2 3 4 5 6; do echo "line $i"; sleep 1; done; echo done >&2' },
+          {
+            id: 'tick',
+            command: `echo ready; while [ ! -e ${gate} ]; do sleep 0.1; done; for i in 1 2 3 4 5 6; do echo "line $i"; sleep 1; done; echo done >&2`,
+          },
         ],
       }),
     });
@@ -206,8 +212,10 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
       buffer += chunk.toString();
       let end: number;
       while ((end = buffer.indexOf('\n')) >= 0) {
-        arrivals.push({ line: buffer.slice(0, end), at: Date.now() });
+        const line = buffer.slice(0, end);
         buffer = buffer.slice(end + 1);
+        if (line === 'ready') void writeFile(gate, '');
+        else arrivals.push({ line, at: Date.now() });
       }
     });
     // While it runs (and is followed), its priority can change (the job's record and its Batch job).
@@ -236,7 +244,7 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
     expect(arrivals[5]!.at - arrivals[0]!.at).toBeGreaterThan(2500);
     // Every byte once: the same as the whole log read after the task ended.
     const whole = await cloudjobs(['logs', id, 'tick']);
-    expect(whole.stdout).toBe(arrivals.map((a) => `${a.line}\n`).join(''));
+    expect(whole.stdout).toBe(['ready', ...arrivals.map((a) => a.line)].map((line) => `${line}\n`).join(''));
     const stderr = await cloudjobs(['logs', id, 'tick', '--stderr', '--follow']);
     expect(stderr.stdout).toBe('done\n');
   });
