@@ -3,10 +3,18 @@ import type { TableClient } from '@azure/data-tables';
 import { type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import type { ContainerClient } from '@azure/storage-blob';
 import { ConflictError, NotFoundError, TransientError } from '../errors.js';
-import { deleteRows, isStatus, lazily, odata, tablePage, type Entity } from './tables.js';
+import {
+  deleteEntityIfThere,
+  deleteRows,
+  isStatus,
+  lazily,
+  odata,
+  tablePage,
+  type Entity,
+} from './tables.js';
 import { emptyCounts, TableTaskRows } from './tableTaskRows.js';
 import { TableTemplates } from './tableTemplates.js';
-import { ownerLogActions, ownerLogRowKey, TableOwnerLog } from './tableOwnerLog.js';
+import { ownerLogActions, TableOwnerLog } from './tableOwnerLog.js';
 import type { TableSource } from './storageAccount.js';
 import { TABLES } from '../storageLayout.js';
 import { TableTaskCancels } from './tableTaskCancels.js';
@@ -435,9 +443,7 @@ export class TableJobStore implements JobStore {
   }
 
   async #forgetInFlight(id: string): Promise<void> {
-    await this.#inflight.deleteEntity('', id).catch((error: unknown) => {
-      if (!isStatus(error, 404)) throw error;
-    });
+    await deleteEntityIfThere(this.#inflight, '', id);
   }
 
   ownerChanges(owner: string, options: { after: number; limit: number }): Promise<OwnerChange[]> {
@@ -548,35 +554,14 @@ export class TableJobStore implements JobStore {
   async deleteJob(id: string): Promise<void> {
     const where = await this.#locate(id);
     if (!where) return;
-    const rows: TransactionAction[] = [];
-    const filter = `PartitionKey eq ${odata(where.owner)} and RowKey ge ${odata(`hist|${id}|`)} and RowKey lt ${odata(`hist|${id}}`)}`;
-    let unplaced = false;
-    for await (const entity of this.#jobs.listEntities<Entity>({
-      queryOptions: { filter, select: ['RowKey', 'OwnerPosition'] },
-    })) {
-      rows.push(['delete', { partitionKey: where.owner, rowKey: entity.rowKey }]);
-      if (typeof entity.OwnerPosition === 'number') {
-        rows.push(['delete', { partitionKey: where.owner, rowKey: ownerLogRowKey(entity.OwnerPosition) }]);
-      } else unplaced = true;
-    }
-    // Jobs recorded before history rows said where their owner-log entries are: found by scan.
-    if (unplaced) {
-      for (const rowKey of await this.#ownerLog.entriesOf(where.owner, id)) {
-        rows.push(['delete', { partitionKey: where.owner, rowKey }]);
-      }
-    }
-    await deleteRows(this.#jobs, rows);
+    await deleteRows(this.#jobs, await this.#ownerLog.historyRows(where.owner, id));
     await this.#taskRows.forget(id);
     this.#locations.delete(id);
     await this.#forgetInFlight(id);
     await this.#specs.getBlobClient(jobLayout.spec(id)).deleteIfExists();
-    await this.#jobs.deleteEntity(where.owner, where.rowKey).catch((error: unknown) => {
-      if (!isStatus(error, 404)) throw error;
-    });
+    await deleteEntityIfThere(this.#jobs, where.owner, where.rowKey);
     // The index goes last: until then a retried delete can still find everything else.
-    await this.#index.deleteEntity(id, '').catch((error: unknown) => {
-      if (!isStatus(error, 404)) throw error;
-    });
+    await deleteEntityIfThere(this.#index, id, '');
   }
 
   async listEndedBefore(cutoff: string, limit: number): Promise<Array<{ id: string; owner: string }>> {

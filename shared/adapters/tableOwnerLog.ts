@@ -8,9 +8,8 @@ import type { OwnerChange } from '../store/jobStore.js';
  * Entries are written by the job store in the transactions that record the changes.
  */
 const OWNER_LOG_PREFIX = 'oev|';
-/** The row of an owner's change log entry at `position`. */
-export const ownerLogRowKey = (position: number) =>
-  `${OWNER_LOG_PREFIX}${String(position).padStart(12, '0')}`;
+
+const ownerLogRowKey = (position: number) => `${OWNER_LOG_PREFIX}${String(position).padStart(12, '0')}`;
 const OWNER_LOG_COUNTER = 'oev|~';
 
 /** The next entry of an owner's change log and its moved counter, for a change's transaction. */
@@ -57,18 +56,33 @@ export class TableOwnerLog {
     return changes;
   }
 
-  /** The row keys of an owner's change log entries about job `jobId` (a scan of the owner's log). */
-  async entriesOf(owner: string, jobId: string): Promise<string[]> {
+  /**
+   * The rows to delete to forget job `jobId` of `owner`: its history, and its entries in the
+   * owner's change log, which each history row names (jobs recorded before they did are found
+   * by a scan of the owner's log).
+   */
+  async historyRows(owner: string, jobId: string): Promise<TransactionAction[]> {
+    await this.ready();
+    const rows: TransactionAction[] = [];
+    const history = `PartitionKey eq ${odata(owner)} and RowKey ge ${odata(`hist|${jobId}|`)} and RowKey lt ${odata(`hist|${jobId}}`)}`;
+    let unplaced = false;
+    for await (const entity of this.jobs.listEntities<Entity>({
+      queryOptions: { filter: history, select: ['RowKey', 'OwnerPosition'] },
+    })) {
+      rows.push(['delete', { partitionKey: owner, rowKey: entity.rowKey }]);
+      if (typeof entity.OwnerPosition === 'number') {
+        rows.push(['delete', { partitionKey: owner, rowKey: ownerLogRowKey(entity.OwnerPosition) }]);
+      } else unplaced = true;
+    }
+    if (!unplaced) return rows;
     const filter =
       `PartitionKey eq ${odata(owner)} and RowKey ge ${odata(OWNER_LOG_PREFIX)}` +
       ` and RowKey lt ${odata(OWNER_LOG_COUNTER)} and JobId eq ${odata(jobId)}`;
-    await this.ready();
-    const keys: string[] = [];
     for await (const entity of this.jobs.listEntities<Entity>({
       queryOptions: { filter, select: ['RowKey'] },
     }))
-      keys.push(entity.rowKey);
-    return keys;
+      rows.push(['delete', { partitionKey: owner, rowKey: entity.rowKey }]);
+    return rows;
   }
 
   async head(owner: string): Promise<number> {

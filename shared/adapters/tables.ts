@@ -129,11 +129,18 @@ export async function deleteRows(table: TableClient, rows: TransactionAction[]):
       await table.submitTransaction(batch);
     } catch (error) {
       if (!isStatus(error, 404)) throw error;
-      for (const [, row] of batch) {
-        await table.deleteEntity(row.partitionKey, row.rowKey).catch((missing: unknown) => {
-          if (!isStatus(missing, 404)) throw missing;
-        });
-      }
+      for (const [, row] of batch) await deleteEntityIfThere(table, row.partitionKey, row.rowKey);
     }
   }
+}
+
+/** Deletes one row; a row already gone is what was wanted. */
+export async function deleteEntityIfThere(
+  table: TableClient,
+  partitionKey: string,
+  rowKey: string,
+): Promise<void> {
+  await table.deleteEntity(partitionKey, rowKey).catch((error: unknown) => {
+    if (!isStatus(error, 404)) throw error;
+  });
 }

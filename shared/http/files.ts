@@ -1,5 +1,7 @@
 import type { HttpResponseInit } from '@azure/functions';
-import type { FileBody } from '../jobs/jobFiles.js';
+import { taskLogQuerySchema, type FileBody } from '../jobs/jobFiles.js';
+import { parseInput } from '../domain/issues.js';
+import { queryObject, type ApiCall } from './endpoint.js';
 
 /** A file answer: streamed from storage, never cached by intermediaries (it is per caller). */
 export function fileResponse(file: FileBody, disposition?: string): HttpResponseInit {
@@ -68,4 +70,23 @@ export function partialFileResponse(
       'Content-Range': `bytes ${range.offset}-${range.offset + length - 1}/${size}`,
     },
   };
+}
+
+/**
+ * A task log answer (the latest attempt's, or `attempt`'s): its text streamed, or 204 when a
+ * follow has nothing left (the task has ended and the reader has its whole log).
+ */
+export async function taskLogResponse(
+  { request, caller, services }: ApiCall,
+  attempt?: number,
+): Promise<HttpResponseInit> {
+  const { id, taskId, stream } = request.params;
+  const query = parseInput(taskLogQuerySchema, queryObject(request));
+  const file = await services.files.log(caller, id!, taskId!, stream === 'stderr' ? 'stderr' : 'stdout', {
+    follow: query.follow === 'true',
+    ...(query.offset !== undefined ? { offset: query.offset } : {}),
+    ...(attempt !== undefined ? { attempt } : {}),
+  });
+  if (!file) return { status: 204, headers: { 'Cache-Control': 'no-store' } };
+  return fileResponse(file);
 }

@@ -4,7 +4,7 @@ import { forEachLimited } from '../concurrency.js';
 import { isFinal } from '../domain/lifecycle.js';
 import { jobLayout, type JobFilesLayout } from '../domain/jobLayout.js';
 import type { ComputeBackend } from '../compute/compute.js';
-import type { BlobContainer, BlobContainers } from '../store/blobStore.js';
+import { deleteUnder, type BlobContainers } from '../store/blobStore.js';
 import type { JobRecord, JobStore } from '../store/jobStore.js';
 import type { SubscriptionStore } from '../store/subscriptionStore.js';
 import type { DeliveryStore } from '../store/deliveryStore.js';
@@ -156,12 +156,4 @@ async function purgeOrchestration(
   }
   // The parent last: while it is there, a retried delete still finds the job's instances.
   await history.purge(jobId);
-}
-
-/** Deletes every blob under `prefix`; answers how many. */
-async function deleteUnder(container: BlobContainer, prefix: string): Promise<number> {
-  const names: string[] = [];
-  for await (const blob of container.list(prefix)) names.push(blob.name);
-  await forEachLimited(names, 16, (name) => container.delete(name));
-  return names.length;
 }

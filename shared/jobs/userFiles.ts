@@ -3,7 +3,7 @@ import { AppError, NotFoundError, ValidationError } from '../errors.js';
 import type { Caller } from '../identity.js';
 import { parseInput } from '../domain/issues.js';
 import { relativePathProblem } from '../domain/paths.js';
-import type { BlobContainer } from '../store/blobStore.js';
+import { deleteUnder, type BlobContainer } from '../store/blobStore.js';
 import type { UploadSigner, UploadUrl } from './inboxApi.js';
 import type { FileBody } from './jobFiles.js';
 import { userFilesLayout } from '../domain/jobLayout.js';
@@ -168,11 +168,7 @@ export class UserFiles {
       await this.o.container.delete(name);
       return { removed: 1 };
     }
-    let removed = 0;
-    for await (const blob of this.o.container.list(name)) {
-      await this.o.container.delete(blob.name);
-      removed++;
-    }
+    const removed = await deleteUnder(this.o.container, name);
     if (removed === 0) throw missing(path);
     return { removed };
   }

@@ -1,3 +1,5 @@
+import { forEachLimited } from '../concurrency.js';
+
 /** A blob as a listing shows it. */
 export interface BlobItem {
   name: string;
@@ -53,3 +55,11 @@ export interface BlobContainer {
 
 /** Opens a container of the app's storage account by name. */
 export type BlobContainers = (name: string) => BlobContainer;
+
+/** Deletes every blob of `container` under `prefix`, sixteen at a time; answers how many. */
+export async function deleteUnder(container: BlobContainer, prefix: string): Promise<number> {
+  const names: string[] = [];
+  for await (const blob of container.list(prefix)) names.push(blob.name);
+  await forEachLimited(names, 16, (name) => container.delete(name));
+  return names.length;
+}
