@@ -17,6 +17,9 @@ import { SubscriptionsApi } from './notifications/subscriptionsApi.js';
 import { InboxApi } from './jobs/inboxApi.js';
 import { UserFiles } from './jobs/userFiles.js';
 import { JobCleanup } from './jobs/jobCleanup.js';
+import { Secrets, type SecretVault } from './jobs/secrets.js';
+import { KeyVaultSecrets } from './adapters/keyVaultSecrets.js';
+import { FileSecrets } from './adapters/fileSecrets.js';
 import { UploadUrlSigner } from './adapters/uploadSas.js';
 import { TableSubscriptionStore } from './adapters/tableSubscriptionStore.js';
 import { TableDeliveryStore } from './adapters/tableDeliveryStore.js';
@@ -60,6 +63,8 @@ export interface Services {
   inbox: InboxApi;
   /** Users' own files (`uploads/<owner>/`), which jobs take as `files://` inputs. */
   userFiles: UserFiles;
+  /** Owners' secrets, which jobs' env values name (`{"secretRef": "..."}`). */
+  secrets: Secrets;
   /** Forgets ended jobs whole: on delete, and by age (`CLOUDJOBS_RETENTION_DAYS`). */
   cleanup: JobCleanup;
   runner: JobRunner;
@@ -138,6 +143,7 @@ function wire(config: AppConfig): Services {
   const interest = new TaskEventInterest({ subscriptions: subscriptionStore, watches: store });
   const logTaskEvents = (job: { id: string; owner: string }) => interest.wanted(job.owner, job.id);
   const presets = new Map(config.presets.map((preset) => [preset.name, preset]));
+  const secrets = new Secrets(openSecretVault(config.secrets));
   const jobs = new JobsApi({
     store,
     limits: config.limits,
@@ -148,6 +154,7 @@ function wire(config: AppConfig): Services {
     poolsFixed: config.poolsFixed,
     presets,
     emailConfigured,
+    secrets,
     registerNotifications: (owner, jobId, notifications) =>
       subscriptions.registerForJob(owner, jobId, notifications),
     forgetNotifications: (owner, jobId) => subscriptions.forgetJob(owner, jobId),
@@ -180,6 +187,7 @@ function wire(config: AppConfig): Services {
       timeoutMs: config.notifications.attemptTimeoutMs,
     }),
     logTaskEvents,
+    secrets,
   });
   const statuses = new StatusRecorder(store, undefined, telemetry);
   const deliveries = new TableDeliveryStore({
@@ -211,6 +219,7 @@ function wire(config: AppConfig): Services {
       lifetimeMinutes: config.filesSasMinutes,
     }),
     runner,
+    secrets,
     cleanup: new JobCleanup({
       store,
       blobs: containers,
@@ -222,7 +231,7 @@ function wire(config: AppConfig): Services {
       subscriptions: subscriptionStore,
       deliveries,
     }),
-    additions: new TaskAdditions({ store, runner, jobs: containers(CONTAINERS.jobs) }),
+    additions: new TaskAdditions({ store, runner, jobs: containers(CONTAINERS.jobs), secrets }),
     controls: new JobControls({ jobs, store }),
     statuses,
     signals: new TaskSignals({
@@ -331,6 +340,13 @@ function openCompute(batch: AppConfig['batch']): AzureBatch {
       : { kind: 'entra', credential: new DefaultAzureCredential() },
     submitConcurrency: batch.submitConcurrency,
   });
+}
+
+/** Where users' secrets are kept: the deployment's vault for them, or a file on one machine. */
+function openSecretVault(secrets: AppConfig['secrets']): SecretVault | undefined {
+  if (!secrets) return undefined;
+  if ('file' in secrets) return new FileSecrets(secrets.file);
+  return new KeyVaultSecrets({ url: secrets.keyVaultUrl, credential: new DefaultAzureCredential() });
 }
 
 /** The email sender the configuration names: SMTP or Azure Communication Services (it allows one), or none. */

@@ -174,6 +174,12 @@ const configSchema = z
         }
         return z.NEVER;
       }),
+    [CONFIG_KEYS.keyVaultUrl]: z
+      .string()
+      .optional()
+      .transform((value) => value?.trim() || undefined)
+      .pipe(z.url({ protocol: /^https$/, error: "must be the vault's https:// URL" }).optional()),
+    [CONFIG_KEYS.secretsFile]: optionalText,
     [CONFIG_KEYS.smtpUrl]: z
       .string()
       .optional()
@@ -298,6 +304,10 @@ const configSchema = z
     message: 'is required when BATCH_ACCOUNT_KEY is set (shared key authentication needs the account name)',
     path: [CONFIG_KEYS.batchAccountName],
   })
+  .refine((env) => !(env[CONFIG_KEYS.keyVaultUrl] && env[CONFIG_KEYS.secretsFile]), {
+    message: `and ${CONFIG_KEYS.keyVaultUrl} are both set: secrets are kept in one place, pick one`,
+    path: [CONFIG_KEYS.secretsFile],
+  })
   .superRefine((env, context) => {
     const acsKeys = [CONFIG_KEYS.acsEmailConnectionString, CONFIG_KEYS.acsEmailEndpoint].filter(
       (key) => env[key] !== undefined,
@@ -398,6 +408,11 @@ export interface AppConfig {
   maxRunningJobsPerUser: number;
   /** Days after it ends that a job is forgotten, blobs and history included; 0 for never. */
   retentionDays: number;
+  /**
+   * Where users' secrets for jobs' env are kept: a Key Vault, or a file on one machine; without
+   * either, jobs may not name secrets.
+   */
+  secrets?: { keyVaultUrl: string } | { file: string };
   /** Containers blob inputs may come from, besides the owner's job files; empty for any. */
   inputContainers: string[];
   /** Chunks of 100 tasks one orchestration submits; a larger job's go to sub-orchestrations. */
@@ -448,6 +463,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const accountKey = values[CONFIG_KEYS.batchAccountKey];
   const nodeIdentity = values[CONFIG_KEYS.batchNodeIdentity];
   const smtpUrl = values[CONFIG_KEYS.smtpUrl];
+  const keyVaultUrl = values[CONFIG_KEYS.keyVaultUrl];
+  const secretsFile = values[CONFIG_KEYS.secretsFile];
   const acsConnectionString = values[CONFIG_KEYS.acsEmailConnectionString];
   const acsEndpoint = values[CONFIG_KEYS.acsEmailEndpoint];
   const from = values[CONFIG_KEYS.emailFrom];
@@ -489,6 +506,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     maxRunningJobsPerUser: values[CONFIG_KEYS.maxRunningJobsPerUser],
     retentionDays: values[CONFIG_KEYS.retentionDays],
+    ...(keyVaultUrl ? { secrets: { keyVaultUrl } } : secretsFile ? { secrets: { file: secretsFile } } : {}),
     inputContainers: values[CONFIG_KEYS.inputContainers],
     chunksPerSubOrchestration: values[CONFIG_KEYS.chunksPerSubOrchestration],
     streams: {

@@ -41,6 +41,8 @@ export const CONFIG_KEYS = {
   presets: 'CLOUDJOBS_PRESETS',
   maxRunningJobsPerUser: 'CLOUDJOBS_MAX_RUNNING_JOBS_PER_USER',
   retentionDays: 'CLOUDJOBS_RETENTION_DAYS',
+  keyVaultUrl: 'CLOUDJOBS_KEY_VAULT_URL',
+  secretsFile: 'CLOUDJOBS_SECRETS_FILE',
   inputContainers: 'CLOUDJOBS_INPUT_CONTAINERS',
   chunksPerSubOrchestration: 'CLOUDJOBS_CHUNKS_PER_SUB_ORCHESTRATION',
   streamHeartbeatSeconds: 'CLOUDJOBS_STREAM_HEARTBEAT_SECONDS',
@@ -123,6 +125,9 @@ export const DEPLOYMENT: Readonly<Record<ConfigKey, DeploymentUse>> = {
   [CONFIG_KEYS.presets]: 'set',
   [CONFIG_KEYS.maxRunningJobsPerUser]: 'set',
   [CONFIG_KEYS.retentionDays]: 'set',
+  // Users' secrets live in a vault of their own on Azure, never in a file.
+  [CONFIG_KEYS.keyVaultUrl]: 'set',
+  [CONFIG_KEYS.secretsFile]: 'never',
   [CONFIG_KEYS.inputContainers]: 'set',
   [CONFIG_KEYS.chunksPerSubOrchestration]: 'default',
   [CONFIG_KEYS.webhookAllowHttp]: 'never',

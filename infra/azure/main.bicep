@@ -137,6 +137,7 @@ var names = {
   batch: 'ba${token}'
   poolIdentity: 'id-pool-${token}'
   keyVault: 'kv-${token}'
+  jobSecretsVault: 'kvjobs-${token}'
   workspace: 'log-${token}'
   appInsights: 'appi-${token}'
   plan: 'plan-${token}'
@@ -235,6 +236,15 @@ module keyVault 'modules/keyVault.bicep' = {
   }
 }
 
+module jobSecretsVault 'modules/jobSecretsVault.bicep' = {
+  scope: rg
+  params: {
+    name: names.jobSecretsVault
+    location: location
+    tags: tags
+  }
+}
+
 module email 'modules/email.bicep' = if (emailEnabled) {
   scope: rg
   params: {
@@ -275,6 +285,7 @@ var appSettings = union(
     CLOUDJOBS_ADMIN_ROLE: adminRole
     CLOUDJOBS_MAX_RUNNING_JOBS_PER_USER: string(maxRunningJobsPerUser)
     CLOUDJOBS_RETENTION_DAYS: string(retentionDays)
+    CLOUDJOBS_KEY_VAULT_URL: jobSecretsVault.outputs.uri
     CLOUDJOBS_INPUT_CONTAINERS: join(inputContainers, ',')
     CLOUDJOBS_POOLS_FIXED: string(poolsFixed)
     CLOUDJOBS_PRESETS: string(presets)
@@ -362,6 +373,7 @@ module roles 'modules/roles.bicep' = {
     serviceBusName: names.serviceBus
     batchAccountName: names.batch
     keyVaultName: names.keyVault
+    jobVaultName: names.jobSecretsVault
     appReadsSecrets: !empty(apiTokens) || !empty(smtpUrl)
     appInsightsName: names.appInsights
     communicationName: emailEnabled ? names.communication : ''

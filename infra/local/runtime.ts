@@ -177,6 +177,10 @@ export class Runtime {
     process.env.CLOUDJOBS_WEBHOOK_ALLOW_HTTP ??= 'true';
     const mail = await this.#startMail(logger);
     if (!process.env.CLOUDJOBS_PUBLIC_URL?.trim()) process.env.CLOUDJOBS_PUBLIC_URL = http.url;
+    // Users' secrets stand in for Key Vault in a file of the state directory, unless a vault is named.
+    if (!process.env.CLOUDJOBS_KEY_VAULT_URL?.trim() && !process.env.CLOUDJOBS_SECRETS_FILE?.trim()) {
+      process.env.CLOUDJOBS_SECRETS_FILE = path.join(options.home, 'secrets.json');
+    }
     process.env.WEBSITE_HOSTNAME = new URL(http.url).host;
     process.env.FUNCTIONS_WORKER_RUNTIME ??= 'node';
     process.env.AZURE_FUNCTIONS_ENVIRONMENT ??= 'Development';

@@ -138,6 +138,15 @@ function dependencyIds(task: ExpandedTask): string[] {
 }
 
 /**
+ * A task as the plan keeps it: what Batch is given, and the names of the owner's secrets to put
+ * in its environment when it is submitted (the plan is stored, so it never holds their values).
+ */
+export interface PlannedTask extends ComputeTaskSpec {
+  /** Environment variable name to secret name. */
+  secretEnvironment?: Record<string, string>;
+}
+
+/**
  * Translates an expanded job into what Batch is asked to run: the job (on its pool, with its wall
  * clock) and one task spec per task, with inputs as resource files, declared outputs and logs as
  * output files. Pure; the URLs come from `locations`.
@@ -147,7 +156,7 @@ export function planBatchJob(
   job: ExpandedJob,
   locations: DataLocations,
   layout: JobLayout,
-): { job: ComputeJobSpec; tasks: ComputeTaskSpec[] } {
+): { job: ComputeJobSpec; tasks: PlannedTask[] } {
   const identity = locations.identity ? { identity: locations.identity } : {};
   const blob = (container: string, path: string, target: string): ResourceFileSpec => {
     // A container URL would let the task list and read the whole container, not just the folder.
@@ -183,11 +192,11 @@ export function planBatchJob(
   // One write URL, for the job's own container: outputs and logs both land there.
   const outputsUrl = locations.containerUrl(layout.dataContainer);
   const logsUrl = outputsUrl;
-  const tasks = job.tasks.map((task): ComputeTaskSpec => {
+  const tasks = job.tasks.map((task): PlannedTask => {
     const rules = task.exitCodes;
     // With codes that fail the job, the command's shell does the retries (see exitRulesCommandLine).
     const retriesInShell = rules !== undefined && rules.failJob.length > 0 && task.retries > 0;
-    const spec: ComputeTaskSpec = {
+    const spec: PlannedTask = {
       id: task.id,
       commandLine: taskCommandLine(commandWithPrelude(task), task.retries, rules),
       environment: task.env,
@@ -205,6 +214,7 @@ export function planBatchJob(
       maxRetries: retriesInShell ? 0 : task.retries,
     };
     if (task.image) spec.image = task.image;
+    if (task.secretEnv) spec.secretEnvironment = task.secretEnv;
     const dependsOn = dependencyIds(task);
     if (dependsOn.length > 0) spec.dependsOn = dependsOn;
     if (task.runDependentsOnFailure) spec.runDependentsOnFailure = true;

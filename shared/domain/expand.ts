@@ -1,7 +1,7 @@
 import { ValidationError } from '../errors.js';
 import { validateDag, type DagTask } from './dag.js';
 import type { FieldIssue } from './issues.js';
-import type { JobSpec, SpecLimits, TaskSpec, TemplateBody } from './jobSpec.js';
+import type { EnvValue, JobSpec, SpecLimits, TaskSpec, TemplateBody } from './jobSpec.js';
 import type { MacroSyntaxError } from './macros.js';
 import { OUTPUT_FOLDER, TemplateCache, WORKING_DIR } from './macros.js';
 import {
@@ -72,7 +72,7 @@ export function expandJob(submitted: JobSpec, context: ExpandContext): ExpandedJ
       },
     ]);
   }
-  const { intIds, parameters, jobInputs, jobOutputs, logs } = expansion;
+  const { intIds, parameters, jobInputs, jobOutputs, logs, secrets } = expansion;
   return {
     name: spec.name!,
     ...(spec.description !== undefined ? { description: spec.description } : {}),
@@ -96,6 +96,7 @@ export function expandJob(submitted: JobSpec, context: ExpandContext): ExpandedJ
     ...(context.resume
       ? { resumedFrom: { job: context.resume.from, done: tasks.length - left.length } }
       : {}),
+    ...(secrets.size > 0 ? { secrets: [...secrets].map(([name, path]) => ({ name, path })) } : {}),
     tasks: left,
     order,
   };
@@ -130,7 +131,7 @@ interface TaskBase {
   index?: number;
   command: string;
   image?: string;
-  env?: Record<string, string>;
+  env?: Record<string, EnvValue>;
   outputs?: string[];
   retries?: number;
   timeoutMinutes?: number;
@@ -165,7 +166,9 @@ class Expansion {
   readonly #jobMacros: Record<string, string>;
   /** Whether the task being expanded used `${outputDir}`: then its folder is made and uploaded. */
   #usedOutputDir = false;
-  readonly #jobEnv: Record<string, string>;
+  readonly #jobEnv: Record<string, EnvValue>;
+  /** Each secret the job's env names, with where it was first named. */
+  readonly secrets = new Map<string, string>();
   // A sweep renders one pattern per task: its glob syntax is checked once, on the text as written.
   readonly #globProblems = new Map<string, string | undefined>();
   readonly #dagTasks: DagTask[] = [];
@@ -361,16 +364,17 @@ class Expansion {
     const env: Record<string, string> = {};
     let envBytes = 0;
     const mergedEnv = base.env ? { ...this.#jobEnv, ...base.env } : this.#jobEnv;
+    let secretEnv: Record<string, string> | undefined;
     for (const key in mergedEnv) {
       const value = mergedEnv[key]!;
-      const rendered = value.includes('$')
-        ? this.#render(
-            value,
-            () => (base.env && key in base.env ? pathOf(`env.${key}`) : `env.${key}`),
-            scope,
-            'shell',
-          )
-        : value;
+      const at = () => (base.env && key in base.env ? pathOf(`env.${key}`) : `env.${key}`);
+      if (typeof value !== 'string') {
+        // Only the name travels: the value is read when the task goes to Batch, and never stored.
+        (secretEnv ??= {})[key] = value.secretRef;
+        if (!this.secrets.has(value.secretRef)) this.secrets.set(value.secretRef, at());
+        continue;
+      }
+      const rendered = value.includes('$') ? this.#render(value, at, scope, 'shell') : value;
       if (rendered === undefined) continue;
       env[key] = rendered;
       envBytes += Buffer.byteLength(key) + Buffer.byteLength(rendered) + 2;
@@ -393,6 +397,7 @@ class Expansion {
       id: base.id,
       command,
       env,
+      ...(secretEnv ? { secretEnv } : {}),
       inputs: [],
       outputs,
       dependsOn: [],

@@ -33,6 +33,11 @@ export interface ExpandedTask {
   command: string;
   image?: string;
   env: Record<string, string>;
+  /**
+   * Variables whose values are the owner's secrets, by secret name: resolved only as the task
+   * goes to Batch, so no value is in the job's record or plan.
+   */
+  secretEnv?: Record<string, string>;
   inputs: ExpandedInput[];
   /** Output patterns archived from this task's working directory (the job's and its own). */
   outputs: string[];
@@ -79,6 +84,8 @@ export interface ExpandedJob {
   tags: Record<string, string>;
   /** The job this one resumes from, and how many of the spec's tasks it takes as done there. */
   resumedFrom?: { job: string; done: number };
+  /** The secrets its tasks' env names, each with the field that first names it. */
+  secrets?: Array<{ name: string; path: string }>;
   tasks: ExpandedTask[];
   /** Task ids in an order where each follows everything it depends on. */
   order: string[];

@@ -87,8 +87,27 @@ const envName = z
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a variable name ([A-Za-z_][A-Za-z0-9_]*)')
   .refine((name) => !name.startsWith('AZ_BATCH_'), 'must not start with AZ_BATCH_ (Batch sets those)');
 
-/** Environment variables; values may use macros. */
-export const envSchema = z.record(envName, z.string().max(32 * 1024));
+/**
+ * The name of one of an owner's secrets: lowercase because Azure Key Vault's names are
+ * case-insensitive, and without `_` or `.`, which it refuses.
+ */
+export const secretNameSchema = z
+  .string()
+  .regex(
+    /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/,
+    'must be 1-63 lowercase letters, digits and inner hyphens (like "db-password")',
+  );
+
+/** A reference to one of the job owner's secrets, resolved only when its tasks go to Batch. */
+export const secretRefSchema = z.strictObject({
+  secretRef: secretNameSchema.describe('the name of one of your secrets (PUT /api/secrets/{name})'),
+});
+
+/** Environment variables; values may use macros, or reference one of the owner's secrets. */
+export const envSchema = z.record(envName, z.union([z.string().max(32 * 1024), secretRefSchema]));
+
+/** One environment value of a spec: text, or a secret's name. */
+export type EnvValue = z.infer<typeof envSchema>[string];
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform((value) => String(value));
 

@@ -10,6 +10,7 @@ import {
 } from '../jobs/jobsApi.js';
 import { uploadUrlQuerySchema } from '../jobs/inboxApi.js';
 import { fileUploadQuerySchema, listFilesQuerySchema } from '../jobs/userFiles.js';
+import { putSecretBodySchema } from '../jobs/secrets.js';
 import { outputsZipQuerySchema, taskLogQuerySchema } from '../jobs/jobFiles.js';
 import { ownerEventsQuerySchema } from '../jobs/ownerStreams.js';
 import { poolCreateSchema, poolResizeSchema } from '../jobs/poolsApi.js';
@@ -37,6 +38,7 @@ import {
   fileUploadUrlSchema,
   userFileViewSchema,
   taskAttemptsSchema,
+  secretViewSchema,
 } from './views.js';
 
 const page = <T extends z.ZodType>(item: T) =>
@@ -386,6 +388,25 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
     delete: {
       summary: 'Remove one of your files, or with a path ending in / every file under that folder',
       responses: { 200: z.object({ removed: z.number().int() }) },
+    },
+  },
+  '/secrets': {
+    get: {
+      summary:
+        'Your secrets, by name (never their values); a job’s env names one as `{"secretRef": "<name>"}`',
+      responses: { 200: z.object({ items: z.array(secretViewSchema) }) },
+    },
+  },
+  '/secrets/{name}': {
+    put: {
+      summary:
+        'Set one of your secrets (created or replaced); its value is never shown again, and is read only when a job’s tasks that name it go to Batch',
+      body: putSecretBodySchema,
+      responses: { 200: secretViewSchema },
+    },
+    delete: {
+      summary: 'Remove one of your secrets; jobs naming it that have not yet sent their tasks to Batch fail',
+      responses: { 204: null },
     },
   },
   '/me': {

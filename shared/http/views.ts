@@ -236,3 +236,17 @@ export const problemSchema = z.object({
   invocationId: z.string().optional(),
   retryAfterSeconds: z.number().int().optional(),
 });
+
+/** One of the caller's secrets as the API shows it: its name and when it was set, never its value. */
+export const secretViewSchema = z.object({
+  name: z.string(),
+  updatedAt: z.iso.datetime(),
+  ref: z
+    .object({ secretRef: z.string() })
+    .describe('what a job’s env value names it by: `{"secretRef": "<name>"}`'),
+});
+
+/** The view of a secret: nothing of its value. */
+export function secretView(secret: { name: string; updatedAt: string }): z.infer<typeof secretViewSchema> {
+  return { name: secret.name, updatedAt: secret.updatedAt, ref: { secretRef: secret.name } };
+}

@@ -13,7 +13,8 @@ import { isFinalTask, type JobCondition, type TaskStatus } from '../domain/lifec
 import type { Preset } from '../domain/presets.js';
 import { pendingOrQueued, progressOf, statusFromBatch, type GraphTask } from '../domain/taskState.js';
 import type { JobStore, TaskUpdate } from '../store/jobStore.js';
-import { planBatchJob, type DataLocations, type JobLayout } from '../domain/batchPlan.js';
+import { planBatchJob, type DataLocations, type JobLayout, type PlannedTask } from '../domain/batchPlan.js';
+import { Secrets } from './secrets.js';
 import { forEachLimited } from '../concurrency.js';
 import { InputFolders } from './inputFolders.js';
 import { InputChecks, type AppContainers, type InputProbe } from './inputChecks.js';
@@ -77,6 +78,8 @@ export interface JobRunnerOptions {
   logTaskEvents?: (job: { id: string; owner: string }) => Promise<boolean>;
   /** Checks `https://` inputs before a job runs; they are not checked without one. */
   httpsInputs?: InputProbe;
+  /** Gives tasks' secret variables their values as they go to Batch. */
+  secrets?: Pick<Secrets, 'resolve'>;
   /** Containers blob inputs may come from (besides the owner's job files); empty for any. */
   inputContainers?: readonly string[];
   now?: () => Date;
@@ -296,12 +299,25 @@ export class JobRunner {
     for (let index = from; index < to; index++) {
       const chunk =
         set === undefined ? jobLayout.chunk(jobId, index) : jobLayout.addedChunk(jobId, set, index);
-      const report = await this.#o.compute.submitTasks(jobId, await this.#readJson<ComputeTaskSpec[]>(chunk));
+      const planned = await this.#readJson<PlannedTask[]>(chunk);
+      const { tasks, missing } = await this.#withSecrets(jobId, planned);
+      const report = await this.#o.compute.submitTasks(jobId, tasks);
       summary.added += report.added;
       summary.existing += report.existing;
-      summary.rejected.push(...report.rejected);
+      summary.rejected.push(...missing, ...report.rejected);
     }
     return summary;
+  }
+
+  /** The chunk's tasks with their secrets' values, read for the job's owner (the plan has names). */
+  async #withSecrets(
+    jobId: string,
+    planned: PlannedTask[],
+  ): Promise<{ tasks: ComputeTaskSpec[]; missing: SubmitSummary['rejected'] }> {
+    if (!planned.some((task) => task.secretEnvironment)) return { tasks: planned, missing: [] };
+    const job = await this.#o.store.getJob(jobId);
+    if (!job) throw new NotFoundError(`job ${jobId} does not exist`, 'JOB_NOT_FOUND');
+    return (this.#o.secrets ?? new Secrets(undefined)).resolve(job.owner, planned);
   }
 
   /** Lets the Batch job end by itself once its tasks have: only after the last chunk is in. */

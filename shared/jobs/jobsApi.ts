@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AppError, ConflictError, NotFoundError, ValidationError } from '../errors.js';
+import { Secrets } from './secrets.js';
 import { expandSpec } from './expansion.js';
 import { parseInput } from '../domain/issues.js';
 import {
@@ -50,6 +51,8 @@ export interface JobsApiOptions {
   forgetNotifications?: (owner: string, jobId: string) => Promise<void>;
   /** Whether this deployment can send email; a spec asking for email is refused if not. */
   emailConfigured?: boolean;
+  /** Checks that the secrets a job's env names are its owner's. */
+  secrets?: Pick<Secrets, 'check'>;
   /** Which webhook URLs a job spec's notifications may name. */
   webhooks?: WebhookPolicy;
   /** The deployment's resource presets, by name (`GET /presets`). */
@@ -185,6 +188,7 @@ export class JobsApi {
     const id = this.#newId();
     const expanded = await expandSpec(this.#o, spec, id, caller.owner);
     await this.#checkPool(expanded, spec);
+    await (this.#o.secrets ?? new Secrets(undefined)).check(caller.owner, expanded.secrets ?? []);
     const stored = await this.#o.store.createJob({
       id,
       owner: caller.owner,

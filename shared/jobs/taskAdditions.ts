@@ -8,6 +8,7 @@ import type { BlobContainer } from '../store/blobStore.js';
 import type { JobStore } from '../store/jobStore.js';
 import { expandSpec } from './expansion.js';
 import { graphTask, type JobRunner, type StoredGraph } from './jobRunner.js';
+import { Secrets } from './secrets.js';
 
 /**
  * Tasks added to an open job (one submitted with `completeWhenTasksFinish: false`), after it was
@@ -21,6 +22,8 @@ export class TaskAdditions {
       runner: Pick<JobRunner, 'expansion' | 'inputProblems' | 'planAddedTasks' | 'readGraph'>;
       /** The jobs container, where each job's graph is kept. */
       jobs: BlobContainer;
+      /** Checks that the secrets new tasks name are the owner's. */
+      secrets?: Pick<Secrets, 'check'>;
       now?: () => Date;
     },
   ) {}
@@ -33,6 +36,14 @@ export class TaskAdditions {
    */
   async check(jobId: string, owner: string, spec: JobSpec, count: number): Promise<void> {
     const { job, added } = await this.#expand(jobId, owner, spec, count);
+    const named = new Set(added.flatMap((task) => Object.values(task.secretEnv ?? {})));
+    const earlier = (spec.tasks?.length ?? 0) - count;
+    await (this.o.secrets ?? new Secrets(undefined)).check(
+      owner,
+      (job.secrets ?? [])
+        .filter(({ name }) => named.has(name))
+        .map(({ name, path }) => ({ name, path: requestPath(path, earlier) })),
+    );
     const problems = await this.o.runner.inputProblems(jobId, owner, { ...job, inputs: [], tasks: added });
     if (problems.length > 0) {
       throw new ValidationError(

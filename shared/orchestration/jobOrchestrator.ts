@@ -413,7 +413,10 @@ class JobLifecycle {
 /** A limit for a message: `90 minute(s)`, `1.5 minute(s)`. */
 const minutesText = (ms: number) => `${Number((ms / 60_000).toFixed(2))} minute(s)`;
 
-/** Tasks Batch refused (a bad image, a bad resource file) fail the job, naming the first few. */
+/**
+ * Tasks Batch refused (a bad image, a bad resource file) fail the job, naming the first few; so do
+ * tasks never sent because a secret they name was deleted after the job was submitted.
+ */
 function throwIfRejected(summaries: readonly SubmitSummary[]): void {
   const rejected = summaries.flatMap((summary) => summary.rejected);
   if (rejected.length === 0) return;
@@ -421,8 +424,11 @@ function throwIfRejected(summaries: readonly SubmitSummary[]): void {
     .slice(0, 5)
     .map((r) => `${r.taskId}: ${r.code} ${r.message}`)
     .join('; ');
+  const secretsOnly = rejected.every((r) => r.code === 'SECRET_NOT_FOUND');
   throw new JobEnding('fail', {
-    condition: 'BATCH_ERROR',
-    message: `Batch refused ${rejected.length} task(s): ${shown}`,
+    condition: secretsOnly ? 'INVALID_INPUT' : 'BATCH_ERROR',
+    message: secretsOnly
+      ? `${rejected.length} task(s) name a secret their owner no longer has: ${shown}`
+      : `Batch refused ${rejected.length} task(s): ${shown}`,
   });
 }

@@ -440,6 +440,8 @@ describe('jobs API on the embedded runtime', () => {
         '/pools',
         '/pools/{id}',
         '/presets',
+        '/secrets',
+        '/secrets/{name}',
         '/subscriptions',
         '/subscriptions/{id}',
         '/subscriptions/{id}/deliveries',

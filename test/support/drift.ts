@@ -238,6 +238,7 @@ export function driftProblems(
     checkServiceBus,
     checkBatch,
     checkTelemetryAndEmail,
+    checkJobSecrets,
     checkDashboard,
     checkRoles,
     checkDurable,
@@ -622,6 +623,32 @@ function checkTelemetryAndEmail(c: DriftCheck): void {
         why: 'email is sent with the identity',
       });
   }
+}
+
+/**
+ * Users' secrets: in a vault of their own, which the app manages (set, list, delete, read) and
+ * which holds none of the app's settings.
+ */
+function checkJobSecrets(c: DriftCheck): void {
+  const setting = c.settings.CLOUDJOBS_KEY_VAULT_URL;
+  if (setting === undefined) return;
+  const vault = c.ofType('Microsoft.KeyVault/vaults').find((v) => text(setting).includes(v.name));
+  if (!vault) {
+    c.problems.push('setting CLOUDJOBS_KEY_VAULT_URL names no Key Vault the templates make');
+    return;
+  }
+  if (vault.properties.enableRbacAuthorization !== true)
+    c.problems.push(`Key Vault ${vault.name} (users' secrets) uses access policies, not roles`);
+  for (const [key, value] of Object.entries(c.settings)) {
+    if (text(value).includes(`VaultName=${vault.name};`))
+      c.problems.push(`setting ${key} keeps an app secret in ${vault.name}, the vault of users' secrets`);
+  }
+  c.needed.push({
+    role: 'Key Vault Secrets Officer',
+    scopeType: 'Microsoft.KeyVault/vaults',
+    scopeName: vault.name,
+    why: 'users set and delete their secrets through the app',
+  });
 }
 
 /** Roles: the app's identity has what the checks before found it needs, and nothing more; nothing has a broad role. */

@@ -18,6 +18,9 @@ param batchAccountName string
 @description('Name of the Key Vault.')
 param keyVaultName string
 
+@description('Name of the Key Vault of users\' secrets for their jobs.')
+param jobVaultName string
+
 @description('Whether any app setting is a Key Vault reference (API tokens, SMTP URL): only then may the app read secrets.')
 param appReadsSecrets bool
 
@@ -151,6 +154,22 @@ resource vaultRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (ap
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+  }
+}
+
+resource jobSecretsVault 'Microsoft.KeyVault/vaults@2026-05-15' existing = {
+  name: jobVaultName
+}
+
+// Users set, list and delete their secrets through the app, and their jobs read them: the app
+// manages that vault's secrets, and nothing else of it.
+resource jobSecretsRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: jobSecretsVault
+  name: guid(jobSecretsVault.id, appName, roles.keyVaultSecretsOfficer)
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
   }
 }
 

@@ -23,6 +23,14 @@ import { filesGet } from '../../../functions/filesGet.js';
 import { filesList } from '../../../functions/filesList.js';
 import { filesUploadUrl } from '../../../functions/filesUploadUrl.js';
 import { UserFiles } from '../../../shared/jobs/userFiles.js';
+import { Secrets } from '../../../shared/jobs/secrets.js';
+import { FileSecrets } from '../../../shared/adapters/fileSecrets.js';
+import { secretsPut } from '../../../functions/secretsPut.js';
+import { secretsList } from '../../../functions/secretsList.js';
+import { secretsDelete } from '../../../functions/secretsDelete.js';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MemoryBlobContainer } from '../../support/memoryBlobs.js';
 import { dashboardRoles } from '../../../functions/dashboardRoles.js';
 import type { JobOrchestrations } from '../../../shared/adapters/durableOrchestrations.js';
@@ -104,6 +112,9 @@ class MemoryOrchestrations implements JobOrchestrations {
 }
 let orchestrations: MemoryOrchestrations;
 let uploads: MemoryBlobContainer;
+const secretsDir = mkdtempSync(join(tmpdir(), 'cloudjobs-secrets-'));
+let secretsFile: string;
+let secretsFiles = 0;
 
 beforeEach(() => {
   orchestrations = new MemoryOrchestrations();
@@ -116,11 +127,14 @@ beforeEach(() => {
   });
   store = new MemoryJobStore();
   pools = new MemoryPools();
+  secretsFile = join(secretsDir, `secrets-${++secretsFiles}.json`);
+  const secrets = new Secrets(new FileSecrets(secretsFile));
   const jobs = new JobsApi({
     store,
     limits: config.limits,
     defaultPool: 'cpu',
     defaultLogsContainer: 'job-logs',
+    secrets,
   });
   const subscriptionStore = new MemorySubscriptionStore();
   const deliveries = new MemoryDeliveryStore();
@@ -163,6 +177,7 @@ beforeEach(() => {
       },
       lifetimeMinutes: 60,
     }),
+    secrets,
     // The HTTP handlers under test start orchestrations; the rest runs in activities, not here.
     orchestrations: () => orchestrations,
     statuses: new StatusRecorder(store),
@@ -195,7 +210,10 @@ beforeEach(() => {
     ensureContainers: () => Promise.resolve(),
   });
 });
-afterAll(() => setServices(undefined));
+afterAll(() => {
+  setServices(undefined);
+  rmSync(secretsDir, { recursive: true, force: true });
+});
 
 function request(
   method: string,
@@ -218,6 +236,7 @@ function request(
       ...(/^\/files\/(?!upload-url)/.test(path)
         ? { path: decodeURIComponent(path.slice(7).split('?')[0]!) }
         : {}),
+      ...(/^\/secrets\/./.test(path) ? { name: decodeURIComponent(path.slice('/secrets/'.length)) } : {}),
     },
   });
 }
@@ -671,6 +690,88 @@ describe('HTTP handlers in process', () => {
     });
     expect([...uploads.blobs.keys()]).toEqual(['bob/data/a.csv']);
     expect((await filesDelete(request('DELETE', '/files/data/', ALICE), context())).status).toBe(404);
+  });
+
+  it('should keep each owner’s secrets write-only and their own, and check jobs naming them', async () => {
+    const value = 'hunter2-the-secret-value';
+    const put = await secretsPut(
+      request('PUT', '/secrets/db-password', ALICE, JSON.stringify({ value })),
+      context(),
+    );
+    expect(put.status).toBe(200);
+    expect(bodyOf(put)).toMatchObject({ name: 'db-password', ref: { secretRef: 'db-password' } });
+    expect(JSON.stringify(bodyOf(put))).not.toContain(value);
+    // The file holds it for its user alone.
+    expect(readFileSync(secretsFile, 'utf8')).toContain(value);
+    expect(statSync(secretsFile).mode & 0o077).toBe(0);
+
+    const listed = await secretsList(request('GET', '/secrets', ALICE), context());
+    expect(bodyOf(listed).items).toEqual([expect.objectContaining({ name: 'db-password' })]);
+    expect(JSON.stringify(bodyOf(listed))).not.toContain(value);
+    expect(bodyOf(await secretsList(request('GET', '/secrets', BOB), context())).items).toEqual([]);
+
+    // Bad input names the field, and changes nothing.
+    const refusals: Array<[string, string | undefined, string]> = [
+      ['/secrets/DB_PASSWORD', JSON.stringify({ value }), 'name'],
+      ['/secrets/-x', JSON.stringify({ value }), 'name'],
+      ['/secrets/db-password', JSON.stringify({ value, note: 'x' }), 'note'],
+      ['/secrets/db-password', JSON.stringify({ value: '' }), 'value'],
+      ['/secrets/db-password', '{"value": ', '(body)'],
+      ['/secrets/db-password', undefined, '(body)'],
+    ];
+    for (const [path, body, field] of refusals) {
+      const refused = await secretsPut(request('PUT', path, ALICE, body), context());
+      expect(refused.status, `${path} ${body}`).toBe(400);
+      expect(bodyOf(refused).errors?.[0]?.path, `${path} ${body}`).toBe(field);
+    }
+    expect(readFileSync(secretsFile, 'utf8')).toContain(value);
+
+    const spec = (env: Record<string, unknown>, taskEnv?: Record<string, unknown>) =>
+      JSON.stringify({
+        name: 'uses-secret',
+        env,
+        tasks: [{ id: 'a', command: 'echo', ...(taskEnv ? { env: taskEnv } : {}) }],
+      });
+    const submitted = await jobsSubmit(
+      request('POST', '/jobs', ALICE, spec({ TOKEN: { secretRef: 'db-password' }, PLAIN: 'x' })),
+      context(),
+    );
+    expect(submitted.status).toBe(202);
+    const job = bodyOf(
+      await jobsGet(request('GET', `/jobs/${String(bodyOf(submitted).id)}`, ALICE), context()),
+    );
+    expect(job.spec).toMatchObject({ env: { TOKEN: { secretRef: 'db-password' } } });
+    expect(JSON.stringify(job)).not.toContain(value);
+
+    // Bob has no secret of that name: Alice's is not his to name.
+    const bobs = await jobsSubmit(
+      request('POST', '/jobs', BOB, spec({}, { TOKEN: { secretRef: 'db-password' } })),
+      context(),
+    );
+    expect(bobs.status).toBe(400);
+    expect(bodyOf(bobs)).toMatchObject({ code: 'SECRET_NOT_FOUND' });
+    expect(bodyOf(bobs).errors?.map((e) => e.path)).toEqual(['tasks[0].env.TOKEN.secretRef']);
+    const malformed = await jobsSubmit(
+      request('POST', '/jobs', ALICE, spec({ TOKEN: { secretRef: 'db-password', value: 'x' } })),
+      context(),
+    );
+    expect(malformed.status).toBe(400);
+    expect(bodyOf(malformed).errors?.[0]?.path).toMatch(/^env\.TOKEN/);
+    expect(store.jobs.size).toBe(1);
+
+    expect((await secretsDelete(request('DELETE', '/secrets/db-password', BOB), context())).status).toBe(404);
+    expect((await secretsDelete(request('DELETE', '/secrets/db-password', ALICE), context())).status).toBe(
+      204,
+    );
+    expect((await secretsDelete(request('DELETE', '/secrets/db-password', ALICE), context())).status).toBe(
+      404,
+    );
+    expect(readFileSync(secretsFile, 'utf8')).not.toContain(value);
+    const after = await jobsSubmit(
+      request('POST', '/jobs', ALICE, spec({ TOKEN: { secretRef: 'db-password' } })),
+      context(),
+    );
+    expect(bodyOf(after).errors?.map((e) => e.path)).toEqual(['env.TOKEN.secretRef']);
   });
 
   it('should turn an unexpected failure into a generic 500 with the invocation id', async () => {

@@ -15,6 +15,11 @@ import { JobRunner } from '../../../shared/jobs/jobRunner.js';
 import { MAX_FOLDER_FILES } from '../../../shared/jobs/inputFolders.js';
 import { JobsApi } from '../../../shared/jobs/jobsApi.js';
 import { MemoryJobStore } from '../../support/memoryStores.js';
+import { Secrets } from '../../../shared/jobs/secrets.js';
+import { FileSecrets } from '../../../shared/adapters/fileSecrets.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { memoryBlobContainers } from '../../support/memoryBlobs.js';
 
 /** Batch as the runner sees it: jobs created, tasks submitted (each id once), refusals scripted. */
@@ -236,6 +241,65 @@ describe('the job runner on fakes (store, blobs, Batch)', () => {
     expect(result.outcome === 'failed' && result.failure.message).toMatch(
       /blob:\/\/data\/many\/: holds more than 1000 files/,
     );
+  });
+
+  it('should keep only secrets’ names in the plan and give Batch their values as of submission', async () => {
+    const vault = new FileSecrets(join(mkdtempSync(join(tmpdir(), 'cloudjobs-runner-')), 'secrets.json'));
+    const secrets = new Secrets(vault);
+    await vault.set('alice', 'api-key', 'sk-first-value');
+    await vault.set('alice', 'other', 'other-value');
+    jobs = new JobsApi({
+      store,
+      limits: DEFAULT_LIMITS,
+      defaultPool: 'cpu',
+      defaultLogsContainer: 'job-logs',
+      secrets,
+    });
+    runner = new JobRunner({
+      store,
+      limits: DEFAULT_LIMITS,
+      defaultPool: 'cpu',
+      defaultLogsContainer: 'job-logs',
+      compute: batch.backend(),
+      jobs: blobs('jobs'),
+      containers: blobs,
+      appContainers: { jobs: 'jobs', others: [] },
+      uploadsContainer: 'uploads',
+      locations: async () => locations,
+      secrets,
+    });
+    const id = await submit({
+      name: 'secretive',
+      env: { API_KEY: { secretRef: 'api-key' }, MODE: 'fast' },
+      tasks: [
+        // A secret's value is used as it is: no macros, nothing the shell expands.
+        { id: 'a', command: 'use "$API_KEY"' },
+        { id: 'b', command: 'true', env: { OTHER: { secretRef: 'other' }, API_KEY: 'not secret here' } },
+      ],
+    });
+    await runner.processInputs(id);
+    expect(await runner.stageInputs(id)).toEqual({ outcome: 'done', chunks: 1 });
+    const stored = [...blobs('jobs').blobs.values()].map((blob) => blob.bytes.toString()).join('\n');
+    expect(stored).toContain('"secretEnvironment":{"API_KEY":"api-key"}');
+    expect(stored).not.toContain('sk-first-value');
+    expect(stored).not.toContain('other-value');
+    expect(JSON.stringify([...store.jobs.values()])).not.toContain('sk-first-value');
+
+    // Changed after submission: the task gets the value it has when the task goes to Batch.
+    await vault.set('alice', 'api-key', 'sk-second-value');
+    await vault.remove('alice', 'other');
+    const summary = await runner.submitChunks(id, 0, 1);
+    expect(summary).toMatchObject({ added: 1, existing: 0 });
+    expect(summary.rejected).toEqual([
+      {
+        taskId: 'b',
+        code: 'SECRET_NOT_FOUND',
+        message: 'the owner has no secret for OTHER (secret "other") any more',
+      },
+    ]);
+    expect(batch.tasks.get('a')).toMatchObject({ environment: { API_KEY: 'sk-second-value', MODE: 'fast' } });
+    expect(batch.tasks.get('a')).not.toHaveProperty('secretEnvironment');
+    expect(batch.tasks.has('b')).toBe(false);
   });
 
   it('should write the Batch plan in chunks of 100, and submit each task once however often it runs', async () => {

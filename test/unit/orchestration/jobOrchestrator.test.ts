@@ -38,6 +38,8 @@ interface World {
   allDoneNow?: boolean;
   /** What processInputs answers instead of done. */
   processed?: StepResult<{ job: PreparedJob }>;
+  /** Tasks each submitChunks call reports it did not add. */
+  rejected?: Array<{ taskId: string; code: string; message: string }>;
   calls: Array<{ name: string; input: Record<string, unknown> }>;
 }
 
@@ -67,7 +69,7 @@ activity(ACTIVITY.ensureBatchJob, () =>
 activity(ACTIVITY.submitChunks, (input) => ({
   added: ((input.to as number) - (input.from as number)) * 100,
   existing: 0,
-  rejected: [],
+  rejected: world.rejected ?? [],
 }));
 activity(ACTIVITY.sealBatchJob, () => null);
 activity(ACTIVITY.controlBatchJob, () => null);
@@ -389,6 +391,30 @@ describe('the job orchestration', () => {
     // The activities asked for, in order: what a replay of this history must ask for again.
     expect(sequence()).toMatchSnapshot();
   });
+
+  it.each([
+    [
+      ['SECRET_NOT_FOUND'],
+      'INVALID_INPUT',
+      /^1 task\(s\) name a secret their owner no longer has: t1: SECRET_NOT_FOUND/,
+    ],
+    [
+      ['SECRET_NOT_FOUND', 'InvalidPropertyValue'],
+      'BATCH_ERROR',
+      /^Batch refused 2 task\(s\): t1: SECRET_NOT_FOUND/,
+    ],
+  ])(
+    'should fail a job whose tasks were not added (%j) with %s, naming them',
+    async (codes, condition, message) => {
+      world.rejected = codes.map((code, i) => ({ taskId: `t${i + 1}`, code, message: 'why' }));
+      const id = start();
+      await sim.run();
+      const last = world.calls.filter((c) => c.name === ACTIVITY.recordStatus).at(-1)!.input;
+      expect(last).toMatchObject({ to: 'FAILED', condition });
+      expect(last.message).toMatch(message);
+      expect(sim.status(id).output).toEqual({ status: 'FAILED', condition });
+    },
+  );
 
   it('should ignore a malformed signal and go on', async () => {
     const id = start();
