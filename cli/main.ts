@@ -5,6 +5,7 @@ import { describeError, EXIT } from './exit.js';
 import { graphCommand } from './commands/graph.js';
 import { jobCommands } from './commands/jobs.js';
 import { filesCommands } from './commands/files.js';
+import { secretsCommands } from './commands/secrets.js';
 import { manageCommands } from './commands/manage.js';
 
 const version = (
@@ -44,6 +45,7 @@ export async function main(
   jobCommands(program, run, terminal);
   graphCommand(program, run);
   filesCommands(program, run);
+  secretsCommands(program, run, terminal);
   manageCommands(program, run, terminal);
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -30,6 +30,7 @@ import {
   type FileUploadUrl,
   type TaskAttempts,
   type UserFile,
+  type Secret,
   type TasksQuery,
   type Template,
   type TemplateVersionInput,
@@ -333,6 +334,18 @@ export class CloudJobsClient {
     downloadTo: async (path: string, localFile: string, options: FileDownloadOptions = {}) => {
       const { downloadFile } = await import('./files.js');
       return downloadFile(this, path, localFile, options);
+    },
+  };
+
+  readonly secrets = {
+    /** Your secrets' names and when each was set; never a value. */
+    list: async (): Promise<Secret[]> => (await this.http.json<{ items: Secret[] }>('GET', '/secrets')).items,
+    /** Sets one of your secrets (made or replaced); a job's env names it `{ secretRef: name }`. */
+    set: (name: string, value: string): Promise<Secret> =>
+      this.http.json('PUT', `/secrets/${enc(name)}`, { body: { value } }),
+    /** Removes one of your secrets. */
+    remove: async (name: string): Promise<void> => {
+      await this.http.send('DELETE', `/secrets/${enc(name)}`);
     },
   };
 

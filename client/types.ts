@@ -15,6 +15,7 @@ import type {
   uploadUrlSchema,
   fileUploadUrlSchema,
   userFileViewSchema,
+  secretViewSchema,
   taskAttemptsSchema,
 } from '../shared/http/openapi.js';
 import type { callerViewSchema } from '../shared/identity.js';
@@ -71,6 +72,8 @@ export type FileUploadUrl = z.output<typeof fileUploadUrlSchema>;
 export type TaskAttempts = z.output<typeof taskAttemptsSchema>;
 /** One of your files, which a job takes as an input `files://<path>`. */
 export type UserFile = z.output<typeof userFileViewSchema>;
+/** One of your secrets as the API shows it: its name, when it was set, and how a job names it. */
+export type Secret = z.output<typeof secretViewSchema>;
 /** An RFC 9457 problem document, as every error is answered. */
 export type Problem = z.output<typeof problemSchema>;
 /** What may change while a job runs (`PATCH /jobs/{id}`). */

@@ -174,6 +174,12 @@ function resubmitCommand(program: Command, run: Run, terminal: Io): void {
       collectPairs('--env'),
       {},
     )
+    .option(
+      '--secret-env <NAME=secret>',
+      'set an environment variable to one of your secrets (repeatable; merged)',
+      collectPairs('--secret-env'),
+      {},
+    )
     .option('--pool <pool>', 'run on this pool instead')
     .option('--retries <n>', 'retries per task', (v) => whole(v, '--retries'))
     .option('--timeout <minutes>', "the job's wall clock, in minutes", (v) => positive(v, '--timeout'))
@@ -188,6 +194,7 @@ function resubmitCommand(program: Command, run: Run, terminal: Io): void {
       wait?: boolean;
       param: Record<string, string>;
       env: Record<string, string>;
+      secretEnv: Record<string, string>;
       pool?: string;
       retries?: number;
       timeout?: number;
@@ -198,7 +205,16 @@ function resubmitCommand(program: Command, run: Run, terminal: Io): void {
       {
         tasks: options.failed ? 'failed' : 'all',
         ...(Object.keys(options.param).length > 0 ? { parameters: options.param } : {}),
-        ...(Object.keys(options.env).length > 0 ? { env: options.env } : {}),
+        ...(Object.keys(options.env).length + Object.keys(options.secretEnv).length > 0
+          ? {
+              env: {
+                ...options.env,
+                ...Object.fromEntries(
+                  Object.entries(options.secretEnv).map(([variable, secretRef]) => [variable, { secretRef }]),
+                ),
+              },
+            }
+          : {}),
         ...(options.pool ? { pool: options.pool } : {}),
         ...(options.retries !== undefined ? { retries: options.retries } : {}),
         ...(options.timeout !== undefined ? { timeoutMinutes: options.timeout } : {}),

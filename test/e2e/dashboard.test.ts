@@ -190,6 +190,32 @@ describe('the dashboard in a real browser, on the embedded runtime', () => {
     await context.close();
   });
 
+  it('should set a secret without ever showing it back, and delete it', async () => {
+    const { page, context } = await signedIn(ALICE, '/secrets');
+    const name = uniqueName('dash-secret')
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, '-');
+    const value = `value-${uniqueName('v')}`;
+    await page.getByLabel('Name').fill(name);
+    await page.getByLabel('Value').fill(value);
+    await page.getByRole('button', { name: 'Save' }).click();
+    const row = page.locator(`tr[data-secret-name="${name}"]`);
+    await row.waitFor();
+    // Gone from the form once the service has it, and nowhere on the page.
+    expect(await page.getByLabel('Value').inputValue()).toBe('');
+    expect(await page.content()).not.toContain(value);
+    expect(await row.textContent()).toContain(`{"secretRef":"${name}"}`);
+    expect(await accessibilityViolations(page)).toEqual([]);
+    const listed = await api().json<{ items: Array<{ name: string }> }>('GET', '/secrets');
+    expect(listed.body.items.map((secret) => secret.name)).toContain(name);
+
+    page.once('dialog', (dialog) => void dialog.accept());
+    await row.getByRole('button', { name: 'Delete' }).click();
+    await row.waitFor({ state: 'detached' });
+    expect((await api().json<{ items: unknown[] }>('GET', '/secrets')).body.items).toEqual([]);
+    await context.close();
+  });
+
   it('should show a running task’s new log lines as they are written', async () => {
     const id = await api().submit({
       name: 'ticker',

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
@@ -376,6 +376,102 @@ describe.concurrent('data in and out on the embedded runtime', () => {
           : "the app's own container uploads",
       );
     }
+  });
+
+  it('should give tasks their owner’s secrets, by name only, kept nowhere in the job', async () => {
+    const name = uniqueName('api-token')
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, '-');
+    const value = `alice-${randomBytes(12).toString('hex')}`;
+    const bobsValue = `bob-${randomBytes(12).toString('hex')}`;
+    const digest = (text: string) => createHash('sha256').update(text).digest('hex');
+
+    // Piped in, as a script would; the trailing newline echo adds is not part of it.
+    const set = await cloudjobs(['secrets', 'set', name], { stdin: `${value}\n` });
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toContain(`{"secretRef":"${name}"}`);
+    const listed = await cloudjobs(['secrets', 'ls', '--json']);
+    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ name, ref: { secretRef: name } })]);
+    expect(listed.stdout).not.toContain(value);
+    // Bob names the same secret: he has none, so his job is refused at the field.
+    const refused = await bob.call('POST', '/jobs', {
+      name: uniqueName('not-his-secret'),
+      env: { TOKEN: { secretRef: name } },
+      tasks: [{ id: 'a', command: 'true' }],
+    });
+    expect(refused.status).toBe(400);
+    expect(JSON.parse(refused.text)).toMatchObject({
+      code: 'SECRET_NOT_FOUND',
+      errors: [{ path: 'env.TOKEN.secretRef' }],
+    });
+    expect((await bob.json('PUT', `/secrets/${name}`, { value: bobsValue })).status).toBe(200);
+
+    // The task compares what it got by digest: nothing the job holds, not even its command, has the value.
+    const run = (client: typeof alice) =>
+      client.submit({
+        name: uniqueName('uses-secret'),
+        env: { TOKEN: { secretRef: name } },
+        tasks: [
+          { id: 'a', command: 'printf %s "$TOKEN" | sha256sum | cut -c1-64 > ${outputDir}/digest.txt' },
+        ],
+      });
+    const [mine, his] = await Promise.all([run(alice), run(bob)]);
+    expect((await alice.until(mine, ['FINISHED', 'FAILED'], 60_000)).status).toBe('FINISHED');
+    expect((await bob.until(his, ['FINISHED', 'FAILED'], 60_000)).status).toBe('FINISHED');
+    expect((await alice.call('GET', `/jobs/${mine}/outputs/a/outputs/digest.txt`)).text.trim()).toBe(
+      digest(value),
+    );
+    expect(
+      (await bob.call('GET', `/jobs/${his}/outputs/a/outputs/digest.txt`, undefined, BOB)).text.trim(),
+    ).toBe(digest(bobsValue));
+
+    // What the job and the app keep says the name and never the value: every blob of the job, every row
+    // of the runtime's tables, the job as the API shows it, and everything the runtime logged.
+    const job = await alice.call('GET', `/jobs/${mine}`);
+    expect(job.text).toContain(`"secretRef":"${name}"`);
+    const service = BlobServiceClient.fromConnectionString(runtime.info.connectionString);
+    const kept: string[] = [job.text, runtime.output];
+    for (const container of ['jobs', `jobdata-${mine}`]) {
+      for await (const blob of service.getContainerClient(container).listBlobsFlat({ prefix: `${mine}/` })) {
+        kept.push(
+          (
+            await service.getContainerClient(container).getBlobClient(blob.name).downloadToBuffer()
+          ).toString(),
+        );
+      }
+    }
+    expect(kept.join('\n')).toContain('"secretEnvironment":{"TOKEN"');
+    const tables = TableServiceClient.fromConnectionString(runtime.info.connectionString, {
+      allowInsecureConnection: true,
+    });
+    for await (const table of tables.listTables()) {
+      if (!table.name!.startsWith(runtime.options.env!.CLOUDJOBS_TABLE_PREFIX!)) continue;
+      const rows = TableClient.fromConnectionString(runtime.info.connectionString, table.name!, {
+        allowInsecureConnection: true,
+      });
+      for await (const row of rows.listEntities()) kept.push(JSON.stringify(row));
+    }
+    expect(kept.length).toBeGreaterThan(10);
+    for (const text of kept) {
+      expect(text).not.toContain(value);
+      expect(text).not.toContain(bobsValue);
+    }
+    // The runtime's stand-in for Key Vault: a file for its user alone.
+    const file = path.join(runtime.home, 'secrets.json');
+    expect((await readFile(file, 'utf8')).includes(value)).toBe(true);
+    expect((await stat(file)).mode & 0o077).toBe(0);
+
+    expect((await cloudjobs(['secrets', 'rm', name])).code).toBe(0);
+    expect((await cloudjobs(['secrets', 'ls', '--json'])).stdout.trim()).toBe('[]');
+    const gone = await alice.call('POST', '/jobs', {
+      name: uniqueName('secret-gone'),
+      tasks: [{ id: 'a', command: 'true', env: { TOKEN: { secretRef: name } } }],
+    });
+    expect(JSON.parse(gone.text)).toMatchObject({ errors: [{ path: 'tasks[0].env.TOKEN.secretRef' }] });
+    // Bob's, of the same name, is his and still there.
+    expect((await bob.json<{ items: unknown[] }>('GET', '/secrets', undefined, BOB)).body.items).toHaveLength(
+      1,
+    );
   });
 });
 

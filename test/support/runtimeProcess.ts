@@ -63,6 +63,11 @@ export class RuntimeProcess {
     return this.#child?.pid;
   }
 
+  /** The runtime's state directory (`--home`). */
+  get home(): string {
+    return this.#dir;
+  }
+
   get output(): string {
     return this.#output;
   }

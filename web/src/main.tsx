@@ -60,6 +60,10 @@ createRoot(document.getElementById('root')!).render(
               path="files"
               element={page(async () => (await import('./pages/FilesPage.js')).FilesPage)}
             />
+            <Route
+              path="secrets"
+              element={page(async () => (await import('./pages/SecretsPage.js')).SecretsPage)}
+            />
             <Route path="*" element={<NotFoundPage />} />
           </Route>
         </Routes>

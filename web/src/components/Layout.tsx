@@ -25,6 +25,7 @@ export function Layout() {
           </NavLink>
           <NavLink to="/submit">Submit</NavLink>
           <NavLink to="/files">Files</NavLink>
+          <NavLink to="/secrets">Secrets</NavLink>
           <NavLink to="/subscriptions">Subscriptions</NavLink>
           <NavLink to="/pools">Pools and templates</NavLink>
         </nav>
