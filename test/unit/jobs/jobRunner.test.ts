@@ -11,7 +11,7 @@ import { DEFAULT_LIMITS } from '../../../shared/domain/jobSpec.js';
 import type { DataLocations } from '../../../shared/domain/batchPlan.js';
 import { BlockedError, TransientError, ValidationError } from '../../../shared/errors.js';
 import type { Caller } from '../../../shared/identity.js';
-import { JobRunner } from '../../../shared/jobs/jobRunner.js';
+import { JobRunner, type JobRunnerOptions } from '../../../shared/jobs/jobRunner.js';
 import { MAX_FOLDER_FILES } from '../../../shared/jobs/inputFolders.js';
 import { JobsApi } from '../../../shared/jobs/jobsApi.js';
 import { MemoryJobStore } from '../../support/memoryStores.js';
@@ -69,21 +69,32 @@ describe('the job runner on fakes (store, blobs, Batch)', () => {
 
   const submit = async (body: Record<string, unknown>) =>
     (await jobs.submit(alice, body, Buffer.from(JSON.stringify(body)))).job.id;
+  const settings = () => ({
+    store,
+    limits: DEFAULT_LIMITS,
+    defaultPool: 'cpu',
+    defaultLogsContainer: 'job-logs',
+  });
+  /** A runner on this test's fakes, with what the test adds or changes. */
+  const runnerWith = (extra: Partial<JobRunnerOptions>) =>
+    new JobRunner({
+      ...settings(),
+      compute: batch.backend(),
+      jobs: blobs('jobs'),
+      containers: blobs,
+      appContainers: { jobs: 'jobs', others: ['job-logs'] },
+      uploadsContainer: 'uploads',
+      locations: async () => locations,
+      ...extra,
+    });
 
   beforeEach(() => {
     store = new MemoryJobStore();
     blobs = memoryBlobContainers();
     batch = new FakeBatch();
-    const options = { store, limits: DEFAULT_LIMITS, defaultPool: 'cpu', defaultLogsContainer: 'job-logs' };
-    jobs = new JobsApi({ ...options });
-    runner = new JobRunner({
-      ...options,
-      compute: batch.backend(),
-      jobs: blobs('jobs'),
-      containers: blobs,
+    jobs = new JobsApi(settings());
+    runner = runnerWith({
       appContainers: { jobs: 'jobs', others: ['job-logs', 'job-inbox', 'job-inbox-rejected', 'uploads'] },
-      uploadsContainer: 'uploads',
-      locations: async () => locations,
       inputContainers: ['data'],
       now: () => new Date('2026-12-01T10:00:00Z'),
     });
@@ -166,17 +177,7 @@ describe('the job runner on fakes (store, blobs, Batch)', () => {
 
   it('should check every https input once, failing the job naming each that cannot be fetched, credentials hidden', async () => {
     const asked: string[] = [];
-    const checked = new JobRunner({
-      store,
-      limits: DEFAULT_LIMITS,
-      defaultPool: 'cpu',
-      defaultLogsContainer: 'job-logs',
-      compute: batch.backend(),
-      jobs: blobs('jobs'),
-      containers: blobs,
-      appContainers: { jobs: 'jobs', others: ['job-logs'] },
-      uploadsContainer: 'uploads',
-      locations: async () => locations,
+    const checked = runnerWith({
       httpsInputs: {
         problem: async (url) => {
           asked.push(url);
@@ -248,26 +249,8 @@ describe('the job runner on fakes (store, blobs, Batch)', () => {
     const secrets = new Secrets(vault);
     await vault.set('alice', 'api-key', 'sk-first-value');
     await vault.set('alice', 'other', 'other-value');
-    jobs = new JobsApi({
-      store,
-      limits: DEFAULT_LIMITS,
-      defaultPool: 'cpu',
-      defaultLogsContainer: 'job-logs',
-      secrets,
-    });
-    runner = new JobRunner({
-      store,
-      limits: DEFAULT_LIMITS,
-      defaultPool: 'cpu',
-      defaultLogsContainer: 'job-logs',
-      compute: batch.backend(),
-      jobs: blobs('jobs'),
-      containers: blobs,
-      appContainers: { jobs: 'jobs', others: [] },
-      uploadsContainer: 'uploads',
-      locations: async () => locations,
-      secrets,
-    });
+    jobs = new JobsApi({ ...settings(), secrets });
+    runner = runnerWith({ secrets });
     const id = await submit({
       name: 'secretive',
       env: { API_KEY: { secretRef: 'api-key' }, MODE: 'fast' },
