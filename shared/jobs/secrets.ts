@@ -138,7 +138,7 @@ export class Secrets {
         `the job names ${missing.length === 1 ? 'a secret' : 'secrets'} you do not have`,
         missing.map(({ name, path }) => ({
           path: `${path}.secretRef`,
-          message: `you have no secret "${name}" (PUT /api/secrets/${name} first)`,
+          message: `you have no secret "${name}": set it first (cloudjobs secrets set ${name}, or PUT /api/secrets/${name})`,
         })),
         'SECRET_NOT_FOUND',
       );
