@@ -14,6 +14,7 @@ import { TableClient, TableServiceClient } from '@azure/data-tables';
 import { BatchServiceClient, BatchSharedKeyCredentials } from '@azure/batch';
 import { LOCAL_BATCH_ACCOUNT, LOCAL_BATCH_KEY } from '../../infra/local/batch/localBatch.js';
 import { waitFor } from '../support/waitFor.js';
+import { WebhookReceiver } from '../support/webhookReceiver.js';
 
 const ALICE = 'alice-token-0123456789abcdef';
 const BOB = 'bob-token-0123456789abcdef';
@@ -115,6 +116,9 @@ describe.concurrent('data in and out on the embedded runtime', () => {
   });
   const cloudjobs = cliRunner(runtime, ALICE, () => path.join(dir, 'config'));
   const leftOf = (id: string) => leftBehind(runtime, id);
+  const receiver = new WebhookReceiver();
+  beforeAll(() => receiver.start());
+  afterAll(() => receiver.stop());
 
   it('should upload 200 MB through the CLI, resume it after a kill, and run a job on it as files://', async () => {
     const local = path.join(dir, 'big.bin');
@@ -411,6 +415,11 @@ describe.concurrent('data in and out on the embedded runtime', () => {
       client.submit({
         name: uniqueName('uses-secret'),
         env: { TOKEN: { secretRef: name } },
+        // Told of every job and task event, by webhook and by email: none may carry the value.
+        notifications: [
+          { url: receiver.url(`/${name}`), events: ['job.*', 'task.*'] },
+          { email: 'alice@example.org', events: ['job.*', 'task.*'] },
+        ],
         tasks: [
           { id: 'a', command: 'printf %s "$TOKEN" | sha256sum | cut -c1-64 > ${outputDir}/digest.txt' },
         ],
@@ -429,8 +438,23 @@ describe.concurrent('data in and out on the embedded runtime', () => {
     // of the runtime's tables, the job as the API shows it, and everything the runtime logged.
     const job = await alice.call('GET', `/jobs/${mine}`);
     expect(job.text).toContain(`"secretRef":"${name}"`);
+    const finalEvents = await waitFor(
+      async () => {
+        const bodies = receiver.acceptedAt(`/${name}`).map((r) => r.body);
+        return bodies.filter((body) => body.includes('"FINISHED"')).length >= 2 ? bodies : undefined;
+      },
+      { timeoutMs: 30_000, what: 'both jobs’ FINISHED webhooks' },
+    );
+    const mails = await waitFor(
+      async () => {
+        const caught = await runtime.json<Array<{ text: string; subject: string }>>('/admin/local/mail');
+        const about = caught.filter((m) => m.text.includes(mine) || m.text.includes(his));
+        return about.some((m) => m.subject.includes('FINISHED')) ? about : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the FINISHED email' },
+    );
     const service = BlobServiceClient.fromConnectionString(runtime.info.connectionString);
-    const kept: string[] = [job.text, runtime.output];
+    const kept: string[] = [job.text, runtime.output, ...finalEvents, ...mails.map((m) => m.text)];
     for (const container of ['jobs', `jobdata-${mine}`]) {
       for await (const blob of service.getContainerClient(container).listBlobsFlat({ prefix: `${mine}/` })) {
         kept.push(
@@ -451,6 +475,7 @@ describe.concurrent('data in and out on the embedded runtime', () => {
       });
       for await (const row of rows.listEntities()) kept.push(JSON.stringify(row));
     }
+    expect(finalEvents.some((body) => body.includes('task.status.changed'))).toBe(true);
     expect(kept.length).toBeGreaterThan(10);
     for (const text of kept) {
       expect(text).not.toContain(value);
