@@ -439,9 +439,11 @@ describe.concurrent('data in and out on the embedded runtime', () => {
     const job = await alice.call('GET', `/jobs/${mine}`);
     expect(job.text).toContain(`"secretRef":"${name}"`);
     const finalEvents = await waitFor(
-      async () => {
+      () => {
         const bodies = receiver.acceptedAt(`/${name}`).map((r) => r.body);
-        return bodies.filter((body) => body.includes('"FINISHED"')).length >= 2 ? bodies : undefined;
+        return Promise.resolve(
+          bodies.filter((body) => body.includes('"FINISHED"')).length >= 2 ? bodies : undefined,
+        );
       },
       { timeoutMs: 30_000, what: 'both jobs’ FINISHED webhooks' },
     );
