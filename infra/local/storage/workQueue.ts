@@ -64,6 +64,14 @@ export class WorkQueue<T> {
   readonly leaseMs: number;
   readonly #options: WorkQueueOptions<T>;
   #ensured: Promise<void> | undefined;
+  /**
+   * Per message, the last operation that may change its pop receipt. Renewing, settling and
+   * abandoning each wait for it: a delete sent while a renewal is in flight would carry the old
+   * receipt, fail once the renewal lands, and leave the message to run again.
+   */
+  readonly #inFlight = new WeakMap<QueueMessage<T>, Promise<unknown>>();
+  /** Messages completed or abandoned here: no longer ours to renew. */
+  readonly #released = new WeakSet<QueueMessage<T>>();
 
   constructor(options: WorkQueueOptions<T>) {
     this.#options = options;
@@ -154,13 +162,27 @@ export class WorkQueue<T> {
     return messages;
   }
 
+  /** Runs `operation` on `message` after every earlier one on it has ended. */
+  #inTurn<R>(message: QueueMessage<T>, operation: () => Promise<R>): Promise<R> {
+    const earlier = this.#inFlight.get(message);
+    const next = earlier ? earlier.then(operation, operation) : operation();
+    this.#inFlight.set(
+      message,
+      next.catch(() => undefined),
+    );
+    return next;
+  }
+
   /** Deletes a settled message (and its payload blob). A message already gone is not an error. */
   async complete(message: QueueMessage<T>): Promise<void> {
-    try {
-      await this.#options.queue.deleteMessage(message.messageId, message.popReceipt);
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-    }
+    await this.#inTurn(message, async () => {
+      this.#released.add(message);
+      try {
+        await this.#options.queue.deleteMessage(message.messageId, message.popReceipt);
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+    });
     if (message.blobName) {
       await this.#options.payloads.deleteBlob(message.blobName).catch(() => undefined);
     }
@@ -168,17 +190,21 @@ export class WorkQueue<T> {
 
   /** Makes a message visible again after `delayMs` (0: at once), keeping its dequeue count. */
   async abandon(message: QueueMessage<T>, delayMs = 0): Promise<void> {
-    try {
-      const updated = await this.#options.queue.updateMessage(
-        message.messageId,
-        message.popReceipt,
-        undefined,
-        secondsCeil(delayMs),
-      );
-      if (updated.popReceipt) message.popReceipt = updated.popReceipt;
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-    }
+    await this.#inTurn(message, async () => {
+      // A renewal after this would hide the message again for a whole lease.
+      this.#released.add(message);
+      try {
+        const updated = await this.#options.queue.updateMessage(
+          message.messageId,
+          message.popReceipt,
+          undefined,
+          secondsCeil(delayMs),
+        );
+        if (updated.popReceipt) message.popReceipt = updated.popReceipt;
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+    });
   }
 
   /** Up to 32 visible messages, without leasing them. */
@@ -209,16 +235,19 @@ export class WorkQueue<T> {
     await this.#options.queue.clearMessages();
   }
 
-  /** Extends a message's lease by a full lease from now. */
+  /** Extends a message's lease by a full lease from now, unless it was settled meanwhile. */
   async renew(message: QueueMessage<T>): Promise<void> {
-    const updated = await this.#options.queue.updateMessage(
-      message.messageId,
-      message.popReceipt,
-      undefined,
-      secondsCeil(this.leaseMs),
-    );
-    if (updated.popReceipt) message.popReceipt = updated.popReceipt;
-    message.leaseUntil = Date.now() + secondsCeil(this.leaseMs) * 1000;
+    await this.#inTurn(message, async () => {
+      if (this.#released.has(message)) return;
+      const updated = await this.#options.queue.updateMessage(
+        message.messageId,
+        message.popReceipt,
+        undefined,
+        secondsCeil(this.leaseMs),
+      );
+      if (updated.popReceipt) message.popReceipt = updated.popReceipt;
+      message.leaseUntil = Date.now() + secondsCeil(this.leaseMs) * 1000;
+    });
   }
 }
 
