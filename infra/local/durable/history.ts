@@ -115,6 +115,8 @@ export interface HistoryEvent {
   RetryOptions?: RetryPolicy;
   /** Runtime bookkeeping: when a retried action was first scheduled (for its retry timeout). */
   FirstAttemptAt?: string;
+  /** Runtime bookkeeping: the orchestrator named this sub-orchestration's instance id. */
+  InstanceIdChosen?: boolean;
 }
 
 /** The events that allocate an id from the orchestration's sequence (the SDK's task ids). */

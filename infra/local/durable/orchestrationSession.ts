@@ -431,6 +431,7 @@ export class OrchestrationSession {
           Name: action.functionName ?? '',
           Input: input,
           InstanceId: childId,
+          ...(action.instanceId ? { InstanceIdChosen: true } : {}),
           Attempt: 1,
           ...(action.version ? { Version: action.version } : {}),
           ...(retry ? { RetryOptions: retry, FirstAttemptAt: timestamp } : {}),

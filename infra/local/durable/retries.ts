@@ -5,7 +5,8 @@ import type { OrchestrationState, ScheduledTask } from './state.js';
 
 /**
  * Drives a retry the SDK asked for, when the event that needs it is applied. A failed attempt
- * gets the timer the SDK waits on (firing at once after the last attempt or past the retry
+ * gets the timer the SDK waits on: the backoff interval, after the last attempt too, as Durable
+ * Task's RetryInterceptor waits it before it reports the failure (at once only past the retry
  * timeout); a fired retry timer schedules the next attempt under a new task id, or fails it at
  * once if the retry timeout has passed.
  */
@@ -33,12 +34,13 @@ export function decideRetry(
       (e) => e.EventType === EventType.TimerCreated && e.EventId === task.eventId,
     );
     if (root.kind === 'subOrchestration') {
-      // A child id the orchestrator chose is kept; a generated one follows the new task id.
+      // A child id the orchestrator chose is kept, so every attempt is found under it; a
+      // generated one follows the new task id. (Histories from before the flag was kept tell by
+      // the id's shape, which a chosen `<parent>:<n>` defeats.)
       const generated = `${state.record.instanceId}:${root.eventId}`;
+      const chosen = root.chosenInstanceId ?? root.subInstanceId !== generated;
       const childId =
-        root.subInstanceId && root.subInstanceId !== generated
-          ? root.subInstanceId
-          : `${state.record.instanceId}:${id}`;
+        chosen && root.subInstanceId ? root.subInstanceId : `${state.record.instanceId}:${id}`;
       state.append({
         EventType: EventType.SubOrchestrationInstanceCreated,
         EventId: id,
@@ -47,6 +49,7 @@ export function decideRetry(
         Name: root.name ?? '',
         Input: root.input ?? null,
         InstanceId: childId,
+        ...(chosen ? { InstanceIdChosen: true } : {}),
         RetryOf: rootId,
         Attempt: attempt,
         ...(root.version ? { Version: root.version } : {}),
@@ -70,11 +73,11 @@ export function decideRetry(
     return;
   }
 
-  // An attempt failed: the SDK now waits on a timer before it retries or gives up. After the
-  // last attempt (or past the retry timeout) that timer fires at once; it only carries the SDK
-  // to the failure it would report anyway.
-  const last = task.attempt >= policy.maxNumberOfAttempts;
-  const delay = last || timedOut ? 0 : retryDelayMs(policy, task.attempt);
+  // An attempt failed: the SDK now waits on a timer before it retries or gives up. Past the
+  // retry timeout it fires at once, carrying the SDK to the failure; otherwise it waits the
+  // backoff interval, after the last attempt as well (DTFx computes the delay before it looks at
+  // the attempt count), so a failure surfaces when it would on Azure.
+  const delay = timedOut ? 0 : retryDelayMs(policy, task.attempt);
   const id = state.nextEventId;
   const fireAt = new Date(now.getTime() + delay);
   state.append({

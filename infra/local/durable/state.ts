@@ -39,6 +39,8 @@ export interface ScheduledTask {
   firstAttemptAt?: string;
   isRetryTimer: boolean;
   subInstanceId?: string;
+  /** Whether the orchestrator named the child's instance id (retries then keep it). */
+  chosenInstanceId?: boolean;
   version?: string;
 }
 
@@ -121,6 +123,7 @@ export class OrchestrationState {
         : {}),
       isRetryTimer: kind === 'timer' && event.RetryOf !== undefined,
       ...(event.InstanceId !== undefined ? { subInstanceId: event.InstanceId } : {}),
+      ...(event.InstanceIdChosen !== undefined ? { chosenInstanceId: event.InstanceIdChosen } : {}),
       ...(event.Version !== undefined ? { version: event.Version } : {}),
     };
   }

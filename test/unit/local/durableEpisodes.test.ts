@@ -45,6 +45,21 @@ df.app.orchestration('retryMix', function* (context: OrchestrationContext) {
   return { results, exhausted, last, at: context.df.currentUtcDateTime.toISOString() };
 });
 
+df.app.orchestration('flakyChild', function* (context: OrchestrationContext) {
+  return (yield context.df.callActivity('flaky', context.df.getInput())) as string;
+});
+
+df.app.orchestration('retriedChild', function* (context: OrchestrationContext) {
+  const { key, childId } = context.df.getInput<{ key: string; childId?: string }>();
+  const options = new df.RetryOptions(1000, 3);
+  return (yield context.df.callSubOrchestratorWithRetry(
+    'flakyChild',
+    options,
+    { key, failures: 2 },
+    childId,
+  )) as string;
+});
+
 df.app.orchestration('scheduledTwice', function* (context: OrchestrationContext) {
   const first = context.df.callActivity('double', 1);
   const alone = (yield first) as number;
@@ -136,9 +151,32 @@ describe.each(['all', 'one'] as const)('durable episodes (messages taken %s at a
     expect(scheduled.map((e) => e.EventId).sort((a, b) => a - b)).toEqual(scheduled.map((_, i) => i));
     const retryTimers = history.filter((e) => e.EventType === EventType.TimerCreated);
     const delays = retryTimers.map((e) => Date.parse(e.FireAt!) - Date.parse(e.Timestamp));
-    // a: 1 s, 2 s; b: 1 s; c: 1 s, 2 s, then 0 after the last attempt.
-    expect(delays.sort((x, y) => x - y)).toEqual([0, 1000, 1000, 1000, 2000, 2000]);
-    expect(Date.parse((output as { at: string }).at) - started).toBeGreaterThanOrEqual(3000);
+    // a: 1 s, 2 s; b: 1 s; c: 1 s, 2 s, and 4 s after its last attempt before the failure is
+    // reported, as Durable Task waits it.
+    expect(delays.sort((x, y) => x - y)).toEqual([1000, 1000, 1000, 2000, 2000, 4000]);
+    expect(Date.parse((output as { at: string }).at) - started).toBeGreaterThanOrEqual(7000);
+  });
+
+  it.each([
+    ['an id the orchestrator chose, even one shaped like a generated one', true],
+    ['a generated id', false],
+  ])('should retry a sub-orchestration under %s', async (_, chosen) => {
+    const sim = new DurableSimulation(host, batching);
+    const parent = `parent-${Math.random().toString(36).slice(2)}`;
+    const key = `${parent}-child`;
+    // `<parent>:0` is also what the runtime would generate for the first attempt's task id.
+    sim.start('retriedChild', { key, ...(chosen ? { childId: `${parent}:0` } : {}) }, parent);
+    await sim.run();
+    const { status, output, history } = sim.status(parent);
+    expect({ status, output }).toEqual({ status: 'Completed', output: `${key} ok on 3` });
+    const children = history
+      .filter((e) => e.EventType === EventType.SubOrchestrationInstanceCreated)
+      .map((e) => e.InstanceId);
+    expect(children).toEqual(
+      chosen ? [`${parent}:0`, `${parent}:0`, `${parent}:0`] : [`${parent}:0`, `${parent}:2`, `${parent}:4`],
+    );
+    if (chosen)
+      expect(sim.status(`${parent}:0`)).toMatchObject({ status: 'Completed', output: `${key} ok on 3` });
   });
 
   it('should schedule a task once when it is yielded alone and then inside Task.all', async () => {
