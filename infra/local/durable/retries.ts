@@ -39,8 +39,7 @@ export function decideRetry(
       // the id's shape, which a chosen `<parent>:<n>` defeats.)
       const generated = `${state.record.instanceId}:${root.eventId}`;
       const chosen = root.chosenInstanceId ?? root.subInstanceId !== generated;
-      const childId =
-        chosen && root.subInstanceId ? root.subInstanceId : `${state.record.instanceId}:${id}`;
+      const childId = chosen && root.subInstanceId ? root.subInstanceId : `${state.record.instanceId}:${id}`;
       state.append({
         EventType: EventType.SubOrchestrationInstanceCreated,
         EventId: id,
