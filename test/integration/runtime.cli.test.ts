@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,6 +8,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { ROOT, RuntimeProcess, uniqueName } from '../support/runtimeProcess.js';
 import { startOrchestration, waitForCompletion, readStatus } from '../support/durable.js';
 import { probeStorage } from '../../infra/local/storage/azurite.js';
+import { waitFor } from '../support/waitFor.js';
 
 const APP = path.join(ROOT, 'test/integration/fixtures/conformance');
 
@@ -185,4 +186,71 @@ describe('embedded runtime: one runtime per task hub', () => {
       await runtime.dispose();
     }
   });
+});
+
+describe('embedded runtime: shutdown', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+
+  // Ctrl+C in a terminal signals the whole foreground process group, runtime and children alike;
+  // so does `kill -TERM -<pgid>`. The runtime must still stop its pieces in order, and quickly.
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    'should stop everything in order within 3 s when %s reaches its whole process group',
+    async (signal) => {
+      const home = await mkdtemp(path.join(tmpdir(), 'cloudjobs-stop-'));
+      dirs.push(home);
+      const ports = [await freePort(), await freePort(), await freePort()];
+      const readyFile = path.join(home, 'ready.json');
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          path.join(ROOT, 'infra/local/cli.ts'),
+          '--app',
+          APP,
+          '--port',
+          '0',
+          '--storage-ports',
+          ports.join(','),
+          '--batch-port',
+          '0',
+          '--smtp-port',
+          '0',
+          '--home',
+          home,
+          '--ready-file',
+          readyFile,
+        ],
+        { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+      );
+      let output = '';
+      child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+      const exited = once(child, 'exit');
+      await waitFor(async () => ((await readFile(readyFile, 'utf8').catch(() => '')) ? true : undefined), {
+        timeoutMs: 60_000,
+        intervalMs: 100,
+        what: `the runtime to be ready\n${output}`,
+      });
+      const blob = `http://127.0.0.1:${ports[0]}/`;
+      expect(await probeStorage(blob)).toBe('azurite');
+
+      const started = Date.now();
+      process.kill(-child.pid!, signal);
+      const [code] = (await exited) as [number | null];
+      const took = Date.now() - started;
+      expect(code, output).toBe(0);
+      expect(took, output).toBeLessThan(3000);
+      // Storage stopped after what used it: nothing lost its connection to it on the way down.
+      expect(output).not.toMatch(/ECONNREFUSED|lost the lease/);
+      await waitFor(async () => ((await probeStorage(blob)) === 'none' ? true : undefined), {
+        timeoutMs: 5000,
+        intervalMs: 50,
+        what: 'Azurite to have stopped',
+      });
+    },
+  );
 });

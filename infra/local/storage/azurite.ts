@@ -112,9 +112,15 @@ export async function startAzurite(options: AzuriteOptions): Promise<AzuriteHand
     args.push('--inMemoryPersistence');
   }
 
+  // In a process group of its own: Ctrl+C at a terminal (SIGINT to the foreground group) or a
+  // signal to the runtime's group must reach the runtime alone, which stops Azurite after what
+  // uses it. Were Azurite signalled too it would die first and the rest would stop against a
+  // dead store, slowly (17-31 s) and with lost leases. The preamble's IPC watch still ends it if
+  // the runtime dies without stopping it.
   const child = spawn(process.execPath, ['-e', CHILD_PREAMBLE, '--', ...args], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env: { ...process.env, CLOUDJOBS_AZURITE_BIN: bin },
+    detached: true,
   });
   const ports = await waitForListening(child, logger);
   const scheme = options.oauth ? 'https' : 'http';
