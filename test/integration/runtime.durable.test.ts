@@ -228,7 +228,7 @@ describe('embedded runtime: Durable Functions', () => {
     expect(history.filter((e) => e.EventType === 'ExecutionStarted')).toHaveLength(1);
   });
 
-  it('should purge a finished instance and refuse to purge a running one', async () => {
+  it('should purge an instance, finished or still running, as the extension does', async () => {
     const id = `purge-${Date.now()}`;
     await startOrchestration(runtime, 'fanOut', 3, id);
     await waitForCompletion(runtime, id);
@@ -237,5 +237,50 @@ describe('embedded runtime: Durable Functions', () => {
     });
     expect(purged.instancesDeleted).toBe(1);
     expect(await readStatus(runtime, id)).toBeUndefined();
+
+    // Azure Storage checks nothing: a running instance's record and history go too.
+    const running = await startOrchestration(runtime, 'race', 60_000);
+    await waitForStatus(runtime, running, (s) => s.runtimeStatus === 'Running');
+    const webhook = `/runtime/webhooks/durabletask/instances/${running}`;
+    const deleted = await runtime.fetch(webhook, { method: 'DELETE' });
+    expect(deleted.status).toBe(200);
+    expect(await deleted.json()).toEqual({ instancesDeleted: 1 });
+    expect((await runtime.fetch(webhook)).status).toBe(404);
+    expect((await runtime.fetch(webhook, { method: 'DELETE' })).status).toBe(404);
+  });
+
+  it('should answer an instance’s status with the codes and headers the extension uses', async () => {
+    const status = (id: string, query = '') =>
+      runtime.fetch(`/runtime/webhooks/durabletask/instances/${id}${query}`);
+    const running = await startOrchestration(runtime, 'race', 60_000);
+    await waitForStatus(runtime, running, (s) => s.runtimeStatus === 'Running');
+    const polled = await status(running, '?showInput=false');
+    expect(polled.status).toBe(202);
+    expect(polled.headers.get('retry-after')).toBe('5');
+    expect(polled.headers.get('location')).toBe(
+      `${runtime.url}/runtime/webhooks/durabletask/instances/${running}?showInput=false`,
+    );
+
+    const terminated = await runtime.fetch(
+      `/runtime/webhooks/durabletask/instances/${running}/terminate?reason=enough`,
+      { method: 'POST' },
+    );
+    expect(terminated.status).toBe(202);
+    await waitForStatus(runtime, running, (s) => s.runtimeStatus === 'Terminated');
+    const ended = await status(running);
+    expect(ended.status).toBe(200);
+    expect(ended.headers.get('retry-after')).toBeNull();
+
+    const failed = await startOrchestration(runtime, 'retrying', {
+      key: `codes-${Date.now()}`,
+      succeedOnAttempt: 99,
+      maxAttempts: 1,
+    });
+    await waitForStatus(runtime, failed, (s) => s.runtimeStatus === 'Failed');
+    expect((await status(failed)).status).toBe(200);
+    expect((await status(failed, '?returnInternalServerErrorOnFailure=true')).status).toBe(500);
+    // Only a failure becomes a 500: a termination stays 200 with the flag.
+    expect((await status(running, '?returnInternalServerErrorOnFailure=true')).status).toBe(200);
+    expect((await status('no-such-instance')).status).toBe(404);
   });
 });

@@ -157,10 +157,13 @@ export class TaskHubClient {
   }
 
   /** Deletes a finished instance and its history. Returns false if it does not exist or still runs. */
-  async purge(instanceId: string): Promise<'purged' | 'not-found' | 'running'> {
+  /**
+   * Deletes an instance's record and history whatever its state, as Azure Storage does: a running
+   * one simply stops being known (messages still on their way to it are dropped as stale).
+   */
+  async purge(instanceId: string): Promise<'purged' | 'not-found'> {
     const found = await this.store.getInstance(instanceId);
     if (!found) return 'not-found';
-    if (!TERMINAL_STATUSES.has(found.record.status)) return 'running';
     await this.store.purge(instanceId);
     this.dispatcher.evict(instanceId);
     return 'purged';

@@ -1,7 +1,13 @@
 import type { InternalHandler, InternalRequest, InternalResponse } from '../http/httpServer.js';
 import { RouteTemplate } from '../http/routeTemplate.js';
 import type { TaskHubClient } from './client.js';
-import { EventType, eventTypeName, type HistoryEvent, type RuntimeStatus } from './history.js';
+import {
+  EventType,
+  eventTypeName,
+  TERMINAL_STATUSES,
+  type HistoryEvent,
+  type RuntimeStatus,
+} from './history.js';
 import type { InstanceRecord } from './state.js';
 
 export const DURABLE_PREFIX = '/runtime/webhooks/durabletask';
@@ -257,8 +263,13 @@ const startOrchestration: Handle = async ({ client, options }, request, params) 
   return json(202, { id, ...rest }, { Location: urls.statusQueryGetUri!, 'Retry-After': '10' });
 };
 
-/** An instance's status: 200 once completed, 400 once failed or terminated, 202 while it runs. */
-const getInstance: Handle = async ({ client, options }, request, params) => {
+/**
+ * An instance's status, answered as the extension answers it: 202 while it has not ended
+ * (Pending, Running, ContinuedAsNew, Suspended), with this same URL to poll and `Retry-After: 5`;
+ * 200 once it has (Completed, Terminated, Canceled, and Failed, which is 500 instead only when
+ * the poller asks with `returnInternalServerErrorOnFailure=true`).
+ */
+const getInstance: Handle = async ({ client }, request, params) => {
   const record = await client.get(params.instanceId!);
   if (!record) return noInstance(params.instanceId!);
   const url = request.url;
@@ -271,20 +282,11 @@ const getInstance: Handle = async ({ client, options }, request, params) => {
       )
     : undefined;
   const body = statusBody(record, flag(url, 'showInput', true), history);
-  const status =
-    record.status === 'Completed'
-      ? 200
-      : record.status === 'Failed' || record.status === 'Terminated'
-        ? 400
-        : 202;
-  const headers: Record<string, string> =
-    status === 202
-      ? {
-          Location: managementUrls(options.baseUrl(), options.hubName, record.instanceId).statusQueryGetUri!,
-          'Retry-After': '10',
-        }
-      : {};
-  return json(status, body, headers);
+  if (!TERMINAL_STATUSES.has(record.status)) {
+    return json(202, body, { Location: url.toString(), 'Retry-After': '5' });
+  }
+  const failedAsError = record.status === 'Failed' && flag(url, 'returnInternalServerErrorOnFailure', false);
+  return json(failedAsError ? 500 : 200, body);
 };
 
 const listInstances: Handle = async ({ client }, request) => {
@@ -320,10 +322,9 @@ const listInstances: Handle = async ({ client }, request) => {
 };
 
 const purgeInstance: Handle = async ({ client }, _request, params) => {
+  // The extension purges whatever state the instance is in (Azure Storage checks nothing).
   const result = await client.purge(params.instanceId!);
   if (result === 'not-found') return noInstance(params.instanceId!);
-  if (result === 'running')
-    return message(409, `Instance '${params.instanceId}' has not finished; terminate it first.`);
   return json(200, { instancesDeleted: 1 });
 };
 
