@@ -106,6 +106,10 @@ const program = new Command()
   .option('--web <dir>', 'a built static site to serve at / (default: dist/web of the app, when built)')
   .option('--no-web', 'serve no static site, only the API')
   .option('--ready-file <file>', "write the runtime's URLs here (JSON) once it is ready")
+  .option(
+    '--strict',
+    'refuse to start an app with a binding this runtime does not serve (default: disable that function)',
+  )
   .addOption(
     new Option('--log-level <level>', 'trace, debug, information, warning, error').env('CLOUDJOBS_LOG_LEVEL'),
   );
@@ -129,6 +133,7 @@ const opts = program.opts<{
   namespace?: string;
   eventGridRetryDelays?: string;
   readyFile?: string;
+  strict?: boolean;
   logLevel?: string;
   web?: string | false;
 }>();
@@ -183,6 +188,7 @@ const runtime = new Runtime({
     ? { eventGridRetryDelaysMs: opts.eventGridRetryDelays.split(',').map(Number) }
     : {}),
   ...(opts.readyFile ? { readyFile: path.resolve(opts.readyFile) } : {}),
+  ...(opts.strict ? { strict: true } : {}),
 });
 
 let stopping = false;

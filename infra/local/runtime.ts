@@ -55,6 +55,8 @@ export interface RuntimeOptions {
   /** The SMTP catcher for email notifications: its port (0 picks one). */
   smtp?: { port: number } | false;
   /** Written (JSON) once the runtime is ready: its URLs and storage endpoints. */
+  /** Refuse to start an app with a binding the runtime does not serve, instead of disabling its function. */
+  strict?: boolean;
   readyFile?: string;
   /**
    * A built static site served at `/` beside the API, as Azure Static Web Apps serves one with a
@@ -473,10 +475,21 @@ export class Runtime {
   ): Promise<void> {
     await importEntryPoints(app.entryPoints);
     const problems = functionHost.unsupportedBindings(SUPPORTED_TRIGGERS);
-    if (problems.length > 0) {
+    if (problems.length > 0 && this.#options.strict) {
       throw new Error(
-        `the app uses bindings the embedded runtime does not serve:\n  - ${problems.join('\n  - ')}`,
+        `the app uses bindings the embedded runtime does not serve:\n  - ${problems.map((p) => `function "${p.fn}": ${p.problem}`).join('\n  - ')}`,
       );
+    }
+    // The rest of the app runs: a function with a binding out of scope is kept from running, and
+    // says why, here and to whoever invokes it.
+    const log = this.#logger.child('runtime');
+    for (const fn of new Set(problems.map((p) => p.fn))) {
+      const why = problems
+        .filter((p) => p.fn === fn)
+        .map((p) => p.problem)
+        .join('; ');
+      functionHost.disable(fn, why);
+      log.warn(`function "${fn}" is disabled: ${why} (--strict refuses to start instead)`);
     }
     // An app that asked for HTTP streaming has started its own HTTP endpoint by now.
     const capabilities = (await core.programmingModel?.getCapabilities?.({})) ?? {};

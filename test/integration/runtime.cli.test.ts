@@ -254,3 +254,41 @@ describe('embedded runtime: shutdown', () => {
     },
   );
 });
+
+describe('embedded runtime: bindings out of scope', () => {
+  const app = path.join(ROOT, 'test/integration/fixtures/outOfScope');
+
+  it('should run the rest of an app whose functions use bindings it does not serve, saying why', async () => {
+    const runtime = new RuntimeProcess({ app, storage: inject('azurite') });
+    try {
+      await runtime.start();
+      const hello = await runtime.fetch('/api/hello');
+      expect(hello.status).toBe(200);
+      expect(await hello.text()).toBe('hello');
+      const refused = await runtime.fetch('/api/notes', { method: 'POST', body: 'a note' });
+      expect(refused.status).toBe(503);
+      expect(await refused.text()).toBe(
+        'function "saveNote" is disabled on the embedded runtime: output binding "doc" of type "cosmosDB" is not supported\n',
+      );
+      expect(runtime.output).toContain(
+        'function "saveNote" is disabled: output binding "doc" of type "cosmosDB"',
+      );
+      expect(runtime.output).toContain(
+        'function "fromKafka" is disabled: trigger type "kafkaTrigger" is not supported',
+      );
+    } finally {
+      await runtime.dispose();
+    }
+  });
+
+  it('should refuse to start such an app with --strict, naming every binding', async () => {
+    const runtime = new RuntimeProcess({ app, storage: inject('azurite'), args: ['--strict'] });
+    try {
+      await expect(runtime.start()).rejects.toThrow(
+        /does not serve:\n\s+- function "saveNote": output binding "doc" of type "cosmosDB" is not supported\n\s+- function "fromKafka": trigger type "kafkaTrigger" is not supported/,
+      );
+    } finally {
+      await runtime.dispose();
+    }
+  });
+});

@@ -84,6 +84,8 @@ function isTriggerType(type: string | null | undefined): boolean {
  */
 export class FunctionHost implements CoreSink {
   readonly functions = new Map<string, RegisteredFunction>();
+  /** Functions registered but not served (a binding out of scope), with why. */
+  readonly #disabled = new Map<string, string>();
   readonly #inputProviders = new Map<string, InputProvider>();
   readonly #outputHandlers = new Map<string, OutputHandler>();
 
@@ -136,31 +138,38 @@ export class FunctionHost implements CoreSink {
     return [...this.functions.values()].filter((fn) => fn.triggerType === wanted);
   }
 
-  /** Binding types the app uses that nothing in the runtime can serve, as readable problems. */
-  unsupportedBindings(supportedTriggers: ReadonlySet<string>): string[] {
-    const problems: string[] = [];
+  /** Binding types the app uses that nothing in the runtime can serve, by function, as readable problems. */
+  unsupportedBindings(supportedTriggers: ReadonlySet<string>): Array<{ fn: string; problem: string }> {
+    const problems: Array<{ fn: string; problem: string }> = [];
     for (const fn of this.functions.values()) {
+      const add = (problem: string) => problems.push({ fn: fn.name, problem });
       if (!supportedTriggers.has(fn.triggerType)) {
-        problems.push(`function "${fn.name}": trigger type "${String(fn.trigger.type)}" is not supported`);
+        add(`trigger type "${String(fn.trigger.type)}" is not supported`);
       }
       for (const [bindingName, binding] of fn.inputs) {
         if (!this.#inputProviders.has(String(binding.type).toLowerCase())) {
-          problems.push(
-            `function "${fn.name}": input binding "${bindingName}" of type "${String(binding.type)}" is not supported`,
-          );
+          add(`input binding "${bindingName}" of type "${String(binding.type)}" is not supported`);
         }
       }
       for (const [bindingName, binding] of fn.outputs) {
         const type = String(binding.type).toLowerCase();
         if (type === 'http' && fn.triggerType === 'httptrigger') continue;
         if (!this.#outputHandlers.has(type)) {
-          problems.push(
-            `function "${fn.name}": output binding "${bindingName}" of type "${String(binding.type)}" is not supported`,
-          );
+          add(`output binding "${bindingName}" of type "${String(binding.type)}" is not supported`);
         }
       }
     }
     return problems;
+  }
+
+  /** Keeps a function registered but refuses to run it, saying `why` to whoever invokes it. */
+  disable(name: string, why: string): void {
+    this.#disabled.set(name, why);
+  }
+
+  /** Why a function is not served, or undefined when it is. */
+  disabledReason(name: string): string | undefined {
+    return this.#disabled.get(name);
   }
 
   /**
@@ -171,6 +180,11 @@ export class FunctionHost implements CoreSink {
    */
   async invoke(fn: RegisteredFunction, request: InvocationRequest): Promise<InvocationOutcome> {
     const invocationId = request.invocationId ?? randomUUID();
+    const disabled = this.#disabled.get(fn.name);
+    if (disabled !== undefined) {
+      const error = new Error(`function "${fn.name}" is disabled on the embedded runtime: ${disabled}`);
+      return { invocationId, durationMs: 0, error, failed: true };
+    }
     const started = performance.now();
     const model = this.core.programmingModel;
     if (!model) throw new Error('The app did not set a programming model (is @azure/functions imported?).');

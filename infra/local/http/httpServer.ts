@@ -354,6 +354,14 @@ export class HttpServer {
     res: http.ServerResponse,
     url: URL,
   ): Promise<void> {
+    const disabled = this.#options.functionHost.disabledReason(route.fn.name);
+    if (disabled !== undefined) {
+      req.resume();
+      res
+        .writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8' })
+        .end(`function "${route.fn.name}" is disabled on the embedded runtime: ${disabled}\n`);
+      return;
+    }
     if (this.#streamTarget) return this.#invokeStreaming(this.#streamTarget, route, params, req, res, url);
     const started = performance.now();
     let body: Buffer;
