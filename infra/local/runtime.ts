@@ -1,3 +1,4 @@
+import { StorageBindings } from './storage/storageBindings.js';
 import type { DeliveryFaults } from './deliveryFaults.js';
 import { cpus, totalmem } from 'node:os';
 import { existsSync } from 'node:fs';
@@ -73,6 +74,7 @@ const SUPPORTED_TRIGGERS = new Set([
   'servicebustrigger',
   'eventgridtrigger',
   'timertrigger',
+  'queuetrigger',
 ]);
 
 /** What a started runtime tells its caller. */
@@ -198,6 +200,12 @@ export class Runtime {
       logger,
     );
 
+    const storageBindings = new StorageBindings({
+      host: functionHost,
+      settings: settings.queues,
+      logger: logger.child('storage'),
+    });
+
     // Then the app: its registrations, then the triggers that call it, then its start hooks.
     await this.#loadApp(app, core, functionHost, http);
     await durable.start();
@@ -208,6 +216,8 @@ export class Runtime {
     this.#stops.push(() => eventGrid.stop());
     await timers.start();
     this.#stops.push(() => timers.stop());
+    storageBindings.start();
+    this.#stops.push(() => storageBindings.stop());
     await this.#runAppHooks(core, app.directory);
 
     const functions = [...functionHost.functions.values()];

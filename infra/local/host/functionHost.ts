@@ -51,11 +51,18 @@ export interface InvocationOutcome {
 }
 
 /** Supplies the data of an input binding (e.g. `durableClient`) at invocation time. */
+/** What an invocation's bindings may refer to: `{name}` in a blob path, say. */
+export interface BindingContext {
+  /** The trigger's data by name: its metadata, and for HTTP its route parameters and query. */
+  bindingData: Readonly<Record<string, unknown>>;
+}
+
 export type InputProvider = (
   fn: RegisteredFunction,
   bindingName: string,
   binding: RpcBindingInfo,
-) => RpcTypedData;
+  invocation: BindingContext,
+) => RpcTypedData | Promise<RpcTypedData>;
 
 /** Delivers the value a function set on an output binding (e.g. a Service Bus message). */
 export type OutputHandler = (
@@ -63,6 +70,7 @@ export type OutputHandler = (
   bindingName: string,
   binding: RpcBindingInfo,
   data: RpcTypedData,
+  invocation: BindingContext,
 ) => Promise<void>;
 
 const RETURN_BINDING = '$return';
@@ -190,9 +198,16 @@ export class FunctionHost implements CoreSink {
     if (!model) throw new Error('The app did not set a programming model (is @azure/functions imported?).');
 
     const inputData: RpcParameterBinding[] = [{ name: fn.triggerName, data: request.trigger ?? null }];
+    const bindings: BindingContext = { bindingData: bindingData(request) };
     for (const [bindingName, binding] of fn.inputs) {
       const provider = this.#inputProviders.get(String(binding.type).toLowerCase());
-      if (provider) inputData.push({ name: bindingName, data: provider(fn, bindingName, binding) });
+      if (!provider) continue;
+      try {
+        inputData.push({ name: bindingName, data: await provider(fn, bindingName, binding, bindings) });
+      } catch (error) {
+        // As on Azure: an input that cannot be read fails the invocation before the function runs.
+        return { invocationId, durationMs: performance.now() - started, error, failed: true };
+      }
     }
 
     const logCategory = `Function.${fn.name}`;
@@ -271,7 +286,7 @@ export class FunctionHost implements CoreSink {
 
     try {
       const response = await invocationModel.getResponse(invocationContext, post.result);
-      await this.#deliverOutputs(fn, response);
+      await this.#deliverOutputs(fn, response, bindings);
       return {
         invocationId,
         durationMs: performance.now() - started,
@@ -330,17 +345,21 @@ export class FunctionHost implements CoreSink {
     return bindings;
   }
 
-  async #deliverOutputs(fn: RegisteredFunction, response: RpcInvocationResponse): Promise<void> {
+  async #deliverOutputs(
+    fn: RegisteredFunction,
+    response: RpcInvocationResponse,
+    bindings: BindingContext,
+  ): Promise<void> {
     const deliveries: Promise<void>[] = [];
     for (const item of response.outputData ?? []) {
       const name = item.name ?? '';
       const binding = fn.metadata.bindings[name];
       if (!binding || !item.data) continue;
-      deliveries.push(this.#deliver(fn, name, binding, item.data));
+      deliveries.push(this.#deliver(fn, name, binding, item.data, bindings));
     }
     const returnBinding = fn.metadata.bindings[RETURN_BINDING];
     if (returnBinding && response.returnValue && String(returnBinding.type).toLowerCase() !== 'http') {
-      deliveries.push(this.#deliver(fn, RETURN_BINDING, returnBinding, response.returnValue));
+      deliveries.push(this.#deliver(fn, RETURN_BINDING, returnBinding, response.returnValue, bindings));
     }
     const results = await Promise.allSettled(deliveries);
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -352,11 +371,12 @@ export class FunctionHost implements CoreSink {
     name: string,
     binding: RpcBindingInfo,
     data: RpcTypedData,
+    bindings: BindingContext,
   ): Promise<void> {
     const handler = this.#outputHandlers.get(String(binding.type).toLowerCase());
     if (!handler)
       throw new Error(`No handler for output binding "${name}" of type "${String(binding.type)}".`);
-    await handler(fn, name, binding, data);
+    await handler(fn, name, binding, data, bindings);
   }
 
   #runLogHooks(
@@ -384,4 +404,25 @@ export class FunctionHost implements CoreSink {
       }
     }
   }
+}
+
+/**
+ * The names an invocation's binding expressions may use: the trigger metadata (JSON values
+ * parsed), and for an HTTP trigger its route parameters and query, as the host binds them.
+ */
+function bindingData(request: InvocationRequest): Record<string, unknown> {
+  const data: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(request.triggerMetadata ?? {})) {
+    if (value.string !== undefined && value.string !== null) data[key] = value.string;
+    else if (value.json !== undefined && value.json !== null) {
+      try {
+        data[key] = JSON.parse(value.json) as unknown;
+      } catch {
+        data[key] = value.json;
+      }
+    }
+  }
+  const http = request.trigger?.http;
+  if (http) Object.assign(data, http.query ?? {}, http.params ?? {});
+  return data;
 }

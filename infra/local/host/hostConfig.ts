@@ -71,6 +71,7 @@ export const hostJsonSchema = z.looseObject({
           maxDequeueCount: positiveInt.optional(),
           visibilityTimeout: duration.optional(),
           maxPollingInterval: duration.optional(),
+          messageEncoding: z.enum(['base64', 'none']).optional(),
         })
         .optional(),
     })
@@ -106,6 +107,8 @@ export interface HostSettings {
     maxDequeueCount: number;
     visibilityTimeoutMs: number;
     maxPollingIntervalMs: number;
+    /** How storage queue messages are written and read: base64 (the extension's default) or as they are. */
+    messageEncoding: 'base64' | 'none';
   };
 }
 
@@ -147,6 +150,7 @@ export function resolveHostSettings(hostJson: HostJson, cores: number): HostSett
       maxDequeueCount: queues.maxDequeueCount ?? 5,
       visibilityTimeoutMs: queues.visibilityTimeout ?? 0,
       maxPollingIntervalMs: queues.maxPollingInterval ?? 2000,
+      messageEncoding: queues.messageEncoding ?? 'base64',
     },
   };
 }
