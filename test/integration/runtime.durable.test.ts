@@ -1,3 +1,6 @@
+import http from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { ROOT, useRuntime } from '../support/runtimeProcess.js';
@@ -282,5 +285,55 @@ describe('embedded runtime: Durable Functions', () => {
     // Only a failure becomes a 500: a termination stays 200 with the flag.
     expect((await status(running, '?returnInternalServerErrorOnFailure=true')).status).toBe(200);
     expect((await status('no-such-instance')).status).toBe(404);
+  });
+
+  it('should make durable HTTP calls, following a 202 with Location until the answer is final', async () => {
+    const seen: Array<{ method: string; url: string; body: string; auth?: string }> = [];
+    let polls = 0;
+    const server = http.createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        const body = Buffer.concat(chunks).toString();
+        seen.push({ method: request.method!, url: request.url!, body, auth: request.headers.authorization });
+        if (request.url === '/start') {
+          response.writeHead(202, { Location: `http://127.0.0.1:${port}/status`, 'Retry-After': '1' }).end();
+        } else if (request.url === '/status' && ++polls < 2) {
+          response.writeHead(202, { Location: `http://127.0.0.1:${port}/status`, 'Retry-After': '1' }).end();
+        } else {
+          response.writeHead(200, { 'content-type': 'text/plain' }).end(`done after ${polls} polls`);
+        }
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const id = await startOrchestration(runtime, 'httpCall', {
+        method: 'POST',
+        url: `http://127.0.0.1:${port}/start`,
+        body: '{"job":1}',
+        headers: { authorization: 'Bearer t' },
+      });
+      const status = await waitForCompletion(runtime, id);
+      expect(status).toMatchObject({
+        runtimeStatus: 'Completed',
+        output: { statusCode: 200, content: 'done after 2 polls', type: 'text/plain' },
+      });
+      expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual(['POST /start', 'GET /status', 'GET /status']);
+      expect(seen[0]).toMatchObject({ body: '{"job":1}', auth: 'Bearer t' });
+      // The poll carries the call's headers, as the extension's does.
+      expect(seen[1]).toMatchObject({ auth: 'Bearer t' });
+
+      // Polling beside other work: the runtime's poll timer and call take the ids the SDK gives them.
+      polls = 0;
+      const mixed = await startOrchestration(runtime, 'httpBesideActivity', `http://127.0.0.1:${port}/start`);
+      expect(await waitForCompletion(runtime, mixed)).toMatchObject({
+        runtimeStatus: 'Completed',
+        output: [200, 9, 16],
+      });
+    } finally {
+      server.close();
+    }
   });
 });

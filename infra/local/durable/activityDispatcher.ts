@@ -1,3 +1,4 @@
+import { BUILTIN_HTTP_ACTIVITY, callDurableHttp } from './durableHttp.js';
 import { randomUUID } from 'node:crypto';
 import type { FunctionHost } from '../host/functionHost.js';
 import type { ComponentLogger } from '../host/logger.js';
@@ -8,6 +9,8 @@ import { EventType, type FailureDetails, type HistoryEvent } from './history.js'
 import type { ActivityWorkItem, WorkItemBundle } from './messages.js';
 import { failureFromError, findDurableFunction } from './orchestratorRunner.js';
 
+/** How long a durable HTTP call may take (the extension's HTTP timeout is 240 s). */
+const DURABLE_HTTP_TIMEOUT_MS = 240_000;
 /** Activities one work-item message carries at most. */
 const BUNDLE_SIZE = 100;
 /** How long a completion waits for others of the same instance to share its control message. */
@@ -104,6 +107,19 @@ export class ActivityDispatcher {
       Details: details.StackTrace ?? details.ErrorMessage,
       FailureDetails: details,
     });
+    if (item.name === BUILTIN_HTTP_ACTIVITY) {
+      try {
+        const response = await callDurableHttp(item.input, DURABLE_HTTP_TIMEOUT_MS);
+        return {
+          ...base,
+          EventType: EventType.TaskCompleted,
+          Timestamp: new Date().toISOString(),
+          Result: JSON.stringify(response),
+        };
+      } catch (error) {
+        return failed(failureFromError(error));
+      }
+    }
     const fn = findDurableFunction(host, 'activityTrigger', item.name);
     if (!fn) {
       const text = `The function '${item.name}' doesn't exist, is disabled, or is not an activity function.`;

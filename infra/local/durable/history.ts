@@ -117,6 +117,13 @@ export interface HistoryEvent {
   FirstAttemptAt?: string;
   /** Runtime bookkeeping: the orchestrator named this sub-orchestration's instance id. */
   InstanceIdChosen?: boolean;
+  /**
+   * Runtime bookkeeping: for the timer and follow-up call the runtime adds while a durable HTTP
+   * call answered 202, the EventId of the call that answered so.
+   */
+  PollOf?: number;
+  /** Runtime bookkeeping: on a poll timer, the EventId of the call to make when it fires. */
+  PollTask?: number;
 }
 
 /** The events that allocate an id from the orchestration's sequence (the SDK's task ids). */

@@ -1,3 +1,4 @@
+import { startsHttpPoll } from './durableHttp.js';
 import { createHash } from 'node:crypto';
 import type { ComponentLogger } from '../host/logger.js';
 import { EventType, TERMINAL_STATUSES, type HistoryEvent, type ParentInstanceInfo } from './history.js';
@@ -108,6 +109,7 @@ export function classifyMessage(
  * attempt), which must come first in its episode so the ids match the SDK's.
  */
 export function isAllocating(event: HistoryEvent, task: ScheduledTask): boolean {
+  if (startsHttpPoll(event, task)) return true;
   if (
     event.EventType === EventType.TaskFailed ||
     event.EventType === EventType.SubOrchestrationInstanceFailed

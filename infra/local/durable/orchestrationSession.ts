@@ -1,3 +1,4 @@
+import { BUILTIN_HTTP_ACTIVITY, decideHttpPoll, sendHttpPoll, startsHttpPoll } from './durableHttp.js';
 import type { ComponentLogger } from '../host/logger.js';
 import {
   EventType,
@@ -305,7 +306,11 @@ export class OrchestrationSession {
       })();
       const allocating = task !== undefined && isAllocating(event, task);
       state.append(event);
-      if (allocating) decideRetry(state, this.#outbox, event, task, now);
+      if (allocating && startsHttpPoll(event, task)) decideHttpPoll(state, this.#outbox, event, task, now);
+      else if (allocating) decideRetry(state, this.#outbox, event, task, now);
+      if (event.EventType === EventType.TimerFired && task?.pollTask !== undefined) {
+        sendHttpPoll(state, this.#outbox, task);
+      }
     }
     this.#consumed.push(...messages.map((m) => m.id));
     this.#changed = true;
@@ -417,6 +422,21 @@ export class OrchestrationSession {
           ...(retry ? { RetryOptions: retry, FirstAttemptAt: timestamp } : {}),
         });
         this.#outbox.activity(action.functionName ?? '', input, id, 1);
+        return;
+      }
+      case Action.CallHttp: {
+        // The extension's built-in HTTP activity; the SDK polls a 202 itself with timers and calls.
+        const input = JSON.stringify(action.httpRequest ?? null);
+        state.append({
+          EventType: EventType.TaskScheduled,
+          EventId: id,
+          IsPlayed: false,
+          Timestamp: timestamp,
+          Name: BUILTIN_HTTP_ACTIVITY,
+          Input: input,
+          Attempt: 1,
+        });
+        this.#outbox.activity(BUILTIN_HTTP_ACTIVITY, input, id, 1);
         return;
       }
       case Action.CallSubOrchestrator:

@@ -1,5 +1,6 @@
 import type { HistoryEvent, RetryPolicy } from './history.js';
 import { scheduledKind, type ScheduledTask } from './state.js';
+import { BUILTIN_HTTP_ACTIVITY } from './durableHttp.js';
 
 /** SDK action types (durable-functions ActionType). */
 export const Action = {
@@ -29,6 +30,8 @@ export interface SdkAction {
   fireAt?: Date | string;
   isCanceled?: boolean;
   compoundActions?: SdkAction[];
+  /** A callHttp's request (durable-functions' DurableHttpRequest). */
+  httpRequest?: unknown;
 }
 
 /** Actions the embedded runtime does not implement, with what to call them in the failure. */
@@ -37,7 +40,6 @@ export const UNSUPPORTED_ACTIONS: Record<number, string> = {
   [Action.SignalEntity]: 'signalEntity (Durable entities)',
   [Action.LockEntities]: 'lock (Durable entities)',
   [Action.ReleaseEntities]: 'entity locks (Durable entities)',
-  [Action.CallHttp]: 'callHttp (durable HTTP)',
 };
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -114,6 +116,7 @@ function actionKind(action: SdkAction): ScheduledTask['kind'] {
   switch (action.actionType) {
     case Action.CallActivity:
     case Action.CallActivityWithRetry:
+    case Action.CallHttp:
       return 'activity';
     case Action.CreateTimer:
       return 'timer';
@@ -131,8 +134,9 @@ export function actionMismatch(action: SdkAction, event: HistoryEvent): string |
   const actual = actionKind(action);
   if (expected !== actual)
     return `task ${event.EventId} was a ${KIND_NAMES[expected]} and is now a ${KIND_NAMES[actual]}`;
-  if (actual !== 'timer' && event.Name !== undefined && action.functionName !== event.Name) {
-    return `task ${event.EventId} called "${event.Name}" and now calls "${action.functionName}"`;
+  const name = action.actionType === Action.CallHttp ? BUILTIN_HTTP_ACTIVITY : action.functionName;
+  if (actual !== 'timer' && event.Name !== undefined && name !== event.Name) {
+    return `task ${event.EventId} called "${event.Name}" and now calls "${name}"`;
   }
   return undefined;
 }

@@ -41,6 +41,8 @@ export interface ScheduledTask {
   subInstanceId?: string;
   /** Whether the orchestrator named the child's instance id (retries then keep it). */
   chosenInstanceId?: boolean;
+  /** For a durable HTTP poll timer: the call to make when it fires. */
+  pollTask?: number;
   version?: string;
 }
 
@@ -100,7 +102,8 @@ export class OrchestrationState {
     if (isSchedulingEvent(event)) {
       this.nextEventId = Math.max(this.nextEventId, event.EventId + 1);
       this.scheduled.set(event.EventId, this.#describe(event));
-      if (event.RetryOf === undefined) this.actionEvents.push(event);
+      // What the runtime adds for a retry or a durable HTTP poll is not one of the orchestrator's actions.
+      if (event.RetryOf === undefined && event.PollOf === undefined) this.actionEvents.push(event);
       return;
     }
     const id = completionTarget(event);
@@ -124,6 +127,7 @@ export class OrchestrationState {
       isRetryTimer: kind === 'timer' && event.RetryOf !== undefined,
       ...(event.InstanceId !== undefined ? { subInstanceId: event.InstanceId } : {}),
       ...(event.InstanceIdChosen !== undefined ? { chosenInstanceId: event.InstanceIdChosen } : {}),
+      ...(event.PollTask !== undefined ? { pollTask: event.PollTask } : {}),
       ...(event.Version !== undefined ? { version: event.Version } : {}),
     };
   }
