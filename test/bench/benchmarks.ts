@@ -13,6 +13,7 @@ import type { ComputeTaskSpec } from '../../shared/compute/compute.js';
 import { jobBenchmarks } from './jobBenchmarks.js';
 import { notifyBenchmark } from './notifyBenchmark.js';
 import { transferBenchmark } from './transferBenchmark.js';
+import { submitBenchmark } from './submitBenchmark.js';
 import { taskEventsBenchmark } from './taskEventsBenchmark.js';
 import { eventsBenchmark } from './eventsBenchmark.js';
 import { dashboardBenchmark } from './dashboardBenchmark.js';
@@ -279,6 +280,7 @@ export const benchmarks: Benchmark[] = [
     },
   },
   ...jobBenchmarks,
+  submitBenchmark,
   notifyBenchmark,
   transferBenchmark,
   taskEventsBenchmark,

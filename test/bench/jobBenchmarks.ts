@@ -83,6 +83,23 @@ async function historyEvents(runtime: RuntimeProcess, instanceId: string): Promi
   return rows;
 }
 
+/**
+ * Where a job's time went, from its history: seconds until its tasks were on Batch (`toQueued`:
+ * inputs, staging, submission), running them (`running`: QUEUED to ARCHIVING), and archiving.
+ */
+async function stageSeconds(runtime: RuntimeProcess, id: string): Promise<Record<string, number>> {
+  const { items } = await runtime.json<{ items: Array<{ status: string; at: string }> }>(
+    `/api/jobs/${id}/history`,
+  );
+  const at = (status: string) => Date.parse(items.find((entry) => entry.status === status)?.at ?? '');
+  const between = (from: string, to: string) => (at(to) - at(from)) / 1000;
+  return {
+    toQueuedSeconds: between('PENDING', 'QUEUED'),
+    runningSeconds: between('QUEUED', 'ARCHIVING'),
+    archivingSeconds: between('ARCHIVING', 'FINISHED'),
+  };
+}
+
 /** The benchmarks of whole jobs on the embedded runtime (see docs/benchmarks.md). */
 export const jobBenchmarks: Benchmark[] = [
   {
@@ -101,6 +118,28 @@ export const jobBenchmarks: Benchmark[] = [
         await finished(runtime, id);
         const oursSeconds = seconds(start);
         return { oursSeconds, xargsSeconds, oursOverXargs: oursSeconds / xargsSeconds };
+      } finally {
+        await runtime.dispose();
+      }
+    },
+  },
+  {
+    id: 'throughput',
+    description:
+      'one 10,000-task job of `true` on 16 slots, POST to FINISHED: tasks per second, and where the time went',
+    async run({ freshStorage }) {
+      const count = 10_000;
+      const runtime = appRuntime(await freshStorage(), 16);
+      await runtime.start();
+      try {
+        const start = performance.now();
+        const id = await submit(runtime, {
+          name: 'throughput',
+          sweep: { command: 'true', range: [1, count] },
+        });
+        await finished(runtime, id);
+        const total = seconds(start);
+        return { tasksPerSecond: count / total, seconds: total, ...(await stageSeconds(runtime, id)) };
       } finally {
         await runtime.dispose();
       }
