@@ -22,6 +22,7 @@ async function load(
 ): Promise<{ perSecond: number; p50Ms: number; p99Ms: number; failed: number }> {
   const latencies: number[] = [];
   let failed = 0;
+  const refusals = new Map<string, number>();
   let n = 0;
   const start = performance.now();
   const deadline = start + DURATION_MS;
@@ -35,12 +36,20 @@ async function load(
           body: job(n++),
         }).catch(() => undefined);
         await response?.arrayBuffer();
-        if (response?.status === 202) latencies.push(performance.now() - sent);
-        else failed++;
+        if (response?.status === 202) {
+          latencies.push(performance.now() - sent);
+        } else {
+          failed++;
+          const why = response ? String(response.status) : 'no answer';
+          refusals.set(why, (refusals.get(why) ?? 0) + 1);
+        }
       }
     }),
   );
   const elapsed = (performance.now() - start) / 1000;
+  // What the answers that were not 202 were, for whoever reads the run.
+  if (refusals.size > 0)
+    process.stderr.write(`${url}: not 202: ${JSON.stringify(Object.fromEntries(refusals))}\n`);
   latencies.sort((a, b) => a - b);
   const at = (q: number) =>
     latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
