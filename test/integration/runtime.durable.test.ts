@@ -22,6 +22,23 @@ describe('embedded runtime: Durable Functions', () => {
     console.log(`1,000-activity fan-out: ${seconds.toFixed(2)} s`);
   });
 
+  it('should run each of 3,000 activities once while their messages are renewed many times over', async () => {
+    // 3,000 × 15 ms on 8 at a time is six seconds or more: bundles wait past half their 5 s lease
+    // and are renewed while others finish and settle, where a settle used to race a renewal.
+    const run = `counted-${Date.now()}`;
+    const id = await startOrchestration(runtime, 'countedFanOut', { run, count: 3000 });
+    const status = await waitForCompletion(runtime, id, 120_000);
+    expect(status).toMatchObject({ runtimeStatus: 'Completed', output: 3000 });
+    // Executions counted after the fan-in, and again a lease later: nothing ran twice, nothing came back.
+    const executions = async () => (await runtime.json<number[]>(`/api/records/counted-${run}`)).length;
+    expect(await executions()).toBe(3000);
+    const runs = await runtime.json<number[]>(`/api/records/counted-${run}`);
+    expect(new Set(runs).size).toBe(3000);
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    expect(await executions()).toBe(3000);
+    expect(runtime.output).not.toMatch(/could not settle|pop receipt/i);
+  });
+
   it('should run at most maxConcurrentActivityFunctions activities at once (host.json: 8)', async () => {
     const id = await startOrchestration(runtime, 'probeConcurrency');
     const status = await waitForCompletion(runtime, id);
