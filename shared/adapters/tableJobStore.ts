@@ -4,6 +4,7 @@ import { type TableEntityResult, type TransactionAction } from '@azure/data-tabl
 import type { ContainerClient } from '@azure/storage-blob';
 import { ConflictError, NotFoundError, TransientError } from '../errors.js';
 import {
+  contentionPause,
   deleteEntityIfThere,
   deleteRows,
   isStatus,
@@ -181,7 +182,15 @@ export class TableJobStore implements JobStore {
         break;
       } catch (error) {
         // Only the owner's log counter can be taken: another of the owner's jobs just changed.
-        if (!isStatus(error, 412, 409) || attempt >= MAX_WRITE_ATTEMPTS) throw error;
+        if (!isStatus(error, 412, 409)) throw error;
+        if (attempt >= MAX_WRITE_ATTEMPTS) {
+          throw new TransientError(
+            'STORE_CONTENDED',
+            `your jobs are changing too fast to record job ${job.id}; retry`,
+            { retryAfterMs: 1000 },
+          );
+        }
+        await contentionPause(attempt);
       }
     }
     const created = await this.getJob(job.id);
@@ -428,9 +437,10 @@ export class TableJobStore implements JobStore {
       try {
         await this.#jobs.submitTransaction(actions);
       } catch (error) {
-        // Someone else changed the job first: read it again and decide again.
-        if (isStatus(error, 412, 409)) continue;
-        throw error;
+        // Someone else changed the job (or another of the owner's jobs) first: read, decide again.
+        if (!isStatus(error, 412, 409)) throw error;
+        await contentionPause(attempt);
+        continue;
       }
       this.#changed?.(id);
       if (isFinal(next.status)) await this.#forgetInFlight(id);

@@ -144,3 +144,14 @@ export async function deleteEntityIfThere(
     if (!isStatus(error, 404)) throw error;
   });
 }
+
+/**
+ * A random pause before a write that lost a race (the owner's change-log counter, a job's row)
+ * tries again, growing with each loss: racers that all retried at once would mostly lose again,
+ * and an owner submitting from 32 clients at once ran out of attempts.
+ */
+export function contentionPause(attempt: number): Promise<void> {
+  return new Promise((resolve) =>
+    setTimeout(resolve, Math.random() * Math.min(250, 10 * 2 ** Math.min(attempt, 5))),
+  );
+}
