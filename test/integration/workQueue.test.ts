@@ -32,20 +32,22 @@ describe('the embedded runtime’s work queue on Azurite', () => {
   const payloads = BlobServiceClient.fromConnectionString(connection).getContainerClient(name);
   const errors: string[] = [];
   const logger = new Logger({ defaultLevel: 'warning', write: (line) => errors.push(line) }).child('test');
+  /** The queue with updates slowed, and a one-second lease renewed once half is left: renewed all the time. */
+  const slowQueue = () =>
+    new WorkQueue<{ n: number }>({
+      queue: slowUpdates(queueClient, 40),
+      payloads,
+      leaseMs: 1000,
+      parse: (value) => value as { n: number },
+      logger,
+    });
   afterAll(async () => {
     await queueClient.deleteIfExists();
     await payloads.deleteIfExists();
   });
 
   it('should settle every held message while its lease is being renewed, each exactly once', async () => {
-    const queue = new WorkQueue<{ n: number }>({
-      queue: slowUpdates(queueClient, 40),
-      payloads,
-      // One second, renewed once half of it is left: messages are renewed all the time.
-      leaseMs: 1000,
-      parse: (value) => value as { n: number },
-      logger,
-    });
+    const queue = slowQueue();
     await queue.ensure();
     const keeper = new LeaseKeeper(logger, 10);
     const held: Array<QueueMessage<{ n: number }>> = [];
@@ -78,13 +80,7 @@ describe('the embedded runtime’s work queue on Azurite', () => {
   });
 
   it('should not hide an abandoned message again by renewing it', async () => {
-    const queue = new WorkQueue<{ n: number }>({
-      queue: slowUpdates(queueClient, 40),
-      payloads,
-      leaseMs: 1000,
-      parse: (value) => value as { n: number },
-      logger,
-    });
+    const queue = slowQueue();
     await queue.clear();
     const message = await queue.send({ n: 1 }, { hold: true });
     // A renewal already asked for when the message is abandoned: it must not land after.
