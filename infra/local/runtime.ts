@@ -1,4 +1,5 @@
 import { StorageBindings } from './storage/storageBindings.js';
+import { pointDevelopmentStorageAt, settleLocalAppSettings } from './host/appSettings.js';
 import type { DeliveryFaults } from './deliveryFaults.js';
 import { cpus, totalmem } from 'node:os';
 import { existsSync } from 'node:fs';
@@ -18,7 +19,6 @@ import {
   connectionString,
   DEV_ACCOUNT_KEY,
   DEV_ACCOUNT_NAME,
-  isDevelopmentStorage,
   type StorageEndpoints,
 } from './storage/account.js';
 import { LocalBatch, type Faults } from './batch/localBatch.js';
@@ -176,18 +176,8 @@ export class Runtime {
 
     // Then the stand-ins the app's settings point at, unless they point at real services.
     const batchUrl = await this.#startLocalBatch(logger);
-    // On one machine a webhook receiver is on this machine: let a newcomer try it (Azure: no).
-    process.env.CLOUDJOBS_WEBHOOK_ALLOW_LOOPBACK ??= 'true';
-    process.env.CLOUDJOBS_WEBHOOK_ALLOW_HTTP ??= 'true';
     const mail = await this.#startMail(logger);
-    if (!process.env.CLOUDJOBS_PUBLIC_URL?.trim()) process.env.CLOUDJOBS_PUBLIC_URL = http.url;
-    // Users' secrets stand in for Key Vault in a file of the state directory, unless a vault is named.
-    if (!process.env.CLOUDJOBS_KEY_VAULT_URL?.trim() && !process.env.CLOUDJOBS_SECRETS_FILE?.trim()) {
-      process.env.CLOUDJOBS_SECRETS_FILE = path.join(options.home, 'secrets.json');
-    }
-    process.env.WEBSITE_HOSTNAME = new URL(http.url).host;
-    process.env.FUNCTIONS_WORKER_RUNTIME ??= 'node';
-    process.env.AZURE_FUNCTIONS_ENVIRONMENT ??= 'Development';
+    settleLocalAppSettings(http.url, options.home);
 
     const { durable, serviceBus, timers } = this.#emulators(
       app,
@@ -540,16 +530,6 @@ export class Runtime {
       }
     })();
     return this.#stopping;
-  }
-}
-
-/** The app reaches storage where the runtime put it: every `UseDevelopmentStorage=true` setting, too. */
-function pointDevelopmentStorageAt(appConnection: string): void {
-  const storageSetting = process.env.AzureWebJobsStorage;
-  if (storageSetting === undefined || isDevelopmentStorage(storageSetting))
-    process.env.AzureWebJobsStorage = appConnection;
-  for (const [key, value] of Object.entries(process.env)) {
-    if (isDevelopmentStorage(value)) process.env[key] = appConnection;
   }
 }
 
