@@ -1,0 +1,76 @@
+import path from 'node:path';
+import { describe, expect, inject, it } from 'vitest';
+import { ROOT, useRuntime } from '../support/runtimeProcess.js';
+import { waitFor } from '../support/waitFor.js';
+
+interface CheckStatus {
+  id: string;
+  statusQueryGetUri: string;
+  sendEventPostUri: string;
+}
+
+/**
+ * The Durable Functions documentation's application patterns, in a CommonJS JavaScript app written
+ * as its samples are, driven over HTTP through the check-status answer the app returns.
+ */
+describe('embedded runtime: the documented Durable patterns, CommonJS JavaScript', () => {
+  const runtime = useRuntime({
+    app: path.join(ROOT, 'test/integration/fixtures/patternsCjs'),
+    storage: inject('azurite'),
+  });
+
+  async function start(name: string, input?: unknown): Promise<CheckStatus> {
+    const response = await runtime.fetch(`/api/orchestrators/${name}`, {
+      method: 'POST',
+      ...(input !== undefined ? { body: JSON.stringify(input) } : {}),
+    });
+    expect(response.status).toBe(202);
+    expect(response.headers.get('location')).toContain(`/runtime/webhooks/durabletask/instances/`);
+    return (await response.json()) as CheckStatus;
+  }
+
+  /** Polls the status URL the app handed out, as a client of the async HTTP API does. */
+  async function outcome(check: CheckStatus): Promise<{ runtimeStatus: string; output: unknown }> {
+    return waitFor(
+      async () => {
+        const response = await fetch(check.statusQueryGetUri);
+        if (response.status === 202) return undefined;
+        return (await response.json()) as { runtimeStatus: string; output: unknown };
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: `instance ${check.id}` },
+    );
+  }
+
+  it('should chain functions, fan out and in, and monitor with a timer loop', async () => {
+    const [chained, fanned, monitored] = await Promise.all([
+      start('chaining'),
+      start('fanOutFanIn', 20),
+      start('monitor'),
+    ]);
+    expect(await outcome(chained)).toMatchObject({
+      runtimeStatus: 'Completed',
+      output: ['Hello Tokyo', 'Hello Seattle', 'Hello Cairo'],
+    });
+    expect(await outcome(fanned)).toMatchObject({ runtimeStatus: 'Completed', output: 2100 });
+    expect(await outcome(monitored)).toMatchObject({ runtimeStatus: 'Completed', output: { polls: 3 } });
+  });
+
+  it('should wait for a human, or escalate when nobody answers in time', async () => {
+    const answered = await start('approval', 60_000);
+    await waitFor(async () => ((await fetch(answered.statusQueryGetUri)).status === 202 ? true : undefined), {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      what: 'the approval to be waiting',
+    });
+    const raised = await fetch(answered.sendEventPostUri.replace('{eventName}', 'Approval'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ by: 'ann' }),
+    });
+    expect(raised.status).toBe(202);
+    expect(await outcome(answered)).toMatchObject({ runtimeStatus: 'Completed', output: 'approved by ann' });
+
+    const ignored = await start('approval', 300);
+    expect(await outcome(ignored)).toMatchObject({ runtimeStatus: 'Completed', output: 'escalated' });
+  });
+});
