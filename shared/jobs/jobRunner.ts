@@ -14,7 +14,7 @@ import type { Preset } from '../domain/presets.js';
 import { pendingOrQueued, progressOf, statusFromBatch, type GraphTask } from '../domain/taskState.js';
 import type { JobStore, TaskUpdate } from '../store/jobStore.js';
 import { planBatchJob, type DataLocations, type JobLayout, type PlannedTask } from '../domain/batchPlan.js';
-import { Secrets } from './secrets.js';
+import { NO_SECRETS, type Secrets } from './secrets.js';
 import { forEachLimited } from '../concurrency.js';
 import { InputFolders } from './inputFolders.js';
 import { InputChecks, type AppContainers, type InputProbe } from './inputChecks.js';
@@ -317,7 +317,7 @@ export class JobRunner {
     if (!planned.some((task) => task.secretEnvironment)) return { tasks: planned, missing: [] };
     const job = await this.#o.store.getJob(jobId);
     if (!job) throw new NotFoundError(`job ${jobId} does not exist`, 'JOB_NOT_FOUND');
-    return (this.#o.secrets ?? new Secrets(undefined)).resolve(job.owner, planned);
+    return (this.#o.secrets ?? NO_SECRETS).resolve(job.owner, planned);
   }
 
   /** Lets the Batch job end by itself once its tasks have: only after the last chunk is in. */

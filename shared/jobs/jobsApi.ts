@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AppError, ConflictError, NotFoundError, ValidationError } from '../errors.js';
-import { Secrets } from './secrets.js';
+import { NO_SECRETS, type Secrets } from './secrets.js';
 import { expandSpec } from './expansion.js';
 import { parseInput } from '../domain/issues.js';
 import {
@@ -188,7 +188,7 @@ export class JobsApi {
     const id = this.#newId();
     const expanded = await expandSpec(this.#o, spec, id, caller.owner);
     await this.#checkPool(expanded, spec);
-    await (this.#o.secrets ?? new Secrets(undefined)).check(caller.owner, expanded.secrets ?? []);
+    await (this.#o.secrets ?? NO_SECRETS).check(caller.owner, expanded.secrets ?? []);
     const stored = await this.#o.store.createJob({
       id,
       owner: caller.owner,

@@ -190,3 +190,6 @@ export class Secrets {
     return { tasks: ready, missing };
   }
 }
+
+/** The secrets of a deployment that keeps none: every job naming one is refused. */
+export const NO_SECRETS = new Secrets(undefined);

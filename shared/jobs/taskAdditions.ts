@@ -8,7 +8,7 @@ import type { BlobContainer } from '../store/blobStore.js';
 import type { JobStore } from '../store/jobStore.js';
 import { expandSpec } from './expansion.js';
 import { graphTask, type JobRunner, type StoredGraph } from './jobRunner.js';
-import { Secrets } from './secrets.js';
+import { NO_SECRETS, type Secrets } from './secrets.js';
 
 /**
  * Tasks added to an open job (one submitted with `completeWhenTasksFinish: false`), after it was
@@ -38,7 +38,7 @@ export class TaskAdditions {
     const { job, added } = await this.#expand(jobId, owner, spec, count);
     const named = new Set(added.flatMap((task) => Object.values(task.secretEnv ?? {})));
     const earlier = (spec.tasks?.length ?? 0) - count;
-    await (this.o.secrets ?? new Secrets(undefined)).check(
+    await (this.o.secrets ?? NO_SECRETS).check(
       owner,
       (job.secrets ?? [])
         .filter(({ name }) => named.has(name))

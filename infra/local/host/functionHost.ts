@@ -198,7 +198,13 @@ export class FunctionHost implements CoreSink {
     if (!model) throw new Error('The app did not set a programming model (is @azure/functions imported?).');
 
     const inputData: RpcParameterBinding[] = [{ name: fn.triggerName, data: request.trigger ?? null }];
-    const bindings: BindingContext = { bindingData: bindingData(request) };
+    // Read only by bindings that use expressions: most invocations never parse their metadata.
+    let data: Record<string, unknown> | undefined;
+    const bindings: BindingContext = {
+      get bindingData() {
+        return (data ??= bindingData(request));
+      },
+    };
     for (const [bindingName, binding] of fn.inputs) {
       const provider = this.#inputProviders.get(String(binding.type).toLowerCase());
       if (!provider) continue;

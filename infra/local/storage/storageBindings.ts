@@ -176,10 +176,23 @@ function connectionString(connection: string | undefined): string {
   return value;
 }
 
-const blobService = (connection: string | undefined) =>
-  BlobServiceClient.fromConnectionString(connectionString(connection));
-const queueService = (connection: string | undefined) =>
-  QueueServiceClient.fromConnectionString(connectionString(connection));
+// One client per connection string, kept: bindings run on every invocation of their function.
+const blobServices = new Map<string, BlobServiceClient>();
+const queueServices = new Map<string, QueueServiceClient>();
+
+function blobService(connection: string | undefined): BlobServiceClient {
+  const text = connectionString(connection);
+  let client = blobServices.get(text);
+  if (!client) blobServices.set(text, (client = BlobServiceClient.fromConnectionString(text)));
+  return client;
+}
+
+function queueService(connection: string | undefined): QueueServiceClient {
+  const text = connectionString(connection);
+  let client = queueServices.get(text);
+  if (!client) queueServices.set(text, (client = QueueServiceClient.fromConnectionString(text)));
+  return client;
+}
 
 interface QueuePollerOptions {
   host: FunctionHost;
@@ -193,7 +206,8 @@ interface QueuePollerOptions {
 /** Runs one storage queue trigger function over its queue, as the extension's queue listener. */
 class QueuePoller {
   readonly #o: QueuePollerOptions;
-  #running = 0;
+  /** Messages being processed now. */
+  readonly #running = new Set<Promise<void>>();
   #stopped = false;
   readonly #abort = new AbortController();
   #loop: Promise<void> | undefined;
@@ -210,7 +224,7 @@ class QueuePoller {
     this.#stopped = true;
     this.#abort.abort();
     await this.#loop;
-    while (this.#running > 0) await sleep(20);
+    await Promise.allSettled(this.#running);
   }
 
   async #run(): Promise<void> {
@@ -219,7 +233,7 @@ class QueuePoller {
     let idleMs = 100;
     while (!this.#stopped) {
       // Fetch again once the batch in hand is down to the threshold, as the extension does.
-      const room = settings.batchSize + settings.newBatchThreshold - this.#running;
+      const room = settings.batchSize + settings.newBatchThreshold - this.#running.size;
       let received: DequeuedMessageItem[] = [];
       if (room >= settings.batchSize) {
         try {
@@ -234,8 +248,8 @@ class QueuePoller {
         }
       }
       for (const message of received) {
-        this.#running++;
-        void this.#process(message).finally(() => this.#running--);
+        const work = this.#process(message).finally(() => this.#running.delete(work));
+        this.#running.add(work);
       }
       if (received.length > 0) {
         idleMs = 100;
