@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { once } from 'node:events';
 import type { ComponentLogger } from '../host/logger.js';
 import { accountUrl, type StorageEndpoints } from './account.js';
+import { AZURITE_PREAMBLE } from './azuritePreamble.js';
 
 export interface AzuriteOptions {
   host: string;
@@ -36,39 +37,6 @@ export async function probeStorage(url: string): Promise<'azurite' | 'other' | '
     return 'none';
   }
 }
-
-// Azurite's own CLI does the work; this preamble makes it shut down cleanly (saving its
-// database) when the runtime that started it goes away, even after a SIGKILL, and lets it exit
-// once its servers close (an IPC channel would otherwise keep it alive).
-//
-// It also mends Azurite's extent garbage collection, which froze every Azurite service for 40-75 s
-// once a minute under queue traffic (CPU profile: all in loki's index sort). Each queue message is
-// an extent; the GC deletes extents one at a time with findAndRemove, which flags the collection's
-// binary index dirty so the next lookup re-sorts the whole collection: quadratic in the extents
-// deleted. findOne + remove of one document updates the index in place instead. If an Azurite
-// upgrade moves the module, the patch is skipped and Azurite runs as shipped.
-const CHILD_PREAMBLE = `
-process.channel?.unref();
-process.on('disconnect', () => {
-  process.emit('SIGINT');
-  setTimeout(() => process.exit(0), 5000);
-});
-process.argv.splice(1, 0, 'azurite');
-try {
-  const store = require(require('node:path').join(
-    require('node:path').dirname(process.env.CLOUDJOBS_AZURITE_BIN),
-    'common/persistence/LokiExtentMetadataStore.js',
-  )).default;
-  if (typeof store?.prototype?.deleteExtent === 'function') {
-    store.prototype.deleteExtent = async function (extentId) {
-      const extents = this.db.getCollection(this.EXTENTS_COLLECTION);
-      const doc = extents.findOne({ id: extentId });
-      if (doc) extents.remove(doc);
-    };
-  }
-} catch {}
-require(process.env.CLOUDJOBS_AZURITE_BIN);
-`;
 
 /** Starts Azurite from its npm package and resolves once all three services listen. */
 export async function startAzurite(options: AzuriteOptions): Promise<AzuriteHandle> {
@@ -117,7 +85,7 @@ export async function startAzurite(options: AzuriteOptions): Promise<AzuriteHand
   // uses it. Were Azurite signalled too it would die first and the rest would stop against a
   // dead store, slowly (17-31 s) and with lost leases. The preamble's IPC watch still ends it if
   // the runtime dies without stopping it.
-  const child = spawn(process.execPath, ['-e', CHILD_PREAMBLE, '--', ...args], {
+  const child = spawn(process.execPath, ['-e', AZURITE_PREAMBLE, '--', ...args], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env: { ...process.env, CLOUDJOBS_AZURITE_BIN: bin },
     detached: true,
