@@ -125,6 +125,8 @@ describe('Azure Batch adapter against the local Batch service', () => {
         maxRetries: 3,
       },
       { id: 'never', commandLine: sh('exit 7'), maxRetries: 1 },
+      { id: 'no-such-program', commandLine: 'cloudjobs-no-such-program --flag', maxRetries: 2 },
+      { id: 'killed', commandLine: sh('kill -TERM $$') },
       {
         id: 'slow',
         commandLine: sh('sleep 30 & echo $! > $AZ_BATCH_NODE_SHARED_DIR/slow-child.pid; sleep 30'),
@@ -136,6 +138,14 @@ describe('Azure Batch adapter against the local Batch service', () => {
     const states = await allTasks(fixture, jobId);
     expect(states.get('third-time')).toMatchObject({ result: 'success', retryCount: 2, exitCode: 0 });
     expect(states.get('never')).toMatchObject({ result: 'failure', retryCount: 1, exitCode: 7 });
+    // A program that cannot be started is the task's error, not a retryable exit code.
+    expect(states.get('no-such-program')).toMatchObject({
+      result: 'failure',
+      retryCount: 0,
+      failure: { code: 'CommandProgramNotFound' },
+    });
+    expect(states.get('no-such-program')?.failure?.message).toContain('cloudjobs-no-such-program');
+    expect(states.get('killed')).toMatchObject({ result: 'failure', exitCode: 128 + 15 });
     const slow = states.get('slow')!;
     expect(slow).toMatchObject({ result: 'failure', failure: { code: 'MaxWallClockTimeExpiry' } });
     expect(slow.endTime!.getTime() - slow.startTime!.getTime()).toBeLessThan(5000);

@@ -163,6 +163,7 @@ export class BatchState {
     for (const job of this.jobs.values())
       for (const task of job.running) stopAttempt(task, { kind: 'requeue' });
     await Promise.allSettled([...this.#work]);
+    await this.#node.close();
     await this.#journal.close();
   }
 

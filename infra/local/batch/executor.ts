@@ -1,10 +1,9 @@
-import { spawn, execFile } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { once } from 'node:events';
 import { glob } from 'tinyglobby';
 import { splitCommandLine } from './commandLine.js';
+import type { ProcessLauncher } from './launcher.js';
 import type { FailureInfo, TaskAddParameter } from './model.js';
 import { StagingError, type StorageAccess } from './storageAccess.js';
 
@@ -97,6 +96,7 @@ export class TaskAttempt {
     deadline?: number;
     /** Records the process group while it runs, so a restart can kill what a crash left behind. */
     processes: ProcessRegistry;
+    launcher: ProcessLauncher;
   }) {
     this.done = this.#run(options);
   }
@@ -112,6 +112,7 @@ export class TaskAttempt {
     env: Record<string, string>;
     deadline?: number;
     processes: ProcessRegistry;
+    launcher: ProcessLauncher;
   }): Promise<AttemptOutcome> {
     const { task, dirs, env } = options;
     let argv: string[];
@@ -164,63 +165,52 @@ export class TaskAttempt {
       };
     }
 
-    const stdout = createWriteStream(path.join(dirs.taskDir, 'stdout.txt'));
-    const stderr = createWriteStream(path.join(dirs.taskDir, 'stderr.txt'));
-    await Promise.all([once(stdout, 'open'), once(stderr, 'open')]);
-    const child = spawn(argv[0]!, argv.slice(1), {
+    const launched = options.launcher.launch({
+      file: argv[0]!,
+      args: argv.slice(1),
       cwd: dirs.workingDir,
       env,
-      detached: true,
-      stdio: ['ignore', stdout, stderr],
+      stdout: path.join(dirs.taskDir, 'stdout.txt'),
+      stderr: path.join(dirs.taskDir, 'stderr.txt'),
     });
-    // Listen before anything else is awaited: a quick command can be gone by then.
     let stoppedBy: 'wallclock' | 'stop' | undefined;
-    const exited = new Promise<AttemptOutcome>((resolve) => {
-      child.once('error', (error: NodeJS.ErrnoException) => {
-        resolve({
-          exitCode: -1,
-          failureInfo: {
-            category: 'usererror',
-            code: error.code === 'ENOENT' ? 'CommandProgramNotFound' : 'CommandLaunchFailed',
-            message: `The task's program "${argv[0]}" could not be started: ${error.message}`,
-          },
-        });
-      });
-      child.once('exit', (code, signal) => {
-        const exitCode = code ?? (signal ? 128 + (signalNumbers[signal] ?? 0) : -1);
-        resolve({ exitCode, ...(stoppedBy ? { stoppedBy } : {}) });
-      });
-    });
+    const child: { pid?: number; ended?: boolean } = {};
     this.#kill = (reason) => {
-      if (stoppedBy || child.exitCode !== null || child.signalCode !== null) return;
+      if (stoppedBy || child.ended) return;
       stoppedBy = reason;
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
+      if (child.pid !== undefined) killGroup(child.pid);
     };
     let timer: NodeJS.Timeout | undefined;
     if (options.deadline !== undefined) {
       timer = setTimeout(() => this.#kill('wallclock'), Math.max(0, options.deadline - Date.now()));
     }
-    const pid = child.pid;
-    if (pid) await options.processes.add(pid);
-    const result = await exited;
+    const pid = await launched.started;
+    child.pid = pid;
+    if (pid !== undefined) {
+      // Asked to stop before the process existed: it goes now.
+      if (stoppedBy) killGroup(pid);
+      await options.processes.add(pid);
+    }
+    const outcome = await launched.ended;
+    child.ended = true;
     clearTimeout(timer);
-    if (pid) {
+    if (pid !== undefined) {
       // The task's own children may outlive it; they belong to the task and go with it.
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
+      killGroup(pid);
       await options.processes.remove(pid);
     }
-    await Promise.all([
-      new Promise((resolve) => stdout.end(resolve)),
-      new Promise((resolve) => stderr.end(resolve)),
-    ]);
+    if (outcome.kind === 'error') {
+      return {
+        exitCode: -1,
+        failureInfo: {
+          category: 'usererror',
+          code: outcome.code === 'ENOENT' ? 'CommandProgramNotFound' : 'CommandLaunchFailed',
+          message: `The task's program "${argv[0]}" could not be started: ${outcome.message}`,
+        },
+      };
+    }
+    const exitCode = outcome.code ?? (outcome.signal ? 128 + (signalNumbers[outcome.signal] ?? 0) : -1);
+    const result: AttemptOutcome = { exitCode, ...(stoppedBy ? { stoppedBy } : {}) };
     return result;
   }
 }
@@ -257,6 +247,14 @@ export class ProcessRegistry {
       await rm(path.join(this.directory, name), { force: true });
     }
     return killed;
+  }
+}
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // Already gone.
   }
 }
 

@@ -12,6 +12,7 @@ import {
   uploadOutputFiles,
   type TaskDirectories,
 } from './executor.js';
+import { ProcessLauncher } from './launcher.js';
 import type { FailureInfo, PoolRecord } from './model.js';
 import { poolSlots, transition } from './records.js';
 import type { JournalRecord } from './stateJournal.js';
@@ -54,6 +55,9 @@ export class LocalNode {
   readonly #o: LocalNodeOptions;
   readonly #host: NodeHost;
   readonly #processes: ProcessRegistry;
+  readonly #launcher = new ProcessLauncher();
+  /** The node's size, as Batch reports it to every task (reading it costs a system call). */
+  readonly #cpus = String(cpus().length);
   #scheduled = false;
   #stopped = false;
 
@@ -76,6 +80,11 @@ export class LocalNode {
   /** Starts no more tasks; those running are the account's to stop. */
   stop(): void {
     this.#stopped = true;
+  }
+
+  /** Lets go of the process launcher, once the attempts it started have been seen to end. */
+  close(): Promise<void> {
+    return this.#launcher.close();
   }
 
   /** The slots of a pool its running tasks hold. */
@@ -261,6 +270,7 @@ export class LocalNode {
           env: this.#environment(job, task, pool, dirs),
           ...(deadline !== undefined ? { deadline } : {}),
           processes: this.#processes,
+          launcher: this.#launcher,
         });
         task.attempt = attempt;
         if (task.stopIntent) attempt.stop();
@@ -346,7 +356,7 @@ export class LocalNode {
       AZ_BATCH_TASK_WORKING_DIR: dirs.workingDir,
       AZ_BATCH_TASK_USER: process.env.USER ?? 'batch',
       AZ_BATCH_RESERVED_SLOTS: String(task.slots),
-      AZ_BATCH_CPUS: String(cpus().length),
+      AZ_BATCH_CPUS: this.#cpus,
     });
     for (const setting of job.record.commonEnvironmentSettings) env[setting.name] = setting.value ?? '';
     for (const setting of task.record.spec.environmentSettings ?? []) env[setting.name] = setting.value ?? '';
