@@ -1,5 +1,7 @@
 import path from 'node:path';
+import { QueueClient } from '@azure/storage-queue';
 import { describe, expect, inject, it } from 'vitest';
+import { namespacePrefix, storageName } from '../../infra/local/util/names.js';
 import { ROOT, useRuntime } from '../support/runtimeProcess.js';
 import { waitFor } from '../support/waitFor.js';
 
@@ -109,5 +111,83 @@ describe('embedded runtime: Service Bus', () => {
         DeadLetterErrorDescription: 'audits are never accepted',
       },
     });
+  });
+
+  it('should deliver, retry and dead-letter each of many messages sent at once on its own', async () => {
+    // One output binding call sends 150 messages: they share storage messages (carriers of up to
+    // 64), yet each is delivered, counted and settled alone.
+    const run = `many-${Date.now()}`;
+    const orders = Array.from({ length: 150 }, (_, i) => ({
+      id: `${run}-${i}`,
+      ...(i % 50 === 7 ? { failTimes: 1 } : {}),
+      ...(i === 100 ? { failTimes: 99 } : {}),
+    }));
+    expect(
+      (await runtime.fetch('/api/orders', { method: 'POST', body: JSON.stringify(orders) })).status,
+    ).toBe(202);
+    const deadLetter = await waitFor(async () => {
+      const found = (
+        await runtime.json<Array<{ order: { id: string }; reason: string }>>('/api/records/deadLetters')
+      ).filter((d) => d.order.id === `${run}-100`);
+      return found.length > 0 ? found : undefined;
+    });
+    expect(deadLetter).toMatchObject([{ reason: 'MaxDeliveryCountExceeded' }]);
+    const ours = await waitFor(async () => {
+      const found = (await runtime.json<OrderRecord[]>('/api/records/orders')).filter((r) =>
+        r.id.startsWith(`${run}-`),
+      );
+      return found.length >= 150 + 3 + 2 ? found : undefined;
+    });
+    const counts = new Map<string, number[]>();
+    for (const record of ours)
+      counts.set(record.id, [...(counts.get(record.id) ?? []), record.deliveryCount]);
+    for (let i = 0; i < 150; i++) {
+      const expected = i === 100 ? [1, 2, 3] : i % 50 === 7 ? [1, 2] : [1];
+      expect(counts.get(`${run}-${i}`)?.sort(), `order ${i}`).toEqual(expected);
+    }
+    // Messages keep their own ids across redeliveries.
+    expect(new Set(ours.filter((r) => r.id === `${run}-100`).map((r) => r.messageId)).size).toBe(1);
+    expect(new Set(ours.map((r) => r.messageId)).size).toBe(150);
+  });
+
+  it('should hand a batch function the messages sent together, maxMessageBatchSize at a time', async () => {
+    const run = `batch-${Date.now()}`;
+    const readings = Array.from({ length: 25 }, (_, i) => ({ id: `${run}-${i}` }));
+    await runtime.fetch('/api/readings', { method: 'POST', body: JSON.stringify(readings) });
+    const batches = await waitFor(async () => {
+      const found = (
+        await runtime.json<Array<{ ids: string[]; deliveryCounts: number[]; messageIds: string[] }>>(
+          '/api/records/readings',
+        )
+      ).filter((b) => b.ids.some((id) => id.startsWith(`${run}-`)));
+      return found.flatMap((b) => b.ids).length >= 25 ? found : undefined;
+    });
+    // host.json: maxMessageBatchSize 10.
+    expect(batches.map((b) => b.ids.length).sort((a, b) => b - a)).toEqual([10, 10, 5]);
+    expect(batches.flatMap((b) => b.ids).sort()).toEqual(readings.map((r) => r.id).sort());
+    expect(batches.flatMap((b) => b.deliveryCounts)).toEqual(Array(25).fill(1));
+    expect(new Set(batches.flatMap((b) => b.messageIds)).size).toBe(25);
+  });
+
+  it('should still deliver a message stored one per storage message, as earlier runtimes left them', async () => {
+    const id = `legacy-${Date.now()}`;
+    const queue = new QueueClient(
+      runtime.options.storage,
+      storageName(`${namespacePrefix(runtime.namespace)}sb-`, 'orders', ''),
+    );
+    const legacy = {
+      messageId: `legacy${Date.now()}`,
+      body: JSON.stringify({ id }),
+      bodyEncoding: 'text',
+      contentType: 'application/json',
+      enqueuedTimeUtc: new Date().toISOString(),
+      sequenceNumber: 1,
+    };
+    await queue.sendMessage(JSON.stringify(legacy));
+    const deliveries = await waitFor(async () => {
+      const found = await deliveriesOf(id);
+      return found.length > 0 ? found : undefined;
+    });
+    expect(deliveries).toEqual([{ id, deliveryCount: 1, messageId: legacy.messageId }]);
   });
 });

@@ -1,54 +1,23 @@
 import { strikes, type DeliveryFaults } from '../deliveryFaults.js';
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
 import type { RpcBindingInfo, RpcTypedData } from '../host/coreTypes.js';
 import { bindingText, type FunctionHost, type RegisteredFunction } from '../host/functionHost.js';
 import type { HostSettings } from '../host/hostConfig.js';
 import type { ComponentLogger } from '../host/logger.js';
 import type { StorageClients } from '../storage/clients.js';
-import { LeaseKeeper, WorkQueue, type QueueMessage } from '../storage/workQueue.js';
+import { LeaseKeeper, WorkQueue } from '../storage/workQueue.js';
 import { namespacePrefix, resolveAppSettings, storageName } from '../util/names.js';
-import { drain, Poller, Semaphore } from '../util/poller.js';
 import {
   DEFAULT_QUEUE,
   loadServiceBusConfig,
   SERVICE_BUS_CONFIG_FILE,
   type QueueSettings,
 } from './config.js';
+import { CarrierSender } from './carrierSender.js';
+import { carrierSchema, type Carrier, type ServiceBusMessage } from './messages.js';
+import { Receiver, type Delivery } from './receiver.js';
 
-/** A Service Bus message as the emulator stores it in an Azure Storage queue. */
-export interface ServiceBusMessage {
-  messageId: string;
-  body: string;
-  bodyEncoding: 'text' | 'base64';
-  contentType?: string;
-  correlationId?: string;
-  subject?: string;
-  applicationProperties?: Record<string, string | number | boolean | null>;
-  enqueuedTimeUtc: string;
-  sequenceNumber: number;
-  expiresAtUtc?: string;
-  /** On dead-lettered copies: where it came from and how many deliveries it had. */
-  deadLetterSource?: string;
-  deliveryCount?: number;
-}
-
-const messageSchema = z.object({
-  messageId: z.string(),
-  body: z.string(),
-  bodyEncoding: z.enum(['text', 'base64']),
-  contentType: z.string().optional(),
-  correlationId: z.string().optional(),
-  subject: z.string().optional(),
-  applicationProperties: z
-    .record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))
-    .optional(),
-  enqueuedTimeUtc: z.string(),
-  sequenceNumber: z.number(),
-  expiresAtUtc: z.string().optional(),
-  deadLetterSource: z.string().optional(),
-  deliveryCount: z.number().optional(),
-});
+export type { ServiceBusMessage } from './messages.js';
 
 /** What callers outside the app (admin API, tests) can set on a message. */
 export interface OutgoingMessage {
@@ -64,8 +33,11 @@ const DEAD_LETTER_SUFFIX = '/$deadletterqueue';
 
 interface EmulatedQueue {
   settings: QueueSettings;
-  main: WorkQueue<ServiceBusMessage>;
-  deadLetter: WorkQueue<ServiceBusMessage>;
+  main: WorkQueue<Carrier>;
+  deadLetter: WorkQueue<Carrier>;
+  /** Senders gathering what is sent at once into one carrier, for each of the two. */
+  toMain: CarrierSender;
+  toDeadLetter: CarrierSender;
   receivers: Receiver[];
   /** Messages enqueued since the runtime started, duplicates included. */
   sent: number;
@@ -82,9 +54,10 @@ export interface ServiceBusOptions {
 }
 
 /**
- * Service Bus queues for the app's triggers and output bindings, kept in Azure Queue storage:
- * peek-lock by visibility timeout (renewed while a handler runs), delivery count from the queue's
- * dequeue count, abandon on a thrown handler, and dead-lettering after `MaxDeliveryCount`.
+ * Service Bus queues for the app's triggers and output bindings, kept in Azure Queue storage
+ * (messages sent together share a storage message, a carrier): peek-lock by visibility timeout
+ * (renewed while a handler runs), delivery count from the dequeue count, abandon on a thrown
+ * handler, and dead-lettering after `MaxDeliveryCount`.
  */
 export class ServiceBusEmulator {
   readonly #options: ServiceBusOptions;
@@ -120,17 +93,20 @@ export class ServiceBusEmulator {
       if (!raw) throw new Error(`function "${fn.name}": serviceBusTrigger needs a queueName`);
       const deadLetter = raw.toLowerCase().endsWith(DEAD_LETTER_SUFFIX);
       const queue = await this.#queue(deadLetter ? raw.slice(0, -DEAD_LETTER_SUFFIX.length) : raw);
+      const source = deadLetter ? queue.deadLetter : queue.main;
+      const storeAgain = deadLetter ? queue.toDeadLetter : queue.toMain;
       const receiver = new Receiver({
         fn,
-        queue,
-        deadLetter,
+        source,
+        queue: queue.settings,
+        deadLetterQueue: deadLetter,
         host,
         leases: this.#leases,
         concurrency: this.#options.settings.serviceBus.maxConcurrentCalls,
         settings: this.#options.settings.serviceBus,
         logger,
-        deadLetterMessage: (message, reason, description) =>
-          this.#deadLetter(queue, message, reason, description),
+        deadLetter: (delivery, reason, description) => this.#deadLetter(queue, delivery, reason, description),
+        storeAgain: (messages, delayMs) => storeAgain.send(messages, delayMs),
       });
       queue.receivers.push(receiver);
       this.#receivers.push(receiver);
@@ -170,18 +146,26 @@ export class ServiceBusEmulator {
       `${namespacePrefix(this.#options.namespace)}sb-large-messages`,
     );
     const make = (suffix: string) =>
-      new WorkQueue<ServiceBusMessage>({
+      new WorkQueue<Carrier>({
         queue: this.#options.storage.queue(storageName(prefix, name, suffix)),
         payloads,
         leaseMs: settings.lockDurationMs,
-        parse: (value) => messageSchema.parse(value),
+        parse: (value) => carrierSchema.parse(value),
         logger: this.#options.logger,
       });
+    const main = make('');
+    const deadLetter = make('-dlq');
+    const receivers: Receiver[] = [];
+    const wake = () => {
+      for (const receiver of receivers) receiver.wake();
+    };
     const queue: EmulatedQueue = {
       settings,
-      main: make(''),
-      deadLetter: make('-dlq'),
-      receivers: [],
+      main,
+      deadLetter,
+      toMain: new CarrierSender(main, wake),
+      toDeadLetter: new CarrierSender(deadLetter, wake),
+      receivers,
       sent: 0,
     };
     await Promise.all([queue.main.ensure(), queue.deadLetter.ensure()]);
@@ -216,17 +200,20 @@ export class ServiceBusEmulator {
     const rate = this.#options.faults?.serviceBusDuplicateRate ?? 0;
     // A duplicate is the same message (same id) delivered again, as after a lost settlement.
     for (const envelope of [...envelopes]) if (strikes(rate)) envelopes.push({ ...envelope });
-    await Promise.all(envelopes.map((envelope) => queue.main.send(envelope)));
     queue.sent += envelopes.length;
-    for (const receiver of queue.receivers) receiver.wake();
+    await queue.toMain.send(envelopes);
   }
 
   /** Up to 32 dead-lettered messages of a queue, without removing them. */
   async peekDeadLetters(queueName: string, count = 32): Promise<ServiceBusMessage[]> {
-    return (await this.#queue(queueName)).deadLetter.peek(count);
+    const carriers = await (await this.#queue(queueName)).deadLetter.peek(32);
+    return carriers.flatMap((carrier) => carrier.messages).slice(0, count);
   }
 
-  /** Messages waiting and dead-lettered, and how many were sent since the runtime started. */
+  /**
+   * Carriers waiting and dead-lettered (each holds the messages sent together: one or more), and
+   * how many messages were sent since the runtime started.
+   */
   async counts(queueName: string): Promise<{ active: number; deadLetter: number; sent: number }> {
     const queue = await this.#queue(queueName);
     const [active, deadLetter] = await Promise.all([queue.main.count(), queue.deadLetter.count()]);
@@ -239,25 +226,25 @@ export class ServiceBusEmulator {
 
   async #deadLetter(
     queue: EmulatedQueue,
-    message: QueueMessage<ServiceBusMessage>,
+    delivery: Delivery,
     reason: string,
     description: string,
   ): Promise<void> {
+    const { message } = delivery;
+    const { priorDeliveries: _prior, ...rest } = message;
     const copy: ServiceBusMessage = {
-      ...message.body,
+      ...rest,
       applicationProperties: {
-        ...(message.body.applicationProperties ?? {}),
+        ...(message.applicationProperties ?? {}),
         DeadLetterReason: reason,
         DeadLetterErrorDescription: description.slice(0, 4096),
       },
       deadLetterSource: queue.settings.name,
-      deliveryCount: message.dequeueCount,
+      deliveryCount: delivery.deliveryCount,
     };
-    await queue.deadLetter.send(copy);
-    await queue.main.complete(message);
-    for (const receiver of queue.receivers) receiver.wake();
+    await queue.toDeadLetter.send([copy]);
     this.#options.logger.warn(
-      `queue ${queue.settings.name}: message ${message.body.messageId} dead-lettered (${reason}): ${description}`,
+      `queue ${queue.settings.name}: message ${message.messageId} dead-lettered (${reason}): ${description}`,
     );
   }
 
@@ -298,235 +285,4 @@ export function toOutgoing(data: RpcTypedData): OutgoingMessage[] {
   if (data.collectionString?.string) return data.collectionString.string.map((s) => ({ body: s }));
   if (data.collectionBytes?.bytes) return data.collectionBytes.bytes.map((b) => ({ body: Buffer.from(b) }));
   return [];
-}
-
-interface ReceiverOptions {
-  fn: RegisteredFunction;
-  queue: EmulatedQueue;
-  deadLetter: boolean;
-  host: FunctionHost;
-  leases: LeaseKeeper;
-  concurrency: number;
-  settings: HostSettings['serviceBus'];
-  logger: ComponentLogger;
-  deadLetterMessage: (
-    message: QueueMessage<ServiceBusMessage>,
-    reason: string,
-    description: string,
-  ) => Promise<void>;
-}
-
-function bodyData(message: ServiceBusMessage): RpcTypedData {
-  return message.bodyEncoding === 'base64'
-    ? { bytes: Buffer.from(message.body, 'base64') }
-    : { string: message.body };
-}
-
-/** The trigger metadata the Service Bus extension gives a function, per message. */
-function metadataOf(message: QueueMessage<ServiceBusMessage>): Record<string, unknown> {
-  const body = message.body;
-  const properties = body.applicationProperties ?? {};
-  return {
-    MessageId: body.messageId,
-    DeliveryCount: message.dequeueCount,
-    EnqueuedTimeUtc: body.enqueuedTimeUtc,
-    SequenceNumber: body.sequenceNumber,
-    LockToken: message.popReceipt,
-    LockedUntilUtc: new Date(message.leaseUntil).toISOString(),
-    ...(body.expiresAtUtc ? { ExpiresAtUtc: body.expiresAtUtc } : {}),
-    ...(body.contentType ? { ContentType: body.contentType } : {}),
-    ...(body.correlationId ? { CorrelationId: body.correlationId } : {}),
-    ...(body.subject ? { Subject: body.subject, Label: body.subject } : {}),
-    ...(body.deadLetterSource ? { DeadLetterSource: body.deadLetterSource } : {}),
-    ApplicationProperties: properties,
-    UserProperties: properties,
-  };
-}
-
-function toTyped(value: unknown): RpcTypedData {
-  if (typeof value === 'string') return { string: value };
-  if (typeof value === 'number') return Number.isInteger(value) ? { int: value } : { double: value };
-  return { json: JSON.stringify(value) };
-}
-
-class Receiver {
-  readonly #o: ReceiverOptions;
-  readonly #slots: Semaphore;
-  readonly #poller: Poller;
-  readonly #inFlight = new Set<Promise<unknown>>();
-  readonly #batch: boolean;
-  #stopped = false;
-
-  constructor(options: ReceiverOptions) {
-    this.#o = options;
-    this.#batch = bindingText(options.fn.trigger, 'cardinality').toLowerCase() === 'many';
-    this.#slots = new Semaphore(options.concurrency);
-    const source = options.deadLetter ? options.queue.deadLetter : options.queue.main;
-    this.#poller = new Poller({
-      name: `${options.fn.name} (${source.name})`,
-      logger: options.logger,
-      maxIntervalMs: 1000,
-      poll: async () => {
-        if (this.#slots.available <= 0) return 0;
-        if (this.#batch) {
-          const messages = await source.receive(Math.min(32, options.settings.maxMessageBatchSize));
-          if (messages.length > 0 && this.#slots.tryAcquire())
-            this.#track(this.#processBatch(source, messages));
-          else for (const m of messages) await source.abandon(m, 0);
-          return messages.length;
-        }
-        const messages = await source.receive(this.#slots.available);
-        for (const message of messages) {
-          if (!this.#slots.tryAcquire()) {
-            await source.abandon(message, 0);
-            continue;
-          }
-          this.#track(this.#process(source, message));
-        }
-        return messages.length;
-      },
-    });
-  }
-
-  start(): void {
-    this.#stopped = false;
-    this.#poller.start();
-  }
-
-  wake(): void {
-    this.#poller.wake();
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    await this.#poller.stop();
-    await drain(this.#inFlight);
-  }
-
-  #track(work: Promise<void>): void {
-    const tracked = work
-      .catch((error: unknown) => this.#o.logger.error(`${this.#o.fn.name}: message handling failed`, error))
-      .finally(() => {
-        this.#inFlight.delete(tracked);
-        this.#slots.release();
-        if (!this.#stopped) this.#poller.wake();
-      });
-    this.#inFlight.add(tracked);
-  }
-
-  /** Holds the lock while the handler runs, up to maxAutoLockRenewalDuration, as the extension does. */
-  #holdLock(source: WorkQueue<ServiceBusMessage>, messages: QueueMessage<ServiceBusMessage>[]): () => void {
-    for (const m of messages) this.#o.leases.hold(source, m);
-    const release = () => {
-      for (const m of messages) this.#o.leases.release(m);
-    };
-    const timer = setTimeout(release, this.#o.settings.maxAutoLockRenewalDurationMs);
-    timer.unref();
-    return () => {
-      clearTimeout(timer);
-      release();
-    };
-  }
-
-  async #expired(
-    source: WorkQueue<ServiceBusMessage>,
-    message: QueueMessage<ServiceBusMessage>,
-  ): Promise<boolean> {
-    const expiresAt = message.body.expiresAtUtc;
-    if (this.#o.deadLetter || !expiresAt || Date.parse(expiresAt) > Date.now()) return false;
-    if (this.#o.queue.settings.deadLetterOnExpiration) {
-      await this.#o.deadLetterMessage(
-        message,
-        'TTLExpiredException',
-        'The message expired before it was delivered.',
-      );
-    } else {
-      await source.complete(message);
-    }
-    return true;
-  }
-
-  async #settleFailure(
-    source: WorkQueue<ServiceBusMessage>,
-    message: QueueMessage<ServiceBusMessage>,
-    error: unknown,
-  ): Promise<void> {
-    const description = error instanceof Error ? error.message : String(error);
-    if (this.#o.deadLetter) {
-      // A dead-letter queue has no delivery limit; back off so a failing handler does not spin.
-      await source.abandon(message, Math.min(60_000, 1000 * 2 ** Math.min(message.dequeueCount, 6)));
-    } else if (message.dequeueCount >= this.#o.queue.settings.maxDeliveryCount) {
-      await this.#o.deadLetterMessage(message, 'MaxDeliveryCountExceeded', description);
-    } else {
-      await source.abandon(message, 0);
-    }
-  }
-
-  async #process(
-    source: WorkQueue<ServiceBusMessage>,
-    message: QueueMessage<ServiceBusMessage>,
-  ): Promise<void> {
-    if (await this.#expired(source, message)) return;
-    const unlock = this.#holdLock(source, [message]);
-    const metadata = Object.fromEntries(Object.entries(metadataOf(message)).map(([k, v]) => [k, toTyped(v)]));
-    let outcome;
-    try {
-      outcome = await this.#o.host.invoke(this.#o.fn, {
-        trigger: bodyData(message.body),
-        triggerMetadata: metadata,
-      });
-    } finally {
-      unlock();
-    }
-    this.#o.host.logOutcome(
-      this.#o.fn,
-      outcome,
-      `message ${message.body.messageId}, delivery ${message.dequeueCount}`,
-      true,
-    );
-    if (!outcome.failed) {
-      if (this.#o.settings.autoCompleteMessages) await source.complete(message);
-      return;
-    }
-    await this.#settleFailure(source, message, outcome.error);
-  }
-
-  async #processBatch(
-    source: WorkQueue<ServiceBusMessage>,
-    received: QueueMessage<ServiceBusMessage>[],
-  ): Promise<void> {
-    const messages: QueueMessage<ServiceBusMessage>[] = [];
-    for (const m of received) if (!(await this.#expired(source, m))) messages.push(m);
-    if (messages.length === 0) return;
-    const unlock = this.#holdLock(source, messages);
-    const metas = messages.map(metadataOf);
-    const arrays: Record<string, RpcTypedData> = {};
-    for (const key of Object.keys(metas[0]!)) {
-      arrays[`${key}Array`] = { json: JSON.stringify(metas.map((m) => m[key] ?? null)) };
-    }
-    const text = messages.every((m) => m.body.bodyEncoding === 'text');
-    const trigger: RpcTypedData = text
-      ? { collectionString: { string: messages.map((m) => m.body.body) } }
-      : {
-          collectionBytes: {
-            bytes: messages.map((m) =>
-              Buffer.from(m.body.body, m.body.bodyEncoding === 'base64' ? 'base64' : 'utf8'),
-            ),
-          },
-        };
-    let outcome;
-    try {
-      outcome = await this.#o.host.invoke(this.#o.fn, { trigger, triggerMetadata: arrays });
-    } finally {
-      unlock();
-    }
-    this.#o.host.logOutcome(this.#o.fn, outcome, `${messages.length} messages`, true);
-    for (const message of messages) {
-      if (!outcome.failed) {
-        if (this.#o.settings.autoCompleteMessages) await source.complete(message);
-      } else {
-        await this.#settleFailure(source, message, outcome.error);
-      }
-    }
-  }
 }

@@ -12,9 +12,13 @@ export interface BundleRunnerOptions<TBody, TItem, TState> {
   /** Items waiting locally past which new messages are left in the queue instead of held. */
   maxBacklog: number;
   maxPollIntervalMs: number;
-  items: (body: TBody) => TItem[];
+  /** Messages taken per receive (4 unless said). */
+  receiveMax?: number;
+  /** Whether to receive more now, beside the runner's own limits (a consumer with its own). */
+  ready?: () => boolean;
+  items: (body: TBody, message: QueueMessage<TBody>) => TItem[];
   /** Fresh bookkeeping for one message, shared by its items and its settlement. */
-  state: () => TState;
+  state: (message: QueueMessage<TBody>) => TState;
   run: (item: TItem, state: TState) => Promise<void>;
   /** Called once every item of a message has run; resolving deletes the message, throwing retries it. */
   settle: (message: QueueMessage<TBody>, state: TState) => Promise<void>;
@@ -50,7 +54,8 @@ export class BundleRunner<TBody, TItem, TState> {
       maxIntervalMs: options.maxPollIntervalMs,
       poll: async () => {
         if (this.#pending.length > 0 || this.#running >= options.concurrency) return 0;
-        const messages = await options.queue.receive(4);
+        if (options.ready && !options.ready()) return 0;
+        const messages = await options.queue.receive(options.receiveMax ?? 4);
         for (const message of messages) this.#accept(message);
         return messages.length;
       },
@@ -65,6 +70,11 @@ export class BundleRunner<TBody, TItem, TState> {
   start(): void {
     this.#stopped = false;
     this.#poller.start();
+  }
+
+  /** Polls now: messages were just sent. */
+  wake(): void {
+    this.#poller.wake();
   }
 
   async stop(): Promise<void> {
@@ -96,9 +106,13 @@ export class BundleRunner<TBody, TItem, TState> {
 
   #accept(message: QueueMessage<TBody>): void {
     this.#o.leases.hold(this.#o.queue, message);
-    const items = this.#o.items(message.body);
-    const held: Held<TBody, TState> = { message, remaining: items.length, state: this.#o.state() };
+    const items = this.#o.items(message.body, message);
+    const held: Held<TBody, TState> = { message, remaining: items.length, state: this.#o.state(message) };
     this.#held.add(held);
+    if (items.length === 0) {
+      this.track(this.#settle(held));
+      return;
+    }
     for (const item of items) this.#pending.push({ held, item });
     this.#pump();
   }
