@@ -121,16 +121,22 @@ export class BatchState {
   }
 
   /**
-   * Rebuilds the jobs and their task graphs. Tasks that were running are requeued, as Batch
-   * requeues the tasks of a node it lost, and jobs mid-transition finish it.
+   * Rebuilds the jobs and their task graphs. Tasks whose process ended while the service was
+   * down finish as they ended; those still running when it went down are requeued, as Batch
+   * requeues the tasks of a node it lost; jobs mid-transition finish it.
    */
   async #recoverJobs(jobs: Map<string, { job: JobRecord; tasks: Map<string, TaskRecord> }>): Promise<void> {
+    const ended: Array<{ entry: JobEntry; task: TaskRecord; exitCode: number }> = [];
     for (const { job, tasks } of jobs.values()) {
       const entry = newJobEntry(job);
       this.jobs.set(job.id.toLowerCase(), entry);
       const requeued: TaskRecord[] = [];
       for (const task of tasks.values()) {
-        if (task.state === 'running' || task.state === 'preparing') {
+        const exitCode =
+          task.state === 'running' ? this.#node.endedWhileAway(job.id, task.spec.id) : undefined;
+        if (exitCode !== undefined) {
+          ended.push({ entry, task, exitCode });
+        } else if (task.state === 'running' || task.state === 'preparing') {
           transition(task, 'active');
           task.executionInfo.requeueCount++;
           task.executionInfo.lastRequeueTime = now();
@@ -139,6 +145,9 @@ export class BatchState {
         linkTask(entry, task);
       }
       if (requeued.length > 0) await this.#persist({ t: 'tasks', job: job.id, tasks: requeued });
+    }
+    for (const { entry, task, exitCode } of ended) {
+      this.#node.resume(entry, entry.tasks.get(task.spec.id.toLowerCase())!, exitCode);
     }
     for (const entry of this.jobs.values()) {
       const job = entry.record;

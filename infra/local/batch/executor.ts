@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { glob } from 'tinyglobby';
+import { z } from 'zod';
 import { splitCommandLine } from './commandLine.js';
 import type { ProcessLauncher } from './launcher.js';
 import type { FailureInfo, TaskAddParameter } from './model.js';
@@ -81,6 +82,11 @@ export interface AttemptOutcome {
   failureInfo?: FailureInfo;
   /** Why the runtime stopped it, if it did. */
   stoppedBy?: 'wallclock' | 'stop';
+  /**
+   * Its process, whose registry record (with its exit) stays until the caller has recorded the
+   * outcome: were the service killed before that, the next start still knows it ended.
+   */
+  pid?: number;
 }
 
 /** A running attempt of a task: its own process group, so a kill takes every child with it. */
@@ -97,6 +103,8 @@ export class TaskAttempt {
     /** Records the process group while it runs, so a restart can kill what a crash left behind. */
     processes: ProcessRegistry;
     launcher: ProcessLauncher;
+    /** The task, as the process registry records it. */
+    owner: { job: string; task: string };
   }) {
     this.done = this.#run(options);
   }
@@ -113,6 +121,7 @@ export class TaskAttempt {
     deadline?: number;
     processes: ProcessRegistry;
     launcher: ProcessLauncher;
+    owner: { job: string; task: string };
   }): Promise<AttemptOutcome> {
     const { task, dirs, env } = options;
     let argv: string[];
@@ -172,6 +181,7 @@ export class TaskAttempt {
       env,
       stdout: path.join(dirs.taskDir, 'stdout.txt'),
       stderr: path.join(dirs.taskDir, 'stderr.txt'),
+      registry: { directory: options.processes.directory, owner: options.owner },
     });
     let stoppedBy: 'wallclock' | 'stop' | undefined;
     const child: { pid?: number; ended?: boolean } = {};
@@ -186,19 +196,13 @@ export class TaskAttempt {
     }
     const pid = await launched.started;
     child.pid = pid;
-    if (pid !== undefined) {
-      // Asked to stop before the process existed: it goes now.
-      if (stoppedBy) killGroup(pid);
-      await options.processes.add(pid);
-    }
+    // Asked to stop before the process existed: it goes now.
+    if (pid !== undefined && stoppedBy) killGroup(pid);
     const outcome = await launched.ended;
     child.ended = true;
     clearTimeout(timer);
-    if (pid !== undefined) {
-      // The task's own children may outlive it; they belong to the task and go with it.
-      killGroup(pid);
-      await options.processes.remove(pid);
-    }
+    // The task's own children may outlive it; they belong to the task and go with it.
+    if (pid !== undefined) killGroup(pid);
     if (outcome.kind === 'error') {
       return {
         exitCode: -1,
@@ -210,43 +214,74 @@ export class TaskAttempt {
       };
     }
     const exitCode = outcome.code ?? (outcome.signal ? 128 + (signalNumbers[outcome.signal] ?? 0) : -1);
-    const result: AttemptOutcome = { exitCode, ...(stoppedBy ? { stoppedBy } : {}) };
-    return result;
+    return { exitCode, ...(stoppedBy ? { stoppedBy } : {}), ...(pid !== undefined ? { pid } : {}) };
   }
 }
 
+/** A task process that ended while the runtime was not there to see it. */
+export interface EndedProcess {
+  job: string;
+  task: string;
+  exitCode: number;
+}
+
+const ownerSchema = z.object({ job: z.string(), task: z.string() });
+const exitSchema = z.object({ code: z.number().nullable(), signal: z.string().nullable() });
+
 /**
- * Process groups of running tasks, one file each, so that after a crash the next start can kill
- * what is left (task processes are their own groups and outlive a killed service).
+ * Task processes, one file each (named by pid, written by the process launcher: the task it
+ * runs, then its exit), so that the next start knows what a crash left: processes that ended
+ * meanwhile, and how, and process groups still running (task processes are their own groups and
+ * outlive a killed service).
  */
 export class ProcessRegistry {
-  constructor(private readonly directory: string) {}
+  constructor(readonly directory: string) {}
 
-  async add(pid: number): Promise<void> {
+  async prepare(): Promise<void> {
     await mkdir(this.directory, { recursive: true });
-    await writeFile(path.join(this.directory, String(pid)), '');
   }
 
   async remove(pid: number): Promise<void> {
     await rm(path.join(this.directory, String(pid)), { force: true });
   }
 
-  /** Kills every process group left from an earlier run. */
-  async killLeftovers(): Promise<number> {
+  /**
+   * Reads what an earlier run left: the processes that ended (their tasks ran to the end and
+   * must not run again), and kills every group still running (their tasks start over).
+   */
+  async recover(): Promise<{ ended: EndedProcess[]; killed: number }> {
+    const ended: EndedProcess[] = [];
     let killed = 0;
     for (const name of await readdir(this.directory).catch(() => [] as string[])) {
       const pid = Number(name);
-      if (Number.isInteger(pid) && pid > 1) {
+      const file = path.join(this.directory, name);
+      const [ownerLine, exitLine] = (await readFile(file, 'utf8').catch(() => '')).split('\n');
+      const owner = parseJson(ownerSchema, ownerLine);
+      const exit = parseJson(exitSchema, exitLine);
+      if (owner && exit) {
+        const exitCode = exit.code ?? (exit.signal ? 128 + (signalNumbers[exit.signal] ?? 0) : -1);
+        ended.push({ ...owner, exitCode });
+      } else if (Number.isInteger(pid) && pid > 1) {
         try {
           process.kill(-pid, 'SIGKILL');
           killed++;
         } catch {
-          // Gone already.
+          // Gone already, without a word from its launcher (which was killed too): it starts over.
         }
       }
-      await rm(path.join(this.directory, name), { force: true });
+      await rm(file, { force: true });
     }
-    return killed;
+    return { ended, killed };
+  }
+}
+
+function parseJson<T>(schema: z.ZodType<T>, text: string | undefined): T | undefined {
+  if (!text) return undefined;
+  try {
+    const parsed = schema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
   }
 }
 

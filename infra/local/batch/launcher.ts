@@ -9,6 +9,12 @@ export interface LaunchRequest {
   /** Files the process's stdout and stderr are written to (created or truncated). */
   stdout: string;
   stderr: string;
+  /**
+   * Where the helper records the process: a file named by its pid, holding `owner` as JSON, and
+   * then its exit. The helper writes both itself, so a process that ends while the runtime is
+   * down (the helper outlives it) is known to have ended, and how.
+   */
+  registry: { directory: string; owner: Record<string, string> };
 }
 
 /** How a launched process ended. */
@@ -33,10 +39,24 @@ type HelperMessage =
 // the runtime's terminal group do not stop it; the runtime closing the channel (or dying) does.
 const HELPER_SOURCE = `
 const { spawn } = require('node:child_process');
-const { openSync, closeSync } = require('node:fs');
+const { closeSync, fstatSync, openSync, writeFileSync, writeSync } = require('node:fs');
+const { join } = require('node:path');
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => {});
-process.on('disconnect', () => process.exit(0));
+let running = 0;
+let orphaned = false;
+// Without the runtime it stays until the processes it started have ended, to record their exits.
+process.on('disconnect', () => {
+  orphaned = true;
+  if (running === 0) process.exit(0);
+});
 const send = (message) => { if (process.connected) process.send(message); };
+const recordExit = (file, exit) => {
+  try {
+    // Only into a record that still exists: the runtime deletes it once it has seen the exit.
+    const fd = openSync(file, 'r+');
+    try { writeSync(fd, '\\n' + JSON.stringify(exit), fstatSync(fd).size); } finally { closeSync(fd); }
+  } catch {}
+};
 process.on('message', (request) => {
   const fds = [];
   try {
@@ -48,8 +68,18 @@ process.on('message', (request) => {
       stdio: ['ignore', fds[0], fds[1]],
     });
     child.once('error', (error) => send({ id: request.id, t: 'error', code: error.code, message: error.message }));
-    child.once('exit', (code, signal) => send({ id: request.id, t: 'exit', code, signal }));
-    if (child.pid !== undefined) send({ id: request.id, t: 'spawned', pid: child.pid });
+    if (child.pid !== undefined) {
+      const file = join(request.registry.directory, String(child.pid));
+      writeFileSync(file, JSON.stringify(request.registry.owner));
+      running++;
+      child.once('exit', (code, signal) => {
+        recordExit(file, { code, signal });
+        send({ id: request.id, t: 'exit', code, signal });
+        running--;
+        if (orphaned && running === 0) process.exit(0);
+      });
+      send({ id: request.id, t: 'spawned', pid: child.pid });
+    }
   } catch (error) {
     send({ id: request.id, t: 'error', code: error.code, message: error.message });
   } finally {

@@ -39,6 +39,10 @@ export interface LocalNodeOptions {
   accountUrl: () => string;
 }
 
+function taskKey(jobId: string, taskId: string): string {
+  return `${jobId.toLowerCase()}\u0000${taskId.toLowerCase()}`;
+}
+
 /** Asks a running attempt to stop, saying what the stop means for the task. */
 export function stopAttempt(task: TaskEntry, intent: NonNullable<TaskEntry['stopIntent']>): void {
   task.stopIntent = intent;
@@ -56,6 +60,8 @@ export class LocalNode {
   readonly #host: NodeHost;
   readonly #processes: ProcessRegistry;
   readonly #launcher = new ProcessLauncher();
+  /** Exit codes of task processes that ended while the service was down, by job and task. */
+  readonly #ended = new Map<string, number>();
   /** The node's size, as Batch reports it to every task (reading it costs a system call). */
   readonly #cpus = String(cpus().length);
   #scheduled = false;
@@ -68,13 +74,62 @@ export class LocalNode {
     this.#processes = new ProcessRegistry(path.join(options.dataDir, 'running'));
   }
 
-  /** Lays out the node's directories and kills task processes an earlier run left behind. */
+  /**
+   * Lays out the node's directories and reads what an earlier run left: task processes that
+   * ended while it was down (see {@link endedWhileAway}) and those still running, which are killed.
+   */
   async prepare(): Promise<void> {
     await mkdir(path.join(this.root, 'shared'), { recursive: true });
     await mkdir(path.join(this.root, 'startup'), { recursive: true });
-    const leftovers = await this.#processes.killLeftovers();
-    if (leftovers > 0)
-      this.#o.logger.info(`killed ${leftovers} task process group(s) left running by an earlier run`);
+    await this.#processes.prepare();
+    const { ended, killed } = await this.#processes.recover();
+    for (const process of ended) this.#ended.set(taskKey(process.job, process.task), process.exitCode);
+    if (killed > 0)
+      this.#o.logger.info(`killed ${killed} task process group(s) left running by an earlier run`);
+    if (ended.length > 0)
+      this.#o.logger.info(
+        `${ended.length} task process(es) ended while the service was down; they are not run again`,
+      );
+  }
+
+  /** The exit code of a task's process that ended while the service was down, if it did. */
+  endedWhileAway(jobId: string, taskId: string): number | undefined {
+    return this.#ended.get(taskKey(jobId, taskId));
+  }
+
+  /**
+   * Finishes a task whose process ended while the service was down, as if it had seen it end:
+   * its outputs are uploaded and it completes, or it runs again if it failed with retries left.
+   * On Batch a node's tasks carry on whatever happens to the service that submitted them.
+   */
+  resume(job: JobEntry, task: TaskEntry, exitCode: number): void {
+    this.#ended.delete(taskKey(job.record.id, task.record.spec.id));
+    job.running.add(task);
+    task.run = this.#host.track(
+      this.#resumed(job, task, exitCode)
+        .catch((error: unknown) => this.#runFailed(job, task, error))
+        .finally(() => {
+          task.run = undefined;
+          job.running.delete(task);
+        }),
+    );
+  }
+
+  async #resumed(job: JobEntry, task: TaskEntry, exitCode: number): Promise<void> {
+    const exec = task.record.executionInfo;
+    const maxRetries = task.record.spec.constraints?.maxTaskRetryCount ?? job.record.maxTaskRetryCount;
+    if (exitCode !== 0 && (maxRetries === -1 || exec.retryCount < maxRetries)) {
+      exec.retryCount++;
+      exec.lastRetryTime = new Date().toISOString();
+      job.running.delete(task);
+      transition(task.record, 'active');
+      await this.#persistTask(job, task);
+      enqueueIfReady(job, task);
+      this.scheduleSoon();
+      return;
+    }
+    const dirs = taskDirectories(this.root, job.record.id, task.record.spec.id);
+    await this.#complete(job, task, dirs, exitCode, undefined);
   }
 
   /** Starts no more tasks; those running are the account's to stop. */
@@ -197,11 +252,26 @@ export class LocalNode {
     await this.#persistTask(job, task);
 
     const attempts = await this.#attempts(job, task, pool, dirs);
+    try {
+      await this.#afterAttempts(job, task, dirs, attempts);
+    } finally {
+      if (attempts.pid !== undefined) await this.#processes.remove(attempts.pid);
+    }
+  }
+
+  async #afterAttempts(
+    job: JobEntry,
+    task: TaskEntry,
+    dirs: TaskDirectories,
+    attempts: { exitCode?: number; failureInfo?: FailureInfo },
+  ): Promise<void> {
+    const record = task.record;
+    const exec = record.executionInfo;
     const exitCode = attempts.exitCode;
     let failureInfo = attempts.failureInfo;
 
-    // Set from outside while the attempt ran (termination, requeue); TypeScript cannot see that.
-    const intent = task.stopIntent as TaskEntry['stopIntent'];
+    // Set from outside while the attempt ran (termination, requeue).
+    const intent = task.stopIntent;
     if (intent?.kind === 'requeue') {
       job.running.delete(task);
       transition(record, 'active');
@@ -215,6 +285,20 @@ export class LocalNode {
       return;
     }
     if (intent?.kind === 'terminate') failureInfo = intent.failure;
+    await this.#complete(job, task, dirs, exitCode, failureInfo);
+  }
+
+  /** Uploads a task's outputs and completes it, as the node does when its process has ended. */
+  async #complete(
+    job: JobEntry,
+    task: TaskEntry,
+    dirs: TaskDirectories,
+    exitCode: number | undefined,
+    failure: FailureInfo | undefined,
+  ): Promise<void> {
+    const record = task.record;
+    const exec = record.executionInfo;
+    let failureInfo = failure;
     if (exitCode !== undefined && exitCode !== 0 && !failureInfo) {
       failureInfo = {
         category: 'usererror',
@@ -251,7 +335,7 @@ export class LocalNode {
     task: TaskEntry,
     pool: PoolRecord,
     dirs: TaskDirectories,
-  ): Promise<{ exitCode?: number; failureInfo?: FailureInfo }> {
+  ): Promise<{ exitCode?: number; failureInfo?: FailureInfo; pid?: number }> {
     const record = task.record;
     const exec = record.executionInfo;
     const maxRetries = record.spec.constraints?.maxTaskRetryCount ?? job.record.maxTaskRetryCount;
@@ -271,15 +355,18 @@ export class LocalNode {
           ...(deadline !== undefined ? { deadline } : {}),
           processes: this.#processes,
           launcher: this.#launcher,
+          owner: { job: job.record.id, task: record.spec.id },
         });
         task.attempt = attempt;
         if (task.stopIntent) attempt.stop();
-        const { exitCode, failureInfo, stoppedBy } = await attempt.done;
+        const { exitCode, failureInfo, stoppedBy, pid } = await attempt.done;
+        const ran = pid !== undefined ? { pid } : {};
         if (stoppedBy === 'stop' || task.stopIntent)
-          return { exitCode, ...(failureInfo ? { failureInfo } : {}) };
+          return { exitCode, ...(failureInfo ? { failureInfo } : {}), ...ran };
         if (stoppedBy === 'wallclock') {
           return {
             exitCode,
+            ...ran,
             failureInfo: {
               category: 'usererror',
               code: 'MaxWallClockTimeExpiry',
@@ -288,10 +375,11 @@ export class LocalNode {
           };
         }
         if (exitCode === 0 || failureInfo || (maxRetries !== -1 && exec.retryCount >= maxRetries))
-          return { exitCode, ...(failureInfo ? { failureInfo } : {}) };
+          return { exitCode, ...(failureInfo ? { failureInfo } : {}), ...ran };
         exec.retryCount++;
         exec.lastRetryTime = new Date().toISOString();
         await this.#persistTask(job, task);
+        if (pid !== undefined) await this.#processes.remove(pid);
       }
     } catch (error) {
       if (!(error instanceof StagingError)) throw error;

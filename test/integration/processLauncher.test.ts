@@ -1,0 +1,78 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ProcessRegistry } from '../../infra/local/batch/executor.js';
+import { ProcessLauncher, type LaunchRequest } from '../../infra/local/batch/launcher.js';
+import { waitFor } from '../support/waitFor.js';
+
+describe('the local Batch node’s process launcher', () => {
+  let dir: string;
+  let registry: ProcessRegistry;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'launcher-'));
+    registry = new ProcessRegistry(path.join(dir, 'running'));
+    await registry.prepare();
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const request = (task: string, script: string): LaunchRequest => ({
+    file: '/bin/sh',
+    args: ['-c', script],
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '' },
+    stdout: path.join(dir, `${task}.out`),
+    stderr: path.join(dir, `${task}.err`),
+    registry: { directory: registry.directory, owner: { job: 'job-1', task } },
+  });
+
+  it('should start a process, send its output to its files and report its exit', async () => {
+    const launcher = new ProcessLauncher();
+    const launched = launcher.launch(request('echo', 'echo out; echo err >&2; exit 4'));
+    const pid = await launched.started;
+    expect(pid).toBeGreaterThan(1);
+    expect(await launched.ended).toEqual({ kind: 'exit', code: 4, signal: null });
+    expect(await readFile(path.join(dir, 'echo.out'), 'utf8')).toBe('out\n');
+    expect(await readFile(path.join(dir, 'echo.err'), 'utf8')).toBe('err\n');
+    // The record holds the task and its exit until the node has dealt with it.
+    expect((await readFile(path.join(registry.directory, String(pid)), 'utf8')).split('\n')).toEqual([
+      JSON.stringify({ job: 'job-1', task: 'echo' }),
+      JSON.stringify({ code: 4, signal: null }),
+    ]);
+    const missing = launcher.launch({ ...request('missing', ''), file: 'cloudjobs-no-such-program' });
+    expect(await missing.started).toBeUndefined();
+    expect(await missing.ended).toMatchObject({ kind: 'error', code: 'ENOENT' });
+    await launcher.close();
+  });
+
+  it('should record the exits of processes that end after the service is gone, for its next start', async () => {
+    const launcher = new ProcessLauncher();
+    const quick = launcher.launch(request('quick', 'sleep 0.3; exit 3'));
+    const slow = launcher.launch(request('slow', 'sleep 30'));
+    const [quickPid, slowPid] = [await quick.started, await slow.started];
+    // The service goes away (as when it is killed, its end of the channel closes): the helper
+    // stays for the processes it started.
+    const helperGone = launcher.close();
+    await waitFor(async () =>
+      (await readFile(path.join(registry.directory, String(quickPid)), 'utf8')).includes('\n')
+        ? true
+        : undefined,
+    );
+
+    // The next start: the quick task ended (exit 3) and must not run again; the slow one is
+    // still running, so its group is killed and it starts over.
+    const next = new ProcessRegistry(registry.directory);
+    const { ended, killed } = await next.recover();
+    expect(ended).toEqual([{ job: 'job-1', task: 'quick', exitCode: 3 }]);
+    expect(killed).toBe(1);
+    await waitFor(async () =>
+      (await readFile(`/proc/${slowPid}/stat`, 'utf8').catch(() => '')) ? undefined : true,
+    );
+    // With nothing left to watch, the helper leaves, and the records are gone.
+    await helperGone;
+    expect(await readdir(registry.directory)).toEqual([]);
+  });
+});
