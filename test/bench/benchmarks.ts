@@ -17,6 +17,7 @@ import { submitBenchmark } from './submitBenchmark.js';
 import { taskEventsBenchmark } from './taskEventsBenchmark.js';
 import { eventsBenchmark } from './eventsBenchmark.js';
 import { dashboardBenchmark } from './dashboardBenchmark.js';
+import { chaosBenchmark } from './chaosBenchmark.js';
 
 export type Figures = Record<string, number>;
 
@@ -286,4 +287,5 @@ export const benchmarks: Benchmark[] = [
   taskEventsBenchmark,
   eventsBenchmark,
   dashboardBenchmark,
+  chaosBenchmark,
 ];

@@ -128,7 +128,7 @@ export class ActivityDispatcher {
     const outcome = await host.invoke(fn, {
       trigger: item.input === null ? undefined : { string: item.input },
     });
-    host.logOutcome(fn, outcome, `activity of ${item.instanceId}`, true);
+    host.logOutcome(fn, outcome, `activity of ${item.instanceId} (event ${item.taskScheduledId})`, true);
     if (outcome.failed) return failed(activityFailure(outcome.error));
     let result: string;
     try {
