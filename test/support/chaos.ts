@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { prng } from './prng.js';
 import type { RuntimeProcess } from './runtimeProcess.js';
 import { waitFor } from './waitFor.js';
 
@@ -11,18 +12,6 @@ export function chaosSeed(): number {
   return Number(process.env.CLOUDJOBS_CHAOS_SEED ?? Date.now() % 1_000_000);
 }
 
-/** A small deterministic generator (mulberry32): a seed gives the same moments. */
-export function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Kills the runtime with SIGKILL `kills` times and starts it again each time: first at a random
  * moment of the job's start (0-1.5 s after it was accepted: inputs, staging, submission to
@@ -32,7 +21,7 @@ export async function killAtRandomMoments(
   runtime: RuntimeProcess,
   options: { tasks: number; kills: number; seed: number; succeeded: () => Promise<number> },
 ): Promise<{ restartSeconds: number[] }> {
-  const next = random(options.seed);
+  const next = prng(options.seed);
   const marks = Array.from({ length: options.kills - 1 }, () =>
     Math.floor(options.tasks * (0.05 + 0.85 * next())),
   ).sort((a, b) => a - b);

@@ -104,9 +104,14 @@ export class LocalNode {
    */
   resume(job: JobEntry, task: TaskEntry, exitCode: number): void {
     this.#ended.delete(taskKey(job.record.id, task.record.spec.id));
+    this.#occupy(job, task, () => this.#resumed(job, task, exitCode));
+  }
+
+  /** The task holds its slots while `work` runs; the account waits for it when it stops. */
+  #occupy(job: JobEntry, task: TaskEntry, work: () => Promise<void>): void {
     job.running.add(task);
     task.run = this.#host.track(
-      this.#resumed(job, task, exitCode)
+      work()
         .catch((error: unknown) => this.#runFailed(job, task, error))
         .finally(() => {
           task.run = undefined;
@@ -219,15 +224,7 @@ export class LocalNode {
       job.readyHead++;
       task.queued = false;
       free -= task.slots;
-      job.running.add(task);
-      task.run = this.#host.track(
-        this.#run(job, task, pool)
-          .catch((error: unknown) => this.#runFailed(job, task, error))
-          .finally(() => {
-            task.run = undefined;
-            job.running.delete(task);
-          }),
-      );
+      this.#occupy(job, task, () => this.#run(job, task, pool));
     }
     if (job.readyHead > 1024 && job.readyHead * 2 > job.ready.length) {
       job.ready = job.ready.slice(job.readyHead);

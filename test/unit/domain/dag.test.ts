@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { validateDag, type DagOptions, type DagResult, type DagTask } from '../../../shared/domain/dag.js';
+import { prng } from '../../support/prng.js';
 
 type Range = readonly [number, number];
 type Spec = readonly [id: string, dependsOn?: readonly string[], ranges?: readonly Range[]];
@@ -51,18 +52,6 @@ function orderViolations(tasks: readonly DagTask[], order: readonly string[]): s
     }
   }
   return violations;
-}
-
-/** mulberry32: a small seeded PRNG, so random graphs are the same on every run. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function shuffle<T>(items: T[], random: () => number): T[] {
