@@ -71,6 +71,7 @@ const SUPPORTED_TRIGGERS = new Set([
   'httptrigger',
   'orchestrationtrigger',
   'activitytrigger',
+  'entitytrigger',
   'servicebustrigger',
   'eventgridtrigger',
   'timertrigger',

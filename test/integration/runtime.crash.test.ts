@@ -113,4 +113,73 @@ describe('embedded runtime: crash and restart', () => {
       for (const runtime of runtimes) await runtime.dispose();
     }
   });
+
+  it('should apply every entity operation once and in order through repeated SIGKILLs', async () => {
+    const space = uniqueName('entities');
+    const runtimes: RuntimeProcess[] = [];
+    const spawnRuntime = async () => {
+      const runtime = new RuntimeProcess({ app: APP, storage: inject('azurite'), namespace: space });
+      runtimes.push(runtime);
+      await runtime.start();
+      return runtime;
+    };
+    const key = 'survivor';
+    const sequence = (tag: string, count: number) => Array.from({ length: count }, (_, i) => `${tag}:${i}`);
+    try {
+      let runtime = await spawnRuntime();
+      // Signals across many episodes (one per activity), in one episode with a call after them,
+      // and from entity to entity (a ledger forwarding to this one).
+      const ids = [
+        ...(await Promise.all(
+          ['s0', 's1', 's2'].map((tag) =>
+            startOrchestration(runtime, 'signalLedgerSlowly', { key, count: 40, tag }),
+          ),
+        )),
+        ...(await Promise.all(
+          ['b0', 'b1'].map((tag) => startOrchestration(runtime, 'signalLedger', { key, count: 60, tag })),
+        )),
+      ];
+      for (let i = 0; i < 15; i++) {
+        const response = await runtime.fetch(
+          `/runtime/webhooks/durabletask/entities/ledger/relay?op=forward`,
+          {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ to: key, value: `fwd:${i}` }),
+          },
+        );
+        expect(response.status).toBe(202);
+      }
+      for (const delay of [150, 500, 900]) {
+        await new Promise((resolve) => setTimeout(resolve, delay + Math.floor(Math.random() * 200)));
+        await runtime.kill();
+        runtime = await spawnRuntime();
+      }
+      for (const id of ids) {
+        expect((await waitForCompletion(runtime, id, 60_000)).runtimeStatus).toBe('Completed');
+      }
+      const total = 3 * 40 + 2 * 60 + 15;
+      const entries = await waitFor(
+        async () => {
+          const response = await runtime.fetch(`/runtime/webhooks/durabletask/entities/ledger/${key}`);
+          const state = response.status === 200 ? ((await response.json()) as string[]) : [];
+          return state.length >= total ? state : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 200, what: `the ledger to hold ${total} entries` },
+      );
+      expect(entries).toHaveLength(total);
+      for (const [tag, count] of [
+        ['s0', 40],
+        ['s1', 40],
+        ['s2', 40],
+        ['b0', 60],
+        ['b1', 60],
+        ['fwd', 15],
+      ] as const) {
+        expect(entries.filter((e) => e.startsWith(`${tag}:`))).toEqual(sequence(tag, count));
+      }
+    } finally {
+      for (const runtime of runtimes) await runtime.dispose();
+    }
+  });
 });

@@ -73,4 +73,26 @@ describe('embedded runtime: the documented Durable patterns, CommonJS JavaScript
     const ignored = await start('approval', 300);
     expect(await outcome(ignored)).toMatchObject({ runtimeStatus: 'Completed', output: 'escalated' });
   });
+
+  it('should aggregate into a stateful entity from clients and an orchestration', async () => {
+    const key = `agg-${Date.now()}`;
+    for (const amount of [1, 2, 3]) {
+      expect((await runtime.fetch(`/api/counter/${key}/add/${amount}`, { method: 'POST' })).status).toBe(202);
+    }
+    const read = await waitFor(
+      async () => {
+        const state = await runtime.json<{ entityExists: boolean; entityState?: number }>(
+          `/api/counter/${key}`,
+        );
+        return state.entityState === 6 ? state : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, what: 'the counter to reach 6' },
+    );
+    expect(read).toEqual({ entityExists: true, entityState: 6 });
+    expect(await outcome(await start('counterOrchestration', key))).toMatchObject({
+      runtimeStatus: 'Completed',
+      output: 16,
+    });
+    expect(await runtime.json(`/api/counter/never-${key}`)).toEqual({ entityExists: false });
+  });
 });

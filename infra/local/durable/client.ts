@@ -5,6 +5,33 @@ import { EventType, TERMINAL_STATUSES, type HistoryEvent, type RuntimeStatus } f
 import { instanceIdProblem } from './messages.js';
 import type { InstanceRecord } from './state.js';
 import type { InstanceQuery, InstancePage, TaskHubStore } from './taskHubStore.js';
+import {
+  entityIdProblem,
+  entityInstanceId,
+  OPERATION_EVENT_NAME,
+  parseEntityInstanceId,
+  parseSchedulerState,
+  type EntityId,
+  type RequestMessage,
+} from './entities.js';
+import { findDurableFunction } from './orchestratorRunner.js';
+
+/** Filters for listing entities, as the Durable HTTP API takes them. */
+export interface EntityQuery {
+  name?: string;
+  lastOperationTimeFrom?: Date;
+  lastOperationTimeTo?: Date;
+  top?: number;
+  continuationToken?: string;
+}
+
+/** An entity as a list shows it. */
+export interface EntityStatus {
+  entityId: EntityId;
+  lastOperationTime: string;
+  /** JSON text of its state. */
+  state: string | null;
+}
 
 export type StartResult =
   { ok: true; instanceId: string } | { ok: false; status: 400 | 409; message: string };
@@ -156,7 +183,73 @@ export class TaskHubClient {
     return 'accepted';
   }
 
-  /** Deletes a finished instance and its history. Returns false if it does not exist or still runs. */
+  /**
+   * Sends an entity an operation as a one-way signal. Refused, as by the extension, when the key
+   * cannot name an entity or the app has no entity function of that name.
+   */
+  async signalEntity(
+    id: EntityId,
+    operation: string,
+    input: string | null,
+  ): Promise<{ ok: true } | { ok: false; message: string }> {
+    const problem = entityIdProblem(id);
+    if (problem) return { ok: false, message: `Invalid entity id: ${problem}.` };
+    if (!findDurableFunction(this.host, 'entityTrigger', id.name)) {
+      return {
+        ok: false,
+        message: `The function '${id.name}' doesn't exist, is disabled, or is not an entity function.`,
+      };
+    }
+    const request: RequestMessage = {
+      id: randomUUID(),
+      op: operation,
+      signal: true,
+      input,
+      timestamp: new Date().toISOString(),
+    };
+    await this.dispatcher.sendControl({
+      id: request.id,
+      instanceId: entityInstanceId(id),
+      event: {
+        EventType: EventType.EventRaised,
+        EventId: -1,
+        IsPlayed: false,
+        Timestamp: request.timestamp,
+        Name: OPERATION_EVENT_NAME,
+        Input: JSON.stringify(request),
+      },
+    });
+    return { ok: true };
+  }
+
+  /** An entity's state as last committed; an entity that never ran or was deleted does not exist. */
+  async readEntity(id: EntityId): Promise<{ exists: false } | { exists: true; state: string | null }> {
+    if (entityIdProblem(id)) return { exists: false };
+    const found = await this.store.getInstance(entityInstanceId(id));
+    if (!found) return { exists: false };
+    const scheduler = parseSchedulerState(found.record.input);
+    return scheduler.exists ? { exists: true, state: scheduler.state ?? null } : { exists: false };
+  }
+
+  /** Entities that exist, of one name or all, a page at a time. */
+  async listEntities(query: EntityQuery): Promise<{ entities: EntityStatus[]; continuationToken?: string }> {
+    const page = await this.store.queryInstances({
+      instanceIdPrefix: query.name ? `@${query.name.toLowerCase()}@` : '@',
+      ...(query.lastOperationTimeFrom ? { lastUpdatedTimeFrom: query.lastOperationTimeFrom } : {}),
+      ...(query.lastOperationTimeTo ? { lastUpdatedTimeTo: query.lastOperationTimeTo } : {}),
+      top: query.top ?? 100,
+      ...(query.continuationToken ? { continuationToken: query.continuationToken } : {}),
+    });
+    const entities: EntityStatus[] = [];
+    for (const record of page.records) {
+      const entityId = parseEntityInstanceId(record.instanceId);
+      const scheduler = parseSchedulerState(record.input);
+      if (!entityId || !scheduler.exists) continue;
+      entities.push({ entityId, lastOperationTime: record.lastUpdatedTime, state: scheduler.state ?? null });
+    }
+    return { entities, ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}) };
+  }
+
   /**
    * Deletes an instance's record and history whatever its state, as Azure Storage does: a running
    * one simply stops being known (messages still on their way to it are dropped as stale).

@@ -9,6 +9,8 @@ import {
   type RuntimeStatus,
 } from './history.js';
 import type { InstanceRecord } from './state.js';
+import { flag, json, message, parseText } from './apiResponses.js';
+import { getEntity, listEntities, signalEntity } from './entityApi.js';
 
 export const DURABLE_PREFIX = '/runtime/webhooks/durabletask';
 
@@ -21,32 +23,6 @@ const RUNTIME_STATUSES: ReadonlySet<string> = new Set([
   'Terminated',
   'Suspended',
 ]);
-
-function json(status: number, body: unknown, headers: Record<string, string> = {}): InternalResponse {
-  return {
-    status,
-    headers: { 'Content-Type': 'application/json; charset=utf-8', ...headers },
-    body: JSON.stringify(body),
-  };
-}
-
-function message(status: number, text: string): InternalResponse {
-  return json(status, { Message: text });
-}
-
-function parseText(text: string | null): unknown {
-  if (text === null) return null;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-
-function flag(url: URL, name: string, fallback: boolean): boolean {
-  const value = url.searchParams.get(name);
-  return value === null ? fallback : value.toLowerCase() === 'true';
-}
 
 /** The management URLs a Durable client is given, for one base URL and task hub. */
 export function managementUrls(baseUrl: string, hubName: string, id: string): Record<string, string> {
@@ -210,6 +186,10 @@ export function createManagementApi(
       }),
     ),
     route('POST', 'instances/{instanceId}/restart', restartInstance),
+    route('GET', 'entities/{entityName?}', ({ client }, r, p) => listEntities(client, r, p)),
+    route('GET', 'entities/{entityName}/{entityKey}', ({ client }, r, p) => getEntity(client, r, p)),
+    route('POST', 'entities/{entityName}/{entityKey?}', ({ client }, r, p) => signalEntity(client, r, p)),
+    route('DELETE', 'entities/{entityName}/{entityKey?}', ({ client }, r, p) => signalEntity(client, r, p)),
     route('POST', 'instances/{instanceId}/rewind', () =>
       Promise.resolve(message(501, 'Rewind is not supported by the embedded runtime.')),
     ),
@@ -217,9 +197,6 @@ export function createManagementApi(
 
   return async (request) => {
     const path = request.url.pathname.slice(DURABLE_PREFIX.length).replace(/^\/+/, '');
-    if (path.startsWith('entities')) {
-      return message(501, 'Durable entities are not supported by the embedded runtime.');
-    }
     let methodMismatch = false;
     for (const route of routes) {
       const match = route.template.match(path);

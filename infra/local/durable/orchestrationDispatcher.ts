@@ -13,7 +13,9 @@ import {
   type ControlMessage,
   type Outbound,
 } from './messages.js';
-import { runOrchestrator } from './orchestratorRunner.js';
+import { findDurableFunction, runOrchestrator } from './orchestratorRunner.js';
+import { isEntityInstanceId } from './entities.js';
+import { EntityWorker } from './entityWorker.js';
 import type { OrchestrationState } from './state.js';
 import { ConcurrencyError, type TaskHubStore } from './taskHubStore.js';
 
@@ -57,11 +59,20 @@ export class OrchestrationDispatcher {
   readonly #cache = new Map<string, { state: OrchestrationState | undefined; pending: boolean }>();
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #pollers: Poller[];
+  readonly #entities: EntityWorker;
   #running = 0;
   #stopped = false;
 
   constructor(options: OrchestrationDispatcherOptions) {
     this.#options = options;
+    this.#entities = new EntityWorker({
+      host: options.host,
+      store: options.store,
+      logger: options.logger,
+      send: async (messages) => {
+        await Promise.all(messages.map((m) => this.sendControl(m)));
+      },
+    });
     this.#pollers = options.control.map(
       (queue, index) =>
         new Poller({
@@ -103,6 +114,7 @@ export class OrchestrationDispatcher {
   /** Forgets a cached instance (after a purge, or when storage may have changed under it). */
   evict(instanceId: string): void {
     this.#cache.delete(instanceId);
+    this.#entities.evict(instanceId);
   }
 
   /** Sends one control message; see {@link sendEvents}. */
@@ -198,8 +210,13 @@ export class OrchestrationDispatcher {
 
   async #runSession(session: Session): Promise<void> {
     const { store, logger } = this.#options;
+    const entity = isEntityInstanceId(session.instanceId);
     while (session.inbox.length > 0 && !this.#stopped) {
       const batch = session.inbox.splice(0);
+      if (entity) {
+        await this.#runEntity(session.instanceId, batch);
+        continue;
+      }
       try {
         const cached = this.#cache.get(session.instanceId) ?? (await store.load(session.instanceId));
         const started = performance.now();
@@ -219,6 +236,7 @@ export class OrchestrationDispatcher {
                 replays++;
               }
             },
+            hasEntity: (name) => findDurableFunction(this.#options.host, 'entityTrigger', name) !== undefined,
             log: logger,
           },
           cached.pending,
@@ -266,6 +284,28 @@ export class OrchestrationDispatcher {
     }
     // On shutdown, what is left in the inbox stays held; stop() hands it back to the queue.
     session.inbox.length = 0;
+  }
+
+  /** One batch of an entity's messages: its operations run and commit, or all wait to be retried. */
+  async #runEntity(instanceId: string, batch: Received[]): Promise<void> {
+    try {
+      const started = performance.now();
+      const { operations } = await this.#entities.process(
+        instanceId,
+        batch.flatMap((b) => b.logical),
+      );
+      this.#options.logger.debug(
+        `entity ${instanceId}: ${operations} operation(s) in ${(performance.now() - started).toFixed(1)} ms`,
+      );
+      await Promise.all(batch.map(({ message }) => this.#settle(message, 'complete')));
+    } catch (error) {
+      const conflict = error instanceof ConcurrencyError;
+      this.#options.logger.error(
+        `entity ${instanceId}: ${conflict ? 'conflicting write' : 'batch failed'}; retrying`,
+        error,
+      );
+      await Promise.all(batch.map((b) => this.#settle(b.message, { delayMs: 1000 }).catch(() => undefined)));
+    }
   }
 
   async #sendOutbound(outbound: Outbound[]): Promise<void> {

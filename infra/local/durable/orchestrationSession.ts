@@ -23,6 +23,7 @@ import {
   UNSUPPORTED_ACTIONS,
   type SdkAction,
 } from './sdkActions.js';
+import { OPERATION_EVENT_NAME, parseEntityInstanceId, requestId, type RequestMessage } from './entities.js';
 import { completionTarget, failedOutput, OrchestrationState, type InstanceRecord } from './state.js';
 
 export interface OrchestratorInvocation {
@@ -42,6 +43,8 @@ export interface EpisodeContext {
   now(): Date;
   newId(): string;
   runOrchestrator(invocation: OrchestratorInvocation): Promise<OrchestratorOutcome>;
+  /** Whether the app has an entity function of this name (the extension checks before sending). */
+  hasEntity(name: string): boolean;
   log: ComponentLogger;
 }
 
@@ -369,7 +372,17 @@ export class OrchestrationSession {
         return;
       }
     }
-    for (const action of consuming.slice(known)) this.#schedule(action, now);
+    const fresh = consuming.slice(known);
+    const missing = fresh
+      .filter((a) => a.actionType === Action.CallEntity || a.actionType === Action.SignalEntity)
+      .map((a) => parseEntityInstanceId(a.instanceId ?? '')?.name ?? String(a.instanceId))
+      .find((name) => !this.#ctx.hasEntity(name));
+    if (missing !== undefined) {
+      const message = `The function '${missing}' doesn't exist, is disabled, or is not an entity function.`;
+      this.#fail(message, { ErrorType: 'ArgumentException', ErrorMessage: message }, now);
+      return;
+    }
+    for (const action of fresh) this.#schedule(action, now);
 
     const continueAsNew = flat.find((a) => a.actionType === Action.ContinueAsNew);
     if (continueAsNew) {
@@ -459,6 +472,10 @@ export class OrchestrationSession {
         this.#outbox.startChild(childId, action.functionName ?? '', action.version ?? '', input, id, now);
         return;
       }
+      case Action.CallEntity:
+      case Action.SignalEntity:
+        this.#sendToEntity(action, id, now);
+        return;
       case Action.CreateTimer: {
         const fireAt = new Date(action.fireAt ?? now);
         state.append({
@@ -474,6 +491,49 @@ export class OrchestrationSession {
       default:
         return;
     }
+  }
+
+  /**
+   * Records an operation sent to an entity (an EventSent, as the extension records it) and sends
+   * the request, numbered in this execution's sequence to that entity so the entity applies it
+   * once and in order. A call's response comes back as an event named after the request id.
+   */
+  #sendToEntity(action: SdkAction, id: number, now: Date): void {
+    const state = this.#state!;
+    const record = state.record;
+    const target = action.instanceId ?? '';
+    const previous = state.sentTo.get(target);
+    const timestamp = now.toISOString();
+    const request: RequestMessage = {
+      id: requestId(record.instanceId, record.executionId, id),
+      op: action.operation ?? '',
+      ...(action.actionType === Action.SignalEntity ? { signal: true } : {}),
+      input: rawInputText(action.input),
+      parent: record.instanceId,
+      parentExecution: record.executionId,
+      sender: `${record.instanceId}/${record.executionId}`,
+      pos: (previous?.count ?? 0) + 1,
+      ...(previous ? { prevSentAt: previous.at } : {}),
+      timestamp,
+    };
+    const text = JSON.stringify(request);
+    state.append({
+      EventType: EventType.EventSent,
+      EventId: id,
+      IsPlayed: false,
+      Timestamp: timestamp,
+      Name: OPERATION_EVENT_NAME,
+      InstanceId: target,
+      Input: text,
+    });
+    this.#outbox.controlWithId(request.id, target, undefined, {
+      EventType: EventType.EventRaised,
+      EventId: -1,
+      IsPlayed: false,
+      Timestamp: timestamp,
+      Name: OPERATION_EVENT_NAME,
+      Input: text,
+    });
   }
 
   /** Appends the execution's end to its history and records the status and output it ended with. */

@@ -120,9 +120,14 @@ export class Outbox {
 
   /** Any event for an instance (this one or another), as a control message. */
   control(instanceId: string, executionId: string | undefined, event: HistoryEvent): void {
+    this.controlWithId(this.#newId(), instanceId, executionId, event);
+  }
+
+  /** A control message whose id the caller derived, so a repeat of it is recognised as one. */
+  controlWithId(id: string, instanceId: string, executionId: string | undefined, event: HistoryEvent): void {
     this.messages.push({
       kind: 'control',
-      message: { id: this.#newId(), instanceId, ...(executionId ? { executionId } : {}), event },
+      message: { id, instanceId, ...(executionId ? { executionId } : {}), event },
     });
   }
 }

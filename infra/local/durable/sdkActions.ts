@@ -32,14 +32,14 @@ export interface SdkAction {
   compoundActions?: SdkAction[];
   /** A callHttp's request (durable-functions' DurableHttpRequest). */
   httpRequest?: unknown;
+  /** A callEntity's or signalEntity's operation name. */
+  operation?: string;
 }
 
 /** Actions the embedded runtime does not implement, with what to call them in the failure. */
 export const UNSUPPORTED_ACTIONS: Record<number, string> = {
-  [Action.CallEntity]: 'callEntity (Durable entities)',
-  [Action.SignalEntity]: 'signalEntity (Durable entities)',
-  [Action.LockEntities]: 'lock (Durable entities)',
-  [Action.ReleaseEntities]: 'entity locks (Durable entities)',
+  [Action.LockEntities]: 'critical sections (context.df.lock on Durable entities)',
+  [Action.ReleaseEntities]: 'critical sections (context.df.lock on Durable entities)',
 };
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -134,6 +134,11 @@ export function actionMismatch(action: SdkAction, event: HistoryEvent): string |
   const actual = actionKind(action);
   if (expected !== actual)
     return `task ${event.EventId} was a ${KIND_NAMES[expected]} and is now a ${KIND_NAMES[actual]}`;
+  if (actual === 'eventSent') {
+    return event.InstanceId !== action.instanceId
+      ? `task ${event.EventId} was sent to "${event.InstanceId}" and is now sent to "${action.instanceId}"`
+      : undefined;
+  }
   const name = action.actionType === Action.CallHttp ? BUILTIN_HTTP_ACTIVITY : action.functionName;
   if (actual !== 'timer' && event.Name !== undefined && name !== event.Name) {
     return `task ${event.EventId} called "${event.Name}" and now calls "${name}"`;

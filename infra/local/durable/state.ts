@@ -75,6 +75,8 @@ export class OrchestrationState {
   readonly messageIds = new Set<string>();
   /** Scheduling events that came from the orchestrator's own actions (not retries), in order. */
   readonly actionEvents: HistoryEvent[] = [];
+  /** Per entity this execution sent operations to: how many, and when it sent the last. */
+  readonly sentTo = new Map<string, { count: number; at: string }>();
 
   constructor(record: InstanceRecord) {
     this.record = record;
@@ -94,6 +96,7 @@ export class OrchestrationState {
     this.resolved.clear();
     this.messageIds.clear();
     this.actionEvents.length = 0;
+    this.sentTo.clear();
   }
 
   append(event: HistoryEvent): void {
@@ -104,6 +107,10 @@ export class OrchestrationState {
       this.scheduled.set(event.EventId, this.#describe(event));
       // What the runtime adds for a retry or a durable HTTP poll is not one of the orchestrator's actions.
       if (event.RetryOf === undefined && event.PollOf === undefined) this.actionEvents.push(event);
+      if (event.EventType === EventType.EventSent && event.InstanceId !== undefined) {
+        const sent = this.sentTo.get(event.InstanceId);
+        this.sentTo.set(event.InstanceId, { count: (sent?.count ?? 0) + 1, at: event.Timestamp });
+      }
       return;
     }
     const id = completionTarget(event);

@@ -22,6 +22,8 @@ export interface InstanceQuery {
   createdTimeFrom?: Date;
   createdTimeTo?: Date;
   instanceIdPrefix?: string;
+  lastUpdatedTimeFrom?: Date;
+  lastUpdatedTimeTo?: Date;
   top?: number;
   continuationToken?: string;
 }
@@ -181,6 +183,25 @@ export class TaskHubStore {
     } catch (error) {
       const status = (error as { statusCode?: number }).statusCode;
       if (status === 409 || status === 412) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Writes an instance row conditioned on the ETag it was read with (or on its absence), and
+   * returns the new ETag: how an entity's batch commits, its whole state being that one row.
+   */
+  async replaceInstance(record: InstanceRecord, etag: string | undefined): Promise<string> {
+    const entity = await this.#toEntity(record);
+    try {
+      const response = etag
+        ? await this.instances.updateEntity(entity, 'Replace', { etag })
+        : await this.instances.createEntity(entity);
+      return response.etag ?? (await this.instances.getEntity(record.instanceId, '')).etag;
+    } catch (error) {
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status === 409 || status === 412)
+        throw new ConcurrencyError(`instance ${record.instanceId} was changed by another writer`);
       throw error;
     }
   }
@@ -401,6 +422,8 @@ export class TaskHubStore {
     }
     if (query.createdTimeFrom) clauses.push(odata`CreatedTime ge ${query.createdTimeFrom}`);
     if (query.createdTimeTo) clauses.push(odata`CreatedTime le ${query.createdTimeTo}`);
+    if (query.lastUpdatedTimeFrom) clauses.push(odata`LastUpdatedTime ge ${query.lastUpdatedTimeFrom}`);
+    if (query.lastUpdatedTimeTo) clauses.push(odata`LastUpdatedTime le ${query.lastUpdatedTimeTo}`);
     if (query.instanceIdPrefix) {
       const prefix = query.instanceIdPrefix;
       const next = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);

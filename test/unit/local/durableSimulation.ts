@@ -159,6 +159,7 @@ export class DurableSimulation {
         now: () => new Date(this.now),
         newId: () => randomUUID(),
         runOrchestrator: (invocation) => runOrchestrator(this.host, invocation),
+        hasEntity: () => false,
         log: this.#logger,
       },
       false,

@@ -1,0 +1,242 @@
+import type { FunctionHost } from '../host/functionHost.js';
+import type { ComponentLogger } from '../host/logger.js';
+import {
+  admitRequests,
+  entityIdProblem,
+  entityInstanceId,
+  OPERATION_EVENT_NAME,
+  parseEntityBatchResult,
+  parseEntityInstanceId,
+  parseSchedulerState,
+  requestId,
+  requestMessageSchema,
+  responseFor,
+  responseMessageId,
+  SENDER_MEMORY_MS,
+  type ArrivedRequest,
+  type EntityBatchResult,
+  type EntityId,
+  type EntitySchedulerState,
+  type RequestMessage,
+} from './entities.js';
+import { EventType } from './history.js';
+import type { ControlMessage } from './messages.js';
+import { findDurableFunction } from './orchestratorRunner.js';
+import type { InstanceRecord } from './state.js';
+import type { TaskHubStore } from './taskHubStore.js';
+
+/** Operations given to one run of an entity function; more wait for the next run. */
+const MAX_OPERATIONS_PER_RUN = 100;
+
+interface LoadedEntity {
+  record: InstanceRecord | undefined;
+  scheduler: EntitySchedulerState;
+  etag: string | undefined;
+}
+
+export interface EntityWorkerOptions {
+  host: FunctionHost;
+  store: TaskHubStore;
+  logger: ComponentLogger;
+  /** Sends messages the batch produced (responses, signals); resolves once they are stored. */
+  send: (messages: ControlMessage[]) => Promise<void>;
+}
+
+/**
+ * Runs entity operations: for one entity at a time (the dispatcher's sessions see to that), admits
+ * the requests that arrived, runs them through the app's entity function in order, and commits
+ * the entity's new state with its bookkeeping after the responses and signals are sent. A crash
+ * before the commit runs the batch again from the old state; the repeats it sends carry the same
+ * ids and positions, which their receivers drop.
+ */
+export class EntityWorker {
+  readonly #options: EntityWorkerOptions;
+  readonly #cache = new Map<string, LoadedEntity>();
+
+  constructor(options: EntityWorkerOptions) {
+    this.#options = options;
+  }
+
+  evict(instanceId: string): void {
+    this.#cache.delete(instanceId);
+  }
+
+  /** Applies control messages to an entity. Throws when the commit conflicts; the caller retries. */
+  async process(instanceId: string, messages: ControlMessage[]): Promise<{ operations: number }> {
+    const { logger } = this.#options;
+    const id = parseEntityInstanceId(instanceId);
+    if (!id) {
+      logger.warn(`dropping ${messages.length} message(s) for "${instanceId}", which names no entity`);
+      return { operations: 0 };
+    }
+    try {
+      const loaded = this.#cache.get(instanceId) ?? (await this.#load(instanceId));
+      const before = JSON.stringify(loaded.scheduler);
+      const scheduler = JSON.parse(before) as EntitySchedulerState;
+      const now = Date.now();
+      const { ready } = admitRequests(scheduler, this.#arrivals(instanceId, messages), now);
+      const outbound: ControlMessage[] = [];
+      for (let i = 0; i < ready.length; i += MAX_OPERATIONS_PER_RUN) {
+        const slice = ready.slice(i, i + MAX_OPERATIONS_PER_RUN).map((r) => r.request);
+        await this.#run(id, instanceId, scheduler, slice, outbound, now);
+      }
+      for (const [target, sent] of Object.entries(scheduler.sent)) {
+        // The receiver has forgotten this sender by now; numbering starts afresh.
+        if (now - Date.parse(sent.at) > 2 * SENDER_MEMORY_MS) delete scheduler.sent[target];
+      }
+      if (JSON.stringify(scheduler) === before) return { operations: 0 };
+      await this.#options.send(outbound);
+      const nowText = new Date(now).toISOString();
+      const record: InstanceRecord = {
+        instanceId,
+        name: id.name,
+        version: '',
+        executionId: '',
+        status: 'Running',
+        input: JSON.stringify(scheduler),
+        output: null,
+        customStatus: null,
+        createdTime: loaded.record?.createdTime ?? nowText,
+        lastUpdatedTime: ready.length > 0 ? nowText : (loaded.record?.lastUpdatedTime ?? nowText),
+      };
+      const etag = await this.#options.store.replaceInstance(record, loaded.etag);
+      this.#cache.set(instanceId, { record, scheduler, etag });
+      return { operations: ready.length };
+    } catch (error) {
+      this.#cache.delete(instanceId);
+      throw error;
+    }
+  }
+
+  async #load(instanceId: string): Promise<LoadedEntity> {
+    const found = await this.#options.store.getInstance(instanceId);
+    if (!found) return { record: undefined, scheduler: parseSchedulerState(null), etag: undefined };
+    return { record: found.record, scheduler: parseSchedulerState(found.record.input), etag: found.etag };
+  }
+
+  #arrivals(instanceId: string, messages: ControlMessage[]): ArrivedRequest[] {
+    const arrived: ArrivedRequest[] = [];
+    for (const message of messages) {
+      const event = message.event;
+      let request: RequestMessage | undefined;
+      if (event.EventType === EventType.EventRaised && event.Name === OPERATION_EVENT_NAME) {
+        try {
+          const parsed = requestMessageSchema.safeParse(JSON.parse(event.Input ?? ''));
+          if (parsed.success) request = parsed.data;
+        } catch {
+          request = undefined;
+        }
+      }
+      if (request) arrived.push({ messageId: message.id, request });
+      else
+        this.#options.logger.warn(
+          `entity ${instanceId}: dropping a message that is not an operation request`,
+        );
+    }
+    return arrived;
+  }
+
+  /** Runs one slice of operations and adds the responses and signals it produced to `outbound`. */
+  async #run(
+    id: EntityId,
+    instanceId: string,
+    scheduler: EntitySchedulerState,
+    batch: RequestMessage[],
+    outbound: ControlMessage[],
+    now: number,
+  ): Promise<void> {
+    const nowText = new Date(now).toISOString();
+    const outcome = await this.#invoke(id, scheduler, batch);
+    if (typeof outcome === 'string') {
+      this.#options.logger.warn(`entity ${instanceId}: ${batch.length} operation(s) failed: ${outcome}`);
+    } else {
+      scheduler.exists = outcome.entityExists;
+      if (outcome.entityExists && outcome.entityState !== undefined) scheduler.state = outcome.entityState;
+      else delete scheduler.state;
+    }
+    batch.forEach((request, index) => {
+      if (request.signal || !request.parent) return;
+      const result =
+        typeof outcome === 'string'
+          ? { isError: true, result: JSON.stringify(outcome) }
+          : (outcome.results[index] ?? {
+              isError: true,
+              result: JSON.stringify('The entity function reported no result for this operation.'),
+            });
+      outbound.push({
+        id: responseMessageId(request.id),
+        instanceId: request.parent,
+        ...(request.parentExecution ? { executionId: request.parentExecution } : {}),
+        event: {
+          EventType: EventType.EventRaised,
+          EventId: -1,
+          IsPlayed: false,
+          Timestamp: nowText,
+          Name: request.id,
+          Input: JSON.stringify(responseFor(result)),
+        },
+      });
+    });
+    if (typeof outcome === 'string') return;
+    for (const signal of outcome.signals) {
+      const problem = entityIdProblem(signal.target);
+      if (problem) {
+        this.#options.logger.warn(`entity ${instanceId}: dropping a signal "${signal.name}": ${problem}`);
+        continue;
+      }
+      const target = entityInstanceId(signal.target);
+      const sent = scheduler.sent[target];
+      const pos = (sent?.count ?? 0) + 1;
+      const request: RequestMessage = {
+        id: requestId(instanceId, `signal:${target}`, pos),
+        op: signal.name,
+        signal: true,
+        input: signal.input === '' ? null : signal.input,
+        sender: instanceId,
+        pos,
+        ...(sent ? { prevSentAt: sent.at } : {}),
+        timestamp: nowText,
+      };
+      scheduler.sent[target] = { count: pos, at: nowText };
+      outbound.push({
+        id: request.id,
+        instanceId: target,
+        event: {
+          EventType: EventType.EventRaised,
+          EventId: -1,
+          IsPlayed: false,
+          Timestamp: nowText,
+          Name: OPERATION_EVENT_NAME,
+          Input: JSON.stringify(request),
+        },
+      });
+    }
+  }
+
+  /** Runs the app's entity function over a batch, as the extension does for an out-of-process worker. */
+  async #invoke(
+    id: EntityId,
+    scheduler: EntitySchedulerState,
+    batch: RequestMessage[],
+  ): Promise<EntityBatchResult | string> {
+    const { host } = this.#options;
+    const fn = findDurableFunction(host, 'entityTrigger', id.name);
+    if (!fn) return `The function '${id.name}' doesn't exist, is disabled, or is not an entity function.`;
+    const bindingInfo = {
+      self: { name: id.name, key: id.key },
+      exists: scheduler.exists,
+      state: scheduler.state ?? null,
+      batch: batch.map((request) => ({
+        name: request.op,
+        input: request.input ?? null,
+        isSignal: request.signal ?? false,
+      })),
+    };
+    const outcome = await host.invoke(fn, { trigger: { string: JSON.stringify(bindingInfo) } });
+    if (outcome.failed) {
+      const error = outcome.error;
+      return `the entity function failed: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    return parseEntityBatchResult(outcome.result);
+  }
+}

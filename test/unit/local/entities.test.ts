@@ -1,0 +1,173 @@
+import { describe, expect, it } from 'vitest';
+import {
+  admitRequests,
+  emptySchedulerState,
+  entityIdProblem,
+  entityInstanceId,
+  parseEntityBatchResult,
+  parseEntityInstanceId,
+  requestId,
+  responseFor,
+  SENDER_MEMORY_MS,
+  type ArrivedRequest,
+  type RequestMessage,
+} from '../../../infra/local/durable/entities.js';
+
+const T0 = Date.parse('2026-12-07T10:00:00Z');
+
+function fromSender(sender: string, pos: number, prevSentAt?: number): ArrivedRequest {
+  const request: RequestMessage = {
+    id: `${sender}-${pos}`,
+    op: 'append',
+    signal: true,
+    input: JSON.stringify(pos),
+    sender,
+    pos,
+    ...(prevSentAt !== undefined ? { prevSentAt: new Date(prevSentAt).toISOString() } : {}),
+    timestamp: new Date(T0).toISOString(),
+  };
+  return { messageId: `m-${sender}-${pos}-${Math.random()}`, request };
+}
+
+function fromClient(messageId: string): ArrivedRequest {
+  return {
+    messageId,
+    request: { id: messageId, op: 'add', signal: true, input: '1', timestamp: new Date(T0).toISOString() },
+  };
+}
+
+const positions = (ready: ArrivedRequest[]) =>
+  ready.map((r) => `${r.request.sender ?? 'client'}#${r.request.pos ?? r.messageId}`);
+
+describe('entity ids', () => {
+  it('should lower-case the name and keep the key as given, as the extension does', () => {
+    expect(entityInstanceId({ name: 'Counter', key: 'User-A' })).toBe('@counter@User-A');
+    expect(parseEntityInstanceId('@counter@User-A')).toEqual({ name: 'counter', key: 'User-A' });
+    // A key may itself contain "@": only the first one after the name separates.
+    expect(parseEntityInstanceId('@mail@ann@example.org')).toEqual({ name: 'mail', key: 'ann@example.org' });
+    expect(parseEntityInstanceId('plain-instance')).toBeUndefined();
+    expect(parseEntityInstanceId('@@key')).toBeUndefined();
+  });
+
+  it('should refuse names and keys that cannot be table keys or URL segments', () => {
+    expect(entityIdProblem({ name: 'counter', key: 'ok key' })).toBeUndefined();
+    expect(entityIdProblem({ name: '', key: 'k' })).toMatch(/name is empty/);
+    expect(entityIdProblem({ name: 'counter', key: '' })).toMatch(/key is empty/);
+    expect(entityIdProblem({ name: 'a@b', key: 'k' })).toMatch(/"@"/);
+    for (const key of ['a/b', 'a\\b', 'a#b', 'a?b', 'a\nb', 'a\u0085b']) {
+      expect(entityIdProblem({ name: 'counter', key })).toMatch(/contains/);
+    }
+    expect(entityIdProblem({ name: 'counter', key: 'k'.repeat(260) })).toMatch(/longer/);
+  });
+
+  it('should derive the same request id for the same task of the same execution, and only then', () => {
+    const id = requestId('orch', 'exec', 3);
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-a[0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(requestId('orch', 'exec', 3)).toBe(id);
+    expect(requestId('orch', 'exec', 4)).not.toBe(id);
+    expect(requestId('orch', 'exec2', 3)).not.toBe(id);
+  });
+});
+
+describe('admitting requests to an entity', () => {
+  it('should apply a sender’s requests in order even when they arrive out of order', () => {
+    const scheduler = emptySchedulerState();
+    const first = admitRequests(scheduler, [fromSender('o', 1), fromSender('o', 3, T0)], T0);
+    expect(positions(first.ready)).toEqual(['o#1']);
+    expect(scheduler.waiting).toHaveLength(1);
+    const second = admitRequests(scheduler, [fromSender('o', 2, T0)], T0 + 10);
+    expect(positions(second.ready)).toEqual(['o#2', 'o#3']);
+    expect(scheduler.waiting).toHaveLength(0);
+    expect(scheduler.senders.o).toEqual({ last: 3, at: T0 + 10 });
+  });
+
+  it('should drop a request applied before, and one already waiting, as repeats', () => {
+    const scheduler = emptySchedulerState();
+    admitRequests(scheduler, [fromSender('o', 1), fromSender('o', 2, T0)], T0);
+    const again = admitRequests(
+      scheduler,
+      [fromSender('o', 2, T0), fromSender('o', 4, T0), fromSender('o', 4, T0)],
+      T0,
+    );
+    expect(again.ready).toEqual([]);
+    expect(again.duplicates).toBe(2);
+    expect(scheduler.waiting).toHaveLength(1);
+  });
+
+  it('should keep senders apart: one sender waiting does not hold up another', () => {
+    const scheduler = emptySchedulerState();
+    const { ready } = admitRequests(
+      scheduler,
+      [fromSender('a', 2, T0), fromSender('b', 1), fromSender('b', 2, T0), fromSender('a', 1)],
+      T0,
+    );
+    expect(positions(ready)).toEqual(['b#1', 'b#2', 'a#1', 'a#2']);
+  });
+
+  it('should start afresh with a sender it forgot, once that sender’s previous request is older than its memory', () => {
+    const scheduler = emptySchedulerState();
+    admitRequests(scheduler, [fromSender('o', 1)], T0);
+    const later = T0 + SENDER_MEMORY_MS + 1000;
+    // Pruned on this call: o was quiet for longer than the memory.
+    admitRequests(scheduler, [fromClient('x')], later);
+    expect(scheduler.senders.o).toBeUndefined();
+    const resumed = admitRequests(scheduler, [fromSender('o', 2, T0)], later);
+    expect(positions(resumed.ready)).toEqual(['o#2']);
+    // But an unknown sender whose predecessor was sent just now waits for it.
+    const fresh = admitRequests(scheduler, [fromSender('n', 5, later)], later);
+    expect(fresh.ready).toEqual([]);
+    expect(scheduler.waiting).toHaveLength(1);
+  });
+
+  it('should release a request whose predecessor never came once it has waited longer than the memory', () => {
+    const scheduler = emptySchedulerState();
+    admitRequests(scheduler, [fromSender('o', 1), fromSender('o', 3, T0), fromSender('o', 4, T0)], T0);
+    expect(scheduler.waiting).toHaveLength(2);
+    const { ready } = admitRequests(scheduler, [], T0 + SENDER_MEMORY_MS + 1);
+    expect(positions(ready)).toEqual(['o#3', 'o#4']);
+    expect(scheduler.waiting).toHaveLength(0);
+    // The late predecessor, should it come after all, is a repeat now.
+    expect(admitRequests(scheduler, [fromSender('o', 2, T0)], T0 + SENDER_MEMORY_MS + 2).duplicates).toBe(1);
+  });
+
+  it('should apply client signals in arrival order and drop a redelivered one by its message id', () => {
+    const scheduler = emptySchedulerState();
+    const first = admitRequests(scheduler, [fromClient('c1'), fromClient('c2')], T0);
+    expect(positions(first.ready)).toEqual(['client#c1', 'client#c2']);
+    const again = admitRequests(scheduler, [fromClient('c2'), fromClient('c3')], T0 + 1000);
+    expect(positions(again.ready)).toEqual(['client#c3']);
+    expect(again.duplicates).toBe(1);
+    admitRequests(scheduler, [], T0 + SENDER_MEMORY_MS + 2000);
+    expect(Object.keys(scheduler.recent)).toEqual([]);
+  });
+});
+
+describe('entity batch results', () => {
+  it('should read the SDK’s EntityState and refuse anything else, naming the field', () => {
+    const parsed = parseEntityBatchResult({
+      entityExists: true,
+      entityState: '5',
+      results: [
+        { isError: false, duration: 1, startTime: T0, result: '5' },
+        { isError: false, duration: 0 },
+      ],
+      signals: [{ target: { name: 'ledger', key: 'k' }, name: 'append', input: '"x"', requestTime: T0 }],
+    });
+    expect(parsed).toEqual({
+      entityExists: true,
+      entityState: '5',
+      results: [{ isError: false, result: '5' }, { isError: false }],
+      signals: [{ target: { name: 'ledger', key: 'k' }, name: 'append', input: '"x"' }],
+    });
+    expect(parseEntityBatchResult(undefined)).toMatch(/did not return an entity state/);
+    expect(parseEntityBatchResult({ entityExists: true, results: [], signals: [{ name: 'x' }] })).toMatch(
+      /signals\.0\.target/,
+    );
+  });
+
+  it('should answer a caller as the extension does: the result text, or the error marked "Error"', () => {
+    expect(responseFor({ isError: false, result: '6' })).toEqual({ result: '6' });
+    expect(responseFor({ isError: false })).toEqual({ result: null });
+    expect(responseFor({ isError: true, result: '{}' })).toEqual({ result: '{}', exceptionType: 'Error' });
+  });
+});
