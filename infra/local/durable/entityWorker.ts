@@ -63,29 +63,20 @@ export class EntityWorker {
 
   /** Applies control messages to an entity. Throws when the commit conflicts; the caller retries. */
   async process(instanceId: string, messages: ControlMessage[]): Promise<{ operations: number }> {
-    const { logger } = this.#options;
     const id = parseEntityInstanceId(instanceId);
     if (!id) {
-      logger.warn(`dropping ${messages.length} message(s) for "${instanceId}", which names no entity`);
+      this.#options.logger.warn(
+        `dropping ${messages.length} message(s) for "${instanceId}", which names no entity`,
+      );
       return { operations: 0 };
     }
     try {
       const loaded = this.#cache.get(instanceId) ?? (await this.#load(instanceId));
-      const before = JSON.stringify(loaded.scheduler);
-      const scheduler = JSON.parse(before) as EntitySchedulerState;
+      const scheduler = structuredClone(loaded.scheduler);
       const now = Date.now();
-      const { ready } = admitRequests(scheduler, this.#arrivals(instanceId, messages), now);
-      const outbound: ControlMessage[] = [];
-      for (let i = 0; i < ready.length; i += MAX_OPERATIONS_PER_RUN) {
-        const slice = ready.slice(i, i + MAX_OPERATIONS_PER_RUN).map((r) => r.request);
-        await this.#run(id, instanceId, scheduler, slice, outbound, now);
-      }
-      for (const [target, sent] of Object.entries(scheduler.sent)) {
-        // The receiver has forgotten this sender by now; numbering starts afresh.
-        if (now - Date.parse(sent.at) > 2 * SENDER_MEMORY_MS) delete scheduler.sent[target];
-      }
-      if (JSON.stringify(scheduler) === before) return { operations: 0 };
-      await this.#options.send(outbound);
+      const outcome = await applyEntityMessages(this.#options, instanceId, scheduler, messages, now);
+      if (!outcome.changed) return { operations: 0 };
+      await this.#options.send(outcome.outbound);
       const nowText = new Date(now).toISOString();
       const record: InstanceRecord = {
         instanceId,
@@ -97,11 +88,11 @@ export class EntityWorker {
         output: null,
         customStatus: null,
         createdTime: loaded.record?.createdTime ?? nowText,
-        lastUpdatedTime: ready.length > 0 ? nowText : (loaded.record?.lastUpdatedTime ?? nowText),
+        lastUpdatedTime: outcome.operations > 0 ? nowText : (loaded.record?.lastUpdatedTime ?? nowText),
       };
       const etag = await this.#options.store.replaceInstance(record, loaded.etag);
       this.#cache.set(instanceId, { record, scheduler, etag });
-      return { operations: ready.length };
+      return { operations: outcome.operations };
     } catch (error) {
       this.#cache.delete(instanceId);
       throw error;
@@ -113,130 +104,161 @@ export class EntityWorker {
     if (!found) return { record: undefined, scheduler: parseSchedulerState(null), etag: undefined };
     return { record: found.record, scheduler: parseSchedulerState(found.record.input), etag: found.etag };
   }
+}
 
-  #arrivals(instanceId: string, messages: ControlMessage[]): ArrivedRequest[] {
-    const arrived: ArrivedRequest[] = [];
-    for (const message of messages) {
-      const event = message.event;
-      let request: RequestMessage | undefined;
-      if (event.EventType === EventType.EventRaised && event.Name === OPERATION_EVENT_NAME) {
-        try {
-          const parsed = requestMessageSchema.safeParse(JSON.parse(event.Input ?? ''));
-          if (parsed.success) request = parsed.data;
-        } catch {
-          request = undefined;
-        }
-      }
-      if (request) arrived.push({ messageId: message.id, request });
-      else
-        this.#options.logger.warn(
-          `entity ${instanceId}: dropping a message that is not an operation request`,
-        );
-    }
-    return arrived;
+/** What running an entity's operations needs: the app's functions, and somewhere to say what went wrong. */
+export interface EntityRunContext {
+  host: FunctionHost;
+  logger: ComponentLogger;
+}
+
+/**
+ * Applies control messages to an entity's scheduler state (mutated in place): admits the
+ * requests, runs those ready through the entity function in order, and returns the responses and
+ * signals to send. `changed` is false when nothing needs committing (only repeats arrived).
+ */
+export async function applyEntityMessages(
+  ctx: EntityRunContext,
+  instanceId: string,
+  scheduler: EntitySchedulerState,
+  messages: ControlMessage[],
+  now: number,
+): Promise<{ outbound: ControlMessage[]; operations: number; changed: boolean }> {
+  const id = parseEntityInstanceId(instanceId);
+  if (!id) throw new Error(`"${instanceId}" names no entity`);
+  const before = JSON.stringify(scheduler);
+  const { ready } = admitRequests(scheduler, arrivals(ctx, instanceId, messages), now);
+  const outbound: ControlMessage[] = [];
+  for (let i = 0; i < ready.length; i += MAX_OPERATIONS_PER_RUN) {
+    const slice = ready.slice(i, i + MAX_OPERATIONS_PER_RUN).map((r) => r.request);
+    await runSlice(ctx, id, instanceId, scheduler, slice, outbound, now);
   }
-
-  /** Runs one slice of operations and adds the responses and signals it produced to `outbound`. */
-  async #run(
-    id: EntityId,
-    instanceId: string,
-    scheduler: EntitySchedulerState,
-    batch: RequestMessage[],
-    outbound: ControlMessage[],
-    now: number,
-  ): Promise<void> {
-    const nowText = new Date(now).toISOString();
-    const outcome = await this.#invoke(id, scheduler, batch);
-    if (typeof outcome === 'string') {
-      this.#options.logger.warn(`entity ${instanceId}: ${batch.length} operation(s) failed: ${outcome}`);
-    } else {
-      scheduler.exists = outcome.entityExists;
-      if (outcome.entityExists && outcome.entityState !== undefined) scheduler.state = outcome.entityState;
-      else delete scheduler.state;
+  for (const [target, sent] of Object.entries(scheduler.sent)) {
+    // The receiver has forgotten this sender by now; numbering starts afresh.
+    if (now - Date.parse(sent.at) > 2 * SENDER_MEMORY_MS) delete scheduler.sent[target];
+  }
+  return { outbound, operations: ready.length, changed: JSON.stringify(scheduler) !== before };
+}
+function arrivals(ctx: EntityRunContext, instanceId: string, messages: ControlMessage[]): ArrivedRequest[] {
+  const arrived: ArrivedRequest[] = [];
+  for (const message of messages) {
+    const event = message.event;
+    let request: RequestMessage | undefined;
+    if (event.EventType === EventType.EventRaised && event.Name === OPERATION_EVENT_NAME) {
+      try {
+        const parsed = requestMessageSchema.safeParse(JSON.parse(event.Input ?? ''));
+        if (parsed.success) request = parsed.data;
+      } catch {
+        request = undefined;
+      }
     }
-    batch.forEach((request, index) => {
-      if (request.signal || !request.parent) return;
-      const result =
-        typeof outcome === 'string'
-          ? { isError: true, result: JSON.stringify(outcome) }
-          : (outcome.results[index] ?? {
-              isError: true,
-              result: JSON.stringify('The entity function reported no result for this operation.'),
-            });
-      outbound.push({
-        id: responseMessageId(request.id),
-        instanceId: request.parent,
-        ...(request.parentExecution ? { executionId: request.parentExecution } : {}),
-        event: {
-          EventType: EventType.EventRaised,
-          EventId: -1,
-          IsPlayed: false,
-          Timestamp: nowText,
-          Name: request.id,
-          Input: JSON.stringify(responseFor(result)),
-        },
-      });
+    if (request) arrived.push({ messageId: message.id, request });
+    else ctx.logger.warn(`entity ${instanceId}: dropping a message that is not an operation request`);
+  }
+  return arrived;
+}
+
+/** Runs one slice of operations and adds the responses and signals it produced to `outbound`. */
+async function runSlice(
+  ctx: EntityRunContext,
+  id: EntityId,
+  instanceId: string,
+  scheduler: EntitySchedulerState,
+  batch: RequestMessage[],
+  outbound: ControlMessage[],
+  now: number,
+): Promise<void> {
+  const nowText = new Date(now).toISOString();
+  const outcome = await invokeEntity(ctx.host, id, scheduler, batch);
+  if (typeof outcome === 'string') {
+    ctx.logger.warn(`entity ${instanceId}: ${batch.length} operation(s) failed: ${outcome}`);
+  } else {
+    scheduler.exists = outcome.entityExists;
+    if (outcome.entityExists && outcome.entityState !== undefined) scheduler.state = outcome.entityState;
+    else delete scheduler.state;
+  }
+  batch.forEach((request, index) => {
+    if (request.signal || !request.parent) return;
+    const result =
+      typeof outcome === 'string'
+        ? { isError: true, result: JSON.stringify(outcome) }
+        : (outcome.results[index] ?? {
+            isError: true,
+            result: JSON.stringify('The entity function reported no result for this operation.'),
+          });
+    outbound.push({
+      id: responseMessageId(request.id),
+      instanceId: request.parent,
+      ...(request.parentExecution ? { executionId: request.parentExecution } : {}),
+      event: {
+        EventType: EventType.EventRaised,
+        EventId: -1,
+        IsPlayed: false,
+        Timestamp: nowText,
+        Name: request.id,
+        Input: JSON.stringify(responseFor(result)),
+      },
     });
-    if (typeof outcome === 'string') return;
-    for (const signal of outcome.signals) {
-      const problem = entityIdProblem(signal.target);
-      if (problem) {
-        this.#options.logger.warn(`entity ${instanceId}: dropping a signal "${signal.name}": ${problem}`);
-        continue;
-      }
-      const target = entityInstanceId(signal.target);
-      const sent = scheduler.sent[target];
-      const pos = (sent?.count ?? 0) + 1;
-      const request: RequestMessage = {
-        id: requestId(instanceId, `signal:${target}`, pos),
-        op: signal.name,
-        signal: true,
-        input: signal.input === '' ? null : signal.input,
-        sender: instanceId,
-        pos,
-        ...(sent ? { prevSentAt: sent.at } : {}),
-        timestamp: nowText,
-      };
-      scheduler.sent[target] = { count: pos, at: nowText };
-      outbound.push({
-        id: request.id,
-        instanceId: target,
-        event: {
-          EventType: EventType.EventRaised,
-          EventId: -1,
-          IsPlayed: false,
-          Timestamp: nowText,
-          Name: OPERATION_EVENT_NAME,
-          Input: JSON.stringify(request),
-        },
-      });
+  });
+  if (typeof outcome === 'string') return;
+  for (const signal of outcome.signals) {
+    const problem = entityIdProblem(signal.target);
+    if (problem) {
+      ctx.logger.warn(`entity ${instanceId}: dropping a signal "${signal.name}": ${problem}`);
+      continue;
     }
-  }
-
-  /** Runs the app's entity function over a batch, as the extension does for an out-of-process worker. */
-  async #invoke(
-    id: EntityId,
-    scheduler: EntitySchedulerState,
-    batch: RequestMessage[],
-  ): Promise<EntityBatchResult | string> {
-    const { host } = this.#options;
-    const fn = findDurableFunction(host, 'entityTrigger', id.name);
-    if (!fn) return `The function '${id.name}' doesn't exist, is disabled, or is not an entity function.`;
-    const bindingInfo = {
-      self: { name: id.name, key: id.key },
-      exists: scheduler.exists,
-      state: scheduler.state ?? null,
-      batch: batch.map((request) => ({
-        name: request.op,
-        input: request.input ?? null,
-        isSignal: request.signal ?? false,
-      })),
+    const target = entityInstanceId(signal.target);
+    const sent = scheduler.sent[target];
+    const pos = (sent?.count ?? 0) + 1;
+    const request: RequestMessage = {
+      id: requestId(instanceId, `signal:${target}`, pos),
+      op: signal.name,
+      signal: true,
+      input: signal.input === '' ? null : signal.input,
+      sender: instanceId,
+      pos,
+      ...(sent ? { prevSentAt: sent.at } : {}),
+      timestamp: nowText,
     };
-    const outcome = await host.invoke(fn, { trigger: { string: JSON.stringify(bindingInfo) } });
-    if (outcome.failed) {
-      const error = outcome.error;
-      return `the entity function failed: ${error instanceof Error ? error.message : String(error)}`;
-    }
-    return parseEntityBatchResult(outcome.result);
+    scheduler.sent[target] = { count: pos, at: nowText };
+    outbound.push({
+      id: request.id,
+      instanceId: target,
+      event: {
+        EventType: EventType.EventRaised,
+        EventId: -1,
+        IsPlayed: false,
+        Timestamp: nowText,
+        Name: OPERATION_EVENT_NAME,
+        Input: JSON.stringify(request),
+      },
+    });
   }
+}
+
+/** Runs the app's entity function over a batch, as the extension does for an out-of-process worker. */
+async function invokeEntity(
+  host: FunctionHost,
+  id: EntityId,
+  scheduler: EntitySchedulerState,
+  batch: RequestMessage[],
+): Promise<EntityBatchResult | string> {
+  const fn = findDurableFunction(host, 'entityTrigger', id.name);
+  if (!fn) return `The function '${id.name}' doesn't exist, is disabled, or is not an entity function.`;
+  const bindingInfo = {
+    self: { name: id.name, key: id.key },
+    exists: scheduler.exists,
+    state: scheduler.state ?? null,
+    batch: batch.map((request) => ({
+      name: request.op,
+      input: request.input ?? null,
+      isSignal: request.signal ?? false,
+    })),
+  };
+  const outcome = await host.invoke(fn, { trigger: { string: JSON.stringify(bindingInfo) } });
+  if (outcome.failed) {
+    const error = outcome.error;
+    return `the entity function failed: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  return parseEntityBatchResult(outcome.result);
 }

@@ -8,6 +8,13 @@ import { parseJsonText } from '../../../infra/local/durable/sdkActions.js';
 import { EventType, TERMINAL_STATUSES, type HistoryEvent } from '../../../infra/local/durable/history.js';
 import { runOrchestrator, findDurableFunction } from '../../../infra/local/durable/orchestratorRunner.js';
 import { OrchestrationState } from '../../../infra/local/durable/state.js';
+import {
+  emptySchedulerState,
+  isEntityInstanceId,
+  parseSchedulerState,
+  type EntitySchedulerState,
+} from '../../../infra/local/durable/entities.js';
+import { applyEntityMessages } from '../../../infra/local/durable/entityWorker.js';
 
 /** Installs the runtime's core module so that `df.app.*` calls in the test register here. */
 export function createTestHost(): FunctionHost {
@@ -30,6 +37,8 @@ interface Pending {
  */
 export class DurableSimulation {
   readonly states = new Map<string, OrchestrationState>();
+  /** Entities, as the runtime persists them (their state and bookkeeping). */
+  readonly entities = new Map<string, EntitySchedulerState>();
   readonly activityCalls: Array<{ name: string; input: unknown }> = [];
   now = Date.parse('2026-01-01T00:00:00Z');
   #pending: Pending[] = [];
@@ -116,6 +125,13 @@ export class DurableSimulation {
       const forInstance = due.filter((p) => p.message.instanceId === instanceId);
       const taken = this.batching === 'all' ? forInstance : forInstance.slice(0, 1);
       this.#pending = this.#pending.filter((p) => !taken.includes(p));
+      if (isEntityInstanceId(instanceId)) {
+        await this.#entity(
+          instanceId,
+          taken.map((t) => t.message),
+        );
+        continue;
+      }
       await this.#session(
         instanceId,
         taken.map((t) => t.message),
@@ -159,7 +175,7 @@ export class DurableSimulation {
         now: () => new Date(this.now),
         newId: () => randomUUID(),
         runOrchestrator: (invocation) => runOrchestrator(this.host, invocation),
-        hasEntity: () => false,
+        hasEntity: (name) => findDurableFunction(this.host, 'entityTrigger', name) !== undefined,
         log: this.#logger,
       },
       false,
@@ -178,6 +194,26 @@ export class DurableSimulation {
     }
     if (result.state) this.states.set(instanceId, result.state);
     for (const out of result.outbound) await this.#handle(out);
+  }
+
+  /** An entity's batch, through the runtime's own entity logic, committed in memory. */
+  async #entity(instanceId: string, messages: ControlMessage[]): Promise<void> {
+    const scheduler = structuredClone(this.entities.get(instanceId) ?? emptySchedulerState());
+    const outcome = await applyEntityMessages(
+      { host: this.host, logger: this.#logger },
+      instanceId,
+      scheduler,
+      messages,
+      this.now,
+    );
+    if (outcome.changed) this.entities.set(instanceId, parseSchedulerState(JSON.stringify(scheduler)));
+    for (const message of outcome.outbound) this.deliver(message);
+  }
+
+  /** An entity's state (JSON text parsed), or undefined when it does not exist. */
+  entityState(instanceId: string): unknown {
+    const scheduler = this.entities.get(instanceId);
+    return scheduler?.exists && scheduler.state !== undefined ? JSON.parse(scheduler.state) : undefined;
   }
 
   async #handle(out: Outbound): Promise<void> {

@@ -1,4 +1,7 @@
+import * as df from 'durable-functions';
 import { describe, expect, it } from 'vitest';
+import { EventType } from '../../../infra/local/durable/history.js';
+import { createTestHost, DurableSimulation } from './durableSimulation.js';
 import {
   admitRequests,
   emptySchedulerState,
@@ -169,5 +172,41 @@ describe('entity batch results', () => {
     expect(responseFor({ isError: false, result: '6' })).toEqual({ result: '6' });
     expect(responseFor({ isError: false })).toEqual({ result: null });
     expect(responseFor({ isError: true, result: '{}' })).toEqual({ result: '{}', exceptionType: 'Error' });
+  });
+});
+
+describe('entities through the episode logic (in memory, the real SDK)', () => {
+  const host = createTestHost();
+  df.app.entity('tally', (context: df.EntityContext<number>) => {
+    const value = context.df.getState(() => 0)!;
+    if (context.df.operationName === 'add') context.df.setState(value + context.df.getInput<number>()!);
+    if (context.df.operationName === 'get') context.df.return(value);
+  });
+  df.app.orchestration('tallyThree', function* (context: df.OrchestrationContext) {
+    const tally = new df.EntityId('tally', context.df.getInput<string>());
+    for (const n of [1, 2, 3]) context.df.signalEntity(tally, 'add', n);
+    return (yield context.df.callEntity(tally, 'get')) as number;
+  });
+
+  it('should apply signals once when the episode that sent them crashed before committing and ran again', async () => {
+    const sim = new DurableSimulation(host);
+    sim.crashAfterSending('o-crash', 1);
+    const id = sim.start('tallyThree', 'k1', 'o-crash');
+    await sim.run();
+    expect(sim.status(id)).toMatchObject({ status: 'Completed', output: 6 });
+    expect(sim.entityState('@tally@k1')).toBe(6);
+  });
+
+  it('should apply a redelivered request once, and answer the call once', async () => {
+    const sim = new DurableSimulation(host, 'one');
+    // Every message delivered twice, as at-least-once queues may: requests, answers, completions.
+    const deliver = sim.deliver.bind(sim);
+    sim.deliver = (message, at) => deliver(message, at, true);
+    const id = sim.start('tallyThree', 'k2', 'o-dup');
+    await sim.run();
+    expect(sim.status(id)).toMatchObject({ status: 'Completed', output: 6 });
+    expect(sim.entityState('@tally@k2')).toBe(6);
+    const answers = sim.status(id).history.filter((e) => e.EventType === EventType.EventRaised);
+    expect(answers).toHaveLength(1);
   });
 });
