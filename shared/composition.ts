@@ -179,7 +179,6 @@ function wire(config: AppConfig): Services {
       batch.nodeIdentity
         ? Promise.resolve(new IdentityLocations(blobs, batch.nodeIdentity))
         : SasLocations.create(blobs, expiresOn),
-    maxRunningJobsPerUser: config.maxRunningJobsPerUser,
     inputContainers: config.inputContainers,
     // The same address rules as webhooks: a job must not make the app probe its own network.
     httpsInputs: new HttpsInputProbe({
@@ -258,6 +257,7 @@ function wire(config: AppConfig): Services {
         blockedRetry: config.blockedRetry,
         guards: config.guards,
         chunksPerSubOrchestration: config.chunksPerSubOrchestration,
+        maxRunningJobsPerUser: config.maxRunningJobsPerUser,
       }),
     ownerStreams: live.ownerStreams,
     streams: live.streams,

@@ -19,9 +19,11 @@ const RUNNING = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
  */
 export function durableOrchestrations(
   client: DurableClient,
-  settings: Pick<OrchestrationInput, 'blockedRetry' | 'guards'> & { chunksPerSubOrchestration: number },
+  settings: Pick<OrchestrationInput, 'blockedRetry' | 'guards' | 'maxRunningJobsPerUser'> & {
+    chunksPerSubOrchestration: number;
+  },
 ): JobOrchestrations {
-  const { blockedRetry, guards, chunksPerSubOrchestration } = settings;
+  const { blockedRetry, guards, chunksPerSubOrchestration, maxRunningJobsPerUser } = settings;
   const state = async (jobId: string): Promise<'running' | 'ended' | 'missing'> => {
     try {
       const status = await client.getStatus(jobId, { showHistory: false, showInput: false });
@@ -40,6 +42,7 @@ export function durableOrchestrations(
         ...(blockedRetry ? { blockedRetry } : {}),
         ...(guards ? { guards } : {}),
         submit: { chunksPerSubOrchestration },
+        ...(maxRunningJobsPerUser ? { maxRunningJobsPerUser } : {}),
       };
       try {
         await client.startNew(JOB_ORCHESTRATOR, { instanceId: jobId, input });

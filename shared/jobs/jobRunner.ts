@@ -9,7 +9,7 @@ import { isAppError, NotFoundError, ValidationError } from '../errors.js';
 import type { ExpandedJob, ExpandedTask } from '../domain/expand.js';
 import { expandSpec, type ExpansionSettings } from './expansion.js';
 import type { SpecLimits } from '../domain/jobSpec.js';
-import { isFinalTask, type JobCondition, type TaskStatus } from '../domain/lifecycle.js';
+import { isFinal, isFinalTask, type JobCondition, type TaskStatus } from '../domain/lifecycle.js';
 import type { Preset } from '../domain/presets.js';
 import { pendingOrQueued, progressOf, statusFromBatch, type GraphTask } from '../domain/taskState.js';
 import type { JobStore, TaskUpdate } from '../store/jobStore.js';
@@ -73,7 +73,6 @@ export interface JobRunnerOptions {
   /** Storage URLs for Batch, valid until the given time. */
   locations: (expiresOn: Date) => Promise<DataLocations>;
   /** Jobs one owner may have on Batch at once; 0 for no limit. */
-  maxRunningJobsPerUser?: number;
   /** Whether a job's task changes should be logged for subscribers; never, when absent. */
   logTaskEvents?: (job: { id: string; owner: string }) => Promise<boolean>;
   /** Checks `https://` inputs before a job runs; they are not checked without one. */
@@ -86,7 +85,6 @@ export interface JobRunnerOptions {
 }
 
 // A paused job keeps its Batch job (and its place in the account's quota).
-const ON_BATCH: ReadonlySet<string> = new Set(['SUBMITTING_JOB', 'QUEUED', 'RUNNING', 'PAUSED']);
 
 // Without a job timeout, URLs handed to Batch must still outlive any plausible run and its retries.
 const DEFAULT_URL_LIFETIME_MS = 30 * 24 * 60 * 60_000;
@@ -152,6 +150,7 @@ export class JobRunner {
       job: {
         taskCount: job.tasks.length,
         pool: job.pool,
+        owner,
         ...(job.timeoutMinutes !== undefined ? { timeoutMinutes: job.timeoutMinutes } : {}),
         ...(job.maxQueuedMinutes !== undefined ? { maxQueuedMinutes: job.maxQueuedMinutes } : {}),
         ...(job.maxBlockedMinutes !== undefined ? { maxBlockedMinutes: job.maxBlockedMinutes } : {}),
@@ -258,17 +257,6 @@ export class JobRunner {
    * pool, the account's job quota and throttling hold the job (BLOCKED) instead of failing it.
    */
   async ensureBatchJob(jobId: string): Promise<StepResult<{ created: boolean }>> {
-    const limit = this.#o.maxRunningJobsPerUser ?? 0;
-    if (limit > 0) {
-      const running = await this.#runningJobsOfOwner(jobId);
-      if (running.length >= limit) {
-        return {
-          outcome: 'blocked',
-          code: 'USER_JOB_LIMIT',
-          message: `its owner already has ${running.length} job(s) on Batch, the most allowed (${limit}); it starts when one ends`,
-        };
-      }
-    }
     try {
       // The priority is the record's: it may have changed since the plan was written.
       const priority = (await this.#o.store.getJob(jobId))?.priority ?? 0;
@@ -463,19 +451,17 @@ export class JobRunner {
     }
   }
 
-  /** The owner's other jobs that are on Batch (submitting, queued, running or paused there). */
-  async #runningJobsOfOwner(jobId: string): Promise<string[]> {
-    const job = await this.#o.store.getJob(jobId);
-    if (!job) throw new NotFoundError(`job ${jobId} does not exist`, 'JOB_NOT_FOUND');
-    const theirs = (await this.#o.store.listInFlight()).filter(
-      (j) => j.owner === job.owner && j.id !== jobId,
-    );
-    const running: string[] = [];
-    await forEachLimited(theirs, 16, async ({ id }) => {
-      const other = await this.#o.store.getJob(id);
-      if (other && ON_BATCH.has(other.status)) running.push(id);
+  /**
+   * Of `jobIds`, those that have not ended: a job's slot is given back when it ends, so a holder
+   * that ended (or was deleted) without giving it back holds it no more.
+   */
+  async activeJobs(jobIds: readonly string[]): Promise<string[]> {
+    const active: string[] = [];
+    await forEachLimited([...new Set(jobIds)], 16, async (id) => {
+      const job = await this.#o.store.getJob(id);
+      if (job && !isFinal(job.status)) active.push(id);
     });
-    return running;
+    return jobIds.filter((id) => active.includes(id));
   }
 
   /** A plan document an earlier step wrote; its absence means the steps ran out of order. */

@@ -19,12 +19,16 @@ export const ACTIVITY = {
   describePool: 'describePool',
   tasksAllDone: 'tasksAllDone',
   stageAddedTasks: 'stageAddedTasks',
+  activeJobs: 'activeJobs',
 } as const;
 
 const jobId = z.string().min(1).max(64);
 
 /** Input of the activities that need only the job. */
 export const jobInputSchema = z.strictObject({ jobId });
+
+/** Input of `activeJobs`: the jobs to look up. */
+export const activeJobsInputSchema = z.strictObject({ jobIds: z.array(jobId).max(1000) });
 
 /** Input of `submitChunks`: the chunks `[from, to)` of the job's plan. */
 export const submitChunksInputSchema = z
@@ -70,6 +74,8 @@ export type StatusChangeRequest = z.infer<typeof statusChangeSchema>;
 export interface PreparedJob {
   taskCount: number;
   pool: string;
+  /** Whose job it is; absent in jobs prepared before per-user slots. */
+  owner?: string;
   timeoutMinutes?: number;
   /** The job's own limits on waiting; absent: the deployment's (in the orchestration's input). */
   maxQueuedMinutes?: number;

@@ -1,4 +1,4 @@
-import type * as df from 'durable-functions';
+import * as df from 'durable-functions';
 import type { OrchestrationContext, Task, TimerTask } from 'durable-functions';
 import type { JobCondition, JobStatus } from '../domain/lifecycle.js';
 import {
@@ -11,6 +11,7 @@ import {
   type SubmitSummary,
 } from './activities.js';
 import { foldSignal, initialJobState, nextWhileRunning, type JobState } from './jobState.js';
+import { JOB_SLOTS_ENTITY, jobSlotsKey, slotGrantSchema, type SlotGrant } from './jobSlots.js';
 import { judgeTasks } from '../domain/taskState.js';
 import { jobSignalSchema, orchestrationInputSchema, SIGNAL_EVENT, type JobSignal } from './signals.js';
 import {
@@ -65,6 +66,8 @@ class JobLifecycle {
   #state: JobState = initialJobState();
   #signal: Task;
   #deadline: TimerTask | undefined;
+  /** Whether the job holds one of its owner's slots (taken in STAGING_JOB, given back at the end). */
+  #holdsSlot = false;
   readonly #retry: df.RetryOptions = activityRetry();
 
   constructor(
@@ -104,10 +107,19 @@ class JobLifecycle {
     yield* this.#record('STAGING_JOB', `creating the Batch job on pool ${this.#prepared.pool}`);
     const limit = this.#waitLimitMs('blocked');
     let blockedSince: number | undefined;
+    const slots = this.#slots;
     for (let attempt = 0; ; attempt++) {
-      const result = (yield this.#call(ACTIVITY.ensureBatchJob, { jobId: this.#jobId })) as StepResult<{
-        created: boolean;
-      }>;
+      const grant = slots ? yield* this.#takeSlot(slots.entity, slots.limit) : undefined;
+      const result: StepResult<{ created: boolean }> =
+        grant && !grant.granted
+          ? {
+              outcome: 'blocked',
+              code: 'USER_JOB_LIMIT',
+              message: `its owner already has ${grant.holders.length} job(s) on Batch, the most allowed (${slots!.limit}); it starts when one ends`,
+            }
+          : ((yield this.#call(ACTIVITY.ensureBatchJob, { jobId: this.#jobId })) as StepResult<{
+              created: boolean;
+            }>);
       if (result.outcome === 'done') break;
       if (result.outcome === 'failed') throw new JobEnding('fail', result.failure);
       const now = this.context.df.currentUtcDateTime.getTime();
@@ -223,6 +235,7 @@ class JobLifecycle {
   *archive(): Step<JobOutcome> {
     const jobId = this.#jobId;
     yield this.#call(ACTIVITY.controlBatchJob, { jobId, action: 'terminate' });
+    this.#giveBackSlot();
     const settled = (yield this.#call(ACTIVITY.settleTasks, { jobId, leftover: 'SKIPPED' })) as SettledTasks;
     yield* this.#record('ARCHIVING', 'collecting the outputs');
     yield this.#call(ACTIVITY.archiveOutputs, { jobId });
@@ -255,6 +268,7 @@ class JobLifecycle {
     const jobId = this.#jobId;
     this.#cancelDeadline();
     if (this.#state.batchJob) yield this.#call(ACTIVITY.controlBatchJob, { jobId, action: 'terminate' });
+    this.#giveBackSlot();
     if (this.#state.tasksRecorded) yield this.#call(ACTIVITY.settleTasks, { jobId, leftover: 'CANCELLED' });
     switch (ending.kind) {
       case 'cancel':
@@ -278,6 +292,48 @@ class JobLifecycle {
   }
 
   // ---- What the phases share.
+
+  /** The owner's slots entity and the limit, when the deployment limits jobs per user. */
+  get #slots(): { entity: df.EntityId; limit: number } | undefined {
+    const limit = this.input.maxRunningJobsPerUser;
+    const owner = this.#prepared.owner;
+    if (limit === 0 || owner === undefined) return undefined;
+    return { entity: new df.EntityId(JOB_SLOTS_ENTITY, jobSlotsKey(owner)), limit };
+  }
+
+  /**
+   * Asks the owner's slots entity for a slot. When none is free, holders whose jobs have ended
+   * without giving theirs back (an orchestration terminated or purged by hand) are released and
+   * the slot asked for once more.
+   */
+  *#takeSlot(entity: df.EntityId, limit: number): Step<SlotGrant> {
+    const grant = yield* this.#acquireSlot(entity, limit);
+    if (grant.granted) return grant;
+    const active = (yield this.#call(ACTIVITY.activeJobs, { jobIds: grant.holders })) as string[];
+    const stale = grant.holders.filter((id) => !active.includes(id));
+    if (stale.length === 0) return grant;
+    // Operations from one orchestration reach the entity in the order sent: the release first.
+    this.context.df.signalEntity(entity, 'release', { jobIds: stale });
+    return yield* this.#acquireSlot(entity, limit);
+  }
+
+  *#acquireSlot(entity: df.EntityId, limit: number): Step<SlotGrant> {
+    const answer: unknown = yield this.context.df.callEntity(entity, 'acquire', {
+      jobId: this.#jobId,
+      limit,
+    });
+    const grant = slotGrantSchema.parse(answer);
+    if (grant.granted) this.#holdsSlot = true;
+    return grant;
+  }
+
+  /** Gives the job's slot back, once its tasks can no longer run. */
+  #giveBackSlot(): void {
+    const slots = this.#holdsSlot ? this.#slots : undefined;
+    if (!slots) return;
+    this.context.df.signalEntity(slots.entity, 'release', { jobIds: [this.#jobId] });
+    this.#holdsSlot = false;
+  }
 
   /** How long the job may wait BLOCKED or QUEUED: its own limit, else the deployment's; or none. */
   #waitLimitMs(kind: 'blocked' | 'queued'): number | undefined {

@@ -48,6 +48,8 @@ export const orchestrationInputSchema = z.strictObject({
     })
     // Orchestrations started before the limits existed replay without them.
     .default({ maxBlockedMinutes: 0, maxQueuedMinutes: 0 }),
+  /** Jobs a user may have on Batch at once (0: no limit); held exactly by the job slots entity. */
+  maxRunningJobsPerUser: z.number().int().min(0).default(0),
 });
 
 /** See {@link orchestrationInputSchema}. */

@@ -40,6 +40,27 @@ describe('a deployment’s limits: jobs running at once per user, fixed pools', 
     expect((await alice.job(first)).status).toBe('CANCELLED');
   });
 
+  it('should let exactly one of two jobs submitted at the same instant onto Batch, the other after it', async () => {
+    // Before the slots entity, both could pass the check in STAGING_JOB at once (each saw none running).
+    const ids = await Promise.all(
+      ['twin-a', 'twin-b'].map((name) => alice.submit({ name, tasks: [{ id: 't', command: 'sleep 2' }] })),
+    );
+    for (const id of ids) expect((await alice.until(id, ENDED, 90_000)).status).toBe('FINISHED');
+    const histories = await Promise.all(ids.map((id) => alice.history(id)));
+    const onBatch = histories.map((entries) => {
+      const submitting = entries.find((e) => e.status === 'SUBMITTING_JOB')!;
+      const archiving = entries.find((e) => e.status === 'ARCHIVING')!;
+      return { from: Date.parse(submitting.at), to: Date.parse(archiving.at), entries };
+    });
+    const [first, second] = onBatch[0]!.from <= onBatch[1]!.from ? onBatch : [onBatch[1]!, onBatch[0]!];
+    // The second waited BLOCKED on the limit and reached Batch only once the first left it.
+    expect(second!.entries.some((e) => e.status === 'BLOCKED' && /^USER_JOB_LIMIT/.test(e.message))).toBe(
+      true,
+    );
+    expect(first!.entries.some((e) => e.status === 'BLOCKED')).toBe(false);
+    expect(second!.from).toBeGreaterThanOrEqual(first!.to);
+  });
+
   it('should submit a job of more chunks than one orchestration takes through sub-orchestrations', async () => {
     // 450 tasks are 5 chunks of at most 100; 2 chunks per orchestration makes 3 sub-orchestrations.
     const id = await bob.submit({ name: 'large', sweep: { command: 'true', range: [1, 450] } });

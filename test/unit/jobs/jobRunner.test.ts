@@ -112,7 +112,13 @@ describe('the job runner on fakes (store, blobs, Batch)', () => {
     });
     expect(await runner.processInputs(id)).toEqual({
       outcome: 'done',
-      job: { taskCount: 2, pool: 'cpu', completeWhenTasksFinish: true, allowCancelledTasks: false },
+      job: {
+        taskCount: 2,
+        pool: 'cpu',
+        owner: 'alice',
+        completeWhenTasksFinish: true,
+        allowCancelledTasks: false,
+      },
     });
     const tasks = await store.listTasks(id, { limit: 10 });
     expect(Object.fromEntries(tasks.items.map((t) => [t.id, t.status]))).toEqual({
@@ -173,6 +179,27 @@ describe('the job runner on fakes (store, blobs, Batch)', () => {
     expect(result).toMatchObject({ outcome: 'failed', failure: { condition: 'INVALID_INPUT' } });
     expect(result.outcome === 'failed' && result.failure.message).toMatch(message);
     expect((await store.listTasks(id, { limit: 10 })).items).toEqual([]);
+  });
+
+  it('should tell which of the jobs holding slots have not ended: not the finished, not the deleted', async () => {
+    const running = await submit({ name: 'r', tasks: [{ id: 'a', command: 'true' }] });
+    const finished = await submit({ name: 'f', tasks: [{ id: 'a', command: 'true' }] });
+    const at = '2026-12-01T10:00:00Z';
+    for (const to of [
+      'PROCESSING_INPUTS',
+      'STAGING_INPUTS',
+      'STAGING_JOB',
+      'SUBMITTING_JOB',
+      'QUEUED',
+    ] as const) {
+      await store.recordStatus(running, { to, message: to, at });
+    }
+    await store.recordStatus(finished, { to: 'CANCELLED', message: '', condition: 'CANCELLED_BY_USER', at });
+    expect(await runner.activeJobs([finished, running, 'deleted-long-ago', running])).toEqual([
+      running,
+      running,
+    ]);
+    expect(await runner.activeJobs([])).toEqual([]);
   });
 
   it('should check every https input once, failing the job naming each that cannot be fetched, credentials hidden', async () => {

@@ -10,6 +10,9 @@ import {
   type StepResult,
 } from '../../../shared/orchestration/activities.js';
 import { jobOrchestrator } from '../../../shared/orchestration/jobOrchestrator.js';
+import { JOB_SLOTS_ENTITY, jobSlotsEntity } from '../../../shared/orchestration/jobSlots.js';
+
+import { emptySchedulerState } from '../../../infra/local/durable/entities.js';
 import {
   SUBMIT_ORCHESTRATOR,
   submitTasksOrchestrator,
@@ -38,6 +41,8 @@ interface World {
   allDoneNow?: boolean;
   /** What processInputs answers instead of done. */
   processed?: StepResult<{ job: PreparedJob }>;
+  /** The jobs activeJobs says have not ended (by default: all it is asked about). */
+  active?: string[];
   /** Tasks each submitChunks call reports it did not add. */
   rejected?: Array<{ taskId: string; code: string; message: string }>;
   calls: Array<{ name: string; input: Record<string, unknown> }>;
@@ -80,8 +85,12 @@ activity(ACTIVITY.settleTasks, (): SettledTasks => ({
 activity(ACTIVITY.archiveOutputs, () => ({ files: 0, bytes: 0 }));
 activity(ACTIVITY.tasksAllDone, () => world.allDoneNow ?? true);
 activity(ACTIVITY.stageAddedTasks, (input) => Math.ceil((input.count as number) / 100));
+activity(ACTIVITY.activeJobs, (input) =>
+  (input.jobIds as string[]).filter((id) => world.active?.includes(id) ?? true),
+);
 activity(ACTIVITY.describePool, () => 'pool cpu has 0 of 2 dedicated and 0 of 0 Spot node(s) (resizing)');
 df.app.orchestration(JOB_ORCHESTRATOR, jobOrchestrator);
+df.app.entity(JOB_SLOTS_ENTITY, jobSlotsEntity);
 df.app.orchestration(SUBMIT_ORCHESTRATOR, submitTasksOrchestrator);
 
 const started: JobSignal = { type: 'tasks', started: true, allDone: false };
@@ -444,5 +453,86 @@ describe('the job orchestration', () => {
     expect(statuses().at(-1)).toBe('FINISHED');
     // The activities asked for, in order: what a replay of this history must ask for again.
     expect(sequence()).toMatchSnapshot();
+  });
+
+  describe('with a limit on jobs per user (the job slots entity)', () => {
+    const SLOTS = '@jobslots@ann';
+    const withLimit = (jobId: string) =>
+      sim.start(JOB_ORCHESTRATOR, { jobId, maxRunningJobsPerUser: 1 }, jobId);
+    const statusesOf = (jobId: string) =>
+      world.calls
+        .filter((c) => c.name === ACTIVITY.recordStatus && c.input.jobId === jobId)
+        .map((c) => c.input as StatusChangeRequest);
+    const holders = () => (sim.entityState(SLOTS) as { holders: string[] } | undefined)?.holders;
+
+    beforeEach(() => {
+      world.prepared = { ...world.prepared, owner: 'ann' };
+    });
+
+    it('should let one of two jobs reaching STAGING_JOB at once onto Batch, and the other when it ends', async () => {
+      const a = withLimit('job-a');
+      const b = withLimit('job-b');
+      // A blocked job retries for ever, so the clock runs a while rather than until all is done.
+      await sim.runFor(60_000);
+      const ensured = () =>
+        world.calls.filter((c) => c.name === ACTIVITY.ensureBatchJob).map((c) => c.input.jobId);
+      // Exactly one made its Batch job; the other waits BLOCKED on the limit, not on Batch.
+      expect(ensured()).toHaveLength(1);
+      const [first, second] = ensured()[0] === 'job-a' ? [a, b] : [b, a];
+      expect(statusesOf(second).at(-1)).toMatchObject({ to: 'BLOCKED' });
+      expect(statusesOf(second).at(-1)!.message).toMatch(
+        /^USER_JOB_LIMIT: its owner already has 1 job\(s\) on Batch, the most allowed \(1\)/,
+      );
+      expect(holders()).toEqual([first]);
+
+      signal(first, allDone);
+      await sim.runFor(15 * 60_000);
+      expect(statusesOf(first).at(-1)!.to).toBe('FINISHED');
+      expect(ensured()).toEqual([first, second]);
+      expect(statusesOf(second).at(-1)!.to).toBe('QUEUED');
+      expect(holders()).toEqual([second]);
+      signal(second, allDone);
+      await sim.run();
+      expect(holders()).toEqual([]);
+    });
+
+    it('should give the slot back when a job holding it is cancelled, and not when one waiting for it is', async () => {
+      const a = withLimit('job-a');
+      await sim.run();
+      const b = withLimit('job-b');
+      await sim.runFor(60_000);
+      expect(holders()).toEqual([a]);
+      signal(b, { type: 'cancel', by: 'ann' });
+      await sim.runFor(60_000);
+      expect(statusesOf(b).at(-1)!.to).toBe('CANCELLED');
+      expect(holders()).toEqual([a]);
+      signal(a, { type: 'cancel', by: 'ann' });
+      await sim.run();
+      expect(holders()).toEqual([]);
+    });
+
+    it('should take back a slot held by a job that ended without giving it back', async () => {
+      // "gone" took a slot, then its orchestration was terminated by hand: it ended, holding it.
+      const scheduler = emptySchedulerState();
+      scheduler.exists = true;
+      scheduler.state = JSON.stringify({ holders: ['gone'] });
+      sim.entities.set(SLOTS, scheduler);
+      world.active = [];
+      const id = withLimit('job-a');
+      await sim.run();
+      expect(statusesOf(id).map((s) => s.to)).not.toContain('BLOCKED');
+      expect(world.calls.find((c) => c.name === ACTIVITY.activeJobs)?.input).toEqual({ jobIds: ['gone'] });
+      expect(holders()).toEqual([id]);
+    });
+
+    it('should not ask for a slot when the deployment sets no limit or the job predates owners', async () => {
+      start({ maxRunningJobsPerUser: 0 });
+      await sim.run();
+      world.prepared = { ...world.prepared, owner: undefined };
+      sim.start(JOB_ORCHESTRATOR, { jobId: 'old', maxRunningJobsPerUser: 1 }, 'old');
+      await sim.run();
+      expect(sim.entities.size).toBe(0);
+      expect(statusesOf('old').at(-1)!.to).toBe('QUEUED');
+    });
   });
 });
