@@ -403,6 +403,10 @@ class JobLifecycle {
    * Waits for the next signal, the deadline, or `also` (a retry timer), and folds the signal into
    * the state. A cancel or the deadline ends the job here; a pause or resume is the caller's to
    * act on. A signal that does not parse is logged and dropped: it cannot have come from this app.
+   *
+   * A signal or the deadline may have come while the orchestration was busy elsewhere (an
+   * activity). The SDK tells a task's completion only to the last Task.any it joined, so a new
+   * Task.any would never hear of it: one already completed is taken as it is.
    */
   *#wait(
     also?: TimerTask,
@@ -413,7 +417,8 @@ class JobLifecycle {
       const waits: Task[] = [this.#signal];
       if (this.#deadline) waits.push(this.#deadline);
       if (also) waits.push(also);
-      const winner = (yield this.context.df.Task.any(waits)) as Task;
+      const winner =
+        waits.find((task) => task.isCompleted) ?? ((yield this.context.df.Task.any(waits)) as Task);
       if (winner === this.#deadline) {
         also?.cancel();
         throw new JobEnding('timeout');

@@ -46,6 +46,8 @@ interface World {
   /** Tasks each submitChunks call reports it did not add. */
   rejected?: Array<{ taskId: string; code: string; message: string }>;
   calls: Array<{ name: string; input: Record<string, unknown> }>;
+  /** Runs as an activity is called: for news that arrives while the orchestration is busy. */
+  during?: (name: string, input: Record<string, unknown>) => void;
 }
 
 let world: World;
@@ -54,6 +56,7 @@ const activity = <T>(name: string, answer: (input: Record<string, unknown>) => T
   df.app.activity(name, {
     handler: (input: Record<string, unknown>) => {
       world.calls.push({ name, input });
+      world.during?.(name, input);
       if (world.broken === name) throw new Error(`${name} is broken`);
       return answer(input);
     },
@@ -357,6 +360,32 @@ describe('the job orchestration', () => {
     expect(sim.status(id).output).toEqual({ status: 'FAILED', condition: 'TIMEOUT' });
     // The activities asked for, in order: what a replay of this history must ask for again.
     expect(sequence()).toMatchSnapshot();
+  });
+
+  it('should hear news that came while it was busy, after a wait that ended on its retry timer', async () => {
+    // BLOCKED once: its wait for a signal or the retry ends on the timer. The tasks then all end
+    // while the tasks are being submitted; that news must not wait for a second telling.
+    world.blocked = 1;
+    world.during = (name) => {
+      if (name === ACTIVITY.submitChunks) signal('job-1', allDone);
+    };
+    const id = start();
+    await sim.run();
+    expect(statuses().slice(-4)).toEqual(['QUEUED', 'RUNNING', 'ARCHIVING', 'FINISHED']);
+    expect(sim.status(id).status).toBe('Completed');
+  });
+
+  it('should end at its deadline even when the deadline passed while it was busy', async () => {
+    world.prepared = { ...world.prepared, timeoutMinutes: 5 };
+    // The clock passes the deadline during an activity: the timer fires while it waits for that.
+    world.during = (name, input) => {
+      if (name === ACTIVITY.recordStatus && input.to === 'QUEUED') sim.now += 6 * 60_000;
+    };
+    const id = start();
+    signal(id, started);
+    await sim.run();
+    expect(statuses().slice(-2)).toEqual(['RUNNING', 'FAILED']);
+    expect(sim.status(id).output).toEqual({ status: 'FAILED', condition: 'TIMEOUT' });
   });
 
   it('should wait for /complete when the job was opened with completeWhenTasksFinish false', async () => {
