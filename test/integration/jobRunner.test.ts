@@ -75,7 +75,13 @@ describe('running a stored job on the local Batch service', () => {
     const prepared = await runner.processInputs(job.id);
     expect(prepared).toEqual({
       outcome: 'done',
-      job: { taskCount: 121, pool, completeWhenTasksFinish: true, allowCancelledTasks: false },
+      job: {
+        taskCount: 121,
+        pool,
+        owner: 'alice',
+        completeWhenTasksFinish: true,
+        allowCancelledTasks: false,
+      },
     });
     expect(await runner.stageInputs(job.id)).toEqual({ outcome: 'done', chunks: 2 });
     const initial = await store.listTasks(job.id, { limit: 200 });

@@ -1,0 +1,3 @@
+import { describePatterns } from '../support/durablePatterns.js';
+
+describePatterns('CommonJS JavaScript', 'patternsCjs');
