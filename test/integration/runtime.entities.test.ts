@@ -140,13 +140,47 @@ describe('embedded runtime: Durable entities', () => {
     );
   });
 
-  it('should fail an orchestration that takes a lock: the SDK refuses critical sections on replay schema V3', async () => {
-    const id = await startOrchestration(runtime, 'lockCounters');
-    const status = await waitForCompletion(runtime, id);
-    expect(status.runtimeStatus).toBe('Failed');
-    expect(status.output).toMatch(
-      /lock requires a Durable Functions extension that supports OOProc schema V4/,
+  it('should run critical sections one at a time: read-modify-write across two entities loses nothing', async () => {
+    const from = `from-${Date.now()}`;
+    const to = `to-${Date.now()}`;
+    // Four movers at once, five locked moves each, and a client adding to the source meanwhile:
+    // its signals wait while a section holds the entity, and are applied after, none lost.
+    const ids = await Promise.all(
+      [0, 1, 2, 3].map(() => startOrchestration(runtime, 'transfer', { from, to, times: 5 })),
     );
+    for (let i = 0; i < 5; i++) {
+      await runtime.fetch(`${ENTITIES}/counter/${from}?op=add`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '100',
+      });
+    }
+    for (const id of ids) expect((await waitForCompletion(runtime, id)).runtimeStatus).toBe('Completed');
+    const source = await waitFor(
+      async () => {
+        const value = await entityState<number>('counter', from);
+        return value === 500 - 20 ? value : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, what: 'the source to settle at 480' },
+    );
+    expect(source).toBe(480);
+    expect(await entityState<number>('counter', to)).toBe(20);
+  });
+
+  it('should release a lock the orchestration still held when it ended', async () => {
+    const key = `forgotten-${Date.now()}`;
+    const id = await startOrchestration(runtime, 'lockAndForget', key);
+    expect((await waitForCompletion(runtime, id)).output).toBe('done');
+    await runtime.fetch(`${ENTITIES}/counter/${key}?op=add`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '10',
+    });
+    await waitFor(async () => ((await entityState<number>('counter', key)) === 11 ? true : undefined), {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      what: 'a signal after the orchestration ended to be applied',
+    });
   });
 
   it('should refuse signals the extension refuses: unknown entity, malformed JSON, a key with a slash', async () => {

@@ -60,10 +60,15 @@ export const requestMessageSchema = z.looseObject({
   /** Who sent it (an orchestration execution or an entity); absent for a client's signal. */
   sender: z.string().optional(),
   /** Its place (from 1) among the sender's requests to this entity. */
-  pos: z.number().int().min(1).optional(),
+  seq: z.number().int().min(1).optional(),
   /** When the sender sent its request before this one to this entity. */
   prevSentAt: z.string().optional(),
   timestamp: z.string(),
+  /** A lock request (context.df.lock): the entities to lock, in order, and which this one is. */
+  lockset: z.array(z.string().min(1)).optional(),
+  pos: z.number().int().min(0).optional(),
+  /** The end of the parent's critical section: the entity is unlocked. */
+  release: z.boolean().optional(),
 });
 
 export type RequestMessage = z.infer<typeof requestMessageSchema>;
@@ -113,6 +118,10 @@ export interface EntitySchedulerState {
   waiting: WaitingRequest[];
   /** Signals this entity sent, per target entity: how many, and when the last was sent. */
   sent: Record<string, { count: number; at: string }>;
+  /** The orchestration whose critical section holds this entity, if one does. */
+  lockedBy?: string;
+  /** Requests from others, held in order until the lock is released. */
+  queue: ArrivedRequest[];
 }
 
 const schedulerStateSchema = z.object({
@@ -122,10 +131,12 @@ const schedulerStateSchema = z.object({
   recent: z.record(z.string(), z.number()),
   waiting: z.array(z.object({ messageId: z.string(), request: requestMessageSchema, heldAt: z.number() })),
   sent: z.record(z.string(), z.object({ count: z.number().int(), at: z.string() })),
+  lockedBy: z.string().optional(),
+  queue: z.array(z.object({ messageId: z.string(), request: requestMessageSchema })).default([]),
 });
 
 export function emptySchedulerState(): EntitySchedulerState {
-  return { exists: false, senders: {}, recent: {}, waiting: [], sent: {} };
+  return { exists: false, senders: {}, recent: {}, waiting: [], sent: {}, queue: [] };
 }
 
 export function parseSchedulerState(text: string | null): EntitySchedulerState {
@@ -157,14 +168,14 @@ export function admitRequests(
 ): { ready: ArrivedRequest[]; duplicates: number } {
   const ready: ArrivedRequest[] = [];
   let duplicates = 0;
-  const held = (sender: string, pos: number) =>
-    scheduler.waiting.some((w) => w.request.sender === sender && w.request.pos === pos);
+  const held = (sender: string, seq: number) =>
+    scheduler.waiting.some((w) => w.request.sender === sender && w.request.seq === seq);
 
   const releaseSuccessors = (sender: string) => {
     for (;;) {
       const entry = scheduler.senders[sender]!;
       const index = scheduler.waiting.findIndex(
-        (w) => w.request.sender === sender && w.request.pos === entry.last + 1,
+        (w) => w.request.sender === sender && w.request.seq === entry.last + 1,
       );
       if (index < 0) return;
       const [next] = scheduler.waiting.splice(index, 1);
@@ -176,7 +187,7 @@ export function admitRequests(
 
   for (const item of arrived) {
     const { request } = item;
-    if (request.sender === undefined || request.pos === undefined) {
+    if (request.sender === undefined || request.seq === undefined) {
       if (scheduler.recent[item.messageId] !== undefined) {
         duplicates++;
         continue;
@@ -187,16 +198,16 @@ export function admitRequests(
     }
     const sender = request.sender;
     const entry = scheduler.senders[sender];
-    if ((entry && request.pos <= entry.last) || held(sender, request.pos)) {
+    if ((entry && request.seq <= entry.last) || held(sender, request.seq)) {
       duplicates++;
       continue;
     }
     const predecessorGone =
-      request.pos === 1 ||
+      request.seq === 1 ||
       request.prevSentAt === undefined ||
       now - Date.parse(request.prevSentAt) > SENDER_MEMORY_MS;
-    if (entry ? request.pos === entry.last + 1 : predecessorGone) {
-      scheduler.senders[sender] = { last: request.pos, at: now };
+    if (entry ? request.seq === entry.last + 1 : predecessorGone) {
+      scheduler.senders[sender] = { last: request.seq, at: now };
       ready.push(item);
       releaseSuccessors(sender);
     } else {
@@ -208,11 +219,11 @@ export function admitRequests(
   for (;;) {
     const late = scheduler.waiting
       .filter((w) => now - w.heldAt > SENDER_MEMORY_MS)
-      .sort((a, b) => (a.request.pos ?? 0) - (b.request.pos ?? 0))[0];
+      .sort((a, b) => (a.request.seq ?? 0) - (b.request.seq ?? 0))[0];
     if (!late) break;
     scheduler.waiting.splice(scheduler.waiting.indexOf(late), 1);
     const sender = late.request.sender!;
-    scheduler.senders[sender] = { last: late.request.pos!, at: now };
+    scheduler.senders[sender] = { last: late.request.seq!, at: now };
     ready.push({ messageId: late.messageId, request: late.request });
     releaseSuccessors(sender);
   }

@@ -129,15 +129,48 @@ export async function applyEntityMessages(
   const before = JSON.stringify(scheduler);
   const { ready } = admitRequests(scheduler, arrivals(ctx, instanceId, messages), now);
   const outbound: ControlMessage[] = [];
-  for (let i = 0; i < ready.length; i += MAX_OPERATIONS_PER_RUN) {
-    const slice = ready.slice(i, i + MAX_OPERATIONS_PER_RUN).map((r) => r.request);
-    await runSlice(ctx, id, instanceId, scheduler, slice, outbound, now);
+  // Operations run in slices between the lock changes that order them.
+  const operations: RequestMessage[] = [];
+  let ran = 0;
+  const flush = async () => {
+    for (let i = 0; i < operations.length; i += MAX_OPERATIONS_PER_RUN) {
+      const slice = operations.slice(i, i + MAX_OPERATIONS_PER_RUN);
+      await runSlice(ctx, id, instanceId, scheduler, slice, outbound, now);
+    }
+    ran += operations.length;
+    operations.length = 0;
+  };
+  const work = [...ready];
+  while (work.length > 0) {
+    const item = work.shift()!;
+    const request = item.request;
+    if (request.release) {
+      if (scheduler.lockedBy !== undefined && scheduler.lockedBy === request.parent) {
+        await flush();
+        delete scheduler.lockedBy;
+        // What waited on the lock comes next, in the order it arrived.
+        work.unshift(...scheduler.queue.splice(0));
+      }
+      continue;
+    }
+    if (scheduler.lockedBy !== undefined && request.parent !== scheduler.lockedBy) {
+      scheduler.queue.push(item);
+      continue;
+    }
+    if (request.lockset) {
+      await flush();
+      scheduler.lockedBy = request.parent ?? '';
+      outbound.push(lockStep(instanceId, scheduler, request, now));
+      continue;
+    }
+    operations.push(request);
   }
+  await flush();
   for (const [target, sent] of Object.entries(scheduler.sent)) {
     // The receiver has forgotten this sender by now; numbering starts afresh.
     if (now - Date.parse(sent.at) > 2 * SENDER_MEMORY_MS) delete scheduler.sent[target];
   }
-  return { outbound, operations: ready.length, changed: JSON.stringify(scheduler) !== before };
+  return { outbound, operations: ran, changed: JSON.stringify(scheduler) !== before };
 }
 function arrivals(ctx: EntityRunContext, instanceId: string, messages: ControlMessage[]): ArrivedRequest[] {
   const arrived: ArrivedRequest[] = [];
@@ -156,6 +189,62 @@ function arrivals(ctx: EntityRunContext, instanceId: string, messages: ControlMe
     else ctx.logger.warn(`entity ${instanceId}: dropping a message that is not an operation request`);
   }
   return arrived;
+}
+
+/**
+ * This entity is locked for a critical section: the request goes on to the next entity of the
+ * lock set (in the set's order, which is how two sections cannot deadlock), or, from the last,
+ * back to the orchestration as the answer that the section has begun.
+ */
+function lockStep(
+  instanceId: string,
+  scheduler: EntitySchedulerState,
+  request: RequestMessage,
+  now: number,
+): ControlMessage {
+  const nowText = new Date(now).toISOString();
+  const lockset = request.lockset ?? [];
+  const pos = (request.pos ?? 0) + 1;
+  if (pos >= lockset.length) {
+    return {
+      id: responseMessageId(request.id),
+      instanceId: request.parent ?? '',
+      ...(request.parentExecution ? { executionId: request.parentExecution } : {}),
+      event: {
+        EventType: EventType.EventRaised,
+        EventId: -1,
+        IsPlayed: false,
+        Timestamp: nowText,
+        Name: request.id,
+        Input: JSON.stringify({ result: null }),
+      },
+    };
+  }
+  const target = lockset[pos]!;
+  const sent = scheduler.sent[target];
+  const seq = (sent?.count ?? 0) + 1;
+  scheduler.sent[target] = { count: seq, at: nowText };
+  const forwarded: RequestMessage = {
+    ...request,
+    pos,
+    sender: instanceId,
+    seq,
+    ...(sent ? { prevSentAt: sent.at } : {}),
+    timestamp: nowText,
+  };
+  if (!sent) delete forwarded.prevSentAt;
+  return {
+    id: requestId(instanceId, `lock:${target}`, seq),
+    instanceId: target,
+    event: {
+      EventType: EventType.EventRaised,
+      EventId: -1,
+      IsPlayed: false,
+      Timestamp: nowText,
+      Name: OPERATION_EVENT_NAME,
+      Input: JSON.stringify(forwarded),
+    },
+  };
 }
 
 /** Runs one slice of operations and adds the responses and signals it produced to `outbound`. */
@@ -209,18 +298,18 @@ async function runSlice(
     }
     const target = entityInstanceId(signal.target);
     const sent = scheduler.sent[target];
-    const pos = (sent?.count ?? 0) + 1;
+    const seq = (sent?.count ?? 0) + 1;
     const request: RequestMessage = {
-      id: requestId(instanceId, `signal:${target}`, pos),
+      id: requestId(instanceId, `signal:${target}`, seq),
       op: signal.name,
       signal: true,
       input: signal.input === '' ? null : signal.input,
       sender: instanceId,
-      pos,
+      seq,
       ...(sent ? { prevSentAt: sent.at } : {}),
       timestamp: nowText,
     };
-    scheduler.sent[target] = { count: pos, at: nowText };
+    scheduler.sent[target] = { count: seq, at: nowText };
     outbound.push({
       id: request.id,
       instanceId: target,

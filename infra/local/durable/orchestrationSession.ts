@@ -15,6 +15,7 @@ import {
   Action,
   actionMismatch,
   consumesId,
+  expandReleases,
   flattenActions,
   normalizeRetry,
   parseJsonText,
@@ -23,7 +24,8 @@ import {
   UNSUPPORTED_ACTIONS,
   type SdkAction,
 } from './sdkActions.js';
-import { OPERATION_EVENT_NAME, parseEntityInstanceId, requestId, type RequestMessage } from './entities.js';
+import { parseEntityInstanceId } from './entities.js';
+import { releaseHeldLocks, sendToEntity } from './entitySends.js';
 import { completionTarget, failedOutput, OrchestrationState, type InstanceRecord } from './state.js';
 
 export interface OrchestratorInvocation {
@@ -251,6 +253,7 @@ export class OrchestrationSession {
     const now = this.#ctx.now().toISOString();
     const reason = message.event.Input ?? null;
     state.append({ ...message.event, EventId: -1, IsPlayed: false, Timestamp: now, MessageId: message.id });
+    releaseHeldLocks(state, this.#outbox, new Date(now));
     state.record.status = 'Terminated';
     state.record.output = reason;
     state.record.lastUpdatedTime = now;
@@ -356,7 +359,7 @@ export class OrchestrationSession {
       this.#fail(message, { ErrorType: 'NotSupportedException', ErrorMessage: message }, now);
       return;
     }
-    const consuming = flat.filter(consumesId);
+    const consuming = expandReleases(flat).filter(consumesId);
     const known = state.actionEvents.length;
     for (let i = 0; i < Math.min(known, consuming.length); i++) {
       const mismatch = actionMismatch(consuming[i]!, state.actionEvents[i]!);
@@ -374,8 +377,13 @@ export class OrchestrationSession {
     }
     const fresh = consuming.slice(known);
     const missing = fresh
-      .filter((a) => a.actionType === Action.CallEntity || a.actionType === Action.SignalEntity)
-      .map((a) => parseEntityInstanceId(a.instanceId ?? '')?.name ?? String(a.instanceId))
+      .flatMap((a) =>
+        a.actionType === Action.CallEntity || a.actionType === Action.SignalEntity
+          ? [parseEntityInstanceId(a.instanceId ?? '')?.name ?? String(a.instanceId)]
+          : a.actionType === Action.LockEntities
+            ? (a.lockSet ?? []).map((e) => e.name)
+            : [],
+      )
       .find((name) => !this.#ctx.hasEntity(name));
     if (missing !== undefined) {
       const message = `The function '${missing}' doesn't exist, is disabled, or is not an entity function.`;
@@ -474,7 +482,9 @@ export class OrchestrationSession {
       }
       case Action.CallEntity:
       case Action.SignalEntity:
-        this.#sendToEntity(action, id, now);
+      case Action.LockEntities:
+      case Action.ReleaseEntities:
+        sendToEntity(state, this.#outbox, action, id, now);
         return;
       case Action.CreateTimer: {
         const fireAt = new Date(action.fireAt ?? now);
@@ -493,49 +503,6 @@ export class OrchestrationSession {
     }
   }
 
-  /**
-   * Records an operation sent to an entity (an EventSent, as the extension records it) and sends
-   * the request, numbered in this execution's sequence to that entity so the entity applies it
-   * once and in order. A call's response comes back as an event named after the request id.
-   */
-  #sendToEntity(action: SdkAction, id: number, now: Date): void {
-    const state = this.#state!;
-    const record = state.record;
-    const target = action.instanceId ?? '';
-    const previous = state.sentTo.get(target);
-    const timestamp = now.toISOString();
-    const request: RequestMessage = {
-      id: requestId(record.instanceId, record.executionId, id),
-      op: action.operation ?? '',
-      ...(action.actionType === Action.SignalEntity ? { signal: true } : {}),
-      input: rawInputText(action.input),
-      parent: record.instanceId,
-      parentExecution: record.executionId,
-      sender: `${record.instanceId}/${record.executionId}`,
-      pos: (previous?.count ?? 0) + 1,
-      ...(previous ? { prevSentAt: previous.at } : {}),
-      timestamp,
-    };
-    const text = JSON.stringify(request);
-    state.append({
-      EventType: EventType.EventSent,
-      EventId: id,
-      IsPlayed: false,
-      Timestamp: timestamp,
-      Name: OPERATION_EVENT_NAME,
-      InstanceId: target,
-      Input: text,
-    });
-    this.#outbox.controlWithId(request.id, target, undefined, {
-      EventType: EventType.EventRaised,
-      EventId: -1,
-      IsPlayed: false,
-      Timestamp: timestamp,
-      Name: OPERATION_EVENT_NAME,
-      Input: text,
-    });
-  }
-
   /** Appends the execution's end to its history and records the status and output it ended with. */
   #endExecution(
     status: 'Completed' | 'ContinuedAsNew' | 'Failed',
@@ -544,6 +511,7 @@ export class OrchestrationSession {
     failureDetails?: FailureDetails,
   ): void {
     const state = this.#state!;
+    releaseHeldLocks(state, this.#outbox, now);
     state.append({
       EventType: EventType.ExecutionCompleted,
       EventId: -1,

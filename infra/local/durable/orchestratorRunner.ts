@@ -50,9 +50,10 @@ export async function runOrchestrator(
     instanceId: invocation.instanceId,
     isReplaying: replays,
     parentInstanceId: invocation.parentInstanceId,
-    // Replay schema V3: the SDK splits long timers itself and expects these durations.
-    upperSchemaVersion: 2,
-    upperSchemaVersionNew: 2,
+    // Replay schema V4: the SDK splits long timers itself and expects these durations, and may
+    // take entity locks (context.df.lock).
+    upperSchemaVersion: 3,
+    upperSchemaVersionNew: 3,
     maximumShortTimerDuration: '6.00:00:00',
     longRunningTimerIntervalDuration: '3.00:00:00',
     defaultHttpAsyncRequestSleepTimeMillseconds: 30_000,

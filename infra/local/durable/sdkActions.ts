@@ -1,6 +1,7 @@
 import type { HistoryEvent, RetryPolicy } from './history.js';
 import { scheduledKind, type ScheduledTask } from './state.js';
 import { BUILTIN_HTTP_ACTIVITY } from './durableHttp.js';
+import { entityInstanceId } from './entities.js';
 
 /** SDK action types (durable-functions ActionType). */
 export const Action = {
@@ -34,13 +35,13 @@ export interface SdkAction {
   httpRequest?: unknown;
   /** A callEntity's or signalEntity's operation name. */
   operation?: string;
+  /** A lock's entities (sorted and deduplicated by the SDK) and its request id. */
+  lockSet?: Array<{ name: string; key: string }>;
+  lockRequestId?: string;
 }
 
 /** Actions the embedded runtime does not implement, with what to call them in the failure. */
-export const UNSUPPORTED_ACTIONS: Record<number, string> = {
-  [Action.LockEntities]: 'critical sections (context.df.lock on Durable entities)',
-  [Action.ReleaseEntities]: 'critical sections (context.df.lock on Durable entities)',
-};
+export const UNSUPPORTED_ACTIONS: Record<number, string> = {};
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
@@ -71,6 +72,27 @@ export function flattenActions(actions: unknown): SdkAction[] {
   };
   visit(actions);
   return result;
+}
+
+/**
+ * The actions with a release of a critical section spelled out: the SDK numbers one task per
+ * entity released, so the runtime records one release per entity of the lock it ends.
+ */
+export function expandReleases(actions: SdkAction[]): SdkAction[] {
+  const expanded: SdkAction[] = [];
+  let held: string[] = [];
+  for (const action of actions) {
+    if (action.actionType === Action.LockEntities) {
+      held = (action.lockSet ?? []).map(entityInstanceId);
+    }
+    if (action.actionType === Action.ReleaseEntities && action.instanceId === undefined) {
+      for (const instanceId of held) expanded.push({ actionType: Action.ReleaseEntities, instanceId });
+      held = [];
+      continue;
+    }
+    expanded.push(action);
+  }
+  return expanded;
 }
 
 /** Whether the SDK numbered the action with a task id (every action but these two). */
@@ -135,8 +157,12 @@ export function actionMismatch(action: SdkAction, event: HistoryEvent): string |
   if (expected !== actual)
     return `task ${event.EventId} was a ${KIND_NAMES[expected]} and is now a ${KIND_NAMES[actual]}`;
   if (actual === 'eventSent') {
-    return event.InstanceId !== action.instanceId
-      ? `task ${event.EventId} was sent to "${event.InstanceId}" and is now sent to "${action.instanceId}"`
+    const target =
+      action.actionType === Action.LockEntities && action.lockSet?.[0]
+        ? entityInstanceId(action.lockSet[0])
+        : action.instanceId;
+    return event.InstanceId !== target
+      ? `task ${event.EventId} was sent to "${event.InstanceId}" and is now sent to "${target}"`
       : undefined;
   }
   const name = action.actionType === Action.CallHttp ? BUILTIN_HTTP_ACTIVITY : action.functionName;

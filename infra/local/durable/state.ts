@@ -77,6 +77,8 @@ export class OrchestrationState {
   readonly actionEvents: HistoryEvent[] = [];
   /** Per entity this execution sent operations to: how many, and when it sent the last. */
   readonly sentTo = new Map<string, { count: number; at: string }>();
+  /** The entities this execution's critical section holds (locked, not yet released). */
+  locks: string[] = [];
 
   constructor(record: InstanceRecord) {
     this.record = record;
@@ -97,6 +99,7 @@ export class OrchestrationState {
     this.messageIds.clear();
     this.actionEvents.length = 0;
     this.sentTo.clear();
+    this.locks = [];
   }
 
   append(event: HistoryEvent): void {
@@ -110,11 +113,21 @@ export class OrchestrationState {
       if (event.EventType === EventType.EventSent && event.InstanceId !== undefined) {
         const sent = this.sentTo.get(event.InstanceId);
         this.sentTo.set(event.InstanceId, { count: (sent?.count ?? 0) + 1, at: event.Timestamp });
+        this.#trackLocks(event);
       }
       return;
     }
     const id = completionTarget(event);
     if (id !== undefined) this.resolved.add(id);
+  }
+
+  #trackLocks(event: HistoryEvent): void {
+    if (event.Name === 'release') {
+      this.locks = this.locks.filter((id) => id !== event.InstanceId);
+    } else if (event.Input?.includes('"lockset"')) {
+      const request = JSON.parse(event.Input) as { lockset?: string[] };
+      if (request.lockset) this.locks = [...request.lockset];
+    }
   }
 
   #describe(event: HistoryEvent): ScheduledTask {

@@ -18,18 +18,18 @@ import {
 
 const T0 = Date.parse('2026-12-07T10:00:00Z');
 
-function fromSender(sender: string, pos: number, prevSentAt?: number): ArrivedRequest {
+function fromSender(sender: string, seq: number, prevSentAt?: number): ArrivedRequest {
   const request: RequestMessage = {
-    id: `${sender}-${pos}`,
+    id: `${sender}-${seq}`,
     op: 'append',
     signal: true,
-    input: JSON.stringify(pos),
+    input: JSON.stringify(seq),
     sender,
-    pos,
+    seq,
     ...(prevSentAt !== undefined ? { prevSentAt: new Date(prevSentAt).toISOString() } : {}),
     timestamp: new Date(T0).toISOString(),
   };
-  return { messageId: `m-${sender}-${pos}-${Math.random()}`, request };
+  return { messageId: `m-${sender}-${seq}-${Math.random()}`, request };
 }
 
 function fromClient(messageId: string): ArrivedRequest {
@@ -40,7 +40,7 @@ function fromClient(messageId: string): ArrivedRequest {
 }
 
 const positions = (ready: ArrivedRequest[]) =>
-  ready.map((r) => `${r.request.sender ?? 'client'}#${r.request.pos ?? r.messageId}`);
+  ready.map((r) => `${r.request.sender ?? 'client'}#${r.request.seq ?? r.messageId}`);
 
 describe('entity ids', () => {
   it('should lower-case the name and keep the key as given, as the extension does', () => {
@@ -181,6 +181,19 @@ describe('entities through the episode logic (in memory, the real SDK)', () => {
     const value = context.df.getState(() => 0)!;
     if (context.df.operationName === 'add') context.df.setState(value + context.df.getInput<number>()!);
     if (context.df.operationName === 'get') context.df.return(value);
+    if (context.df.operationName === 'set') context.df.setState(context.df.getInput<number>() ?? 0);
+  });
+  df.app.orchestration('lockedMoves', function* (context: df.OrchestrationContext) {
+    const [a, b] = [new df.EntityId('tally', 'a'), new df.EntityId('tally', 'b')];
+    for (let i = 0; i < 3; i++) {
+      const lock = (yield context.df.lock([a, b])) as df.DurableLock;
+      const x = (yield context.df.callEntity(a, 'get')) as number;
+      const y = (yield context.df.callEntity(b, 'get')) as number;
+      yield context.df.callEntity(a, 'set', x - 1);
+      yield context.df.callEntity(b, 'set', y + 1);
+      lock.release();
+    }
+    return 'moved';
   });
   df.app.orchestration('tallyThree', function* (context: df.OrchestrationContext) {
     const tally = new df.EntityId('tally', context.df.getInput<string>());
@@ -208,5 +221,23 @@ describe('entities through the episode logic (in memory, the real SDK)', () => {
     expect(sim.entityState('@tally@k2')).toBe(6);
     const answers = sim.status(id).history.filter((e) => e.EventType === EventType.EventRaised);
     expect(answers).toHaveLength(1);
+  });
+
+  it('should run critical sections of concurrent orchestrations one at a time, through crashes and repeats', async () => {
+    const sim = new DurableSimulation(host, 'one');
+    const deliver = sim.deliver.bind(sim);
+    sim.deliver = (message, at) => deliver(message, at, true);
+    sim.crashAfterSending('m1', 2);
+    sim.crashAfterSending('m2', 5);
+    const ids = ['m1', 'm2', 'm3'].map((id) => sim.start('lockedMoves', null, id));
+    await sim.run();
+    for (const id of ids) expect(sim.status(id)).toMatchObject({ status: 'Completed', output: 'moved' });
+    expect(sim.entityState('@tally@a')).toBe(-9);
+    expect(sim.entityState('@tally@b')).toBe(9);
+    // Every section ended: nothing holds the entities, nothing waits on them.
+    for (const key of ['@tally@a', '@tally@b']) {
+      expect(sim.entities.get(key)).toMatchObject({ queue: [] });
+      expect(sim.entities.get(key)?.lockedBy).toBeUndefined();
+    }
   });
 });
