@@ -18,6 +18,7 @@ import {
   type EntityId,
   type EntitySchedulerState,
   type RequestMessage,
+  type ResponseMessage,
 } from './entities.js';
 import { EventType } from './history.js';
 import type { ControlMessage } from './messages.js';
@@ -202,39 +203,60 @@ function lockStep(
   request: RequestMessage,
   now: number,
 ): ControlMessage {
-  const nowText = new Date(now).toISOString();
   const lockset = request.lockset ?? [];
   const pos = (request.pos ?? 0) + 1;
-  if (pos >= lockset.length) {
-    return {
-      id: responseMessageId(request.id),
-      instanceId: request.parent ?? '',
-      ...(request.parentExecution ? { executionId: request.parentExecution } : {}),
-      event: {
-        EventType: EventType.EventRaised,
-        EventId: -1,
-        IsPlayed: false,
-        Timestamp: nowText,
-        Name: request.id,
-        Input: JSON.stringify({ result: null }),
-      },
-    };
-  }
+  if (pos >= lockset.length) return answer(request, { result: null }, now);
   const target = lockset[pos]!;
+  const { sender: _sender, seq: _seq, prevSentAt: _prev, ...rest } = request;
+  return sendFromEntity(instanceId, scheduler, target, 'lock', { ...rest, pos }, now);
+}
+
+/** The answer to a call or lock, as an event named after its request id. */
+function answer(request: RequestMessage, response: ResponseMessage, now: number): ControlMessage {
+  return {
+    id: responseMessageId(request.id),
+    instanceId: request.parent ?? '',
+    ...(request.parentExecution ? { executionId: request.parentExecution } : {}),
+    event: {
+      EventType: EventType.EventRaised,
+      EventId: -1,
+      IsPlayed: false,
+      Timestamp: new Date(now).toISOString(),
+      Name: request.id,
+      Input: JSON.stringify(response),
+    },
+  };
+}
+
+/**
+ * A request this entity sends to another (a signal, or a lock passed on), numbered in its own
+ * sequence to that entity; the id is derived from that number, so a batch that runs again after
+ * a crash sends the same message.
+ */
+function sendFromEntity(
+  instanceId: string,
+  scheduler: EntitySchedulerState,
+  target: string,
+  kind: 'signal' | 'lock',
+  request: Partial<RequestMessage> & { op: string },
+  now: number,
+): ControlMessage {
+  const nowText = new Date(now).toISOString();
   const sent = scheduler.sent[target];
   const seq = (sent?.count ?? 0) + 1;
   scheduler.sent[target] = { count: seq, at: nowText };
-  const forwarded: RequestMessage = {
+  const messageId = requestId(instanceId, `${kind}:${target}`, seq);
+  const full: RequestMessage = {
     ...request,
-    pos,
+    op: request.op,
+    id: request.id ?? messageId,
     sender: instanceId,
     seq,
     ...(sent ? { prevSentAt: sent.at } : {}),
     timestamp: nowText,
   };
-  if (!sent) delete forwarded.prevSentAt;
   return {
-    id: requestId(instanceId, `lock:${target}`, seq),
+    id: messageId,
     instanceId: target,
     event: {
       EventType: EventType.EventRaised,
@@ -242,7 +264,7 @@ function lockStep(
       IsPlayed: false,
       Timestamp: nowText,
       Name: OPERATION_EVENT_NAME,
-      Input: JSON.stringify(forwarded),
+      Input: JSON.stringify(full),
     },
   };
 }
@@ -257,7 +279,6 @@ async function runSlice(
   outbound: ControlMessage[],
   now: number,
 ): Promise<void> {
-  const nowText = new Date(now).toISOString();
   const outcome = await invokeEntity(ctx.host, id, scheduler, batch);
   if (typeof outcome === 'string') {
     ctx.logger.warn(`entity ${instanceId}: ${batch.length} operation(s) failed: ${outcome}`);
@@ -275,19 +296,7 @@ async function runSlice(
             isError: true,
             result: JSON.stringify('The entity function reported no result for this operation.'),
           });
-    outbound.push({
-      id: responseMessageId(request.id),
-      instanceId: request.parent,
-      ...(request.parentExecution ? { executionId: request.parentExecution } : {}),
-      event: {
-        EventType: EventType.EventRaised,
-        EventId: -1,
-        IsPlayed: false,
-        Timestamp: nowText,
-        Name: request.id,
-        Input: JSON.stringify(responseFor(result)),
-      },
-    });
+    outbound.push(answer(request, responseFor(result), now));
   });
   if (typeof outcome === 'string') return;
   for (const signal of outcome.signals) {
@@ -297,31 +306,16 @@ async function runSlice(
       continue;
     }
     const target = entityInstanceId(signal.target);
-    const sent = scheduler.sent[target];
-    const seq = (sent?.count ?? 0) + 1;
-    const request: RequestMessage = {
-      id: requestId(instanceId, `signal:${target}`, seq),
-      op: signal.name,
-      signal: true,
-      input: signal.input === '' ? null : signal.input,
-      sender: instanceId,
-      seq,
-      ...(sent ? { prevSentAt: sent.at } : {}),
-      timestamp: nowText,
-    };
-    scheduler.sent[target] = { count: seq, at: nowText };
-    outbound.push({
-      id: request.id,
-      instanceId: target,
-      event: {
-        EventType: EventType.EventRaised,
-        EventId: -1,
-        IsPlayed: false,
-        Timestamp: nowText,
-        Name: OPERATION_EVENT_NAME,
-        Input: JSON.stringify(request),
-      },
-    });
+    outbound.push(
+      sendFromEntity(
+        instanceId,
+        scheduler,
+        target,
+        'signal',
+        { op: signal.name, signal: true, input: signal.input === '' ? null : signal.input },
+        now,
+      ),
+    );
   }
 }
 
