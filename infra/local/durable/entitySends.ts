@@ -84,7 +84,7 @@ export function releaseHeldLocks(state: OrchestrationState, outbox: Outbox, now:
       outbox,
       target,
       {
-        id: requestId(record.instanceId, record.executionId, -1 - count),
+        id: requestId(record.instanceId, `${record.executionId}/release:${target}`, count),
         op: '',
         release: true,
         parent: record.instanceId,
