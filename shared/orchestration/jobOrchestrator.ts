@@ -115,7 +115,7 @@ class JobLifecycle {
           ? {
               outcome: 'blocked',
               code: 'USER_JOB_LIMIT',
-              message: `its owner already has ${grant.holders.length} job(s) on Batch, the most allowed (${slots!.limit}); it starts when one ends`,
+              message: `its owner already has ${grant.holders.length} job(s) on Batch, the most allowed (${slots!.limit}): ${holdersText(grant.holders)}; it starts when one ends`,
             }
           : ((yield this.#call(ACTIVITY.ensureBatchJob, { jobId: this.#jobId })) as StepResult<{
               created: boolean;
@@ -470,6 +470,10 @@ class JobLifecycle {
     if (this.#deadline && !this.#deadline.isCompleted) this.#deadline.cancel();
   }
 }
+
+/** The jobs holding an owner's slots, for a message: the first few, and how many more. */
+const holdersText = (holders: readonly string[]) =>
+  holders.slice(0, 3).join(', ') + (holders.length > 3 ? ` and ${holders.length - 3} more` : '');
 
 /** A limit for a message: `90 minute(s)`, `1.5 minute(s)`. */
 const minutesText = (ms: number) => `${Number((ms / 60_000).toFixed(2))} minute(s)`;

@@ -30,6 +30,8 @@ describe('a deployment’s limits: jobs running at once per user, fixed pools', 
     const blocked = await alice.until(second, ['BLOCKED', ...ENDED]);
     expect(blocked.status).toBe('BLOCKED');
     expect(blocked.message).toMatch(/^USER_JOB_LIMIT: /);
+    // It names the job holding the slot: the one to wait for, or to cancel.
+    expect(blocked.message).toContain(first);
 
     const others = await bob.submit({ name: 'bobs', tasks: [{ id: 'b', command: 'echo bob' }] });
     expect((await bob.until(others, ENDED)).status).toBe('FINISHED');

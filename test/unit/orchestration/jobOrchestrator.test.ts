@@ -509,8 +509,8 @@ describe('the job orchestration', () => {
       expect(ensured()).toHaveLength(1);
       const [first, second] = ensured()[0] === 'job-a' ? [a, b] : [b, a];
       expect(statusesOf(second).at(-1)).toMatchObject({ to: 'BLOCKED' });
-      expect(statusesOf(second).at(-1)!.message).toMatch(
-        /^USER_JOB_LIMIT: its owner already has 1 job\(s\) on Batch, the most allowed \(1\)/,
+      expect(statusesOf(second).at(-1)!.message).toBe(
+        `USER_JOB_LIMIT: its owner already has 1 job(s) on Batch, the most allowed (1): ${first}; it starts when one ends`,
       );
       expect(holders()).toEqual([first]);
 
