@@ -117,6 +117,20 @@ describe('embedded runtime: Durable entities', () => {
     expect(await runtime.json<string[]>(`/api/records/ledger:${key}`)).toHaveLength(430);
   });
 
+  it('should keep a state larger than a table property, across batches', async () => {
+    const key = `big-${Date.now()}`;
+    const entries = ['a', 'b', 'c'].map((c) => c.repeat(20_000));
+    for (const entry of entries) {
+      const response = await runtime.fetch(`${ENTITIES}/ledger/${key}?op=append`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(entry),
+      });
+      expect(response.status).toBe(202);
+    }
+    expect(await ledgerOf(key, 3)).toEqual(entries);
+  });
+
   it('should carry signals from one entity to another in order', async () => {
     const from = `from-${Date.now()}`;
     const to = `to-${Date.now()}`;
