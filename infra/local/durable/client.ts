@@ -8,9 +8,10 @@ import type { InstanceQuery, InstancePage, TaskHubStore } from './taskHubStore.j
 import {
   entityIdProblem,
   entityInstanceId,
-  OPERATION_EVENT_NAME,
+  missingEntityFunction,
   parseEntityInstanceId,
   parseSchedulerState,
+  requestEvent,
   type EntityId,
   type RequestMessage,
 } from './entities.js';
@@ -197,7 +198,7 @@ export class TaskHubClient {
     if (!findDurableFunction(this.host, 'entityTrigger', id.name)) {
       return {
         ok: false,
-        message: `The function '${id.name}' doesn't exist, is disabled, or is not an entity function.`,
+        message: missingEntityFunction(id.name),
       };
     }
     const request: RequestMessage = {
@@ -210,14 +211,7 @@ export class TaskHubClient {
     await this.dispatcher.sendControl({
       id: request.id,
       instanceId: entityInstanceId(id),
-      event: {
-        EventType: EventType.EventRaised,
-        EventId: -1,
-        IsPlayed: false,
-        Timestamp: request.timestamp,
-        Name: OPERATION_EVENT_NAME,
-        Input: JSON.stringify(request),
-      },
+      event: requestEvent(request),
     });
     return { ok: true };
   }

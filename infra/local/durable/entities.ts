@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { EventType, type HistoryEvent } from './history.js';
 
 /**
  * Durable entities as the Durable extension keeps them: an entity is an instance whose id is
@@ -75,6 +76,23 @@ export type RequestMessage = z.infer<typeof requestMessageSchema>;
 
 /** The name an operation request travels under (EventSent and EventRaised both carry it). */
 export const OPERATION_EVENT_NAME = 'op';
+
+/** The event a request travels in, on the entity's control queue. */
+export function requestEvent(request: RequestMessage): HistoryEvent {
+  return {
+    EventType: EventType.EventRaised,
+    EventId: -1,
+    IsPlayed: false,
+    Timestamp: request.timestamp,
+    Name: OPERATION_EVENT_NAME,
+    Input: JSON.stringify(request),
+  };
+}
+
+/** The extension's words when an app has no entity function of a name. */
+export function missingEntityFunction(name: string): string {
+  return `The function '${name}' doesn't exist, is disabled, or is not an entity function.`;
+}
 
 /**
  * A stable request id: the same orchestration task gets the same id when its episode runs again

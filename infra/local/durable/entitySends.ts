@@ -1,4 +1,10 @@
-import { entityInstanceId, OPERATION_EVENT_NAME, requestId, type RequestMessage } from './entities.js';
+import {
+  entityInstanceId,
+  OPERATION_EVENT_NAME,
+  requestEvent,
+  requestId,
+  type RequestMessage,
+} from './entities.js';
 import { EventType } from './history.js';
 import type { Outbox } from './outbox.js';
 import { Action, rawInputText, type SdkAction } from './sdkActions.js';
@@ -58,7 +64,7 @@ export function sendToEntity(
         ...common,
       };
   }
-  const text = send(state, outbox, target, request, timestamp);
+  const text = send(state, outbox, target, request);
   state.append({
     EventType: EventType.EventSent,
     EventId: taskId,
@@ -79,32 +85,20 @@ export function releaseHeldLocks(state: OrchestrationState, outbox: Outbox, now:
   const timestamp = now.toISOString();
   for (const target of state.locks) {
     const count = state.sentTo.get(target)?.count ?? 0;
-    send(
-      state,
-      outbox,
-      target,
-      {
-        id: requestId(record.instanceId, `${record.executionId}/release:${target}`, count),
-        op: '',
-        release: true,
-        parent: record.instanceId,
-        parentExecution: record.executionId,
-        timestamp,
-      },
+    send(state, outbox, target, {
+      id: requestId(record.instanceId, `${record.executionId}/release:${target}`, count),
+      op: '',
+      release: true,
+      parent: record.instanceId,
+      parentExecution: record.executionId,
       timestamp,
-    );
+    });
     state.sentTo.set(target, { count: count + 1, at: timestamp });
   }
   state.locks = [];
 }
 
-function send(
-  state: OrchestrationState,
-  outbox: Outbox,
-  target: string,
-  request: RequestMessage,
-  timestamp: string,
-): string {
+function send(state: OrchestrationState, outbox: Outbox, target: string, request: RequestMessage): string {
   const record = state.record;
   const previous = state.sentTo.get(target);
   const full: RequestMessage = {
@@ -113,14 +107,7 @@ function send(
     seq: (previous?.count ?? 0) + 1,
     ...(previous ? { prevSentAt: previous.at } : {}),
   };
-  const text = JSON.stringify(full);
-  outbox.controlWithId(request.lockset ? `${request.id}:lock` : request.id, target, undefined, {
-    EventType: EventType.EventRaised,
-    EventId: -1,
-    IsPlayed: false,
-    Timestamp: timestamp,
-    Name: OPERATION_EVENT_NAME,
-    Input: text,
-  });
-  return text;
+  const event = requestEvent(full);
+  outbox.controlWithId(request.lockset ? `${request.id}:lock` : request.id, target, undefined, event);
+  return event.Input!;
 }

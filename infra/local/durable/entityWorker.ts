@@ -4,11 +4,13 @@ import {
   admitRequests,
   entityIdProblem,
   entityInstanceId,
+  missingEntityFunction,
   OPERATION_EVENT_NAME,
   parseEntityBatchResult,
   parseEntityInstanceId,
   parseSchedulerState,
   requestId,
+  requestEvent,
   requestMessageSchema,
   responseFor,
   responseMessageId,
@@ -255,18 +257,7 @@ function sendFromEntity(
     ...(sent ? { prevSentAt: sent.at } : {}),
     timestamp: nowText,
   };
-  return {
-    id: messageId,
-    instanceId: target,
-    event: {
-      EventType: EventType.EventRaised,
-      EventId: -1,
-      IsPlayed: false,
-      Timestamp: nowText,
-      Name: OPERATION_EVENT_NAME,
-      Input: JSON.stringify(full),
-    },
-  };
+  return { id: messageId, instanceId: target, event: requestEvent(full) };
 }
 
 /** Runs one slice of operations and adds the responses and signals it produced to `outbound`. */
@@ -327,7 +318,7 @@ async function invokeEntity(
   batch: RequestMessage[],
 ): Promise<EntityBatchResult | string> {
   const fn = findDurableFunction(host, 'entityTrigger', id.name);
-  if (!fn) return `The function '${id.name}' doesn't exist, is disabled, or is not an entity function.`;
+  if (!fn) return missingEntityFunction(id.name);
   const bindingInfo = {
     self: { name: id.name, key: id.key },
     exists: scheduler.exists,

@@ -21,10 +21,9 @@ import {
   parseJsonText,
   processedInputText,
   rawInputText,
-  UNSUPPORTED_ACTIONS,
   type SdkAction,
 } from './sdkActions.js';
-import { parseEntityInstanceId } from './entities.js';
+import { missingEntityFunction, parseEntityInstanceId } from './entities.js';
 import { releaseHeldLocks, sendToEntity } from './entitySends.js';
 import { completionTarget, failedOutput, OrchestrationState, type InstanceRecord } from './state.js';
 
@@ -352,13 +351,6 @@ export class OrchestrationSession {
     const state = this.#state!;
     const record = state.record;
     const flat = flattenActions(outcome.actions);
-    const unsupported = flat.find((a) => UNSUPPORTED_ACTIONS[a.actionType] !== undefined);
-    if (unsupported) {
-      const what = UNSUPPORTED_ACTIONS[unsupported.actionType]!;
-      const message = `The embedded runtime does not support ${what}; see infra/local/README.md.`;
-      this.#fail(message, { ErrorType: 'NotSupportedException', ErrorMessage: message }, now);
-      return;
-    }
     const consuming = expandReleases(flat).filter(consumesId);
     const known = state.actionEvents.length;
     for (let i = 0; i < Math.min(known, consuming.length); i++) {
@@ -386,7 +378,7 @@ export class OrchestrationSession {
       )
       .find((name) => !this.#ctx.hasEntity(name));
     if (missing !== undefined) {
-      const message = `The function '${missing}' doesn't exist, is disabled, or is not an entity function.`;
+      const message = missingEntityFunction(missing);
       this.#fail(message, { ErrorType: 'ArgumentException', ErrorMessage: message }, now);
       return;
     }

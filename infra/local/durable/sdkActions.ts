@@ -40,9 +40,6 @@ export interface SdkAction {
   lockRequestId?: string;
 }
 
-/** Actions the embedded runtime does not implement, with what to call them in the failure. */
-export const UNSUPPORTED_ACTIONS: Record<number, string> = {};
-
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
 }
