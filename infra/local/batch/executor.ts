@@ -314,53 +314,79 @@ function patternBase(pattern: string): string {
   return base.join('/');
 }
 
+/** Uploads one task runs at the same time: a node's upload of many small files is latency-bound. */
+const UPLOADS_AT_ONCE = 8;
+
+type OutputFile = NonNullable<TaskAddParameter['outputFiles']>[number];
+
+interface Upload {
+  containerUrl: string;
+  blobName: string;
+  file: string;
+  headers: Array<{ name: string; value?: string }> | undefined;
+}
+
+/** The uploads one output file specification asks for: the files it matches and their blob names. */
+async function plannedUploads(output: OutputFile, workingDir: string): Promise<Upload[]> {
+  const pattern = output.filePattern.replace(/\\/g, '/');
+  const destination = output.destination.container;
+  const upload = (file: string, blobName: string): Upload => ({
+    containerUrl: destination.containerUrl,
+    blobName,
+    file,
+    headers: destination.uploadHeaders,
+  });
+  if (!/[*?[\]{}]/.test(pattern)) {
+    const file = path.resolve(workingDir, pattern);
+    const exists = await stat(file).then(
+      (s) => s.isFile(),
+      () => false,
+    );
+    return exists ? [upload(file, destination.path ?? path.basename(file))] : [];
+  }
+  const prefix = destination.path?.replace(/\/+$/, '') ?? '';
+  const base = path.resolve(workingDir, patternBase(pattern));
+  const files = await glob(pattern, { cwd: workingDir, absolute: true, onlyFiles: true, dot: true });
+  return files.sort().map((file) => {
+    const relative = path.relative(base, file).split(path.sep).join('/');
+    return upload(file, prefix ? `${prefix}/${relative}` : relative);
+  });
+}
+
 /**
  * Uploads a task's output files whose upload condition matches, as Batch does when a task ends:
  * a pattern without wildcards names one blob (`path`), a pattern with wildcards puts every match
  * under the `path` prefix, keeping its place relative to the pattern's fixed directories.
  */
 export async function uploadOutputFiles(
-  access: StorageAccess,
+  access: Pick<StorageAccess, 'uploadFile'>,
   task: TaskAddParameter,
   workingDir: string,
   succeeded: boolean,
 ): Promise<void> {
-  // Output files upload side by side, as the Batch node agent does; the first failure is reported.
-  const uploads = (task.outputFiles ?? []).map(async (output) => {
+  const wanted = (task.outputFiles ?? []).filter((output) => {
     const condition = output.uploadOptions.uploadCondition;
-    if ((condition === 'tasksuccess' && !succeeded) || (condition === 'taskfailure' && succeeded)) return;
-    const pattern = output.filePattern.replace(/\\/g, '/');
-    const wildcard = /[*?[\]{}]/.test(pattern);
-    const destination = output.destination.container;
-    const prefix = destination.path?.replace(/\/+$/, '') ?? '';
-    if (!wildcard) {
-      const file = path.resolve(workingDir, pattern);
-      const exists = await stat(file).then(
-        (s) => s.isFile(),
-        () => false,
-      );
-      if (!exists) return;
-      await access.uploadFile(
-        destination.containerUrl,
-        destination.path ?? path.basename(file),
-        file,
-        destination.uploadHeaders,
-      );
-      return;
-    }
-    const base = path.resolve(workingDir, patternBase(pattern));
-    const files = await glob(pattern, { cwd: workingDir, absolute: true, onlyFiles: true, dot: true });
-    for (const file of files.sort()) {
-      const relative = path.relative(base, file).split(path.sep).join('/');
-      await access.uploadFile(
-        destination.containerUrl,
-        prefix ? `${prefix}/${relative}` : relative,
-        file,
-        destination.uploadHeaders,
-      );
-    }
+    return !((condition === 'tasksuccess' && !succeeded) || (condition === 'taskfailure' && succeeded));
   });
-  const results = await Promise.allSettled(uploads);
-  const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-  if (failed) throw failed.reason;
+  const planned = await Promise.allSettled(wanted.map((output) => plannedUploads(output, workingDir)));
+  const uploads = planned.flatMap((result) => (result.status === 'fulfilled' ? result.value : []));
+  // Files upload side by side, as the Batch node agent uploads them (a task's logs are two files
+  // matched by one pattern: one after the other, a task held its slot through two round trips).
+  // Every upload is tried; the first failure is reported.
+  const failures = planned.flatMap((result): unknown[] =>
+    result.status === 'rejected' ? [result.reason] : [],
+  );
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < uploads.length) {
+      const upload = uploads[next++]!;
+      try {
+        await access.uploadFile(upload.containerUrl, upload.blobName, upload.file, upload.headers);
+      } catch (error) {
+        failures.push(error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(UPLOADS_AT_ONCE, uploads.length) }, worker));
+  if (failures.length > 0) throw failures[0];
 }
