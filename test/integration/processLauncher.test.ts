@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -45,6 +45,38 @@ describe('the local Batch node’s process launcher', () => {
     const missing = launcher.launch({ ...request('missing', ''), file: 'cloudjobs-no-such-program' });
     expect(await missing.started).toBeUndefined();
     expect(await missing.ended).toMatchObject({ kind: 'error', code: 'ENOENT' });
+    await launcher.close();
+  });
+
+  it('should start a first attempt in a fresh task directory it lays out itself', async () => {
+    const taskDir = path.join(dir, 'workitems', 'job-1', 'job-1', 'fresh');
+    const workingDir = path.join(taskDir, 'wd');
+    // What an earlier attempt left behind goes before the process starts.
+    await mkdir(path.join(workingDir, 'old'), { recursive: true });
+    await writeFile(path.join(workingDir, 'old', 'left.txt'), 'stale');
+    const launcher = new ProcessLauncher();
+    const launched = launcher.launch({
+      ...request('fresh', 'pwd; ls -A'),
+      cwd: workingDir,
+      stdout: path.join(taskDir, 'stdout.txt'),
+      stderr: path.join(taskDir, 'stderr.txt'),
+      fresh: { remove: taskDir, create: workingDir },
+    });
+    expect(await launched.ended).toEqual({ kind: 'exit', code: 0, signal: null });
+    expect(await readFile(path.join(taskDir, 'stdout.txt'), 'utf8')).toBe(`${workingDir}\n`);
+
+    // A directory that cannot be laid out is a launch failure that says so, and nothing runs.
+    const blocked = path.join(dir, 'a-file');
+    await writeFile(blocked, '');
+    const failed = launcher.launch({
+      ...request('blocked', 'touch ran'),
+      cwd: path.join(blocked, 'wd'),
+      stdout: path.join(dir, 'blocked.out'),
+      fresh: { remove: path.join(blocked, 'task'), create: path.join(blocked, 'task', 'wd') },
+    });
+    expect(await failed.started).toBeUndefined();
+    expect(await failed.ended).toMatchObject({ kind: 'error', code: 'ENOTDIR', phase: 'directory' });
+    expect(await stat(path.join(dir, 'blocked.out')).catch(() => undefined)).toBeUndefined();
     await launcher.close();
   });
 

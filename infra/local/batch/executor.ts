@@ -105,6 +105,8 @@ export class TaskAttempt {
     launcher: ProcessLauncher;
     /** The task, as the process registry records it. */
     owner: { job: string; task: string };
+    /** Whether the launcher empties and lays out the task directory first (a first attempt). */
+    fresh?: boolean;
   }) {
     this.done = this.#run(options);
   }
@@ -122,6 +124,7 @@ export class TaskAttempt {
     processes: ProcessRegistry;
     launcher: ProcessLauncher;
     owner: { job: string; task: string };
+    fresh?: boolean;
   }): Promise<AttemptOutcome> {
     const { task, dirs, env } = options;
     let argv: string[];
@@ -182,6 +185,7 @@ export class TaskAttempt {
       stdout: path.join(dirs.taskDir, 'stdout.txt'),
       stderr: path.join(dirs.taskDir, 'stderr.txt'),
       registry: { directory: options.processes.directory, owner: options.owner },
+      ...(options.fresh ? { fresh: { remove: dirs.taskDir, create: dirs.workingDir } } : {}),
     });
     let stoppedBy: 'wallclock' | 'stop' | undefined;
     const child: { pid?: number; ended?: boolean } = {};
@@ -203,6 +207,16 @@ export class TaskAttempt {
     clearTimeout(timer);
     // The task's own children may outlive it; they belong to the task and go with it.
     if (pid !== undefined) killGroup(pid);
+    if (outcome.kind === 'error' && outcome.phase === 'directory') {
+      return {
+        exitCode: -1,
+        failureInfo: {
+          category: 'servererror',
+          code: 'TaskFailedToRun',
+          message: `the node could not lay out the task directory ${dirs.taskDir}: ${outcome.message}`,
+        },
+      };
+    }
     if (outcome.kind === 'error') {
       return {
         exitCode: -1,

@@ -15,12 +15,19 @@ export interface LaunchRequest {
    * down (the helper outlives it) is known to have ended, and how.
    */
   registry: { directory: string; owner: Record<string, string> };
+  /**
+   * A directory to empty (`remove`, deleted with all it holds) and lay out again (`create`) before
+   * the log files are opened: a task's first attempt starts in a fresh task directory. The helper
+   * does it because its event loop is idle, where the runtime's queues each file system call
+   * behind the whole app's work (three such waits were about 15 ms of every short task).
+   */
+  fresh?: { remove: string; create: string };
 }
 
 /** How a launched process ended. */
 export type LaunchOutcome =
   | { kind: 'exit'; code: number | null; signal: NodeJS.Signals | null }
-  | { kind: 'error'; code?: string; message: string };
+  | { kind: 'error'; code?: string; message: string; phase?: 'directory' };
 
 /** A process the launcher started (or failed to start). */
 export interface Launched {
@@ -32,14 +39,14 @@ export interface Launched {
 type HelperMessage =
   | { id: number; t: 'spawned'; pid: number }
   | { id: number; t: 'exit'; code: number | null; signal: NodeJS.Signals | null }
-  | { id: number; t: 'error'; code?: string; message: string };
+  | { id: number; t: 'error'; code?: string; message: string; phase?: 'directory' };
 
 // The helper is a bare Node process: it starts each task in a process group of its own with its
 // output going straight to its log files, and reports the pid and the exit. Signals meant for
 // the runtime's terminal group do not stop it; the runtime closing the channel (or dying) does.
 const HELPER_SOURCE = `
 const { spawn } = require('node:child_process');
-const { closeSync, fstatSync, openSync, writeFileSync, writeSync } = require('node:fs');
+const { closeSync, fstatSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } = require('node:fs');
 const { join } = require('node:path');
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => {});
 let running = 0;
@@ -58,6 +65,15 @@ const recordExit = (file, exit) => {
   } catch {}
 };
 process.on('message', (request) => {
+  if (request.fresh) {
+    try {
+      rmSync(request.fresh.remove, { recursive: true, force: true });
+      mkdirSync(request.fresh.create, { recursive: true });
+    } catch (error) {
+      send({ id: request.id, t: 'error', code: error.code, message: error.message, phase: 'directory' });
+      return;
+    }
+  }
   const fds = [];
   try {
     fds.push(openSync(request.stdout, 'w'), openSync(request.stderr, 'w'));
@@ -172,7 +188,12 @@ export class ProcessLauncher {
       message.id,
       message.t === 'exit'
         ? { kind: 'exit', code: message.code, signal: message.signal }
-        : { kind: 'error', ...(message.code ? { code: message.code } : {}), message: message.message },
+        : {
+            kind: 'error',
+            ...(message.code ? { code: message.code } : {}),
+            ...(message.phase ? { phase: message.phase } : {}),
+            message: message.message,
+          },
     );
   }
 

@@ -342,8 +342,13 @@ export class LocalNode {
         ? Date.parse(record.firstStartTime) + parseDuration(wallClock)
         : undefined;
     try {
-      await resetTaskDirectory(dirs);
-      await stageResourceFiles(this.#o.storage, record.spec, dirs.workingDir);
+      // Resource files need the directory before the process starts; otherwise the launcher lays
+      // it out, off this busy event loop.
+      let fresh = (record.spec.resourceFiles ?? []).length === 0;
+      if (!fresh) {
+        await resetTaskDirectory(dirs);
+        await stageResourceFiles(this.#o.storage, record.spec, dirs.workingDir);
+      }
       for (;;) {
         const attempt = new TaskAttempt({
           task: record.spec,
@@ -353,7 +358,9 @@ export class LocalNode {
           processes: this.#processes,
           launcher: this.#launcher,
           owner: { job: job.record.id, task: record.spec.id },
+          fresh,
         });
+        fresh = false;
         task.attempt = attempt;
         if (task.stopIntent) attempt.stop();
         const { exitCode, failureInfo, stoppedBy, pid } = await attempt.done;
