@@ -4,7 +4,9 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { QueueServiceClient, type QueueClient } from '@azure/storage-queue';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { Logger } from '../../infra/local/host/logger.js';
+import { BundleRunner } from '../../infra/local/storage/bundleRunner.js';
 import { LeaseKeeper, WorkQueue, type QueueMessage } from '../../infra/local/storage/workQueue.js';
+import { waitFor } from '../support/waitFor.js';
 
 /**
  * A queue client whose message updates take a while to answer, as they do on a busy account: a
@@ -92,5 +94,73 @@ describe('the embedded runtime’s work queue on Azurite', () => {
     const [again] = await queue.receive(1);
     expect(again?.body).toEqual({ n: 1 });
     await queue.complete(again!);
+  });
+});
+
+describe('the embedded runtime’s bundle runner on Azurite', () => {
+  const connection = inject('azurite');
+  const name = `br${randomBytes(6).toString('hex')}`;
+  const queueClient = QueueServiceClient.fromConnectionString(connection).getQueueClient(name);
+  const payloads = BlobServiceClient.fromConnectionString(connection).getContainerClient(name);
+  const logger = new Logger({ defaultLevel: 'warning' }).child('test');
+  afterAll(async () => {
+    await queueClient.deleteIfExists();
+    await payloads.deleteIfExists();
+  });
+
+  it('should run what it sends itself without receiving, and still receive what others send', async () => {
+    const queue = new WorkQueue<{ n: number }>({
+      queue: queueClient,
+      payloads,
+      leaseMs: 5000,
+      parse: (value) => value as { n: number },
+      logger,
+    });
+    await queue.ensure();
+    let receives = 0;
+    const receive = queue.receive.bind(queue);
+    queue.receive = (max) => {
+      receives++;
+      return receive(max);
+    };
+    const ran: number[] = [];
+    const leases = new LeaseKeeper(logger);
+    const runner = new BundleRunner<{ n: number }, number, undefined>({
+      name: 'test',
+      queue,
+      leases,
+      logger,
+      concurrency: 1,
+      maxBacklog: 4,
+      maxPollIntervalMs: 1000,
+      items: (body) => [body.n],
+      state: () => undefined,
+      run: (n) => {
+        ran.push(n);
+        return Promise.resolve();
+      },
+      settle: () => Promise.resolve(),
+    });
+    runner.start();
+    try {
+      // Let the start-up polls back off, then send one message after another, each run here.
+      await waitFor(() => (receives >= 3 ? true : undefined), { intervalMs: 10 });
+      const before = receives;
+      for (let n = 1; n <= 20; n++) {
+        await runner.submit({ n });
+        await waitFor(() => (ran.includes(n) ? true : undefined), { intervalMs: 5 });
+      }
+      // A receive after each finished item would be 20; the idle back-off makes a few at most.
+      expect(receives - before).toBeLessThan(5);
+
+      // A message another process sends is found by the runner's own polling.
+      await queue.send({ n: 99 });
+      await waitFor(() => (ran.includes(99) ? true : undefined), { timeoutMs: 5000 });
+      await waitFor(async () => ((await queue.count()) === 0 ? true : undefined));
+      expect(ran).toEqual([...Array.from({ length: 20 }, (_, i) => i + 1), 99]);
+    } finally {
+      await runner.stop();
+      leases.stop();
+    }
   });
 });

@@ -45,6 +45,13 @@ export class BundleRunner<TBody, TItem, TState> {
   readonly #poller: Poller;
   #running = 0;
   #stopped = true;
+  /**
+   * Whether the queue may hold messages this runner has not taken: some were left there (the
+   * backlog was full) or the last receive came back full. Only then is it polled at once when
+   * work runs out; otherwise its own interval finds what others send, and a receive after every
+   * finished item (each an empty one, since this process holds what it sends) is saved.
+   */
+  #leftInQueue = true;
 
   constructor(options: BundleRunnerOptions<TBody, TItem, TState>) {
     this.#o = options;
@@ -55,7 +62,9 @@ export class BundleRunner<TBody, TItem, TState> {
       poll: async () => {
         if (this.#pending.length > 0 || this.#running >= options.concurrency) return 0;
         if (options.ready && !options.ready()) return 0;
-        const messages = await options.queue.receive(options.receiveMax ?? 4);
+        const max = options.receiveMax ?? 4;
+        const messages = await options.queue.receive(max);
+        this.#leftInQueue = messages.length >= max;
         for (const message of messages) this.#accept(message);
         return messages.length;
       },
@@ -74,7 +83,13 @@ export class BundleRunner<TBody, TItem, TState> {
 
   /** Polls now: messages were just sent. */
   wake(): void {
+    this.#leftInQueue = true;
     this.#poller.wake();
+  }
+
+  /** Polls now if the queue may hold messages this runner has not taken (it has room again). */
+  resume(): void {
+    if (this.#leftInQueue) this.#poller.wake();
   }
 
   async stop(): Promise<void> {
@@ -91,11 +106,20 @@ export class BundleRunner<TBody, TItem, TState> {
     this.#held.clear();
   }
 
+  /** Whether a message submitted now is held and run here (rather than left for a receive). */
+  get canHold(): boolean {
+    return !this.#stopped && this.#pending.length < this.#o.maxBacklog;
+  }
+
   /** Sends a message: held and run here while the backlog is short, else left for a receive. */
   async submit(body: TBody): Promise<void> {
     const hold = !this.#stopped && this.#pending.length < this.#o.maxBacklog;
     const sent = await this.#o.queue.send(body, { hold });
     if (hold && !this.#stopped) this.#accept(sent);
+    else {
+      this.#leftInQueue = true;
+      this.#poller.wake();
+    }
   }
 
   /** Tracks work the caller starts on the runner's behalf, so stop() waits for it. */
@@ -133,7 +157,7 @@ export class BundleRunner<TBody, TItem, TState> {
         .finally(() => {
           this.#running--;
           this.#pump();
-          if (this.#pending.length === 0) this.#poller.wake();
+          if (this.#pending.length === 0 && this.#leftInQueue) this.#poller.wake();
         });
       this.track(work);
     }
