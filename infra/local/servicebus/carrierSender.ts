@@ -28,6 +28,11 @@ export class CarrierSender {
   constructor(
     private readonly queue: WorkQueue<Carrier>,
     private readonly sent: () => void,
+    /**
+     * Hands a carrier to a receiver in this process that can take it now (it stores it held and
+     * delivers it without a receive), or says no receiver can (undefined).
+     */
+    private readonly handOff: (carrier: Carrier) => Promise<void> | undefined = () => undefined,
   ) {}
 
   /** Stores messages; with a delay they are stored at once, in a carrier of their own. */
@@ -67,10 +72,11 @@ export class CarrierSender {
     clearTimeout(gathering.timer);
     this.#gathering = { messages: [], bytes: 0, waiters: [] };
     if (gathering.messages.length === 0) return;
-    this.queue.send({ messages: gathering.messages }).then(
+    const handed = this.handOff({ messages: gathering.messages });
+    const stored = handed ?? this.queue.send({ messages: gathering.messages }).then(() => this.sent());
+    stored.then(
       () => {
         for (const waiter of gathering.waiters) waiter.resolve();
-        this.sent();
       },
       (error: unknown) => {
         for (const waiter of gathering.waiters) waiter.reject(error);

@@ -27,6 +27,11 @@ export interface ServiceBusMessage {
  */
 export interface Carrier {
   messages: ServiceBusMessage[];
+  /**
+   * Sent held and handed to a receiver in this process, which made the first delivery without
+   * a receive: a storage receive after that (the runtime died first) is the second.
+   */
+  held?: boolean;
 }
 
 const messageSchema = z.object({
@@ -49,7 +54,7 @@ const messageSchema = z.object({
 
 /** Reads a stored carrier; a lone message (as stored before carriers) is a carrier of one. */
 export const carrierSchema: z.ZodType<Carrier, unknown> = z.union([
-  z.object({ messages: z.array(messageSchema) }),
+  z.object({ messages: z.array(messageSchema), held: z.boolean().optional() }),
   messageSchema.transform((message) => ({ messages: [message] })),
 ]);
 

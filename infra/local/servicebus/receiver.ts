@@ -135,7 +135,10 @@ export class Receiver {
       items: (carrier, received) =>
         carrier.messages.map((message, index): Delivery => ({
           message,
-          deliveryCount: (message.priorDeliveries ?? 0) + Math.max(1, received.dequeueCount),
+          // A held carrier's first delivery was made in memory, without the receive that counts.
+          deliveryCount:
+            (message.priorDeliveries ?? 0) +
+            (carrier.held ? received.dequeueCount + 1 : Math.max(1, received.dequeueCount)),
           lockToken: `${received.messageId}:${index}`,
           lockedUntil: received.leaseUntil,
         })),
@@ -158,6 +161,23 @@ export class Receiver {
 
   wake(): void {
     this.#runner.wake();
+  }
+
+  /**
+   * Whether a carrier sent now can come straight here: the receiver has room for it and, for a
+   * batch function, a free call with nothing gathered (what a receive would wait for too, so
+   * that batches stay as large as they would be).
+   */
+  canTake(): boolean {
+    return (
+      this.#runner.canHold &&
+      (!this.#batch || (this.#invocations.available > 0 && this.#gathered.length === 0))
+    );
+  }
+
+  /** Stores a carrier held for this receiver and delivers it, with no receive in between. */
+  take(carrier: Carrier): Promise<void> {
+    return this.#runner.submit(carrier);
   }
 
   stop(): Promise<void> {
@@ -194,7 +214,7 @@ export class Receiver {
         .finally(() => {
           this.#invocations.release();
           for (const { done } of batch) done();
-          this.#runner.wake();
+          this.#runner.resume();
         });
     }
   }

@@ -159,11 +159,14 @@ export class ServiceBusEmulator {
     const wake = () => {
       for (const receiver of receivers) receiver.wake();
     };
+    // A carrier sent here goes straight to a receiver here that can take it, saving the receive.
+    const handOff = (carrier: Carrier) =>
+      receivers.find((receiver) => receiver.canTake())?.take({ ...carrier, held: true });
     const queue: EmulatedQueue = {
       settings,
       main,
       deadLetter,
-      toMain: new CarrierSender(main, wake),
+      toMain: new CarrierSender(main, wake, handOff),
       toDeadLetter: new CarrierSender(deadLetter, wake),
       receivers,
       sent: 0,
