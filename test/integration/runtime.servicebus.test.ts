@@ -169,49 +169,41 @@ describe('embedded runtime: Service Bus', () => {
     expect(new Set(batches.flatMap((b) => b.messageIds)).size).toBe(25);
   });
 
-  it('should count a held carrier that a killed runtime left behind as delivered once already', async () => {
-    // What a runtime leaves when it dies after handing a carrier to its own receiver in memory
-    // (the first delivery) and before settling it: the carrier, marked held, visible again.
-    const id = `held-${Date.now()}`;
+  /** Stores a storage message in the orders queue as a runtime would have, and awaits its delivery. */
+  const storedAndDelivered = async (kind: string, stored: (message: object) => object) => {
+    const id = `${kind}-${Date.now()}`;
     const queue = new QueueClient(
       runtime.options.storage,
       storageName(`${namespacePrefix(runtime.namespace)}sb-`, 'orders', ''),
     );
     const message = {
-      messageId: `held${Date.now()}`,
+      messageId: `${kind}${Date.now()}`,
       body: JSON.stringify({ id }),
       bodyEncoding: 'text',
       contentType: 'application/json',
       enqueuedTimeUtc: new Date().toISOString(),
       sequenceNumber: 1,
     };
-    await queue.sendMessage(JSON.stringify({ messages: [message], held: true }));
+    await queue.sendMessage(JSON.stringify(stored(message)));
     const deliveries = await waitFor(async () => {
       const found = await deliveriesOf(id);
       return found.length > 0 ? found : undefined;
     });
-    expect(deliveries).toEqual([{ id, deliveryCount: 2, messageId: message.messageId }]);
+    return { id, messageId: message.messageId, deliveries };
+  };
+
+  it('should count a held carrier that a killed runtime left behind as delivered once already', async () => {
+    // What a runtime leaves when it dies after handing a carrier to its own receiver in memory
+    // (the first delivery) and before settling it: the carrier, marked held, visible again.
+    const { id, messageId, deliveries } = await storedAndDelivered('held', (message) => ({
+      messages: [message],
+      held: true,
+    }));
+    expect(deliveries).toEqual([{ id, deliveryCount: 2, messageId }]);
   });
 
   it('should still deliver a message stored one per storage message, as earlier runtimes left them', async () => {
-    const id = `legacy-${Date.now()}`;
-    const queue = new QueueClient(
-      runtime.options.storage,
-      storageName(`${namespacePrefix(runtime.namespace)}sb-`, 'orders', ''),
-    );
-    const legacy = {
-      messageId: `legacy${Date.now()}`,
-      body: JSON.stringify({ id }),
-      bodyEncoding: 'text',
-      contentType: 'application/json',
-      enqueuedTimeUtc: new Date().toISOString(),
-      sequenceNumber: 1,
-    };
-    await queue.sendMessage(JSON.stringify(legacy));
-    const deliveries = await waitFor(async () => {
-      const found = await deliveriesOf(id);
-      return found.length > 0 ? found : undefined;
-    });
-    expect(deliveries).toEqual([{ id, deliveryCount: 1, messageId: legacy.messageId }]);
+    const { id, messageId, deliveries } = await storedAndDelivered('legacy', (message) => message);
+    expect(deliveries).toEqual([{ id, deliveryCount: 1, messageId }]);
   });
 });
