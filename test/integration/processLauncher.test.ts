@@ -1,9 +1,13 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ProcessRegistry } from '../../infra/local/batch/executor.js';
 import { ProcessLauncher, type LaunchRequest } from '../../infra/local/batch/launcher.js';
+import { ROOT } from '../support/runtimeProcess.js';
 import { waitFor } from '../support/waitFor.js';
 
 describe('the local Batch node’s process launcher', () => {
@@ -78,6 +82,42 @@ describe('the local Batch node’s process launcher', () => {
     expect(await failed.ended).toMatchObject({ kind: 'error', code: 'ENOTDIR', phase: 'directory' });
     expect(await stat(path.join(dir, 'blocked.out')).catch(() => undefined)).toBeUndefined();
     await launcher.close();
+  });
+
+  it('should record every exit when the service is killed while launches are in flight', async () => {
+    // A service that sends twelve launches and is killed as soon as the first has started: the
+    // helper still has launches to make and, until it sees the channel close, reports on a
+    // channel nobody reads. That must not take it down before it has recorded the exits.
+    const launcher = path.join(ROOT, 'infra/local/batch/launcher.ts');
+    const service = `
+      const { ProcessLauncher } = await import(${JSON.stringify(pathToFileURL(launcher).href)});
+      const launcher = new ProcessLauncher();
+      const launched = Array.from({ length: 12 }, (_, i) => launcher.launch({
+        file: '/bin/sh', args: ['-c', 'sleep 0.2'], cwd: ${JSON.stringify(dir)}, env: { PATH: process.env.PATH },
+        stdout: ${JSON.stringify(dir)} + '/t' + i + '.out', stderr: ${JSON.stringify(dir)} + '/t' + i + '.err',
+        registry: { directory: ${JSON.stringify(registry.directory)}, owner: { job: 'job-1', task: 't' + i } },
+      }));
+      await launched[0].started;
+      process.kill(process.pid, 'SIGKILL');
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', service], {
+      cwd: ROOT,
+      stdio: 'ignore',
+    });
+    await once(child, 'exit');
+    const records = await waitFor(
+      async () => {
+        const names = await readdir(registry.directory);
+        const texts = await Promise.all(
+          names.map((name) => readFile(path.join(registry.directory, name), 'utf8')),
+        );
+        return names.length === 12 && texts.every((text) => text.includes('\n')) ? texts : undefined;
+      },
+      { timeoutMs: 10_000, what: 'twelve records with their exits' },
+    );
+    expect(records.map((text) => JSON.parse(text.split('\n')[1]!) as unknown)).toEqual(
+      Array(12).fill({ code: 0, signal: null }),
+    );
   });
 
   it('should record the exits of processes that end after the service is gone, for its next start', async () => {

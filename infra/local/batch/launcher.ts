@@ -56,7 +56,9 @@ process.on('disconnect', () => {
   orphaned = true;
   if (running === 0) process.exit(0);
 });
-const send = (message) => { if (process.connected) process.send(message); };
+// The runtime may be gone before the helper hears of it: a send without a callback would then
+// raise an uncaught error and take the helper down, and with it the exits it is there to record.
+const send = (message) => { if (process.connected) process.send(message, () => {}); };
 const recordExit = (file, exit) => {
   try {
     // Only into a record that still exists: the runtime deletes it once it has seen the exit.
