@@ -162,11 +162,33 @@ describe('embedded runtime: Service Bus', () => {
       ).filter((b) => b.ids.some((id) => id.startsWith(`${run}-`)));
       return found.flatMap((b) => b.ids).length >= 25 ? found : undefined;
     });
-    // host.json: maxMessageBatchSize 10.
+    // host.json: maxMessageBatchSize 10 (and minMessageBatchSize 5, which the last five meet).
     expect(batches.map((b) => b.ids.length).sort((a, b) => b - a)).toEqual([10, 10, 5]);
     expect(batches.flatMap((b) => b.ids).sort()).toEqual(readings.map((r) => r.id).sort());
     expect(batches.flatMap((b) => b.deliveryCounts)).toEqual(Array(25).fill(1));
     expect(new Set(batches.flatMap((b) => b.messageIds)).size).toBe(25);
+  });
+
+  it('should hold a batch under minMessageBatchSize for more, until maxBatchWaitTime has passed', async () => {
+    // host.json: minMessageBatchSize 5, maxBatchWaitTime 2 s. Three readings sent one at a time
+    // would each be a batch of their own; they wait for more and go together once the time is up.
+    const run = `few-${Date.now()}`;
+    const sent = Date.now();
+    for (let i = 0; i < 3; i++) {
+      const response = await runtime.fetch('/api/readings', {
+        method: 'POST',
+        body: JSON.stringify([{ id: `${run}-${i}` }]),
+      });
+      expect(response.status).toBe(202);
+    }
+    const batches = await waitFor(async () => {
+      const found = (
+        await runtime.json<Array<{ ids: string[]; at: number }>>('/api/records/readings')
+      ).filter((b) => b.ids.some((id) => id.startsWith(`${run}-`)));
+      return found.flatMap((b) => b.ids).length >= 3 ? found : undefined;
+    });
+    expect(batches.map((b) => b.ids.sort())).toEqual([[`${run}-0`, `${run}-1`, `${run}-2`]]);
+    expect(batches[0]!.at - sent).toBeGreaterThanOrEqual(2000);
   });
 
   /** Stores a storage message in the orders queue as a runtime would have, and awaits its delivery. */

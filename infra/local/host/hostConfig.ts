@@ -62,6 +62,16 @@ export const hostJsonSchema = z.looseObject({
           autoCompleteMessages: z.boolean().optional(),
           maxAutoLockRenewalDuration: duration.optional(),
           maxMessageBatchSize: positiveInt.optional(),
+          minMessageBatchSize: positiveInt.optional(),
+          // The extension refuses a wait past 150 seconds.
+          maxBatchWaitTime: duration
+            .refine((ms) => ms <= 150_000, 'maxBatchWaitTime must be at most 00:02:30')
+            .optional(),
+        })
+        // As the extension checks at start: a minimum above the maximum is an error.
+        .refine((sb) => (sb.minMessageBatchSize ?? 1) <= (sb.maxMessageBatchSize ?? 1000), {
+          message: 'minMessageBatchSize must not exceed maxMessageBatchSize (1000 unless set)',
+          path: ['minMessageBatchSize'],
         })
         .optional(),
       queues: z
@@ -100,6 +110,9 @@ export interface HostSettings {
     maxAutoLockRenewalDurationMs: number;
     autoCompleteMessages: boolean;
     maxMessageBatchSize: number;
+    /** A batch function waits for this many messages, up to `maxBatchWaitTimeMs`. */
+    minMessageBatchSize: number;
+    maxBatchWaitTimeMs: number;
   };
   queues: {
     batchSize: number;
@@ -143,6 +156,8 @@ export function resolveHostSettings(hostJson: HostJson, cores: number): HostSett
       maxAutoLockRenewalDurationMs: serviceBus.maxAutoLockRenewalDuration ?? 5 * 60_000,
       autoCompleteMessages: serviceBus.autoCompleteMessages ?? true,
       maxMessageBatchSize: serviceBus.maxMessageBatchSize ?? 1000,
+      minMessageBatchSize: serviceBus.minMessageBatchSize ?? 1,
+      maxBatchWaitTimeMs: serviceBus.maxBatchWaitTime ?? 30_000,
     },
     queues: {
       batchSize,

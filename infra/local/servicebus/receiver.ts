@@ -107,6 +107,9 @@ export class Receiver {
   readonly #runner: BundleRunner<Carrier, Delivery, Settlement>;
   readonly #batch: boolean;
   readonly #batchSize: number;
+  /** host.json `minMessageBatchSize`: a smaller batch waits for more, up to `maxBatchWaitTime`. */
+  readonly #minBatch: number;
+  #waitingForMore: NodeJS.Timeout | undefined;
   /** Batch mode: deliveries gathered for the next invocation, across carriers. */
   #gathered: Array<{ delivery: Delivery; settlement: Settlement; done: () => void }> = [];
   #gathering = false;
@@ -117,6 +120,7 @@ export class Receiver {
     const batch = bindingText(options.fn.trigger, 'cardinality').toLowerCase() === 'many';
     this.#batch = batch;
     this.#batchSize = Math.max(1, options.settings.maxMessageBatchSize);
+    this.#minBatch = Math.min(this.#batchSize, Math.max(1, options.settings.minMessageBatchSize));
     this.#invocations = new Semaphore(options.concurrency);
     this.#runner = new BundleRunner<Carrier, Delivery, Settlement>({
       name: `${options.fn.name} (${options.source.name})`,
@@ -131,7 +135,7 @@ export class Receiver {
       receiveMax: 32,
       // A batch function gets what is waiting when it has a free call, as the extension's
       // receive does; receiving ahead would hand it many small batches instead of a few large ones.
-      ready: () => !batch || (this.#invocations.available > 0 && this.#gathered.length === 0),
+      ready: () => !batch || (this.#invocations.available > 0 && this.#gathered.length < this.#minBatch),
       items: (carrier, received) =>
         carrier.messages.map((message, index): Delivery => ({
           message,
@@ -165,13 +169,13 @@ export class Receiver {
 
   /**
    * Whether a carrier sent now can come straight here: the receiver has room for it and, for a
-   * batch function, a free call with nothing gathered (what a receive would wait for too, so
-   * that batches stay as large as they would be).
+   * batch function, a free call and fewer than `minMessageBatchSize` gathered (what a receive
+   * would wait for too, so that batches stay as large as they would be).
    */
   canTake(): boolean {
     return (
       this.#runner.canHold &&
-      (!this.#batch || (this.#invocations.available > 0 && this.#gathered.length === 0))
+      (!this.#batch || (this.#invocations.available > 0 && this.#gathered.length < this.#minBatch))
     );
   }
 
@@ -181,17 +185,23 @@ export class Receiver {
   }
 
   stop(): Promise<void> {
-    return this.#runner.stop();
+    const stopped = this.#runner.stop();
+    // A batch still waiting to fill goes now, rather than hold the stop for its wait.
+    this.#dispatch(true);
+    return stopped;
   }
 
   /**
    * Batch mode: a delivery joins those gathered in this turn (the runner hands over every message
    * of the carriers it received at once), which go to the function maxMessageBatchSize at a time.
+   * With `minMessageBatchSize`, fewer than that wait for more, until `maxBatchWaitTime` has passed
+   * since the first of them arrived, as the extension does.
    */
   #gather(delivery: Delivery, settlement: Settlement): Promise<void> {
     return new Promise((done) => {
       this.#gathered.push({ delivery, settlement, done });
       if (this.#gathered.length >= this.#batchSize) this.#dispatch();
+      else if (this.#gathered.length < this.#minBatch) this.#waitForMore();
       else if (!this.#gathering) {
         this.#gathering = true;
         setImmediate(() => {
@@ -202,8 +212,18 @@ export class Receiver {
     });
   }
 
-  #dispatch(): void {
-    while (this.#gathered.length > 0) {
+  #waitForMore(): void {
+    this.#waitingForMore ??= setTimeout(() => {
+      this.#waitingForMore = undefined;
+      this.#dispatch(true);
+    }, this.#o.settings.maxBatchWaitTimeMs);
+  }
+
+  /** Calls the function with what is gathered; a last batch under the minimum waits, unless `now`. */
+  #dispatch(now = false): void {
+    clearTimeout(this.#waitingForMore);
+    this.#waitingForMore = undefined;
+    while (this.#gathered.length >= (now ? 1 : this.#minBatch)) {
       const batch = this.#gathered.splice(0, this.#batchSize);
       void this.#invocations
         .acquire()
@@ -217,6 +237,7 @@ export class Receiver {
           this.#runner.resume();
         });
     }
+    if (this.#gathered.length > 0) this.#waitForMore();
   }
 
   async #run(unit: Array<{ delivery: Delivery; settlement: Settlement }>): Promise<void> {

@@ -92,7 +92,12 @@ describe('host.json', () => {
     expect(settings).toMatchObject({
       routePrefix: 'api',
       durable: { hubName: 'TestHubName', maxConcurrentActivityFunctions: 20, partitionCount: 4 },
-      serviceBus: { maxConcurrentCalls: 32, autoCompleteMessages: true },
+      serviceBus: {
+        maxConcurrentCalls: 32,
+        autoCompleteMessages: true,
+        minMessageBatchSize: 1,
+        maxBatchWaitTimeMs: 30_000,
+      },
     });
   });
 
@@ -107,10 +112,16 @@ describe('host.json', () => {
             maxConcurrentActivityFunctions: 3,
             storageProvider: { partitionCount: 2, maxQueuePollingInterval: '00:00:05' },
           },
+          serviceBus: { maxMessageBatchSize: 50, minMessageBatchSize: 20, maxBatchWaitTime: '00:00:01.5' },
         },
       }),
       2,
     );
+    expect(settings.serviceBus).toMatchObject({
+      maxMessageBatchSize: 50,
+      minMessageBatchSize: 20,
+      maxBatchWaitTimeMs: 1500,
+    });
     expect(settings.routePrefix).toBe('v1');
     expect(settings.durable).toMatchObject({
       hubName: 'jobs',
@@ -132,6 +143,19 @@ describe('host.json', () => {
         extensions: { durableTask: { storageProvider: { maxQueuePollingInterval: 'soon' } } },
       },
       'maxQueuePollingInterval',
+    ],
+    [
+      { version: '2.0', extensions: { serviceBus: { minMessageBatchSize: 20, maxMessageBatchSize: 10 } } },
+      'extensions.serviceBus.minMessageBatchSize',
+    ],
+    // Above the default maximum of 1000 when no maximum is set.
+    [
+      { version: '2.0', extensions: { serviceBus: { minMessageBatchSize: 1001 } } },
+      'extensions.serviceBus.minMessageBatchSize',
+    ],
+    [
+      { version: '2.0', extensions: { serviceBus: { maxBatchWaitTime: '00:05:00' } } },
+      'extensions.serviceBus.maxBatchWaitTime',
     ],
   ])('should refuse %j naming the field', (json, field) => {
     const result = hostJsonSchema.safeParse(json);
