@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import picomatch from 'picomatch';
 import { glob } from 'tinyglobby';
 import { z } from 'zod';
 import { splitCommandLine } from './commandLine.js';
@@ -340,6 +341,47 @@ interface Upload {
   headers: Array<{ name: string; value?: string }> | undefined;
 }
 
+const WILDCARD = /[*?[\]{}]/;
+
+/** Compiled matchers of last segments, by segment: a job's tasks all ask for the same few. */
+const segmentMatchers = new Map<string, (name: string) => boolean>();
+
+/**
+ * The files matched by a pattern whose wildcards are all in its last segment (`../std*.txt`, as
+ * every cloudjobs task's logs are): one directory listing and a matcher compiled once, where a
+ * crawl planned and compiled anew for each task was the largest cost of the node's own per task
+ * (0.35 ms of CPU, on the runtime's busy thread). Undefined for any other pattern.
+ */
+async function lastSegmentMatches(pattern: string, workingDir: string): Promise<string[] | undefined> {
+  const slash = pattern.lastIndexOf('/');
+  const directory = pattern.slice(0, slash + 1);
+  const segment = pattern.slice(slash + 1);
+  if (WILDCARD.test(directory) || segment.includes('**')) return undefined;
+  let match = segmentMatchers.get(segment);
+  if (!match) {
+    match = picomatch(segment, { dot: true });
+    if (segmentMatchers.size >= 256) segmentMatchers.clear();
+    segmentMatchers.set(segment, match);
+  }
+  const dir = path.resolve(workingDir, directory || '.');
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  const files: string[] = [];
+  for (const entry of entries) {
+    if (!match(entry.name)) continue;
+    const file = path.join(dir, entry.name);
+    // A link to a file is a file here, as the crawler following links counts it.
+    const isFile =
+      entry.isFile() ||
+      (entry.isSymbolicLink() &&
+        (await stat(file).then(
+          (s) => s.isFile(),
+          () => false,
+        )));
+    if (isFile) files.push(file);
+  }
+  return files;
+}
+
 /** The uploads one output file specification asks for: the files it matches and their blob names. */
 async function plannedUploads(output: OutputFile, workingDir: string): Promise<Upload[]> {
   const pattern = output.filePattern.replace(/\\/g, '/');
@@ -350,7 +392,7 @@ async function plannedUploads(output: OutputFile, workingDir: string): Promise<U
     file,
     headers: destination.uploadHeaders,
   });
-  if (!/[*?[\]{}]/.test(pattern)) {
+  if (!WILDCARD.test(pattern)) {
     const file = path.resolve(workingDir, pattern);
     const exists = await stat(file).then(
       (s) => s.isFile(),
@@ -360,7 +402,9 @@ async function plannedUploads(output: OutputFile, workingDir: string): Promise<U
   }
   const prefix = destination.path?.replace(/\/+$/, '') ?? '';
   const base = path.resolve(workingDir, patternBase(pattern));
-  const files = await glob(pattern, { cwd: workingDir, absolute: true, onlyFiles: true, dot: true });
+  const files =
+    (await lastSegmentMatches(pattern, workingDir)) ??
+    (await glob(pattern, { cwd: workingDir, absolute: true, onlyFiles: true, dot: true }));
   return files.sort().map((file) => {
     const relative = path.relative(base, file).split(path.sep).join('/');
     return upload(file, prefix ? `${prefix}/${relative}` : relative);

@@ -1,6 +1,7 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { glob } from 'tinyglobby';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { uploadOutputFiles } from '../../../infra/local/batch/executor.js';
 import type { TaskAddParameter } from '../../../infra/local/batch/model.js';
@@ -104,5 +105,39 @@ describe('a local Batch node uploading a task’s output files', () => {
       'upload of logs/stderr.txt failed',
     );
     expect(storage.finished).toHaveLength(14);
+  });
+
+  it.each([
+    '../std*.txt',
+    '*.txt',
+    'results/r1?.txt',
+    'results/r[12].txt',
+    'results/{r3,r4}.txt',
+    '.hid*',
+    'results/*',
+    'link*',
+    'missing/*.txt',
+    'results/*/x.bin',
+    'results/**',
+  ])('should match %s as the glob library does', async (pattern) => {
+    await writeFile(path.join(workingDir, '.hidden.txt'), 'h');
+    await symlink(path.join(workingDir, 'summary.txt'), path.join(workingDir, 'link-to-file'));
+    await symlink(path.join(workingDir, 'results'), path.join(workingDir, 'link-to-dir'));
+    const storage = new HeldUploads();
+    storage.release();
+    const task = { id: 't', commandLine: 'true', outputFiles: [output(pattern, 'p')] } as TaskAddParameter;
+    await uploadOutputFiles(storage, task, workingDir, true);
+    const base = path.resolve(
+      workingDir,
+      pattern
+        .split('/')
+        .slice(0, -1)
+        .filter((part) => !/[*?[\]{}]/.test(part))
+        .join('/'),
+    );
+    const expected = (
+      await glob(pattern, { cwd: workingDir, absolute: true, onlyFiles: true, dot: true })
+    ).map((file) => `p/${path.relative(base, file).split(path.sep).join('/')}`);
+    expect(storage.finished.sort()).toEqual(expected.sort());
   });
 });
