@@ -189,6 +189,14 @@ const runtime = new Runtime({
     : {}),
   ...(opts.readyFile ? { readyFile: path.resolve(opts.readyFile) } : {}),
   ...(opts.strict ? { strict: true } : {}),
+  onFailure: (what, error) => {
+    process.stderr.write(`\ncloudjobs: ${what} ${error.message}: stopping\n`);
+    if (stopping) return;
+    stopping = true;
+    // What is left may wait on what failed (storage calls retry for half a minute): it gets 3 s.
+    setTimeout(() => process.exit(1), 3000).unref();
+    void runtime.stop().finally(() => process.exit(1));
+  },
 });
 
 let stopping = false;

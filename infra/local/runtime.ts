@@ -65,6 +65,11 @@ export interface RuntimeOptions {
    */
   web?: string | false;
   logWrite?: (line: string) => void;
+  /**
+   * A part the runtime cannot go on without has failed for good (its Azurite exited on its own);
+   * the caller should stop the runtime.
+   */
+  onFailure?: (what: string, error: Error) => void;
 }
 
 const SUPPORTED_TRIGGERS = new Set([
@@ -414,6 +419,9 @@ export class Runtime {
       tablePort,
       ...(options.storage.inMemory ? {} : { location: path.join(options.home, 'azurite') }),
       logger: logger.child('azurite'),
+      // Nothing works without storage: say so and stop, rather than fail every call for ever.
+      onUnexpectedExit: (how) =>
+        this.#options.onFailure?.('Azurite, the storage it runs on,', new Error(`exited (${how})`)),
     });
     this.#stops.push(() => azurite.stop());
     return { direct: azurite.endpoints, blobPort: options.blobPort ?? publicBlob };

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import net from 'node:net';
@@ -253,6 +253,56 @@ describe('embedded runtime: shutdown', () => {
       });
     },
   );
+  it('should say so and stop within seconds when its Azurite dies on its own', async () => {
+    const home = await mkdtemp(path.join(tmpdir(), 'cloudjobs-storage-gone-'));
+    dirs.push(home);
+    const ports = [await freePort(), await freePort(), await freePort()];
+    const readyFile = path.join(home, 'ready.json');
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        path.join(ROOT, 'infra/local/cli.ts'),
+        '--app',
+        APP,
+        '--port',
+        '0',
+        '--storage-ports',
+        ports.join(','),
+        '--batch-port',
+        '0',
+        '--smtp-port',
+        '0',
+        '--home',
+        home,
+        '--ready-file',
+        readyFile,
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    );
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    const exited = once(child, 'exit');
+    await waitFor(async () => ((await readFile(readyFile, 'utf8').catch(() => '')) ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+      what: `the runtime to be ready\n${output}`,
+    });
+    // Azurite, in a process group of its own, killed from outside (as by a stray kill or a crash).
+    const azurite = Number(
+      execFileSync('pgrep', ['-f', `location ${path.join(home, 'azurite')}`])
+        .toString()
+        .trim(),
+    );
+    const started = Date.now();
+    process.kill(-azurite, 'SIGKILL');
+    const [code] = (await exited) as [number | null];
+    expect(code, output).toBe(1);
+    expect(Date.now() - started, output).toBeLessThan(5000);
+    expect(output).toContain('Azurite, the storage it runs on, exited (killed by SIGKILL): stopping');
+  });
 });
 
 describe('embedded runtime: bindings out of scope', () => {

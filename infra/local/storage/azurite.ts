@@ -20,6 +20,8 @@ export interface AzuriteOptions {
    */
   oauth?: { certPath: string; keyPath: string };
   logger: ComponentLogger;
+  /** Azurite exited when it was not asked to (killed, or crashed), saying how. */
+  onUnexpectedExit?: (how: string) => void;
 }
 
 export interface AzuriteHandle {
@@ -91,6 +93,10 @@ export async function startAzurite(options: AzuriteOptions): Promise<AzuriteHand
     detached: true,
   });
   const ports = await waitForListening(child, logger);
+  let stopping = false;
+  child.once('exit', (code, signal) => {
+    if (!stopping) options.onUnexpectedExit?.(signal ? `killed by ${signal}` : `exit code ${code}`);
+  });
   const scheme = options.oauth ? 'https' : 'http';
   const endpoints = {
     blob: accountUrl(host, ports.blob, scheme),
@@ -105,6 +111,7 @@ export async function startAzurite(options: AzuriteOptions): Promise<AzuriteHand
   return {
     endpoints,
     stop: async () => {
+      stopping = true;
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = once(child, 'exit');
       if (child.connected) child.send('shutdown');
