@@ -15,14 +15,13 @@ import { HttpServer } from './http/httpServer.js';
 import { staticSite } from './http/staticSite.js';
 import { DurableRuntime } from './durable/durableRuntime.js';
 import {
-  accountUrl,
   connectionString,
   DEV_ACCOUNT_KEY,
   DEV_ACCOUNT_NAME,
   type StorageEndpoints,
 } from './storage/account.js';
 import { LocalBatch, type Faults } from './batch/localBatch.js';
-import { probeStorage, startAzurite, type AzuriteHandle } from './storage/azurite.js';
+import { runtimeStorage, type StorageOption } from './storage/runtimeStorage.js';
 import { StorageClients } from './storage/clients.js';
 import { ServiceBusEmulator } from './servicebus/serviceBus.js';
 import { EventGridEmulator } from './eventgrid/eventGrid.js';
@@ -30,10 +29,7 @@ import { TimerScheduler } from './timers/timerScheduler.js';
 import { createAdminApi, ADMIN_PREFIX } from './adminApi.js';
 import { SmtpCatcher } from './email/smtpCatcher.js';
 
-/** How the runtime reaches storage: an Azurite it runs, or one already running elsewhere. */
-export type StorageOption =
-  | { kind: 'managed'; blobPort: number; queuePort: number; tablePort: number; inMemory: boolean }
-  | { kind: 'external'; endpoints: StorageEndpoints };
+export type { StorageOption };
 
 export interface RuntimeOptions {
   appDir: string;
@@ -378,53 +374,21 @@ export class Runtime {
    * Azurite, on the usual ports (or an Azurite already there), with its blob service behind the
    * Event Grid proxy, which takes the public blob port: `direct` are Azurite's own endpoints.
    */
+  /** The storage the runtime runs on: an Azurite it starts, or reuses, or one given. */
   async #startStorage(logger: Logger): Promise<{ direct: StorageEndpoints; blobPort: number }> {
     const options = this.#options;
-    if (options.storage.kind !== 'managed') {
-      return { direct: options.storage.endpoints, blobPort: options.blobPort ?? 0 };
-    }
-    const { blobPort: publicBlob, queuePort, tablePort } = options.storage;
-    const probes = await Promise.all(
-      [publicBlob, queuePort, tablePort].map((port) => probeStorage(`http://${options.host}:${port}/`)),
-    );
-    if (probes.every((p) => p === 'azurite')) {
-      // Someone's Azurite already has the usual ports: use it. Writes made straight to it skip
-      // the proxy and raise no Event Grid events, so the proxy takes another port.
-      logger
-        .child('runtime')
-        .warn(
-          `reusing the Azurite already on ports ${publicBlob}-${tablePort}; blob events are raised only for writes ` +
-            "through the runtime's blob endpoint (below), not for writes made straight to Azurite",
-        );
-      return {
-        direct: {
-          blob: accountUrl(options.host, publicBlob),
-          queue: accountUrl(options.host, queuePort),
-          table: accountUrl(options.host, tablePort),
-        },
-        blobPort: options.blobPort ?? 0,
-      };
-    }
-    const taken = [publicBlob, queuePort, tablePort].filter((_, i) => probes[i] !== 'none');
-    if (taken.length > 0) {
-      throw new Error(
-        `storage port(s) ${taken.join(', ')} are in use by something other than a complete Azurite; ` +
-          'stop it or choose other ports',
-      );
-    }
-    const azurite: AzuriteHandle = await startAzurite({
+    const storage = await runtimeStorage({
+      option: options.storage,
       host: options.host,
-      blobPort: 0,
-      queuePort,
-      tablePort,
-      ...(options.storage.inMemory ? {} : { location: path.join(options.home, 'azurite') }),
-      logger: logger.child('azurite'),
+      home: options.home,
+      ...(options.blobPort !== undefined ? { blobPort: options.blobPort } : {}),
+      logger,
       // Nothing works without storage: say so and stop, rather than fail every call for ever.
       onUnexpectedExit: (how) =>
-        this.#options.onFailure?.('Azurite, the storage it runs on,', new Error(`exited (${how})`)),
+        options.onFailure?.('Azurite, the storage it runs on,', new Error(`exited (${how})`)),
     });
-    this.#stops.push(() => azurite.stop());
-    return { direct: azurite.endpoints, blobPort: options.blobPort ?? publicBlob };
+    if (storage.stop) this.#stops.push(storage.stop);
+    return { direct: storage.direct, blobPort: storage.blobPort };
   }
 
   /** The local Batch service, unless the app is configured for a real Batch account. */
