@@ -194,67 +194,9 @@ describe('embedded runtime: shutdown', () => {
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });
 
-  // Ctrl+C in a terminal signals the whole foreground process group, runtime and children alike;
-  // so does `kill -TERM -<pgid>`. The runtime must still stop its pieces in order, and quickly.
-  it.each(['SIGINT', 'SIGTERM'] as const)(
-    'should stop everything in order within 3 s when %s reaches its whole process group',
-    async (signal) => {
-      const home = await mkdtemp(path.join(tmpdir(), 'cloudjobs-stop-'));
-      dirs.push(home);
-      const ports = [await freePort(), await freePort(), await freePort()];
-      const readyFile = path.join(home, 'ready.json');
-      const child = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          path.join(ROOT, 'infra/local/cli.ts'),
-          '--app',
-          APP,
-          '--port',
-          '0',
-          '--storage-ports',
-          ports.join(','),
-          '--batch-port',
-          '0',
-          '--smtp-port',
-          '0',
-          '--home',
-          home,
-          '--ready-file',
-          readyFile,
-        ],
-        { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-      );
-      let output = '';
-      child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-      const exited = once(child, 'exit');
-      await waitFor(async () => ((await readFile(readyFile, 'utf8').catch(() => '')) ? true : undefined), {
-        timeoutMs: 60_000,
-        intervalMs: 100,
-        what: `the runtime to be ready\n${output}`,
-      });
-      const blob = `http://127.0.0.1:${ports[0]}/`;
-      expect(await probeStorage(blob)).toBe('azurite');
-
-      const started = Date.now();
-      process.kill(-child.pid!, signal);
-      const [code] = (await exited) as [number | null];
-      const took = Date.now() - started;
-      expect(code, output).toBe(0);
-      expect(took, output).toBeLessThan(3000);
-      // Storage stopped after what used it: nothing lost its connection to it on the way down.
-      expect(output).not.toMatch(/ECONNREFUSED|lost the lease/);
-      await waitFor(async () => ((await probeStorage(blob)) === 'none' ? true : undefined), {
-        timeoutMs: 5000,
-        intervalMs: 50,
-        what: 'Azurite to have stopped',
-      });
-    },
-  );
-  it('should say so and stop within seconds when its Azurite dies on its own', async () => {
-    const home = await mkdtemp(path.join(tmpdir(), 'cloudjobs-storage-gone-'));
+  /** The CLI with its own Azurite on free ports, in a process group of its own, until it is ready. */
+  async function startManaged(prefix: string) {
+    const home = await mkdtemp(path.join(tmpdir(), prefix));
     dirs.push(home);
     const ports = [await freePort(), await freePort(), await freePort()];
     const readyFile = path.join(home, 'ready.json');
@@ -281,15 +223,46 @@ describe('embedded runtime: shutdown', () => {
       ],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
     );
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    const exited = once(child, 'exit');
+    const run = { home, ports, child, output: '', exited: once(child, 'exit') };
+    child.stdout.on('data', (c: Buffer) => (run.output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (run.output += c.toString()));
     await waitFor(async () => ((await readFile(readyFile, 'utf8').catch(() => '')) ? true : undefined), {
       timeoutMs: 60_000,
       intervalMs: 100,
-      what: `the runtime to be ready\n${output}`,
+      what: `the runtime to be ready\n${run.output}`,
     });
+    return run;
+  }
+
+  // Ctrl+C in a terminal signals the whole foreground process group, runtime and children alike;
+  // so does `kill -TERM -<pgid>`. The runtime must still stop its pieces in order, and quickly.
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    'should stop everything in order within 3 s when %s reaches its whole process group',
+    async (signal) => {
+      const run = await startManaged('cloudjobs-stop-');
+      const { ports, child, exited } = run;
+      const blob = `http://127.0.0.1:${ports[0]}/`;
+      expect(await probeStorage(blob)).toBe('azurite');
+
+      const started = Date.now();
+      process.kill(-child.pid!, signal);
+      const [code] = (await exited) as [number | null];
+      const took = Date.now() - started;
+      expect(code, run.output).toBe(0);
+      expect(took, run.output).toBeLessThan(3000);
+      // Storage stopped after what used it: nothing lost its connection to it on the way down.
+      expect(run.output).not.toMatch(/ECONNREFUSED|lost the lease/);
+      await waitFor(async () => ((await probeStorage(blob)) === 'none' ? true : undefined), {
+        timeoutMs: 5000,
+        intervalMs: 50,
+        what: 'Azurite to have stopped',
+      });
+    },
+  );
+
+  it('should say so and stop within seconds when its Azurite dies on its own', async () => {
+    const run = await startManaged('cloudjobs-storage-gone-');
+    const { home, exited } = run;
     // Azurite, in a process group of its own, killed from outside (as by a stray kill or a crash).
     const azurite = Number(
       execFileSync('pgrep', ['-f', `location ${path.join(home, 'azurite')}`])
@@ -299,9 +272,9 @@ describe('embedded runtime: shutdown', () => {
     const started = Date.now();
     process.kill(-azurite, 'SIGKILL');
     const [code] = (await exited) as [number | null];
-    expect(code, output).toBe(1);
-    expect(Date.now() - started, output).toBeLessThan(5000);
-    expect(output).toContain('Azurite, the storage it runs on, exited (killed by SIGKILL): stopping');
+    expect(code, run.output).toBe(1);
+    expect(Date.now() - started, run.output).toBeLessThan(5000);
+    expect(run.output).toContain('Azurite, the storage it runs on, exited (killed by SIGKILL): stopping');
   });
 });
 

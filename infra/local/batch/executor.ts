@@ -318,12 +318,14 @@ const signalNumbers: Record<string, number> = {
   SIGABRT: 6,
 };
 
+const WILDCARD = /[*?[\]{}]/;
+
 /** The non-wildcard leading directories of a pattern: the base blob names are relative to. */
 function patternBase(pattern: string): string {
   const parts = pattern.split('/');
   const base: string[] = [];
   for (const part of parts.slice(0, -1)) {
-    if (/[*?[\]{}]/.test(part)) break;
+    if (WILDCARD.test(part)) break;
     base.push(part);
   }
   return base.join('/');
@@ -340,8 +342,6 @@ interface Upload {
   file: string;
   headers: Array<{ name: string; value?: string }> | undefined;
 }
-
-const WILDCARD = /[*?[\]{}]/;
 
 /** Compiled matchers of last segments, by segment: a job's tasks all ask for the same few. */
 const segmentMatchers = new Map<string, (name: string) => boolean>();

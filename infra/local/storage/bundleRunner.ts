@@ -113,7 +113,7 @@ export class BundleRunner<TBody, TItem, TState> {
 
   /** Sends a message: held and run here while the backlog is short, else left for a receive. */
   async submit(body: TBody): Promise<void> {
-    const hold = !this.#stopped && this.#pending.length < this.#o.maxBacklog;
+    const hold = this.canHold;
     const sent = await this.#o.queue.send(body, { hold });
     if (hold && !this.#stopped) this.#accept(sent);
     else {
