@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ROOT, uniqueName, useRuntime } from '../support/runtimeProcess.js';
 import { freePort } from '../support/freePort.js';
 import { waitFor } from '../support/waitFor.js';
-import { cliRunner } from '../support/cliProcess.js';
+import { cliCommand, cliRunner } from '../support/cliProcess.js';
 
 const ALICE = 'alice-token-0123456789abcdef';
 const BOB = 'bob-token-0123456789abcdef';
@@ -202,7 +202,8 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
     });
     const { id } = JSON.parse(submitted.stdout) as { id: string };
     // Follow from before the task starts: the stream waits for it.
-    const child = spawn('npx', ['--no-install', 'cloudjobs', 'logs', id, 'tick', '--follow'], {
+    const [file, ...args] = cliCommand(['logs', id, 'tick', '--follow']);
+    const child = spawn(file, args, {
       cwd: ROOT,
       env: aliceEnv(),
     });
@@ -353,7 +354,8 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
   });
 
   it('should list the deployment’s presets', async () => {
-    const listed = await cloudjobs(['presets']);
+    // Through npx, as the README has a newcomer run the CLI: the package's bin must resolve.
+    const listed = await cloudjobs(['presets'], { npx: true });
     expect(listed.code, listed.stderr).toBe(0);
     expect(listed.stdout).toMatch(/^NAME\s+CPUS\s+MEMORY\s+GPUS\s+NODES\s+POOL\s+SLOTS\s+DESCRIPTION$/m);
     expect(listed.stdout).toMatch(
@@ -368,8 +370,9 @@ describe('the cloudjobs CLI against the embedded runtime', () => {
 
   it('should watch every job of the user until interrupted, without an id', async () => {
     const name = uniqueName('watched');
-    // The command itself, not npx, so the interrupt reaches it as a user's Ctrl-C would.
-    const child = spawn(process.execPath, ['cli/cloudjobs.js', 'watch', '--name', name], {
+    // The command itself, not a group around it, so the interrupt reaches it as a user's Ctrl-C would.
+    const [file, ...args] = cliCommand(['watch', '--name', name]);
+    const child = spawn(file, args, {
       cwd: ROOT,
       env: aliceEnv(),
     });

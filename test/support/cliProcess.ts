@@ -20,12 +20,22 @@ export interface CliRunOptions {
   profileOnly?: boolean;
   /** Told of the process as it starts, e.g. to kill it part way. */
   started?: (child: ChildProcess) => void;
+  /** Through `npx cloudjobs`, as the README has a newcomer run it (npx adds about 1.5-2 s a run). */
+  npx?: boolean;
+}
+
+/** The `cloudjobs` command: the file npm links as the package's bin. */
+export const CLI = path.join(ROOT, 'cli/cloudjobs.js');
+
+/** The command line that runs `cloudjobs args`, as the linked command or through npx. */
+export function cliCommand(args: string[], npx = false): [string, ...string[]] {
+  return npx ? ['npx', '--no-install', 'cloudjobs', ...args] : [process.execPath, CLI, ...args];
 }
 
 /**
- * Runs `npx cloudjobs ...` as a user would, in the clone, against `runtime` as the user whose
- * token is `token`, with its profile in `configDir` (a developer's own must not leak in). The
- * process leads its own group, so killing the group stops npx and the CLI under it alike.
+ * Runs `cloudjobs ...` as a user would, in the clone, against `runtime` as the user whose token
+ * is `token`, with its profile in `configDir` (a developer's own must not leak in). The process
+ * leads its own group, so killing the group stops it and anything under it (npx, `script`).
  */
 export function cliRunner(runtime: RuntimeProcess, defaultToken: string, configDir: () => string) {
   return (args: string[], options: CliRunOptions = {}): Promise<Ran> => {
@@ -38,16 +48,15 @@ export function cliRunner(runtime: RuntimeProcess, defaultToken: string, configD
       CLOUDJOBS_CONFIG_DIR: options.profileOnly ? path.join(configDir(), '..', 'login') : configDir(),
       NO_COLOR: '1',
     };
-    const quoted = ['npx', '--no-install', 'cloudjobs', ...args]
-      .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
-      .join(' ');
+    const [file, ...rest] = cliCommand(args, options.npx);
+    const quoted = [file, ...rest].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
     const child = options.tty
       ? spawn('script', ['-qfec', `stty cols 120; ${quoted}`, '/dev/null'], {
           cwd: ROOT,
           env,
           detached: true,
         })
-      : spawn('npx', ['--no-install', 'cloudjobs', ...args], { cwd: ROOT, env, detached: true });
+      : spawn(file, rest, { cwd: ROOT, env, detached: true });
     options.started?.(child);
     let stdout = '';
     let stderr = '';
