@@ -5,7 +5,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { ROOT, RuntimeProcess, uniqueName } from '../support/runtimeProcess.js';
+import { ROOT, RUNTIME_CLI, RuntimeProcess, uniqueName } from '../support/runtimeProcess.js';
 import { startOrchestration, waitForCompletion, readStatus } from '../support/durable.js';
 import { probeStorage } from '../../infra/local/storage/azurite.js';
 import { waitFor } from '../support/waitFor.js';
@@ -24,7 +24,7 @@ async function freePort(): Promise<number> {
 
 /** Runs the CLI to completion and returns its exit code and output. */
 async function runCli(args: string[]): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'infra/local/cli.ts'), ...args], {
+  const child = spawn(process.execPath, [...RUNTIME_CLI, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -203,9 +203,7 @@ describe('embedded runtime: shutdown', () => {
     const child = spawn(
       process.execPath,
       [
-        '--import',
-        'tsx',
-        path.join(ROOT, 'infra/local/cli.ts'),
+        ...RUNTIME_CLI,
         '--app',
         APP,
         '--port',

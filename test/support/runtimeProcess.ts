@@ -38,6 +38,9 @@ export function uniqueName(prefix: string): string {
  * The embedded runtime as a child process, started the way `npm start` starts it (the CLI), on a
  * free port, against a shared Azurite, with its own namespace.
  */
+/** Node's arguments that run the runtime's command line from the sources, as the tests start it. */
+export const RUNTIME_CLI = ['--import', 'tsx', path.join(ROOT, 'infra/local/cli.ts')];
+
 export class RuntimeProcess {
   readonly namespace: string;
   info!: RuntimeInfo;
@@ -78,9 +81,7 @@ export class RuntimeProcess {
     const child = spawn(
       process.execPath,
       [
-        '--import',
-        'tsx',
-        path.join(ROOT, 'infra/local/cli.ts'),
+        ...RUNTIME_CLI,
         '--app',
         this.options.app,
         '--port',
