@@ -135,7 +135,7 @@ export class Receiver {
       receiveMax: 32,
       // A batch function gets what is waiting when it has a free call, as the extension's
       // receive does; receiving ahead would hand it many small batches instead of a few large ones.
-      ready: () => !batch || (this.#invocations.available > 0 && this.#gathered.length < this.#minBatch),
+      ready: () => this.#wantsMore,
       items: (carrier, received) =>
         carrier.messages.map((message, index): Delivery => ({
           message,
@@ -173,10 +173,12 @@ export class Receiver {
    * would wait for too, so that batches stay as large as they would be).
    */
   canTake(): boolean {
-    return (
-      this.#runner.canHold &&
-      (!this.#batch || (this.#invocations.available > 0 && this.#gathered.length < this.#minBatch))
-    );
+    return this.#runner.canHold && this.#wantsMore;
+  }
+
+  /** A message function always does; a batch function with a free call and under its minimum. */
+  get #wantsMore(): boolean {
+    return !this.#batch || (this.#invocations.available > 0 && this.#gathered.length < this.#minBatch);
   }
 
   /** Stores a carrier held for this receiver and delivers it, with no receive in between. */
